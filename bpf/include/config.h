@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Runtime switches. volatile const lands in .rodata: Go rewrites the values
+ * before load and the verifier then treats them as constants, pruning the
+ * branches they turn off. Defaults here are the daemon's defaults. */
+#ifndef VXTAP_CONFIG_H
+#define VXTAP_CONFIG_H
+
+#include <linux/types.h>
+
+volatile const __u16 cfg_vxlan_port = 4789;      /* outer UDP destination port of VXLAN, host order */
+volatile const __u16 cfg_geneve_port = 6081;     /* outer UDP destination port of GENEVE, 0 = off */
+volatile const __u8 cfg_pass_mirror = 0;         /* 1: XDP_PASS mirror copies instead of XDP_DROP */
+volatile const __u8 cfg_offline_clock = 0;       /* 1: take the clock from the clock map (vxtap analyze) */
+volatile const __u8 cfg_filter_enabled = 0;      /* 1: classify inner packets against filter rules */
+volatile const __u32 cfg_sample_rate = 0;        /* sample 1 in N accounted packets, 0 = off */
+volatile const __u32 cfg_snap_len = 128;         /* bytes of inner frame per sample, <= MAX_SNAP_LEN */
+volatile const __u64 cfg_rb_wakeup_bytes = 65536;/* force a reader wakeup once this much is queued */
+volatile const __u32 cfg_flow_max = 65536;       /* max_entries of the flows map, for eviction counting */
+
+#endif /* VXTAP_CONFIG_H */

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Compile-time constants of the data path. Runtime switches are the
+ * volatile const cfg_* in config.h, set from Go before load. */
+#ifndef VXTAP_CONSTS_H
+#define VXTAP_CONSTS_H
+
+/* EtherTypes come from <linux/if_ether.h> (ETH_P_IP, ETH_P_8021Q, ...), host order. */
+
+#define MAX_VLAN_TAGS    2      /* 802.1ad + 802.1Q: the most a real frame carries */
+#define MAX_IPV6_EXT     6      /* IPv6 extension headers skipped before giving up */
+
+#define VXLAN_HDR_LEN    8      /* RFC 7348 header */
+#define VXLAN_FLAG_I     0x08   /* "VNI valid" flag, the only one RFC 7348 defines */
+#define GENEVE_HDR_LEN   8      /* fixed part of the GENEVE header (RFC 8926) */
+
+#define IP_MF            0x2000 /* IPv4 "more fragments" bit, host order */
+#define IP_OFFMASK       0x1FFF /* IPv4 fragment offset mask, host order */
+
+#define TCPF_BYTE_FIN     0x01   /* TCP FIN in the flags byte */
+#define TCPF_BYTE_RST     0x04   /* TCP RST in the flags byte */
+
+#define MAX_SNAP_LEN     2048   /* largest sample snap length (bytes of inner frame) */
+
+#define FLOW_CTL_INSERTED 0     /* flow_ctl index: flows inserted by the program */
+#define FLOW_CTL_EVICTED  1     /* flow_ctl index: inserts made into a full table */
+#define FLOW_CTL_DELETED  2     /* flow_ctl index: flows deleted by userspace (written by Go) */
+#define FLOW_CTL_MAX      3     /* entries in flow_ctl */
+
+#endif /* VXTAP_CONSTS_H */

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Maps of the data path. Sizes marked "set from Go" are overridden in the
+ * spec before load. All maps carry BTF so bpftool prints named fields. */
+#ifndef VXTAP_MAPS_H
+#define VXTAP_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "consts.h"
+#include "vxtap_shared.h"
+
+/* One-way inner flows, per-CPU counters so updates need no atomics; LRU so a
+ * flood of new flows evicts the idlest instead of failing. Size set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct flow_value);
+} flows SEC(".maps");
+
+/* Counters by terminal reason (0..REASON__MAX-1) then by flag. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, REASON__MAX + FLAG__MAX);
+	__type(key, __u32);
+	__type(value, struct counter);
+} counters SEC(".maps");
+
+/* Totals per VNI; LRU so garbage VNIs cannot fill it for good. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct vni_counters);
+} vni_stats SEC(".maps");
+
+/* Flow starts/ends and packet samples to userspace. Size set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 23);
+} events SEC(".maps");
+
+/* Flow-table occupancy bookkeeping, see FLOW_CTL_*. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FLOW_CTL_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} flow_ctl SEC(".maps");
+
+/* Packet clock for offline analysis (cfg_offline_clock): unix ns, set per packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} clock SEC(".maps");
+
+/* Per-CPU scratch: the 1-in-N sample countdown and a sample being built. */
+struct scratch {
+	__u32 sample_countdown;
+	__u32 pad;
+	struct sample_hdr hdr;
+	__u8 data[MAX_SNAP_LEN];
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+/* Ring buffer records have no map type to carry them into BTF; these
+ * anchors do, so bpf2go can generate their Go side. */
+const struct flow_event *btf_anchor_flow_event __attribute__((unused));
+const struct sample_hdr *btf_anchor_sample_hdr __attribute__((unused));
+const enum vxtap_event_type *btf_anchor_event_type __attribute__((unused));
+const enum vxtap_flag *btf_anchor_flag __attribute__((unused));
+const enum vxtap_reason *btf_anchor_reason __attribute__((unused));
+
+#endif /* VXTAP_MAPS_H */

@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* What the data path learns about one packet as it walks the headers. */
+#ifndef VXTAP_PKT_H
+#define VXTAP_PKT_H
+
+#include <linux/types.h>
+#include "vxtap_shared.h"
+
+struct pkt {
+	struct flow_key key;  /* the inner one-way flow */
+	__u64 wire_len;       /* whole frame, fragments of a multi-buffer frame included */
+	__u32 flags;          /* bitmask of enum vxtap_flag to count */
+	__u32 inner_off;      /* offset of the inner Ethernet header from ctx->data */
+	__u32 ip_len;         /* inner IP length as its header states it */
+	__u32 sample_rule;    /* filter rule asking for a sample of this packet, 0 = none */
+	__u32 sample_rate;    /* 1-in-N sampling for this packet's session, 0 = off */
+	__u8 outer_src[16];   /* mirror source address (outer source of the VXLAN packet) */
+	__u8 outer_family;    /* 4 or 6 */
+	__u8 tcp_flags;       /* flags byte of an inner TCP header, else 0 */
+	__u8 mirror;          /* 1 once the frame is known to be mirror traffic */
+	__u8 pad;
+};
+
+/* pkt_flag: mark a flag to be counted when the packet is done. */
+static __always_inline void pkt_flag(struct pkt *p, enum vxtap_flag f)
+{
+	p->flags |= 1U << f;
+}
+
+#endif /* VXTAP_PKT_H */

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Structs and enums shared by the XDP program and Go. The Go side is
+ * generated from this file by bpf2go -type (loader/gen.go); never copy a
+ * struct by hand. Byte order: addresses are network order, everything else
+ * (ports, VNI, lengths) host order, so Go reads them without swapping. */
+#ifndef VXTAP_SHARED_H
+#define VXTAP_SHARED_H
+
+#include <linux/types.h>
+
+/* Terminal reasons: every packet the program sees is counted under exactly
+ * one. Go derives the counter names from these enumerator names (BTF), so a
+ * new reason needs no change on the Go side. */
+enum vxtap_reason {
+	REASON_FLOW = 0,            /* mirror copy accounted as a flow */
+	REASON_NON_IP,              /* mirror copy whose inner frame is not IP (ARP, LLDP, ...) */
+	REASON_NOT_MIRROR,          /* not mirror traffic (SSH, health checks, ...): passed untouched */
+	REASON_FILTER_REJECT,       /* mirror copy rejected by its session's filter rules */
+	REASON_OUTER_FRAGMENT,      /* outer UDP in an IP fragment: VXLAN not visible, passed */
+	REASON_GENEVE_NOT_VXLAN,    /* GENEVE whose payload is not IP/UDP/VXLAN: passed */
+	REASON_SHORT_OUTER_ETH,     /* frame shorter than an Ethernet header */
+	REASON_SHORT_OUTER_VLAN,    /* outer VLAN tag cut short, or more than two tags */
+	REASON_SHORT_OUTER_IP,      /* outer IPv4/IPv6 header cut short or IHL < 5 */
+	REASON_SHORT_OUTER_UDP,     /* outer UDP header cut short */
+	REASON_BAD_GENEVE,          /* GENEVE header short, wrong version or options past the end */
+	REASON_SHORT_VXLAN,         /* UDP to the VXLAN port with fewer than 8 bytes of VXLAN */
+	REASON_BAD_VXLAN_FLAGS,     /* VXLAN header without the I (valid VNI) flag */
+	REASON_SHORT_INNER_ETH,     /* inner Ethernet header cut short */
+	REASON_SHORT_INNER_VLAN,    /* inner VLAN tag cut short, or more than two tags */
+	REASON_SHORT_INNER_IP,      /* inner IPv4/IPv6 header cut short */
+	REASON_BAD_INNER_IP,        /* inner IP version/IHL/length inconsistent */
+	REASON_IPV6_CHAIN_TOO_LONG, /* more IPv6 extension headers than MAX_IPV6_EXT */
+	REASON_SHORT_IPV6_EXT,      /* an IPv6 extension header cut short */
+	REASON_SHORT_INNER_L4,      /* inner TCP/UDP header cut short */
+	REASON_FLOW_INSERT_FAILED,  /* the flow map refused a new entry */
+	REASON__MAX,
+};
+
+/* Flags counted in addition to the terminal reason (index REASON__MAX + flag
+ * in the counters map). */
+enum vxtap_flag {
+	FLAG_TRUNCATED = 0, /* copy shorter than its inner IP header states (still accounted) */
+	FLAG_VXLAN_NONSTD,  /* VXLAN flag or reserved bits other than I are set */
+	FLAG_INNER_FRAGMENT,/* inner IPv4/IPv6 fragment (later fragments carry no ports) */
+	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
+	FLAG_FLOW_EVICT,    /* new flow inserted into a full table: LRU evicted one */
+	FLAG_GENEVE,        /* VXLAN found inside GENEVE (Gateway Load Balancer) */
+	FLAG_OUTER_VLAN,    /* outer frame carried VLAN tag(s) */
+	FLAG_INNER_VLAN,    /* inner frame carried VLAN tag(s) */
+	FLAG_FLOW_START,    /* flow-start event emitted */
+	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
+	FLAG_SAMPLED,       /* packet sample emitted */
+	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
+	FLAG_DIR_UNKNOWN,   /* filter: neither inner address is the session's ENI */
+	FLAG__MAX,
+};
+
+/* Ring buffer record types (first field of every record). */
+enum vxtap_event_type {
+	EVENT_FLOW_START = 1, /* struct flow_event: first packet of a flow */
+	EVENT_FLOW_END = 2,   /* struct flow_event: TCP FIN or RST seen */
+	EVENT_SAMPLE = 3,     /* struct sample_hdr followed by cap_len bytes */
+};
+
+/* One packet/byte pair of a counter. */
+struct counter {
+	__u64 packets;
+	__u64 bytes; /* frame bytes on the wire (outer, whole frame incl. frags) */
+};
+
+/* One-way inner flow. IPv4 addresses sit in the first 4 bytes, rest zero. */
+struct flow_key {
+	__u32 vni;     /* VXLAN network identifier (24 bits) */
+	__u8 family;   /* 4 or 6 */
+	__u8 proto;    /* inner IPv4 protocol / IPv6 final next header */
+	__u16 sport;   /* TCP/UDP source port, 0 otherwise or in later fragments */
+	__u16 dport;   /* TCP/UDP destination port */
+	__u16 pad;
+	__u8 src[16];  /* inner source address, network order */
+	__u8 dst[16];  /* inner destination address, network order */
+};
+
+/* Per-CPU flow counters; Go merges the CPUs (sum, min first, max last, OR). */
+struct flow_value {
+	__u64 packets;
+	__u64 bytes;        /* sum of inner IP lengths as the inner header states them */
+	__u64 first_ns;     /* clock of the first packet on this CPU */
+	__u64 last_ns;      /* clock of the last packet on this CPU */
+	__u8 outer_src[16]; /* outer source = the mirror source ENI, network order */
+	__u8 outer_family;  /* 4 or 6 */
+	__u8 tcp_flags;     /* OR of the TCP flags seen */
+	__u8 end_seen;      /* a FIN or RST was seen on this CPU */
+	__u8 pad[5];
+};
+
+/* Per-VNI counts of mirror copies that make no flow (per CPU); the flows
+ * themselves carry the per-VNI packets and bytes. */
+struct vni_counters {
+	__u64 non_ip;    /* inner frame is not IP (ARP, LLDP, ...) */
+	__u64 rejected;  /* rejected by the session's filter */
+	__u64 malformed; /* cut short or invalid after the VXLAN header */
+};
+
+/* EVENT_FLOW_START / EVENT_FLOW_END record. */
+struct flow_event {
+	__u32 type;         /* enum vxtap_event_type */
+	__u8 tcp_flags;     /* flags of the packet that caused the event */
+	__u8 outer_family;  /* 4 or 6 */
+	__u16 pad;
+	__u64 ts_ns;        /* program clock */
+	struct flow_key key;
+	__u8 outer_src[16]; /* network order */
+};
+
+/* EVENT_SAMPLE record header; cap_len bytes of the inner frame follow. */
+struct sample_hdr {
+	__u32 type;     /* EVENT_SAMPLE */
+	__u32 vni;
+	__u64 ts_ns;    /* program clock */
+	__u32 orig_len; /* inner frame length as captured by the mirror (after the VXLAN header) */
+	__u32 cap_len;  /* bytes of the inner frame that follow this header */
+	__u32 rule;     /* filter rule number that sent it here, 0 = rate sampling */
+	__u32 pad;
+};
+
+#endif /* VXTAP_SHARED_H */

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/* vxtap XDP entry: recognise VPC Traffic Mirroring copies (VXLAN, or VXLAN
+ * inside GENEVE from a Gateway Load Balancer), strip the encapsulation,
+ * classify and account the inner packet, and drop the copy. Everything else
+ * (SSH, health checks, ...) passes untouched. Every packet is counted under
+ * exactly one terminal reason (enum vxtap_reason). */
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "include/consts.h"
+#include "include/config.h"
+#include "include/maps.h"
+#include "include/parse.h"
+#include "include/pkt.h"
+#include "include/account.h"
+#include "include/classify.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* copy_addr: an IPv4 or IPv6 address into a 16-byte slot (IPv4 in the first 4). */
+static __always_inline void copy_addr(__u8 *dst, const void *src, __u8 family)
+{
+	if (family == 4)
+		__builtin_memcpy(dst, src, 4);
+	else
+		__builtin_memcpy(dst, src, 16);
+}
+
+/* outer_l3_reason: terminal reason for a failed outer IP parse. */
+static __always_inline int outer_l3_reason(int err)
+{
+	if (err == PARSE_CHAIN_LONG)
+		return REASON_IPV6_CHAIN_TOO_LONG;
+	if (err == PARSE_SHORT_EXT)
+		return REASON_SHORT_IPV6_EXT;
+	return REASON_SHORT_OUTER_IP;
+}
+
+/* geneve_to_vxlan: inside GENEVE, the IP/UDP/VXLAN packet the mirror source
+ * sent. Leaves the cursor on the VXLAN header and the mirror source in p. */
+static __always_inline int geneve_to_vxlan(struct cursor *c, struct pkt *p)
+{
+	struct l3info l3 = {};
+	__u16 proto, sport, dport;
+	__u8 vlans;
+
+	if (parse_geneve(c, &proto))
+		return REASON_BAD_GENEVE;
+	if (proto == ETH_P_TEB) {
+		if (parse_eth(c, &proto, &vlans))
+			return REASON_BAD_GENEVE;
+	}
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return REASON_GENEVE_NOT_VXLAN;
+	if (parse_l3(c, proto, &l3))
+		return REASON_BAD_GENEVE;
+	if (l3.proto != IPPROTO_UDP || l3.frag)
+		return REASON_GENEVE_NOT_VXLAN;
+	if (parse_udp(c, &sport, &dport))
+		return REASON_BAD_GENEVE;
+	if (dport != cfg_vxlan_port)
+		return REASON_GENEVE_NOT_VXLAN;
+	p->outer_family = l3.family;
+	copy_addr(p->outer_src, l3.src, l3.family);
+	pkt_flag(p, FLAG_GENEVE);
+	return -1;
+}
+
+/* parse_outer: outer Ethernet/IP/UDP up to the VXLAN header. Returns a
+ * terminal reason, or -1 with the cursor on the VXLAN header. */
+static __always_inline int parse_outer(struct cursor *c, struct pkt *p)
+{
+	struct l3info l3 = {};
+	__u16 proto, sport, dport;
+	__u8 vlans;
+	int err;
+
+	err = parse_eth(c, &proto, &vlans);
+	if (err)
+		return err == PARSE_SHORT ? REASON_SHORT_OUTER_ETH : REASON_SHORT_OUTER_VLAN;
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return REASON_NOT_MIRROR;
+	err = parse_l3(c, proto, &l3);
+	if (err)
+		return outer_l3_reason(err);
+	if (l3.proto != IPPROTO_UDP)
+		return REASON_NOT_MIRROR;
+	if (l3.frag)
+		return REASON_OUTER_FRAGMENT;
+	if (parse_udp(c, &sport, &dport))
+		return REASON_SHORT_OUTER_UDP;
+
+	if (dport == cfg_vxlan_port) {
+		p->outer_family = l3.family;
+		copy_addr(p->outer_src, l3.src, l3.family);
+	} else if (cfg_geneve_port && dport == cfg_geneve_port) {
+		p->mirror = 1;
+		err = geneve_to_vxlan(c, p);
+		if (err == REASON_GENEVE_NOT_VXLAN)
+			p->mirror = 0; /* someone else's GENEVE: not ours to drop */
+		if (err >= 0)
+			return err;
+	} else {
+		return REASON_NOT_MIRROR;
+	}
+	p->mirror = 1;
+	if (vlans)
+		pkt_flag(p, FLAG_OUTER_VLAN);
+	return -1;
+}
+
+/* parse_inner: VXLAN header and the inner frame up to its L4 ports. Returns
+ * a terminal reason, or -1 with p->key and p->ip_len filled. */
+static __always_inline int parse_inner(struct cursor *c, void *data, struct pkt *p)
+{
+	struct l3info l3 = {};
+	__u16 proto, sport = 0, dport = 0;
+	__u32 captured, ip_off;
+	__u8 vlans, nonstd, tcp_flags = 0;
+	int err;
+
+	err = parse_vxlan(c, &p->key.vni, &nonstd);
+	if (err)
+		return err == PARSE_SHORT ? REASON_SHORT_VXLAN : REASON_BAD_VXLAN_FLAGS;
+	if (nonstd)
+		pkt_flag(p, FLAG_VXLAN_NONSTD);
+	p->inner_off = c->pos - data;
+
+	err = parse_eth(c, &proto, &vlans);
+	if (err)
+		return err == PARSE_SHORT ? REASON_SHORT_INNER_ETH : REASON_SHORT_INNER_VLAN;
+	if (vlans)
+		pkt_flag(p, FLAG_INNER_VLAN);
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+		return REASON_NON_IP;
+
+	ip_off = c->pos - data;
+	err = parse_l3(c, proto, &l3);
+	if (err == PARSE_SHORT)
+		return REASON_SHORT_INNER_IP;
+	if (err == PARSE_CHAIN_LONG)
+		return REASON_IPV6_CHAIN_TOO_LONG;
+	if (err == PARSE_SHORT_EXT)
+		return REASON_SHORT_IPV6_EXT;
+	if (err)
+		return REASON_BAD_INNER_IP;
+
+	/* Bytes are what the inner header states, so a copy the session
+	 * truncated (PacketLength) still counts its whole length. */
+	captured = p->wire_len - ip_off;
+	if (l3.len == 0)
+		l3.len = captured; /* TSO/GSO super-packet or IPv6 jumbogram: no stated length */
+	else if (captured < l3.len)
+		pkt_flag(p, FLAG_TRUNCATED);
+	p->ip_len = l3.len;
+
+	if (l3.frag)
+		pkt_flag(p, FLAG_INNER_FRAGMENT);
+	if (l3.frag != 2) { /* later fragments carry no L4 header */
+		if (l3.proto == IPPROTO_TCP) {
+			if (parse_tcp(c, &sport, &dport, &tcp_flags))
+				return REASON_SHORT_INNER_L4;
+		} else if (l3.proto == IPPROTO_UDP) {
+			if (parse_udp(c, &sport, &dport))
+				return REASON_SHORT_INNER_L4;
+		}
+	}
+
+	p->key.family = l3.family;
+	p->key.proto = l3.proto;
+	p->key.sport = sport;
+	p->key.dport = dport;
+	copy_addr(p->key.src, l3.src, l3.family);
+	copy_addr(p->key.dst, l3.dst, l3.family);
+	p->tcp_flags = tcp_flags;
+	return -1;
+}
+
+/* process: the whole packet; returns its terminal reason. */
+static __always_inline int process(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	struct cursor c = { .pos = data, .end = (void *)(long)ctx->data_end };
+	__u64 now;
+	int reason;
+
+	reason = parse_outer(&c, p);
+	if (reason >= 0)
+		return reason;
+	reason = parse_inner(&c, data, p);
+	if (reason == REASON_SHORT_VXLAN || reason == REASON_BAD_VXLAN_FLAGS)
+		return reason; /* no VNI to note it under */
+	if (reason >= 0)
+		goto no_flow;
+
+	p->sample_rate = cfg_sample_rate;
+	if (cfg_filter_enabled && classify(ctx, p) == CLASSIFY_REJECT) {
+		reason = REASON_FILTER_REJECT;
+		goto no_flow;
+	}
+	now = clock_ns();
+	reason = account(p, now);
+	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
+		emit_sample(ctx, p, now);
+	return reason;
+
+no_flow:
+	note_vni(p->key.vni, reason);
+	return reason;
+}
+
+SEC("xdp.frags")
+int vxtap_xdp(struct xdp_md *ctx)
+{
+	struct pkt p = {};
+	int reason;
+
+	p.wire_len = bpf_xdp_get_buff_len(ctx);
+	reason = process(ctx, &p);
+	count(reason, p.wire_len);
+	count_flags(&p);
+	if (p.mirror && !cfg_pass_mirror)
+		return XDP_DROP;
+	return XDP_PASS;
+}
