@@ -35,45 +35,74 @@ static __always_inline int outer_l3_reason(int err)
 	return REASON_SHORT_OUTER_IP;
 }
 
-/* geneve_to_vxlan: inside GENEVE, the IP/UDP/VXLAN packet the mirror source
- * sent. Leaves the cursor on the VXLAN header and the mirror source in p. */
-static __always_inline int geneve_to_vxlan(struct cursor *c, struct pkt *p)
+/* geneve_to_vxlan: inside GENEVE (at p->vxlan_off), the IP/UDP/VXLAN packet
+ * the mirror source sent. Returns a terminal reason, or -1 with
+ * p->vxlan_off moved to the VXLAN header and the mirror source in p.
+ * Global, so its paths are verified apart from the outer ones. */
+__noinline int geneve_to_vxlan(struct xdp_md *ctx, struct pkt *p)
 {
+	void *data = (void *)(long)ctx->data;
+	struct cursor cur = { .end = (void *)(long)ctx->data_end };
+	struct cursor *c = &cur;
 	struct l3info l3 = {};
 	__u16 proto, sport, dport;
+	__u32 off;
 	__u8 vlans;
 
+	if (!p)
+		return REASON_BAD_GENEVE;
+	off = p->vxlan_off;
+	if (off > MAX_OUTER_LEN) /* keeps data + off a bounded packet pointer */
+		return REASON_BAD_GENEVE;
+	c->pos = data + off;
 	if (parse_geneve(c, &proto))
 		return REASON_BAD_GENEVE;
 	if (proto == ETH_P_TEB) {
 		if (parse_eth(c, &proto, &vlans))
 			return REASON_BAD_GENEVE;
 	}
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
+	if (proto != ETH_P_IP && proto != ETH_P_IPV6) {
+		p->mirror = 0; /* someone else's GENEVE: not ours to drop */
 		return REASON_GENEVE_NOT_VXLAN;
+	}
 	if (parse_l3(c, proto, &l3))
 		return REASON_BAD_GENEVE;
-	if (l3.proto != IPPROTO_UDP || l3.frag)
+	if (l3.proto != IPPROTO_UDP || l3.frag) {
+		p->mirror = 0;
 		return REASON_GENEVE_NOT_VXLAN;
+	}
 	if (parse_udp(c, &sport, &dport))
 		return REASON_BAD_GENEVE;
-	if (dport != cfg_vxlan_port)
+	if (dport != cfg_vxlan_port) {
+		p->mirror = 0;
 		return REASON_GENEVE_NOT_VXLAN;
+	}
 	p->outer_family = l3.family;
 	copy_addr(p->outer_src, l3.src, l3.family);
 	pkt_flag(p, FLAG_GENEVE);
+	p->vxlan_off = cursor_off(c, data);
 	return -1;
 }
 
+/* parse_outer's answer when a GENEVE header sits at p->vxlan_off. */
+#define PARSE_GENEVE_NEXT -2
+
 /* parse_outer: outer Ethernet/IP/UDP up to the VXLAN header. Returns a
- * terminal reason, or -1 with the cursor on the VXLAN header. */
-static __always_inline int parse_outer(struct cursor *c, struct pkt *p)
+ * terminal reason, -1 with p->vxlan_off on the VXLAN header, or
+ * PARSE_GENEVE_NEXT. A global function: the verifier checks it once, not
+ * once per path through the rest of the program. */
+__noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 {
+	void *data = (void *)(long)ctx->data;
+	struct cursor cur = { .pos = data, .end = (void *)(long)ctx->data_end };
+	struct cursor *c = &cur;
 	struct l3info l3 = {};
 	__u16 proto, sport, dport;
 	__u8 vlans;
 	int err;
 
+	if (!p)
+		return REASON_NOT_MIRROR;
 	err = parse_eth(c, &proto, &vlans);
 	if (err)
 		return err == PARSE_SHORT ? REASON_SHORT_OUTER_ETH : REASON_SHORT_OUTER_VLAN;
@@ -89,41 +118,46 @@ static __always_inline int parse_outer(struct cursor *c, struct pkt *p)
 	if (parse_udp(c, &sport, &dport))
 		return REASON_SHORT_OUTER_UDP;
 
-	if (dport == cfg_vxlan_port) {
-		p->outer_family = l3.family;
-		copy_addr(p->outer_src, l3.src, l3.family);
-	} else if (cfg_geneve_port && dport == cfg_geneve_port) {
-		p->mirror = 1;
-		err = geneve_to_vxlan(c, p);
-		if (err == REASON_GENEVE_NOT_VXLAN)
-			p->mirror = 0; /* someone else's GENEVE: not ours to drop */
-		if (err >= 0)
-			return err;
-	} else {
+	if (dport != cfg_vxlan_port && !(cfg_geneve_port && dport == cfg_geneve_port))
 		return REASON_NOT_MIRROR;
-	}
+
 	p->mirror = 1;
 	if (vlans)
 		pkt_flag(p, FLAG_OUTER_VLAN);
+	p->vxlan_off = cursor_off(c, data);
+	if (dport != cfg_vxlan_port)
+		return PARSE_GENEVE_NEXT;
+	p->outer_family = l3.family;
+	copy_addr(p->outer_src, l3.src, l3.family);
 	return -1;
 }
 
 /* parse_inner: VXLAN header and the inner frame up to its L4 ports. Returns
- * a terminal reason, or -1 with p->key and p->ip_len filled. */
-static __always_inline int parse_inner(struct cursor *c, void *data, struct pkt *p)
+ * a terminal reason, or -1 with p->key and p->ip_len filled. Global, as
+ * parse_outer, so its paths add to the outer ones instead of multiplying. */
+__noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 {
+	void *data = (void *)(long)ctx->data;
+	struct cursor cur = { .end = (void *)(long)ctx->data_end };
+	struct cursor *c = &cur;
 	struct l3info l3 = {};
 	__u16 proto, sport = 0, dport = 0;
-	__u32 captured, ip_off;
+	__u32 captured, ip_off, off;
 	__u8 vlans, nonstd, tcp_flags = 0;
 	int err;
 
+	if (!p)
+		return REASON_SHORT_VXLAN;
+	off = p->vxlan_off;
+	if (off > MAX_OUTER_LEN) /* keeps data + off a bounded packet pointer */
+		return REASON_SHORT_VXLAN;
+	c->pos = data + off;
 	err = parse_vxlan(c, &p->key.vni, &nonstd);
 	if (err)
 		return err == PARSE_SHORT ? REASON_SHORT_VXLAN : REASON_BAD_VXLAN_FLAGS;
 	if (nonstd)
 		pkt_flag(p, FLAG_VXLAN_NONSTD);
-	p->inner_off = c->pos - data;
+	p->inner_off = cursor_off(c, data);
 
 	err = parse_eth(c, &proto, &vlans);
 	if (err)
@@ -133,7 +167,7 @@ static __always_inline int parse_inner(struct cursor *c, void *data, struct pkt 
 	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
 		return REASON_NON_IP;
 
-	ip_off = c->pos - data;
+	ip_off = cursor_off(c, data);
 	err = parse_l3(c, proto, &l3);
 	if (err == PARSE_SHORT)
 		return REASON_SHORT_INNER_IP;
@@ -175,36 +209,42 @@ static __always_inline int parse_inner(struct cursor *c, void *data, struct pkt 
 	return -1;
 }
 
-/* process: the whole packet; returns its terminal reason. */
-static __always_inline int process(struct xdp_md *ctx, struct pkt *p)
+/* finish: filter, account and sample a parsed mirror copy. Global, so the
+ * accounting paths are verified once. */
+__noinline int finish(struct xdp_md *ctx, struct pkt *p)
 {
-	void *data = (void *)(long)ctx->data;
-	struct cursor c = { .pos = data, .end = (void *)(long)ctx->data_end };
 	__u64 now;
 	int reason;
 
-	reason = parse_outer(&c, p);
-	if (reason >= 0)
-		return reason;
-	reason = parse_inner(&c, data, p);
-	if (reason == REASON_SHORT_VXLAN || reason == REASON_BAD_VXLAN_FLAGS)
-		return reason; /* no VNI to note it under */
-	if (reason >= 0)
-		goto no_flow;
-
+	if (!p)
+		return REASON_FLOW_INSERT_FAILED;
 	p->sample_rate = cfg_sample_rate;
-	if (cfg_filter_enabled && classify(ctx, p) == CLASSIFY_REJECT) {
-		reason = REASON_FILTER_REJECT;
-		goto no_flow;
-	}
+	if (cfg_filter_enabled && classify(ctx, p) == CLASSIFY_REJECT)
+		return REASON_FILTER_REJECT;
 	now = clock_ns();
 	reason = account(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
 		emit_sample(ctx, p, now);
 	return reason;
+}
 
-no_flow:
-	note_vni(p->key.vni, reason);
+/* process: the whole packet; returns its terminal reason. */
+static __always_inline int process(struct xdp_md *ctx, struct pkt *p)
+{
+	int reason;
+
+	reason = parse_outer(ctx, p);
+	if (reason == PARSE_GENEVE_NEXT)
+		reason = geneve_to_vxlan(ctx, p);
+	if (reason >= 0)
+		return reason;
+	reason = parse_inner(ctx, p);
+	if (reason < 0)
+		reason = finish(ctx, p);
+	/* Copies that make no flow are noted under their VNI, when known. */
+	if (reason != REASON_FLOW && reason != REASON_SHORT_VXLAN &&
+	    reason != REASON_BAD_VXLAN_FLAGS)
+		note_vni(p->key.vni, reason);
 	return reason;
 }
 

@@ -85,15 +85,22 @@ static __always_inline void emit_sample(struct xdp_md *ctx, struct pkt *p, __u64
 {
 	__u32 zero = 0;
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &zero);
-	__u32 orig, len;
+	__u64 len; /* 64-bit so the bounds checked are the register passed */
+	__u32 orig;
 
 	if (!s)
 		return;
 	orig = p->wire_len - p->inner_off;
 	len = orig < cfg_snap_len ? orig : cfg_snap_len;
+	/* Two plain tests after a barrier, so the verifier sees len bounded
+	 * in 1..MAX_SNAP_LEN rather than a folded range check. */
+	asm volatile("" : "+r"(len));
 	if (len > MAX_SNAP_LEN)
-		len = MAX_SNAP_LEN;
-	if (len == 0 || bpf_xdp_load_bytes(ctx, p->inner_off, s->data, len))
+		return;
+	asm volatile("" : "+r"(len));
+	if (len == 0)
+		return;
+	if (bpf_xdp_load_bytes(ctx, p->inner_off, s->data, len))
 		return;
 	s->hdr.type = EVENT_SAMPLE;
 	s->hdr.vni = p->key.vni;

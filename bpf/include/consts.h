@@ -19,6 +19,7 @@
 #define TCPF_BYTE_FIN     0x01   /* TCP FIN in the flags byte */
 #define TCPF_BYTE_RST     0x04   /* TCP RST in the flags byte */
 
+#define MAX_OUTER_LEN    1024   /* VXLAN header offset bound: outer + GENEVE headers never reach it */
 #define MAX_SNAP_LEN     2048   /* largest sample snap length (bytes of inner frame) */
 
 #define FLOW_CTL_INSERTED 0     /* flow_ctl index: flows inserted by the program */

@@ -24,6 +24,17 @@ struct cursor {
 	void *end; /* ctx->data_end: first byte past the linear data */
 };
 
+/* cursor_off: the cursor's offset from the start of the frame. The empty
+ * asm hides the relation from the compiler, which would otherwise rebuild
+ * packet pointers as data + offset, a sum the verifier cannot bound. */
+static __always_inline __u32 cursor_off(const struct cursor *c, void *data)
+{
+	__u32 off = c->pos - data;
+
+	asm volatile("" : "+r"(off));
+	return off;
+}
+
 /* What a parse_* helper found wrong. */
 enum parse_err {
 	PARSE_OK = 0,

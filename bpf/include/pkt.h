@@ -10,6 +10,7 @@ struct pkt {
 	struct flow_key key;  /* the inner one-way flow */
 	__u64 wire_len;       /* whole frame, fragments of a multi-buffer frame included */
 	__u32 flags;          /* bitmask of enum vxtap_flag to count */
+	__u32 vxlan_off;      /* offset of the VXLAN header from ctx->data */
 	__u32 inner_off;      /* offset of the inner Ethernet header from ctx->data */
 	__u32 ip_len;         /* inner IP length as its header states it */
 	__u32 sample_rule;    /* filter rule asking for a sample of this packet, 0 = none */

@@ -1,0 +1,108 @@
+package loader
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/vxtap/vxtap/userspace/flow"
+)
+
+// Events reads the ring buffer. The program submits without waking the
+// reader (a wakeup per record costs much of the throughput), so Read
+// always polls with a deadline and takes whatever is queued.
+type Events struct {
+	rd    *ringbuf.Reader
+	clock clockConv
+	rec   ringbuf.Record
+	// Malformed counts records too short for their type: a bug in the
+	// data path if ever non-zero, counted rather than crashing.
+	Malformed uint64
+}
+
+// OpenEvents opens a reader on the events ring buffer.
+func (o *Objects) OpenEvents() (*Events, error) {
+	rd, err := ringbuf.NewReader(o.VxtapMaps.Events)
+	if err != nil {
+		return nil, fmt.Errorf("open ring buffer: %w", err)
+	}
+	return &Events{rd: rd, clock: o.clock}, nil
+}
+
+// Close releases the reader; a blocked Read returns.
+func (e *Events) Close() error { return e.rd.Close() }
+
+var (
+	flowEventSize = int(unsafe.Sizeof(VxtapFlowEvent{}))
+	sampleHdrSize = int(unsafe.Sizeof(VxtapSampleHdr{}))
+)
+
+// Read implements flow.EventSource.
+func (e *Events) Read(deadline time.Time, onEvent func(flow.Event), onSample func(flow.Sample)) (int, error) {
+	n := 0
+	e.rd.SetDeadline(deadline)
+	for {
+		err := e.rd.ReadInto(&e.rec)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, nil
+		}
+		if err != nil {
+			return n, fmt.Errorf("read ring buffer: %w", err)
+		}
+		n++
+		e.decode(e.rec.RawSample, onEvent, onSample)
+		if e.rd.AvailableBytes() == 0 {
+			// Drained: come back at the next deadline rather than block.
+			return n, nil
+		}
+	}
+}
+
+func (e *Events) decode(raw []byte, onEvent func(flow.Event), onSample func(flow.Sample)) {
+	if len(raw) < 4 {
+		e.Malformed++
+		return
+	}
+	switch VxtapVxtapEventType(binary.NativeEndian.Uint32(raw)) {
+	case VxtapVxtapEventTypeEVENT_FLOW_START, VxtapVxtapEventTypeEVENT_FLOW_END:
+		if len(raw) < flowEventSize {
+			e.Malformed++
+			return
+		}
+		ev := (*VxtapFlowEvent)(unsafe.Pointer(&raw[0]))
+		if onEvent != nil {
+			onEvent(flow.Event{
+				Type:         flow.EventType(ev.Type),
+				Time:         e.clock.wall(ev.TsNs),
+				Key:          keyFromBPF(&ev.Key),
+				TCPFlags:     ev.TcpFlags,
+				MirrorSource: addrFrom(ev.OuterSrc, ev.OuterFamily),
+			})
+		}
+	case VxtapVxtapEventTypeEVENT_SAMPLE:
+		if len(raw) < sampleHdrSize {
+			e.Malformed++
+			return
+		}
+		h := (*VxtapSampleHdr)(unsafe.Pointer(&raw[0]))
+		if int(h.CapLen) > len(raw)-sampleHdrSize {
+			e.Malformed++
+			return
+		}
+		if onSample != nil {
+			onSample(flow.Sample{
+				VNI:     h.Vni,
+				Time:    e.clock.wall(h.TsNs),
+				OrigLen: h.OrigLen,
+				Rule:    h.Rule,
+				Data:    append([]byte(nil), raw[sampleHdrSize:sampleHdrSize+int(h.CapLen)]...),
+			})
+		}
+	default:
+		e.Malformed++
+	}
+}

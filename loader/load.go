@@ -1,0 +1,162 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Config holds the load-time switches of the XDP program (its volatile
+// const cfg_* variables) and the sizes of its tables.
+type Config struct {
+	VXLANPort     uint16 // outer UDP port of VXLAN
+	GenevePort    uint16 // outer UDP port of GENEVE, 0 = off
+	PassMirror    bool   // XDP_PASS mirror copies instead of dropping them
+	OfflineClock  bool   // clock from the clock map (vxtap analyze), not the kernel
+	FilterEnabled bool   // classify against compiled filter rules
+	SampleRate    uint32 // 1-in-N packet samples, 0 = off
+	SnapLen       uint32 // bytes of inner frame per sample
+	FlowTableSize uint32 // max flows in the LRU flow map
+	RingBytes     uint32 // ring buffer size: a power of two, a multiple of the page size
+	WakeupBytes   uint64 // force a reader wakeup past this much queued data
+	// PinPath, when set, pins every map by name there and reuses maps
+	// already pinned there (a restarted daemon carries on counting).
+	PinPath string
+	// MapSizes overrides max_entries of named maps (for maps other parts
+	// of vxtap size from their own configuration).
+	MapSizes map[string]uint32
+}
+
+// DefaultConfig is the daemon's configuration.
+func DefaultConfig() Config {
+	return Config{
+		VXLANPort:     4789,
+		GenevePort:    6081,
+		SnapLen:       128,
+		FlowTableSize: 1 << 18,
+		RingBytes:     1 << 23,
+		WakeupBytes:   1 << 20,
+	}
+}
+
+// maxSnapLen is MAX_SNAP_LEN of bpf/include/consts.h: the scratch buffer.
+const maxSnapLen = 2048
+
+func (c Config) validate() error {
+	switch {
+	case c.VXLANPort == 0:
+		return errors.New("VXLAN port must not be 0")
+	case c.VXLANPort == c.GenevePort:
+		return fmt.Errorf("VXLAN and GENEVE ports are both %d", c.VXLANPort)
+	case c.SnapLen == 0 || c.SnapLen > maxSnapLen:
+		return fmt.Errorf("snap length %d out of range 1..%d", c.SnapLen, maxSnapLen)
+	case c.FlowTableSize < 1:
+		return errors.New("flow table size must be at least 1")
+	case c.RingBytes < uint32(unix.Getpagesize()) || c.RingBytes&(c.RingBytes-1) != 0:
+		return fmt.Errorf("ring buffer size %d is not a power of two of at least a page", c.RingBytes)
+	}
+	return nil
+}
+
+// Objects is the loaded XDP program and its maps.
+type Objects struct {
+	VxtapObjects
+	Config Config
+	names  counterNames
+	ncpu   int
+	clock  clockConv
+}
+
+// Load loads the XDP program with cfg's switches. Nothing is attached.
+func Load(cfg Config) (*Objects, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	spec, err := LoadVxtap()
+	if err != nil {
+		return nil, fmt.Errorf("read embedded BPF object: %w", err)
+	}
+	names, err := namesFromBTF(spec)
+	if err != nil {
+		return nil, err
+	}
+	vars := map[string]any{
+		"cfg_vxlan_port":      cfg.VXLANPort,
+		"cfg_geneve_port":     cfg.GenevePort,
+		"cfg_pass_mirror":     boolU8(cfg.PassMirror),
+		"cfg_offline_clock":   boolU8(cfg.OfflineClock),
+		"cfg_filter_enabled":  boolU8(cfg.FilterEnabled),
+		"cfg_sample_rate":     cfg.SampleRate,
+		"cfg_snap_len":        cfg.SnapLen,
+		"cfg_rb_wakeup_bytes": cfg.WakeupBytes,
+		"cfg_flow_max":        cfg.FlowTableSize,
+	}
+	for name, v := range vars {
+		vs, ok := spec.Variables[name]
+		if !ok {
+			return nil, fmt.Errorf("BPF object has no variable %s", name)
+		}
+		if err := vs.Set(v); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	spec.Maps["flows"].MaxEntries = cfg.FlowTableSize
+	spec.Maps["events"].MaxEntries = cfg.RingBytes
+	for name, size := range cfg.MapSizes {
+		ms, ok := spec.Maps[name]
+		if !ok {
+			return nil, fmt.Errorf("BPF object has no map %s", name)
+		}
+		ms.MaxEntries = size
+	}
+	var opts ebpf.CollectionOptions
+	if cfg.PinPath != "" {
+		for _, ms := range spec.Maps {
+			if ms.Name != "" && ms.Name[0] != '.' { // .rodata/.bss stay private
+				ms.Pinning = ebpf.PinByName
+			}
+		}
+		opts.Maps.PinPath = cfg.PinPath
+	}
+	o := &Objects{Config: cfg, names: names, ncpu: ebpf.MustPossibleCPU(), clock: newClockConv(cfg.OfflineClock)}
+	if err := spec.LoadAndAssign(&o.VxtapObjects, &opts); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("load XDP program: %+v", ve)
+		}
+		return nil, fmt.Errorf("load XDP program: %w", err)
+	}
+	return o, nil
+}
+
+func boolU8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// clockConv turns the program's clock into wall time. Live, the program
+// reads CLOCK_MONOTONIC (coarse); offline it reads unix nanoseconds.
+type clockConv struct {
+	offline bool
+}
+
+func newClockConv(offline bool) clockConv { return clockConv{offline: offline} }
+
+// wall converts a program timestamp; 0 stays the zero time.
+func (c clockConv) wall(ns uint64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	if c.offline {
+		return time.Unix(0, int64(ns)).UTC()
+	}
+	var mono unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	age := time.Duration(mono.Nano() - int64(ns))
+	return time.Now().Add(-age)
+}

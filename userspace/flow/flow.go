@@ -1,0 +1,93 @@
+// Package flow holds vxtap's view of the data path in plain Go types: the
+// one-way inner flow key, its counters, the ring buffer records, and the
+// narrow interfaces the aggregator reads them through. Nothing here knows
+// about BPF, so the aggregator can be tested with in-memory fakes.
+package flow
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Key identifies a one-way inner flow of one mirror session.
+type Key struct {
+	VNI   uint32
+	Src   netip.Addr
+	Dst   netip.Addr
+	Proto uint8
+	SPort uint16 // 0 for non-TCP/UDP and for later fragments
+	DPort uint16
+}
+
+func (k Key) String() string {
+	return fmt.Sprintf("vni %d %s:%d -> %s:%d proto %d", k.VNI, k.Src, k.SPort, k.Dst, k.DPort, k.Proto)
+}
+
+// Counters are a flow's totals as the data path holds them, CPUs merged.
+type Counters struct {
+	Packets      uint64
+	Bytes        uint64 // sum of inner IP lengths as the inner headers state them
+	First        time.Time
+	Last         time.Time
+	TCPFlags     uint8
+	EndSeen      bool       // a TCP FIN or RST was seen
+	MirrorSource netip.Addr // outer source of the copies: the source ENI
+}
+
+// EventType tells flow-start from flow-end records.
+type EventType uint8
+
+const (
+	FlowStart EventType = 1 // first packet of a flow
+	FlowEnd   EventType = 2 // TCP FIN or RST seen
+)
+
+// Event is a flow-start or flow-end record from the ring buffer.
+type Event struct {
+	Type         EventType
+	Time         time.Time
+	Key          Key
+	TCPFlags     uint8
+	MirrorSource netip.Addr
+}
+
+// Sample is a sampled inner frame from the ring buffer.
+type Sample struct {
+	VNI     uint32
+	Time    time.Time
+	OrigLen uint32 // inner frame length as the mirror delivered it
+	Rule    uint32 // filter rule that asked for it, 0 = rate sampling
+	Data    []byte // up to the snap length of the inner frame
+}
+
+// Counter is one named data path counter, CPUs merged.
+type Counter struct {
+	Name    string
+	Packets uint64
+	Bytes   uint64
+}
+
+// FlowSource is the flow table.
+type FlowSource interface {
+	// Walk calls fn for every flow in the table.
+	Walk(fn func(Key, Counters)) error
+	// Remove deletes the flows and returns the counters each held when it
+	// went (a flow already gone is left out of the result).
+	Remove(keys []Key) (map[Key]Counters, error)
+}
+
+// EventSource is the ring buffer.
+type EventSource interface {
+	// Read waits until records are queued or the deadline passes, then
+	// hands every queued record to onEvent or onSample. It returns how many
+	// records it read; a passed deadline is not an error.
+	Read(deadline time.Time, onEvent func(Event), onSample func(Sample)) (int, error)
+}
+
+// CounterSource is the named counter table.
+type CounterSource interface {
+	// Counters returns the terminal reasons first, then the flags, in the
+	// data path's own order.
+	Counters() (reasons, flags []Counter, err error)
+}
