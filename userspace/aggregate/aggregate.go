@@ -1,0 +1,193 @@
+// Package aggregate turns the data path's flow table into flow records: it
+// sweeps the table, emits a record per flow on idle timeout, active timeout,
+// TCP end and shutdown, and removes finished flows from the table.
+package aggregate
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+)
+
+// Config sets the timeouts.
+type Config struct {
+	IdleTimeout   time.Duration // a flow with no packet for this long is finished
+	ActiveTimeout time.Duration // a running flow gets a record at least this often
+	// EndGrace is how long a flow that saw FIN or RST stays after its last
+	// packet, so the closing ACKs land in the same record.
+	EndGrace time.Duration
+}
+
+// DefaultConfig holds the daemon's timeouts.
+func DefaultConfig() Config {
+	return Config{IdleTimeout: 15 * time.Second, ActiveTimeout: 60 * time.Second, EndGrace: time.Second}
+}
+
+// exported is what earlier records of a flow already carried.
+type exported struct {
+	packets, bytes uint64
+	lastRecord     time.Time // when the last record was emitted (or the flow started)
+	lastPacket     time.Time // Last of the last record
+	seen           uint64    // sweep number that last saw the flow in the table
+}
+
+// Stats describe one sweep.
+type Stats struct {
+	Flows    int           // flows in the table
+	Records  int           // records emitted
+	Removed  int           // flows removed from the table
+	Evicted  int           // flows that vanished from the table on their own
+	Duration time.Duration // wall time the sweep took
+}
+
+// Aggregator owns the exported state of every flow. It is not safe for
+// concurrent use: one goroutine feeds it events and sweeps.
+type Aggregator struct {
+	cfg    Config
+	src    flow.FlowSource
+	emit   func(flow.Record)
+	state  map[flow.Key]*exported
+	sweeps uint64
+	// Totals over the aggregator's life.
+	TotalRecords, TotalEvicted uint64
+}
+
+// New returns an aggregator that reads src and hands records to emit.
+func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
+	return &Aggregator{cfg: cfg, src: src, emit: emit, state: map[flow.Key]*exported{}}
+}
+
+// OnEvent takes a flow-start or flow-end record from the ring buffer. A
+// start makes the flow known, so if it vanishes from the table before a
+// sweep saw it, the eviction is noticed.
+func (a *Aggregator) OnEvent(ev flow.Event) {
+	if ev.Type != flow.FlowStart {
+		return // the table's end_seen flag carries the end to the sweep
+	}
+	if _, ok := a.state[ev.Key]; !ok {
+		a.state[ev.Key] = &exported{lastRecord: ev.Time, seen: a.sweeps}
+	}
+}
+
+// Sweep walks the table at time now and emits the records that are due.
+func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
+	start := time.Now()
+	a.sweeps++
+	var st Stats
+	var remove []flow.Key
+	reasons := map[flow.Key]string{}
+	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
+		st.Flows++
+		e := a.known(k, c)
+		e.seen = a.sweeps
+		switch {
+		case c.EndSeen && now.Sub(c.Last) >= a.cfg.EndGrace:
+			remove, reasons[k] = append(remove, k), flow.EndTCP
+		case now.Sub(c.Last) >= a.cfg.IdleTimeout:
+			remove, reasons[k] = append(remove, k), flow.EndIdle
+		case now.Sub(e.lastRecord) >= a.cfg.ActiveTimeout:
+			if a.record(k, c, e, flow.EndActive, now) {
+				st.Records++
+			}
+		}
+	})
+	if err != nil {
+		return st, fmt.Errorf("sweep: %w", err)
+	}
+	n, err := a.finish(remove, reasons, now)
+	st.Records += n
+	st.Removed = len(remove)
+	// Flows known from a start event or an earlier sweep that this sweep
+	// did not see left the table without us: the LRU evicted them.
+	for k, e := range a.state {
+		if e.seen < a.sweeps {
+			delete(a.state, k)
+			st.Evicted++
+		}
+	}
+	a.TotalEvicted += uint64(st.Evicted)
+	st.Duration = time.Since(start)
+	return st, err
+}
+
+// Shutdown emits a last record for every flow in the table. With remove,
+// the flows also leave the table (the program is going away); without it
+// they stay for a successor that carries on from the same pinned table.
+func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
+	var keys []flow.Key
+	n := 0
+	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
+		if remove {
+			keys = append(keys, k)
+			return
+		}
+		if a.record(k, c, a.known(k, c), flow.EndShutdown, now) {
+			n++
+		}
+	})
+	if err != nil {
+		return n, fmt.Errorf("shutdown sweep: %w", err)
+	}
+	reasons := make(map[flow.Key]string, len(keys))
+	for _, k := range keys {
+		reasons[k] = flow.EndShutdown
+	}
+	m, err := a.finish(keys, reasons, now)
+	return n + m, err
+}
+
+// finish removes flows from the table and emits their last records from
+// the counters the table held when each went.
+func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now time.Time) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	final, err := a.src.Remove(keys)
+	n := 0
+	for _, k := range keys {
+		c, ok := final[k]
+		if ok && a.record(k, c, a.known(k, c), reasons[k], now) {
+			n++
+		}
+		delete(a.state, k)
+	}
+	return n, err
+}
+
+// known returns the flow's exported state, creating it for a flow first
+// met in the table (its start event was lost, or vxtap restarted).
+func (a *Aggregator) known(k flow.Key, c flow.Counters) *exported {
+	e, ok := a.state[k]
+	if !ok {
+		e = &exported{lastRecord: c.First, seen: a.sweeps}
+		a.state[k] = e
+	}
+	return e
+}
+
+// record emits what the flow gained since its previous record; false when
+// it gained nothing.
+func (a *Aggregator) record(k flow.Key, c flow.Counters, e *exported, reason string, now time.Time) bool {
+	if c.Packets <= e.packets {
+		e.lastRecord = now
+		return false
+	}
+	first := c.First
+	if e.packets > 0 {
+		first = e.lastPacket // continuation: the previous record ended there
+	}
+	a.emit(flow.Record{
+		VNI: k.VNI, MirrorSource: c.MirrorSource,
+		Src: k.Src, Dst: k.Dst, Proto: k.Proto, SPort: k.SPort, DPort: k.DPort,
+		Packets: c.Packets - e.packets, Bytes: c.Bytes - e.bytes,
+		First: first, Last: c.Last, TCPFlags: c.TCPFlags, EndReason: reason,
+	})
+	e.packets, e.bytes = c.Packets, c.Bytes
+	e.lastRecord, e.lastPacket = now, c.Last
+	a.TotalRecords++
+	return true
+}
+
+// Len is the number of flows the aggregator knows.
+func (a *Aggregator) Len() int { return len(a.state) }
