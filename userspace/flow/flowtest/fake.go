@@ -1,0 +1,96 @@
+// Package flowtest has in-memory fakes of the data path's interfaces, so
+// the aggregator and everything above it are tested without BPF.
+package flowtest
+
+import (
+	"sync"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+)
+
+// Table is an in-memory flow table standing in for the BPF flow map.
+type Table struct {
+	mu     sync.Mutex
+	flows  map[flow.Key]flow.Counters
+	events []flow.Event
+}
+
+// NewTable returns an empty table.
+func NewTable() *Table { return &Table{flows: map[flow.Key]flow.Counters{}} }
+
+// Packet accounts one packet as the data path would, queueing a flow-start
+// event for a new flow.
+func (t *Table) Packet(k flow.Key, bytes uint64, at time.Time, tcpFlags uint8) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c, ok := t.flows[k]
+	if !ok {
+		c.First = at
+		t.events = append(t.events, flow.Event{Type: flow.FlowStart, Time: at, Key: k})
+	}
+	c.Packets++
+	c.Bytes += bytes
+	c.Last = at
+	c.TCPFlags |= tcpFlags
+	if tcpFlags&0x05 != 0 { // FIN or RST
+		c.EndSeen = true
+	}
+	t.flows[k] = c
+}
+
+// Evict drops a flow as the LRU would, without telling anyone.
+func (t *Table) Evict(k flow.Key) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.flows, k)
+}
+
+// Len is the number of flows in the table.
+func (t *Table) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.flows)
+}
+
+// Walk implements flow.FlowSource.
+func (t *Table) Walk(fn func(flow.Key, flow.Counters)) error {
+	t.mu.Lock()
+	snap := make(map[flow.Key]flow.Counters, len(t.flows))
+	for k, c := range t.flows {
+		snap[k] = c
+	}
+	t.mu.Unlock()
+	for k, c := range snap {
+		fn(k, c)
+	}
+	return nil
+}
+
+// Remove implements flow.FlowSource.
+func (t *Table) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[flow.Key]flow.Counters{}
+	for _, k := range keys {
+		if c, ok := t.flows[k]; ok {
+			out[k] = c
+			delete(t.flows, k)
+		}
+	}
+	return out, nil
+}
+
+// Read implements flow.EventSource: hands over the queued events.
+func (t *Table) Read(_ time.Time, onEvent func(flow.Event), _ func(flow.Sample)) (int, error) {
+	t.mu.Lock()
+	evs := t.events
+	t.events = nil
+	t.mu.Unlock()
+	for _, e := range evs {
+		if onEvent != nil {
+			onEvent(e)
+		}
+	}
+	return len(evs), nil
+}
