@@ -6,5 +6,5 @@ package loader
 // The generated Go and .o files are committed so `go build` needs no clang;
 // `make generate` re-runs this and CI fails on any difference. The -type
 // list is every struct and enum of bpf/include/vxtap_shared.h.
-//go:generate go tool bpf2go -tags linux -target bpfel -go-package loader -type flow_key -type flow_value -type counter -type vni_counters -type flow_event -type sample_hdr -type vxtap_reason -type vxtap_flag -type vxtap_event_type Vxtap ../bpf/xdp_vxtap.c -- -O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu
+//go:generate go tool bpf2go -tags linux -target bpfel -go-package loader -type flow_key -type flow_value -type counter -type vni_counters -type flow_event -type sample_hdr -type ledger_entry -type vxtap_reason -type vxtap_flag -type vxtap_event_type Vxtap ../bpf/xdp_vxtap.c -- -O2 -g -Wall -Werror -I../bpf/include -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu
 //go:generate go tool bpf2go -tags linux -target bpfel -go-package loader Empty ../bpf/xdp_empty.c -- -O2 -g -Wall -Werror -I/usr/include/x86_64-linux-gnu -I/usr/include/aarch64-linux-gnu

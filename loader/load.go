@@ -104,6 +104,7 @@ func Load(cfg Config) (*Objects, error) {
 		}
 	}
 	spec.Maps["flows"].MaxEntries = cfg.FlowTableSize
+	spec.Maps["flow_ledger"].MaxEntries = cfg.FlowTableSize
 	spec.Maps["events"].MaxEntries = cfg.RingBytes
 	for name, size := range cfg.MapSizes {
 		ms, ok := spec.Maps[name]

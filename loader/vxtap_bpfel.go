@@ -56,6 +56,12 @@ type VxtapFlowValue struct {
 	Pad         [5]uint8
 }
 
+type VxtapLedgerEntry struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+}
+
 type VxtapSampleHdr struct {
 	_       structs.HostLayout
 	Type    uint32
@@ -144,6 +150,7 @@ const (
 	VxtapMapCounters           = "counters"
 	VxtapMapEvents             = "events"
 	VxtapMapFlowCtl            = "flow_ctl"
+	VxtapMapFlowLedger         = "flow_ledger"
 	VxtapMapFlows              = "flows"
 	VxtapMapScratch            = "scratch"
 	VxtapMapVniStats           = "vni_stats"
@@ -213,13 +220,14 @@ type VxtapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapMapSpecs struct {
-	Clock    *ebpf.MapSpec `ebpf:"clock"`
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	FlowCtl  *ebpf.MapSpec `ebpf:"flow_ctl"`
-	Flows    *ebpf.MapSpec `ebpf:"flows"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	VniStats *ebpf.MapSpec `ebpf:"vni_stats"`
+	Clock      *ebpf.MapSpec `ebpf:"clock"`
+	Counters   *ebpf.MapSpec `ebpf:"counters"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	FlowCtl    *ebpf.MapSpec `ebpf:"flow_ctl"`
+	FlowLedger *ebpf.MapSpec `ebpf:"flow_ledger"`
+	Flows      *ebpf.MapSpec `ebpf:"flows"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	VniStats   *ebpf.MapSpec `ebpf:"vni_stats"`
 }
 
 // VxtapVariableSpecs contains global variables before they are loaded into the kernel.
@@ -262,13 +270,14 @@ func (o *VxtapObjects) Close() error {
 //
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapMaps struct {
-	Clock    *ebpf.Map `ebpf:"clock"`
-	Counters *ebpf.Map `ebpf:"counters"`
-	Events   *ebpf.Map `ebpf:"events"`
-	FlowCtl  *ebpf.Map `ebpf:"flow_ctl"`
-	Flows    *ebpf.Map `ebpf:"flows"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	VniStats *ebpf.Map `ebpf:"vni_stats"`
+	Clock      *ebpf.Map `ebpf:"clock"`
+	Counters   *ebpf.Map `ebpf:"counters"`
+	Events     *ebpf.Map `ebpf:"events"`
+	FlowCtl    *ebpf.Map `ebpf:"flow_ctl"`
+	FlowLedger *ebpf.Map `ebpf:"flow_ledger"`
+	Flows      *ebpf.Map `ebpf:"flows"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	VniStats   *ebpf.Map `ebpf:"vni_stats"`
 }
 
 func (m *VxtapMaps) Close() error {
@@ -277,6 +286,7 @@ func (m *VxtapMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.FlowCtl,
+		m.FlowLedger,
 		m.Flows,
 		m.Scratch,
 		m.VniStats,

@@ -48,6 +48,15 @@ struct {
 	__type(value, __u64);
 } flow_ctl SEC(".maps");
 
+/* What flow records already carried, per flow: written by Go only, pinned,
+ * so a restarted daemon carries on without counting twice. Size set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct flow_key);
+	__type(value, struct ledger_entry);
+} flow_ledger SEC(".maps");
+
 /* Packet clock for offline analysis (cfg_offline_clock): unix ns, set per packet. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -101,6 +101,12 @@ struct vni_counters {
 	__u64 malformed; /* cut short or invalid after the VXLAN header */
 };
 
+/* What flow records already carried for one flow (written by Go only). */
+struct ledger_entry {
+	__u64 packets;
+	__u64 bytes;
+};
+
 /* EVENT_FLOW_START / EVENT_FLOW_END record. */
 struct flow_event {
 	__u32 type;         /* enum vxtap_event_type */

@@ -4,6 +4,7 @@
 package aggregate
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -32,6 +33,15 @@ type exported struct {
 	seen           uint64    // sweep number that last saw the flow in the table
 }
 
+// Ledger keeps what records already carried per flow outside the
+// process (the daemon uses a pinned map), so a daemon killed and started
+// again continues from there instead of counting twice.
+type Ledger interface {
+	Load(fn func(k flow.Key, packets, bytes uint64)) error
+	Save(entries map[flow.Key][2]uint64) error
+	Forget(keys []flow.Key) error
+}
+
 // Stats describe one sweep.
 type Stats struct {
 	Flows    int           // flows in the table
@@ -49,6 +59,10 @@ type Aggregator struct {
 	emit   func(flow.Record)
 	state  map[flow.Key]*exported
 	sweeps uint64
+	ledger Ledger
+	// pending holds a sweep's records until the ledger has them: they are
+	// saved first and emitted right after, one write each.
+	pending []flow.Record
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted uint64
 }
@@ -56,6 +70,37 @@ type Aggregator struct {
 // New returns an aggregator that reads src and hands records to emit.
 func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
 	return &Aggregator{cfg: cfg, src: src, emit: emit, state: map[flow.Key]*exported{}}
+}
+
+// UseLedger loads what earlier runs exported and keeps the ledger current
+// from now on.
+func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
+	a.ledger = l
+	return l.Load(func(k flow.Key, packets, bytes uint64) {
+		a.state[k] = &exported{packets: packets, bytes: bytes, lastRecord: now, seen: a.sweeps}
+	})
+}
+
+// flush saves the pending records' totals in the ledger, then emits them.
+func (a *Aggregator) flush(gone []flow.Key) error {
+	var err error
+	if a.ledger != nil && len(a.pending) > 0 {
+		save := make(map[flow.Key][2]uint64, len(a.pending))
+		for _, r := range a.pending {
+			if e, ok := a.state[r.Key()]; ok {
+				save[r.Key()] = [2]uint64{e.packets, e.bytes}
+			}
+		}
+		err = a.ledger.Save(save)
+	}
+	for _, r := range a.pending {
+		a.emit(r)
+	}
+	a.pending = a.pending[:0]
+	if a.ledger != nil && len(gone) > 0 {
+		err = errors.Join(err, a.ledger.Forget(gone))
+	}
+	return err
 }
 
 // OnEvent takes a flow-start or flow-end record from the ring buffer. A
@@ -95,6 +140,9 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	if err != nil {
 		return st, fmt.Errorf("sweep: %w", err)
 	}
+	if err := a.flush(nil); err != nil {
+		return st, err
+	}
 	n, err := a.finish(remove, reasons, now)
 	st.Records += n
 	st.Removed = len(remove)
@@ -129,6 +177,9 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("shutdown sweep: %w", err)
 	}
+	if err := a.flush(nil); err != nil {
+		return n, err
+	}
 	reasons := make(map[flow.Key]string, len(keys))
 	for _, k := range keys {
 		reasons[k] = flow.EndShutdown
@@ -150,9 +201,12 @@ func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now ti
 		if ok && a.record(k, c, a.known(k, c), reasons[k], now) {
 			n++
 		}
+	}
+	ferr := a.flush(keys)
+	for _, k := range keys {
 		delete(a.state, k)
 	}
-	return n, err
+	return n, errors.Join(err, ferr)
 }
 
 // known returns the flow's exported state, creating it for a flow first
@@ -177,7 +231,7 @@ func (a *Aggregator) record(k flow.Key, c flow.Counters, e *exported, reason str
 	if e.packets > 0 {
 		first = e.lastPacket // continuation: the previous record ended there
 	}
-	a.emit(flow.Record{
+	a.pending = append(a.pending, flow.Record{
 		VNI: k.VNI, MirrorSource: c.MirrorSource,
 		Src: k.Src, Dst: k.Dst, Proto: k.Proto, SPort: k.SPort, DPort: k.DPort,
 		Packets: c.Packets - e.packets, Bytes: c.Bytes - e.bytes,

@@ -1,0 +1,186 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+)
+
+// PinRoot is where every interface's program, link and maps are pinned.
+const PinRoot = "/sys/fs/bpf/vxtap"
+
+// PinDir is the pin directory of one interface.
+func PinDir(iface string) string { return filepath.Join(PinRoot, iface) }
+
+// Pin file names next to the maps (which are pinned by their own names).
+const (
+	pinProg = "vxtap_xdp_prog"
+	pinLink = "vxtap_xdp_link"
+)
+
+// XDP attach modes.
+const (
+	ModeNative  = "native"
+	ModeGeneric = "generic"
+	ModeAuto    = "auto"
+)
+
+// Attachment is the program attached to an interface through a pinned
+// bpf_link, so it keeps running when the daemon is gone.
+type Attachment struct {
+	Iface  string
+	Index  int
+	Mode   string // native or generic, as attached
+	Driver string // the interface's driver, for messages about native XDP
+	Link   link.Link
+	// Fallback is set when auto mode had to fall back to generic XDP.
+	Fallback error
+}
+
+// Driver names the interface's driver (sysfs), or its link type.
+func Driver(iface string) string {
+	if p, err := filepath.EvalSymlinks(filepath.Join("/sys/class/net", iface, "device", "driver")); err == nil {
+		return filepath.Base(p)
+	}
+	if l, err := netlink.LinkByName(iface); err == nil {
+		return l.Type()
+	}
+	return "unknown"
+}
+
+// Attach attaches the loaded program to iface in the given mode and pins
+// the program, the link and (already, at load) the maps under PinDir.
+func (o *Objects) Attach(iface, mode string) (*Attachment, error) {
+	l, err := netlink.LinkByName(iface)
+	if err != nil {
+		return nil, fmt.Errorf("interface %s: %w", iface, err)
+	}
+	a := &Attachment{Iface: iface, Index: l.Attrs().Index, Driver: Driver(iface)}
+	try := func(flags link.XDPAttachFlags) (link.Link, error) {
+		return link.AttachXDP(link.XDPOptions{Program: o.VxtapXdp, Interface: a.Index, Flags: flags})
+	}
+	switch mode {
+	case ModeNative:
+		a.Link, err = try(link.XDPDriverMode)
+		a.Mode = ModeNative
+	case ModeGeneric:
+		a.Link, err = try(link.XDPGenericMode)
+		a.Mode = ModeGeneric
+	case ModeAuto:
+		a.Mode = ModeNative
+		if a.Link, err = try(link.XDPDriverMode); err != nil {
+			a.Fallback = fmt.Errorf("native XDP on %s (driver %s) failed: %w", iface, a.Driver, err)
+			a.Mode = ModeGeneric
+			a.Link, err = try(link.XDPGenericMode)
+		}
+	default:
+		return nil, fmt.Errorf("flag --xdp-mode: %q is not native, generic or auto", mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("attach XDP (%s) to %s (driver %s): %w", a.Mode, iface, a.Driver, err)
+	}
+	dir := PinDir(iface)
+	if err := o.VxtapXdp.Pin(filepath.Join(dir, pinProg)); err != nil {
+		a.Link.Close()
+		return nil, fmt.Errorf("pin program: %w", err)
+	}
+	if err := a.Link.Pin(filepath.Join(dir, pinLink)); err != nil {
+		a.Link.Close()
+		return nil, fmt.Errorf("pin XDP link: %w", err)
+	}
+	return a, nil
+}
+
+// Pinned reports whether a program is pinned for iface.
+func Pinned(iface string) bool {
+	_, err := os.Stat(filepath.Join(PinDir(iface), pinLink))
+	return err == nil
+}
+
+// Detach removes the attachment and every pin of iface. The maps go when
+// the last user closes them.
+func Detach(iface string) error {
+	dir := PinDir(iface)
+	var errs []error
+	if l, err := link.LoadPinnedLink(filepath.Join(dir, pinLink), nil); err == nil {
+		errs = append(errs, l.Unpin(), l.Close())
+	} else if !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("open pinned link: %w", err))
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	for _, e := range entries {
+		errs = append(errs, os.Remove(filepath.Join(dir, e.Name())))
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// OpenPinned re-opens the program, link and maps a previous `vxtap run`
+// left pinned for iface, so a new daemon carries on where it stopped.
+func OpenPinned(iface string) (*Objects, *Attachment, error) {
+	dir := PinDir(iface)
+	spec, err := LoadVxtap()
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := namesFromBTF(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	o := &Objects{names: names, ncpu: ebpf.MustPossibleCPU(), clock: newClockConv(false)}
+	if err := openPinnedMaps(dir, &o.VxtapMaps); err != nil {
+		o.Close()
+		return nil, nil, err
+	}
+	if o.VxtapXdp, err = ebpf.LoadPinnedProgram(filepath.Join(dir, pinProg), nil); err != nil {
+		o.Close()
+		return nil, nil, fmt.Errorf("open pinned program: %w", err)
+	}
+	l, err := link.LoadPinnedLink(filepath.Join(dir, pinLink), nil)
+	if err != nil {
+		o.Close()
+		return nil, nil, fmt.Errorf("open pinned XDP link: %w", err)
+	}
+	a := &Attachment{Iface: iface, Link: l, Driver: Driver(iface), Mode: attachedMode(iface)}
+	if nl, err := netlink.LinkByName(iface); err == nil {
+		a.Index = nl.Attrs().Index
+	}
+	o.Config.FlowTableSize = o.Flows.MaxEntries()
+	return o, a, nil
+}
+
+// attachedMode asks netlink how XDP is attached to iface.
+func attachedMode(iface string) string {
+	l, err := netlink.LinkByName(iface)
+	if err != nil || l.Attrs().Xdp == nil || !l.Attrs().Xdp.Attached {
+		return "none"
+	}
+	switch l.Attrs().Xdp.AttachMode {
+	case 1: // XDP_ATTACHED_DRV
+		return ModeNative
+	case 2: // XDP_ATTACHED_SKB
+		return ModeGeneric
+	case 3: // XDP_ATTACHED_HW
+		return "offload"
+	}
+	return "unknown"
+}
+
+// AttachedProgID is the id of the XDP program netlink reports on iface, 0 if none.
+func AttachedProgID(iface string) uint32 {
+	l, err := netlink.LinkByName(iface)
+	if err != nil || l.Attrs().Xdp == nil {
+		return 0
+	}
+	return l.Attrs().Xdp.ProgId
+}
