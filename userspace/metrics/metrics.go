@@ -1,0 +1,105 @@
+// Package metrics exposes the daemon in Prometheus text format. Values are
+// read when scraped, so a scrape always sees the data path as it is.
+package metrics
+
+import (
+	"runtime/debug"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/flow"
+)
+
+// Collector reads the data path's counters and the daemon's state.
+type Collector struct {
+	counters flow.CounterSource
+	d        *daemon.Daemon
+	size     uint32
+	iface    string
+
+	reasonPkts, reasonBytes, flagPkts      *prometheus.Desc
+	vniPkts, vniBytes, records, tableSize  *prometheus.Desc
+	tableFlows, evicted, ringLost, samples *prometheus.Desc
+	SweepSeconds                           prometheus.Histogram
+}
+
+// New builds the collector for one interface.
+func New(iface string, counters flow.CounterSource, d *daemon.Daemon, tableSize uint32) *Collector {
+	l := prometheus.Labels{"iface": iface}
+	desc := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("vxtap_"+name, help, labels, l)
+	}
+	c := &Collector{counters: counters, d: d, size: tableSize, iface: iface,
+		reasonPkts:  desc("packets_total", "Packets seen by the XDP program, by terminal reason.", "reason"),
+		reasonBytes: desc("bytes_total", "Frame bytes seen by the XDP program, by terminal reason.", "reason"),
+		flagPkts:    desc("flagged_packets_total", "Packets with a flag (truncated, vxlan_nonstd, ringbuf_full, ...).", "flag"),
+		vniPkts:     desc("vni_packets_total", "Inner packets per VNI, as carried by emitted flow records.", "vni"),
+		vniBytes:    desc("vni_bytes_total", "Inner IP bytes per VNI, as carried by emitted flow records.", "vni"),
+		records:     desc("flow_records_total", "Flow records emitted, by end reason.", "end_reason"),
+		tableSize:   desc("flow_table_size", "Capacity of the flow table."),
+		tableFlows:  desc("flow_table_flows", "Flows in the table at the last sweep."),
+		evicted:     desc("flow_table_evictions_total", "Flows the LRU table evicted before a record was written."),
+		ringLost:    desc("ringbuf_lost_total", "Ring buffer records lost because the ring was full."),
+		samples:     desc("samples_total", "Packet samples read from the ring buffer."),
+		SweepSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vxtap_sweep_duration_seconds",
+			Help: "Time one sweep of the flow table took.", ConstLabels: l,
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1}}),
+	}
+	return c
+}
+
+// Registry returns a registry with this collector, the Go runtime and the process.
+func (c *Collector) Registry(version string) *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(c, c.SweepSeconds, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "vxtap_build_info", Help: "Build information.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": goVersion()}}, func() float64 { return 1 }))
+	return r
+}
+
+func goVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		return bi.GoVersion
+	}
+	return "unknown"
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.reasonPkts, c.reasonBytes, c.flagPkts, c.vniPkts, c.vniBytes,
+		c.records, c.tableSize, c.tableFlows, c.evicted, c.ringLost, c.samples} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	reasons, flags, err := c.counters.Counters()
+	if err == nil {
+		for _, r := range reasons {
+			ch <- prometheus.MustNewConstMetric(c.reasonPkts, prometheus.CounterValue, float64(r.Packets), r.Name)
+			ch <- prometheus.MustNewConstMetric(c.reasonBytes, prometheus.CounterValue, float64(r.Bytes), r.Name)
+		}
+		for _, f := range flags {
+			ch <- prometheus.MustNewConstMetric(c.flagPkts, prometheus.CounterValue, float64(f.Packets), f.Name)
+			if f.Name == "ringbuf_full" {
+				ch <- prometheus.MustNewConstMetric(c.ringLost, prometheus.CounterValue, float64(f.Packets))
+			}
+		}
+	}
+	st := c.d.State()
+	for vni, p := range st.VNIPackets {
+		v := strconv.FormatUint(uint64(vni), 10)
+		ch <- prometheus.MustNewConstMetric(c.vniPkts, prometheus.CounterValue, float64(p), v)
+		ch <- prometheus.MustNewConstMetric(c.vniBytes, prometheus.CounterValue, float64(st.VNIBytes[vni]), v)
+	}
+	for reason, n := range st.Records {
+		ch <- prometheus.MustNewConstMetric(c.records, prometheus.CounterValue, float64(n), reason)
+	}
+	ch <- prometheus.MustNewConstMetric(c.tableSize, prometheus.GaugeValue, float64(c.size))
+	ch <- prometheus.MustNewConstMetric(c.tableFlows, prometheus.GaugeValue, float64(st.LastSweep.Flows))
+	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.Evicted))
+	ch <- prometheus.MustNewConstMetric(c.samples, prometheus.CounterValue, float64(st.Samples))
+}
