@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// runDir holds the daemon's lock, PID and state files.
+const runDir = "/run/vxtap"
+
+// runState is what a running daemon tells `vxtap status`.
+type runState struct {
+	PID     int       `json:"pid"`
+	Iface   string    `json:"iface"`
+	Started time.Time `json:"started"`
+	Mode    string    `json:"mode"`
+	Driver  string    `json:"driver"`
+	ProgID  uint32    `json:"prog_id"`
+	Listen  string    `json:"listen"`
+}
+
+func statePath(iface string) string { return filepath.Join(runDir, iface+".json") }
+
+func writeState(s runState) error {
+	b, _ := json.MarshalIndent(s, "", "  ")
+	return os.WriteFile(statePath(s.Iface), b, 0o644)
+}
+
+func readState(iface string) (runState, error) {
+	var s runState
+	b, err := os.ReadFile(statePath(iface))
+	if err != nil {
+		return s, err
+	}
+	return s, json.Unmarshal(b, &s)
+}
+
+// instanceLock is an flock on /run/vxtap/<iface>.lock: the kernel drops
+// it when the holder dies, so a stale file never blocks a restart.
+type instanceLock struct {
+	f *os.File
+}
+
+// lockInstance takes the interface's lock or says who holds it.
+func lockInstance(iface string) (*instanceLock, error) {
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", runDir, err)
+	}
+	path := filepath.Join(runDir, iface+".lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		b := make([]byte, 32)
+		n, _ := f.ReadAt(b, 0)
+		f.Close()
+		pid := strings.TrimSpace(string(b[:n]))
+		return nil, fmt.Errorf("vxtap is already running on %s (pid %s, lock %s); it was left untouched", iface, pid, path)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &instanceLock{f: f}, nil
+}
+
+func (l *instanceLock) release() {
+	l.f.Truncate(0)
+	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	l.f.Close()
+}
+
+// checkBPFFS makes sure /sys/fs/bpf is a BPF filesystem, for the pins.
+func checkBPFFS() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil {
+		return fmt.Errorf("/sys/fs/bpf: %w", err)
+	}
+	if st.Type != unix.BPF_FS_MAGIC {
+		return fmt.Errorf("/sys/fs/bpf is not a BPF filesystem: mount it with `mount -t bpf bpf /sys/fs/bpf`")
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/report"
+)
+
+func init() { commands = append(commands, statusCommand(), detachCommand()) }
+
+func statusCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "status",
+		Usage: "show the attached program, its counters and the flow table of each interface",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Usage: "one interface (default: every pinned one)"}},
+		Action: func(c *cli.Context) error {
+			ifaces := []string{c.String("iface")}
+			if ifaces[0] == "" {
+				entries, _ := os.ReadDir(loader.PinRoot)
+				ifaces = ifaces[:0]
+				for _, e := range entries {
+					ifaces = append(ifaces, e.Name())
+				}
+				if len(ifaces) == 0 {
+					return cli.Exit("no vxtap program is attached (nothing pinned under "+loader.PinRoot+")", 1)
+				}
+				sort.Strings(ifaces)
+			}
+			for i, iface := range ifaces {
+				if i > 0 {
+					fmt.Println()
+				}
+				if err := printStatus(iface); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func printStatus(iface string) error {
+	if !loader.Pinned(iface) {
+		return cli.Exit(fmt.Sprintf("no vxtap program is attached to %s (nothing pinned under %s)", iface, loader.PinDir(iface)), 1)
+	}
+	objs, att, err := loader.OpenPinned(iface)
+	if err != nil {
+		return err
+	}
+	defer objs.Close()
+	defer att.Link.Close()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "interface\t%s (driver %s)\n", iface, att.Driver)
+	fmt.Fprintf(tw, "program\tid %d, XDP %s, pinned under %s\n", progID(objs), att.Mode, loader.PinDir(iface))
+	if st, err := readState(iface); err == nil && processAlive(st.PID) {
+		fmt.Fprintf(tw, "daemon\tpid %d, up %s, http %s\n", st.PID, time.Since(st.Started).Round(time.Second), st.Listen)
+	} else {
+		fmt.Fprintf(tw, "daemon\tnot running (program left attached: counting continues)\n")
+	}
+	n, err := objs.FlowCount()
+	if err != nil {
+		return err
+	}
+	size := objs.Flows.MaxEntries()
+	fmt.Fprintf(tw, "flow table\t%d of %d (%.1f%%)\n", n, size, 100*float64(n)/float64(size))
+	reasons, flags, err := objs.Counters()
+	if err != nil {
+		return err
+	}
+	for _, f := range flags {
+		if f.Name == "ringbuf_full" {
+			fmt.Fprintf(tw, "ring buffer losses\t%d\n", f.Packets)
+		}
+		if f.Name == "flow_evict" {
+			fmt.Fprintf(tw, "flow table evictions\t%d\n", f.Packets)
+		}
+	}
+	tw.Flush()
+	fmt.Println()
+	if err := report.WriteCounters(os.Stdout, "reason", reasons); err != nil {
+		return err
+	}
+	return report.WriteCounters(os.Stdout, "flag", flags)
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	_, err := os.Stat(filepath.Join("/proc", fmt.Sprint(pid)))
+	return err == nil
+}
+
+func detachCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "detach",
+		Usage: "remove the XDP program and every pin of an interface",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Required: true}},
+		Action: func(c *cli.Context) error {
+			iface := c.String("iface")
+			lock, err := lockInstance(iface)
+			if err != nil {
+				return fmt.Errorf("%w: stop that daemon instead", err)
+			}
+			defer lock.release()
+			if !loader.Pinned(iface) {
+				fmt.Printf("nothing attached to %s\n", iface)
+			}
+			return loader.Detach(iface)
+		},
+	}
+}
