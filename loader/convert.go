@@ -72,7 +72,8 @@ func (o *Objects) mergeCPUs(vals []VxtapFlowValue) flow.Counters {
 			c.MirrorSource = addrFrom(v.OuterSrc, v.OuterFamily)
 		}
 	}
-	c.First = o.clock.wall(first)
-	c.Last = o.clock.wall(last)
+	base := o.clock.base()
+	c.First = o.clock.wall(first, base)
+	c.Last = o.clock.wall(last, base)
 	return c
 }

@@ -77,7 +77,7 @@ func (e *Events) decode(raw []byte, onEvent func(flow.Event), onSample func(flow
 		if onEvent != nil {
 			onEvent(flow.Event{
 				Type:         flow.EventType(ev.Type),
-				Time:         e.clock.wall(ev.TsNs),
+				Time:         e.clock.wall(ev.TsNs, e.clock.base()),
 				Key:          keyFromBPF(&ev.Key),
 				TCPFlags:     ev.TcpFlags,
 				MirrorSource: addrFrom(ev.OuterSrc, ev.OuterFamily),
@@ -96,7 +96,7 @@ func (e *Events) decode(raw []byte, onEvent func(flow.Event), onSample func(flow
 		if onSample != nil {
 			onSample(flow.Sample{
 				VNI:     h.Vni,
-				Time:    e.clock.wall(h.TsNs),
+				Time:    e.clock.wall(h.TsNs, e.clock.base()),
 				OrigLen: h.OrigLen,
 				Rule:    h.Rule,
 				Data:    append([]byte(nil), raw[sampleHdrSize:sampleHdrSize+int(h.CapLen)]...),

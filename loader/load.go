@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -115,6 +116,9 @@ func Load(cfg Config) (*Objects, error) {
 	}
 	var opts ebpf.CollectionOptions
 	if cfg.PinPath != "" {
+		if err := os.MkdirAll(cfg.PinPath, 0o700); err != nil {
+			return nil, fmt.Errorf("create pin directory: %w", err)
+		}
 		for _, ms := range spec.Maps {
 			if ms.Name != "" && ms.Name[0] != '.' { // .rodata/.bss stay private
 				ms.Pinning = ebpf.PinByName
@@ -148,16 +152,21 @@ type clockConv struct {
 
 func newClockConv(offline bool) clockConv { return clockConv{offline: offline} }
 
-// wall converts a program timestamp; 0 stays the zero time.
-func (c clockConv) wall(ns uint64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
+// base is what to add to a program timestamp to get unix ns. Take it once
+// per batch of conversions so times of one flow keep their order.
+func (c clockConv) base() int64 {
 	if c.offline {
-		return time.Unix(0, int64(ns)).UTC()
+		return 0
 	}
 	var mono unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-	age := time.Duration(mono.Nano() - int64(ns))
-	return time.Now().Add(-age)
+	return time.Now().UnixNano() - mono.Nano()
+}
+
+// wall converts a program timestamp with a base; 0 stays the zero time.
+func (c clockConv) wall(ns uint64, base int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(ns)+base).UTC()
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/daemon"
 	"github.com/vxtap/vxtap/userspace/metrics"
+	"golang.org/x/sys/unix"
 )
 
 func init() { commands = append(commands, runCommand()) }
@@ -50,7 +51,8 @@ func runCommand() *cli.Command {
 }
 
 func runDaemon(c *cli.Context) error {
-	log.Logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339}).With().Timestamp().Logger()
+	log.Logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339,
+		NoColor: !isTerminal(os.Stderr)}).With().Timestamp().Logger()
 	iface := c.String("iface")
 	cfg := loader.DefaultConfig()
 	if err := portFlag(c, "vxlan-port", &cfg.VXLANPort, false); err != nil {
@@ -212,4 +214,10 @@ func httpMux(d *daemon.Daemon, col *metrics.Collector) *http.ServeMux {
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(col.Registry(version), promhttp.HandlerOpts{}))
 	return mux
+}
+
+// isTerminal tells a terminal from a file or pipe (colours only for people).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
