@@ -19,6 +19,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/daemon"
 	"github.com/vxtap/vxtap/userspace/metrics"
+	"github.com/vxtap/vxtap/userspace/samples"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,6 +41,7 @@ func runCommand() *cli.Command {
 			&cli.UintFlag{Name: "geneve-port", Value: uint(def.GenevePort), Usage: "outer UDP port of GENEVE (Gateway Load Balancer), 0 = off"},
 			&cli.BoolFlag{Name: "pass-mirror", Usage: "pass mirror copies to the kernel after accounting instead of dropping them"},
 			&cli.UintFlag{Name: "sample-rate", Usage: "send 1 in N accounted packets to the sample stream, 0 = off"},
+			&cli.StringFlag{Name: "sample-file", Usage: "write sampled inner frames to this pcapng file (one interface per VNI, VNI in each packet's comment)"},
 			&cli.UintFlag{Name: "snap-len", Value: uint(def.SnapLen), Usage: "bytes of inner frame per sample (max 2048)"},
 			&cli.UintFlag{Name: "flow-table-size", Value: uint(def.FlowTableSize), Usage: "flow table entries (per-CPU values: ~100 B x CPUs each)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: dd.Aggregate.IdleTimeout, Usage: "flow idle timeout"},
@@ -103,6 +105,16 @@ func runDaemon(c *cli.Context) error {
 	}, out, nil)
 	if err != nil {
 		return err
+	}
+	if path := c.String("sample-file"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+		if err != nil {
+			return fmt.Errorf("flag --sample-file: %w", err)
+		}
+		defer f.Close()
+		if d.Samples, err = samples.NewWriter(f, cfg.SnapLen); err != nil {
+			return fmt.Errorf("flag --sample-file: %w", err)
+		}
 	}
 	col := metrics.New(iface, objs, d, objs.Config.FlowTableSize)
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }

@@ -50,6 +50,12 @@ type Observer interface {
 	EndSweep(now time.Time)
 }
 
+// SampleSink takes sampled packets (the pcapng writer).
+type SampleSink interface {
+	Write(flow.Sample) error
+	Flush() error
+}
+
 // Daemon runs the loop.
 type Daemon struct {
 	cfg   Config
@@ -70,6 +76,8 @@ type Daemon struct {
 	samples   uint64
 	evicted   uint64
 	OnSweep   func(aggregate.Stats) // metrics hook
+	// Samples, if set, receives every sampled packet.
+	Samples SampleSink
 }
 
 // New builds a daemon writing JSON-line records to out.
@@ -145,7 +153,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
-func (d *Daemon) onSample(s flow.Sample) { atomic.AddUint64(&d.samples, 1) }
+func (d *Daemon) onSample(s flow.Sample) {
+	atomic.AddUint64(&d.samples, 1)
+	if d.Samples != nil {
+		if err := d.Samples.Write(s); err != nil {
+			log.Error().Err(err).Msg("write sample")
+		}
+	}
+}
 
 func (d *Daemon) sweep(now time.Time) error {
 	st, err := d.agg.Sweep(now)
@@ -162,6 +177,11 @@ func (d *Daemon) sweep(now time.Time) error {
 	if ferr := d.flushOut(); ferr != nil && err == nil {
 		err = fmt.Errorf("write flow records: %w", ferr)
 	}
+	if d.Samples != nil {
+		if ferr := d.Samples.Flush(); ferr != nil && err == nil {
+			err = fmt.Errorf("write samples: %w", ferr)
+		}
+	}
 	return err
 }
 
@@ -174,6 +194,11 @@ func (d *Daemon) Shutdown(remove bool) (int, error) {
 	n, err := d.agg.Shutdown(time.Now(), remove)
 	if ferr := d.flushOut(); ferr != nil && err == nil {
 		err = ferr
+	}
+	if d.Samples != nil {
+		if ferr := d.Samples.Flush(); ferr != nil && err == nil {
+			err = ferr
+		}
 	}
 	return n, err
 }
