@@ -22,7 +22,7 @@ type Writer struct {
 	ifaces  map[uint32]int // VNI -> pcapng interface id
 	snapLen uint32
 	// Names, if set, names the session of a VNI in its interface description.
-	Names func(vni uint32) string
+	Names   func(vni uint32) string
 	Written uint64
 }
 

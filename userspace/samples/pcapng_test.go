@@ -91,4 +91,3 @@ func TestPcapngReadByTshark(t *testing.T) {
 		t.Errorf("interface description %q does not name the session", desc)
 	}
 }
-
