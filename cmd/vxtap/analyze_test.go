@@ -140,3 +140,31 @@ func TestAnalyzeBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzePcapng: the same captures converted to pcapng by editcap
+// give the same flows.
+func TestAnalyzePcapng(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	editcap, err := exec.LookPath("editcap")
+	if err != nil {
+		t.Fatal("editcap (package tshark) is needed: scripts/deps.sh installs it")
+	}
+	bin := vxtapBin(t)
+	corpus := testutil.CorpusDir(t)
+	for _, name := range []string{"suricata-verify_vxlan-decoder-03_aws-traffic-mirror", "zeek_geneve-vxlan-dns-truncated", "zeek_vxlan-encapsulated-http"} {
+		t.Run(name, func(t *testing.T) {
+			ng := filepath.Join(t.TempDir(), name+".pcapng")
+			if out, err := exec.Command(editcap, "-F", "pcapng", filepath.Join(corpus, name+".pcap"), ng).CombinedOutput(); err != nil {
+				t.Fatalf("editcap: %v %s", err, out)
+			}
+			want, _ := os.ReadFile(filepath.Join(corpus, name+".truth.tsv"))
+			got, err := exec.Command(bin, "analyze", "--format", "tsv", ng).Output()
+			if err != nil {
+				t.Fatalf("vxtap analyze: %v (%s)", err, stderrOf(err))
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("pcapng output differs\n--- got\n%s--- want\n%s", got, want)
+			}
+		})
+	}
+}
