@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 	"github.com/rs/zerolog/log"
 	"github.com/urfave/cli/v2"
@@ -119,7 +118,7 @@ func runDaemon(c *cli.Context) error {
 	col := metrics.New(iface, objs, d, objs.Config.FlowTableSize)
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
-	srv := &http.Server{Addr: c.String("listen"), Handler: httpMux(d, col), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe() }()
 
@@ -211,21 +210,6 @@ func flowLog(path string) (io.Writer, func(), error) {
 		return nil, nil, fmt.Errorf("flag --flow-log: %w", err)
 	}
 	return f, func() { f.Sync(); f.Close() }, nil
-}
-
-// httpMux serves the NLB health check and the metrics.
-func httpMux(d *daemon.Daemon, col *metrics.Collector) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		ok, why := d.Health()
-		if !ok {
-			http.Error(w, why, http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, why)
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(col.Registry(version), promhttp.HandlerOpts{}))
-	return mux
 }
 
 // isTerminal tells a terminal from a file or pipe (colours only for people).

@@ -1,0 +1,25 @@
+package metrics
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vxtap/vxtap/userspace/daemon"
+)
+
+// Handler serves GET /healthz (the NLB target-group health check: 200 or
+// 503 with the reason) and GET /metrics (Prometheus text format).
+func Handler(d *daemon.Daemon, col *Collector, version string) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, why := d.Health()
+		if !ok {
+			http.Error(w, why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, why)
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(col.Registry(version), promhttp.HandlerOpts{}))
+	return mux
+}
