@@ -1,0 +1,91 @@
+package loader
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/vxtap/vxtap/userspace/testutil"
+)
+
+// vxlanUDP builds Ethernet/IPv4/UDP 4789/VXLAN(vni)/Ethernet/IPv4/UDP.
+func vxlanUDP(t *testing.T, vni uint32, sport uint16) []byte {
+	t.Helper()
+	outerEth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 0, 1}, DstMAC: []byte{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+	outerIP := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: []byte{198, 18, 0, 1}, DstIP: []byte{198, 18, 0, 2}}
+	outerUDP := &layers.UDP{SrcPort: 50000, DstPort: 4789}
+	vx := &layers.VXLAN{ValidIDFlag: true, VNI: vni}
+	innerEth := &layers.Ethernet{SrcMAC: []byte{2, 0, 0, 0, 1, 1}, DstMAC: []byte{2, 0, 0, 0, 1, 2}, EthernetType: layers.EthernetTypeIPv4}
+	innerIP := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: []byte{198, 19, 0, 1}, DstIP: []byte{198, 19, 0, 2}}
+	innerUDP := &layers.UDP{SrcPort: layers.UDPPort(sport), DstPort: 53}
+	buf := gopacket.NewSerializeBuffer()
+	err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true},
+		outerEth, outerIP, outerUDP, vx, innerEth, innerIP, innerUDP, gopacket.Payload([]byte("hello")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestPinnedMapsHaveBTF: `bpftool -j map dump pinned .../flows` prints the
+// flow key and value with their C field names.
+func TestPinnedMapsHaveBTF(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	bpftool, err := exec.LookPath("bpftool")
+	if err != nil {
+		t.Fatal("bpftool not installed (scripts/deps.sh installs it)")
+	}
+	dir := filepath.Join("/sys/fs/bpf", fmt.Sprintf("vxtap-test-%d", os.Getpid()))
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	cfg := DefaultConfig()
+	cfg.PinPath = dir
+	cfg.FlowTableSize = 1024
+	o, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := o.RunPacket(vxlanUDP(t, 4242, 3333), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bpftool, "-j", "map", "dump", "pinned", filepath.Join(dir, "flows")).Output()
+	if err != nil {
+		t.Fatalf("bpftool map dump: %v", err)
+	}
+	var entries []struct {
+		Formatted struct {
+			Key    map[string]any `json:"key"`
+			Values []struct {
+				CPU   int            `json:"cpu"`
+				Value map[string]any `json:"value"`
+			} `json:"values"`
+		} `json:"formatted"`
+	}
+	if err := json.Unmarshal(out, &entries); err != nil {
+		t.Fatalf("bpftool output %s: %v", out, err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("want 1 flow, bpftool shows %d: %s", len(entries), out)
+	}
+	k := entries[0].Formatted.Key
+	if k["vni"] != float64(4242) || k["sport"] != float64(3333) || k["dport"] != float64(53) || k["proto"] != float64(17) {
+		t.Errorf("key fields by name: %v", k)
+	}
+	var packets float64
+	for _, v := range entries[0].Formatted.Values {
+		p, ok := v.Value["packets"].(float64)
+		if !ok {
+			t.Fatalf("value has no named field packets: %v", v.Value)
+		}
+		packets += p
+	}
+	if packets != 1 {
+		t.Errorf("packets over CPUs = %v, want 1", packets)
+	}
+}
