@@ -12,7 +12,7 @@ NS_SRC2=$P-src2                  # mirror source 2 (outer IPv6, VNI 102)
 NS_PEER1=$P-peer1                # the hosts source 1's workload talks to
 NS_PEER2=$P-peer2                # the hosts source 2's workload talks to
 
-APP_IF=app0                      # appliance NIC (XDP)
+APP_IF=$P-nic                    # appliance NIC (XDP); named per lab: pins and locks go by name
 APP_V4=198.18.0.1                # appliance addresses: the mirror target
 APP_V6=2001:db8:ff::1
 

@@ -28,7 +28,9 @@ for ns in "$NS_APP" "$NS_VPC" "$NS_SRC1" "$NS_SRC2" "$NS_PEER1" "$NS_PEER2"; do
 	nsx "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
 		net.ipv6.conf.all.router_solicitations=0 net.ipv6.conf.default.router_solicitations=0 \
 		net.ipv6.conf.all.autoconf=0 net.ipv6.conf.default.autoconf=0 \
-		net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0
+		net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+		net.ipv6.conf.all.mldv1_unsolicited_report_interval=10 net.ipv6.conf.default.mldv1_unsolicited_report_interval=10 \
+		net.ipv6.conf.all.mldv2_unsolicited_report_interval=10 net.ipv6.conf.default.mldv2_unsolicited_report_interval=10
 done
 
 # The VPC: a bridge, one veth per host.
@@ -92,8 +94,14 @@ fi
 # packet crossing the workload interface, both directions, into it.
 ip -n "$NS_SRC1" link add vx$SRC1_VNI type vxlan id "$SRC1_VNI" local "$SRC1_OUTER" remote "$APP_V4" dstport 4789 nolearning
 ip -n "$NS_SRC2" link add vx$SRC2_VNI type vxlan id "$SRC2_VNI" local "$SRC2_OUTER" remote "$APP_V6" dstport 4789 nolearning
-ip -n "$NS_SRC1" link set vx$SRC1_VNI mtu "$((VPC_MTU - 50))" up
-ip -n "$NS_SRC2" link set vx$SRC2_VNI mtu "$((VPC_MTU - 70))" up
+# The vxlan devices only carry copies: no IPv6 of their own, or their MLD
+# reports would travel the tunnel (AWS sends nothing but copies).
+for pair in "$NS_SRC1 vx$SRC1_VNI $((VPC_MTU - 50))" "$NS_SRC2 vx$SRC2_VNI $((VPC_MTU - 70))"; do
+	# shellcheck disable=SC2086
+	set -- $pair
+	nsx "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
+	ip -n "$1" link set "$2" mtu "$3" up
+done
 mirror() { # mirror NS VXDEV
 	ip netns exec "$1" tc qdisc add dev "$WL_IF" clsact
 	# u32 matching everything: present in every kernel config (matchall
@@ -107,6 +115,10 @@ mirror "$NS_SRC2" vx$SRC2_VNI
 app_mac=$(ip -n "$NS_APP" -br link show "$APP_IF" | awk '{print $3}')
 ip -n "$NS_SRC1" neigh replace "$APP_V4" lladdr "$app_mac" dev vpc0 nud permanent
 ip -n "$NS_SRC2" neigh replace "$APP_V6" lladdr "$app_mac" dev vpc0 nud permanent
+
+# Let the reports of the addresses just added (MLD, 10 ms apart) go out
+# before anyone starts counting.
+sleep 0.3
 
 mkdir -p "$LAB_STATE_DIR"
 cat >"$LAB_ENV" <<ENV

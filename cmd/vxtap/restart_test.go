@@ -27,7 +27,7 @@ type daemonProc struct {
 
 func startDaemon(t *testing.T, bin, ns, iface, flowLog string, extra ...string) *daemonProc {
 	t.Helper()
-	args := append([]string{bin, "run", "--iface", iface, "--listen", "127.0.0.1:0",
+	args := append([]string{bin, "run", "--iface", iface,
 		"--flow-log", flowLog, "--idle-timeout", "2s", "--active-timeout", "1s", "--sweep-interval", "200ms"}, extra...)
 	argv := testutil.InNetns(ns, args...)
 	d := &daemonProc{cmd: exec.Command(argv[0], argv[1:]...)}
@@ -115,7 +115,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	t.Cleanup(func() { loader.Detach(iface) })
 	flowLog := filepath.Join(t.TempDir(), "flows.json")
 
-	d1 := startDaemon(t, bin, app, iface, flowLog)
+	d1 := startDaemon(t, bin, app, iface, flowLog, "--listen", "127.0.0.1:0")
 	sent := sendUDP(t, src, dst, 5001, 4*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	d1.stop(t, syscall.SIGKILL)
@@ -123,7 +123,7 @@ func TestRestartLosesNothing(t *testing.T) {
 		t.Fatal("after SIGKILL the pinned link is gone")
 	}
 	time.Sleep(500 * time.Millisecond) // traffic with no daemon: the program counts on
-	d2 := startDaemon(t, bin, app, iface, flowLog)
+	d2 := startDaemon(t, bin, app, iface, flowLog, "--listen", "127.0.0.1:0")
 	if !strings.Contains(d2.stderr.String(), "carrying on") {
 		t.Errorf("second run did not re-open the pinned program: %s", d2.stderr.String())
 	}
@@ -154,7 +154,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	t.Logf("SIGKILL + restart: %d packets sent, %d in %d records", n, got, recs)
 
 	// --keep-attached: exit, traffic while nothing runs, start again.
-	d3 := startDaemon(t, bin, app, iface, flowLog, "--keep-attached")
+	d3 := startDaemon(t, bin, app, iface, flowLog, "--listen", "127.0.0.1:0", "--keep-attached")
 	a := <-sendUDP(t, src, dst, 5002, 500*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	d3.stop(t, syscall.SIGTERM)
@@ -162,7 +162,7 @@ func TestRestartLosesNothing(t *testing.T) {
 		t.Fatal("--keep-attached exit removed the pins")
 	}
 	b := <-sendUDP(t, src, dst, 5002, 500*time.Millisecond) // a new socket: a second flow
-	d4 := startDaemon(t, bin, app, iface, flowLog)
+	d4 := startDaemon(t, bin, app, iface, flowLog, "--listen", "127.0.0.1:0")
 	time.Sleep(300 * time.Millisecond)
 	d4.stop(t, syscall.SIGTERM)
 	got, recs = recordsFor(t, flowLog, 5002)

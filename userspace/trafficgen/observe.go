@@ -137,10 +137,9 @@ func flowOf(fr []byte) (flow.Key, int, bool) {
 		}
 		ip := fr[off:]
 		ipLen = int(binary.BigEndian.Uint16(ip[4:])) + 40
-		k.Proto = ip[6]
 		k.Src = netip.AddrFrom16([16]byte(ip[8:24]))
 		k.Dst = netip.AddrFrom16([16]byte(ip[24:40]))
-		l4 = ip[40:]
+		k.Proto, l4 = skipIPv6Ext(ip[6], ip[40:])
 	default:
 		return k, 0, false
 	}
@@ -149,6 +148,35 @@ func flowOf(fr []byte) (flow.Key, int, bool) {
 		k.DPort = binary.BigEndian.Uint16(l4[2:])
 	}
 	return k, ipLen, true
+}
+
+// skipIPv6Ext steps over IPv6 extension headers (kernel MLD reports carry
+// Hop-by-Hop) to the upper-layer protocol, as vxtap does; at most 8.
+func skipIPv6Ext(nh byte, b []byte) (byte, []byte) {
+	for i := 0; i < 8; i++ {
+		var n int
+		switch nh {
+		case 0, 43, 60, 135: // hop-by-hop, routing, destination options, mobility
+			if len(b) < 2 {
+				return nh, nil
+			}
+			n = (int(b[1]) + 1) * 8
+		case 44: // fragment
+			n = 8
+		case 51: // AH
+			if len(b) < 2 {
+				return nh, nil
+			}
+			n = (int(b[1]) + 2) * 4
+		default:
+			return nh, b
+		}
+		if len(b) < n {
+			return nh, nil
+		}
+		nh, b = b[0], b[n:]
+	}
+	return nh, b
 }
 
 // finish stops reading and checks the socket dropped nothing: a drop
