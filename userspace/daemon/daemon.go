@@ -85,6 +85,7 @@ func New(cfg Config, src Sources, out io.Writer, obs Observer) (*Daemon, error) 
 	d := &Daemon{cfg: cfg, src: src, out: bufio.NewWriterSize(out, 1<<16), obs: obs, start: time.Now(),
 		records: map[string]uint64{}, vniPkts: map[uint32]uint64{}, vniBytes: map[uint32]uint64{}}
 	d.enc = json.NewEncoder(d.out)
+	d.lastDrain.Store(time.Now().UnixNano()) // healthy from the start: the loop drains at once
 	d.agg = aggregate.New(cfg.Aggregate, observed{src.Flows, d}, d.emit)
 	if src.Ledger != nil {
 		if err := d.agg.UseLedger(src.Ledger, time.Now()); err != nil {
