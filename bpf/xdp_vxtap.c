@@ -183,8 +183,6 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 	captured = p->wire_len - ip_off;
 	if (l3.len == 0)
 		l3.len = captured; /* TSO/GSO super-packet or IPv6 jumbogram: no stated length */
-	else if (captured < l3.len)
-		pkt_flag(p, FLAG_TRUNCATED);
 	p->ip_len = l3.len;
 
 	if (l3.frag)
@@ -199,6 +197,10 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 		}
 	}
 
+	/* Truncated: the copy holds less than the inner header states (the
+	 * session's PacketLength); still accounted at the stated length. */
+	if (captured < l3.len)
+		pkt_flag(p, FLAG_TRUNCATED);
 	p->key.family = l3.family;
 	p->key.proto = l3.proto;
 	p->key.sport = sport;

@@ -77,3 +77,8 @@ func (o *Objects) mergeCPUs(vals []VxtapFlowValue) flow.Counters {
 	c.Last = o.clock.wall(last, base)
 	return c
 }
+
+// flowKey builds a flow.Key; a helper for tests and tools.
+func flowKey(vni uint32, src, dst netip.Addr, proto uint8, sport, dport uint16) flow.Key {
+	return flow.Key{VNI: vni, Src: src, Dst: dst, Proto: proto, SPort: sport, DPort: dport}
+}
