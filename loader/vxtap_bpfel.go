@@ -169,6 +169,7 @@ const (
 	VxtapVarCfgSampleRate      = "cfg_sample_rate"
 	VxtapVarCfgSnapLen         = "cfg_snap_len"
 	VxtapVarCfgVxlanPort       = "cfg_vxlan_port"
+	VxtapVarRbForcedCons       = "rb_forced_cons"
 )
 
 // LoadVxtap returns the embedded CollectionSpec for Vxtap.
@@ -248,6 +249,7 @@ type VxtapVariableSpecs struct {
 	CfgSampleRate      *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	CfgSnapLen         *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
 	CfgVxlanPort       *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	RbForcedCons       *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
 // VxtapObjects contains all objects after they have been loaded into the kernel.
@@ -311,6 +313,7 @@ type VxtapVariables struct {
 	CfgSampleRate      *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	CfgSnapLen         *ebpf.Variable `ebpf:"cfg_snap_len"`
 	CfgVxlanPort       *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	RbForcedCons       *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 
 // VxtapPrograms contains all programs after they have been loaded into the kernel.

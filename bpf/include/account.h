@@ -47,16 +47,27 @@ static __always_inline void count_flags(struct pkt *p)
 			count(REASON__MAX + f, p->wire_len);
 }
 
-/* rb_flags: submit without waking the reader, unless the ring holds more
- * than cfg_rb_wakeup_bytes: the reader polls with a deadline anyway, and a
- * wakeup per record costs a large share of throughput. */
+/* Consumer position at the last forced wakeup (racy across CPUs on
+ * purpose: the worst case is one extra wakeup). */
+__u64 rb_forced_cons = 0;
+
+/* rb_flags: submit without waking the reader (it polls with a deadline,
+ * and a wakeup per record costs a large share of throughput), except once
+ * per reader position when more than cfg_rb_wakeup_bytes are queued: one
+ * forced wakeup per batch, not one per record past the threshold (each is
+ * an irq_work, microseconds under virtualisation). */
 static __always_inline __u64 rb_flags(struct pkt *p)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg_rb_wakeup_bytes) {
-		pkt_flag(p, FLAG_RB_WAKEUP);
-		return BPF_RB_FORCE_WAKEUP;
-	}
-	return BPF_RB_NO_WAKEUP;
+	__u64 cons;
+
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_rb_wakeup_bytes)
+		return BPF_RB_NO_WAKEUP;
+	cons = bpf_ringbuf_query(&events, BPF_RB_CONS_POS);
+	if (cons == rb_forced_cons)
+		return BPF_RB_NO_WAKEUP; /* already woken at this position */
+	rb_forced_cons = cons;
+	pkt_flag(p, FLAG_RB_WAKEUP);
+	return BPF_RB_FORCE_WAKEUP;
 }
 
 /* emit_flow_event: a flow-start or flow-end record. */
