@@ -50,9 +50,10 @@ func keyToBPF(k flow.Key) VxtapFlowKey {
 	return bk
 }
 
-// mergeCPUs folds the per-CPU slots of one flow: sums, the earliest first,
+// mergeCPUs folds the per-CPU slots of one flow, converting times with
+// one clock base (taken once per walk, so flows of a sweep keep their order): sums, the earliest first,
 // the latest last (and its mirror source), OR of the TCP flags.
-func (o *Objects) mergeCPUs(vals []VxtapFlowValue) flow.Counters {
+func (o *Objects) mergeCPUs(vals []VxtapFlowValue, base int64) flow.Counters {
 	var c flow.Counters
 	var first, last uint64
 	for i := range vals {
@@ -72,7 +73,6 @@ func (o *Objects) mergeCPUs(vals []VxtapFlowValue) flow.Counters {
 			c.MirrorSource = addrFrom(v.OuterSrc, v.OuterFamily)
 		}
 	}
-	base := o.clock.base()
 	c.First = o.clock.wall(first, base)
 	c.Last = o.clock.wall(last, base)
 	return c

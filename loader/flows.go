@@ -17,10 +17,11 @@ func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
 	keys := make([]VxtapFlowKey, walkBatch)
 	vals := make([]VxtapFlowValue, walkBatch*o.ncpu)
 	var cursor ebpf.MapBatchCursor
+	base := o.clock.base()
 	for {
 		n, err := o.Flows.BatchLookup(&cursor, keys, vals, nil)
 		for i := 0; i < n; i++ {
-			fn(keyFromBPF(&keys[i]), o.mergeCPUs(vals[i*o.ncpu:(i+1)*o.ncpu]))
+			fn(keyFromBPF(&keys[i]), o.mergeCPUs(vals[i*o.ncpu:(i+1)*o.ncpu], base))
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			return nil
@@ -38,8 +39,9 @@ func (o *Objects) walkIterate(fn func(flow.Key, flow.Counters)) error {
 	var k VxtapFlowKey
 	var v []VxtapFlowValue
 	it := o.Flows.Iterate()
+	base := o.clock.base()
 	for it.Next(&k, &v) {
-		fn(keyFromBPF(&k), o.mergeCPUs(v))
+		fn(keyFromBPF(&k), o.mergeCPUs(v, base))
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("walk flow map: %w", err)
@@ -53,6 +55,7 @@ func (o *Objects) walkIterate(fn func(flow.Key, flow.Counters)) error {
 func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	out := make(map[flow.Key]flow.Counters, len(keys))
 	vals := make([]VxtapFlowValue, o.ncpu)
+	base := o.clock.base()
 	for _, k := range keys {
 		bk := keyToBPF(k)
 		err := o.Flows.LookupAndDelete(&bk, &vals)
@@ -62,7 +65,7 @@ func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 		if err != nil {
 			return out, fmt.Errorf("remove flow %s: %w", k, err)
 		}
-		out[k] = o.mergeCPUs(vals)
+		out[k] = o.mergeCPUs(vals, base)
 	}
 	return out, o.addDeleted(uint64(len(out)))
 }
