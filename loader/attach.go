@@ -11,8 +11,16 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// PinRoot is where every interface's program, link and maps are pinned.
-const PinRoot = "/sys/fs/bpf/vxtap"
+// PinRoot is where every interface's program, link and maps are pinned
+// ($VXTAP_PIN_ROOT overrides it, for containers and tests).
+var PinRoot = envOr("VXTAP_PIN_ROOT", "/sys/fs/bpf/vxtap")
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
 
 // PinDir is the pin directory of one interface.
 func PinDir(iface string) string { return filepath.Join(PinRoot, iface) }

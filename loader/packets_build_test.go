@@ -35,7 +35,9 @@ func ip6L(next layers.IPProtocol, src, dst netip.Addr) *layers.IPv6 {
 	return &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: next, SrcIP: src.AsSlice(), DstIP: dst.AsSlice()}
 }
 
-func udpL(s, d uint16) *layers.UDP { return &layers.UDP{SrcPort: layers.UDPPort(s), DstPort: layers.UDPPort(d)} }
+func udpL(s, d uint16) *layers.UDP {
+	return &layers.UDP{SrcPort: layers.UDPPort(s), DstPort: layers.UDPPort(d)}
+}
 
 func tcpL(s, d uint16) *layers.TCP {
 	return &layers.TCP{SrcPort: layers.TCPPort(s), DstPort: layers.TCPPort(d), ACK: true, DataOffset: 5, Window: 1000}

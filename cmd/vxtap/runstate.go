@@ -9,11 +9,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vxtap/vxtap/loader"
 	"golang.org/x/sys/unix"
 )
 
-// runDir holds the daemon's lock, PID and state files.
-const runDir = "/run/vxtap"
+// runDir holds the daemon's lock and state files ($VXTAP_RUN_DIR
+// overrides it, for containers and tests).
+var runDir = func() string {
+	if v := os.Getenv("VXTAP_RUN_DIR"); v != "" {
+		return v
+	}
+	return "/run/vxtap"
+}()
 
 // runState is what a running daemon tells `vxtap status`.
 type runState struct {
@@ -76,14 +83,15 @@ func (l *instanceLock) release() {
 	l.f.Close()
 }
 
-// checkBPFFS makes sure /sys/fs/bpf is a BPF filesystem, for the pins.
+// checkBPFFS makes sure the pins land on a BPF filesystem.
 func checkBPFFS() error {
+	dir := filepath.Dir(loader.PinRoot)
 	var st unix.Statfs_t
-	if err := unix.Statfs("/sys/fs/bpf", &st); err != nil {
-		return fmt.Errorf("/sys/fs/bpf: %w", err)
+	if err := unix.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
 	}
 	if st.Type != unix.BPF_FS_MAGIC {
-		return fmt.Errorf("/sys/fs/bpf is not a BPF filesystem: mount it with `mount -t bpf bpf /sys/fs/bpf`")
+		return fmt.Errorf("%s is not a BPF filesystem: mount it with `mount -t bpf bpf %s`", dir, dir)
 	}
 	return nil
 }
