@@ -1,0 +1,242 @@
+package rates
+
+import (
+	"math"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/flow/flowtest"
+)
+
+var t0 = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+
+func key(n int) flow.Key {
+	return flow.Key{VNI: 101, Src: netip.AddrFrom4([4]byte{198, 18, byte(n >> 8), byte(n)}),
+		Dst: netip.MustParseAddr("198.19.0.1"), Proto: 6, SPort: uint16(40000 + n), DPort: 443}
+}
+
+// sweep feeds one sweep of (key number -> packets, bytes) at time at.
+func sweep(tr *Tracker, at, first time.Time, flows map[int][2]uint64) {
+	for n, pb := range flows {
+		tr.Observe(at, key(n), flow.Counters{Packets: pb[0], Bytes: pb[1], First: first, Last: at})
+	}
+	tr.EndSweep(at)
+}
+
+// view copies the published snapshot's header and flows out of View.
+func view(tr *Tracker) (snap Snapshot, byKey map[flow.Key]Flow) {
+	byKey = map[flow.Key]Flow{}
+	tr.View(func(s *Snapshot) {
+		snap = Snapshot{At: s.At, Interval: s.Interval, Sweeps: s.Sweeps, Totals: s.Totals}
+		for _, f := range s.Flows {
+			byKey[f.Key] = f
+		}
+	})
+	return snap, byKey
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestRates(t *testing.T) {
+	alpha := 1 - math.Exp(-1.0/10) // one-second sweeps, 10 s smoothing
+	tests := []struct {
+		name             string
+		first            time.Duration // flow start relative to the first sweep
+		sweeps           []map[int][2]uint64
+		wantPPS, wantBPS float64 // flow 1 in the last sweep
+		wantAvg          float64 // its smoothed packets/s
+		wantN            int     // flows in the last snapshot
+	}{
+		{name: "first sweep: rates unknown", first: -time.Minute,
+			sweeps: []map[int][2]uint64{{1: {10, 1000}}}, wantN: 1},
+		{name: "two sweeps: delta over one second", first: -time.Minute,
+			sweeps:  []map[int][2]uint64{{1: {10, 1000}}, {1: {30, 4000}}},
+			wantPPS: 20, wantBPS: 3000, wantAvg: 20, wantN: 1},
+		{name: "average follows with alpha", first: -time.Minute,
+			sweeps:  []map[int][2]uint64{{1: {0, 0}}, {1: {10, 100}}, {1: {40, 400}}},
+			wantPPS: 30, wantBPS: 300, wantAvg: 10 + alpha*(30-10), wantN: 1},
+		{name: "counters went back: the flow restarted", first: -time.Minute,
+			sweeps:  []map[int][2]uint64{{1: {0, 0}}, {1: {100, 1000}}, {1: {5, 50}}},
+			wantPPS: 5, wantBPS: 50, wantAvg: 100 + alpha*(5-100), wantN: 1},
+		{name: "a flow the sweep did not see is dropped", first: -time.Minute,
+			sweeps:  []map[int][2]uint64{{1: {1, 1}, 2: {1, 1}}, {1: {2, 2}}},
+			wantPPS: 1, wantBPS: 1, wantAvg: 1, wantN: 1},
+		{name: "a flow new since the last sweep: all its packets are in the interval", first: 500 * time.Millisecond,
+			sweeps:  []map[int][2]uint64{{}, {1: {7, 700}}},
+			wantPPS: 7, wantBPS: 700, wantAvg: 7, wantN: 1},
+		{name: "an old flow first seen now: rate unknown", first: -time.Minute,
+			sweeps: []map[int][2]uint64{{}, {1: {7, 700}}}, wantN: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(Config{Capacity: 4})
+			for i, sw := range tc.sweeps {
+				sweep(tr, t0.Add(time.Duration(i)*time.Second), t0.Add(tc.first), sw)
+			}
+			snap, got := view(tr)
+			if snap.Totals.Flows != tc.wantN || len(got) != tc.wantN || tr.Len() != tc.wantN {
+				t.Fatalf("flows: totals %d, snapshot %d, tracked %d; want %d", snap.Totals.Flows, len(got), tr.Len(), tc.wantN)
+			}
+			f := got[key(1)]
+			if !near(f.PPS, tc.wantPPS) || !near(f.BPS, tc.wantBPS) || !near(f.AvgPPS, tc.wantAvg) {
+				t.Errorf("pps %v bps %v avg %v; want %v %v %v", f.PPS, f.BPS, f.AvgPPS, tc.wantPPS, tc.wantBPS, tc.wantAvg)
+			}
+			wantInterval := time.Duration(0)
+			if len(tc.sweeps) > 1 {
+				wantInterval = time.Second
+			}
+			if snap.Interval != wantInterval || snap.Sweeps != uint64(len(tc.sweeps)) {
+				t.Errorf("interval %v after %d sweeps; want %v after %d", snap.Interval, snap.Sweeps, wantInterval, len(tc.sweeps))
+			}
+		})
+	}
+}
+
+func TestTotals(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	sweep(tr, t0, first, map[int][2]uint64{1: {10, 100}, 2: {20, 200}, 3: {30, 300}})
+	sweep(tr, t0.Add(2*time.Second), first, map[int][2]uint64{1: {12, 120}, 2: {30, 300}, 3: {30, 300}})
+	snap, _ := view(tr)
+	want := Totals{Flows: 3, Packets: 72, Bytes: 720, PPS: 6, BPS: 60, AvgPPS: 6, AvgBPS: 60}
+	if snap.Totals != want {
+		t.Errorf("totals %+v, want %+v", snap.Totals, want)
+	}
+}
+
+// A reader inside View keeps its buffer: sweeps go on into other buffers
+// and the reader's snapshot does not change under it.
+func TestViewIsStableDuringSweeps(t *testing.T) {
+	tr := New(Config{Capacity: 2})
+	first := t0.Add(-time.Hour)
+	sweep(tr, t0, first, map[int][2]uint64{1: {1, 1}})
+	tr.View(func(s *Snapshot) {
+		held := s.Flows[0]
+		for i := 1; i <= 5; i++ {
+			sweep(tr, t0.Add(time.Duration(i)*time.Second), first, map[int][2]uint64{1: {uint64(1 + i), 1}, 2: {1, 1}})
+		}
+		if len(s.Flows) != 1 || s.Flows[0] != held || s.Sweeps != 1 {
+			t.Fatalf("snapshot changed under the reader: sweep %d, %+v", s.Sweeps, s.Flows)
+		}
+	})
+	snap, got := view(tr)
+	if snap.Sweeps != 6 || len(got) != 2 {
+		t.Fatalf("after the reader: sweep %d with %d flows, want 6 with 2", snap.Sweeps, len(got))
+	}
+}
+
+func TestSweepFromFlowSource(t *testing.T) {
+	tab := flowtest.NewTable()
+	tr := New(Config{})
+	k := key(1)
+	tab.Packet(k, 100, t0.Add(-time.Minute), 0)
+	if err := tr.Sweep(tab, t0); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i++ {
+		tab.Packet(k, 250, t0, 0)
+	}
+	if err := tr.Sweep(tab, t0.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	_, got := view(tr)
+	if f := got[k]; f.PPS != 2 || f.BPS != 500 || f.Packets != 5 || f.Bytes != 1100 {
+		t.Errorf("got %+v, want 2 pkt/s, 500 B/s, 5 packets, 1100 bytes", f)
+	}
+}
+
+func TestCompactKey(t *testing.T) {
+	a := flow.Key{VNI: 7, Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), Proto: 6, SPort: 1, DPort: 2}
+	mapped := a
+	mapped.Src, mapped.Dst = netip.MustParseAddr("::ffff:10.0.0.1"), netip.MustParseAddr("::ffff:10.0.0.2")
+	tests := []struct {
+		name string
+		b    flow.Key
+	}{
+		{"IPv4-mapped IPv6", mapped},
+		{"vni", flow.Key{VNI: 8, Src: a.Src, Dst: a.Dst, Proto: 6, SPort: 1, DPort: 2}},
+		{"swapped addresses", flow.Key{VNI: 7, Src: a.Dst, Dst: a.Src, Proto: 6, SPort: 1, DPort: 2}},
+		{"proto", flow.Key{VNI: 7, Src: a.Src, Dst: a.Dst, Proto: 17, SPort: 1, DPort: 2}},
+		{"swapped ports", flow.Key{VNI: 7, Src: a.Src, Dst: a.Dst, Proto: 6, SPort: 2, DPort: 1}},
+	}
+	for _, tc := range tests {
+		if compact(a) == compact(tc.b) {
+			t.Errorf("%s: %v and %v share a compact key", tc.name, a, tc.b)
+		}
+	}
+}
+
+// After the first sweeps the steady path allocates nothing.
+func TestSteadySweepDoesNotAllocate(t *testing.T) {
+	const n = 1000
+	keys := make([]flow.Key, n)
+	for i := range keys {
+		keys[i] = key(i)
+	}
+	tr := New(Config{Capacity: n})
+	at := t0
+	c := flow.Counters{First: t0.Add(-time.Hour)}
+	run := func() {
+		at = at.Add(time.Second)
+		c.Packets++
+		c.Bytes += 100
+		for _, k := range keys {
+			tr.Observe(at, k, c)
+		}
+		tr.EndSweep(at)
+	}
+	run()
+	run()
+	if a := testing.AllocsPerRun(10, run); a != 0 {
+		t.Errorf("%v allocations per steady sweep, want 0", a)
+	}
+}
+
+// The walk-order shortcut must give the same rates as the map when flows
+// come, go and move between sweeps.
+func TestWalkOrderChanges(t *testing.T) {
+	first := t0.Add(-time.Hour)
+	tests := []struct {
+		name  string
+		order [][]int // flow numbers in walk order, one list per sweep
+	}{
+		{"stable", [][]int{{1, 2, 3, 4}, {1, 2, 3, 4}, {1, 2, 3, 4}}},
+		{"insert in the middle", [][]int{{1, 2, 3, 4}, {1, 2, 9, 3, 4}, {1, 2, 9, 3, 4}}},
+		{"remove in the middle", [][]int{{1, 2, 3, 4}, {1, 3, 4}, {1, 4}}},
+		{"reversed", [][]int{{1, 2, 3, 4}, {4, 3, 2, 1}, {1, 2, 3, 4}}},
+		{"rotated", [][]int{{1, 2, 3, 4}, {3, 4, 1, 2}, {2, 3, 4, 1}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := New(Config{})
+			for s, order := range tc.order {
+				at := t0.Add(time.Duration(s) * time.Second)
+				for _, n := range order {
+					// flow n has sent n packets of 100 bytes per second
+					tr.Observe(at, key(n), flow.Counters{Packets: uint64(n * (s + 1)), Bytes: uint64(100 * n * (s + 1)), First: first})
+				}
+				tr.EndSweep(at)
+			}
+			last := tc.order[len(tc.order)-1]
+			prev := map[int]bool{}
+			for _, n := range tc.order[len(tc.order)-2] {
+				prev[n] = true
+			}
+			_, got := view(tr)
+			if len(got) != len(last) || tr.Len() != len(last) {
+				t.Fatalf("%d flows in the snapshot, %d tracked; want %d", len(got), tr.Len(), len(last))
+			}
+			for _, n := range last {
+				want := float64(n)
+				if !prev[n] {
+					want = 0 // first seen now and older than the last sweep: unknown
+				}
+				if f := got[key(n)]; f.PPS != want || f.BPS != 100*want {
+					t.Errorf("flow %d: %v pkt/s %v B/s, want %v and %v", n, f.PPS, f.BPS, want, 100*want)
+				}
+			}
+		})
+	}
+}
