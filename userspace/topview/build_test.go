@@ -1,0 +1,218 @@
+package topview
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/rates"
+)
+
+var at = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// fixture: five flows with different leaders by rate, bytes and packets.
+func fixture() *rates.Snapshot {
+	m1, m2 := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
+	fl := func(k flow.Key, mirror netip.Addr, bps, pps float64, bytes, packets uint64) rates.Flow {
+		return rates.Flow{Key: k, MirrorSource: mirror, BPS: bps, PPS: pps, AvgBPS: bps / 2, AvgPPS: pps / 2, Bytes: bytes, Packets: packets}
+	}
+	s := &rates.Snapshot{At: at, Interval: time.Second, Sweeps: 9, Flows: []rates.Flow{
+		fl(mkKey(101, "10.0.0.1", "10.0.1.1", 6, 40000, 443), m1, 1_000_000, 800, 5_000_000, 4000), // heaviest by rate
+		fl(mkKey(101, "10.0.0.1", "10.0.1.2", 6, 40001, 80), m1, 100_000, 2000, 50_000_000, 90000), // by bytes and packets
+		fl(mkKey(102, "10.0.0.2", "10.0.1.1", 17, 5353, 53), m2, 10_000, 100, 1000, 10),
+		fl(mkKey(102, "10.0.1.1", "10.0.0.1", 6, 443, 40000), m2, 500_000, 500, 2_000_000, 3000), // F1's reply
+		fl(mkKey(101, "2001:db8::1", "2001:db8::2", 58, 0, 0), m1, 50, 1, 100, 2),
+	}}
+	for _, f := range s.Flows {
+		s.Totals.Flows++
+		s.Totals.Packets += f.Packets
+		s.Totals.Bytes += f.Bytes
+		s.Totals.PPS += f.PPS
+		s.Totals.BPS += f.BPS
+	}
+	return s
+}
+
+// label spells a row's key, "*" where the group's flows differ.
+func label(r Row) string {
+	proto := "*"
+	if r.Proto != nil {
+		proto = fmt.Sprint(*r.Proto)
+	}
+	return fmt.Sprintf("%s %s>%s %s %s>%s n%d", optNum(r.VNI), addr(r.Src), addr(r.Dst), proto, optNum(r.SPort), optNum(r.DPort), r.Flows)
+}
+
+func TestBuild(t *testing.T) {
+	f1 := "101 10.0.0.1>10.0.1.1 6 40000>443 n1"
+	f2 := "101 10.0.0.1>10.0.1.2 6 40001>80 n1"
+	f3 := "102 10.0.0.2>10.0.1.1 17 5353>53 n1"
+	f4 := "102 10.0.1.1>10.0.0.1 6 443>40000 n1"
+	f5 := "101 2001:db8::1>2001:db8::2 58 0>0 n1"
+	tests := []struct {
+		name    string
+		sort    Sort
+		group   Group
+		filter  string
+		n       int
+		want    []string
+		matched int
+		groups  int
+	}{
+		{name: "rate", sort: SortRate, group: GroupFlow, want: []string{f1, f4, f2, f3, f5}, matched: 5, groups: 5},
+		{name: "bytes", sort: SortBytes, group: GroupFlow, want: []string{f2, f1, f4, f3, f5}, matched: 5, groups: 5},
+		{name: "packets", sort: SortPackets, group: GroupFlow, want: []string{f2, f1, f4, f3, f5}, matched: 5, groups: 5},
+		{name: "defaults are rate and 5-tuple", want: []string{f1, f4, f2, f3, f5}, matched: 5, groups: 5},
+		{name: "top 2", sort: SortRate, group: GroupFlow, n: 2, want: []string{f1, f4}, matched: 5, groups: 5},
+		{name: "filter", sort: SortRate, group: GroupFlow, filter: "vni 102", want: []string{f4, f3}, matched: 2, groups: 2},
+		{name: "filter CIDR either side", sort: SortRate, group: GroupFlow, filter: "10.0.0.1/32 port 443",
+			want: []string{f1, f4}, matched: 2, groups: 2},
+		{name: "nothing matches", sort: SortRate, group: GroupFlow, filter: "vni 9", want: []string{}, matched: 0, groups: 0},
+		{name: "source IP", sort: SortRate, group: GroupSrc, want: []string{
+			"101 10.0.0.1>* 6 *>* n2", f4, f3, f5}, matched: 5, groups: 4},
+		{name: "destination IP", sort: SortRate, group: GroupDst, want: []string{
+			"* *>10.0.1.1 * *>* n2", "102 10.0.1.1>10.0.0.1 6 443>40000 n1", "101 10.0.0.1>10.0.1.2 6 40001>80 n1", f5}, matched: 5, groups: 4},
+		{name: "pair: both directions", sort: SortRate, group: GroupPair, want: []string{
+			"* 10.0.0.1>10.0.1.1 6 *>* n2", f2, f3, f5}, matched: 5, groups: 4},
+		{name: "destination port", sort: SortRate, group: GroupDPort, want: []string{f1, f4, f2, f3, f5}, matched: 5, groups: 5},
+		{name: "destination port by bytes", sort: SortBytes, group: GroupDPort, n: 1, want: []string{f2}, matched: 5, groups: 5},
+		{name: "VNI", sort: SortRate, group: GroupVNI, want: []string{
+			"101 *>* * *>* n3", "102 *>* * *>* n2"}, matched: 5, groups: 2},
+		{name: "VNI by packets", sort: SortPackets, group: GroupVNI, want: []string{
+			"101 *>* * *>* n3", "102 *>* * *>* n2"}, matched: 5, groups: 2},
+		{name: "mirror source with filter", sort: SortRate, group: GroupMirror, filter: "tcp", want: []string{
+			"101 10.0.0.1>* 6 *>* n2", f4}, matched: 3, groups: 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := ParseFilter(tc.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := Build(fixture(), Query{Sort: tc.sort, Group: tc.group, Filter: f, N: tc.n}, nil)
+			got := []string{}
+			for _, r := range res.Rows {
+				got = append(got, label(r))
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("rows\n got %q\nwant %q", got, tc.want)
+			}
+			if res.Header.Matched != tc.matched || res.Header.Groups != tc.groups {
+				t.Errorf("matched %d groups %d, want %d %d", res.Header.Matched, res.Header.Groups, tc.matched, tc.groups)
+			}
+			if res.Header.Flows != 5 || res.Header.Bytes != 57_001_100 {
+				t.Errorf("header totals %+v: the filter must not change them", res.Header)
+			}
+		})
+	}
+}
+
+func TestBuildSumsGroups(t *testing.T) {
+	res := Build(fixture(), Query{Sort: SortRate, Group: GroupPair}, nil)
+	r := res.Rows[0]
+	if r.BitsPerSecond != 8*1_500_000 || r.PacketsPerSecond != 1300 || r.Bytes != 7_000_000 || r.Packets != 7000 ||
+		r.AvgBitsPerSecond != 8*1_500_000/2 || r.Flows != 2 {
+		t.Errorf("pair 10.0.0.1-10.0.1.1 sums wrong: %+v", r)
+	}
+	h := res.Header
+	if h.BitsPerSecond != 8*1_610_050 || h.PacketsPerSecond != 3401 || h.MatchedBitsPerSecond != h.BitsPerSecond || h.IntervalSeconds != 1 {
+		t.Errorf("header %+v", h)
+	}
+}
+
+func TestBuildDirection(t *testing.T) {
+	dir := func(k flow.Key) string {
+		switch {
+		case k.DPort == 443 || k.DPort == 80:
+			return "egress"
+		case k.SPort == 443:
+			return "ingress"
+		}
+		return ""
+	}
+	tests := []struct {
+		group Group
+		want  []string
+	}{
+		{GroupFlow, []string{"egress", "ingress", "egress", "-", "-"}},
+		{GroupSrc, []string{"egress", "ingress", "-", "-"}},
+		{GroupDst, []string{"*", "ingress", "egress", "-"}},
+	}
+	for _, tc := range tests {
+		res := Build(fixture(), Query{Group: tc.group}, dir)
+		var got []string
+		for _, r := range res.Rows {
+			got = append(got, r.Direction)
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: directions %q, want %q", tc.group, got, tc.want)
+		}
+	}
+	for _, r := range Build(fixture(), Query{}, nil).Rows {
+		if r.Direction != "-" {
+			t.Errorf("no lookup: direction %q, want -", r.Direction)
+		}
+	}
+}
+
+// The JSON shape is the API's contract: fields a group's flows disagree
+// on are left out.
+func TestResultJSON(t *testing.T) {
+	f, _ := ParseFilter("vni 102")
+	res := Build(fixture(), Query{Sort: SortRate, Group: GroupSrc, Filter: f, N: 1}, nil)
+	res.Iface, res.Source = "eth0", "daemon"
+	res.Header.Datapath = &Datapath{MirrorPackets: 10, Drops: 1}
+	b, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"at":"2025-01-01T12:00:00Z","iface":"eth0","source":"daemon","sort":"rate","group":"src","filter":"vni 102","n":1,` +
+		`"header":{"interval_seconds":1,"flows":5,"packets":97012,"bytes":57001100,"packets_per_second":3401,"bits_per_second":12880400,` +
+		`"avg_packets_per_second":0,"avg_bits_per_second":0,"matched":2,"matched_packets_per_second":600,"matched_bits_per_second":4080000,"groups":2,` +
+		`"datapath":{"mirror_packets":10,"mirror_packets_per_second":0,"drops":1,"drops_per_second":0,"ring_lost":0}},` +
+		`"rows":[{"vni":102,"mirror_source":"10.9.0.2","src":"10.0.1.1","dst":"10.0.0.1","proto":6,"sport":443,"dport":40000,"direction":"-","flows":1,` +
+		`"packets_per_second":500,"bits_per_second":4000000,"avg_packets_per_second":250,"avg_bits_per_second":2000000,"packets":3000,"bytes":2000000}]}`
+	if string(b) != want {
+		t.Errorf("JSON\n got %s\nwant %s", b, want)
+	}
+	var back Result
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(back.Rows, res.Rows) {
+		t.Errorf("rows do not survive a round trip: %+v", back.Rows)
+	}
+	grouped := Build(fixture(), Query{Group: GroupVNI, N: 1}, nil)
+	b, _ = json.Marshal(grouped.Rows[0])
+	if s := string(b); !strings.HasPrefix(s, `{"vni":101,"mirror_source":"10.9.0.1","direction":"-","flows":3,`) {
+		t.Errorf("group row JSON %s: fields that differ must be left out", s)
+	}
+}
+
+func TestTopN(t *testing.T) {
+	tests := []struct {
+		n    int
+		in   []int
+		want []int
+	}{
+		{3, []int{5, 1, 9, 3, 7, 2, 8}, []int{9, 8, 7}},
+		{0, []int{5, 1, 9}, []int{9, 5, 1}},
+		{10, []int{2, 1}, []int{2, 1}},
+		{1, []int{1, 1, 1}, []int{1}},
+		{4, []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, []int{10, 9, 8, 7}},
+		{4, []int{10, 9, 8, 7, 6, 5, 4, 3, 2, 1}, []int{10, 9, 8, 7}},
+	}
+	for _, tc := range tests {
+		tp := topN[int]{n: tc.n, before: func(a, b int) bool { return a > b }}
+		for _, v := range tc.in {
+			tp.push(v)
+		}
+		if got := tp.sorted(); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("top %d of %v = %v, want %v", tc.n, tc.in, got, tc.want)
+		}
+	}
+}
