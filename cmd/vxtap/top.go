@@ -1,0 +1,514 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/urfave/cli/v2"
+	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/api"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/rates"
+	"github.com/vxtap/vxtap/userspace/topview"
+	"golang.org/x/sys/unix"
+)
+
+func init() { commands = append(commands, topCommand()) }
+
+// PinnedOpener opens the flow table a program left pinned for iface
+// (`vxtap run --keep-attached`), for `vxtap top` when no daemon answers.
+// If the source is also a flow.CounterSource the header shows the data
+// path counters; if it is an io.Closer it is closed when top exits.
+type PinnedOpener func(iface string) (flow.FlowSource, error)
+
+// pinnedFlows is set by the loader wiring. While nil, `vxtap top` talks
+// to a daemon only and says so when there is none.
+var pinnedFlows PinnedOpener
+
+func topCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "top",
+		Usage: "live top talkers of a running daemon (or of the pinned flow table when none runs)",
+		Description: "Keys: q quit, s/S sort (rate, bytes, packets), g/G grouping, / filter, Esc clear filter, p pause, ? help.\n" +
+			"Filter terms (all must match): vni 42, 198.18.0.0/15 (source or destination), src/dst/mirror CIDR,\n" +
+			"port 443, sport N, dport N, tcp, udp, icmp, proto N.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "iface", Usage: "mirror target interface (default: the only one with a daemon or pins)"},
+			&cli.StringFlag{Name: "socket", Usage: "API socket (default: " + api.SocketPath("<iface>") + ")"},
+			&cli.BoolFlag{Name: "once", Usage: "print the table once and exit"},
+			&cli.BoolFlag{Name: "json", Usage: "print the view once as JSON and exit"},
+			&cli.IntFlag{Name: "n", Usage: "rows to show, 0 = all (default: 20 with --once/--json, what fits on screen otherwise)"},
+			&cli.StringFlag{Name: "group", Value: string(topview.GroupFlow), Usage: "5tuple, src, dst, pair, dport, vni or mirror"},
+			&cli.StringFlag{Name: "sort", Value: string(topview.SortRate), Usage: "rate (bits/s), bytes (total) or packets (packets/s)"},
+			&cli.StringFlag{Name: "filter", Usage: "filter expression, e.g. 'vni 101 tcp port 443'"},
+			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "refresh interval"},
+		},
+		Action: runTop,
+	}
+}
+
+func runTop(c *cli.Context) error {
+	q, err := topQuery(c)
+	if err != nil {
+		return err
+	}
+	interval := c.Duration("interval")
+	if interval < 100*time.Millisecond {
+		return fmt.Errorf("flag --interval: %s is too short (100ms at least)", interval)
+	}
+	src, err := openTopSource(c.String("iface"), c.String("socket"), interval)
+	if err != nil {
+		return cli.Exit("vxtap top: "+err.Error(), 1)
+	}
+	defer src.Close()
+
+	once := c.Bool("once") || c.Bool("json") || !isTerminal(os.Stdout)
+	if once {
+		if !c.IsSet("n") {
+			q.N = 20
+		}
+		return topOnce(src, q, c.Bool("json"), interval)
+	}
+	m := newTopModel(src, q, c.IsSet("n"), interval)
+	if _, err := tea.NewProgram(m, tea.WithAltScreen()).Run(); err != nil {
+		return fmt.Errorf("vxtap top: %w", err)
+	}
+	return nil
+}
+
+// topQuery reads --sort, --group, --filter and --n.
+func topQuery(c *cli.Context) (topview.Query, error) {
+	q := topview.DefaultQuery()
+	var err error
+	if q.Sort, err = topview.ParseSort(c.String("sort")); err != nil {
+		return q, fmt.Errorf("flag --sort: %w", err)
+	}
+	if q.Group, err = topview.ParseGroup(c.String("group")); err != nil {
+		return q, fmt.Errorf("flag --group: %w", err)
+	}
+	if q.Filter, err = topview.ParseFilter(c.String("filter")); err != nil {
+		return q, fmt.Errorf("flag --%w", err)
+	}
+	q.N = c.Int("n")
+	if q.N < 0 || q.N > api.MaxRows {
+		return q, fmt.Errorf("flag --n: %d: want 0 (all) to %d", q.N, api.MaxRows)
+	}
+	return q, nil
+}
+
+// topOnce prints one view. Read from pinned maps, it sweeps twice an
+// interval apart so the rates are real.
+func topOnce(src topSource, q topview.Query, asJSON bool, interval time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := src.Top(ctx, q)
+	if err == nil && res.Header.IntervalSeconds == 0 && res.Source == "pinned" {
+		time.Sleep(interval)
+		res, err = src.Top(ctx, q)
+	}
+	if err != nil {
+		return cli.Exit("vxtap top: "+err.Error(), 1)
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	_, err = io.WriteString(os.Stdout, topview.Render(res, terminalWidth(os.Stdout)).String())
+	return err
+}
+
+// terminalWidth is the width of a terminal, 0 for a file or pipe.
+func terminalWidth(f *os.File) int {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil {
+		return 0
+	}
+	return int(ws.Col)
+}
+
+// topSource is where the view comes from: a daemon's API or pinned maps.
+type topSource interface {
+	Top(ctx context.Context, q topview.Query) (*topview.Result, error)
+	Close() error
+}
+
+// daemonSource reads a daemon's API.
+type daemonSource struct{ c *api.Client }
+
+func (d daemonSource) Top(ctx context.Context, q topview.Query) (*topview.Result, error) {
+	return d.c.Top(ctx, q)
+}
+func (d daemonSource) Close() error { return d.c.Close() }
+
+// openTopSource finds the daemon, or the pinned flow table when no daemon
+// answers and the loader wiring can open it.
+func openTopSource(iface, socket string, interval time.Duration) (topSource, error) {
+	if iface == "" && socket == "" {
+		var err error
+		if iface, err = guessIface(); err != nil {
+			return nil, err
+		}
+	}
+	path := socket
+	if path == "" {
+		path = api.SocketPath(iface)
+	}
+	c, err := api.DialPath(path, iface)
+	if err == nil {
+		return daemonSource{c}, nil
+	}
+	if !errors.Is(err, api.ErrNoDaemon) || iface == "" || pinnedFlows == nil {
+		return nil, err
+	}
+	fs, perr := pinnedFlows(iface)
+	if perr != nil {
+		return nil, fmt.Errorf("%v; and the pinned maps under %s cannot be read: %v", err, loader.PinDir(iface), perr)
+	}
+	return newPinnedSource(iface, fs, interval), nil
+}
+
+// guessIface picks the interface when there is exactly one daemon, or
+// else exactly one interface with pins.
+func guessIface() (string, error) {
+	socks, _ := filepath.Glob(filepath.Join(api.RunDir(), "*.sock"))
+	if len(socks) == 1 {
+		return strings.TrimSuffix(filepath.Base(socks[0]), ".sock"), nil
+	}
+	if len(socks) > 1 {
+		names := make([]string, len(socks))
+		for i, s := range socks {
+			names[i] = strings.TrimSuffix(filepath.Base(s), ".sock")
+		}
+		sort.Strings(names)
+		return "", fmt.Errorf("daemons run on %s: pick one with --iface", strings.Join(names, ", "))
+	}
+	entries, _ := os.ReadDir(loader.PinRoot)
+	if len(entries) == 1 && entries[0].IsDir() {
+		return entries[0].Name(), nil
+	}
+	return "", fmt.Errorf("no vxtap daemon runs (no socket under %s): start one with `vxtap run --iface IF`, or name the interface with --iface", api.RunDir())
+}
+
+// pinnedSource reads the pinned flow table directly, keeping the rates
+// itself from its own sweeps.
+type pinnedSource struct {
+	iface    string
+	src      flow.FlowSource
+	tr       *rates.Tracker
+	meter    topview.DatapathMeter
+	interval time.Duration
+	last     time.Time
+}
+
+func newPinnedSource(iface string, src flow.FlowSource, interval time.Duration) *pinnedSource {
+	return &pinnedSource{iface: iface, src: src, tr: rates.New(rates.Config{}), interval: interval}
+}
+
+func (p *pinnedSource) Top(_ context.Context, q topview.Query) (*topview.Result, error) {
+	// A key press asks again within the interval: reuse the last sweep
+	// rather than measure rates over a few milliseconds.
+	if now := time.Now(); now.Sub(p.last) >= p.interval/2 {
+		if err := p.tr.Sweep(p.src, now); err != nil {
+			return nil, fmt.Errorf("read the pinned flow table: %w", err)
+		}
+		p.last = now
+		if cs, ok := p.src.(flow.CounterSource); ok {
+			if reasons, flags, err := cs.Counters(); err == nil {
+				p.meter.Update(now, reasons, flags)
+			}
+		}
+	}
+	var res topview.Result
+	p.tr.View(func(s *rates.Snapshot) { res = topview.Build(s, q, nil) })
+	res.Iface, res.Source = p.iface, "pinned"
+	res.Note = fmt.Sprintf("reading pinned maps under %s (no daemon running)", loader.PinDir(p.iface))
+	res.Header.Datapath = p.meter.Datapath()
+	return &res, nil
+}
+
+func (p *pinnedSource) Close() error {
+	if c, ok := p.src.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+// The interactive view.
+
+type topTick time.Time
+
+type topResult struct {
+	res *topview.Result
+	err error
+}
+
+var (
+	titleStyle  = lipgloss.NewStyle().Bold(true)
+	columnStyle = lipgloss.NewStyle().Reverse(true).Bold(true)
+	errStyle    = lipgloss.NewStyle().Foreground(lipgloss.Color("9")).Bold(true)
+	hintStyle   = lipgloss.NewStyle().Faint(true)
+	cursorStyle = lipgloss.NewStyle().Reverse(true)
+	helpStyle   = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
+)
+
+type topModel struct {
+	src      topSource
+	q        topview.Query
+	fixedN   bool // --n given: show at most that many rows
+	interval time.Duration
+
+	width, height int
+	res           *topview.Result
+	err           error
+	paused, help  bool
+	editing       bool
+	input         []rune // the filter being typed
+	filterErr     string
+	fetching      bool
+	again         bool // the query changed while a fetch was out
+}
+
+func newTopModel(src topSource, q topview.Query, fixedN bool, interval time.Duration) *topModel {
+	return &topModel{src: src, q: q, fixedN: fixedN, interval: interval}
+}
+
+func (m *topModel) Init() tea.Cmd { return tea.Batch(m.fetch(), m.tick()) }
+
+func (m *topModel) tick() tea.Cmd {
+	return tea.Tick(m.interval, func(t time.Time) tea.Msg { return topTick(t) })
+}
+
+// chrome is the lines around the rows: title lines, column names, status.
+func (m *topModel) chrome() int {
+	n := 5
+	if m.res != nil && m.res.Note != "" {
+		n++
+	}
+	return n
+}
+
+// rows is how many rows to ask for: what fits, or fewer with --n.
+func (m *topModel) rows() int {
+	fit := 50
+	if m.height > 0 {
+		fit = max(1, m.height-m.chrome())
+	}
+	if m.fixedN && m.q.N > 0 && m.q.N < fit {
+		return m.q.N
+	}
+	return fit
+}
+
+// fetch asks for the view, one request at a time.
+func (m *topModel) fetch() tea.Cmd {
+	if m.fetching {
+		m.again = true
+		return nil
+	}
+	m.fetching = true
+	q := m.q
+	q.N = m.rows()
+	src := m.src
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := src.Top(ctx, q)
+		return topResult{res, err}
+	}
+}
+
+func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		return m, m.fetch()
+	case topTick:
+		if m.paused {
+			return m, m.tick()
+		}
+		return m, tea.Batch(m.tick(), m.fetch())
+	case topResult:
+		m.fetching = false
+		if msg.err != nil {
+			m.err = msg.err // keep the last good view under the error
+		} else {
+			m.res, m.err = msg.res, nil
+		}
+		if m.again {
+			m.again = false
+			return m, m.fetch()
+		}
+		return m, nil
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	return m, nil
+}
+
+func (m *topModel) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if k.Type == tea.KeyCtrlC {
+		return m, tea.Quit
+	}
+	if m.editing {
+		return m.editKey(k)
+	}
+	if m.help {
+		m.help = false
+		if k.String() == "q" {
+			return m, tea.Quit
+		}
+		return m, nil
+	}
+	switch k.String() {
+	case "q":
+		return m, tea.Quit
+	case "s", "S":
+		m.q.Sort = topview.Next(topview.Sorts, m.q.Sort, k.String() == "S")
+		return m, m.fetch()
+	case "g", "G":
+		m.q.Group = topview.Next(topview.Groups, m.q.Group, k.String() == "G")
+		return m, m.fetch()
+	case "/":
+		m.editing = true
+		m.input = []rune(m.q.Filter.String())
+		return m, nil
+	case "esc":
+		if !m.q.Filter.Empty() {
+			m.q.Filter = topview.Filter{}
+			return m, m.fetch()
+		}
+	case "p", " ":
+		m.paused = !m.paused
+		if !m.paused {
+			return m, m.fetch()
+		}
+	case "?", "h":
+		m.help = true
+	}
+	return m, nil
+}
+
+// editKey edits the filter line: typing, Backspace, Ctrl-U to clear,
+// Enter to apply, Esc to cancel.
+func (m *topModel) editKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
+	switch k.Type {
+	case tea.KeyEnter:
+		f, err := topview.ParseFilter(string(m.input))
+		if err != nil {
+			m.filterErr = err.Error()
+			return m, nil
+		}
+		m.q.Filter, m.editing, m.filterErr = f, false, ""
+		return m, m.fetch()
+	case tea.KeyEsc:
+		m.editing, m.filterErr = false, ""
+	case tea.KeyBackspace:
+		if len(m.input) > 0 {
+			m.input = m.input[:len(m.input)-1]
+		}
+	case tea.KeyCtrlU:
+		m.input = m.input[:0]
+	case tea.KeyRunes, tea.KeySpace:
+		if len(m.input) < 200 {
+			m.input = append(m.input, k.Runes...)
+		}
+	}
+	return m, nil
+}
+
+const topHelp = `vxtap top: keys
+
+  q, Ctrl-C  quit
+  s / S      next / previous sort: rate (bits/s), bytes (total), packets (packets/s)
+  g / G      next / previous grouping: 5-tuple, source IP, destination IP,
+             pair (both directions), destination port, VNI, mirror source
+  /          filter, then Enter (Esc cancels). Terms, all of which must match:
+             vni 42   198.18.0.0/15 (source or destination)   src/dst/mirror CIDR
+             port 443   sport N   dport N   tcp   udp   icmp   proto 47
+  Esc        clear the filter
+  p, Space   pause / resume the refresh
+  ?          this help
+
+Fields shown as * differ between the flows of a group.
+Press any key to go back.`
+
+func (m *topModel) View() string {
+	if m.width == 0 {
+		return "vxtap top: connecting..."
+	}
+	if m.help {
+		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, helpStyle.Render(topHelp))
+	}
+	var b strings.Builder
+	lines := 0
+	if m.res != nil {
+		tab := topview.Render(m.res, m.width)
+		for i, l := range tab.Title {
+			if i == 0 {
+				l = titleStyle.Render(l)
+			}
+			b.WriteString(l + "\n")
+			lines++
+		}
+		b.WriteString(columnStyle.Render(pad(tab.Columns, m.width)) + "\n")
+		lines++
+		room := max(0, m.height-lines-1)
+		for i, l := range tab.Rows {
+			if i >= room {
+				break
+			}
+			b.WriteString(l + "\n")
+			lines++
+		}
+	} else if m.err == nil {
+		b.WriteString("waiting for the first answer...\n")
+		lines++
+	}
+	for ; lines < m.height-1; lines++ {
+		b.WriteString("\n")
+	}
+	b.WriteString(m.status())
+	return b.String()
+}
+
+// status is the bottom line: the filter being typed, an error, or hints.
+func (m *topModel) status() string {
+	cutw := func(s string) string {
+		if r := []rune(s); len(r) > m.width {
+			return string(r[:m.width])
+		}
+		return s
+	}
+	switch {
+	case m.editing && m.filterErr != "":
+		line := "filter: " + string(m.input) + "  "
+		return line + errStyle.Render(cutw(m.filterErr))
+	case m.editing:
+		return cutw("filter: "+string(m.input)) + cursorStyle.Render(" ")
+	case m.err != nil:
+		return errStyle.Render(cutw(m.err.Error() + " (retrying)"))
+	}
+	hint := "q quit  s sort  g group  / filter  p pause  ? help"
+	if m.paused {
+		hint = "PAUSED (p resumes)  " + hint
+	}
+	return hintStyle.Render(cutw(hint))
+}
+
+func pad(s string, width int) string {
+	if n := len([]rune(s)); n < width {
+		return s + strings.Repeat(" ", width-n)
+	}
+	return s
+}
