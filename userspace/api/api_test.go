@@ -306,7 +306,7 @@ func TestTopStatusCounters(t *testing.T) {
 
 func TestCountersError(t *testing.T) {
 	s, fake := serve(t, "vxtap-no-such-group")
-	fake.CountErr = errors.New("map gone")
+	fake.FailCounters(errors.New("map gone"))
 	code, eb := rawGet(t, s.Path(), "GET", "/v1/counters")
 	if code != 500 || eb.Error != "read data path counters: map gone" {
 		t.Errorf("%d %+v", code, eb)

@@ -19,7 +19,7 @@ type Fake struct {
 	reasons  []flow.Counter
 	flags    []flow.Counter
 	status   api.Status
-	CountErr error // returned by Counters when set
+	countErr error
 }
 
 // NewFake returns a fake with no flows.
@@ -74,6 +74,13 @@ func (f *Fake) SetCounters(reasons, flags []flow.Counter) {
 	f.reasons, f.flags = reasons, flags
 }
 
+// FailCounters makes Counters return err (nil: succeed again).
+func (f *Fake) FailCounters(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.countErr = err
+}
+
 // View implements api.Provider.
 func (f *Fake) View(fn func(*rates.Snapshot)) {
 	f.mu.Lock()
@@ -85,8 +92,8 @@ func (f *Fake) View(fn func(*rates.Snapshot)) {
 func (f *Fake) Counters() ([]flow.Counter, []flow.Counter, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.CountErr != nil {
-		return nil, nil, f.CountErr
+	if f.countErr != nil {
+		return nil, nil, f.countErr
 	}
 	return append([]flow.Counter(nil), f.reasons...), append([]flow.Counter(nil), f.flags...), nil
 }
