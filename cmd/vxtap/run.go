@@ -98,10 +98,11 @@ func runDaemon(c *cli.Context) error {
 	dcfg.SweepInterval = c.Duration("sweep-interval")
 	dcfg.Aggregate.IdleTimeout, dcfg.Aggregate.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
 	progID := progID(objs)
+	tracker := newRates(objs.Flows.MaxEntries())
 	d, err := daemon.New(dcfg, daemon.Sources{
 		Flows: objs, Events: events, Counters: objs, Ledger: objs.Ledger(),
 		Attached: func() bool { return loader.AttachedProgID(iface) == progID },
-	}, out, nil)
+	}, out, tracker)
 	if err != nil {
 		return err
 	}
@@ -122,8 +123,14 @@ func runDaemon(c *cli.Context) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe() }()
 
-	if err := writeState(runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
-		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}); err != nil {
+	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
+		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
+	local, err := startAPI(iface, tracker, objs, d, st)
+	if err != nil {
+		return err
+	}
+	defer local.stop()
+	if err := writeState(st); err != nil {
 		log.Warn().Err(err).Msg("write state file")
 	}
 	log.Info().Str("iface", iface).Str("mode", att.Mode).Uint32("prog_id", progID).

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"os"
+	"time"
+
+	"github.com/rs/zerolog/log"
+	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/api"
+	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/rates"
+)
+
+// localAPI is the daemon's Unix-socket control API (vxtap top) and the
+// rate tracker it reads, fed by every sweep.
+type localAPI struct {
+	srv  *api.Server
+	done chan error
+}
+
+// newRates sizes the tracker for the flow table, without preallocating
+// more than a busy appliance usually holds.
+func newRates(tableSize uint32) *rates.Tracker {
+	return rates.New(rates.Config{Capacity: int(min(tableSize, 1<<16))})
+}
+
+// startAPI serves /run/vxtap/<iface>.sock for the daemon d.
+func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState) (*localAPI, error) {
+	status := func() api.Status {
+		ok, why := d.Health()
+		s := d.State()
+		return api.Status{Iface: iface, Version: version, PID: os.Getpid(), Started: st.Started,
+			Healthy: ok, Health: why, XDPMode: st.Mode, Driver: st.Driver, ProgID: st.ProgID,
+			FlowTableSize: objs.Flows.MaxEntries(), Flows: s.LastSweep.Flows,
+			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Samples: s.Samples}
+	}
+	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status})
+	if err != nil {
+		return nil, err
+	}
+	a := &localAPI{srv: srv, done: make(chan error, 1)}
+	go func() { a.done <- srv.Serve() }()
+	log.Info().Str("socket", srv.Path()).Msg("local API listening")
+	return a, nil
+}
+
+func (a *localAPI) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	a.srv.Shutdown(ctx)
+	<-a.done
+}
+
+// With no daemon, `vxtap top` reads the flow map a --keep-attached
+// program left pinned.
+func init() {
+	pinnedFlows = func(iface string) (flow.FlowSource, error) {
+		objs, att, err := loader.OpenPinned(iface)
+		if err != nil {
+			return nil, err
+		}
+		att.Link.Close() // top only reads the maps
+		return objs, nil
+	}
+}
