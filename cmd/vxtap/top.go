@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -171,11 +172,14 @@ func openTopSource(iface, socket string, interval time.Duration) (topSource, err
 	if !errors.Is(err, api.ErrNoDaemon) || iface == "" || pinnedFlows == nil {
 		return nil, err
 	}
-	fs, perr := pinnedFlows(iface)
+	if _, serr := os.Stat(loader.PinDir(iface)); errors.Is(serr, fs.ErrNotExist) {
+		return nil, err // nothing pinned either
+	}
+	flows, perr := pinnedFlows(iface)
 	if perr != nil {
 		return nil, fmt.Errorf("%v; and the pinned maps under %s cannot be read: %v", err, loader.PinDir(iface), perr)
 	}
-	return newPinnedSource(iface, fs, interval), nil
+	return newPinnedSource(iface, flows, interval), nil
 }
 
 // guessIface picks the interface when there is exactly one daemon, or
@@ -363,6 +367,19 @@ func (m *topModel) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if m.editing {
 		return m.editKey(k)
 	}
+	if k.Type == tea.KeyRunes && len(k.Runes) > 1 {
+		// Keys typed faster than a read arrive as one message: one at a time.
+		var cmds []tea.Cmd
+		for i, r := range k.Runes {
+			_, cmd := m.key(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}})
+			cmds = append(cmds, cmd)
+			if m.editing { // "/" began a filter: the rest is its text
+				m.input = append(m.input, k.Runes[i+1:]...)
+				break
+			}
+		}
+		return m, tea.Batch(cmds...)
+	}
 	if m.help {
 		m.help = false
 		if k.String() == "q" {
@@ -430,12 +447,14 @@ func (m *topModel) editKey(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 const topHelp = `vxtap top: keys
 
   q, Ctrl-C  quit
-  s / S      next / previous sort: rate (bits/s), bytes (total), packets (packets/s)
-  g / G      next / previous grouping: 5-tuple, source IP, destination IP,
-             pair (both directions), destination port, VNI, mirror source
-  /          filter, then Enter (Esc cancels). Terms, all of which must match:
-             vni 42   198.18.0.0/15 (source or destination)   src/dst/mirror CIDR
-             port 443   sport N   dport N   tcp   udp   icmp   proto 47
+  s / S      next / previous sort: rate (bits/s), bytes (total),
+             packets (packets/s)
+  g / G      next / previous grouping: 5-tuple, source IP,
+             destination IP, pair (both directions),
+             destination port, VNI, mirror source
+  /          filter, then Enter (Esc cancels); all terms must match:
+             vni 42  198.18.0.0/15  src/dst/mirror CIDR
+             port 443  sport N  dport N  tcp  udp  icmp  proto 47
   Esc        clear the filter
   p, Space   pause / resume the refresh
   ?          this help
@@ -448,7 +467,11 @@ func (m *topModel) View() string {
 		return "vxtap top: connecting..."
 	}
 	if m.help {
-		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, helpStyle.Render(topHelp))
+		box := helpStyle.Render(topHelp)
+		if lipgloss.Width(box) > m.width || lipgloss.Height(box) > m.height {
+			box = topHelp // no room for the frame
+		}
+		return lipgloss.Place(m.width, m.height, lipgloss.Center, lipgloss.Center, box)
 	}
 	var b strings.Builder
 	lines := 0

@@ -366,23 +366,32 @@ func TestTopPinnedFallback(t *testing.T) {
 	k := flow.Key{VNI: 101, Src: netip.MustParseAddr("198.18.1.10"), Dst: netip.MustParseAddr("198.19.1.20"), Proto: 6, SPort: 40001, DPort: 443}
 	tab.Packet(k, 1000, time.Now().Add(-time.Minute), 0)
 
-	old := pinnedFlows
-	t.Cleanup(func() { pinnedFlows = old })
+	old, oldRoot := pinnedFlows, loader.PinRoot
+	t.Cleanup(func() { pinnedFlows, loader.PinRoot = old, oldRoot })
+	loader.PinRoot = filepath.Join(dir, "pins")
+	opens := func(string) (flow.FlowSource, error) { return tab, nil }
+	noDaemon := "no vxtap daemon on lab9: " + filepath.Join(dir, "lab9.sock") + " does not exist (is `vxtap run --iface lab9` running?)"
 	tests := []struct {
 		name   string
+		pinned bool // the pin directory exists
 		opener PinnedOpener
 		want   string // error; "" = the pinned source opens
 	}{
-		{"no loader hook: no daemon", nil, "no vxtap daemon on lab9: " + filepath.Join(dir, "lab9.sock") + " does not exist (is `vxtap run --iface lab9` running?)"},
-		{"pins unreadable", func(string) (flow.FlowSource, error) { return nil, fmt.Errorf("map flows is not pinned") },
-			"does not exist (is `vxtap run --iface lab9` running?); and the pinned maps under " + loader.PinDir("lab9") + " cannot be read: map flows is not pinned"},
-		{"pinned maps", func(iface string) (flow.FlowSource, error) { return tab, nil }, ""},
+		{"no loader hook: no daemon", true, nil, noDaemon},
+		{"nothing pinned: no daemon", false, opens, noDaemon},
+		{"pins unreadable", true, func(string) (flow.FlowSource, error) { return nil, fmt.Errorf("map flows is not pinned") },
+			noDaemon + "; and the pinned maps under " + filepath.Join(dir, "pins", "lab9") + " cannot be read: map flows is not pinned"},
+		{"pinned maps", true, opens, ""},
 	}
 	for _, tc := range tests {
 		pinnedFlows = tc.opener
+		os.RemoveAll(loader.PinRoot)
+		if tc.pinned {
+			os.MkdirAll(loader.PinDir("lab9"), 0o700)
+		}
 		src, err := openTopSource("lab9", "", 200*time.Millisecond)
 		if tc.want != "" {
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
+			if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 				t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
 			}
 			continue

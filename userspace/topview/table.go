@@ -35,34 +35,42 @@ type column struct {
 	name  string
 	right bool // numbers align right
 	addr  bool // may be shortened to fit the width
+	drop  int  // left out when the width is short: highest first, 0 never
 	cell  func(r *Row) string
 }
 
-func columns(g Group) []column {
-	cols := []column{{name: "VNI", right: true, cell: func(r *Row) string { return optNum(r.VNI) }}}
+// columns lists the table's columns for a grouping and sort order.
+func columns(g Group, by Sort) []column {
+	cols := []column{{name: "VNI", right: true, drop: 4, cell: func(r *Row) string { return optNum(r.VNI) }}}
 	if g == GroupMirror {
 		cols = append(cols, column{name: "MIRROR SOURCE", addr: true, cell: func(r *Row) string { return addr(r.MirrorSource) }})
 	}
 	cols = append(cols,
 		column{name: "SOURCE", addr: true, cell: func(r *Row) string { return addr(r.Src) }},
 		column{name: "DESTINATION", addr: true, cell: func(r *Row) string { return addr(r.Dst) }},
-		column{name: "PROTO", cell: func(r *Row) string {
+		column{name: "PROTO", drop: 2, cell: func(r *Row) string {
 			if r.Proto == nil {
 				return "*"
 			}
 			return report.ProtoName(*r.Proto)
 		}},
-		column{name: "PORTS", cell: ports},
-		column{name: "DIR", cell: func(r *Row) string { return r.Direction }},
+		column{name: "PORTS", drop: 1, cell: ports},
+		column{name: "DIR", drop: 7, cell: func(r *Row) string { return r.Direction }},
 	)
 	if g != GroupFlow {
-		cols = append(cols, column{name: "FLOWS", right: true, cell: func(r *Row) string { return strconv.Itoa(r.Flows) }})
+		cols = append(cols, column{name: "FLOWS", right: true, drop: 6, cell: func(r *Row) string { return strconv.Itoa(r.Flows) }})
 	}
-	return append(cols,
-		column{name: "PKT/S", right: true, cell: func(r *Row) string { return PacketRate(r.PacketsPerSecond) }},
+	pkts := column{name: "PKT/S", right: true, drop: 3, cell: func(r *Row) string { return PacketRate(r.PacketsPerSecond) }}
+	bytes := column{name: "BYTES", right: true, drop: 5, cell: func(r *Row) string { return ByteSize(r.Bytes) }}
+	switch by { // the column the rows are sorted by stays
+	case SortPackets:
+		pkts.drop = 0
+	case SortBytes:
+		bytes.drop = 0
+	}
+	return append(cols, pkts,
 		column{name: "BITS/S", right: true, cell: func(r *Row) string { return BitRate(r.BitsPerSecond) }},
-		column{name: "BYTES", right: true, cell: func(r *Row) string { return ByteSize(r.Bytes) }},
-	)
+		bytes)
 }
 
 func optNum[T uint8 | uint16 | uint32](v *T) string {
@@ -93,7 +101,7 @@ func ports(r *Row) string {
 // fit, and every line is cut to the width, so a terminal never wraps.
 func Render(res *Result, width int) Table {
 	t := Table{Title: titleLines(res)}
-	cols := columns(res.Group)
+	cols := columns(res.Group, res.Sort)
 	cells := make([][]string, len(res.Rows))
 	w := make([]int, len(cols))
 	for i, c := range cols {
@@ -106,26 +114,38 @@ func Render(res *Result, width int) Table {
 			w[i] = max(w[i], len(cells[r][i]))
 		}
 	}
+	show := make([]bool, len(cols))
+	for i := range show {
+		show[i] = true
+	}
 	if width > 0 {
-		fitAddresses(cols, w, width)
+		fit(cols, w, show, width)
 	}
 	line := func(vals []string) string {
 		var b strings.Builder
+		last := len(cols) - 1
+		for last > 0 && !show[last] {
+			last--
+		}
 		for i, c := range cols {
+			if !show[i] {
+				continue
+			}
 			v := shorten(vals[i], w[i])
 			pad := strings.Repeat(" ", max(0, w[i]-utf8.RuneCountInString(v)))
-			if i > 0 {
+			if b.Len() > 0 {
 				b.WriteString("  ")
 			}
-			if c.right {
+			switch {
+			case c.right:
 				b.WriteString(pad + v)
-			} else if i < len(cols)-1 {
+			case i < last:
 				b.WriteString(v + pad)
-			} else {
+			default:
 				b.WriteString(v)
 			}
 		}
-		return cut(b.String(), width)
+		return strings.TrimRight(cut(b.String(), width), " ")
 	}
 	names := make([]string, len(cols))
 	for i, c := range cols {
@@ -148,29 +168,46 @@ func Render(res *Result, width int) Table {
 	return t
 }
 
-// fitAddresses narrows the address columns, evenly, until the line fits.
-func fitAddresses(cols []column, w []int, width int) {
-	total := 2 * (len(cols) - 1)
-	var addrCols []int
-	for i, c := range cols {
-		total += w[i]
-		if c.addr {
-			addrCols = append(addrCols, i)
+// minAddr keeps every IPv4 address whole; only IPv6 is shortened.
+const minAddr = len("255.255.255.255")
+
+// fit makes the table fit the width: first IPv6 addresses are shortened
+// in the middle, down to the width of an IPv4 address, then the least
+// useful columns are left out (direction, flows, bytes, VNI, packets/s,
+// protocol, ports; never the addresses, bits/s or the sort column).
+func fit(cols []column, w []int, show []bool, width int) {
+	total := func() int {
+		n := 0
+		for i := range cols {
+			if show[i] {
+				n += w[i] + 2
+			}
 		}
+		return n - 2
 	}
-	const minAddr = 9
-	for total > width {
+	for total() > width {
 		widest := -1
-		for _, i := range addrCols {
-			if w[i] > minAddr && (widest < 0 || w[i] > w[widest]) {
+		for i, c := range cols {
+			if c.addr && w[i] > minAddr && (widest < 0 || w[i] > w[widest]) {
 				widest = i
 			}
 		}
 		if widest < 0 {
-			return
+			break
 		}
 		w[widest]--
-		total--
+	}
+	for total() > width {
+		drop := -1
+		for i, c := range cols {
+			if show[i] && c.drop > 0 && (drop < 0 || c.drop > cols[drop].drop) {
+				drop = i
+			}
+		}
+		if drop < 0 {
+			return
+		}
+		show[drop] = false
 	}
 }
 

@@ -66,17 +66,38 @@ func TestRenderCells(t *testing.T) {
 }
 
 func TestRenderNarrow(t *testing.T) {
-	res := Build(fixture(), Query{Filter: must(ParseFilter("icmp"))}, nil)
-	res.Rows[0].Src = mustAddr("2001:db8:1234:5678:9abc:def0:1234:5678")
-	for _, width := range []int{120, 80, 60, 40} {
-		tab := Render(&res, width)
+	tests := []struct {
+		width   int
+		sort    Sort
+		columns string // the column line
+		source  string // the first row's source
+	}{
+		{0, SortRate, "VNI  SOURCE                                  DESTINATION  PROTO   PORTS         DIR  PKT/S     BITS/S    BYTES", "2001:db8:1234:5678:9abc:def0:1234:5678"},
+		{90, SortRate, "VNI  SOURCE              DESTINATION  PROTO   PORTS         DIR  PKT/S     BITS/S    BYTES", "2001:db8:…234:5678"},
+		{80, SortRate, "VNI  SOURCE           DESTINATION  PROTO   PORTS         PKT/S     BITS/S", "2001:db…34:5678"},
+		{80, SortBytes, "SOURCE           DESTINATION  PROTO   PORTS         PKT/S     BITS/S    BYTES", "2001:db…34:5678"},
+		{60, SortRate, "SOURCE           DESTINATION  PORTS            BITS/S", "2001:db…34:5678"},
+		{60, SortPackets, "SOURCE           DESTINATION  PORTS         PKT/S     BITS/S", "2001:db…34:5678"},
+		{30, SortRate, "SOURCE           DESTINATION", "2001:db…34:5678"},
+	}
+	for _, tc := range tests {
+		res := Build(fixture(), Query{Sort: tc.sort}, nil)
+		res.Rows[0].Src = mustAddr("2001:db8:1234:5678:9abc:def0:1234:5678")
+		tab := Render(&res, tc.width)
+		if tab.Columns != tc.columns || !strings.Contains(tab.Rows[0]+" ", " "+tc.source+" ") && !strings.HasPrefix(tab.Rows[0], tc.source+" ") {
+			t.Errorf("width %d, sort %s:\n got %q\n     %q\nwant %q with source %q", tc.width, tc.sort, tab.Columns, tab.Rows[0], tc.columns, tc.source)
+		}
 		for _, l := range append(append(tab.Title, tab.Columns), tab.Rows...) {
-			if n := utf8.RuneCountInString(l); n > width {
-				t.Errorf("width %d: line of %d: %q", width, n, l)
+			if n := utf8.RuneCountInString(l); tc.width > 0 && n > tc.width {
+				t.Errorf("width %d: line of %d: %q", tc.width, n, l)
 			}
 		}
-		if width == 80 && !strings.Contains(tab.Rows[0], "2001:db8:…1234:5678") {
-			t.Errorf("width 80: IPv6 source not shortened in the middle: %q", tab.Rows[0])
+	}
+	// IPv4 addresses are never cut.
+	res := Build(fixture(), Query{}, nil)
+	for _, l := range Render(&res, 40).Rows {
+		if strings.Contains(l, "…") {
+			t.Errorf("IPv4 shortened: %q", l)
 		}
 	}
 }
