@@ -1,7 +1,9 @@
 package topview
 
 import (
+	"bytes"
 	"net/netip"
+	"slices"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/rates"
@@ -27,9 +29,69 @@ func Build(s *rates.Snapshot, q Query, direction func(flow.Key) string) Result {
 	h.PacketsPerSecond, h.BitsPerSecond = s.Totals.PPS, 8*s.Totals.BPS
 	h.AvgPacketsPerSecond, h.AvgBitsPerSecond = s.Totals.AvgPPS, 8*s.Totals.AvgBPS
 
+	if q.Group == GroupFlow {
+		top := topN[*rates.Flow]{n: q.N, before: func(a, b *rates.Flow) bool { return flowBefore(a, b, q.Sort) }}
+		for i := range s.Flows {
+			if f := &s.Flows[i]; q.Filter.Match(&f.Key, f.MirrorSource) {
+				h.Matched++
+				h.MatchedPacketsPerSecond += f.PPS
+				h.MatchedBitsPerSecond += 8 * f.BPS
+				top.push(f)
+			}
+		}
+		h.Groups = h.Matched
+		for _, f := range top.sorted() {
+			res.Rows = append(res.Rows, flowRow(f, direction))
+		}
+		return res
+	}
+
 	var accs []acc
-	var index map[gkey]int
-	top := topN[*rates.Flow]{n: q.N, before: func(a, b *rates.Flow) bool { return flowBefore(a, b, q.Sort) }}
+	dirs := &directions{lookup: direction}
+	switch q.Group {
+	case GroupSrc, GroupDst, GroupMirror:
+		accs = group(s, q, h, dirs, func(f *rates.Flow) addrKey {
+			a, _ := groupAddrs(q.Group, f)
+			return addrKey{a.As16(), a.Is4()}
+		})
+	case GroupPair:
+		accs = group(s, q, h, dirs, func(f *rates.Flow) pairKey {
+			a, b := groupAddrs(q.Group, f)
+			return pairKey{a.As16(), b.As16(), a.Is4()}
+		})
+	case GroupDPort:
+		accs = group(s, q, h, dirs, func(f *rates.Flow) uint32 { return uint32(f.Key.Proto)<<16 | uint32(f.Key.DPort) })
+	case GroupVNI:
+		accs = group(s, q, h, dirs, func(f *rates.Flow) uint32 { return f.Key.VNI })
+	}
+	h.Groups = len(accs)
+	gtop := topN[*acc]{n: q.N, before: func(a, b *acc) bool { return accBefore(a, b, q.Sort) }}
+	for i := range accs {
+		gtop.push(&accs[i])
+	}
+	for _, a := range gtop.sorted() {
+		res.Rows = append(res.Rows, a.row(q.Group, &s.Flows[a.first], dirs))
+	}
+	return res
+}
+
+// Map keys per grouping: the smaller the key, the faster a million
+// lookups.
+type (
+	addrKey struct {
+		a   [16]byte
+		is4 bool
+	}
+	pairKey struct {
+		a, b [16]byte
+		is4  bool
+	}
+)
+
+// group sums the flows q keeps into one acc per key.
+func group[K comparable](s *rates.Snapshot, q Query, h *Header, dirs *directions, key func(*rates.Flow) K) []acc {
+	var accs []acc
+	index := map[K]int32{}
 	for i := range s.Flows {
 		f := &s.Flows[i]
 		if !q.Filter.Match(&f.Key, f.MirrorSource) {
@@ -38,38 +100,19 @@ func Build(s *rates.Snapshot, q Query, direction func(flow.Key) string) Result {
 		h.Matched++
 		h.MatchedPacketsPerSecond += f.PPS
 		h.MatchedBitsPerSecond += 8 * f.BPS
-		if q.Group == GroupFlow {
-			top.push(f)
-			continue
-		}
-		if index == nil {
-			index = map[gkey]int{}
-		}
-		gk := groupKey(q.Group, f)
-		j, ok := index[gk]
+		k := key(f)
+		j, ok := index[k]
 		if !ok {
-			j = len(accs)
-			index[gk] = j
-			accs = append(accs, acc{k: gk})
+			j = int32(len(accs))
+			index[k] = j
+			if len(accs) == cap(accs) { // double: append grows big slices by a quarter, copying often
+				accs = slices.Grow(accs, max(len(accs), 64))
+			}
+			accs = append(accs, acc{k: groupKey(q.Group, f), first: int32(i)})
 		}
-		accs[j].add(f, direction)
+		accs[j].add(f, &s.Flows[accs[j].first], dirs)
 	}
-	if q.Group == GroupFlow {
-		h.Groups = h.Matched
-		for _, f := range top.sorted() {
-			res.Rows = append(res.Rows, flowRow(f, direction))
-		}
-		return res
-	}
-	h.Groups = len(accs)
-	gtop := topN[*acc]{n: q.N, before: func(a, b *acc) bool { return accBefore(a, b, q.Sort) }}
-	for i := range accs {
-		gtop.push(&accs[i])
-	}
-	for _, a := range gtop.sorted() {
-		res.Rows = append(res.Rows, a.row(q.Group))
-	}
-	return res
+	return accs
 }
 
 func dirOrDash(d string) string {
@@ -91,51 +134,89 @@ func flowRow(f *rates.Flow, direction func(flow.Key) string) Row {
 	return r
 }
 
-// gkey is a group's identity; unused fields stay zero.
+// gkey is a group's identity, unused fields zero. Plain bytes, not
+// netip.Addr: it hashes as memory, which halves the cost of grouping a
+// million flows.
 type gkey struct {
-	a, b  netip.Addr
+	a, b  [16]byte
 	vni   uint32
 	port  uint16
 	proto uint8
+	fam   uint8 // bit 0: a is IPv4, bit 1: b is IPv4
 }
 
-func groupKey(g Group, f *rates.Flow) gkey {
+// groupAddrs are the addresses a group is keyed by (zero when none).
+func groupAddrs(g Group, f *rates.Flow) (a, b netip.Addr) {
 	k := &f.Key
 	switch g {
 	case GroupSrc:
-		return gkey{a: k.Src}
+		return k.Src, b
 	case GroupDst:
-		return gkey{a: k.Dst}
+		return k.Dst, b
 	case GroupPair: // both directions of a conversation together
-		a, b := k.Src, k.Dst
+		a, b = k.Src, k.Dst
 		if b.Less(a) {
 			a, b = b, a
 		}
-		return gkey{a: a, b: b}
-	case GroupDPort:
-		return gkey{proto: k.Proto, port: k.DPort}
-	case GroupVNI:
-		return gkey{vni: k.VNI}
+		return a, b
 	case GroupMirror:
-		return gkey{a: f.MirrorSource}
+		return f.MirrorSource, b
 	}
-	return gkey{}
+	return a, b
 }
 
-func (a gkey) compare(b gkey) int {
-	if c := a.a.Compare(b.a); c != 0 {
+func groupKey(g Group, f *rates.Flow) gkey {
+	var gk gkey
+	a, b := groupAddrs(g, f)
+	gk.a, gk.b = a.As16(), b.As16()
+	if a.Is4() {
+		gk.fam |= 1
+	}
+	if b.Is4() {
+		gk.fam |= 2
+	}
+	switch g {
+	case GroupDPort:
+		gk.proto, gk.port = f.Key.Proto, f.Key.DPort
+	case GroupVNI:
+		gk.vni = f.Key.VNI
+	}
+	return gk
+}
+
+// addr returns one of the key's addresses.
+func (k *gkey) addr(second bool) netip.Addr {
+	b, is4 := k.a, k.fam&1 != 0
+	if second {
+		b, is4 = k.b, k.fam&2 != 0
+	}
+	if b == ([16]byte{}) {
+		return netip.Addr{}
+	}
+	a := netip.AddrFrom16(b)
+	if is4 {
+		return a.Unmap()
+	}
+	return a
+}
+
+// compare orders groups by their keys' bytes: deterministic ties.
+func (k *gkey) compare(o *gkey) int {
+	if c := bytes.Compare(k.a[:], o.a[:]); c != 0 {
 		return c
 	}
-	if c := a.b.Compare(b.b); c != 0 {
+	if c := bytes.Compare(k.b[:], o.b[:]); c != 0 {
 		return c
 	}
 	switch {
-	case a.vni != b.vni:
-		return cmp3(a.vni < b.vni)
-	case a.proto != b.proto:
-		return cmp3(a.proto < b.proto)
-	case a.port != b.port:
-		return cmp3(a.port < b.port)
+	case k.fam != o.fam:
+		return cmp3(k.fam < o.fam)
+	case k.vni != o.vni:
+		return cmp3(k.vni < o.vni)
+	case k.proto != o.proto:
+		return cmp3(k.proto < o.proto)
+	case k.port != o.port:
+		return cmp3(k.port < o.port)
 	}
 	return 0
 }
@@ -158,15 +239,15 @@ const (
 	varyDPort
 )
 
-// acc sums a group's flows.
+// acc sums a group's flows. It is kept small: grouping a million flows
+// by source can make a million of them.
 type acc struct {
 	k       gkey
-	rep     flow.Key // the first flow's key: the group's value where its flows agree
-	mirror  netip.Addr
+	first   int32 // the group's first flow: it stands for the group where the flows agree
+	flows   int32
 	vary    uint8
-	dir     string
 	dirVary bool
-	flows   int
+	dir     uint8 // index in the directions' names; no pointer, so the GC skips accs
 	pps     float64
 	bps     float64 // bytes/s
 	apps    float64
@@ -175,20 +256,53 @@ type acc struct {
 	bytes   uint64
 }
 
-func (a *acc) add(f *rates.Flow, direction func(flow.Key) string) {
-	k := &f.Key
-	var d string
-	if direction != nil {
-		d = direction(*k)
+// directions names flows' directions with small numbers.
+type directions struct {
+	lookup func(flow.Key) string
+	names  []string
+	index  map[string]uint8
+}
+
+func (d *directions) of(k *flow.Key) uint8 {
+	if d.lookup == nil {
+		return 0
 	}
+	name := d.lookup(*k)
+	if i, ok := d.index[name]; ok {
+		return i
+	}
+	if len(d.names) >= 255 {
+		return 255 // more names than anyone shows: "?"
+	}
+	if d.index == nil {
+		d.index = map[string]uint8{}
+	}
+	d.names = append(d.names, name)
+	d.index[name] = uint8(len(d.names) - 1)
+	return uint8(len(d.names) - 1)
+}
+
+func (d *directions) name(i uint8) string {
+	if int(i) < len(d.names) {
+		return dirOrDash(d.names[i])
+	}
+	if i == 255 {
+		return "?"
+	}
+	return "-"
+}
+
+// add sums flow f into the group whose first flow is rep.
+func (a *acc) add(f, rep *rates.Flow, dirs *directions) {
+	k, r := &f.Key, &rep.Key
+	d := dirs.of(k)
 	if a.flows == 0 {
-		a.rep, a.mirror, a.dir = *k, f.MirrorSource, d
+		a.dir = d
 	} else {
-		r := &a.rep
 		if k.VNI != r.VNI {
 			a.vary |= varyVNI
 		}
-		if f.MirrorSource != a.mirror {
+		if f.MirrorSource != rep.MirrorSource {
 			a.vary |= varyMirror
 		}
 		if k.Src != r.Src {
@@ -217,37 +331,37 @@ func (a *acc) add(f *rates.Flow, direction func(flow.Key) string) {
 	a.bytes += f.Bytes
 }
 
-func (a *acc) row(g Group) Row {
-	r := Row{Direction: dirOrDash(a.dir), Flows: a.flows,
+func (a *acc) row(g Group, rep *rates.Flow, dirs *directions) Row {
+	r := Row{Direction: dirs.name(a.dir), Flows: int(a.flows),
 		PacketsPerSecond: a.pps, BitsPerSecond: 8 * a.bps, AvgPacketsPerSecond: a.apps, AvgBitsPerSecond: 8 * a.abps,
 		Packets: a.packets, Bytes: a.bytes}
 	if a.dirVary {
 		r.Direction = "*"
 	}
-	k := a.rep
+	k, vary := rep.Key, a.vary
 	if g == GroupPair { // the pair's two addresses, in order, whichever way each flow ran
-		k.Src, k.Dst = a.k.a, a.k.b
-		a.vary &^= varySrc | varyDst
+		k.Src, k.Dst = a.k.addr(false), a.k.addr(true)
+		vary &^= varySrc | varyDst
 	}
-	if a.vary&varyVNI == 0 {
+	if vary&varyVNI == 0 {
 		r.VNI = &k.VNI
 	}
-	if a.vary&varyMirror == 0 {
-		r.MirrorSource = a.mirror
+	if vary&varyMirror == 0 {
+		r.MirrorSource = rep.MirrorSource
 	}
-	if a.vary&varySrc == 0 {
+	if vary&varySrc == 0 {
 		r.Src = k.Src
 	}
-	if a.vary&varyDst == 0 {
+	if vary&varyDst == 0 {
 		r.Dst = k.Dst
 	}
-	if a.vary&varyProto == 0 {
+	if vary&varyProto == 0 {
 		r.Proto = &k.Proto
 	}
-	if a.vary&varySPort == 0 {
+	if vary&varySPort == 0 {
 		r.SPort = &k.SPort
 	}
-	if a.vary&varyDPort == 0 {
+	if vary&varyDPort == 0 {
 		r.DPort = &k.DPort
 	}
 	return r
@@ -284,7 +398,7 @@ func accBefore(a, b *acc, s Sort) bool {
 	if less, ok := before3(rank(s, a.bps, a.pps, a.bytes), rank(s, b.bps, b.pps, b.bytes)); ok {
 		return less
 	}
-	return a.k.compare(b.k) < 0
+	return a.k.compare(&b.k) < 0
 }
 
 // compareKey orders flow keys: VNI, addresses, protocol, ports.
