@@ -174,6 +174,9 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	var dp, db uint64
 	known := true
 	i, ok := t.find(&ck)
+	if ok && t.slots[i].seen == t.sweep {
+		return // a walk of a changing hash map can meet a flow twice: count it once
+	}
 	switch {
 	case ok && c.Packets >= t.slots[i].packets && c.Bytes >= t.slots[i].bytes:
 		dp, db = c.Packets-t.slots[i].packets, c.Bytes-t.slots[i].bytes

@@ -240,3 +240,21 @@ func TestWalkOrderChanges(t *testing.T) {
 		})
 	}
 }
+
+// A flow a walk meets twice is counted once.
+func TestDuplicateInWalk(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	for s := 0; s < 2; s++ {
+		at := t0.Add(time.Duration(s) * time.Second)
+		c := flow.Counters{Packets: uint64(10 * (s + 1)), Bytes: uint64(1000 * (s + 1)), First: first}
+		tr.Observe(at, key(1), c)
+		tr.Observe(at, key(2), c)
+		tr.Observe(at, key(1), c)
+		tr.EndSweep(at)
+	}
+	snap, got := view(tr)
+	if snap.Totals.Flows != 2 || snap.Totals.Packets != 40 || got[key(1)].PPS != 10 {
+		t.Errorf("totals %+v, flow 1 %+v", snap.Totals, got[key(1)])
+	}
+}
