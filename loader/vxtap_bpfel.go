@@ -19,6 +19,137 @@ type VxtapCounter struct {
 	Bytes   uint64
 }
 
+type VxtapFilterAction uint32
+
+const (
+	VxtapFilterActionFILTER_ACCEPT VxtapFilterAction = 0
+	VxtapFilterActionFILTER_REJECT VxtapFilterAction = 1
+)
+
+type VxtapFilterBitset struct {
+	_       structs.HostLayout
+	Summary uint64
+	W       [64]uint64
+}
+
+type VxtapFilterConst uint32
+
+const (
+	VxtapFilterConstFILTER_MAX_RULES          VxtapFilterConst = 4096
+	VxtapFilterConstFILTER_DEFAULT_VNI        VxtapFilterConst = 16777216
+	VxtapFilterConstFILTER_SESSION_ADDRS      VxtapFilterConst = 1
+	VxtapFilterConstFILTER_SESSION_AMAZON_DNS VxtapFilterConst = 2
+	VxtapFilterConstFILTER_LPM_RESOLVER       VxtapFilterConst = 1
+)
+
+type VxtapFilterDir uint32
+
+const (
+	VxtapFilterDirFILTER_DIR_INGRESS VxtapFilterDir = 0
+	VxtapFilterDirFILTER_DIR_EGRESS  VxtapFilterDir = 1
+)
+
+type VxtapFilterEniKey struct {
+	_      structs.HostLayout
+	Gen    uint32
+	Vni    uint32
+	Family uint8
+	Pad    [3]uint8
+	Addr   [16]uint8
+}
+
+type VxtapFilterLpm4Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Scope     uint32
+	Addr      [4]uint8
+}
+
+type VxtapFilterLpm6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Scope     uint32
+	Addr      [16]uint8
+}
+
+type VxtapFilterLpmVal struct {
+	_      structs.HostLayout
+	Bitset uint32
+	Flags  uint32
+}
+
+type VxtapFilterMode uint32
+
+const (
+	VxtapFilterModeFILTER_MODE_RULES  VxtapFilterMode = 0
+	VxtapFilterModeFILTER_MODE_ACCEPT VxtapFilterMode = 1
+	VxtapFilterModeFILTER_MODE_REJECT VxtapFilterMode = 2
+)
+
+type VxtapFilterPortBlock struct {
+	_      structs.HostLayout
+	Bitset [256]uint32
+}
+
+type VxtapFilterRule struct {
+	_          structs.HostLayout
+	Number     uint32
+	SampleRate uint32
+	Action     uint8
+	Capture    uint8
+	Kind       uint8
+	Pad        uint8
+}
+
+type VxtapFilterRulesetMeta struct {
+	_         structs.HostLayout
+	Filter    [48]int8
+	RuleBase  uint32
+	Nrules    uint32
+	Dir       uint8
+	Valid     uint8
+	AmazonDns uint8
+	Pad       [5]uint8
+}
+
+type VxtapFilterSession struct {
+	_          structs.HostLayout
+	Ruleset    [2]uint32
+	RuleBase   [2]uint32
+	Nrules     [2]uint32
+	Slot       uint32
+	SampleRate uint32
+	SnapLen    uint32
+	Mode       uint8
+	Unknown    uint8
+	Flags      uint8
+	Pad        uint8
+}
+
+type VxtapFilterSessionKey struct {
+	_   structs.HostLayout
+	Vni uint32
+	Gen uint32
+}
+
+type VxtapFilterSlotKind uint32
+
+const (
+	VxtapFilterSlotKindFILTER_SLOT_RULE     VxtapFilterSlotKind = 0
+	VxtapFilterSlotKindFILTER_SLOT_NO_MATCH VxtapFilterSlotKind = 1
+	VxtapFilterSlotKindFILTER_SLOT_SERVICE  VxtapFilterSlotKind = 2
+	VxtapFilterSlotKindFILTER_SLOT_SESSION  VxtapFilterSlotKind = 3
+)
+
+type VxtapFilterUnknown uint32
+
+const (
+	VxtapFilterUnknownFILTER_UNKNOWN_ACCEPT  VxtapFilterUnknown = 0
+	VxtapFilterUnknownFILTER_UNKNOWN_REJECT  VxtapFilterUnknown = 1
+	VxtapFilterUnknownFILTER_UNKNOWN_INGRESS VxtapFilterUnknown = 2
+	VxtapFilterUnknownFILTER_UNKNOWN_EGRESS  VxtapFilterUnknown = 3
+)
+
 type VxtapFlowEvent struct {
 	_           structs.HostLayout
 	Type        uint32
@@ -146,30 +277,48 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	VxtapMapClock              = "clock"
-	VxtapMapCounters           = "counters"
-	VxtapMapEvents             = "events"
-	VxtapMapFlowCtl            = "flow_ctl"
-	VxtapMapFlowLedger         = "flow_ledger"
-	VxtapMapFlows              = "flows"
-	VxtapMapScratch            = "scratch"
-	VxtapMapVniStats           = "vni_stats"
-	VxtapProgVxtapXdp          = "vxtap_xdp"
-	VxtapVarBtfAnchorEventType = "btf_anchor_event_type"
-	VxtapVarBtfAnchorFlag      = "btf_anchor_flag"
-	VxtapVarBtfAnchorFlowEvent = "btf_anchor_flow_event"
-	VxtapVarBtfAnchorReason    = "btf_anchor_reason"
-	VxtapVarBtfAnchorSampleHdr = "btf_anchor_sample_hdr"
-	VxtapVarCfgFilterEnabled   = "cfg_filter_enabled"
-	VxtapVarCfgFlowMax         = "cfg_flow_max"
-	VxtapVarCfgGenevePort      = "cfg_geneve_port"
-	VxtapVarCfgOfflineClock    = "cfg_offline_clock"
-	VxtapVarCfgPassMirror      = "cfg_pass_mirror"
-	VxtapVarCfgRbWakeupBytes   = "cfg_rb_wakeup_bytes"
-	VxtapVarCfgSampleRate      = "cfg_sample_rate"
-	VxtapVarCfgSnapLen         = "cfg_snap_len"
-	VxtapVarCfgVxlanPort       = "cfg_vxlan_port"
-	VxtapVarRbForcedCons       = "rb_forced_cons"
+	VxtapMapClock                   = "clock"
+	VxtapMapCounters                = "counters"
+	VxtapMapEvents                  = "events"
+	VxtapMapFilterBitsets           = "filter_bitsets"
+	VxtapMapFilterEni               = "filter_eni"
+	VxtapMapFilterGen               = "filter_gen"
+	VxtapMapFilterLpm4              = "filter_lpm4"
+	VxtapMapFilterLpm6              = "filter_lpm6"
+	VxtapMapFilterPortBlk           = "filter_port_blk"
+	VxtapMapFilterPortTop           = "filter_port_top"
+	VxtapMapFilterProto             = "filter_proto"
+	VxtapMapFilterRules             = "filter_rules"
+	VxtapMapFilterRulesets          = "filter_rulesets"
+	VxtapMapFilterSessions          = "filter_sessions"
+	VxtapMapFlowCtl                 = "flow_ctl"
+	VxtapMapFlowLedger              = "flow_ledger"
+	VxtapMapFlows                   = "flows"
+	VxtapMapRuleHits                = "rule_hits"
+	VxtapMapScratch                 = "scratch"
+	VxtapMapVniStats                = "vni_stats"
+	VxtapProgVxtapXdp               = "vxtap_xdp"
+	VxtapVarBtfAnchorEventType      = "btf_anchor_event_type"
+	VxtapVarBtfAnchorFilterAction   = "btf_anchor_filter_action"
+	VxtapVarBtfAnchorFilterConst    = "btf_anchor_filter_const"
+	VxtapVarBtfAnchorFilterDir      = "btf_anchor_filter_dir"
+	VxtapVarBtfAnchorFilterMode     = "btf_anchor_filter_mode"
+	VxtapVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
+	VxtapVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
+	VxtapVarBtfAnchorFlag           = "btf_anchor_flag"
+	VxtapVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
+	VxtapVarBtfAnchorReason         = "btf_anchor_reason"
+	VxtapVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
+	VxtapVarCfgFilterEnabled        = "cfg_filter_enabled"
+	VxtapVarCfgFlowMax              = "cfg_flow_max"
+	VxtapVarCfgGenevePort           = "cfg_geneve_port"
+	VxtapVarCfgOfflineClock         = "cfg_offline_clock"
+	VxtapVarCfgPassMirror           = "cfg_pass_mirror"
+	VxtapVarCfgRbWakeupBytes        = "cfg_rb_wakeup_bytes"
+	VxtapVarCfgSampleRate           = "cfg_sample_rate"
+	VxtapVarCfgSnapLen              = "cfg_snap_len"
+	VxtapVarCfgVxlanPort            = "cfg_vxlan_port"
+	VxtapVarRbForcedCons            = "rb_forced_cons"
 )
 
 // LoadVxtap returns the embedded CollectionSpec for Vxtap.
@@ -221,35 +370,53 @@ type VxtapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapMapSpecs struct {
-	Clock      *ebpf.MapSpec `ebpf:"clock"`
-	Counters   *ebpf.MapSpec `ebpf:"counters"`
-	Events     *ebpf.MapSpec `ebpf:"events"`
-	FlowCtl    *ebpf.MapSpec `ebpf:"flow_ctl"`
-	FlowLedger *ebpf.MapSpec `ebpf:"flow_ledger"`
-	Flows      *ebpf.MapSpec `ebpf:"flows"`
-	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
-	VniStats   *ebpf.MapSpec `ebpf:"vni_stats"`
+	Clock          *ebpf.MapSpec `ebpf:"clock"`
+	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	Events         *ebpf.MapSpec `ebpf:"events"`
+	FilterBitsets  *ebpf.MapSpec `ebpf:"filter_bitsets"`
+	FilterEni      *ebpf.MapSpec `ebpf:"filter_eni"`
+	FilterGen      *ebpf.MapSpec `ebpf:"filter_gen"`
+	FilterLpm4     *ebpf.MapSpec `ebpf:"filter_lpm4"`
+	FilterLpm6     *ebpf.MapSpec `ebpf:"filter_lpm6"`
+	FilterPortBlk  *ebpf.MapSpec `ebpf:"filter_port_blk"`
+	FilterPortTop  *ebpf.MapSpec `ebpf:"filter_port_top"`
+	FilterProto    *ebpf.MapSpec `ebpf:"filter_proto"`
+	FilterRules    *ebpf.MapSpec `ebpf:"filter_rules"`
+	FilterRulesets *ebpf.MapSpec `ebpf:"filter_rulesets"`
+	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
+	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
+	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
+	Flows          *ebpf.MapSpec `ebpf:"flows"`
+	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
+	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
+	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
 }
 
 // VxtapVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapVariableSpecs struct {
-	BtfAnchorEventType *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFlag      *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowEvent *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorReason    *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
-	CfgFilterEnabled   *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax         *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
-	CfgGenevePort      *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock    *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
-	CfgPassMirror      *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes   *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate      *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
-	CfgSnapLen         *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
-	CfgVxlanPort       *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
-	RbForcedCons       *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
+	BtfAnchorEventType      *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterMode     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
+	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
+	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock         *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
+	CfgPassMirror           *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes        *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate           *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgSnapLen              *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
+	CfgVxlanPort            *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	RbForcedCons            *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
 // VxtapObjects contains all objects after they have been loaded into the kernel.
@@ -272,14 +439,26 @@ func (o *VxtapObjects) Close() error {
 //
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapMaps struct {
-	Clock      *ebpf.Map `ebpf:"clock"`
-	Counters   *ebpf.Map `ebpf:"counters"`
-	Events     *ebpf.Map `ebpf:"events"`
-	FlowCtl    *ebpf.Map `ebpf:"flow_ctl"`
-	FlowLedger *ebpf.Map `ebpf:"flow_ledger"`
-	Flows      *ebpf.Map `ebpf:"flows"`
-	Scratch    *ebpf.Map `ebpf:"scratch"`
-	VniStats   *ebpf.Map `ebpf:"vni_stats"`
+	Clock          *ebpf.Map `ebpf:"clock"`
+	Counters       *ebpf.Map `ebpf:"counters"`
+	Events         *ebpf.Map `ebpf:"events"`
+	FilterBitsets  *ebpf.Map `ebpf:"filter_bitsets"`
+	FilterEni      *ebpf.Map `ebpf:"filter_eni"`
+	FilterGen      *ebpf.Map `ebpf:"filter_gen"`
+	FilterLpm4     *ebpf.Map `ebpf:"filter_lpm4"`
+	FilterLpm6     *ebpf.Map `ebpf:"filter_lpm6"`
+	FilterPortBlk  *ebpf.Map `ebpf:"filter_port_blk"`
+	FilterPortTop  *ebpf.Map `ebpf:"filter_port_top"`
+	FilterProto    *ebpf.Map `ebpf:"filter_proto"`
+	FilterRules    *ebpf.Map `ebpf:"filter_rules"`
+	FilterRulesets *ebpf.Map `ebpf:"filter_rulesets"`
+	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
+	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
+	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
+	Flows          *ebpf.Map `ebpf:"flows"`
+	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
+	Scratch        *ebpf.Map `ebpf:"scratch"`
+	VniStats       *ebpf.Map `ebpf:"vni_stats"`
 }
 
 func (m *VxtapMaps) Close() error {
@@ -287,9 +466,21 @@ func (m *VxtapMaps) Close() error {
 		m.Clock,
 		m.Counters,
 		m.Events,
+		m.FilterBitsets,
+		m.FilterEni,
+		m.FilterGen,
+		m.FilterLpm4,
+		m.FilterLpm6,
+		m.FilterPortBlk,
+		m.FilterPortTop,
+		m.FilterProto,
+		m.FilterRules,
+		m.FilterRulesets,
+		m.FilterSessions,
 		m.FlowCtl,
 		m.FlowLedger,
 		m.Flows,
+		m.RuleHits,
 		m.Scratch,
 		m.VniStats,
 	)
@@ -299,21 +490,27 @@ func (m *VxtapMaps) Close() error {
 //
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapVariables struct {
-	BtfAnchorEventType *ebpf.Variable `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFlag      *ebpf.Variable `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowEvent *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorReason    *ebpf.Variable `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
-	CfgFilterEnabled   *ebpf.Variable `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax         *ebpf.Variable `ebpf:"cfg_flow_max"`
-	CfgGenevePort      *ebpf.Variable `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock    *ebpf.Variable `ebpf:"cfg_offline_clock"`
-	CfgPassMirror      *ebpf.Variable `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes   *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate      *ebpf.Variable `ebpf:"cfg_sample_rate"`
-	CfgSnapLen         *ebpf.Variable `ebpf:"cfg_snap_len"`
-	CfgVxlanPort       *ebpf.Variable `ebpf:"cfg_vxlan_port"`
-	RbForcedCons       *ebpf.Variable `ebpf:"rb_forced_cons"`
+	BtfAnchorEventType      *ebpf.Variable `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction   *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst    *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir      *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterMode     *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
+	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
+	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock         *ebpf.Variable `ebpf:"cfg_offline_clock"`
+	CfgPassMirror           *ebpf.Variable `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes        *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate           *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgSnapLen              *ebpf.Variable `ebpf:"cfg_snap_len"`
+	CfgVxlanPort            *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	RbForcedCons            *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 
 // VxtapPrograms contains all programs after they have been loaded into the kernel.

@@ -1,17 +1,142 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Filter classification hook (AWS Traffic Mirror filter semantics). Only
- * compiled in when cfg_filter_enabled is set from Go. */
+/* Filter classification with AWS Traffic Mirror filter semantics: per
+ * direction, the lowest-numbered matching rule decides accept or reject, no
+ * match rejects. Userspace compiles each ruleset into per-field tables
+ * (source and destination CIDR tries, protocol, source and destination
+ * port) whose values are bitsets of the rules matching on that field; here
+ * the five bitsets are ANDed and the lowest set bit is the deciding rule
+ * (linear bit-vector search). The cost depends on the address length, not
+ * on the rule count. Only reached when cfg_filter_enabled is set. */
 #ifndef VXTAP_CLASSIFY_H
 #define VXTAP_CLASSIFY_H
 
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "filter_lookup.h"
 #include "pkt.h"
 
-#define CLASSIFY_ACCEPT 0 /* analyze the packet */
-#define CLASSIFY_REJECT 1 /* count it under its rule and drop it */
+/* filter_ctz: index of the lowest set bit of x != 0. clang 14 cannot
+ * lower __builtin_ctzll for BPF; popcount expands into plain arithmetic. */
+static __always_inline __u32 filter_ctz(__u64 x)
+{
+	return __builtin_popcountll((x & -x) - 1);
+}
 
+/* filter_first_rule: lowest rule index set in all five bitsets, or -1.
+ * The summaries name the words worth ANDing; usually the first is it. */
+static __always_inline int filter_first_rule(const struct filter_bitset *a, const struct filter_bitset *b,
+					     const struct filter_bitset *c, const struct filter_bitset *d,
+					     const struct filter_bitset *e)
+{
+	__u64 cand = a->summary & b->summary & c->summary & d->summary & e->summary;
+
+	/* Bounded by FILTER_BITSET_WORDS: every pass clears one candidate
+	 * word, and there are no more words than that. */
+	for (int i = 0; i < FILTER_BITSET_WORDS; i++) {
+		__u32 w;
+		__u64 m;
+
+		if (!cand)
+			break;
+		w = filter_ctz(cand) & (FILTER_BITSET_WORDS - 1);
+		m = a->w[w] & b->w[w] & c->w[w] & d->w[w] & e->w[w];
+		if (m)
+			return w * 64 + (filter_ctz(m) & 63);
+		cand &= cand - 1;
+	}
+	return -1;
+}
+
+/* filter_decide: evaluate one ruleset (a filter's rules for one direction). */
+static __always_inline int filter_decide(struct pkt *p, const struct filter_session *s, __u32 dir, __u32 gen)
+{
+	__u32 rs = s->ruleset[dir], base = s->rule_base[dir], n = s->nrules[dir];
+	__u32 table = rs * 2 + gen, scope = rs << 2 | gen << 1, slot;
+	struct filter_bitset *bp, *bsp, *bdp, *bs, *bd;
+	struct filter_lpm_val *src, *dst;
+	struct filter_rule *r;
+	int i;
+
+	src = filter_lpm(p, scope | FILTER_FIELD_SRC, p->key.src);
+	dst = filter_lpm(p, scope | FILTER_FIELD_DST, p->key.dst);
+	if (!src || !dst)
+		goto no_match; /* every ruleset holds ::/0 and 0.0.0.0/0: not reached */
+	/* Amazon DNS traffic is mirrored only with the amazon-dns network
+	 * service, whatever the rules say. */
+	if ((src->flags | dst->flags) & FILTER_LPM_RESOLVER) {
+		filter_hit(base + n + 1, p);
+		return (s->flags & FILTER_SESSION_AMAZON_DNS) ? CLASSIFY_ACCEPT : CLASSIFY_REJECT;
+	}
+	bs = filter_bitset_at(src->bitset);
+	bd = filter_bitset_at(dst->bitset);
+	bp = filter_proto_set(table, p->key.proto);
+	/* Ports are 0 for protocols without them: rules with a port range
+	 * name TCP or UDP, so the protocol bitset excludes them. */
+	bsp = filter_port_set(table, FILTER_FIELD_SRC, p->key.sport);
+	bdp = filter_port_set(table, FILTER_FIELD_DST, p->key.dport);
+	if (!bs || !bd || !bp || !bsp || !bdp)
+		goto no_match;
+	i = filter_first_rule(bs, bd, bp, bsp, bdp);
+	if (i < 0)
+		goto no_match;
+	slot = base + i;
+	r = bpf_map_lookup_elem(&filter_rules, &slot);
+	if (!r)
+		goto no_match;
+	filter_hit(slot, p);
+	if (r->action != FILTER_ACCEPT)
+		return CLASSIFY_REJECT;
+	if (r->sample_rate)
+		p->sample_rate = r->sample_rate;
+	if (r->capture)
+		p->sample_rule = r->number;
+	return CLASSIFY_ACCEPT;
+no_match:
+	filter_hit(base + n, p);
+	return CLASSIFY_REJECT;
+}
+
+/* filter_classify: session, direction, then the direction's ruleset.
+ * Global, so the verifier checks it once, apart from the data path. */
+__noinline int filter_classify(struct pkt *p)
+{
+	struct filter_session *s;
+	__u32 gen;
+	int dir;
+
+	if (!p)
+		return CLASSIFY_ACCEPT;
+	gen = filter_active_gen();
+	s = filter_session_of(p->key.vni, gen);
+	if (!s)
+		return CLASSIFY_ACCEPT; /* no rule set applied yet: analyze all */
+	if (s->sample_rate)
+		p->sample_rate = s->sample_rate;
+	if (s->snap_len)
+		p->snap_len = s->snap_len;
+	if (s->mode != FILTER_MODE_RULES) {
+		filter_hit(s->slot, p);
+		return s->mode == FILTER_MODE_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
+	}
+	dir = filter_direction(s, p, gen);
+	if (dir == FILTER_DIR_UNKNOWN) {
+		pkt_flag(p, FLAG_DIR_UNKNOWN);
+		if (s->unknown == FILTER_UNKNOWN_INGRESS) {
+			dir = FILTER_DIR_INGRESS;
+		} else if (s->unknown == FILTER_UNKNOWN_EGRESS) {
+			dir = FILTER_DIR_EGRESS;
+		} else {
+			filter_hit(s->slot, p);
+			return s->unknown == FILTER_UNKNOWN_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
+		}
+	}
+	return filter_decide(p, s, dir & 1, gen);
+}
+
+/* classify: the hook the data path calls (xdp_vxtap.c, finish). */
 static __always_inline int classify(struct xdp_md *ctx, struct pkt *p)
 {
-	return CLASSIFY_ACCEPT;
+	return filter_classify(p);
 }
 
 #endif /* VXTAP_CLASSIFY_H */

@@ -15,6 +15,7 @@ struct pkt {
 	__u32 ip_len;         /* inner IP length as its header states it */
 	__u32 sample_rule;    /* filter rule asking for a sample of this packet, 0 = none */
 	__u32 sample_rate;    /* 1-in-N sampling for this packet's session, 0 = off */
+	__u32 snap_len;       /* sample bytes for this packet's filter session, 0 = cfg_snap_len */
 	__u8 outer_src[16];   /* mirror source address (outer source of the VXLAN packet) */
 	__u8 outer_family;    /* 4 or 6 */
 	__u8 tcp_flags;       /* flags byte of an inner TCP header, else 0 */

@@ -129,4 +129,137 @@ struct sample_hdr {
 	__u32 pad;
 };
 
+/* ---- Filter classification (issue 4): compiled AWS Traffic Mirror filter
+ * rules, written by loader/filter.go, read by include/classify.h. Every
+ * table is double-buffered: keys carry the generation (0 or 1) and a packet
+ * reads filter_gen once, so it sees one rule set only. ---- */
+
+/* What decides a packet's fate. */
+enum filter_action {
+	FILTER_ACCEPT = 0, /* analyze the packet */
+	FILTER_REJECT = 1, /* count it under its rule and drop it */
+};
+
+/* Traffic direction as AWS defines it for the session's source ENI. */
+enum filter_dir {
+	FILTER_DIR_INGRESS = 0, /* inner destination is the ENI */
+	FILTER_DIR_EGRESS = 1,  /* inner source is the ENI */
+};
+
+/* How a session treats its packets. */
+enum filter_mode {
+	FILTER_MODE_RULES = 0,  /* evaluate the filter's rules */
+	FILTER_MODE_ACCEPT = 1, /* analyze everything (no filter) */
+	FILTER_MODE_REJECT = 2, /* drop everything */
+};
+
+/* What a session does when neither inner address is its ENI's. */
+enum filter_unknown {
+	FILTER_UNKNOWN_ACCEPT = 0,  /* analyze without evaluating rules */
+	FILTER_UNKNOWN_REJECT = 1,  /* drop */
+	FILTER_UNKNOWN_INGRESS = 2, /* evaluate the ingress rules */
+	FILTER_UNKNOWN_EGRESS = 3,  /* evaluate the egress rules */
+};
+
+/* What a hit-counter slot counts (struct filter_rule.kind). */
+enum filter_slot_kind {
+	FILTER_SLOT_RULE = 0,     /* a filter rule */
+	FILTER_SLOT_NO_MATCH = 1, /* a ruleset's packets no rule matched (rejected) */
+	FILTER_SLOT_SERVICE = 2,  /* a ruleset's packets to/from the Amazon DNS resolver */
+	FILTER_SLOT_SESSION = 3,  /* a session's packets decided without rules */
+};
+
+/* Limits and flag bits of the filter tables (enums so Go gets them). */
+enum filter_const {
+	FILTER_MAX_RULES = 4096,        /* rules per ruleset: 64 bitset words of 64 bits */
+	FILTER_DEFAULT_VNI = 1 << 24,   /* filter_sessions key of the default session: no 24-bit VNI */
+	FILTER_SESSION_ADDRS = 1,       /* filter_session.flags: direction from filter_eni, else the outer source */
+	FILTER_SESSION_AMAZON_DNS = 2,  /* filter_session.flags: the filter mirrors Amazon DNS traffic */
+	FILTER_LPM_RESOLVER = 1,        /* filter_lpm_val.flags: the prefix is an Amazon DNS resolver address */
+};
+
+/* filter_sessions key. vni FILTER_DEFAULT_VNI (not a 24-bit VNI) holds the
+ * session of VNIs that have none. */
+struct filter_session_key {
+	__u32 vni; /* VXLAN VNI */
+	__u32 gen; /* generation, 0 or 1 */
+};
+
+/* One mirror session: what filter it applies and how. */
+struct filter_session {
+	__u32 ruleset[2];   /* ruleset of each enum filter_dir */
+	__u32 rule_base[2]; /* first filter_rules/rule_hits slot of each ruleset */
+	__u32 nrules[2];    /* rules of each ruleset; its no-match slot is rule_base + nrules, its service slot + 1 */
+	__u32 slot;         /* slot counting packets decided without rules */
+	__u32 sample_rate;  /* 1-in-N samples of accepted packets, 0 = the program's */
+	__u32 snap_len;     /* bytes per sample, 0 = the program's */
+	__u8 mode;          /* enum filter_mode */
+	__u8 unknown;       /* enum filter_unknown */
+	__u8 flags;         /* FILTER_SESSION_* */
+	__u8 pad;
+};
+
+/* filter_eni key: one address of a session's source ENI. */
+struct filter_eni_key {
+	__u32 gen;     /* generation */
+	__u32 vni;     /* session VNI */
+	__u8 family;   /* 4 or 6 */
+	__u8 pad[3];
+	__u8 addr[16]; /* network order, IPv4 in the first 4 bytes */
+};
+
+/* LPM keys. scope = ruleset << 2 | gen << 1 | field (0 source, 1
+ * destination); prefixlen counts the 32 scope bits plus the CIDR's. */
+struct filter_lpm4_key {
+	__u32 prefixlen;
+	__u32 scope;
+	__u8 addr[4]; /* network order */
+};
+
+struct filter_lpm6_key {
+	__u32 prefixlen;
+	__u32 scope;
+	__u8 addr[16]; /* network order */
+};
+
+/* LPM value: the rules whose CIDR contains the matched prefix. */
+struct filter_lpm_val {
+	__u32 bitset; /* filter_bitsets index */
+	__u32 flags;  /* FILTER_LPM_* */
+};
+
+/* A set of rule indexes of one ruleset (bit i = rule i in RuleNumber
+ * order). summary bit w is set when w[w] is non-zero. */
+struct filter_bitset {
+	__u64 summary;
+	__u64 w[64];
+};
+
+/* 256 consecutive ports (a block of a port table) to bitset indexes. */
+struct filter_port_block {
+	__u32 bitset[256];
+};
+
+/* What a hit-counter slot stands for (filter_rules). */
+struct filter_rule {
+	__u32 number;      /* RuleNumber, 0 for the other kinds */
+	__u32 sample_rate; /* 1-in-N samples of accepted packets, 0 = the session's */
+	__u8 action;       /* enum filter_action */
+	__u8 capture;      /* 1: every packet it accepts is sampled */
+	__u8 kind;         /* enum filter_slot_kind */
+	__u8 pad;
+};
+
+/* Userspace bookkeeping of a ruleset (filter_rulesets), so any process
+ * reading the pinned maps can name the hit counters. */
+struct filter_ruleset_meta {
+	char filter[48];  /* filter id, NUL-padded */
+	__u32 rule_base;  /* first slot */
+	__u32 nrules;     /* rules; two more slots follow (no match, service) */
+	__u8 dir;         /* enum filter_dir */
+	__u8 valid;       /* 1 when this ruleset exists in its generation */
+	__u8 amazon_dns;  /* 1: the filter mirrors Amazon DNS traffic */
+	__u8 pad[5];
+};
+
 #endif /* VXTAP_SHARED_H */

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Filter table lookups: generation, session, direction and the per-field
+ * tables of include/filter_maps.h. Shared by the classifier (classify.h)
+ * and the linear-scan baseline (linear_classify.h). */
+#ifndef VXTAP_FILTER_LOOKUP_H
+#define VXTAP_FILTER_LOOKUP_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "filter_maps.h"
+#include "pkt.h"
+
+#define CLASSIFY_ACCEPT 0 /* analyze the packet */
+#define CLASSIFY_REJECT 1 /* count it under its rule and drop it */
+#define FILTER_DIR_UNKNOWN -1 /* neither inner address is the session's ENI */
+
+/* filter_active_gen: the generation this packet is classified by. Read
+ * exactly once: every later lookup carries it in its key. */
+static __always_inline __u32 filter_active_gen(void)
+{
+	__u32 zero = 0;
+	__u32 *g = bpf_map_lookup_elem(&filter_gen, &zero);
+
+	return g ? (*(volatile __u32 *)g & 1) : 0;
+}
+
+/* filter_session_of: the VNI's session, else the default session; NULL
+ * when no rule set was ever applied. */
+static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 gen)
+{
+	struct filter_session_key k = { .vni = vni, .gen = gen };
+	struct filter_session *s = bpf_map_lookup_elem(&filter_sessions, &k);
+
+	if (s)
+		return s;
+	k.vni = FILTER_DEFAULT_VNI;
+	return bpf_map_lookup_elem(&filter_sessions, &k);
+}
+
+/* filter_addr_eq: two 16-byte address slots are equal (4-byte aligned). */
+static __always_inline int filter_addr_eq(const __u8 *a, const __u8 *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+
+	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
+}
+
+/* filter_eni_has: addr is one of the session's source-ENI addresses. */
+static __always_inline int filter_eni_has(__u32 gen, const struct pkt *p, const __u8 *addr)
+{
+	struct filter_eni_key k = { .gen = gen, .vni = p->key.vni, .family = p->key.family };
+
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	return bpf_map_lookup_elem(&filter_eni, &k) != NULL;
+}
+
+/* filter_direction: ingress when the inner destination is the source
+ * ENI's, egress when the inner source is; the ENI's addresses are the
+ * session's list, or else the outer source (the ENI's primary address). */
+static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 gen)
+{
+	if (s->flags & FILTER_SESSION_ADDRS) {
+		if (filter_eni_has(gen, p, p->key.dst))
+			return FILTER_DIR_INGRESS;
+		if (filter_eni_has(gen, p, p->key.src))
+			return FILTER_DIR_EGRESS;
+		return FILTER_DIR_UNKNOWN;
+	}
+	if (p->outer_family != p->key.family)
+		return FILTER_DIR_UNKNOWN;
+	if (filter_addr_eq(p->key.dst, p->outer_src))
+		return FILTER_DIR_INGRESS;
+	if (filter_addr_eq(p->key.src, p->outer_src))
+		return FILTER_DIR_EGRESS;
+	return FILTER_DIR_UNKNOWN;
+}
+
+/* filter_hit: count the packet under a slot of rule_hits. */
+static __always_inline void filter_hit(__u32 slot, const struct pkt *p)
+{
+	struct counter *c = bpf_map_lookup_elem(&rule_hits, &slot);
+
+	if (c) {
+		c->packets++;
+		c->bytes += p->ip_len;
+	}
+}
+
+/* filter_lpm: longest CIDR of the ruleset (scope) containing addr. */
+static __always_inline struct filter_lpm_val *filter_lpm(const struct pkt *p, __u32 scope, const __u8 *addr)
+{
+	if (p->key.family == 4) {
+		struct filter_lpm4_key k4 = { .prefixlen = 32 + 32, .scope = scope };
+
+		__builtin_memcpy(k4.addr, addr, sizeof(k4.addr));
+		return bpf_map_lookup_elem(&filter_lpm4, &k4);
+	}
+	struct filter_lpm6_key k6 = { .prefixlen = 32 + 128, .scope = scope };
+
+	__builtin_memcpy(k6.addr, addr, sizeof(k6.addr));
+	return bpf_map_lookup_elem(&filter_lpm6, &k6);
+}
+
+/* filter_bitset_at: bitset by index. */
+static __always_inline struct filter_bitset *filter_bitset_at(__u32 idx)
+{
+	return bpf_map_lookup_elem(&filter_bitsets, &idx);
+}
+
+/* filter_proto_set: rules matching the protocol. table = ruleset * 2 + gen. */
+static __always_inline struct filter_bitset *filter_proto_set(__u32 table, __u8 proto)
+{
+	__u32 idx = table * 256 + proto;
+	__u32 *bs = bpf_map_lookup_elem(&filter_proto, &idx);
+
+	return bs ? filter_bitset_at(*bs) : NULL;
+}
+
+/* filter_port_set: rules matching a port: one array lookup for a block
+ * without a range boundary, two for a block with one. */
+static __always_inline struct filter_bitset *filter_port_set(__u32 table, __u32 field, __u16 port)
+{
+	__u32 idx = (table * 2 + field) * 256 + (port >> 8);
+	__u32 *top = bpf_map_lookup_elem(&filter_port_top, &idx);
+	struct filter_port_block *blk;
+	__u32 b;
+
+	if (!top)
+		return NULL;
+	b = *top;
+	if (b & FILTER_PORT_UNIFORM)
+		return filter_bitset_at(b & ~FILTER_PORT_UNIFORM);
+	blk = bpf_map_lookup_elem(&filter_port_blk, &b);
+	if (!blk)
+		return NULL;
+	return filter_bitset_at(blk->bitset[port & 0xff]);
+}
+
+#endif /* VXTAP_FILTER_LOOKUP_H */

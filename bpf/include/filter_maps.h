@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Maps of the filter classifier (include/classify.h). Userspace compiles
+ * each direction's rules into per-field tables whose values are bitsets of
+ * the rules matching on that field; the kernel ANDs them and takes the
+ * lowest bit. Everything is written by loader/filter.go only. Sizes marked
+ * "set from Go" follow the configuration (loader.FilterCapacity); the
+ * defaults here fit 32 rulesets (16 filters) of a few thousand rules. */
+#ifndef VXTAP_FILTER_MAPS_H
+#define VXTAP_FILTER_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "vxtap_shared.h"
+
+#define FILTER_FIELD_SRC 0   /* LPM scope / port table field: source */
+#define FILTER_FIELD_DST 1   /* LPM scope / port table field: destination */
+#define FILTER_PORT_UNIFORM 0x80000000U /* port top entry: one bitset for the whole block */
+#define FILTER_BITSET_WORDS 64 /* __u64 words of a bitset: FILTER_MAX_RULES / 64 */
+
+/* The active generation (0 or 1): read once per packet. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} filter_gen SEC(".maps");
+
+/* Sessions by {vni, gen}, plus the default session (FILTER_DEFAULT_VNI). Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct filter_session_key);
+	__type(value, struct filter_session);
+} filter_sessions SEC(".maps");
+
+/* Addresses of each session's source ENI (value unused). Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 2 * 4096);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct filter_eni_key);
+	__type(value, __u8);
+} filter_eni SEC(".maps");
+
+/* IPv4 source and destination CIDRs of every ruleset and generation. Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * 32768);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct filter_lpm4_key);
+	__type(value, struct filter_lpm_val);
+} filter_lpm4 SEC(".maps");
+
+/* IPv6 source and destination CIDRs of every ruleset and generation. Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * 32768);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct filter_lpm6_key);
+	__type(value, struct filter_lpm_val);
+} filter_lpm6 SEC(".maps");
+
+/* Protocol to bitset: index (ruleset * 2 + gen) * 256 + proto. Size = rulesets * 512, set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32 * 2 * 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} filter_proto SEC(".maps");
+
+/* Port tables, first level: index ((ruleset * 2 + gen) * 2 + field) * 256 +
+ * port / 256; FILTER_PORT_UNIFORM | bitset, or a filter_port_blk index.
+ * Size = rulesets * 1024, set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32 * 2 * 2 * 256);
+	__type(key, __u32);
+	__type(value, __u32);
+} filter_port_top SEC(".maps");
+
+/* Port tables, second level: blocks of 256 ports holding a range boundary,
+ * shared between tables; each generation uses its half. Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 1024);
+	__type(key, __u32);
+	__type(value, struct filter_port_block);
+} filter_port_blk SEC(".maps");
+
+/* Deduplicated rule bitsets; each generation uses its half. Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 8192);
+	__type(key, __u32);
+	__type(value, struct filter_bitset);
+} filter_bitsets SEC(".maps");
+
+/* Slot to rule: number, action and sampling; each generation uses its half. Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 8192);
+	__type(key, __u32);
+	__type(value, struct filter_rule);
+} filter_rules SEC(".maps");
+
+/* Per-slot hit counters (packets, inner IP bytes), per CPU; pinned, read by
+ * metrics and `vxtap filter hits`. Same slots as filter_rules. Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2 * 8192);
+	__type(key, __u32);
+	__type(value, struct counter);
+} rule_hits SEC(".maps");
+
+/* Names of the rulesets for readers of rule_hits: index ruleset * 2 + gen.
+ * Never read by the program. Size = rulesets * 2, set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32 * 2);
+	__type(key, __u32);
+	__type(value, struct filter_ruleset_meta);
+} filter_rulesets SEC(".maps");
+
+/* The filter enums have no map to carry them into BTF; these anchors do,
+ * so bpf2go can generate their Go side. */
+const enum filter_action *btf_anchor_filter_action __attribute__((unused));
+const enum filter_dir *btf_anchor_filter_dir __attribute__((unused));
+const enum filter_mode *btf_anchor_filter_mode __attribute__((unused));
+const enum filter_unknown *btf_anchor_filter_unknown __attribute__((unused));
+const enum filter_slot_kind *btf_anchor_filter_slot_kind __attribute__((unused));
+const enum filter_const *btf_anchor_filter_const __attribute__((unused));
+
+#endif /* VXTAP_FILTER_MAPS_H */
