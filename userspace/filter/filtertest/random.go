@@ -16,6 +16,7 @@ type Options struct {
 	V6Share  int  // percent of CIDRs that are IPv6
 	Sessions int  // VNIs with a session
 	AWSLike  bool // every CIDR present, as the AWS CLI prints them
+	Narrow   bool // no /0 and few wildcards: decisions fall deep in the list
 }
 
 // Universe: small address spaces, so random CIDRs overlap and nest.
@@ -55,10 +56,13 @@ func Address(rng *rand.Rand, v6 bool) netip.Addr {
 }
 
 // cidr is a random CIDR of a family, lengths weighted towards the middle.
-func cidr(rng *rand.Rand, v6 bool) netip.Prefix {
+func cidr(rng *rand.Rand, v6, narrow bool) netip.Prefix {
 	lens := []int{0, 8, 14, 16, 18, 22, 24, 24, 26, 30, 32}
 	if v6 {
 		lens = []int{0, 32, 40, 46, 48, 56, 64, 64, 120, 126, 128}
+	}
+	if narrow {
+		lens = lens[4:]
 	}
 	p, _ := Address(rng, v6).Prefix(lens[rng.IntN(len(lens))])
 	return p
@@ -84,15 +88,15 @@ func Rules(rng *rand.Rand, n int, o Options) []filter.Rule {
 	for i := range rules {
 		num += 1 + rng.IntN(3) // at most 3 * MaxRules: within 1..MaxRuleNumber
 		r := filter.Rule{Number: num, Action: filter.Action(rng.IntN(2)), Protocol: filter.AnyProtocol}
-		if rng.IntN(10) < 6 {
+		if rng.IntN(10) < 6 || o.Narrow {
 			r.Protocol = protocols[rng.IntN(len(protocols))]
 		}
 		v6 := rng.IntN(100) < o.V6Share
-		if o.AWSLike || rng.IntN(4) != 0 {
-			r.Src = cidr(rng, v6)
+		if o.AWSLike || o.Narrow || rng.IntN(4) != 0 {
+			r.Src = cidr(rng, v6, o.Narrow)
 		}
 		if o.AWSLike || rng.IntN(4) != 0 {
-			r.Dst = cidr(rng, v6)
+			r.Dst = cidr(rng, v6, o.Narrow)
 		}
 		if r.Protocol == 6 || r.Protocol == 17 {
 			if rng.IntN(2) == 0 {

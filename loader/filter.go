@@ -1,0 +1,195 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/vxtap/vxtap/userspace/filter"
+	"golang.org/x/sys/unix"
+)
+
+// FilterMaps are the classifier's tables (bpf/include/filter_maps.h):
+// those of a loaded program, or the pinned ones of a running daemon, so
+// `vxtap filter apply` works with or without the daemon.
+type FilterMaps struct {
+	Gen      *ebpf.Map `ebpf:"filter_gen"`
+	Sessions *ebpf.Map `ebpf:"filter_sessions"`
+	ENI      *ebpf.Map `ebpf:"filter_eni"`
+	LPM4     *ebpf.Map `ebpf:"filter_lpm4"`
+	LPM6     *ebpf.Map `ebpf:"filter_lpm6"`
+	Proto    *ebpf.Map `ebpf:"filter_proto"`
+	PortTop  *ebpf.Map `ebpf:"filter_port_top"`
+	PortBlk  *ebpf.Map `ebpf:"filter_port_blk"`
+	Bitsets  *ebpf.Map `ebpf:"filter_bitsets"`
+	Rules    *ebpf.Map `ebpf:"filter_rules"`
+	Hits     *ebpf.Map `ebpf:"rule_hits"`
+	Rulesets *ebpf.Map `ebpf:"filter_rulesets"`
+
+	dir   string     // pin directory, locked (flock) while applying; "" = in-process only
+	mu    sync.Mutex // serialises Apply within the process
+	owned bool       // opened from pins: Close closes the maps
+	ncpu  int
+}
+
+// FilterMaps returns the loaded program's filter tables.
+func (o *Objects) FilterMaps() *FilterMaps {
+	m := o.VxtapMaps
+	return &FilterMaps{Gen: m.FilterGen, Sessions: m.FilterSessions, ENI: m.FilterEni, LPM4: m.FilterLpm4,
+		LPM6: m.FilterLpm6, Proto: m.FilterProto, PortTop: m.FilterPortTop, PortBlk: m.FilterPortBlk,
+		Bitsets: m.FilterBitsets, Rules: m.FilterRules, Hits: m.RuleHits, Rulesets: m.FilterRulesets,
+		dir: o.Config.PinPath, ncpu: ebpf.MustPossibleCPU()}
+}
+
+// OpenPinnedFilterMaps opens the filter tables pinned under an
+// interface's pin directory.
+func OpenPinnedFilterMaps(iface string) (*FilterMaps, error) {
+	dir := PinDir(iface)
+	f := &FilterMaps{dir: dir, owned: true, ncpu: ebpf.MustPossibleCPU()}
+	if _, err := os.Stat(filepath.Join(dir, "filter_gen")); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("no vxtap filter tables pinned under %s (is `vxtap run --iface %s` running, or was it left attached?)", dir, iface)
+	}
+	if err := openPinnedMaps(dir, f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Close closes maps opened from pins.
+func (f *FilterMaps) Close() error {
+	if !f.owned {
+		return nil
+	}
+	for _, m := range f.all() {
+		if m != nil {
+			m.Close()
+		}
+	}
+	return nil
+}
+
+func (f *FilterMaps) all() []*ebpf.Map {
+	return []*ebpf.Map{f.Gen, f.Sessions, f.ENI, f.LPM4, f.LPM6, f.Proto, f.PortTop, f.PortBlk, f.Bitsets, f.Rules, f.Hits, f.Rulesets}
+}
+
+// ActiveGen is the generation the program classifies with.
+func (f *FilterMaps) ActiveGen() (uint32, error) {
+	var g uint32
+	if err := f.Gen.Lookup(uint32(0), &g); err != nil {
+		return 0, fmt.Errorf("read filter_gen: %w", err)
+	}
+	return g & 1, nil
+}
+
+// lock serialises writers: in-process with a mutex, across processes (the
+// daemon's SIGHUP and `vxtap filter apply`) with flock on the pin directory.
+func (f *FilterMaps) lock() (func(), error) {
+	f.mu.Lock()
+	if f.dir == "" {
+		return f.mu.Unlock, nil
+	}
+	fd, err := unix.Open(f.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		f.mu.Unlock()
+		return nil, fmt.Errorf("lock %s: %w", f.dir, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		f.mu.Unlock()
+		return nil, fmt.Errorf("lock %s: %w", f.dir, err)
+	}
+	return func() {
+		unix.Flock(fd, unix.LOCK_UN)
+		unix.Close(fd)
+		f.mu.Unlock()
+	}, nil
+}
+
+// FilterCapacity sizes the filter maps at load. Per-generation counts:
+// the maps hold two generations.
+type FilterCapacity struct {
+	Rulesets int // directions of filters in use (two per filter)
+	Bitsets  int // distinct rule bitsets
+	Blocks   int // distinct 256-port blocks holding a range boundary
+	Slots    int // rules, plus two per ruleset and one per session
+	Sessions int // sessions, the default one included
+	ENIAddrs int // source ENI addresses of all sessions
+	Prefix4  int // IPv4 LPM entries
+	Prefix6  int // IPv6 LPM entries
+}
+
+// DefaultFilterCapacity is what bpf/include/filter_maps.h declares.
+var DefaultFilterCapacity = FilterCapacity{Rulesets: 32, Bitsets: 8192, Blocks: 1024, Slots: 8192,
+	Sessions: 1024, ENIAddrs: 4096, Prefix4: 32768, Prefix6: 32768}
+
+// CapacityFor is exactly what a compiled configuration needs.
+func CapacityFor(c *filter.Compiled) FilterCapacity {
+	k := FilterCapacity{Rulesets: len(c.Rulesets), Bitsets: len(c.Bitsets), Blocks: len(c.Blocks), Sessions: len(c.Sessions)}
+	k.Slots = len(c.Sessions)
+	for _, rs := range c.Rulesets {
+		k.Slots += len(rs.Rules) + 2
+		for field := range rs.Prefixes {
+			k.Prefix4 += len(rs.Prefixes[field][0])
+			k.Prefix6 += len(rs.Prefixes[field][1])
+		}
+	}
+	for _, s := range c.Sessions {
+		k.ENIAddrs += len(s.Addrs)
+	}
+	return k
+}
+
+// Max is the larger of two capacities, field by field.
+func (k FilterCapacity) Max(o FilterCapacity) FilterCapacity {
+	m := func(a, b int) int { return max(a, b) }
+	return FilterCapacity{m(k.Rulesets, o.Rulesets), m(k.Bitsets, o.Bitsets), m(k.Blocks, o.Blocks), m(k.Slots, o.Slots),
+		m(k.Sessions, o.Sessions), m(k.ENIAddrs, o.ENIAddrs), m(k.Prefix4, o.Prefix4), m(k.Prefix6, o.Prefix6)}
+}
+
+// MapSizes are the max_entries of the filter maps for Config.MapSizes.
+func (k FilterCapacity) MapSizes() map[string]uint32 {
+	one := func(n int) uint32 { return uint32(max(n, 1)) }
+	return map[string]uint32{
+		"filter_sessions": one(2 * k.Sessions),
+		"filter_eni":      one(2 * k.ENIAddrs),
+		"filter_lpm4":     one(2 * k.Prefix4),
+		"filter_lpm6":     one(2 * k.Prefix6),
+		"filter_proto":    one(k.Rulesets * 2 * 256),
+		"filter_port_top": one(k.Rulesets * 2 * 2 * 256),
+		"filter_port_blk": one(2 * k.Blocks),
+		"filter_bitsets":  one(2 * k.Bitsets),
+		"filter_rules":    one(2 * k.Slots),
+		"rule_hits":       one(2 * k.Slots),
+		"filter_rulesets": one(k.Rulesets * 2),
+	}
+}
+
+// capacity is what the maps hold per generation.
+func (f *FilterMaps) capacity() FilterCapacity {
+	return FilterCapacity{
+		Rulesets: int(f.Proto.MaxEntries()) / 512, Bitsets: int(f.Bitsets.MaxEntries()) / 2,
+		Blocks: int(f.PortBlk.MaxEntries()) / 2, Slots: int(f.Rules.MaxEntries()) / 2,
+		Sessions: int(f.Sessions.MaxEntries()) / 2, ENIAddrs: int(f.ENI.MaxEntries()) / 2,
+		Prefix4: int(f.LPM4.MaxEntries()) / 2, Prefix6: int(f.LPM6.MaxEntries()) / 2,
+	}
+}
+
+// fits says which table a configuration overflows, if any.
+func (k FilterCapacity) fits(need FilterCapacity) error {
+	for _, c := range []struct {
+		name       string
+		need, have int
+	}{{"rulesets (filter directions)", need.Rulesets, k.Rulesets}, {"rule bitsets", need.Bitsets, k.Bitsets},
+		{"port blocks", need.Blocks, k.Blocks}, {"rule slots", need.Slots, k.Slots}, {"sessions", need.Sessions, k.Sessions},
+		{"ENI addresses", need.ENIAddrs, k.ENIAddrs}, {"IPv4 CIDR entries", need.Prefix4, k.Prefix4},
+		{"IPv6 CIDR entries", need.Prefix6, k.Prefix6}} {
+		if c.need > c.have {
+			return fmt.Errorf("the rule set needs %d %s, the loaded tables hold %d per generation: restart the daemon with this configuration to size them", c.need, c.name, c.have)
+		}
+	}
+	return nil
+}
