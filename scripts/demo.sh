@@ -49,7 +49,15 @@ in_app "$bin" status --iface "$APP_IF" | head -4
 echo "health: $(in_app curl -s http://127.0.0.1:9781/healthz)"
 
 step "traffic for $duration: TCP both ways, UDP, ICMP, over IPv4 and IPv6, from both sources"
-"$bin" trafficgen --duration "$duration" --out "$work/expected.tsv"
+"$bin" trafficgen --duration "$duration" --out "$work/expected.tsv" &
+gen_pid=$!
+sleep 5
+
+step "live top talkers (vxtap top --once; run vxtap top for the interactive view)"
+"$bin" top --once --iface "$APP_IF" --n 10
+echo
+"$bin" top --once --iface "$APP_IF" --group src --sort bytes
+wait "$gen_pid"
 
 step "counters and flow table while running"
 in_app "$bin" status --iface "$APP_IF"
@@ -63,7 +71,7 @@ daemon_pid=
 tail -n 2 "$work/vxtap.log"
 echo "$(wc -l <"$work/flows.json") flow records written, $(tshark -r "$work/samples.pcapng" 2>/dev/null | wc -l) packets sampled to pcapng"
 
-step "top talkers"
+step "top talkers over the whole run (from the flow records)"
 "$bin" report --top 15 "$work/flows.json"
 
 step "check: vxtap's records against what crossed the mirrored interfaces"
