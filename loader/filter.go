@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 	"github.com/vxtap/vxtap/userspace/filter"
 	"golang.org/x/sys/unix"
 )
@@ -42,6 +44,13 @@ func (o *Objects) FilterMaps() *FilterMaps {
 		LPM6: m.FilterLpm6, Proto: m.FilterProto, PortTop: m.FilterPortTop, PortBlk: m.FilterPortBlk,
 		Bitsets: m.FilterBitsets, Rules: m.FilterRules, Hits: m.RuleHits, Rulesets: m.FilterRulesets,
 		dir: o.Config.PinPath, ncpu: ebpf.MustPossibleCPU()}
+}
+
+// WithLock makes Apply take the flock of a pin directory, the lock
+// `vxtap filter apply` takes: for objects re-opened from pins.
+func (f *FilterMaps) WithLock(dir string) *FilterMaps {
+	f.dir = dir
+	return f
 }
 
 // OpenPinnedFilterMaps opens the filter tables pinned under an
@@ -192,4 +201,54 @@ func (k FilterCapacity) fits(need FilterCapacity) error {
 		}
 	}
 	return nil
+}
+
+// PinnedFilterEnabled reports whether the program pinned for an interface
+// was loaded with cfg_filter_enabled set: without it, rules written to the
+// pinned tables are never consulted. Read from the program's .rodata.
+func PinnedFilterEnabled(iface string) (bool, error) {
+	spec, err := LoadVxtap()
+	if err != nil {
+		return false, err
+	}
+	off := -1
+	if ds, ok := spec.Maps[".rodata"].Value.(*btf.Datasec); ok {
+		for _, v := range ds.Vars {
+			if v.Type.TypeName() == "cfg_filter_enabled" {
+				off = int(v.Offset)
+			}
+		}
+	}
+	if off < 0 {
+		return false, errors.New("BPF object has no cfg_filter_enabled in .rodata")
+	}
+	prog, err := ebpf.LoadPinnedProgram(filepath.Join(PinDir(iface), pinProg), nil)
+	if err != nil {
+		return false, fmt.Errorf("open pinned program: %w", err)
+	}
+	defer prog.Close()
+	info, err := prog.Info()
+	if err != nil {
+		return false, err
+	}
+	ids, _ := info.MapIDs()
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			continue
+		}
+		mi, err := m.Info()
+		if err != nil || !strings.HasSuffix(mi.Name, ".rodata") {
+			m.Close()
+			continue
+		}
+		buf := make([]byte, m.ValueSize())
+		err = m.Lookup(uint32(0), &buf)
+		m.Close()
+		if err != nil || off >= len(buf) {
+			return false, fmt.Errorf("read the program's .rodata: %v", err)
+		}
+		return buf[off] != 0, nil
+	}
+	return false, errors.New("the pinned program has no .rodata map")
 }

@@ -20,16 +20,16 @@ const (
 // RuleHit is one hit counter of a rule set: packets and inner IP bytes,
 // CPUs summed. Counters start at zero when a rule set is applied.
 type RuleHit struct {
-	Kind    string
-	Filter  string           // kinds rule, no-match, network-service
-	Dir     filter.Direction // kinds rule, no-match, network-service
-	Rule    int              // RuleNumber, kind rule
-	Action  filter.Action    // what the counted packets got (network-service: per the filter)
-	VNI     uint32           // kind session
-	Default bool             // kind session: the default session
-	Slot    uint32           // rule_hits index
-	Packets uint64
-	Bytes   uint64
+	Kind    string           `json:"kind"`
+	Filter  string           `json:"filter,omitempty"`  // kinds rule, no-match, network-service
+	Dir     filter.Direction `json:"direction"`         // kinds rule, no-match, network-service
+	Rule    int              `json:"rule,omitempty"`    // RuleNumber, kind rule
+	Action  filter.Action    `json:"action"`            // what the counted packets got
+	VNI     uint32           `json:"vni,omitempty"`     // kind session
+	Default bool             `json:"default,omitempty"` // kind session: the default session
+	Slot    uint32           `json:"slot"`              // rule_hits index
+	Packets uint64           `json:"packets"`
+	Bytes   uint64           `json:"bytes"` // inner IP bytes
 }
 
 // HitCounts reads the active rule set's counters.

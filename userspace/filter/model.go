@@ -7,6 +7,7 @@
 package filter
 
 import (
+	"fmt"
 	"net/netip"
 )
 
@@ -33,6 +34,22 @@ func (a Action) String() string {
 	return "accept"
 }
 
+// MarshalText prints the action's name (JSON, logs).
+func (a Action) MarshalText() ([]byte, error) { return []byte(a.String()), nil }
+
+// UnmarshalText reads accept or reject.
+func (a *Action) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "accept":
+		*a = Accept
+	case "reject":
+		*a = Reject
+	default:
+		return fmt.Errorf("action %q is neither accept nor reject", b)
+	}
+	return nil
+}
+
 // Direction is AWS's traffic direction relative to the source ENI.
 type Direction uint8
 
@@ -46,6 +63,22 @@ func (d Direction) String() string {
 		return "egress"
 	}
 	return "ingress"
+}
+
+// MarshalText prints the direction's name.
+func (d Direction) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads ingress or egress.
+func (d *Direction) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "ingress":
+		*d = Ingress
+	case "egress":
+		*d = Egress
+	default:
+		return fmt.Errorf("direction %q is neither ingress nor egress", b)
+	}
+	return nil
 }
 
 // AnyProtocol is Rule.Protocol when the rule has no Protocol: all of them.

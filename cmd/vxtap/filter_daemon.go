@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog/log"
+	"github.com/urfave/cli/v2"
+	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/filter"
+)
+
+// filterRunFlags are the filter flags of `vxtap run`.
+func filterRunFlags() []cli.Flag {
+	return append(filterSourceFlags(),
+		&cli.StringFlag{Name: "config", Usage: "filter configuration: sessions and filters (YAML, or AWS CLI JSON); SIGHUP re-reads it"},
+		&cli.BoolFlag{Name: "no-filter", Usage: "load the program without the filter classifier (every copy analyzed; `vxtap filter apply` has no effect)"},
+	)
+}
+
+// filterReloader keeps a daemon's rule set: it applies it at start and
+// again on every SIGHUP, and keeps the running rules when the new ones do
+// not read, compile or fit.
+type filterReloader struct {
+	config                  string
+	awsFilters, awsSessions []string
+	initial                 *filter.Compiled // read before load, to size the tables
+	maps                    *loader.FilterMaps
+
+	mu                   sync.Mutex
+	reloadsOK, reloadsKO uint64
+}
+
+// setupFilter reads the rule set given to `vxtap run` before the program
+// is loaded, sizes the filter tables for it (twice over, so reloads can
+// grow) and turns the classifier on. Without a rule set every copy is
+// analyzed until `vxtap filter apply` installs one.
+func setupFilter(c *cli.Context, cfg *loader.Config) (*filterReloader, error) {
+	cfg.FilterEnabled = !c.Bool("no-filter")
+	r := &filterReloader{config: c.String("config"), awsFilters: c.StringSlice("aws-filters"), awsSessions: c.StringSlice("aws-sessions")}
+	k := loader.DefaultFilterCapacity
+	if r.given() {
+		comp, err := r.compile()
+		if err != nil {
+			return nil, err
+		}
+		r.initial = comp
+		need := loader.CapacityFor(comp)
+		k = k.Max(loader.FilterCapacity{Rulesets: 2 * need.Rulesets, Bitsets: 2 * need.Bitsets, Blocks: 2 * need.Blocks,
+			Slots: 2 * need.Slots, Sessions: 2 * need.Sessions, ENIAddrs: 2 * need.ENIAddrs,
+			Prefix4: 2 * need.Prefix4, Prefix6: 2 * need.Prefix6})
+	}
+	if cfg.MapSizes == nil {
+		cfg.MapSizes = map[string]uint32{}
+	}
+	for name, size := range k.MapSizes() {
+		cfg.MapSizes[name] = size
+	}
+	return r, nil
+}
+
+func (r *filterReloader) given() bool {
+	return r.config != "" || len(r.awsFilters) > 0 || len(r.awsSessions) > 0
+}
+
+// compile reads and compiles the rule set; warnings go to the log.
+func (r *filterReloader) compile() (*filter.Compiled, error) {
+	cfg, err := filter.Load(r.config, r.awsFilters, r.awsSessions)
+	if err != nil {
+		var list filter.ErrorList
+		if errors.As(err, &list) {
+			return nil, fmt.Errorf("filter configuration:\n%w", err)
+		}
+		return nil, fmt.Errorf("filter configuration: %w", err)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w.Error())
+	}
+	return filter.Compile(cfg), nil
+}
+
+// start installs the initial rule set in the loaded (or re-opened) program
+// and reloads on SIGHUP until ctx ends. lockDir is the pin directory that
+// `vxtap filter apply` locks too.
+func (r *filterReloader) start(ctx context.Context, objs *loader.Objects, lockDir string) error {
+	r.maps = objs.FilterMaps().WithLock(lockDir)
+	if r.initial != nil {
+		if err := r.apply(r.initial); err != nil {
+			return err
+		}
+	}
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGHUP)
+	go func() {
+		defer signal.Stop(ch)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ch:
+				r.reload()
+			}
+		}
+	}()
+	return nil
+}
+
+// reload re-reads the rule set (SIGHUP).
+func (r *filterReloader) reload() error {
+	if !r.given() {
+		log.Warn().Msg("SIGHUP: no --config, --aws-filters or --aws-sessions to re-read; rules unchanged")
+		return nil
+	}
+	comp, err := r.compile()
+	if err == nil {
+		err = r.apply(comp)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.reloadsKO++
+		log.Error().Err(err).Msg("filter reload failed: the running rules are kept")
+		return err
+	}
+	r.reloadsOK++
+	return nil
+}
+
+func (r *filterReloader) apply(comp *filter.Compiled) error {
+	if _, err := r.maps.Apply(comp); err != nil {
+		return err
+	}
+	gen, _ := r.maps.ActiveGen()
+	k := loader.CapacityFor(comp)
+	log.Info().Uint32("generation", gen).Int("sessions", len(comp.Sessions)-1).Int("rulesets", k.Rulesets).
+		Int("rule_slots", k.Slots).Msg("filter rules applied")
+	return nil
+}
+
+// Metric descriptions of the filter.
+var (
+	filterPktsDesc = prometheus.NewDesc("vxtap_filter_rule_packets_total",
+		"Packets decided by each filter rule (or by no match, the amazon-dns service, or the session), since the rule set was applied.",
+		[]string{"iface", "kind", "filter", "direction", "rule", "action"}, nil)
+	filterBytesDesc = prometheus.NewDesc("vxtap_filter_rule_bytes_total",
+		"Inner IP bytes decided by each filter rule, since the rule set was applied.",
+		[]string{"iface", "kind", "filter", "direction", "rule", "action"}, nil)
+	filterGenDesc     = prometheus.NewDesc("vxtap_filter_generation", "Table generation (0 or 1) the classifier uses.", []string{"iface"}, nil)
+	filterReloadsDesc = prometheus.NewDesc("vxtap_filter_reloads_total", "SIGHUP reloads of the filter rules, by result.", []string{"iface", "result"}, nil)
+)
+
+// filterCollector exposes the filter's hit counters, read from the maps
+// at each scrape (so rules applied by `vxtap filter apply` show too).
+type filterCollector struct {
+	iface string
+	r     *filterReloader
+}
+
+// Collector returns the Prometheus collector of the filter counters.
+func (r *filterReloader) Collector(iface string) prometheus.Collector {
+	return &filterCollector{iface: iface, r: r}
+}
+
+func (c *filterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{filterPktsDesc, filterBytesDesc, filterGenDesc, filterReloadsDesc} {
+		ch <- d
+	}
+}
+
+func (c *filterCollector) Collect(ch chan<- prometheus.Metric) {
+	if c.r.maps == nil {
+		return
+	}
+	c.r.mu.Lock()
+	ok, ko := c.r.reloadsOK, c.r.reloadsKO
+	c.r.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(filterReloadsDesc, prometheus.CounterValue, float64(ok), c.iface, "ok")
+	ch <- prometheus.MustNewConstMetric(filterReloadsDesc, prometheus.CounterValue, float64(ko), c.iface, "error")
+	if gen, err := c.r.maps.ActiveGen(); err == nil {
+		ch <- prometheus.MustNewConstMetric(filterGenDesc, prometheus.GaugeValue, float64(gen), c.iface)
+	}
+	hits, err := c.r.maps.HitCounts()
+	if err != nil {
+		return
+	}
+	for _, h := range hits {
+		labels := hitLabels(c.iface, h)
+		ch <- prometheus.MustNewConstMetric(filterPktsDesc, prometheus.CounterValue, float64(h.Packets), labels...)
+		ch <- prometheus.MustNewConstMetric(filterBytesDesc, prometheus.CounterValue, float64(h.Bytes), labels...)
+	}
+}
+
+// hitLabels: rule is the RuleNumber, "no-match", "amazon-dns", or for
+// sessions "vni-N" / "default".
+func hitLabels(iface string, h loader.RuleHit) []string {
+	dir, rule := h.Dir.String(), ""
+	switch h.Kind {
+	case loader.HitRule:
+		rule = strconv.Itoa(h.Rule)
+	case loader.HitNoMatch:
+		rule = "no-match"
+	case loader.HitNetworkService:
+		rule = "amazon-dns"
+	case loader.HitSession:
+		dir, rule = "", fmt.Sprintf("vni-%d", h.VNI)
+		if h.Default {
+			rule = "default"
+		}
+	}
+	return []string{iface, h.Kind, h.Filter, dir, rule, h.Action.String()}
+}
