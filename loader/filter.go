@@ -21,7 +21,8 @@ type FilterMaps struct {
 	Gen      *ebpf.Map `ebpf:"filter_gen"`
 	Sessions *ebpf.Map `ebpf:"filter_sessions"`
 	ENI      *ebpf.Map `ebpf:"filter_eni"`
-	LPM4     *ebpf.Map `ebpf:"filter_lpm4"`
+	V4Root   *ebpf.Map `ebpf:"filter_v4root"`
+	V4Node   *ebpf.Map `ebpf:"filter_v4node"`
 	LPM6     *ebpf.Map `ebpf:"filter_lpm6"`
 	Proto    *ebpf.Map `ebpf:"filter_proto"`
 	PortTop  *ebpf.Map `ebpf:"filter_port_top"`
@@ -40,8 +41,8 @@ type FilterMaps struct {
 // FilterMaps returns the loaded program's filter tables.
 func (o *Objects) FilterMaps() *FilterMaps {
 	m := o.VxtapMaps
-	return &FilterMaps{Gen: m.FilterGen, Sessions: m.FilterSessions, ENI: m.FilterEni, LPM4: m.FilterLpm4,
-		LPM6: m.FilterLpm6, Proto: m.FilterProto, PortTop: m.FilterPortTop, PortBlk: m.FilterPortBlk,
+	return &FilterMaps{Gen: m.FilterGen, Sessions: m.FilterSessions, ENI: m.FilterEni, V4Root: m.FilterV4root,
+		V4Node: m.FilterV4node, LPM6: m.FilterLpm6, Proto: m.FilterProto, PortTop: m.FilterPortTop, PortBlk: m.FilterPortBlk,
 		Bitsets: m.FilterBitsets, Rules: m.FilterRules, Hits: m.RuleHits, Rulesets: m.FilterRulesets,
 		dir: o.Config.PinPath, ncpu: ebpf.MustPossibleCPU()}
 }
@@ -82,7 +83,7 @@ func (f *FilterMaps) Close() error {
 }
 
 func (f *FilterMaps) all() []*ebpf.Map {
-	return []*ebpf.Map{f.Gen, f.Sessions, f.ENI, f.LPM4, f.LPM6, f.Proto, f.PortTop, f.PortBlk, f.Bitsets, f.Rules, f.Hits, f.Rulesets}
+	return []*ebpf.Map{f.Gen, f.Sessions, f.ENI, f.V4Root, f.V4Node, f.LPM6, f.Proto, f.PortTop, f.PortBlk, f.Bitsets, f.Rules, f.Hits, f.Rulesets}
 }
 
 // ActiveGen is the generation the program classifies with.
@@ -127,22 +128,22 @@ type FilterCapacity struct {
 	Slots    int // rules, plus two per ruleset and one per session
 	Sessions int // sessions, the default one included
 	ENIAddrs int // source ENI addresses of all sessions
-	Prefix4  int // IPv4 LPM entries
+	Nodes4   int // distinct IPv4 CIDR table nodes
 	Prefix6  int // IPv6 LPM entries
 }
 
 // DefaultFilterCapacity is what bpf/include/filter_maps.h declares.
 var DefaultFilterCapacity = FilterCapacity{Rulesets: 32, Bitsets: 8192, Blocks: 1024, Slots: 8192,
-	Sessions: 1024, ENIAddrs: 4096, Prefix4: 32768, Prefix6: 32768}
+	Sessions: 1024, ENIAddrs: 4096, Nodes4: 4096, Prefix6: 32768}
 
 // CapacityFor is exactly what a compiled configuration needs.
 func CapacityFor(c *filter.Compiled) FilterCapacity {
-	k := FilterCapacity{Rulesets: len(c.Rulesets), Bitsets: len(c.Bitsets), Blocks: len(c.Blocks), Sessions: len(c.Sessions)}
+	k := FilterCapacity{Rulesets: len(c.Rulesets), Bitsets: len(c.Bitsets), Blocks: len(c.Blocks), Sessions: len(c.Sessions),
+		Nodes4: len(c.Nodes4)}
 	k.Slots = len(c.Sessions)
 	for _, rs := range c.Rulesets {
 		k.Slots += len(rs.Rules) + 2
 		for field := range rs.Prefixes {
-			k.Prefix4 += len(rs.Prefixes[field][0])
 			k.Prefix6 += len(rs.Prefixes[field][1])
 		}
 	}
@@ -156,7 +157,7 @@ func CapacityFor(c *filter.Compiled) FilterCapacity {
 func (k FilterCapacity) Max(o FilterCapacity) FilterCapacity {
 	m := func(a, b int) int { return max(a, b) }
 	return FilterCapacity{m(k.Rulesets, o.Rulesets), m(k.Bitsets, o.Bitsets), m(k.Blocks, o.Blocks), m(k.Slots, o.Slots),
-		m(k.Sessions, o.Sessions), m(k.ENIAddrs, o.ENIAddrs), m(k.Prefix4, o.Prefix4), m(k.Prefix6, o.Prefix6)}
+		m(k.Sessions, o.Sessions), m(k.ENIAddrs, o.ENIAddrs), m(k.Nodes4, o.Nodes4), m(k.Prefix6, o.Prefix6)}
 }
 
 // MapSizes are the max_entries of the filter maps for Config.MapSizes.
@@ -165,7 +166,8 @@ func (k FilterCapacity) MapSizes() map[string]uint32 {
 	return map[string]uint32{
 		"filter_sessions": one(2 * k.Sessions),
 		"filter_eni":      one(2 * k.ENIAddrs),
-		"filter_lpm4":     one(2 * k.Prefix4),
+		"filter_v4root":   one(k.Rulesets * 4),
+		"filter_v4node":   one(2 * k.Nodes4),
 		"filter_lpm6":     one(2 * k.Prefix6),
 		"filter_proto":    one(k.Rulesets * 2 * 256),
 		"filter_port_top": one(k.Rulesets * 2 * 2 * 256),
@@ -183,7 +185,7 @@ func (f *FilterMaps) capacity() FilterCapacity {
 		Rulesets: int(f.Proto.MaxEntries()) / 512, Bitsets: int(f.Bitsets.MaxEntries()) / 2,
 		Blocks: int(f.PortBlk.MaxEntries()) / 2, Slots: int(f.Rules.MaxEntries()) / 2,
 		Sessions: int(f.Sessions.MaxEntries()) / 2, ENIAddrs: int(f.ENI.MaxEntries()) / 2,
-		Prefix4: int(f.LPM4.MaxEntries()) / 2, Prefix6: int(f.LPM6.MaxEntries()) / 2,
+		Nodes4: int(f.V4Node.MaxEntries()) / 2, Prefix6: int(f.LPM6.MaxEntries()) / 2,
 	}
 }
 
@@ -194,7 +196,7 @@ func (k FilterCapacity) fits(need FilterCapacity) error {
 		need, have int
 	}{{"rulesets (filter directions)", need.Rulesets, k.Rulesets}, {"rule bitsets", need.Bitsets, k.Bitsets},
 		{"port blocks", need.Blocks, k.Blocks}, {"rule slots", need.Slots, k.Slots}, {"sessions", need.Sessions, k.Sessions},
-		{"ENI addresses", need.ENIAddrs, k.ENIAddrs}, {"IPv4 CIDR entries", need.Prefix4, k.Prefix4},
+		{"ENI addresses", need.ENIAddrs, k.ENIAddrs}, {"IPv4 CIDR table nodes", need.Nodes4, k.Nodes4},
 		{"IPv6 CIDR entries", need.Prefix6, k.Prefix6}} {
 		if c.need > c.have {
 			return fmt.Errorf("the rule set needs %d %s, the loaded tables hold %d per generation: restart the daemon with this configuration to size them", c.need, c.name, c.have)

@@ -55,7 +55,6 @@ func (f *FilterMaps) Apply(c *filter.Compiled) ([]RuleHit, error) {
 func (f *FilterMaps) clearGen(gen uint32) error {
 	var sk VxtapFilterSessionKey
 	var ek VxtapFilterEniKey
-	var k4 VxtapFilterLpm4Key
 	var k6 VxtapFilterLpm6Key
 	for _, d := range []struct {
 		m     *ebpf.Map
@@ -65,7 +64,6 @@ func (f *FilterMaps) clearGen(gen uint32) error {
 	}{
 		{f.Sessions, &sk, func() uint32 { return sk.Gen }, func() any { return sk }},
 		{f.ENI, &ek, func() uint32 { return ek.Gen }, func() any { return ek }},
-		{f.LPM4, &k4, func() uint32 { return k4.Scope >> 1 & 1 }, func() any { return k4 }},
 		{f.LPM6, &k6, func() uint32 { return k6.Scope >> 1 & 1 }, func() any { return k6 }},
 	} {
 		var del []any
@@ -97,6 +95,7 @@ func (f *FilterMaps) clearGen(gen uint32) error {
 type layout struct {
 	gen                   uint32
 	bitsetBase, blockBase uint32
+	nodeBase              uint32
 	slotBase              uint32
 	sessionSlot           []uint32 // by Compiled.Sessions index
 	rulesetBase           []uint32 // first slot by Compiled.Rulesets index
@@ -104,7 +103,7 @@ type layout struct {
 
 func (f *FilterMaps) layout(c *filter.Compiled, gen uint32) layout {
 	l := layout{gen: gen, bitsetBase: gen * (f.Bitsets.MaxEntries() / 2), blockBase: gen * (f.PortBlk.MaxEntries() / 2),
-		slotBase: gen * (f.Rules.MaxEntries() / 2)}
+		slotBase: gen * (f.Rules.MaxEntries() / 2), nodeBase: gen * (f.V4Node.MaxEntries() / 2)}
 	next := l.slotBase
 	for range c.Sessions {
 		l.sessionSlot = append(l.sessionSlot, next)
@@ -224,33 +223,43 @@ func (f *FilterMaps) fillFields(c *filter.Compiled, l layout) error {
 	return putBatch(f.PortTop, tk, tv)
 }
 
-// fillPrefixes writes the CIDR tries. scope = ruleset << 2 | gen << 1 | field.
+// fillPrefixes writes the IPv4 CIDR tables and the IPv6 tries. Trie
+// scope = ruleset << 2 | gen << 1 | field.
 func (f *FilterMaps) fillPrefixes(c *filter.Compiled, l layout) error {
-	var k4 []VxtapFilterLpm4Key
-	var k6 []VxtapFilterLpm6Key
-	var v4, v6 []VxtapFilterLpmVal
-	for i, rs := range c.Rulesets {
-		for field := range rs.Prefixes {
-			scope := uint32(i)<<2 | l.gen<<1 | uint32(field)
-			for fam, entries := range rs.Prefixes[field] {
-				for _, e := range entries {
-					v := VxtapFilterLpmVal{Bitset: l.bitsetBase + e.Bitset}
-					if e.Resolver {
-						v.Flags = uint32(VxtapFilterConstFILTER_LPM_RESOLVER)
-					}
-					plen := uint32(32 + e.Prefix.Bits())
-					if fam == 0 {
-						k4 = append(k4, VxtapFilterLpm4Key{Prefixlen: plen, Scope: scope, Addr: e.Prefix.Addr().As4()})
-						v4 = append(v4, v)
-					} else {
-						k6 = append(k6, VxtapFilterLpm6Key{Prefixlen: plen, Scope: scope, Addr: e.Prefix.Addr().As16()})
-						v6 = append(v6, v)
-					}
-				}
+	nk := make([]uint32, len(c.Nodes4))
+	nv := make([]VxtapFilterV4Node, len(c.Nodes4))
+	for i, n := range c.Nodes4 {
+		nk[i] = l.nodeBase + uint32(i)
+		for b, e := range n {
+			if e&filter.V4Terminal != 0 {
+				nv[i].E[b] = (l.bitsetBase+e>>filter.V4Shift)<<filter.V4Shift | e&(1<<filter.V4Shift-1)
+			} else {
+				nv[i].E[b] = (l.nodeBase + e>>filter.V4Shift) << filter.V4Shift
 			}
 		}
 	}
-	if err := putBatch(f.LPM4, k4, v4); err != nil {
+	if err := putBatch(f.V4Node, nk, nv); err != nil {
+		return err
+	}
+	var rk, rv []uint32
+	var k6 []VxtapFilterLpm6Key
+	var v6 []VxtapFilterLpmVal
+	for i, rs := range c.Rulesets {
+		for field := range rs.Prefixes {
+			rk = append(rk, (uint32(i)*2+l.gen)*2+uint32(field))
+			rv = append(rv, l.nodeBase+rs.Root4[field])
+			scope := uint32(i)<<2 | l.gen<<1 | uint32(field)
+			for _, e := range rs.Prefixes[field][1] {
+				v := VxtapFilterLpmVal{Bitset: l.bitsetBase + e.Bitset}
+				if e.Resolver {
+					v.Flags = uint32(VxtapFilterConstFILTER_LPM_RESOLVER)
+				}
+				k6 = append(k6, VxtapFilterLpm6Key{Prefixlen: uint32(32 + e.Prefix.Bits()), Scope: scope, Addr: e.Prefix.Addr().As16()})
+				v6 = append(v6, v)
+			}
+		}
+	}
+	if err := putBatch(f.V4Root, rk, rv); err != nil {
 		return err
 	}
 	return putBatch(f.LPM6, k6, v6)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vxtap/vxtap/userspace/filter"
 	"github.com/vxtap/vxtap/userspace/filter/filtertest"
+	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
@@ -40,7 +41,7 @@ func TestFilterEnumsMatchGo(t *testing.T) {
 
 // differentialCapacity holds the largest random rule sets in either generation.
 var differentialCapacity = FilterCapacity{Rulesets: 8, Bitsets: 24000, Blocks: 256, Slots: 2*filter.MaxRules + 64,
-	Sessions: 16, ENIAddrs: 32, Prefix4: 20000, Prefix6: 20000}
+	Sessions: 16, ENIAddrs: 32, Nodes4: 12000, Prefix6: 20000}
 
 // TestFilterDifferential runs random packets through the real program
 // (BPF_PROG_TEST_RUN) over random rule sets of 1 to 4,096 rules, IPv4 and
@@ -206,5 +207,56 @@ func TestFilterHitCounts(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("hits %v, want %v", got, want)
+	}
+}
+
+// TestFilterSampling: the vxtap extensions. A capture rule sends every
+// packet it accepts to the sample stream, tagged with its number; a rule's
+// sample rate overrides the session's, which overrides the program's; a
+// rejected packet is never sampled.
+func TestFilterSampling(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	o := loadFiltered(t, DefaultFilterCapacity)
+	ev, err := o.OpenEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	doc := `
+sessions: {42: {filter: f, sample_rate: 5}}
+amazon_dns: []
+filters:
+  f:
+    ingress:
+      - {rule: 10, action: accept, protocol: tcp, destination_ports: 22, capture: true}
+      - {rule: 20, action: accept, protocol: tcp, destination_ports: 80, sample_rate: 2}
+      - {rule: 30, action: reject, protocol: tcp, destination_ports: 25, capture: true}
+      - {rule: 40, action: accept}
+`
+	if _, err := o.FilterMaps().Apply(compileYAML(t, "s.yaml", doc)); err != nil {
+		t.Fatal(err)
+	}
+	peer := netip.MustParseAddr("198.19.9.9")
+	for _, c := range []struct {
+		dport uint16
+		n     int
+	}{{22, 4}, {80, 8}, {25, 6}, {443, 20}} {
+		p := filter.Packet{VNI: 42, OuterSrc: outerSrc4, Src: peer, Dst: outerSrc4, Proto: 6, SrcPort: 1234, DstPort: c.dport}
+		for i := 0; i < c.n; i++ {
+			if _, err := o.RunPacket(filterFrame(t, p), time.Time{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	byRule := map[uint32]int{}
+	if _, err := ev.Read(time.Now().Add(100*time.Millisecond), nil, func(s flow.Sample) { byRule[s.Rule]++ }); err != nil {
+		t.Fatal(err)
+	}
+	// Rule 10: all 4, tagged 10. Rule 20: 1 in 2 of 8. Rule 40: 1 in 5
+	// (the session's rate) of 20. The countdown is shared, so the rate
+	// samples of 20 and 40 together are 4 + 4 = 8 give or take one.
+	rate := byRule[0]
+	if byRule[10] != 4 || byRule[30] != 0 || rate < 7 || rate > 9 || len(byRule) != 2 {
+		t.Errorf("samples by rule %v: want 4 tagged 10, about 8 rate samples, none for the rejected rule 30", byRule)
 	}
 }

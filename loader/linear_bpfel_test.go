@@ -40,7 +40,6 @@ const (
 	LinearMapFilterBitsets           = "filter_bitsets"
 	LinearMapFilterEni               = "filter_eni"
 	LinearMapFilterGen               = "filter_gen"
-	LinearMapFilterLpm4              = "filter_lpm4"
 	LinearMapFilterLpm6              = "filter_lpm6"
 	LinearMapFilterPortBlk           = "filter_port_blk"
 	LinearMapFilterPortTop           = "filter_port_top"
@@ -48,6 +47,8 @@ const (
 	LinearMapFilterRules             = "filter_rules"
 	LinearMapFilterRulesets          = "filter_rulesets"
 	LinearMapFilterSessions          = "filter_sessions"
+	LinearMapFilterV4node            = "filter_v4node"
+	LinearMapFilterV4root            = "filter_v4root"
 	LinearMapFlowCtl                 = "flow_ctl"
 	LinearMapFlowLedger              = "flow_ledger"
 	LinearMapFlows                   = "flows"
@@ -135,7 +136,6 @@ type LinearMapSpecs struct {
 	FilterBitsets  *ebpf.MapSpec `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.MapSpec `ebpf:"filter_eni"`
 	FilterGen      *ebpf.MapSpec `ebpf:"filter_gen"`
-	FilterLpm4     *ebpf.MapSpec `ebpf:"filter_lpm4"`
 	FilterLpm6     *ebpf.MapSpec `ebpf:"filter_lpm6"`
 	FilterPortBlk  *ebpf.MapSpec `ebpf:"filter_port_blk"`
 	FilterPortTop  *ebpf.MapSpec `ebpf:"filter_port_top"`
@@ -143,6 +143,8 @@ type LinearMapSpecs struct {
 	FilterRules    *ebpf.MapSpec `ebpf:"filter_rules"`
 	FilterRulesets *ebpf.MapSpec `ebpf:"filter_rulesets"`
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
+	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
+	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
 	Flows          *ebpf.MapSpec `ebpf:"flows"`
@@ -206,7 +208,6 @@ type LinearMaps struct {
 	FilterBitsets  *ebpf.Map `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.Map `ebpf:"filter_eni"`
 	FilterGen      *ebpf.Map `ebpf:"filter_gen"`
-	FilterLpm4     *ebpf.Map `ebpf:"filter_lpm4"`
 	FilterLpm6     *ebpf.Map `ebpf:"filter_lpm6"`
 	FilterPortBlk  *ebpf.Map `ebpf:"filter_port_blk"`
 	FilterPortTop  *ebpf.Map `ebpf:"filter_port_top"`
@@ -214,6 +215,8 @@ type LinearMaps struct {
 	FilterRules    *ebpf.Map `ebpf:"filter_rules"`
 	FilterRulesets *ebpf.Map `ebpf:"filter_rulesets"`
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
+	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
+	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
 	Flows          *ebpf.Map `ebpf:"flows"`
@@ -231,7 +234,6 @@ func (m *LinearMaps) Close() error {
 		m.FilterBitsets,
 		m.FilterEni,
 		m.FilterGen,
-		m.FilterLpm4,
 		m.FilterLpm6,
 		m.FilterPortBlk,
 		m.FilterPortTop,
@@ -239,6 +241,8 @@ func (m *LinearMaps) Close() error {
 		m.FilterRules,
 		m.FilterRulesets,
 		m.FilterSessions,
+		m.FilterV4node,
+		m.FilterV4root,
 		m.FlowCtl,
 		m.FlowLedger,
 		m.Flows,

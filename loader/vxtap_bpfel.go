@@ -40,6 +40,9 @@ const (
 	VxtapFilterConstFILTER_SESSION_ADDRS      VxtapFilterConst = 1
 	VxtapFilterConstFILTER_SESSION_AMAZON_DNS VxtapFilterConst = 2
 	VxtapFilterConstFILTER_LPM_RESOLVER       VxtapFilterConst = 1
+	VxtapFilterConstFILTER_V4TERMINAL         VxtapFilterConst = 1
+	VxtapFilterConstFILTER_V4RESOLVER         VxtapFilterConst = 2
+	VxtapFilterConstFILTER_V4SHIFT            VxtapFilterConst = 2
 )
 
 type VxtapFilterDir uint32
@@ -56,13 +59,6 @@ type VxtapFilterEniKey struct {
 	Family uint8
 	Pad    [3]uint8
 	Addr   [16]uint8
-}
-
-type VxtapFilterLpm4Key struct {
-	_         structs.HostLayout
-	Prefixlen uint32
-	Scope     uint32
-	Addr      [4]uint8
 }
 
 type VxtapFilterLpm6Key struct {
@@ -149,6 +145,11 @@ const (
 	VxtapFilterUnknownFILTER_UNKNOWN_INGRESS VxtapFilterUnknown = 2
 	VxtapFilterUnknownFILTER_UNKNOWN_EGRESS  VxtapFilterUnknown = 3
 )
+
+type VxtapFilterV4Node struct {
+	_ structs.HostLayout
+	E [256]uint32
+}
 
 type VxtapFlowEvent struct {
 	_           structs.HostLayout
@@ -283,7 +284,6 @@ const (
 	VxtapMapFilterBitsets           = "filter_bitsets"
 	VxtapMapFilterEni               = "filter_eni"
 	VxtapMapFilterGen               = "filter_gen"
-	VxtapMapFilterLpm4              = "filter_lpm4"
 	VxtapMapFilterLpm6              = "filter_lpm6"
 	VxtapMapFilterPortBlk           = "filter_port_blk"
 	VxtapMapFilterPortTop           = "filter_port_top"
@@ -291,6 +291,8 @@ const (
 	VxtapMapFilterRules             = "filter_rules"
 	VxtapMapFilterRulesets          = "filter_rulesets"
 	VxtapMapFilterSessions          = "filter_sessions"
+	VxtapMapFilterV4node            = "filter_v4node"
+	VxtapMapFilterV4root            = "filter_v4root"
 	VxtapMapFlowCtl                 = "flow_ctl"
 	VxtapMapFlowLedger              = "flow_ledger"
 	VxtapMapFlows                   = "flows"
@@ -376,7 +378,6 @@ type VxtapMapSpecs struct {
 	FilterBitsets  *ebpf.MapSpec `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.MapSpec `ebpf:"filter_eni"`
 	FilterGen      *ebpf.MapSpec `ebpf:"filter_gen"`
-	FilterLpm4     *ebpf.MapSpec `ebpf:"filter_lpm4"`
 	FilterLpm6     *ebpf.MapSpec `ebpf:"filter_lpm6"`
 	FilterPortBlk  *ebpf.MapSpec `ebpf:"filter_port_blk"`
 	FilterPortTop  *ebpf.MapSpec `ebpf:"filter_port_top"`
@@ -384,6 +385,8 @@ type VxtapMapSpecs struct {
 	FilterRules    *ebpf.MapSpec `ebpf:"filter_rules"`
 	FilterRulesets *ebpf.MapSpec `ebpf:"filter_rulesets"`
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
+	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
+	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
 	Flows          *ebpf.MapSpec `ebpf:"flows"`
@@ -445,7 +448,6 @@ type VxtapMaps struct {
 	FilterBitsets  *ebpf.Map `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.Map `ebpf:"filter_eni"`
 	FilterGen      *ebpf.Map `ebpf:"filter_gen"`
-	FilterLpm4     *ebpf.Map `ebpf:"filter_lpm4"`
 	FilterLpm6     *ebpf.Map `ebpf:"filter_lpm6"`
 	FilterPortBlk  *ebpf.Map `ebpf:"filter_port_blk"`
 	FilterPortTop  *ebpf.Map `ebpf:"filter_port_top"`
@@ -453,6 +455,8 @@ type VxtapMaps struct {
 	FilterRules    *ebpf.Map `ebpf:"filter_rules"`
 	FilterRulesets *ebpf.Map `ebpf:"filter_rulesets"`
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
+	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
+	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
 	Flows          *ebpf.Map `ebpf:"flows"`
@@ -469,7 +473,6 @@ func (m *VxtapMaps) Close() error {
 		m.FilterBitsets,
 		m.FilterEni,
 		m.FilterGen,
-		m.FilterLpm4,
 		m.FilterLpm6,
 		m.FilterPortBlk,
 		m.FilterPortTop,
@@ -477,6 +480,8 @@ func (m *VxtapMaps) Close() error {
 		m.FilterRules,
 		m.FilterRulesets,
 		m.FilterSessions,
+		m.FilterV4node,
+		m.FilterV4root,
 		m.FlowCtl,
 		m.FlowLedger,
 		m.Flows,

@@ -5,8 +5,9 @@
  * (source and destination CIDR tries, protocol, source and destination
  * port) whose values are bitsets of the rules matching on that field; here
  * the five bitsets are ANDed and the lowest set bit is the deciding rule
- * (linear bit-vector search). The cost depends on the address length, not
- * on the rule count. Only reached when cfg_filter_enabled is set. */
+ * (linear bit-vector search). IPv4 CIDRs are found in a fixed-stride table
+ * (at most 4 levels), IPv6 CIDRs in an LPM trie; the cost depends on the
+ * address length, not on the rule count. Only reached when cfg_filter_enabled is set. */
 #ifndef VXTAP_CLASSIFY_H
 #define VXTAP_CLASSIFY_H
 
@@ -51,24 +52,22 @@ static __always_inline int filter_first_rule(const struct filter_bitset *a, cons
 static __always_inline int filter_decide(struct pkt *p, const struct filter_session *s, __u32 dir, __u32 gen)
 {
 	__u32 rs = s->ruleset[dir], base = s->rule_base[dir], n = s->nrules[dir];
-	__u32 table = rs * 2 + gen, scope = rs << 2 | gen << 1, slot;
+	__u32 table = rs * 2 + gen, src = 0, dst = 0, slot;
 	struct filter_bitset *bp, *bsp, *bdp, *bs, *bd;
-	struct filter_lpm_val *src, *dst;
 	struct filter_rule *r;
 	int i;
 
-	src = filter_lpm(p, scope | FILTER_FIELD_SRC, p->key.src);
-	dst = filter_lpm(p, scope | FILTER_FIELD_DST, p->key.dst);
-	if (!src || !dst)
-		goto no_match; /* every ruleset holds ::/0 and 0.0.0.0/0: not reached */
+	i = filter_cidrs(p, rs, gen, &src, &dst);
+	if (i < 0)
+		goto no_match; /* every table covers ::/0 and 0.0.0.0/0: not reached */
 	/* Amazon DNS traffic is mirrored only with the amazon-dns network
 	 * service, whatever the rules say. */
-	if ((src->flags | dst->flags) & FILTER_LPM_RESOLVER) {
+	if (i > 0) {
 		filter_hit(base + n + 1, p);
 		return (s->flags & FILTER_SESSION_AMAZON_DNS) ? CLASSIFY_ACCEPT : CLASSIFY_REJECT;
 	}
-	bs = filter_bitset_at(src->bitset);
-	bd = filter_bitset_at(dst->bitset);
+	bs = filter_bitset_at(src);
+	bd = filter_bitset_at(dst);
 	bp = filter_proto_set(table, p->key.proto);
 	/* Ports are 0 for protocols without them: rules with a port range
 	 * name TCP or UDP, so the protocol bitset excludes them. */

@@ -86,19 +86,68 @@ static __always_inline void filter_hit(__u32 slot, const struct pkt *p)
 	}
 }
 
-/* filter_lpm: longest CIDR of the ruleset (scope) containing addr. */
-static __always_inline struct filter_lpm_val *filter_lpm(const struct pkt *p, __u32 scope, const __u8 *addr)
+/* filter_cidr4: the entry for the longest IPv4 CIDR of a table
+ * ((ruleset * 2 + gen) * 2 + field) containing addr: FILTER_V4_TERMINAL,
+ * maybe FILTER_V4_RESOLVER, and the bitset index << FILTER_V4_SHIFT; 0 if
+ * the table is incomplete (not reached: every table covers 0.0.0.0/0). */
+static __always_inline __u32 filter_cidr4(__u32 table, const __u8 *addr)
 {
-	if (p->key.family == 4) {
-		struct filter_lpm4_key k4 = { .prefixlen = 32 + 32, .scope = scope };
+	__u32 *root = bpf_map_lookup_elem(&filter_v4root, &table);
+	__u32 node, e;
 
-		__builtin_memcpy(k4.addr, addr, sizeof(k4.addr));
-		return bpf_map_lookup_elem(&filter_lpm4, &k4);
+	if (!root)
+		return 0;
+	node = *root;
+	/* Bounded by 4: one level per byte of an IPv4 address. */
+#pragma unroll
+	for (int lvl = 0; lvl < 4; lvl++) {
+		struct filter_v4_node *n = bpf_map_lookup_elem(&filter_v4node, &node);
+
+		if (!n)
+			return 0;
+		e = n->e[addr[lvl]];
+		if (e & FILTER_V4_TERMINAL)
+			return e;
+		node = e >> FILTER_V4_SHIFT;
 	}
-	struct filter_lpm6_key k6 = { .prefixlen = 32 + 128, .scope = scope };
+	return 0;
+}
 
-	__builtin_memcpy(k6.addr, addr, sizeof(k6.addr));
-	return bpf_map_lookup_elem(&filter_lpm6, &k6);
+/* filter_cidr6: longest IPv6 CIDR of the ruleset (scope) containing addr. */
+static __always_inline struct filter_lpm_val *filter_cidr6(__u32 scope, const __u8 *addr)
+{
+	struct filter_lpm6_key k = { .prefixlen = 32 + 128, .scope = scope };
+
+	__builtin_memcpy(k.addr, addr, sizeof(k.addr));
+	return bpf_map_lookup_elem(&filter_lpm6, &k);
+}
+
+/* filter_cidrs: bitsets of the longest source and destination CIDRs
+ * containing the packet's addresses; returns -1 if a table is incomplete,
+ * else 1 when an address is an Amazon DNS resolver, 0 when none is. */
+static __always_inline int filter_cidrs(const struct pkt *p, __u32 rs, __u32 gen, __u32 *src_bs, __u32 *dst_bs)
+{
+	__u32 table = rs * 2 + gen;
+
+	if (p->key.family == 4) {
+		__u32 s = filter_cidr4(table * 2 + FILTER_FIELD_SRC, p->key.src);
+		__u32 d = filter_cidr4(table * 2 + FILTER_FIELD_DST, p->key.dst);
+
+		if (!s || !d)
+			return -1;
+		*src_bs = s >> FILTER_V4_SHIFT;
+		*dst_bs = d >> FILTER_V4_SHIFT;
+		return ((s | d) & FILTER_V4_RESOLVER) ? 1 : 0;
+	}
+	__u32 scope = rs << 2 | gen << 1;
+	struct filter_lpm_val *s6 = filter_cidr6(scope | FILTER_FIELD_SRC, p->key.src);
+	struct filter_lpm_val *d6 = filter_cidr6(scope | FILTER_FIELD_DST, p->key.dst);
+
+	if (!s6 || !d6)
+		return -1;
+	*src_bs = s6->bitset;
+	*dst_bs = d6->bitset;
+	return ((s6->flags | d6->flags) & FILTER_LPM_RESOLVER) ? 1 : 0;
 }
 
 /* filter_bitset_at: bitset by index. */

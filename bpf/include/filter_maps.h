@@ -43,16 +43,26 @@ struct {
 	__type(value, __u8);
 } filter_eni SEC(".maps");
 
-/* IPv4 source and destination CIDRs of every ruleset and generation. Set from Go. */
+/* IPv4 CIDR tables, root node of each: index (ruleset * 2 + gen) * 2 +
+ * field. Size = rulesets * 4, set from Go. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 2 * 32768);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct filter_lpm4_key);
-	__type(value, struct filter_lpm_val);
-} filter_lpm4 SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 32 * 4);
+	__type(key, __u32);
+	__type(value, __u32);
+} filter_v4root SEC(".maps");
 
-/* IPv6 source and destination CIDRs of every ruleset and generation. Set from Go. */
+/* IPv4 CIDR table nodes, deduplicated and shared between tables; each
+ * generation uses its half. Set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2 * 4096);
+	__type(key, __u32);
+	__type(value, struct filter_v4_node);
+} filter_v4node SEC(".maps");
+
+/* IPv6 source and destination CIDRs of every ruleset and generation (a
+ * trie: 128-bit strides would make arrays too big). Set from Go. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 2 * 32768);

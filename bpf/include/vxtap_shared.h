@@ -176,6 +176,9 @@ enum filter_const {
 	FILTER_SESSION_ADDRS = 1,       /* filter_session.flags: direction from filter_eni, else the outer source */
 	FILTER_SESSION_AMAZON_DNS = 2,  /* filter_session.flags: the filter mirrors Amazon DNS traffic */
 	FILTER_LPM_RESOLVER = 1,        /* filter_lpm_val.flags: the prefix is an Amazon DNS resolver address */
+	FILTER_V4_TERMINAL = 1,         /* filter_v4_node entry: a bitset (index << FILTER_V4_SHIFT), else a child node */
+	FILTER_V4_RESOLVER = 2,         /* filter_v4_node entry: the address is an Amazon DNS resolver */
+	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
 };
 
 /* filter_sessions key. vni FILTER_DEFAULT_VNI (not a 24-bit VNI) holds the
@@ -208,18 +211,19 @@ struct filter_eni_key {
 	__u8 addr[16]; /* network order, IPv4 in the first 4 bytes */
 };
 
-/* LPM keys. scope = ruleset << 2 | gen << 1 | field (0 source, 1
+/* IPv6 LPM key. scope = ruleset << 2 | gen << 1 | field (0 source, 1
  * destination); prefixlen counts the 32 scope bits plus the CIDR's. */
-struct filter_lpm4_key {
-	__u32 prefixlen;
-	__u32 scope;
-	__u8 addr[4]; /* network order */
-};
-
 struct filter_lpm6_key {
 	__u32 prefixlen;
 	__u32 scope;
 	__u8 addr[16]; /* network order */
+};
+
+/* IPv4 CIDR table node: one byte of the address, 256 entries, each the
+ * bitset of the longest CIDR covering it (FILTER_V4_TERMINAL) or the next
+ * node (a fixed-stride trie with leaf pushing: at most 4 levels). */
+struct filter_v4_node {
+	__u32 e[256];
 };
 
 /* LPM value: the rules whose CIDR contains the matched prefix. */

@@ -108,8 +108,8 @@ func filterCheck(c *cli.Context) error {
 	for _, f := range cfg.Filters {
 		rules += len(f.Rules[0]) + len(f.Rules[1])
 	}
-	fmt.Printf("ok: %d session(s), %d filter(s), %d rule(s); compiled: %d ruleset(s), %d bitset(s), %d port block(s), %d IPv4 and %d IPv6 CIDR entries; %d warning(s)\n",
-		len(cfg.Sessions), len(cfg.Filters), rules, k.Rulesets, k.Bitsets, k.Blocks, k.Prefix4, k.Prefix6, len(cfg.Warnings))
+	fmt.Printf("ok: %d session(s), %d filter(s), %d rule(s); compiled: %d ruleset(s), %d bitset(s), %d port block(s), %d IPv4 table node(s), %d IPv6 CIDR entries; %d warning(s)\n",
+		len(cfg.Sessions), len(cfg.Filters), rules, k.Rulesets, k.Bitsets, k.Blocks, k.Nodes4, k.Prefix6, len(cfg.Warnings))
 	return nil
 }
 

@@ -55,7 +55,7 @@ func setupFilter(c *cli.Context, cfg *loader.Config) (*filterReloader, error) {
 		need := loader.CapacityFor(comp)
 		k = k.Max(loader.FilterCapacity{Rulesets: 2 * need.Rulesets, Bitsets: 2 * need.Bitsets, Blocks: 2 * need.Blocks,
 			Slots: 2 * need.Slots, Sessions: 2 * need.Sessions, ENIAddrs: 2 * need.ENIAddrs,
-			Prefix4: 2 * need.Prefix4, Prefix6: 2 * need.Prefix6})
+			Nodes4: 2 * need.Nodes4, Prefix6: 2 * need.Prefix6})
 	}
 	if cfg.MapSizes == nil {
 		cfg.MapSizes = map[string]uint32{}

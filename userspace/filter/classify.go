@@ -63,6 +63,11 @@ func (c *Compiled) Classify(p Packet) Trace {
 	rs := c.Rulesets[cs.Ruleset[dir]]
 	t.Ruleset = rs
 	t.Src, t.Dst = rs.Longest(FieldSrc, p.Src), rs.Longest(FieldDst, p.Dst)
+	if p.Src.Is4() {
+		// The kernel walks the IPv4 table, not a trie: so does this.
+		t.Src.Bitset, t.Src.Resolver = c.Cidr4(rs.Root4[FieldSrc], p.Src)
+		t.Dst.Bitset, t.Dst.Resolver = c.Cidr4(rs.Root4[FieldDst], p.Dst)
+	}
 	if t.Src.Resolver || t.Dst.Resolver {
 		t.Accept, t.By = cs.AmazonDNS, ByNetworkService
 		return t
@@ -96,8 +101,22 @@ func (c *Compiled) PortBitset(rs *Ruleset, field int, port uint16) uint32 {
 	return c.Blocks[top.Index][port&0xff]
 }
 
-// Longest is the longest CIDR entry containing a, as the LPM trie finds
-// it: one map probe per prefix length, longest first.
+// Cidr4 walks an IPv4 CIDR table as the kernel does: one node per
+// address byte until an entry holds a bitset.
+func (c *Compiled) Cidr4(root uint32, a netip.Addr) (bitset uint32, resolver bool) {
+	b, node := a.As4(), root
+	for lvl := 0; lvl < 4; lvl++ {
+		e := c.Nodes4[node][b[lvl]]
+		if e&V4Terminal != 0 {
+			return e >> V4Shift, e&V4Resolver != 0
+		}
+		node = e >> V4Shift
+	}
+	return 0, false // not reached: the fourth level holds bitsets only
+}
+
+// Longest is the longest CIDR entry containing a, as the IPv6 LPM trie
+// finds it: one map probe per prefix length, longest first.
 func (rs *Ruleset) Longest(field int, a netip.Addr) PrefixEntry {
 	fam := 0
 	if a.Is6() {

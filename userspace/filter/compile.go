@@ -19,8 +19,17 @@ type Compiled struct {
 	Rulesets  []*Ruleset        // one per direction of every filter a session uses
 	Bitsets   []Bitset          // deduplicated; 0 is the empty set
 	Blocks    [][256]uint32     // port blocks holding a range boundary, deduplicated
+	Nodes4    [][256]uint32     // IPv4 CIDR table nodes, deduplicated (see V4Terminal)
 	Resolvers []netip.Addr
 }
+
+// IPv4 CIDR table entries (struct filter_v4_node): a bitset index or a
+// child node index, shifted left by V4Shift, with flags in the low bits.
+const (
+	V4Terminal = 1 // the entry is a bitset, not a child node
+	V4Resolver = 2 // the address is an Amazon DNS resolver
+	V4Shift    = 2
+)
 
 // CompiledSession is a session with its rulesets.
 type CompiledSession struct {
@@ -37,6 +46,7 @@ type Ruleset struct {
 	AmazonDNS bool
 	Rules     []Rule              // RuleNumber order: bit i is Rules[i]
 	Prefixes  [2][2][]PrefixEntry // [field][0 IPv4, 1 IPv6], sorted
+	Root4     [2]uint32           // [field] IPv4 CIDR table root, a Nodes4 index
 	Proto     [256]uint32         // protocol to bitset
 	Ports     [2][256]PortTop     // [field][port / 256]
 	byPrefix  [2][2]map[netip.Prefix]int
@@ -59,7 +69,8 @@ type PortTop struct {
 // Compile builds the tables of every filter a session uses.
 func Compile(c *Config) *Compiled {
 	cp := &compiler{out: &Compiled{Config: c, Resolvers: c.Resolvers, Bitsets: []Bitset{{}}},
-		bitsets: map[Bitset]uint32{{}: 0}, blocks: map[[256]uint32]uint32{}, byFilter: map[string][2]int{}}
+		bitsets: map[Bitset]uint32{{}: 0}, blocks: map[[256]uint32]uint32{}, nodes: map[[256]uint32]uint32{},
+		byFilter: map[string][2]int{}}
 	for _, s := range c.Sessions {
 		cp.session(s, false)
 	}
@@ -72,6 +83,7 @@ type compiler struct {
 	out      *Compiled
 	bitsets  map[Bitset]uint32
 	blocks   map[[256]uint32]uint32
+	nodes    map[[256]uint32]uint32
 	byFilter map[string][2]int
 }
 
@@ -99,6 +111,7 @@ func (cp *compiler) ruleset(f *Filter, dir Direction) *Ruleset {
 			rs.Prefixes[field][fam] = cp.prefixTable(rs.Rules, field, fam == 1)
 		}
 		rs.Ports[field] = cp.portTable(rs.Rules, field)
+		rs.Root4[field] = cp.v4Table(rs.Prefixes[field][0])
 	}
 	rs.Proto = cp.protoTable(rs.Rules)
 	for field := range rs.byPrefix {
@@ -205,6 +218,63 @@ func (cp *compiler) prefixTable(rules []Rule, field int, v6 bool) []PrefixEntry 
 		out = append(out, PrefixEntry{Prefix: p, Bitset: cp.intern(&set), Resolver: resolver[p]})
 	}
 	return out
+}
+
+// v4Table lays out one field's IPv4 entries as a trie of 4 levels of 256
+// entries (one per address byte) with leaf pushing: an entry holds the
+// bitset of the longest CIDR covering it, or the next level where a longer
+// CIDR starts. The kernel then needs at most 4 array lookups, however many
+// CIDRs there are. Identical nodes are stored once.
+func (cp *compiler) v4Table(entries []PrefixEntry) uint32 {
+	type node struct {
+		e     [256]uint32
+		child [256]*node
+	}
+	byLen := append([]PrefixEntry(nil), entries...)
+	sort.SliceStable(byLen, func(i, j int) bool { return byLen[i].Prefix.Bits() < byLen[j].Prefix.Bits() })
+	root := &node{}
+	for _, pe := range byLen {
+		v := pe.Bitset<<V4Shift | V4Terminal
+		if pe.Resolver {
+			v |= V4Resolver
+		}
+		a, bits := pe.Prefix.Addr().As4(), pe.Prefix.Bits()
+		n, lvl := root, 0
+		for bits > 8*(lvl+1) {
+			b := a[lvl]
+			if n.child[b] == nil {
+				c := &node{}
+				for i := range c.e {
+					c.e[i] = n.e[b] // pushed down: the best match so far
+				}
+				n.child[b] = c
+			}
+			n, lvl = n.child[b], lvl+1
+		}
+		// Shorter CIDRs came first, so no child exists in this range yet.
+		free := 8*(lvl+1) - bits
+		lo := int(a[lvl]) &^ (1<<free - 1)
+		for b := lo; b <= lo|(1<<free-1); b++ {
+			n.e[b] = v
+		}
+	}
+	var emit func(n *node) uint32
+	emit = func(n *node) uint32 {
+		out := n.e
+		for b, c := range n.child {
+			if c != nil {
+				out[b] = emit(c) << V4Shift
+			}
+		}
+		if i, ok := cp.nodes[out]; ok {
+			return i
+		}
+		i := uint32(len(cp.out.Nodes4))
+		cp.nodes[out] = i
+		cp.out.Nodes4 = append(cp.out.Nodes4, out)
+		return i
+	}
+	return emit(root)
 }
 
 // protoTable maps every protocol number to the rules that match it.
