@@ -40,8 +40,8 @@ func TestFilterEnumsMatchGo(t *testing.T) {
 }
 
 // differentialCapacity holds the largest random rule sets in either generation.
-var differentialCapacity = FilterCapacity{Rulesets: 8, Bitsets: 24000, Blocks: 256, Slots: 2*filter.MaxRules + 64,
-	Sessions: 16, ENIAddrs: 32, Nodes4: 12000, Prefix6: 20000}
+var differentialCapacity = FilterCapacity{Rulesets: 8, Bitsets: 16000, Blocks: 256, Slots: 2*filter.MaxRules + 64,
+	Sessions: 16, ENIAddrs: 32, Nodes4: 6000, Prefix6: 16000}
 
 // TestFilterDifferential runs random packets through the real program
 // (BPF_PROG_TEST_RUN) over random rule sets of 1 to 4,096 rules, IPv4 and
@@ -72,6 +72,7 @@ func TestFilterDifferential(t *testing.T) {
 		set{4096, 6000, filtertest.Options{V6Share: 100, Narrow: true}},
 	)
 	total, deep := 0, 0
+	var need FilterCapacity
 	rejectBase, flowBase := reasonPackets(t, o, "filter_reject"), reasonPackets(t, o, "flow")
 	var wantReject, wantAccept uint64
 	for i, s := range sets {
@@ -82,6 +83,7 @@ func TestFilterDifferential(t *testing.T) {
 		if _, err := fm.Apply(comp); err != nil {
 			t.Fatalf("set %d (%d rules): %v", i, s.rules, err)
 		}
+		need = need.Max(CapacityFor(comp))
 		gen, err := fm.ActiveGen()
 		if err != nil {
 			t.Fatal(err)
@@ -119,6 +121,7 @@ func TestFilterDifferential(t *testing.T) {
 	}
 	t.Logf("%d packets over %d rule sets: 0 disagreements (%d accepted, %d rejected, %d decided by a rule at index >= 256)",
 		total, len(sets), wantAccept, wantReject, deep)
+	t.Logf("largest tables: %+v", need)
 	if total < 100000 {
 		t.Errorf("only %d packets", total)
 	}

@@ -33,15 +33,16 @@ func sameDecision(want filter.Decision, got filter.Decision) string {
 func TestCompiledTablesAgreeWithReference(t *testing.T) {
 	cases := []struct {
 		rules, v6, packets int
-		awsLike            bool
+		narrow             bool
 	}{
 		{1, 0, 3000, false}, {2, 50, 3000, false}, {7, 50, 5000, true}, {30, 30, 10000, false},
 		{200, 50, 10000, false}, {1000, 50, 10000, true}, {4096, 50, 10000, false},
+		{4096, 30, 10000, true},
 	}
 	for i, tc := range cases {
 		t.Run(fmt.Sprintf("rules=%d", tc.rules), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(i), 42))
-			cfg := filtertest.Config(rng, filtertest.Options{Rules: tc.rules, V6Share: tc.v6, Sessions: 4, AWSLike: tc.awsLike})
+			cfg := filtertest.Config(rng, filtertest.Options{Rules: tc.rules, V6Share: tc.v6, Sessions: 4, Narrow: tc.narrow, AWSLike: i%2 == 0})
 			comp := filter.Compile(cfg)
 			by := map[filter.DecidedBy]int{}
 			for n := 0; n < tc.packets; n++ {
@@ -52,7 +53,7 @@ func TestCompiledTablesAgreeWithReference(t *testing.T) {
 					t.Fatalf("packet %+v: reference %s", p, d)
 				}
 			}
-			t.Logf("%d packets, %d bitsets, %d port blocks; decided by %v", tc.packets, len(comp.Bitsets), len(comp.Blocks), by)
+			t.Logf("%d packets, %d bitsets, %d port blocks, %d IPv4 nodes; decided by %v", tc.packets, len(comp.Bitsets), len(comp.Blocks), len(comp.Nodes4), by)
 			if by[filter.ByRule] == 0 || by[filter.ByNoMatch] == 0 && tc.rules > 1 {
 				t.Errorf("packets do not exercise both matches and misses: %v", by)
 			}
