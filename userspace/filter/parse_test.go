@@ -271,3 +271,17 @@ filters:
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestExampleConfig: the documented example loads without warnings.
+func TestExampleConfig(t *testing.T) {
+	cfg, err := filter.Load("testdata/example.yaml", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range cfg.Warnings {
+		t.Errorf("warning: %v", w)
+	}
+	if len(cfg.Sessions) != 2 || len(cfg.Filters["web-tier"].Rules[filter.Ingress]) != 5 {
+		t.Errorf("sessions %d, filters %v", len(cfg.Sessions), cfg.Filters)
+	}
+}
