@@ -90,7 +90,8 @@ static __always_inline void emit_flow_event(struct pkt *p, __u32 type, __u64 now
 	bpf_ringbuf_submit(ev, rb_flags(p));
 }
 
-/* emit_sample: up to cfg_snap_len bytes of the inner frame, copied with
+/* emit_sample: up to the snap length (the session's, else cfg_snap_len)
+ * of the inner frame, copied with
  * bpf_xdp_load_bytes so it works across the fragments of a jumbo frame. */
 static __always_inline void emit_sample(struct xdp_md *ctx, struct pkt *p, __u64 now)
 {
@@ -102,7 +103,11 @@ static __always_inline void emit_sample(struct xdp_md *ctx, struct pkt *p, __u64
 	if (!s)
 		return;
 	orig = p->wire_len - p->inner_off;
-	len = orig < cfg_snap_len ? orig : cfg_snap_len;
+	len = cfg_snap_len;
+	if (p->snap_len && p->snap_len < len)
+		len = p->snap_len; /* the filter session's own snap length */
+	if (orig < len)
+		len = orig;
 	/* Two plain tests after a barrier, so the verifier sees len bounded
 	 * in 1..MAX_SNAP_LEN rather than a folded range check. */
 	asm volatile("" : "+r"(len));

@@ -30,7 +30,7 @@ func runCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "run",
 		Usage: "attach the XDP program to a NIC and run the flow daemon",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "iface", Required: true, Usage: "mirror target interface"},
 			&cli.StringFlag{Name: "xdp-mode", Value: loader.ModeAuto, Usage: "native, generic, or auto (native, else generic with a warning)"},
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9781", Usage: "HTTP address for /healthz and /metrics (the NLB health check)"},
@@ -46,7 +46,7 @@ func runCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: dd.Aggregate.IdleTimeout, Usage: "flow idle timeout"},
 			&cli.DurationFlag{Name: "active-timeout", Value: dd.Aggregate.ActiveTimeout, Usage: "flow active timeout"},
 			&cli.DurationFlag{Name: "sweep-interval", Value: dd.SweepInterval, Usage: "flow table sweep interval"},
-		},
+		}, filterRunFlags()...),
 		Action: runDaemon,
 	}
 }
@@ -67,6 +67,11 @@ func runDaemon(c *cli.Context) error {
 	cfg.SnapLen = uint32(c.Uint("snap-len"))
 	cfg.FlowTableSize = uint32(c.Uint("flow-table-size"))
 	cfg.PinPath = loader.PinDir(iface)
+	// A bad rule set fails here, before anything is attached.
+	filters, err := setupFilter(c, &cfg)
+	if err != nil {
+		return err
+	}
 
 	lock, err := lockInstance(iface)
 	if err != nil {
@@ -82,6 +87,12 @@ func runDaemon(c *cli.Context) error {
 	}
 	defer objs.Close()
 	keep := c.Bool("keep-attached")
+	filterCtx, stopFilters := context.WithCancel(context.Background())
+	defer stopFilters()
+	// Rules from --config / --aws-*, and SIGHUP reloads from then on.
+	if err := filters.start(filterCtx, objs, cfg.PinPath); err != nil {
+		return err
+	}
 
 	out, closeOut, err := flowLog(c.String("flow-log"))
 	if err != nil {
@@ -119,7 +130,7 @@ func runDaemon(c *cli.Context) error {
 	col := metrics.New(iface, objs, d, objs.Config.FlowTableSize)
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
-	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version, filters.Collector(iface)), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe() }()
 

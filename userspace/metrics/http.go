@@ -4,13 +4,15 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vxtap/vxtap/userspace/daemon"
 )
 
 // Handler serves GET /healthz (the NLB target-group health check: 200 or
 // 503 with the reason) and GET /metrics (Prometheus text format).
-func Handler(d *daemon.Daemon, col *Collector, version string) http.Handler {
+// extra collectors (the filter's rule hits) join the same registry.
+func Handler(d *daemon.Daemon, col *Collector, version string, extra ...prometheus.Collector) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, why := d.Health()
@@ -20,6 +22,8 @@ func Handler(d *daemon.Daemon, col *Collector, version string) http.Handler {
 		}
 		fmt.Fprintln(w, why)
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(col.Registry(version), promhttp.HandlerOpts{}))
+	reg := col.Registry(version)
+	reg.MustRegister(extra...)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux
 }
