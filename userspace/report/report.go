@@ -51,28 +51,30 @@ func addrOrDash(s string) string {
 	return s
 }
 
-// SortTruth orders totals as the corpus truth files are: VNI, source and
+// KeyLess orders flow keys as the corpus truth files are: VNI, source and
 // destination as strings (C locale), protocol, ports as numbers.
+func KeyLess(a, b flow.Key) bool {
+	if a.VNI != b.VNI {
+		return a.VNI < b.VNI
+	}
+	if s1, s2 := a.Src.String(), b.Src.String(); s1 != s2 {
+		return s1 < s2
+	}
+	if d1, d2 := a.Dst.String(), b.Dst.String(); d1 != d2 {
+		return d1 < d2
+	}
+	if a.Proto != b.Proto {
+		return a.Proto < b.Proto
+	}
+	if a.SPort != b.SPort {
+		return a.SPort < b.SPort
+	}
+	return a.DPort < b.DPort
+}
+
+// SortTruth orders totals in the truth-file order.
 func SortTruth(ts []Total) {
-	sort.Slice(ts, func(i, j int) bool {
-		a, b := ts[i], ts[j]
-		if a.VNI != b.VNI {
-			return a.VNI < b.VNI
-		}
-		if s1, s2 := a.Src.String(), b.Src.String(); s1 != s2 {
-			return s1 < s2
-		}
-		if d1, d2 := a.Dst.String(), b.Dst.String(); d1 != d2 {
-			return d1 < d2
-		}
-		if a.Proto != b.Proto {
-			return a.Proto < b.Proto
-		}
-		if a.SPort != b.SPort {
-			return a.SPort < b.SPort
-		}
-		return a.DPort < b.DPort
-	})
+	sort.Slice(ts, func(i, j int) bool { return KeyLess(ts[i].Key, ts[j].Key) })
 }
 
 // TruthHeader is the first line of a corpus *.truth.tsv file.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/report"
 )
 
 // Options shape a run.
@@ -145,26 +146,7 @@ func Run(lab *Lab, opt Options) (*Result, error) {
 	return res, runErr
 }
 
-// SortRows orders rows as the corpus truth files: VNI, source and
-// destination as strings, protocol and ports as numbers.
+// SortRows orders rows as the corpus truth files.
 func SortRows(rows []Row) {
-	sort.Slice(rows, func(i, j int) bool {
-		a, b := rows[i], rows[j]
-		if a.VNI != b.VNI {
-			return a.VNI < b.VNI
-		}
-		if x, y := a.Src.String(), b.Src.String(); x != y {
-			return x < y
-		}
-		if x, y := a.Dst.String(), b.Dst.String(); x != y {
-			return x < y
-		}
-		if a.Proto != b.Proto {
-			return a.Proto < b.Proto
-		}
-		if a.SPort != b.SPort {
-			return a.SPort < b.SPort
-		}
-		return a.DPort < b.DPort
-	})
+	sort.Slice(rows, func(i, j int) bool { return report.KeyLess(rows[i].Key, rows[j].Key) })
 }
