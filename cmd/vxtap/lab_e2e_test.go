@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/testutil"
 	"github.com/vxtap/vxtap/userspace/trafficgen"
@@ -34,6 +35,11 @@ func labUp(t *testing.T) *trafficgen.Lab {
 		t.Fatalf("lab-up.sh: %v\n%s", err, out)
 	}
 	t.Cleanup(func() {
+		// A daemon killed by an earlier cleanup leaves its pins: remove them.
+		loader.Detach(prefix + "-nic")
+		for _, ext := range []string{".lock", ".json", ".sock"} {
+			os.Remove(filepath.Join(runDir, prefix+"-nic"+ext))
+		}
 		if out, err := script("lab-down.sh").CombinedOutput(); err != nil {
 			t.Errorf("lab-down.sh: %v\n%s", err, out)
 		}

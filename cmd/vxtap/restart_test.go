@@ -36,9 +36,18 @@ func startDaemon(t *testing.T, bin, ns, iface, flowLog string, extra ...string) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
+		if d.cmd.ProcessState != nil {
+			return
+		}
+		// A clean stop removes the pins, socket and state file; kill only if it hangs.
+		d.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { d.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
 			d.cmd.Process.Kill()
-			d.cmd.Wait()
+			<-done
 		}
 	})
 	// Up once its state file names its own pid.
@@ -112,7 +121,10 @@ func TestRestartLosesNothing(t *testing.T) {
 	src := testutil.Netns(t, "vxtr-src")
 	app := testutil.Netns(t, "vxtr-app")
 	iface, dst := testutil.VXLANPair(t, src, app, 77, 77)
-	t.Cleanup(func() { loader.Detach(iface) })
+	t.Cleanup(func() {
+		loader.Detach(iface)
+		os.Remove(filepath.Join(runDir, iface+".lock"))
+	})
 	flowLog := filepath.Join(t.TempDir(), "flows.json")
 
 	d1 := startDaemon(t, bin, app, iface, flowLog, "--listen", "127.0.0.1:0")
