@@ -25,14 +25,6 @@ func DefaultConfig() Config {
 	return Config{IdleTimeout: 15 * time.Second, ActiveTimeout: 60 * time.Second, EndGrace: time.Second}
 }
 
-// exported is what earlier records of a flow already carried.
-type exported struct {
-	packets, bytes uint64
-	lastRecord     time.Time // when the last record was emitted (or the flow started)
-	lastPacket     time.Time // Last of the last record
-	seen           uint64    // sweep number that last saw the flow in the table
-}
-
 // Ledger keeps what records already carried per flow outside the
 // process (the daemon uses a pinned map), so a daemon killed and started
 // again continues from there instead of counting twice.
@@ -57,7 +49,8 @@ type Aggregator struct {
 	cfg    Config
 	src    flow.FlowSource
 	emit   func(flow.Record)
-	state  map[flow.Key]*exported
+	state  states
+	clock  clock
 	sweeps uint64
 	ledger Ledger
 	// pending holds a sweep's records until the ledger has them: they are
@@ -69,15 +62,23 @@ type Aggregator struct {
 
 // New returns an aggregator that reads src and hands records to emit.
 func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
-	return &Aggregator{cfg: cfg, src: src, emit: emit, state: map[flow.Key]*exported{}}
+	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(), clock: newClock()}
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
 // from now on.
 func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 	a.ledger = l
+	at := a.clock.stamp(now)
 	return l.Load(func(k flow.Key, packets, bytes uint64) {
-		a.state[k] = &exported{packets: packets, bytes: bytes, lastRecord: now, seen: a.sweeps}
+		// A flow already known starts over, as a new one would.
+		fk := pack(&k)
+		i, ok := a.state.get(&fk)
+		if ok {
+			a.state.drop(i)
+		}
+		e := &a.state.slots[a.add(fk, at)]
+		e.packets, e.bytes = packets, bytes
 	})
 }
 
@@ -87,8 +88,11 @@ func (a *Aggregator) flush(gone []flow.Key) error {
 	if a.ledger != nil && len(a.pending) > 0 {
 		save := make(map[flow.Key][2]uint64, len(a.pending))
 		for _, r := range a.pending {
-			if e, ok := a.state[r.Key()]; ok {
-				save[r.Key()] = [2]uint64{e.packets, e.bytes}
+			k := r.Key()
+			fk := pack(&k)
+			if i, ok := a.state.get(&fk); ok {
+				e := &a.state.slots[i]
+				save[k] = [2]uint64{e.packets, e.bytes}
 			}
 		}
 		err = a.ledger.Save(save)
@@ -110,8 +114,9 @@ func (a *Aggregator) OnEvent(ev flow.Event) {
 	if ev.Type != flow.FlowStart {
 		return // the table's end_seen flag carries the end to the sweep
 	}
-	if _, ok := a.state[ev.Key]; !ok {
-		a.state[ev.Key] = &exported{lastRecord: ev.Time, seen: a.sweeps}
+	fk := pack(&ev.Key)
+	if _, ok := a.state.get(&fk); !ok {
+		a.add(fk, a.clock.stamp(ev.Time))
 	}
 }
 
@@ -119,24 +124,26 @@ func (a *Aggregator) OnEvent(ev flow.Event) {
 func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	start := time.Now()
 	a.sweeps++
+	a.state.begin(a.sweeps)
 	var st Stats
 	var remove []flow.Key
 	reasons := map[flow.Key]string{}
+	at := a.clock.stamp(now)
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		st.Flows++
-		e := a.known(k, c)
-		e.seen = a.sweeps
+		e := a.walked(&k, &c)
 		switch {
 		case c.EndSeen && now.Sub(c.Last) >= a.cfg.EndGrace:
 			remove, reasons[k] = append(remove, k), flow.EndTCP
 		case now.Sub(c.Last) >= a.cfg.IdleTimeout:
 			remove, reasons[k] = append(remove, k), flow.EndIdle
-		case now.Sub(e.lastRecord) >= a.cfg.ActiveTimeout:
-			if a.record(k, c, e, flow.EndActive, now) {
+		case e.lastRecord.age(at) >= a.cfg.ActiveTimeout:
+			if a.record(&k, &c, e, flow.EndActive, now, at) {
 				st.Records++
 			}
 		}
 	})
+	a.state.end()
 	if err != nil {
 		return st, fmt.Errorf("sweep: %w", err)
 	}
@@ -148,12 +155,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	st.Removed = len(remove)
 	// Flows known from a start event or an earlier sweep that this sweep
 	// did not see left the table without us: the LRU evicted them.
-	for k, e := range a.state {
-		if e.seen < a.sweeps {
-			delete(a.state, k)
-			st.Evicted++
-		}
-	}
+	st.Evicted = a.state.dropUnseen()
 	a.TotalEvicted += uint64(st.Evicted)
 	st.Duration = time.Since(start)
 	return st, err
@@ -165,12 +167,13 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 	var keys []flow.Key
 	n := 0
+	at := a.clock.stamp(now)
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		if remove {
 			keys = append(keys, k)
 			return
 		}
-		if a.record(k, c, a.known(k, c), flow.EndShutdown, now) {
+		if a.record(&k, &c, a.known(&k, &c), flow.EndShutdown, now, at) {
 			n++
 		}
 	})
@@ -195,41 +198,65 @@ func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now ti
 		return 0, nil
 	}
 	final, err := a.src.Remove(keys)
+	at := a.clock.stamp(now)
 	n := 0
 	for _, k := range keys {
 		c, ok := final[k]
-		if ok && a.record(k, c, a.known(k, c), reasons[k], now) {
+		if ok && a.record(&k, &c, a.known(&k, &c), reasons[k], now, at) {
 			n++
 		}
 	}
 	ferr := a.flush(keys)
 	for _, k := range keys {
-		delete(a.state, k)
+		fk := pack(&k)
+		if i, ok := a.state.get(&fk); ok {
+			a.state.drop(i)
+		}
 	}
 	return n, errors.Join(err, ferr)
 }
 
+// walked returns the state of a flow the sweep's walk met, creating it for
+// a flow first met there, and marks it seen.
+func (a *Aggregator) walked(k *flow.Key, c *flow.Counters) *slot {
+	fk := pack(k)
+	i, ok := a.state.find(&fk)
+	if !ok {
+		i = a.add(fk, a.clock.stamp(c.First))
+	}
+	a.state.walked(i)
+	return &a.state.slots[i]
+}
+
 // known returns the flow's exported state, creating it for a flow first
 // met in the table (its start event was lost, or vxtap restarted).
-func (a *Aggregator) known(k flow.Key, c flow.Counters) *exported {
-	e, ok := a.state[k]
+func (a *Aggregator) known(k *flow.Key, c *flow.Counters) *slot {
+	fk := pack(k)
+	i, ok := a.state.get(&fk)
 	if !ok {
-		e = &exported{lastRecord: c.First, seen: a.sweeps}
-		a.state[k] = e
+		i = a.add(fk, a.clock.stamp(c.First))
 	}
-	return e
+	return &a.state.slots[i]
+}
+
+// add makes the state of a new flow whose records start at lastRecord.
+func (a *Aggregator) add(fk fkey, lastRecord stamp) uint32 {
+	i := a.state.add(fk, a.sweeps)
+	e := &a.state.slots[i]
+	e.lastRecord, e.lastPacket = lastRecord, zeroWall
+	return i
 }
 
 // record emits what the flow gained since its previous record; false when
-// it gained nothing.
-func (a *Aggregator) record(k flow.Key, c flow.Counters, e *exported, reason string, now time.Time) bool {
+// it gained nothing. at is now as a stamp.
+func (a *Aggregator) record(k *flow.Key, c *flow.Counters, e *slot, reason string, now time.Time, at stamp) bool {
 	if c.Packets <= e.packets {
-		e.lastRecord = now
+		e.lastRecord = at
 		return false
 	}
 	first := c.First
 	if e.packets > 0 {
-		first = e.lastPacket // continuation: the previous record ended there
+		first = a.clock.time(e.lastPacket, e.zone) // continuation: the previous record ended there
 	}
 	a.pending = append(a.pending, flow.Record{
 		VNI: k.VNI, MirrorSource: c.MirrorSource,
@@ -238,10 +265,11 @@ func (a *Aggregator) record(k flow.Key, c flow.Counters, e *exported, reason str
 		First: first, Last: c.Last, TCPFlags: c.TCPFlags, EndReason: reason,
 	})
 	e.packets, e.bytes = c.Packets, c.Bytes
-	e.lastRecord, e.lastPacket = now, c.Last
+	e.lastRecord = at
+	e.lastPacket, e.zone = wallOf(c.Last), a.clock.zone(c.Last)
 	a.TotalRecords++
 	return true
 }
 
 // Len is the number of flows the aggregator knows.
-func (a *Aggregator) Len() int { return len(a.state) }
+func (a *Aggregator) Len() int { return a.state.len() }

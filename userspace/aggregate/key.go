@@ -1,0 +1,42 @@
+package aggregate
+
+import (
+	"encoding/binary"
+	"net/netip"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+)
+
+// fkey is a flow key packed into plain bytes. flow.Key holds pointers
+// (netip.Addr keeps one for its zone), so a map keyed by it is hashed
+// field by field and scanned by the garbage collector; a byte array is
+// hashed as memory and skipped. The data path's addresses carry no IPv6
+// zone, so zones are not part of the packed key.
+type fkey [42]byte
+
+// pack fills an fkey: both addresses as 16 bytes, then VNI, ports,
+// protocol and each address's family, so 10.0.0.1, ::ffff:10.0.0.1 and an
+// invalid address all stay apart.
+func pack(k *flow.Key) fkey {
+	var p fkey
+	s, d := k.Src.As16(), k.Dst.As16()
+	copy(p[0:16], s[:])
+	copy(p[16:32], d[:])
+	binary.LittleEndian.PutUint32(p[32:36], k.VNI)
+	binary.LittleEndian.PutUint16(p[36:38], k.SPort)
+	binary.LittleEndian.PutUint16(p[38:40], k.DPort)
+	p[40] = k.Proto
+	p[41] = family(k.Src) | family(k.Dst)<<2
+	return p
+}
+
+// family is 0 for an invalid address, 1 for IPv4, 2 for IPv6.
+func family(a netip.Addr) byte {
+	switch {
+	case a.Is4():
+		return 1
+	case a.Is6():
+		return 2
+	}
+	return 0
+}

@@ -1,0 +1,153 @@
+package aggregate
+
+// slot is what earlier records of one flow already carried. It holds no
+// pointers, so a million of them are one allocation the garbage collector
+// never scans.
+type slot struct {
+	key        fkey
+	used       bool
+	zone       uint8  // location of lastPacket, an index into clock.zones
+	pos        uint32 // place in the walk of sweep seen; noPos when not walked then
+	seen       uint64 // sweep number that last saw the flow in the table
+	packets    uint64
+	bytes      uint64
+	lastRecord stamp // when the last record was emitted (or the flow started)
+	lastPacket int64 // wall ns: Last of the last record
+}
+
+const noPos = ^uint32(0)
+
+// states holds every known flow's slot, found through a map keyed by the
+// packed flow key, and counts how many of them the current sweep has seen
+// so a sweep that met every flow skips the search for evicted ones.
+type states struct {
+	index  map[fkey]uint32
+	slots  []slot
+	free   []uint32 // slots to reuse
+	sweep  uint64   // number of the current (or last) sweep
+	marked int      // used slots whose seen is sweep
+
+	// order lists slots in the last sweep's walk order, walk is this
+	// sweep's. A BPF hash map walks in the same order every time (by
+	// bucket), so the next flow is most likely the one after the last
+	// match: looking there first skips the map lookup, and its cache
+	// misses, for nearly every flow.
+	order, walk []uint32
+	cursor      int // where in order the next flow is expected
+	misses      int // wrong guesses in a row
+}
+
+func newStates() states { return states{index: map[fkey]uint32{}} }
+
+// len is the number of known flows.
+func (s *states) len() int { return len(s.index) }
+
+// begin starts sweep n.
+func (s *states) begin(n uint64) {
+	s.sweep, s.marked = n, 0
+	s.walk = s.walk[:0]
+	s.cursor, s.misses = 0, 0
+}
+
+// end closes the sweep's walk: its order is the next sweep's guess.
+func (s *states) end() { s.order, s.walk = s.walk, s.order }
+
+// get returns a known flow's slot index.
+func (s *states) get(k *fkey) (uint32, bool) {
+	i, ok := s.index[*k]
+	return i, ok
+}
+
+// find is get for a flow met by the sweep's walk: it checks where the last
+// walk order expects the flow first. After a run of wrong guesses (the
+// order changed wholesale) it guesses only every 16th flow, so a shuffled
+// walk does not pay a wasted cache miss per flow.
+func (s *states) find(k *fkey) (uint32, bool) {
+	if s.cursor < len(s.order) && (s.misses < 4 || s.misses%16 == 0) {
+		i := s.order[s.cursor]
+		if sl := &s.slots[i]; sl.used && sl.key == *k {
+			s.cursor++
+			s.misses = 0
+			return i, true
+		}
+	}
+	s.misses++
+	i, ok := s.index[*k]
+	if ok && s.slots[i].seen+1 == s.sweep && s.slots[i].pos != noPos {
+		s.cursor = int(s.slots[i].pos) + 1 // resynchronise after inserts and removals
+	}
+	return i, ok
+}
+
+// add makes a slot for a new flow, seen by sweep seen, reusing freed
+// slots first.
+func (s *states) add(k fkey, seen uint64) uint32 {
+	var i uint32
+	if n := len(s.free); n > 0 {
+		i = s.free[n-1]
+		s.free = s.free[:n-1]
+	} else {
+		s.slots = append(s.slots, slot{})
+		i = uint32(len(s.slots) - 1)
+	}
+	s.slots[i] = slot{key: k, used: true, pos: noPos, seen: seen}
+	s.index[k] = i
+	if seen == s.sweep {
+		s.marked++
+	}
+	return i
+}
+
+// setSeen sets the sweep that last saw slot i, keeping marked current.
+func (s *states) setSeen(i uint32, seen uint64) {
+	sl := &s.slots[i]
+	if sl.seen == s.sweep {
+		s.marked--
+	}
+	sl.seen = seen
+	if seen == s.sweep {
+		s.marked++
+	}
+}
+
+// walked records that this sweep's walk met slot i: seen now, and its
+// place for the next sweep's guesses.
+func (s *states) walked(i uint32) {
+	sl := &s.slots[i]
+	if int(sl.pos) < len(s.walk) && s.walk[sl.pos] == i {
+		return // met twice in one walk (the map changed under it): keep the first place
+	}
+	if sl.seen != s.sweep {
+		sl.seen = s.sweep
+		s.marked++
+	}
+	sl.pos = uint32(len(s.walk))
+	s.walk = append(s.walk, i)
+}
+
+// drop forgets slot i.
+func (s *states) drop(i uint32) {
+	sl := &s.slots[i]
+	if sl.seen == s.sweep {
+		s.marked--
+	}
+	delete(s.index, sl.key)
+	*sl = slot{}
+	s.free = append(s.free, i)
+}
+
+// dropUnseen forgets every flow the current sweep did not see and returns
+// how many went. When the sweep saw them all it returns at once.
+func (s *states) dropUnseen() int {
+	if s.marked == s.len() {
+		return 0
+	}
+	n := 0
+	for i := range s.slots {
+		if sl := &s.slots[i]; sl.used && sl.seen != s.sweep {
+			s.drop(uint32(i))
+			n++
+		}
+	}
+	return n
+}
