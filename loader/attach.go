@@ -163,7 +163,12 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 	if nl, err := netlink.LinkByName(iface); err == nil {
 		a.Index = nl.Attrs().Index
 	}
-	o.Config.FlowTableSize = o.Flows.MaxEntries()
+	if err := o.mapSlots(); err != nil {
+		o.Close()
+		a.Link.Close()
+		return nil, nil, err
+	}
+	o.Config.FlowTableSize = o.FlowTableSize()
 	return o, a, nil
 }
 

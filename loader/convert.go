@@ -2,6 +2,7 @@ package loader
 
 import (
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 )
@@ -50,31 +51,18 @@ func keyToBPF(k flow.Key) VxtapFlowKey {
 	return bk
 }
 
-// mergeCPUs folds the per-CPU slots of one flow, converting times with
-// one clock base (taken once per walk, so flows of a sweep keep their order): sums, the earliest first,
-// the latest last (and its mirror source), OR of the TCP flags.
-func (o *Objects) mergeCPUs(vals []VxtapFlowValue, base int64) flow.Counters {
-	var c flow.Counters
-	var first, last uint64
-	for i := range vals {
-		v := &vals[i]
-		if v.Packets == 0 {
-			continue
-		}
-		c.Packets += v.Packets
-		c.Bytes += v.Bytes
-		c.TCPFlags |= v.TcpFlags
-		c.EndSeen = c.EndSeen || v.EndSeen != 0
-		if first == 0 || v.FirstNs < first {
-			first = v.FirstNs
-		}
-		if v.LastNs >= last {
-			last = v.LastNs
-			c.MirrorSource = addrFrom(v.OuterSrc, v.OuterFamily)
-		}
+// slotCounters reads one slot, converting times with one clock base
+// (taken once per walk, so flows of a sweep keep their order).
+func (o *Objects) slotCounters(s *VxtapFlowSlot, base int64) flow.Counters {
+	c := flow.Counters{
+		Packets:      atomic.LoadUint64(&s.Packets),
+		Bytes:        atomic.LoadUint64(&s.Bytes),
+		TCPFlags:     uint8(atomic.LoadUint32(&s.TcpFlags)),
+		EndSeen:      atomic.LoadUint32(&s.EndSeen) != 0,
+		MirrorSource: addrFrom(s.OuterSrc, s.OuterFamily),
 	}
-	c.First = o.clock.wall(first, base)
-	c.Last = o.clock.wall(last, base)
+	c.First = o.clock.wall(s.FirstNs, base)
+	c.Last = o.clock.wall(atomic.LoadUint64(&s.LastNs), base)
 	return c
 }
 

@@ -14,7 +14,7 @@ import (
 
 // TestExactOnSeveralCPUs: the same flows hit on every CPU at once (each
 // BPF_PROG_TEST_RUN runs on the CPU of its calling thread) add up exactly
-// in the merged per-CPU counters, with one flow-start event per flow.
+// in the shared slot counters, with one flow-start event per flow.
 func TestExactOnSeveralCPUs(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	ncpu := runtime.NumCPU()

@@ -3,71 +3,141 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/vxtap/vxtap/userspace/flow"
+	"golang.org/x/sys/unix"
 )
 
-// walkBatch is how many flows one batch lookup syscall returns.
-const walkBatch = 4096
+// The flow table is two maps: flow_index (key -> slot number, a hash the
+// data path looks flows up in) and flow_slots (the flows themselves, an
+// mmapable array). A walk is a sequential read of the mmapped slots: no
+// syscall and no pointer chasing, where a batch lookup of a hash map costs
+// about half a microsecond a flow in cache misses alone.
 
-// Walk implements flow.FlowSource: batch lookups where the kernel has
-// them, a plain iteration otherwise.
-func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
-	keys := make([]VxtapFlowKey, walkBatch)
-	vals := make([]VxtapFlowValue, walkBatch*o.ncpu)
-	var cursor ebpf.MapBatchCursor
-	base := o.clock.base()
-	for {
-		n, err := o.Flows.BatchLookup(&cursor, keys, vals, nil)
-		for i := 0; i < n; i++ {
-			fn(keyFromBPF(&keys[i]), o.mergeCPUs(vals[i*o.ncpu:(i+1)*o.ncpu], base))
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return nil
-		}
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			return o.walkIterate(fn)
-		}
-		if err != nil {
-			return fmt.Errorf("walk flow map: %w", err)
-		}
-	}
+// slotTable is flow_slots mapped into this process.
+type slotTable struct {
+	mem   []byte
+	slots []VxtapFlowSlot
 }
 
-func (o *Objects) walkIterate(fn func(flow.Key, flow.Counters)) error {
-	var k VxtapFlowKey
-	var v []VxtapFlowValue
-	it := o.Flows.Iterate()
-	base := o.clock.base()
-	for it.Next(&k, &v) {
-		fn(keyFromBPF(&k), o.mergeCPUs(v, base))
+func (o *Objects) mapSlots() error {
+	n := int(o.FlowSlots.MaxEntries())
+	size := n * int(unsafe.Sizeof(VxtapFlowSlot{}))
+	page := unix.Getpagesize()
+	size = (size + page - 1) / page * page
+	mem, err := unix.Mmap(o.FlowSlots.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("mmap flow_slots: %w", err)
 	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("walk flow map: %w", err)
+	o.table = &slotTable{mem: mem, slots: unsafe.Slice((*VxtapFlowSlot)(unsafe.Pointer(&mem[0])), n)}
+	return nil
+}
+
+// Close unmaps the flow slots and closes the program and maps.
+func (o *Objects) Close() error {
+	var err error
+	if o.table != nil {
+		err = unix.Munmap(o.table.mem)
+		o.table = nil
+	}
+	return errors.Join(err, o.VxtapObjects.Close())
+}
+
+// FlowTableSize is how many flows the table holds.
+func (o *Objects) FlowTableSize() uint32 { return o.FlowSlots.MaxEntries() }
+
+// used is how many slots the data path has ever handed out (the rest were
+// never written).
+func (o *Objects) used() (int, error) {
+	var next uint64
+	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &next); err != nil {
+		return 0, fmt.Errorf("read flow_ctl: %w", err)
+	}
+	return int(min(next, uint64(len(o.table.slots)))), nil
+}
+
+// flow_ctl indexes (FLOW_CTL_* of bpf/include/consts.h).
+const (
+	flowCtlNext    = 1
+	flowCtlDeleted = 2
+)
+
+// Walk implements flow.FlowSource: every live slot in slot order, which
+// stays the same from sweep to sweep (the aggregator and the rate tracker
+// count on that). Counters are read while CPUs add to them, so packets and
+// bytes of one read may be a packet apart; the next read catches up, and
+// Remove's read is exact.
+func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
+	n, err := o.used()
+	if err != nil {
+		return err
+	}
+	base := o.clock.base()
+	for i := 0; i < n; i++ {
+		s := &o.table.slots[i]
+		if atomic.LoadUint32(&s.State) != uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+			continue
+		}
+		fn(keyFromBPF(&s.Key), o.slotCounters(s, base))
 	}
 	return nil
 }
 
-// Remove implements flow.FlowSource with lookup-and-delete, so the
-// counters returned are the ones the entry held when it went. It also
-// tells the data path how many flows left, for its eviction accounting.
+// Remove implements flow.FlowSource. It takes the flows out of flow_index,
+// waits for an RCU grace period (after which no program run can still add
+// to their slots), reads their final counters and gives the slots back to
+// the data path. Nothing a packet added is lost.
 func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	out := make(map[flow.Key]flow.Counters, len(keys))
-	vals := make([]VxtapFlowValue, o.ncpu)
-	base := o.clock.base()
+	type gone struct {
+		k   flow.Key
+		idx uint32
+	}
+	var taken []gone
+	var firstErr error
 	for _, k := range keys {
 		bk := keyToBPF(k)
-		err := o.Flows.LookupAndDelete(&bk, &vals)
+		var idx uint32
+		err := o.FlowIndex.LookupAndDelete(&bk, &idx)
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			if err = o.FlowIndex.Lookup(&bk, &idx); err == nil {
+				err = o.FlowIndex.Delete(&bk)
+			}
+		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			continue
 		}
 		if err != nil {
-			return out, fmt.Errorf("remove flow %s: %w", k, err)
+			firstErr = fmt.Errorf("remove flow %s: %w", k, err)
+			break
 		}
-		out[k] = o.mergeCPUs(vals, base)
+		taken = append(taken, gone{k, idx})
 	}
-	return out, o.addDeleted(uint64(len(out)))
+	if len(taken) == 0 {
+		return out, firstErr
+	}
+	// Slots already out of the index must be read and freed whatever
+	// happened above, or they would leak.
+	if err := syncRCU(); err != nil {
+		return out, errors.Join(firstErr, fmt.Errorf("wait for RCU before freeing flow slots: %w", err))
+	}
+	base := o.clock.base()
+	for _, g := range taken {
+		if int(g.idx) >= len(o.table.slots) {
+			firstErr = errors.Join(firstErr, fmt.Errorf("flow %s: slot %d past the table", g.k, g.idx))
+			continue
+		}
+		s := &o.table.slots[g.idx]
+		out[g.k] = o.slotCounters(s, base)
+		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
+		if err := o.FlowFree.Update(nil, g.idx, ebpf.UpdateAny); err != nil {
+			firstErr = errors.Join(firstErr, fmt.Errorf("give back flow slot %d: %w", g.idx, err))
+		}
+	}
+	return out, errors.Join(firstErr, o.addDeleted(uint64(len(taken))))
 }
 
 // addDeleted bumps FLOW_CTL_DELETED, which only userspace writes.
@@ -75,12 +145,11 @@ func (o *Objects) addDeleted(n uint64) error {
 	if n == 0 {
 		return nil
 	}
-	const idx = uint32(2) // FLOW_CTL_DELETED
 	var cur uint64
-	if err := o.FlowCtl.Lookup(idx, &cur); err != nil {
+	if err := o.FlowCtl.Lookup(uint32(flowCtlDeleted), &cur); err != nil {
 		return fmt.Errorf("read flow_ctl: %w", err)
 	}
-	if err := o.FlowCtl.Put(idx, cur+n); err != nil {
+	if err := o.FlowCtl.Put(uint32(flowCtlDeleted), cur+n); err != nil {
 		return fmt.Errorf("write flow_ctl: %w", err)
 	}
 	return nil

@@ -50,8 +50,10 @@ const (
 	LinearMapFilterV4node            = "filter_v4node"
 	LinearMapFilterV4root            = "filter_v4root"
 	LinearMapFlowCtl                 = "flow_ctl"
+	LinearMapFlowFree                = "flow_free"
+	LinearMapFlowIndex               = "flow_index"
 	LinearMapFlowLedger              = "flow_ledger"
-	LinearMapFlows                   = "flows"
+	LinearMapFlowSlots               = "flow_slots"
 	LinearMapLinearRules             = "linear_rules"
 	LinearMapRuleHits                = "rule_hits"
 	LinearMapScratch                 = "scratch"
@@ -69,6 +71,7 @@ const (
 	LinearVarBtfAnchorLinearRule     = "btf_anchor_linear_rule"
 	LinearVarBtfAnchorReason         = "btf_anchor_reason"
 	LinearVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
+	LinearVarBtfAnchorSlotState      = "btf_anchor_slot_state"
 	LinearVarCfgFilterEnabled        = "cfg_filter_enabled"
 	LinearVarCfgFlowMax              = "cfg_flow_max"
 	LinearVarCfgGenevePort           = "cfg_geneve_port"
@@ -146,8 +149,10 @@ type LinearMapSpecs struct {
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
+	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
+	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
-	Flows          *ebpf.MapSpec `ebpf:"flows"`
+	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
 	LinearRules    *ebpf.MapSpec `ebpf:"linear_rules"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
@@ -170,6 +175,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorLinearRule     *ebpf.VariableSpec `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -218,8 +224,10 @@ type LinearMaps struct {
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
+	FlowFree       *ebpf.Map `ebpf:"flow_free"`
+	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
-	Flows          *ebpf.Map `ebpf:"flows"`
+	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
 	LinearRules    *ebpf.Map `ebpf:"linear_rules"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
@@ -244,8 +252,10 @@ func (m *LinearMaps) Close() error {
 		m.FilterV4node,
 		m.FilterV4root,
 		m.FlowCtl,
+		m.FlowFree,
+		m.FlowIndex,
 		m.FlowLedger,
-		m.Flows,
+		m.FlowSlots,
 		m.LinearRules,
 		m.RuleHits,
 		m.Scratch,
@@ -269,6 +279,7 @@ type LinearVariables struct {
 	BtfAnchorLinearRule     *ebpf.Variable `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`

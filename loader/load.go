@@ -20,7 +20,7 @@ type Config struct {
 	FilterEnabled bool   // classify against compiled filter rules
 	SampleRate    uint32 // 1-in-N packet samples, 0 = off
 	SnapLen       uint32 // bytes of inner frame per sample
-	FlowTableSize uint32 // max flows in the LRU flow map
+	FlowTableSize uint32 // max flows in the flow table
 	RingBytes     uint32 // ring buffer size: a power of two, a multiple of the page size
 	WakeupBytes   uint64 // force a reader wakeup past this much queued data
 	// PinPath, when set, pins every map by name there and reuses maps
@@ -69,6 +69,7 @@ type Objects struct {
 	names  counterNames
 	ncpu   int
 	clock  clockConv
+	table  *slotTable // flow_slots, mmapped
 }
 
 // Load loads the XDP program with cfg's switches. Nothing is attached.
@@ -104,7 +105,9 @@ func Load(cfg Config) (*Objects, error) {
 			return nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	spec.Maps["flows"].MaxEntries = cfg.FlowTableSize
+	for _, name := range []string{"flow_index", "flow_slots", "flow_free"} {
+		spec.Maps[name].MaxEntries = cfg.FlowTableSize
+	}
 	spec.Maps["flow_ledger"].MaxEntries = cfg.FlowTableSize
 	spec.Maps["events"].MaxEntries = cfg.RingBytes
 	for name, size := range cfg.MapSizes {
@@ -133,6 +136,10 @@ func Load(cfg Config) (*Objects, error) {
 			return nil, fmt.Errorf("load XDP program: %+v", ve)
 		}
 		return nil, fmt.Errorf("load XDP program: %w", err)
+	}
+	if err := o.mapSlots(); err != nil {
+		o.Close()
+		return nil, err
 	}
 	return o, nil
 }

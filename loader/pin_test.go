@@ -33,8 +33,8 @@ func vxlanUDP(t *testing.T, vni uint32, sport uint16) []byte {
 	return buf.Bytes()
 }
 
-// TestPinnedMapsHaveBTF: `bpftool -j map dump pinned .../flows` prints the
-// flow key and value with their C field names.
+// TestPinnedMapsHaveBTF: bpftool prints the pinned flow index and the flow
+// slot it points to with their C field names.
 func TestPinnedMapsHaveBTF(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	bpftool, err := exec.LookPath("bpftool")
@@ -54,17 +54,14 @@ func TestPinnedMapsHaveBTF(t *testing.T) {
 	if _, err := o.RunPacket(vxlanUDP(t, 4242, 3333), time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bpftool, "-j", "map", "dump", "pinned", filepath.Join(dir, "flows")).Output()
+	out, err := exec.Command(bpftool, "-j", "map", "dump", "pinned", filepath.Join(dir, "flow_index")).Output()
 	if err != nil {
-		t.Fatalf("bpftool map dump: %v", err)
+		t.Fatalf("bpftool map dump flow_index: %v", err)
 	}
 	var entries []struct {
 		Formatted struct {
-			Key    map[string]any `json:"key"`
-			Values []struct {
-				CPU   int            `json:"cpu"`
-				Value map[string]any `json:"value"`
-			} `json:"values"`
+			Key   map[string]any `json:"key"`
+			Value float64        `json:"value"`
 		} `json:"formatted"`
 	}
 	if err := json.Unmarshal(out, &entries); err != nil {
@@ -77,15 +74,30 @@ func TestPinnedMapsHaveBTF(t *testing.T) {
 	if k["vni"] != float64(4242) || k["sport"] != float64(3333) || k["dport"] != float64(53) || k["proto"] != float64(17) {
 		t.Errorf("key fields by name: %v", k)
 	}
-	var packets float64
-	for _, v := range entries[0].Formatted.Values {
-		p, ok := v.Value["packets"].(float64)
-		if !ok {
-			t.Fatalf("value has no named field packets: %v", v.Value)
-		}
-		packets += p
+	// The slot the index names: counters and the key again, by name.
+	idx := uint32(entries[0].Formatted.Value)
+	args := []string{"-j", "map", "lookup", "pinned", filepath.Join(dir, "flow_slots"), "key"}
+	for i := 0; i < 4; i++ {
+		args = append(args, fmt.Sprint(byte(idx>>(8*i))))
 	}
-	if packets != 1 {
-		t.Errorf("packets over CPUs = %v, want 1", packets)
+	out, err = exec.Command(bpftool, args...).Output()
+	if err != nil {
+		t.Fatalf("bpftool map lookup flow_slots: %v", err)
+	}
+	var slot struct {
+		Formatted struct {
+			Value struct {
+				Packets float64        `json:"packets"`
+				State   float64        `json:"state"`
+				Key     map[string]any `json:"key"`
+			} `json:"value"`
+		} `json:"formatted"`
+	}
+	if err := json.Unmarshal(out, &slot); err != nil {
+		t.Fatalf("bpftool output %s: %v", out, err)
+	}
+	v := slot.Formatted.Value
+	if v.Packets != 1 || v.State != float64(VxtapFlowSlotStateFLOW_SLOT_LIVE) || v.Key["vni"] != float64(4242) {
+		t.Errorf("slot %d by name: %s", idx, out)
 	}
 }

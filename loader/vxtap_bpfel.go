@@ -175,18 +175,29 @@ type VxtapFlowKey struct {
 	Dst    [16]uint8
 }
 
-type VxtapFlowValue struct {
+type VxtapFlowSlot struct {
 	_           structs.HostLayout
 	Packets     uint64
 	Bytes       uint64
 	FirstNs     uint64
 	LastNs      uint64
-	OuterSrc    [16]uint8
+	State       uint32
+	TcpFlags    uint32
+	EndSeen     uint32
 	OuterFamily uint8
-	TcpFlags    uint8
-	EndSeen     uint8
-	Pad         [5]uint8
+	Pad0        [3]uint8
+	OuterSrc    [16]uint8
+	Key         VxtapFlowKey
+	Pad         [20]uint8
 }
+
+type VxtapFlowSlotState uint32
+
+const (
+	VxtapFlowSlotStateFLOW_SLOT_FREE    VxtapFlowSlotState = 0
+	VxtapFlowSlotStateFLOW_SLOT_CLAIMED VxtapFlowSlotState = 1
+	VxtapFlowSlotStateFLOW_SLOT_LIVE    VxtapFlowSlotState = 2
+)
 
 type VxtapLedgerEntry struct {
 	_       structs.HostLayout
@@ -235,16 +246,15 @@ const (
 	VxtapVxtapFlagFLAG_VXLAN_NONSTD   VxtapVxtapFlag = 1
 	VxtapVxtapFlagFLAG_INNER_FRAGMENT VxtapVxtapFlag = 2
 	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 3
-	VxtapVxtapFlagFLAG_FLOW_EVICT     VxtapVxtapFlag = 4
-	VxtapVxtapFlagFLAG_GENEVE         VxtapVxtapFlag = 5
-	VxtapVxtapFlagFLAG_OUTER_VLAN     VxtapVxtapFlag = 6
-	VxtapVxtapFlagFLAG_INNER_VLAN     VxtapVxtapFlag = 7
-	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 9
-	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 10
-	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 11
-	VxtapVxtapFlagFLAG_DIR_UNKNOWN    VxtapVxtapFlag = 12
-	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG_GENEVE         VxtapVxtapFlag = 4
+	VxtapVxtapFlagFLAG_OUTER_VLAN     VxtapVxtapFlag = 5
+	VxtapVxtapFlagFLAG_INNER_VLAN     VxtapVxtapFlag = 6
+	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 7
+	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 8
+	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 9
+	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 10
+	VxtapVxtapFlagFLAG_DIR_UNKNOWN    VxtapVxtapFlag = 11
+	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 12
 )
 
 type VxtapVxtapReason uint32
@@ -294,8 +304,10 @@ const (
 	VxtapMapFilterV4node            = "filter_v4node"
 	VxtapMapFilterV4root            = "filter_v4root"
 	VxtapMapFlowCtl                 = "flow_ctl"
+	VxtapMapFlowFree                = "flow_free"
+	VxtapMapFlowIndex               = "flow_index"
 	VxtapMapFlowLedger              = "flow_ledger"
-	VxtapMapFlows                   = "flows"
+	VxtapMapFlowSlots               = "flow_slots"
 	VxtapMapRuleHits                = "rule_hits"
 	VxtapMapScratch                 = "scratch"
 	VxtapMapVniStats                = "vni_stats"
@@ -311,6 +323,7 @@ const (
 	VxtapVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
 	VxtapVarBtfAnchorReason         = "btf_anchor_reason"
 	VxtapVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
+	VxtapVarBtfAnchorSlotState      = "btf_anchor_slot_state"
 	VxtapVarCfgFilterEnabled        = "cfg_filter_enabled"
 	VxtapVarCfgFlowMax              = "cfg_flow_max"
 	VxtapVarCfgGenevePort           = "cfg_geneve_port"
@@ -388,8 +401,10 @@ type VxtapMapSpecs struct {
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
+	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
+	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
-	Flows          *ebpf.MapSpec `ebpf:"flows"`
+	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
 	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
@@ -410,6 +425,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -458,8 +474,10 @@ type VxtapMaps struct {
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
+	FlowFree       *ebpf.Map `ebpf:"flow_free"`
+	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
-	Flows          *ebpf.Map `ebpf:"flows"`
+	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
 	VniStats       *ebpf.Map `ebpf:"vni_stats"`
@@ -483,8 +501,10 @@ func (m *VxtapMaps) Close() error {
 		m.FilterV4node,
 		m.FilterV4root,
 		m.FlowCtl,
+		m.FlowFree,
+		m.FlowIndex,
 		m.FlowLedger,
-		m.Flows,
+		m.FlowSlots,
 		m.RuleHits,
 		m.Scratch,
 		m.VniStats,
@@ -506,6 +526,7 @@ type VxtapVariables struct {
 	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`

@@ -151,72 +151,108 @@ static __always_inline int sample_due(__u32 rate)
 	return 1;
 }
 
-/* note_new_flow: occupancy bookkeeping. An insert while inserted - deleted -
- * evicted has reached the table size made the LRU evict another flow. */
-static __always_inline void note_new_flow(struct pkt *p)
+/* slot_add: add the packet to a live slot. Several CPUs may update one flow
+ * at once: counters by atomic add, flags by atomic or (only when they add a
+ * flag), the flow-end event by compare-and-swap so exactly one CPU sends it. */
+static __always_inline void slot_add(struct flow_slot *s, struct pkt *p, __u64 now)
 {
-	__u32 k_ins = FLOW_CTL_INSERTED, k_ev = FLOW_CTL_EVICTED, k_del = FLOW_CTL_DELETED;
-	__u64 *ins = bpf_map_lookup_elem(&flow_ctl, &k_ins);
-	__u64 *ev = bpf_map_lookup_elem(&flow_ctl, &k_ev);
-	__u64 *del = bpf_map_lookup_elem(&flow_ctl, &k_del);
-	__u64 live;
+	__u32 f = p->tcp_flags;
 
-	if (!ins || !ev || !del)
-		return;
-	live = __sync_fetch_and_add(ins, 1) - *ev - *del;
-	if (live >= cfg_flow_max) {
-		__sync_fetch_and_add(ev, 1);
-		pkt_flag(p, FLAG_FLOW_EVICT);
+	__sync_fetch_and_add(&s->packets, 1);
+	__sync_fetch_and_add(&s->bytes, p->ip_len);
+	s->last_ns = now;
+	if ((s->tcp_flags & f) != f)
+		__sync_fetch_and_or(&s->tcp_flags, f);
+	if ((f & (TCPF_BYTE_FIN | TCPF_BYTE_RST)) && !s->end_seen &&
+	    __sync_val_compare_and_swap(&s->end_seen, 0, 1) == 0)
+		emit_flow_event(p, EVENT_FLOW_END, now);
+}
+
+/* claim_slot: a slot for a new flow: one Go gave back, else the next never
+ * used one. Returns NULL when the table is full. */
+static __always_inline struct flow_slot *claim_slot(__u32 *idx)
+{
+	__u32 k_next = FLOW_CTL_NEXT;
+	__u64 *next, n;
+
+	if (bpf_map_pop_elem(&flow_free, idx) == 0)
+		return bpf_map_lookup_elem(&flow_slots, idx);
+	next = bpf_map_lookup_elem(&flow_ctl, &k_next);
+	if (!next)
+		return NULL;
+	/* Past the end it keeps counting up (harmless): Go reads
+	 * min(next, table size). */
+	n = __sync_fetch_and_add(next, 1);
+	if (n >= cfg_flow_max)
+		return NULL;
+	*idx = n;
+	return bpf_map_lookup_elem(&flow_slots, idx);
+}
+
+/* new_flow: claim a slot, fill it, then publish it in flow_index. Another CPU
+ * may publish the same flow first: then the slot goes back and the packet
+ * joins that CPU's slot. Returns the terminal reason. */
+static __noinline int new_flow(struct pkt *p, __u64 now)
+{
+	__u32 k_ins = FLOW_CTL_INSERTED;
+	struct flow_slot *s;
+	__u64 *ins;
+	__u32 idx, *other;
+	long err;
+
+	s = claim_slot(&idx);
+	if (!s)
+		return REASON_FLOW_INSERT_FAILED;
+	s->state = FLOW_SLOT_CLAIMED;
+	s->packets = 1;
+	s->bytes = p->ip_len;
+	s->first_ns = now;
+	s->last_ns = now;
+	s->tcp_flags = p->tcp_flags;
+	s->end_seen = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
+	s->outer_family = p->outer_family;
+	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
+	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
+	err = bpf_map_update_elem(&flow_index, &p->key, &idx, BPF_NOEXIST);
+	if (err == 0) {
+		s->state = FLOW_SLOT_LIVE;
+		ins = bpf_map_lookup_elem(&flow_ctl, &k_ins);
+		if (ins)
+			__sync_fetch_and_add(ins, 1);
+		emit_flow_event(p, EVENT_FLOW_START, now);
+		if (s->end_seen)
+			emit_flow_event(p, EVENT_FLOW_END, now);
+		return REASON_FLOW;
 	}
+	/* Never published, so no other CPU saw it: hand it back. The queue is
+	 * as big as the table, so the push cannot fail. */
+	s->state = FLOW_SLOT_FREE;
+	bpf_map_push_elem(&flow_free, &idx, BPF_ANY);
+	if (err != -EEXIST)
+		return REASON_FLOW_INSERT_FAILED;
+	other = bpf_map_lookup_elem(&flow_index, &p->key);
+	if (!other)
+		return REASON_FLOW_INSERT_FAILED; /* published and removed meanwhile */
+	s = bpf_map_lookup_elem(&flow_slots, other);
+	if (!s)
+		return REASON_FLOW_INSERT_FAILED;
+	slot_add(s, p, now);
+	return REASON_FLOW;
 }
 
 /* account: add the packet to its flow, creating the flow on first sight.
  * Returns the terminal reason. */
 static __always_inline int account(struct pkt *p, __u64 now)
 {
-	struct flow_value *v = bpf_map_lookup_elem(&flows, &p->key);
+	__u32 *idx = bpf_map_lookup_elem(&flow_index, &p->key);
+	struct flow_slot *s;
 
-	if (!v) {
-		struct flow_value nv = {
-			.packets = 1,
-			.bytes = p->ip_len,
-			.first_ns = now,
-			.last_ns = now,
-			.outer_family = p->outer_family,
-			.tcp_flags = p->tcp_flags,
-			.end_seen = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST)),
-		};
-		long err;
-
-		__builtin_memcpy(nv.outer_src, p->outer_src, sizeof(nv.outer_src));
-		err = bpf_map_update_elem(&flows, &p->key, &nv, BPF_NOEXIST);
-		if (err == 0) {
-			note_new_flow(p);
-			emit_flow_event(p, EVENT_FLOW_START, now);
-			if (p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST))
-				emit_flow_event(p, EVENT_FLOW_END, now);
-			return REASON_FLOW;
-		}
-		/* Another CPU created it first: add to our slot of that entry. */
-		if (err != -EEXIST)
-			return REASON_FLOW_INSERT_FAILED;
-		v = bpf_map_lookup_elem(&flows, &p->key);
-		if (!v)
-			return REASON_FLOW_INSERT_FAILED;
-	}
-	if (v->packets == 0) { /* first packet of this flow on this CPU */
-		v->first_ns = now;
-		v->outer_family = p->outer_family;
-		__builtin_memcpy(v->outer_src, p->outer_src, sizeof(v->outer_src));
-	}
-	v->packets++;
-	v->bytes += p->ip_len;
-	v->last_ns = now;
-	v->tcp_flags |= p->tcp_flags;
-	if ((p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST)) && !v->end_seen) {
-		v->end_seen = 1;
-		emit_flow_event(p, EVENT_FLOW_END, now);
-	}
+	if (!idx)
+		return new_flow(p, now);
+	s = bpf_map_lookup_elem(&flow_slots, idx);
+	if (!s)
+		return REASON_FLOW_INSERT_FAILED; /* flow_index holds only valid slots */
+	slot_add(s, p, now);
 	return REASON_FLOW;
 }
 

@@ -23,7 +23,7 @@
 #define MAX_SNAP_LEN     2048   /* largest sample snap length (bytes of inner frame) */
 
 #define FLOW_CTL_INSERTED 0     /* flow_ctl index: flows inserted by the program */
-#define FLOW_CTL_EVICTED  1     /* flow_ctl index: inserts made into a full table */
+#define FLOW_CTL_NEXT     1     /* flow_ctl index: next never-used flow slot (may pass the table size) */
 #define FLOW_CTL_DELETED  2     /* flow_ctl index: flows deleted by userspace (written by Go) */
 #define FLOW_CTL_MAX      3     /* entries in flow_ctl */
 

@@ -9,14 +9,33 @@
 #include "consts.h"
 #include "vxtap_shared.h"
 
-/* One-way inner flows, per-CPU counters so updates need no atomics; LRU so a
- * flood of new flows evicts the idlest instead of failing. Size set from Go. */
+/* One-way inner flows: flow key -> index of its slot in flow_slots. Plain
+ * hash, no LRU: Go removes idle flows (it must read their last counts
+ * anyway), and a full table refuses new flows, counted. Size set from Go. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct flow_key);
-	__type(value, struct flow_value);
-} flows SEC(".maps");
+	__type(value, __u32);
+} flow_index SEC(".maps");
+
+/* The flows' counters, one slot each, mmapped by Go. Size set from Go (same
+ * as flow_index). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct flow_slot);
+} flow_slots SEC(".maps");
+
+/* Slots Go gave back after removing their flows (pushed after an RCU grace
+ * period, so no program still writes them). Size set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 65536);
+	__type(value, __u32);
+} flow_free SEC(".maps");
 
 /* Counters by terminal reason (0..REASON__MAX-1) then by flag. */
 struct {
@@ -86,5 +105,6 @@ const struct sample_hdr *btf_anchor_sample_hdr __attribute__((unused));
 const enum vxtap_event_type *btf_anchor_event_type __attribute__((unused));
 const enum vxtap_flag *btf_anchor_flag __attribute__((unused));
 const enum vxtap_reason *btf_anchor_reason __attribute__((unused));
+const enum flow_slot_state *btf_anchor_slot_state __attribute__((unused));
 
 #endif /* VXTAP_MAPS_H */

@@ -32,7 +32,7 @@ enum vxtap_reason {
 	REASON_IPV6_CHAIN_TOO_LONG, /* more IPv6 extension headers than MAX_IPV6_EXT */
 	REASON_SHORT_IPV6_EXT,      /* an IPv6 extension header cut short */
 	REASON_SHORT_INNER_L4,      /* inner TCP/UDP header cut short */
-	REASON_FLOW_INSERT_FAILED,  /* the flow map refused a new entry */
+	REASON_FLOW_INSERT_FAILED,  /* flow table full: no free slot, the copy is in no flow */
 	REASON__MAX,
 };
 
@@ -43,7 +43,6 @@ enum vxtap_flag {
 	FLAG_VXLAN_NONSTD,  /* VXLAN flag or reserved bits other than I are set */
 	FLAG_INNER_FRAGMENT,/* inner IPv4/IPv6 fragment (later fragments carry no ports) */
 	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
-	FLAG_FLOW_EVICT,    /* new flow inserted into a full table: LRU evicted one */
 	FLAG_GENEVE,        /* VXLAN found inside GENEVE (Gateway Load Balancer) */
 	FLAG_OUTER_VLAN,    /* outer frame carried VLAN tag(s) */
 	FLAG_INNER_VLAN,    /* inner frame carried VLAN tag(s) */
@@ -80,17 +79,31 @@ struct flow_key {
 	__u8 dst[16];  /* inner destination address, network order */
 };
 
-/* Per-CPU flow counters; Go merges the CPUs (sum, min first, max last, OR). */
-struct flow_value {
-	__u64 packets;
-	__u64 bytes;        /* sum of inner IP lengths as the inner header states them */
-	__u64 first_ns;     /* clock of the first packet on this CPU */
-	__u64 last_ns;      /* clock of the last packet on this CPU */
-	__u8 outer_src[16]; /* outer source = the mirror source ENI, network order */
+/* flow_slot.state: who may read a slot. */
+enum flow_slot_state {
+	FLOW_SLOT_FREE = 0,    /* unused, or given back by Go after a removal */
+	FLOW_SLOT_CLAIMED = 1, /* taken by the program, not yet in flow_index */
+	FLOW_SLOT_LIVE = 2,    /* in flow_index: a flow Go walks */
+};
+
+/* One flow in the mmapable flow_slots array. Every CPU updates the one slot
+ * of a flow with atomics, so Go reads a flow with plain loads and walks the
+ * table as one sequential scan of memory (a hash walk chases pointers and
+ * costs a cache miss or more per flow). 128 bytes, so two flows never share
+ * a cache line. */
+struct flow_slot {
+	__u64 packets;      /* atomic add */
+	__u64 bytes;        /* atomic add; sum of inner IP lengths as the inner header states them */
+	__u64 first_ns;     /* clock of the first packet, set when the slot is claimed */
+	__u64 last_ns;      /* clock of the latest packet (plain store: any CPU's latest will do) */
+	__u32 state;        /* enum flow_slot_state */
+	__u32 tcp_flags;    /* OR of the TCP flags seen (low byte), atomic or */
+	__u32 end_seen;     /* a FIN or RST was seen; set once by compare-and-swap */
 	__u8 outer_family;  /* 4 or 6 */
-	__u8 tcp_flags;     /* OR of the TCP flags seen */
-	__u8 end_seen;      /* a FIN or RST was seen on this CPU */
-	__u8 pad[5];
+	__u8 pad0[3];
+	__u8 outer_src[16]; /* outer source of the first packet = the mirror source ENI, network order */
+	struct flow_key key;
+	__u8 pad[20];
 };
 
 /* Per-VNI counts of mirror copies that make no flow (per CPU); the flows

@@ -29,7 +29,7 @@ func analyzeCommand() *cli.Command {
 			&cli.UintFlag{Name: "geneve-port", Value: 6081, Usage: "outer UDP port of GENEVE, 0 = off"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: aggregate.DefaultConfig().IdleTimeout, Usage: "flow idle timeout, in capture time"},
 			&cli.DurationFlag{Name: "active-timeout", Value: aggregate.DefaultConfig().ActiveTimeout, Usage: "flow active timeout, in capture time"},
-			&cli.UintFlag{Name: "flow-table-size", Value: 1 << 18, Usage: "flow map entries"},
+			&cli.UintFlag{Name: "flow-table-size", Value: 1 << 18, Usage: "flow table entries (a full table refuses new flows: counted as flow_insert_failed)"},
 		},
 		Action: runAnalyze,
 	}
@@ -57,6 +57,7 @@ func runAnalyze(c *cli.Context) error {
 	cfg.FlowTableSize = uint32(c.Uint("flow-table-size"))
 	agg := aggregate.DefaultConfig()
 	agg.IdleTimeout, agg.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
+	agg.TableSize = int(cfg.FlowTableSize)
 
 	rd, err := capture.Open(c.Args().First())
 	if err != nil {

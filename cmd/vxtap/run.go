@@ -42,7 +42,7 @@ func runCommand() *cli.Command {
 			&cli.UintFlag{Name: "sample-rate", Usage: "send 1 in N accounted packets to the sample stream, 0 = off"},
 			&cli.StringFlag{Name: "sample-file", Usage: "write sampled inner frames to this pcapng file (one interface per VNI, VNI in each packet's comment)"},
 			&cli.UintFlag{Name: "snap-len", Value: uint(def.SnapLen), Usage: "bytes of inner frame per sample (max 2048)"},
-			&cli.UintFlag{Name: "flow-table-size", Value: uint(def.FlowTableSize), Usage: "flow table entries (per-CPU values: ~100 B x CPUs each)"},
+			&cli.UintFlag{Name: "flow-table-size", Value: uint(def.FlowTableSize), Usage: "flow table entries (~380 B of locked memory each; a full table refuses new flows, so size it to the peak within one idle timeout)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: dd.Aggregate.IdleTimeout, Usage: "flow idle timeout"},
 			&cli.DurationFlag{Name: "active-timeout", Value: dd.Aggregate.ActiveTimeout, Usage: "flow active timeout"},
 			&cli.DurationFlag{Name: "sweep-interval", Value: dd.SweepInterval, Usage: "flow table sweep interval"},
@@ -108,8 +108,9 @@ func runDaemon(c *cli.Context) error {
 	dcfg := daemon.DefaultConfig()
 	dcfg.SweepInterval = c.Duration("sweep-interval")
 	dcfg.Aggregate.IdleTimeout, dcfg.Aggregate.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
+	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
-	tracker := newRates(objs.Flows.MaxEntries())
+	tracker := newRates(objs.FlowTableSize())
 	d, err := daemon.New(dcfg, daemon.Sources{
 		Flows: objs, Events: events, Counters: objs, Ledger: objs.Ledger(),
 		Attached: func() bool { return loader.AttachedProgID(iface) == progID },
@@ -127,7 +128,7 @@ func runDaemon(c *cli.Context) error {
 			return fmt.Errorf("flag --sample-file: %w", err)
 		}
 	}
-	col := metrics.New(iface, objs, d, objs.Config.FlowTableSize)
+	col := metrics.New(iface, objs, d, objs.FlowTableSize())
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
 	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version, filters.Collector(iface)), ReadHeaderTimeout: 5 * time.Second}

@@ -33,8 +33,8 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 		s := d.State()
 		return api.Status{Iface: iface, Version: version, PID: os.Getpid(), Started: st.Started,
 			Healthy: ok, Health: why, XDPMode: st.Mode, Driver: st.Driver, ProgID: st.ProgID,
-			FlowTableSize: objs.Flows.MaxEntries(), Flows: s.LastSweep.Flows,
-			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Samples: s.Samples}
+			FlowTableSize: objs.FlowTableSize(), Flows: s.LastSweep.Flows,
+			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples}
 	}
 	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status})
 	if err != nil {

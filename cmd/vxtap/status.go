@@ -68,18 +68,20 @@ func printStatus(iface string) error {
 	if err != nil {
 		return err
 	}
-	size := objs.Flows.MaxEntries()
+	size := objs.FlowTableSize()
 	fmt.Fprintf(tw, "flow table\t%d of %d (%.1f%%)\n", n, size, 100*float64(n)/float64(size))
 	reasons, flags, err := objs.Counters()
 	if err != nil {
 		return err
 	}
+	for _, r := range reasons {
+		if r.Name == "flow_insert_failed" {
+			fmt.Fprintf(tw, "packets refused a flow (table full)\t%d\n", r.Packets)
+		}
+	}
 	for _, f := range flags {
 		if f.Name == "ringbuf_full" {
 			fmt.Fprintf(tw, "ring buffer losses\t%d\n", f.Packets)
-		}
-		if f.Name == "flow_evict" {
-			fmt.Fprintf(tw, "flow table evictions\t%d\n", f.Packets)
 		}
 	}
 	tw.Flush()

@@ -43,8 +43,8 @@ func TestTopLab(t *testing.T) {
 	startDaemon(t, bin, lab.AppNS, lab.AppIf, filepath.Join(t.TempDir(), "flows.json"), "--listen", "127.0.0.1:9781")
 
 	udpStream(t, s1.NS, s1.PeerV4.String(), 7001, 1400, "0.002", 40*time.Second) // heaviest
-	udpStream(t, s1.NS, s1.PeerV4.String(), 7002, 20, "0.05", 40*time.Second)   // light
-	udpStream(t, s2.NS, s2.PeerV4.String(), 7003, 400, "0.01", 40*time.Second)  // medium, VNI 102
+	udpStream(t, s1.NS, s1.PeerV4.String(), 7002, 20, "0.05", 40*time.Second)    // light
+	udpStream(t, s2.NS, s2.PeerV4.String(), 7003, 400, "0.01", 40*time.Second)   // medium, VNI 102
 
 	tm := newTmux(t, 160, 30, bin, "top", "--iface", lab.AppIf)
 	heavy := "-> 7001"

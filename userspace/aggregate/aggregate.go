@@ -18,7 +18,20 @@ type Config struct {
 	// EndGrace is how long a flow that saw FIN or RST stays after its last
 	// packet, so the closing ACKs land in the same record.
 	EndGrace time.Duration
+	// TableSize is the data path's flow table capacity; 0 turns pressure
+	// relief off. The table has no LRU of its own: a full table refuses
+	// new flows (counted as flow_insert_failed), so when a sweep finds it
+	// more than pressureHigh full, the next sweep removes the idlest
+	// flows early, down to pressureLow, with reason "evicted".
+	TableSize int
 }
+
+// Fill levels of the pressure relief, in percent of TableSize.
+const (
+	pressureHigh = 90 // above this after a sweep, relief starts
+	pressureLow  = 80 // relief removes flows down to this
+	ageBuckets   = 64 // idle-age histogram buckets over one idle timeout
+)
 
 // DefaultConfig holds the daemon's timeouts.
 func DefaultConfig() Config {
@@ -39,7 +52,8 @@ type Stats struct {
 	Flows    int           // flows in the table
 	Records  int           // records emitted
 	Removed  int           // flows removed from the table
-	Evicted  int           // flows that vanished from the table on their own
+	Evicted  int           // flows removed early because the table was nearly full
+	Vanished int           // flows that left the table without the aggregator
 	Duration time.Duration // wall time the sweep took
 }
 
@@ -56,8 +70,12 @@ type Aggregator struct {
 	// pending holds a sweep's records until the ledger has them: they are
 	// saved first and emitted right after, one write each.
 	pending []flow.Record
+	// pressureAge is the idle age from which the next sweep evicts; 0
+	// while the table has room.
+	pressureAge time.Duration
+	ages        [ageBuckets]int // this sweep's kept flows by idle age
 	// Totals over the aggregator's life.
-	TotalRecords, TotalEvicted uint64
+	TotalRecords, TotalEvicted, TotalVanished uint64
 }
 
 // New returns an aggregator that reads src and hands records to emit.
@@ -129,16 +147,22 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	var remove []flow.Key
 	reasons := map[flow.Key]string{}
 	at := a.clock.stamp(now)
+	a.ages = [ageBuckets]int{}
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		st.Flows++
 		e := a.walked(&k, &c)
+		idle := now.Sub(c.Last)
 		switch {
-		case c.EndSeen && now.Sub(c.Last) >= a.cfg.EndGrace:
+		case c.EndSeen && idle >= a.cfg.EndGrace:
 			remove, reasons[k] = append(remove, k), flow.EndTCP
-		case now.Sub(c.Last) >= a.cfg.IdleTimeout:
+		case idle >= a.cfg.IdleTimeout:
 			remove, reasons[k] = append(remove, k), flow.EndIdle
-		case e.lastRecord.age(at) >= a.cfg.ActiveTimeout:
-			if a.record(&k, &c, e, flow.EndActive, now, at) {
+		case a.pressureAge > 0 && idle >= a.pressureAge:
+			remove, reasons[k] = append(remove, k), flow.EndEvicted
+			st.Evicted++
+		default:
+			a.ages[a.ageBucket(idle)]++
+			if e.lastRecord.age(at) >= a.cfg.ActiveTimeout && a.record(&k, &c, e, flow.EndActive, now, at) {
 				st.Records++
 			}
 		}
@@ -153,12 +177,41 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	n, err := a.finish(remove, reasons, now)
 	st.Records += n
 	st.Removed = len(remove)
-	// Flows known from a start event or an earlier sweep that this sweep
-	// did not see left the table without us: the LRU evicted them.
-	st.Evicted = a.state.dropUnseen()
 	a.TotalEvicted += uint64(st.Evicted)
+	a.pressureAge = a.relief(st.Flows - len(remove))
+	// Flows known from a start event or an earlier sweep that this sweep
+	// did not see left the table without us (another process removed
+	// them, or the table was replaced).
+	st.Vanished = a.state.dropUnseen()
+	a.TotalVanished += uint64(st.Vanished)
 	st.Duration = time.Since(start)
 	return st, err
+}
+
+// ageBucket places an idle age below the idle timeout in the histogram.
+func (a *Aggregator) ageBucket(idle time.Duration) int {
+	b := int(idle * ageBuckets / a.cfg.IdleTimeout)
+	return min(max(b, 0), ageBuckets-1)
+}
+
+// relief returns the idle age from which the next sweep evicts, given the
+// flows this sweep left in the table: 0 while the table is at most
+// pressureHigh full, else the smallest bucket bound that frees enough of
+// the idlest flows to get down to pressureLow. Flows idle for less than
+// one bucket (IdleTimeout/64) are never evicted: they are the busy ones.
+func (a *Aggregator) relief(kept int) time.Duration {
+	size := a.cfg.TableSize
+	if size <= 0 || kept*100 <= size*pressureHigh {
+		return 0
+	}
+	need := kept - size*pressureLow/100
+	b := ageBuckets - 1
+	// Bounded by ageBuckets: walk from the idlest bucket down until
+	// enough flows are covered, stopping at bucket 1.
+	for got := a.ages[b]; got < need && b > 1; got += a.ages[b] {
+		b--
+	}
+	return a.cfg.IdleTimeout * time.Duration(b) / ageBuckets
 }
 
 // Shutdown emits a last record for every flow in the table. With remove,

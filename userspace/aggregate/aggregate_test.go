@@ -130,20 +130,63 @@ func TestContinuationRecordsDoNotOverlap(t *testing.T) {
 	}
 }
 
-func TestEvictionNoticed(t *testing.T) {
+func TestVanishedNoticed(t *testing.T) {
 	h := newHarness()
 	h.tab.Packet(key(6), 100, t0, 0)
 	h.tab.Packet(key(7), 100, t0, 0)
-	h.tab.Evict(key(6)) // gone before any sweep saw it: known from its start event
+	h.tab.Vanish(key(6)) // gone before any sweep saw it: known from its start event
 	st := h.sweep(t, t0.Add(time.Second))
-	if st.Evicted != 1 || st.Flows != 1 {
-		t.Fatalf("sweep stats %+v: want 1 evicted, 1 flow", st)
+	if st.Vanished != 1 || st.Flows != 1 {
+		t.Fatalf("sweep stats %+v: want 1 vanished, 1 flow", st)
 	}
-	h.tab.Evict(key(7))
-	if st := h.sweep(t, t0.Add(2*time.Second)); st.Evicted != 1 {
-		t.Fatalf("sweep stats %+v: want 1 evicted", st)
+	h.tab.Vanish(key(7))
+	if st := h.sweep(t, t0.Add(2*time.Second)); st.Vanished != 1 {
+		t.Fatalf("sweep stats %+v: want 1 vanished", st)
 	}
-	if h.agg.TotalEvicted != 2 || h.agg.Len() != 0 {
-		t.Fatalf("total evicted %d, known %d", h.agg.TotalEvicted, h.agg.Len())
+	if h.agg.TotalVanished != 2 || h.agg.Len() != 0 || h.agg.TotalEvicted != 0 {
+		t.Fatalf("total vanished %d, evicted %d, known %d", h.agg.TotalVanished, h.agg.TotalEvicted, h.agg.Len())
+	}
+}
+
+// TestPressureRelief fills a small table past 90%: the next sweep removes
+// the idlest flows, down to about 80%, with reason "evicted", and keeps
+// the busy ones.
+func TestPressureRelief(t *testing.T) {
+	h := newHarness()
+	h.agg.cfg.TableSize = 100
+	for i := range 95 {
+		// Flow i last saw a packet i*100 ms before the sweep at 10 s: the
+		// higher i, the idler (all below the 15 s idle timeout).
+		h.tab.Packet(key(uint16(1000+i)), 100, t0.Add(10*time.Second-time.Duration(i)*100*time.Millisecond), 0)
+	}
+	now := t0.Add(10 * time.Second)
+	if st := h.sweep(t, now); st.Removed != 0 || st.Evicted != 0 {
+		t.Fatalf("first sweep %+v: nothing is due yet", st)
+	}
+	st := h.sweep(t, now.Add(time.Millisecond))
+	if st.Evicted < 15 || st.Evicted > 25 || st.Removed != st.Evicted {
+		t.Fatalf("second sweep %+v: want ~15 of the idlest evicted", st)
+	}
+	if h.tab.Len() > 80 {
+		t.Fatalf("table holds %d flows after relief, want at most 80", h.tab.Len())
+	}
+	evicted := map[uint16]bool{}
+	for _, r := range h.records {
+		if r.EndReason != flow.EndEvicted {
+			t.Fatalf("record %+v: want end reason %q", r, flow.EndEvicted)
+		}
+		evicted[r.SPort] = true
+	}
+	for i := range 95 {
+		// Every evicted flow is idler than every kept one.
+		if evicted[uint16(1000+i)] && i < 95-st.Evicted {
+			t.Errorf("flow %d (idle %v) evicted while idler ones stayed", i, time.Duration(i)*100*time.Millisecond)
+		}
+	}
+	if st := h.sweep(t, now.Add(2*time.Millisecond)); st.Evicted != 0 {
+		t.Fatalf("third sweep %+v: the table has room again, nothing more to evict", st)
+	}
+	if h.agg.TotalEvicted != uint64(st.Evicted) || h.agg.TotalVanished != 0 {
+		t.Fatalf("totals evicted %d vanished %d", h.agg.TotalEvicted, h.agg.TotalVanished)
 	}
 }

@@ -79,7 +79,7 @@ func benchSweep(b *testing.B, shuffle bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if st.Flows != n || st.Removed != 0 || st.Evicted != 0 {
+		if st.Flows != n || st.Removed != 0 || st.Evicted != 0 || st.Vanished != 0 {
 			b.Fatalf("sweep %+v: want %d flows, none removed or evicted", st, n)
 		}
 	}

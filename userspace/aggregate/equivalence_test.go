@@ -145,8 +145,8 @@ type sweeper interface {
 	totals() (records, evicted uint64)
 }
 
-func (a *Aggregator) totals() (uint64, uint64)    { return a.TotalRecords, a.TotalEvicted }
-func (a *refAggregator) totals() (uint64, uint64) { return a.TotalRecords, a.TotalEvicted }
+func (a *Aggregator) totals() (uint64, uint64)    { return a.TotalRecords, a.TotalVanished }
+func (a *refAggregator) totals() (uint64, uint64) { return a.TotalRecords, a.TotalVanished }
 
 // side is one implementation with its own table and log.
 type side struct {
@@ -269,7 +269,7 @@ func runHistory(t *testing.T, h history) {
 					s.agg.OnEvent(flow.Event{Type: flow.FlowStart, Time: at, Key: k})
 				}
 			}
-		case op < 14: // the LRU evicts a flow
+		case op < 14: // a flow vanishes from the table behind the aggregator
 			k := keys[rnd.IntN(len(keys))]
 			for _, s := range sides {
 				s.tab.evict(k)

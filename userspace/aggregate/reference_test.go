@@ -33,7 +33,7 @@ type refAggregator struct {
 	// saved first and emitted right after, one write each.
 	pending []flow.Record
 	// Totals over the aggregator's life.
-	TotalRecords, TotalEvicted uint64
+	TotalRecords, TotalVanished uint64
 }
 
 // newRef returns a reference aggregator that reads src and hands records to emit.
@@ -116,14 +116,14 @@ func (a *refAggregator) Sweep(now time.Time) (Stats, error) {
 	st.Records += n
 	st.Removed = len(remove)
 	// Flows known from a start event or an earlier sweep that this sweep
-	// did not see left the table without us: the LRU evicted them.
+	// did not see left the table without us.
 	for k, e := range a.state {
 		if e.seen < a.sweeps {
 			delete(a.state, k)
-			st.Evicted++
+			st.Vanished++
 		}
 	}
-	a.TotalEvicted += uint64(st.Evicted)
+	a.TotalVanished += uint64(st.Vanished)
 	st.Duration = time.Since(start)
 	return st, err
 }

@@ -48,7 +48,8 @@ type Status struct {
 	Flows            int               `json:"flows"` // in the table at the last sweep
 	LastSweepSeconds float64           `json:"last_sweep_seconds"`
 	Records          map[string]uint64 `json:"records,omitempty"` // flow records written, by end reason
-	Evicted          uint64            `json:"evicted"`
+	Evicted          uint64            `json:"evicted"`           // removed early: the table was over 90% full
+	Vanished         uint64            `json:"vanished"`          // left the table without the daemon
 	Samples          uint64            `json:"samples"`
 }
 

@@ -74,7 +74,8 @@ type Daemon struct {
 	vniPkts   map[uint32]uint64 // per-VNI packets and bytes carried by records
 	vniBytes  map[uint32]uint64
 	samples   uint64
-	evicted   uint64
+	evicted   uint64                // flows the aggregator removed early (table nearly full)
+	vanished  uint64                // flows that left the table without the aggregator
 	OnSweep   func(aggregate.Stats) // metrics hook
 	// Samples, if set, receives every sampled packet.
 	Samples SampleSink
@@ -171,6 +172,7 @@ func (d *Daemon) sweep(now time.Time) error {
 	d.mu.Lock()
 	d.last = st
 	d.evicted += uint64(st.Evicted)
+	d.vanished += uint64(st.Vanished)
 	d.mu.Unlock()
 	if d.OnSweep != nil {
 		d.OnSweep(st)
@@ -226,6 +228,7 @@ type State struct {
 	VNIBytes   map[uint32]uint64
 	Samples    uint64
 	Evicted    uint64
+	Vanished   uint64
 	KnownFlows int
 }
 
@@ -246,5 +249,5 @@ func (d *Daemon) State() State {
 	}
 	return State{Uptime: time.Since(d.start), LastSweep: d.last, Records: rec,
 		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: atomic.LoadUint64(&d.samples),
-		Evicted: d.evicted}
+		Evicted: d.evicted, Vanished: d.vanished}
 }

@@ -11,7 +11,7 @@ const (
 	EndActive   = "active"   // still running at the active timeout: more records follow
 	EndTCP      = "tcp_end"  // TCP FIN or RST seen, then quiet
 	EndShutdown = "shutdown" // vxtap stopped (or the capture ended)
-	EndEvicted  = "evicted"  // the data path's LRU table dropped the flow
+	EndEvicted  = "evicted"  // removed early, idlest first, to keep room in a nearly full table
 )
 
 // Record is one exported flow record. Packets and bytes count what came

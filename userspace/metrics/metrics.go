@@ -19,10 +19,11 @@ type Collector struct {
 	size     uint32
 	iface    string
 
-	reasonPkts, reasonBytes, flagPkts      *prometheus.Desc
-	vniPkts, vniBytes, records, tableSize  *prometheus.Desc
-	tableFlows, evicted, ringLost, samples *prometheus.Desc
-	SweepSeconds                           prometheus.Histogram
+	reasonPkts, reasonBytes, flagPkts     *prometheus.Desc
+	vniPkts, vniBytes, records, tableSize *prometheus.Desc
+	tableFlows, evicted, vanished         *prometheus.Desc
+	ringLost, samples                     *prometheus.Desc
+	SweepSeconds                          prometheus.Histogram
 }
 
 // New builds the collector for one interface.
@@ -40,7 +41,8 @@ func New(iface string, counters flow.CounterSource, d *daemon.Daemon, tableSize 
 		records:     desc("flow_records_total", "Flow records emitted, by end reason.", "end_reason"),
 		tableSize:   desc("flow_table_size", "Capacity of the flow table."),
 		tableFlows:  desc("flow_table_flows", "Flows in the table at the last sweep."),
-		evicted:     desc("flow_table_evictions_total", "Flows the LRU table evicted before a record was written."),
+		evicted:     desc("flow_table_evictions_total", "Flows removed early, idlest first, because the flow table was over 90% full."),
+		vanished:    desc("flow_table_vanished_total", "Flows that left the flow table without the daemon (removed by another process, table replaced)."),
 		ringLost:    desc("ringbuf_lost_total", "Ring buffer records lost because the ring was full."),
 		samples:     desc("samples_total", "Packet samples read from the ring buffer."),
 		SweepSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vxtap_sweep_duration_seconds",
@@ -69,7 +71,7 @@ func goVersion() string {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.reasonPkts, c.reasonBytes, c.flagPkts, c.vniPkts, c.vniBytes,
-		c.records, c.tableSize, c.tableFlows, c.evicted, c.ringLost, c.samples} {
+		c.records, c.tableSize, c.tableFlows, c.evicted, c.vanished, c.ringLost, c.samples} {
 		ch <- d
 	}
 }
@@ -101,5 +103,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.tableSize, prometheus.GaugeValue, float64(c.size))
 	ch <- prometheus.MustNewConstMetric(c.tableFlows, prometheus.GaugeValue, float64(st.LastSweep.Flows))
 	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.Evicted))
+	ch <- prometheus.MustNewConstMetric(c.vanished, prometheus.CounterValue, float64(st.Vanished))
 	ch <- prometheus.MustNewConstMetric(c.samples, prometheus.CounterValue, float64(st.Samples))
 }

@@ -39,8 +39,9 @@ func (t *Table) Packet(k flow.Key, bytes uint64, at time.Time, tcpFlags uint8) {
 	t.flows[k] = c
 }
 
-// Evict drops a flow as the LRU would, without telling anyone.
-func (t *Table) Evict(k flow.Key) {
+// Vanish drops a flow behind the aggregator's back, as another process
+// removing it or a replaced table would.
+func (t *Table) Vanish(k flow.Key) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.flows, k)
