@@ -60,10 +60,22 @@ func (o *Objects) slotCounters(s *VxtapFlowSlot, base int64) flow.Counters {
 		TCPFlags:     uint8(atomic.LoadUint32(&s.TcpFlags)),
 		EndSeen:      atomic.LoadUint32(&s.EndSeen) != 0,
 		MirrorSource: addrFrom(s.OuterSrc, s.OuterFamily),
+		Direction:    direction(VxtapFlowDir(s.Direction)),
 	}
 	c.First = o.clock.wall(s.FirstNs, base)
 	c.Last = o.clock.wall(atomic.LoadUint64(&s.LastNs), base)
 	return c
+}
+
+// direction turns enum flow_dir into flow.Direction.
+func direction(d VxtapFlowDir) flow.Direction {
+	switch d {
+	case VxtapFlowDirFLOW_DIR_INGRESS:
+		return flow.DirIngress
+	case VxtapFlowDirFLOW_DIR_EGRESS:
+		return flow.DirEgress
+	}
+	return flow.DirUnknown
 }
 
 // flowKey builds a flow.Key; a helper for tests and tools.

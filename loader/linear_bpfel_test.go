@@ -67,6 +67,7 @@ const (
 	LinearVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
 	LinearVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
 	LinearVarBtfAnchorFlag           = "btf_anchor_flag"
+	LinearVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
 	LinearVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
 	LinearVarBtfAnchorLinearRule     = "btf_anchor_linear_rule"
 	LinearVarBtfAnchorReason         = "btf_anchor_reason"
@@ -171,6 +172,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorLinearRule     *ebpf.VariableSpec `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
@@ -275,6 +277,7 @@ type LinearVariables struct {
 	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorLinearRule     *ebpf.Variable `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`

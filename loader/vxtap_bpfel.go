@@ -151,6 +151,15 @@ type VxtapFilterV4Node struct {
 	E [256]uint32
 }
 
+type VxtapFlowDir uint32
+
+const (
+	VxtapFlowDirFLOW_DIR_UNSET   VxtapFlowDir = 0
+	VxtapFlowDirFLOW_DIR_INGRESS VxtapFlowDir = 1
+	VxtapFlowDirFLOW_DIR_EGRESS  VxtapFlowDir = 2
+	VxtapFlowDirFLOW_DIR_UNKNOWN VxtapFlowDir = 3
+)
+
 type VxtapFlowEvent struct {
 	_           structs.HostLayout
 	Type        uint32
@@ -185,7 +194,8 @@ type VxtapFlowSlot struct {
 	TcpFlags    uint32
 	EndSeen     uint32
 	OuterFamily uint8
-	Pad0        [3]uint8
+	Direction   uint8
+	Pad0        [2]uint8
 	OuterSrc    [16]uint8
 	Key         VxtapFlowKey
 	Pad         [20]uint8
@@ -320,6 +330,7 @@ const (
 	VxtapVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
 	VxtapVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
 	VxtapVarBtfAnchorFlag           = "btf_anchor_flag"
+	VxtapVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
 	VxtapVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
 	VxtapVarBtfAnchorReason         = "btf_anchor_reason"
 	VxtapVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
@@ -422,6 +433,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
@@ -523,6 +535,7 @@ type VxtapVariables struct {
 	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`

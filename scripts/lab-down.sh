@@ -17,5 +17,5 @@ done
 for l in "$P-a" "$P-s1" "$P-s2" "$P-w" "$P-p"; do
 	ip link del "$l" 2>/dev/null || true
 done
-rm -f "$LAB_ENV"
+rm -f "$LAB_ENV" "$LAB_SESSIONS"
 echo "lab $P is down"

@@ -38,3 +38,4 @@ WL_MTU=1500                      # so copies never need fragmenting
 
 LAB_STATE_DIR=/run/vxtap-lab
 LAB_ENV=$LAB_STATE_DIR/$P.env    # machine-readable facts for the demo and tests
+LAB_SESSIONS=$LAB_STATE_DIR/$P.sessions.yaml # the lab's mirror sessions, for vxtap run --config

@@ -121,6 +121,16 @@ ip -n "$NS_SRC2" neigh replace "$APP_V6" lladdr "$app_mac" dev vpc0 nud permanen
 sleep 0.3
 
 mkdir -p "$LAB_STATE_DIR"
+# The sessions in vxtap's YAML format. The lab's copies leave from an
+# underlay address apart from the workload's (as from an instance with a
+# second ENI), so the workload addresses are listed: vxtap then tells
+# ingress from egress. Every copy is analyzed.
+cat >"$LAB_SESSIONS" <<YAML
+# Mirror sessions of lab $P (written by scripts/lab-up.sh).
+sessions:
+  $SRC1_VNI: {name: lab-src1, addresses: [$SRC1_WL_V4, "$SRC1_WL_V6"], action: analyze}
+  $SRC2_VNI: {name: lab-src2, addresses: [$SRC2_WL_V4, "$SRC2_WL_V6"], action: analyze}
+YAML
 cat >"$LAB_ENV" <<ENV
 LAB_PREFIX=$P
 APP_NS=$NS_APP
@@ -144,6 +154,7 @@ PEER2_NS=$NS_PEER2
 PEER2_V4=$PEER2_V4
 PEER2_V6=$PEER2_V6
 WL_IF=$WL_IF
+SESSIONS=$LAB_SESSIONS
 ENV
 
 cat <<SUMMARY
@@ -152,4 +163,5 @@ lab $P is up:
   source 1    netns $NS_SRC1, VNI $SRC1_VNI, outer $SRC1_OUTER -> $APP_V4, workload $SRC1_WL_V4 / $SRC1_WL_V6 <-> $NS_PEER1
   source 2    netns $NS_SRC2, VNI $SRC2_VNI, outer $SRC2_OUTER -> $APP_V6, workload $SRC2_WL_V4 / $SRC2_WL_V6 <-> $NS_PEER2
   facts       $LAB_ENV
+  sessions    $LAB_SESSIONS (vxtap run --config: ENI addresses, so DIR shows ingress/egress)
 SUMMARY

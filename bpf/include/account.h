@@ -7,6 +7,7 @@
 #include <linux/errno.h>
 #include <bpf/bpf_helpers.h>
 #include "config.h"
+#include "filter_lookup.h"
 #include "maps.h"
 #include "pkt.h"
 
@@ -211,6 +212,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	s->tcp_flags = p->tcp_flags;
 	s->end_seen = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
 	s->outer_family = p->outer_family;
+	s->direction = flow_direction(p);
 	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
 	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
 	err = bpf_map_update_elem(&flow_index, &p->key, &idx, BPF_NOEXIST);

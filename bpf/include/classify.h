@@ -118,6 +118,7 @@ __noinline int filter_classify(struct pkt *p)
 		return s->mode == FILTER_MODE_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
 	}
 	dir = filter_direction(s, p, gen);
+	p->dir = flow_dir_of(dir);
 	if (dir == FILTER_DIR_UNKNOWN) {
 		pkt_flag(p, FLAG_DIR_UNKNOWN);
 		if (s->unknown == FILTER_UNKNOWN_INGRESS) {

@@ -75,6 +75,39 @@ static __always_inline int filter_direction(const struct filter_session *s, cons
 	return FILTER_DIR_UNKNOWN;
 }
 
+/* flow_dir_of: enum filter_dir (or FILTER_DIR_UNKNOWN) as enum flow_dir. */
+static __always_inline __u8 flow_dir_of(int dir)
+{
+	if (dir == FILTER_DIR_INGRESS)
+		return FLOW_DIR_INGRESS;
+	if (dir == FILTER_DIR_EGRESS)
+		return FLOW_DIR_EGRESS;
+	return FLOW_DIR_UNKNOWN;
+}
+
+/* flow_direction: the direction of a new flow, for its slot: what the
+ * classifier found, else by the VNI's session, else by the outer source.
+ * Runs once per new flow, so packets of known flows never pay for it. */
+static __noinline __u8 flow_direction(struct pkt *p)
+{
+	struct filter_session *s;
+	__u32 gen;
+
+	if (p->dir != FLOW_DIR_UNSET)
+		return p->dir;
+	gen = filter_active_gen();
+	s = filter_session_of(p->key.vni, gen);
+	if (s)
+		return flow_dir_of(filter_direction(s, p, gen));
+	if (p->outer_family != p->key.family)
+		return FLOW_DIR_UNKNOWN;
+	if (filter_addr_eq(p->key.dst, p->outer_src))
+		return FLOW_DIR_INGRESS;
+	if (filter_addr_eq(p->key.src, p->outer_src))
+		return FLOW_DIR_EGRESS;
+	return FLOW_DIR_UNKNOWN;
+}
+
 /* filter_hit: count the packet under a slot of rule_hits. */
 static __always_inline void filter_hit(__u32 slot, const struct pkt *p)
 {

@@ -95,6 +95,7 @@ __noinline int linear_classify(struct pkt *p)
 		return s->mode == FILTER_MODE_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
 	}
 	dir = filter_direction(s, p, gen);
+	p->dir = flow_dir_of(dir);
 	if (dir == FILTER_DIR_UNKNOWN) {
 		filter_hit(s->slot, p);
 		return CLASSIFY_ACCEPT;

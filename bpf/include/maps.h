@@ -106,5 +106,6 @@ const enum vxtap_event_type *btf_anchor_event_type __attribute__((unused));
 const enum vxtap_flag *btf_anchor_flag __attribute__((unused));
 const enum vxtap_reason *btf_anchor_reason __attribute__((unused));
 const enum flow_slot_state *btf_anchor_slot_state __attribute__((unused));
+const enum flow_dir *btf_anchor_flow_dir __attribute__((unused));
 
 #endif /* VXTAP_MAPS_H */

@@ -20,7 +20,7 @@ struct pkt {
 	__u8 outer_family;    /* 4 or 6 */
 	__u8 tcp_flags;       /* flags byte of an inner TCP header, else 0 */
 	__u8 mirror;          /* 1 once the frame is known to be mirror traffic */
-	__u8 pad;
+	__u8 dir;             /* enum flow_dir the classifier found, FLOW_DIR_UNSET if it did not look */
 };
 
 /* pkt_flag: mark a flag to be counted when the packet is done. */

@@ -86,6 +86,15 @@ enum flow_slot_state {
 	FLOW_SLOT_LIVE = 2,    /* in flow_index: a flow Go walks */
 };
 
+/* flow_slot.direction: the flow seen from the source ENI, found once when
+ * the flow is created (the session's ENI addresses, else the outer source). */
+enum flow_dir {
+	FLOW_DIR_UNSET = 0,   /* not looked at yet (struct pkt only) */
+	FLOW_DIR_INGRESS = 1, /* inner destination is the source ENI */
+	FLOW_DIR_EGRESS = 2,  /* inner source is the source ENI */
+	FLOW_DIR_UNKNOWN = 3, /* neither inner address is the ENI's */
+};
+
 /* One flow in the mmapable flow_slots array. Every CPU updates the one slot
  * of a flow with atomics, so Go reads a flow with plain loads and walks the
  * table as one sequential scan of memory (a hash walk chases pointers and
@@ -100,7 +109,8 @@ struct flow_slot {
 	__u32 tcp_flags;    /* OR of the TCP flags seen (low byte), atomic or */
 	__u32 end_seen;     /* a FIN or RST was seen; set once by compare-and-swap */
 	__u8 outer_family;  /* 4 or 6 */
-	__u8 pad0[3];
+	__u8 direction;     /* enum flow_dir, set when the slot is claimed */
+	__u8 pad0[2];
 	__u8 outer_src[16]; /* outer source of the first packet = the mirror source ENI, network order */
 	struct flow_key key;
 	__u8 pad[20];

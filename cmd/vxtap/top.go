@@ -234,7 +234,7 @@ func (p *pinnedSource) Top(_ context.Context, q topview.Query) (*topview.Result,
 		}
 	}
 	var res topview.Result
-	p.tr.View(func(s *rates.Snapshot) { res = topview.Build(s, q, nil) })
+	p.tr.View(func(s *rates.Snapshot) { res = topview.Build(s, q) })
 	res.Iface, res.Source = p.iface, "pinned"
 	res.Note = fmt.Sprintf("reading pinned maps under %s (no daemon running)", loader.PinDir(p.iface))
 	res.Header.Datapath = p.meter.Datapath()

@@ -40,7 +40,11 @@ func TestTopLab(t *testing.T) {
 	bin := vxtapBin(t)
 	lab := labUp(t)
 	s1, s2 := lab.Sources[0], lab.Sources[1]
-	startDaemon(t, bin, lab.AppNS, lab.AppIf, filepath.Join(t.TempDir(), "flows.json"), "--listen", "127.0.0.1:9781")
+	if lab.Sessions == "" {
+		t.Fatal("the lab wrote no sessions file")
+	}
+	startDaemon(t, bin, lab.AppNS, lab.AppIf, filepath.Join(t.TempDir(), "flows.json"), "--listen", "127.0.0.1:9781",
+		"--config", lab.Sessions)
 
 	udpStream(t, s1.NS, s1.PeerV4.String(), 7001, 1400, "0.002", 40*time.Second) // heaviest
 	udpStream(t, s1.NS, s1.PeerV4.String(), 7002, 20, "0.05", 40*time.Second)    // light
@@ -51,6 +55,10 @@ func TestTopLab(t *testing.T) {
 	scr := tm.waitFor("the heaviest flow first", func(s string) bool {
 		return strings.Contains(s, "sort: rate") && firstRowHas(s, "101", s1.WLv4.String(), heavy)
 	})
+	// The sessions list the workload addresses: from the workload is egress.
+	if !firstRowHas(scr, "egress") {
+		t.Errorf("the heaviest flow leaves the workload: DIR should say egress:\n%s", scr)
+	}
 	fiveTuple := len(dataRows(scr))
 	if fiveTuple < 3 || !strings.Contains(scr, "-> 7003") || !strings.Contains(scr, "-> 7002") {
 		t.Fatalf("the three streams should show:\n%s", scr)

@@ -312,7 +312,7 @@ func (a *Aggregator) record(k *flow.Key, c *flow.Counters, e *slot, reason strin
 		first = a.clock.time(e.lastPacket, e.zone) // continuation: the previous record ended there
 	}
 	a.pending = append(a.pending, flow.Record{
-		VNI: k.VNI, MirrorSource: c.MirrorSource,
+		VNI: k.VNI, MirrorSource: c.MirrorSource, Direction: c.Direction,
 		Src: k.Src, Dst: k.Dst, Proto: k.Proto, SPort: k.SPort, DPort: k.DPort,
 		Packets: c.Packets - e.packets, Bytes: c.Bytes - e.bytes,
 		First: first, Last: c.Last, TCPFlags: c.TCPFlags, EndReason: reason,

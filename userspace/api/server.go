@@ -25,9 +25,6 @@ const MaxRows = 1_000_000
 
 // Server serves the API on a Unix socket.
 type Server struct {
-	// Direction, if set before Serve, names a flow's direction for the
-	// rows of /v1/top ("" = unknown, shown as "-").
-	Direction func(flow.Key) string
 	// CounterInterval is how often the data path counters are read for
 	// their rates; 0 means a second.
 	CounterInterval time.Duration
@@ -226,7 +223,7 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 	var sweeps uint64
 	s.p.View(func(snap *rates.Snapshot) {
 		sweeps = snap.Sweeps
-		res = topview.Build(snap, q, s.Direction)
+		res = topview.Build(snap, q)
 	})
 	res.Iface, res.Source = s.iface, "daemon"
 	if sweeps == 0 {

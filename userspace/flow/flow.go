@@ -24,6 +24,47 @@ func (k Key) String() string {
 	return fmt.Sprintf("vni %d %s:%d -> %s:%d proto %d", k.VNI, k.Src, k.SPort, k.Dst, k.DPort, k.Proto)
 }
 
+// Direction is a flow seen from its mirror source ENI, as the data path
+// found it when the flow was created: the session's ENI addresses, else
+// the outer source of the copy (the ENI's primary address).
+type Direction uint8
+
+// Directions; the values are enum flow_dir's.
+const (
+	DirUnknown Direction = 0 // neither inner address is the ENI's
+	DirIngress Direction = 1 // the inner destination is the ENI
+	DirEgress  Direction = 2 // the inner source is the ENI
+)
+
+// String is "ingress", "egress" or "" while unknown.
+func (d Direction) String() string {
+	switch d {
+	case DirIngress:
+		return "ingress"
+	case DirEgress:
+		return "egress"
+	}
+	return ""
+}
+
+// MarshalText writes the name, so JSON carries "ingress" or "egress".
+func (d Direction) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (d *Direction) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "ingress":
+		*d = DirIngress
+	case "egress":
+		*d = DirEgress
+	case "", "unknown", "-":
+		*d = DirUnknown
+	default:
+		return fmt.Errorf("direction %q: want ingress, egress or unknown", b)
+	}
+	return nil
+}
+
 // Counters are a flow's totals as the data path holds them, CPUs merged.
 type Counters struct {
 	Packets      uint64
@@ -33,6 +74,7 @@ type Counters struct {
 	TCPFlags     uint8
 	EndSeen      bool       // a TCP FIN or RST was seen
 	MirrorSource netip.Addr // outer source of the copies: the source ENI
+	Direction    Direction  // seen from the source ENI
 }
 
 // EventType tells flow-start from flow-end records.

@@ -20,6 +20,7 @@ const (
 type Record struct {
 	VNI          uint32     `json:"vni"`
 	MirrorSource netip.Addr `json:"mirror_source"`
+	Direction    Direction  `json:"direction,omitempty"` // seen from the source ENI; left out while unknown
 	Src          netip.Addr `json:"src"`
 	Dst          netip.Addr `json:"dst"`
 	Proto        uint8      `json:"proto"`

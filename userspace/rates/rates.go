@@ -34,12 +34,13 @@ const DefaultSmoothing = 10 * time.Second
 type Flow struct {
 	Key          flow.Key
 	MirrorSource netip.Addr
-	Packets      uint64  // totals in the table
-	Bytes        uint64  // inner IP bytes
-	PPS          float64 // packets/s over the last interval
-	BPS          float64 // bytes/s over the last interval
-	AvgPPS       float64 // smoothed packets/s
-	AvgBPS       float64 // smoothed bytes/s
+	Direction    flow.Direction // seen from the source ENI
+	Packets      uint64         // totals in the table
+	Bytes        uint64         // inner IP bytes
+	PPS          float64        // packets/s over the last interval
+	BPS          float64        // bytes/s over the last interval
+	AvgPPS       float64        // smoothed packets/s
+	AvgBPS       float64        // smoothed bytes/s
 }
 
 // Totals sum every flow of a snapshot.
@@ -206,7 +207,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	s.packets, s.bytes, s.seen, s.pos = c.Packets, c.Bytes, t.sweep, uint32(len(t.walk))
 	t.walk = append(t.walk, i)
 	b := t.back
-	b.Flows = append(b.Flows, Flow{Key: k, MirrorSource: c.MirrorSource, Packets: c.Packets, Bytes: c.Bytes,
+	b.Flows = append(b.Flows, Flow{Key: k, MirrorSource: c.MirrorSource, Direction: c.Direction, Packets: c.Packets, Bytes: c.Bytes,
 		PPS: pps, BPS: bps, AvgPPS: s.avgPPS, AvgBPS: s.avgBPS})
 	tt := &b.Totals
 	tt.Packets += c.Packets

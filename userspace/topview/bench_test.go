@@ -48,7 +48,7 @@ func BenchmarkBuild1M(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				res := Build(bc.s, bc.q, nil)
+				res := Build(bc.s, bc.q)
 				if err := json.NewEncoder(io.Discard).Encode(res); err != nil {
 					b.Fatal(err)
 				}

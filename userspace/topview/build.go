@@ -10,12 +10,12 @@ import (
 )
 
 // Build computes the view of one snapshot. Call it inside
-// rates.Tracker.View: it copies what it keeps. direction, if not nil,
-// names a flow's direction (empty = unknown, shown as "-").
+// rates.Tracker.View: it copies what it keeps. A flow's direction is the
+// data path's (shown as "-" while unknown, "*" for a group of several).
 //
 // With a million flows the 5-tuple view costs one pass and a heap of N;
 // other groupings add one map entry per group.
-func Build(s *rates.Snapshot, q Query, direction func(flow.Key) string) Result {
+func Build(s *rates.Snapshot, q Query) Result {
 	if q.Sort == "" {
 		q.Sort = SortRate
 	}
@@ -41,28 +41,27 @@ func Build(s *rates.Snapshot, q Query, direction func(flow.Key) string) Result {
 		}
 		h.Groups = h.Matched
 		for _, f := range top.sorted() {
-			res.Rows = append(res.Rows, flowRow(f, direction))
+			res.Rows = append(res.Rows, flowRow(f))
 		}
 		return res
 	}
 
 	var accs []acc
-	dirs := &directions{lookup: direction}
 	switch q.Group {
 	case GroupSrc, GroupDst, GroupMirror:
-		accs = group(s, q, h, dirs, func(f *rates.Flow) addrKey {
+		accs = group(s, q, h, func(f *rates.Flow) addrKey {
 			a, _ := groupAddrs(q.Group, f)
 			return addrKey{a.As16(), a.Is4()}
 		})
 	case GroupPair:
-		accs = group(s, q, h, dirs, func(f *rates.Flow) pairKey {
+		accs = group(s, q, h, func(f *rates.Flow) pairKey {
 			a, b := groupAddrs(q.Group, f)
 			return pairKey{a.As16(), b.As16(), a.Is4()}
 		})
 	case GroupDPort:
-		accs = group(s, q, h, dirs, func(f *rates.Flow) uint32 { return uint32(f.Key.Proto)<<16 | uint32(f.Key.DPort) })
+		accs = group(s, q, h, func(f *rates.Flow) uint32 { return uint32(f.Key.Proto)<<16 | uint32(f.Key.DPort) })
 	case GroupVNI:
-		accs = group(s, q, h, dirs, func(f *rates.Flow) uint32 { return f.Key.VNI })
+		accs = group(s, q, h, func(f *rates.Flow) uint32 { return f.Key.VNI })
 	}
 	h.Groups = len(accs)
 	gtop := topN[*acc]{n: q.N, before: func(a, b *acc) bool { return accBefore(a, b, q.Sort) }}
@@ -70,7 +69,7 @@ func Build(s *rates.Snapshot, q Query, direction func(flow.Key) string) Result {
 		gtop.push(&accs[i])
 	}
 	for _, a := range gtop.sorted() {
-		res.Rows = append(res.Rows, a.row(q.Group, &s.Flows[a.first], dirs))
+		res.Rows = append(res.Rows, a.row(q.Group, &s.Flows[a.first]))
 	}
 	return res
 }
@@ -89,7 +88,7 @@ type (
 )
 
 // group sums the flows q keeps into one acc per key.
-func group[K comparable](s *rates.Snapshot, q Query, h *Header, dirs *directions, key func(*rates.Flow) K) []acc {
+func group[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rates.Flow) K) []acc {
 	var accs []acc
 	index := map[K]int32{}
 	for i := range s.Flows {
@@ -110,7 +109,7 @@ func group[K comparable](s *rates.Snapshot, q Query, h *Header, dirs *directions
 			}
 			accs = append(accs, acc{k: groupKey(q.Group, f), first: int32(i)})
 		}
-		accs[j].add(f, &s.Flows[accs[j].first], dirs)
+		accs[j].add(f, &s.Flows[accs[j].first])
 	}
 	return accs
 }
@@ -122,15 +121,12 @@ func dirOrDash(d string) string {
 	return d
 }
 
-func flowRow(f *rates.Flow, direction func(flow.Key) string) Row {
+func flowRow(f *rates.Flow) Row {
 	k := f.Key
 	r := Row{VNI: &k.VNI, MirrorSource: f.MirrorSource, Src: k.Src, Dst: k.Dst, Proto: &k.Proto,
-		SPort: &k.SPort, DPort: &k.DPort, Direction: "-", Flows: 1,
+		SPort: &k.SPort, DPort: &k.DPort, Direction: dirOrDash(f.Direction.String()), Flows: 1,
 		PacketsPerSecond: f.PPS, BitsPerSecond: 8 * f.BPS, AvgPacketsPerSecond: f.AvgPPS, AvgBitsPerSecond: 8 * f.AvgBPS,
 		Packets: f.Packets, Bytes: f.Bytes}
-	if direction != nil {
-		r.Direction = dirOrDash(direction(k))
-	}
 	return r
 }
 
@@ -247,7 +243,7 @@ type acc struct {
 	flows   int32
 	vary    uint8
 	dirVary bool
-	dir     uint8 // index in the directions' names; no pointer, so the GC skips accs
+	dir     flow.Direction
 	pps     float64
 	bps     float64 // bytes/s
 	apps    float64
@@ -256,46 +252,10 @@ type acc struct {
 	bytes   uint64
 }
 
-// directions names flows' directions with small numbers.
-type directions struct {
-	lookup func(flow.Key) string
-	names  []string
-	index  map[string]uint8
-}
-
-func (d *directions) of(k *flow.Key) uint8 {
-	if d.lookup == nil {
-		return 0
-	}
-	name := d.lookup(*k)
-	if i, ok := d.index[name]; ok {
-		return i
-	}
-	if len(d.names) >= 255 {
-		return 255 // more names than anyone shows: "?"
-	}
-	if d.index == nil {
-		d.index = map[string]uint8{}
-	}
-	d.names = append(d.names, name)
-	d.index[name] = uint8(len(d.names) - 1)
-	return uint8(len(d.names) - 1)
-}
-
-func (d *directions) name(i uint8) string {
-	if int(i) < len(d.names) {
-		return dirOrDash(d.names[i])
-	}
-	if i == 255 {
-		return "?"
-	}
-	return "-"
-}
-
 // add sums flow f into the group whose first flow is rep.
-func (a *acc) add(f, rep *rates.Flow, dirs *directions) {
+func (a *acc) add(f, rep *rates.Flow) {
 	k, r := &f.Key, &rep.Key
-	d := dirs.of(k)
+	d := f.Direction
 	if a.flows == 0 {
 		a.dir = d
 	} else {
@@ -331,8 +291,8 @@ func (a *acc) add(f, rep *rates.Flow, dirs *directions) {
 	a.bytes += f.Bytes
 }
 
-func (a *acc) row(g Group, rep *rates.Flow, dirs *directions) Row {
-	r := Row{Direction: dirs.name(a.dir), Flows: int(a.flows),
+func (a *acc) row(g Group, rep *rates.Flow) Row {
+	r := Row{Direction: dirOrDash(a.dir.String()), Flows: int(a.flows),
 		PacketsPerSecond: a.pps, BitsPerSecond: 8 * a.bps, AvgPacketsPerSecond: a.apps, AvgBitsPerSecond: 8 * a.abps,
 		Packets: a.packets, Bytes: a.bytes}
 	if a.dirVary {

@@ -93,7 +93,7 @@ func TestBuild(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res := Build(fixture(), Query{Sort: tc.sort, Group: tc.group, Filter: f, N: tc.n}, nil)
+			res := Build(fixture(), Query{Sort: tc.sort, Group: tc.group, Filter: f, N: tc.n})
 			got := []string{}
 			for _, r := range res.Rows {
 				got = append(got, label(r))
@@ -112,7 +112,7 @@ func TestBuild(t *testing.T) {
 }
 
 func TestBuildSumsGroups(t *testing.T) {
-	res := Build(fixture(), Query{Sort: SortRate, Group: GroupPair}, nil)
+	res := Build(fixture(), Query{Sort: SortRate, Group: GroupPair})
 	r := res.Rows[0]
 	if r.BitsPerSecond != 8*1_500_000 || r.PacketsPerSecond != 1300 || r.Bytes != 7_000_000 || r.Packets != 7000 ||
 		r.AvgBitsPerSecond != 8*1_500_000/2 || r.Flows != 2 {
@@ -125,14 +125,17 @@ func TestBuildSumsGroups(t *testing.T) {
 }
 
 func TestBuildDirection(t *testing.T) {
-	dir := func(k flow.Key) string {
-		switch {
-		case k.DPort == 443 || k.DPort == 80:
-			return "egress"
-		case k.SPort == 443:
-			return "ingress"
+	withDirs := func() *rates.Snapshot {
+		s := fixture()
+		for i := range s.Flows {
+			switch k := s.Flows[i].Key; {
+			case k.DPort == 443 || k.DPort == 80:
+				s.Flows[i].Direction = flow.DirEgress
+			case k.SPort == 443:
+				s.Flows[i].Direction = flow.DirIngress
+			}
 		}
-		return ""
+		return s
 	}
 	tests := []struct {
 		group Group
@@ -143,7 +146,7 @@ func TestBuildDirection(t *testing.T) {
 		{GroupDst, []string{"*", "ingress", "egress", "-"}},
 	}
 	for _, tc := range tests {
-		res := Build(fixture(), Query{Group: tc.group}, dir)
+		res := Build(withDirs(), Query{Group: tc.group})
 		var got []string
 		for _, r := range res.Rows {
 			got = append(got, r.Direction)
@@ -152,9 +155,9 @@ func TestBuildDirection(t *testing.T) {
 			t.Errorf("%s: directions %q, want %q", tc.group, got, tc.want)
 		}
 	}
-	for _, r := range Build(fixture(), Query{}, nil).Rows {
+	for _, r := range Build(fixture(), Query{}).Rows {
 		if r.Direction != "-" {
-			t.Errorf("no lookup: direction %q, want -", r.Direction)
+			t.Errorf("unknown directions: direction %q, want -", r.Direction)
 		}
 	}
 }
@@ -163,7 +166,7 @@ func TestBuildDirection(t *testing.T) {
 // on are left out.
 func TestResultJSON(t *testing.T) {
 	f, _ := ParseFilter("vni 102")
-	res := Build(fixture(), Query{Sort: SortRate, Group: GroupSrc, Filter: f, N: 1}, nil)
+	res := Build(fixture(), Query{Sort: SortRate, Group: GroupSrc, Filter: f, N: 1})
 	res.Iface, res.Source = "eth0", "daemon"
 	res.Header.Datapath = &Datapath{MirrorPackets: 10, Drops: 1}
 	b, err := json.Marshal(res)
@@ -186,7 +189,7 @@ func TestResultJSON(t *testing.T) {
 	if !reflect.DeepEqual(back.Rows, res.Rows) {
 		t.Errorf("rows do not survive a round trip: %+v", back.Rows)
 	}
-	grouped := Build(fixture(), Query{Group: GroupVNI, N: 1}, nil)
+	grouped := Build(fixture(), Query{Group: GroupVNI, N: 1})
 	b, _ = json.Marshal(grouped.Rows[0])
 	if s := string(b); !strings.HasPrefix(s, `{"vni":101,"mirror_source":"10.9.0.1","direction":"-","flows":3,`) {
 		t.Errorf("group row JSON %s: fields that differ must be left out", s)

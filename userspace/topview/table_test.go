@@ -10,7 +10,7 @@ import (
 )
 
 func TestRender(t *testing.T) {
-	res := Build(fixture(), Query{Sort: SortRate, Group: GroupFlow, N: 3}, nil)
+	res := Build(fixture(), Query{Sort: SortRate, Group: GroupFlow, N: 3})
 	res.Iface, res.Source = "eth0", "daemon"
 	res.Header.Datapath = &Datapath{MirrorPackets: 5000, MirrorPacketsPerSecond: 3500, Drops: 3, DropsPerSecond: 0.5, RingLost: 7}
 	got := Render(&res, 0).String()
@@ -47,7 +47,7 @@ func TestRenderCells(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _ := ParseFilter(tc.flt)
-			res := Build(fixture(), Query{Group: tc.group, Filter: f}, nil)
+			res := Build(fixture(), Query{Group: tc.group, Filter: f})
 			tab := Render(&res, 0)
 			row := tab.Rows[0]
 			at := 0
@@ -81,7 +81,7 @@ func TestRenderNarrow(t *testing.T) {
 		{30, SortRate, "SOURCE           DESTINATION", "2001:db…34:5678"},
 	}
 	for _, tc := range tests {
-		res := Build(fixture(), Query{Sort: tc.sort}, nil)
+		res := Build(fixture(), Query{Sort: tc.sort})
 		res.Rows[0].Src = mustAddr("2001:db8:1234:5678:9abc:def0:1234:5678")
 		tab := Render(&res, tc.width)
 		if tab.Columns != tc.columns || !strings.Contains(tab.Rows[0]+" ", " "+tc.source+" ") && !strings.HasPrefix(tab.Rows[0], tc.source+" ") {
@@ -94,7 +94,7 @@ func TestRenderNarrow(t *testing.T) {
 		}
 	}
 	// IPv4 addresses are never cut.
-	res := Build(fixture(), Query{}, nil)
+	res := Build(fixture(), Query{})
 	for _, l := range Render(&res, 40).Rows {
 		if strings.Contains(l, "…") {
 			t.Errorf("IPv4 shortened: %q", l)
@@ -116,7 +116,7 @@ func TestRenderEmpty(t *testing.T) {
 		if !tc.flows {
 			s.Flows, s.Totals = nil, rates.Totals{}
 		}
-		res := Build(s, Query{Filter: must(ParseFilter(tc.filter))}, nil)
+		res := Build(s, Query{Filter: must(ParseFilter(tc.filter))})
 		if tab := Render(&res, 0); len(tab.Rows) != 1 || tab.Rows[0] != tc.want {
 			t.Errorf("%q: rows %q, want %q", tc.filter, tab.Rows, tc.want)
 		}

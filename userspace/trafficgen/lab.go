@@ -31,6 +31,9 @@ type Lab struct {
 	AppNS   string
 	AppIf   string
 	Sources []Source
+	// Sessions is the lab's mirror sessions file (vxtap run --config);
+	// empty for a lab brought up by an older lab-up.sh.
+	Sessions string
 }
 
 // EnvPath is the facts file of a lab prefix.
@@ -61,7 +64,7 @@ func LoadLab(prefix string) (*Lab, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	p := &parser{path: path, kv: kv}
-	lab := &Lab{Prefix: p.str("LAB_PREFIX"), AppNS: p.str("APP_NS"), AppIf: p.str("APP_IF")}
+	lab := &Lab{Prefix: p.str("LAB_PREFIX"), AppNS: p.str("APP_NS"), AppIf: p.str("APP_IF"), Sessions: kv["SESSIONS"]}
 	for _, n := range []string{"1", "2"} {
 		lab.Sources = append(lab.Sources, Source{
 			NS: p.str("SRC" + n + "_NS"), VNI: p.u32("SRC" + n + "_VNI"), Iface: p.str("WL_IF"),
