@@ -50,9 +50,11 @@ func readState(iface string) (runState, error) {
 }
 
 // instanceLock is an flock on /run/vxtap/<iface>.lock: the kernel drops
-// it when the holder dies, so a stale file never blocks a restart.
+// it when the holder dies, so a stale file never blocks a restart. A clean
+// stop removes the file.
 type instanceLock struct {
-	f *os.File
+	f    *os.File
+	path string
 }
 
 // lockInstance takes the interface's lock or says who holds it.
@@ -61,24 +63,47 @@ func lockInstance(iface string) (*instanceLock, error) {
 		return nil, fmt.Errorf("create %s: %w", runDir, err)
 	}
 	path := filepath.Join(runDir, iface+".lock")
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open lock %s: %w", path, err)
+	// Bounded: each retry means a holder removed the file between our
+	// open and our flock; a third time in a row is not a race any more.
+	for range 3 {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("open lock %s: %w", path, err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			b := make([]byte, 32)
+			n, _ := f.ReadAt(b, 0)
+			f.Close()
+			pid := strings.TrimSpace(string(b[:n]))
+			return nil, fmt.Errorf("vxtap is already running on %s (pid %s, lock %s); it was left untouched", iface, pid, path)
+		}
+		// The lock counts only if the file is still the one at path: a
+		// holder that stopped meanwhile removed it, and the next
+		// instance would lock a new file.
+		if !samePath(f, path) {
+			f.Close()
+			continue
+		}
+		f.Truncate(0)
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+		return &instanceLock{f: f, path: path}, nil
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		b := make([]byte, 32)
-		n, _ := f.ReadAt(b, 0)
-		f.Close()
-		pid := strings.TrimSpace(string(b[:n]))
-		return nil, fmt.Errorf("vxtap is already running on %s (pid %s, lock %s); it was left untouched", iface, pid, path)
-	}
-	f.Truncate(0)
-	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return &instanceLock{f: f}, nil
+	return nil, fmt.Errorf("lock %s: removed and created again under us three times", path)
 }
 
+// samePath reports whether the open file f is still the file at path.
+func samePath(f *os.File, path string) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Stat(path, &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// release removes the file while still holding the lock (so no one can
+// take a lock on it that would count), then lets go.
 func (l *instanceLock) release() {
-	l.f.Truncate(0)
+	os.Remove(l.path)
 	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
 	l.f.Close()
 }
