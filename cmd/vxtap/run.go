@@ -86,6 +86,14 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer objs.Close()
+	// A predecessor killed while removing flows may have left slots out of
+	// the index: put them back before the first sweep.
+	if rec, err := objs.RecoverSlots(); err != nil {
+		return err
+	} else if rec.Republished+rec.Merged > 0 {
+		log.Warn().Int("republished", rec.Republished).Int("merged", rec.Merged).
+			Msg("flow slots a killed daemon left out of the index recovered")
+	}
 	keep := c.Bool("keep-attached")
 	filterCtx, stopFilters := context.WithCancel(context.Background())
 	defer stopFilters()

@@ -1,0 +1,134 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+)
+
+// Recovered says what RecoverSlots repaired.
+type Recovered struct {
+	Republished int // live slots put back in flow_index: their flow was missing there
+	Merged      int // live slots added into the slot flow_index names for their flow, then freed
+}
+
+// RecoverSlots repairs what a daemon killed inside Remove can leave behind:
+// a slot still LIVE whose flow it had already taken out of flow_index, so
+// the data path no longer adds to it but a walk still shows it. When the
+// flow is absent from the index, the slot goes back in (its packets were
+// never in a record; the ledger knows what earlier records carried). When
+// the flow came back meanwhile in another slot, the orphan's counts are
+// added into that slot and the orphan is freed, so the flow's total stays
+// exact and the walk shows it once. The writer (vxtap run) calls it once
+// after re-opening a pinned table, before its first sweep.
+func (o *Objects) RecoverSlots() (Recovered, error) {
+	var rec Recovered
+	n, err := o.used()
+	if err != nil {
+		return rec, err
+	}
+	published, err := o.publishedSlots(n)
+	if err != nil {
+		return rec, err
+	}
+	var free []uint32
+	for i := 0; i < n; i++ {
+		s := &o.table.slots[i]
+		if published[i/64]&(1<<(i%64)) != 0 || atomic.LoadUint32(&s.State) != uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+			continue
+		}
+		idx := uint32(i)
+		err := o.FlowIndex.Update(&s.Key, idx, ebpf.UpdateNoExist)
+		if err == nil {
+			rec.Republished++
+			continue
+		}
+		if !errors.Is(err, ebpf.ErrKeyExist) {
+			return rec, fmt.Errorf("recover flow slot %d: %w", i, err)
+		}
+		var j uint32
+		if err := o.FlowIndex.Lookup(&s.Key, &j); err != nil {
+			return rec, fmt.Errorf("recover flow slot %d: %w", i, err)
+		}
+		if j == idx || int(j) >= len(o.table.slots) {
+			continue // published after the index was read: not an orphan
+		}
+		mergeSlot(&o.table.slots[j], s)
+		free = append(free, idx)
+	}
+	if len(free) == 0 {
+		return rec, nil
+	}
+	// The orphans left the index before the crash, so no program run
+	// still holds them after one grace period.
+	if err := syncRCU(); err != nil {
+		return rec, fmt.Errorf("wait for RCU before freeing flow slots: %w", err)
+	}
+	for _, idx := range free {
+		atomic.StoreUint32(&o.table.slots[idx].State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
+		if err := o.FlowFree.Update(nil, idx, ebpf.UpdateAny); err != nil {
+			return rec, fmt.Errorf("give back flow slot %d: %w", idx, err)
+		}
+		rec.Merged++
+	}
+	return rec, o.addDeleted(uint64(len(free)))
+}
+
+// indexBatch is how many flow_index entries one batch lookup returns.
+const indexBatch = 4096
+
+// publishedSlots marks, in a bitset, every slot flow_index points at:
+// batch lookups where the kernel has them, a plain iteration otherwise.
+func (o *Objects) publishedSlots(n int) ([]uint64, error) {
+	bits := make([]uint64, (n+63)/64)
+	mark := func(idx uint32) {
+		if int(idx) < n {
+			bits[idx/64] |= 1 << (idx % 64)
+		}
+	}
+	keys := make([]VxtapFlowKey, indexBatch)
+	vals := make([]uint32, indexBatch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		got, err := o.FlowIndex.BatchLookup(&cursor, keys, vals, nil)
+		for _, idx := range vals[:got] {
+			mark(idx)
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return bits, nil
+		}
+		if errors.Is(err, ebpf.ErrNotSupported) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read flow_index: %w", err)
+		}
+	}
+	var k VxtapFlowKey
+	var idx uint32
+	it := o.FlowIndex.Iterate()
+	for it.Next(&k, &idx) {
+		mark(idx)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read flow_index: %w", err)
+	}
+	return bits, nil
+}
+
+// mergeSlot adds an orphaned slot's counts into the flow's live slot, with
+// the atomics the data path uses on it.
+func mergeSlot(live, orphan *VxtapFlowSlot) {
+	atomic.AddUint64(&live.Packets, atomic.LoadUint64(&orphan.Packets))
+	atomic.AddUint64(&live.Bytes, atomic.LoadUint64(&orphan.Bytes))
+	atomic.OrUint32(&live.TcpFlags, atomic.LoadUint32(&orphan.TcpFlags))
+	if atomic.LoadUint32(&orphan.EndSeen) != 0 {
+		atomic.StoreUint32(&live.EndSeen, 1)
+	}
+	// first_ns is written only when a slot is claimed: the earlier wins.
+	if of := atomic.LoadUint64(&orphan.FirstNs); of < atomic.LoadUint64(&live.FirstNs) {
+		atomic.StoreUint64(&live.FirstNs, of)
+	}
+}

@@ -1,0 +1,159 @@
+package loader
+
+import (
+	"testing"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/testutil"
+)
+
+// TestRecoverSlots: a daemon killed inside Remove, after taking flows out
+// of flow_index and before freeing their slots. One such flow got no more
+// packets: it goes back in the index. One came back in a new slot: the
+// orphan's counts are added there and the orphan is freed. Either way the
+// walk shows each flow once with every packet, and the freed slot is used
+// again.
+func TestRecoverSlots(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	cfg := DefaultConfig()
+	cfg.FlowTableSize = 64
+	o, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	now := time.Now()
+	send := func(sport uint16, n int) {
+		t.Helper()
+		frame := mirrored(t, 7, innerUDP4(sport, 53, 20)...)
+		for range n {
+			if _, err := o.RunPacket(frame, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(1, 3) // stays whole
+	send(2, 4) // orphaned, no more packets
+	send(3, 5) // orphaned, then back in a new slot with 2 more
+	for _, sport := range []uint16{2, 3} {
+		k := keyToBPF(flowKey(7, in4a, in4b, 17, sport, 53))
+		if err := o.FlowIndex.Delete(&k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(3, 2)
+	walk := func() map[uint16]flow.Counters {
+		got := map[uint16]flow.Counters{}
+		if err := o.Walk(func(k flow.Key, c flow.Counters) {
+			if _, dup := got[k.SPort]; dup {
+				t.Errorf("flow %s walked twice", k)
+			}
+			got[k.SPort] = c
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	rec, err := o.RecoverSlots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec != (Recovered{Republished: 1, Merged: 1}) {
+		t.Fatalf("recovered %+v, want 1 republished, 1 merged", rec)
+	}
+	got := walk()
+	for sport, want := range map[uint16]uint64{1: 3, 2: 4, 3: 7} {
+		if c := got[sport]; c.Packets != want || c.Bytes != want*48 {
+			t.Errorf("flow sport %d: %d packets %d bytes, want %d and %d", sport, c.Packets, c.Bytes, want, want*48)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("walk saw %d flows, want 3", len(got))
+	}
+	// Packets of the republished flow land in its slot again.
+	send(2, 1)
+	if c := walk()[2]; c.Packets != 5 {
+		t.Errorf("republished flow: %d packets after one more, want 5", c.Packets)
+	}
+	// A second pass finds nothing more to do.
+	if rec, err := o.RecoverSlots(); err != nil || rec != (Recovered{}) {
+		t.Errorf("second pass: %+v, %v", rec, err)
+	}
+	// The freed slot is the next one a new flow gets.
+	var next uint64
+	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &next); err != nil {
+		t.Fatal(err)
+	}
+	send(9, 1)
+	var after uint64
+	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &after); err != nil {
+		t.Fatal(err)
+	}
+	if after != next {
+		t.Errorf("a new flow took a never-used slot (next %d -> %d): the freed one was not reused", next, after)
+	}
+	if n, _ := o.FlowCount(); n != 4 {
+		t.Errorf("flow count %d, want 4", n)
+	}
+}
+
+// TestFullTable: a full table refuses a new flow, counted under
+// flow_insert_failed with its bytes, while known flows keep counting; once
+// Remove frees a slot, the next new flow gets it.
+func TestFullTable(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	cfg := DefaultConfig()
+	cfg.FlowTableSize = 16
+	o, err := Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	now := time.Now()
+	send := func(sport uint16) {
+		t.Helper()
+		if _, err := o.RunPacket(mirrored(t, 7, innerUDP4(sport, 53, 20)...), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reason := func(name string) (uint64, uint64) {
+		t.Helper()
+		reasons, _, err := o.Counters()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range reasons {
+			if r.Name == name {
+				return r.Packets, r.Bytes
+			}
+		}
+		t.Fatalf("no reason %q", name)
+		return 0, 0
+	}
+	for sport := uint16(1); sport <= 16; sport++ {
+		send(sport)
+	}
+	send(17) // no room
+	send(1)  // known: still counted
+	if p, _ := reason("flow_insert_failed"); p != 1 {
+		t.Fatalf("flow_insert_failed %d, want 1", p)
+	}
+	if p, _ := reason("flow"); p != 17 {
+		t.Fatalf("flow %d, want 17", p)
+	}
+	final, err := o.Remove([]flow.Key{flowKey(7, in4a, in4b, 17, 5, 53)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := final[flowKey(7, in4a, in4b, 17, 5, 53)]; c.Packets != 1 || c.Bytes != 48 {
+		t.Errorf("removed flow's final counters %+v", c)
+	}
+	send(17) // now it fits
+	if p, _ := reason("flow_insert_failed"); p != 1 {
+		t.Errorf("flow_insert_failed %d after a slot was freed, want still 1", p)
+	}
+	if n, _ := o.FlowCount(); n != 16 {
+		t.Errorf("flow count %d, want 16", n)
+	}
+}
