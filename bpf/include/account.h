@@ -217,7 +217,10 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
 	err = bpf_map_update_elem(&flow_index, &p->key, &idx, BPF_NOEXIST);
 	if (err == 0) {
-		s->state = FLOW_SLOT_LIVE;
+		/* Exchange, not a plain store: a fully ordered atomic, so on
+		 * weakly ordered CPUs (arm64) Go never sees LIVE before the
+		 * key and counters written above. */
+		__sync_lock_test_and_set(&s->state, FLOW_SLOT_LIVE);
 		ins = bpf_map_lookup_elem(&flow_ctl, &k_ins);
 		if (ins)
 			__sync_fetch_and_add(ins, 1);
