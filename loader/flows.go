@@ -69,22 +69,44 @@ const (
 // stays the same from sweep to sweep (the aggregator and the rate tracker
 // count on that). Counters are read while CPUs add to them, so packets and
 // bytes of one read may be a packet apart; the next read catches up, and
-// Remove's read is exact.
+// Remove's read is exact. A slot freed (and maybe reused) while it was
+// read, which only a reader beside the daemon can meet, is left out.
 func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
 	n, err := o.used()
 	if err != nil {
 		return err
 	}
 	base := o.clock.base()
+	live := uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE)
 	for i := 0; i < n; i++ {
 		s := &o.table.slots[i]
-		if atomic.LoadUint32(&s.State) != uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+		gen := atomic.LoadUint32(&s.Gen)
+		if atomic.LoadUint32(&s.State) != live {
 			continue
 		}
-		fn(keyFromBPF(&s.Key), o.slotCounters(s, base))
+		k, c := keyFromBPF(&s.Key), o.slotCounters(s, base)
+		if atomic.LoadUint32(&s.Gen) != gen || atomic.LoadUint32(&s.State) != live {
+			continue
+		}
+		fn(k, c)
 	}
 	return nil
 }
+
+// freeSlot marks a slot no program can reach any more FREE, with a new
+// generation, and gives it back to the data path.
+func (o *Objects) freeSlot(idx uint32) error {
+	s := &o.table.slots[idx]
+	atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
+	atomic.AddUint32(&s.Gen, 1)
+	if err := o.FlowFree.Update(nil, idx, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("give back flow slot %d: %w", idx, err)
+	}
+	return nil
+}
+
+// rcuTries is how often Remove asks for a grace period before giving up.
+const rcuTries = 3
 
 // Remove implements flow.FlowSource. It takes the flows out of flow_index,
 // waits for an RCU grace period (after which no program run can still add
@@ -121,23 +143,34 @@ func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	}
 	// Slots already out of the index must be read and freed whatever
 	// happened above, or they would leak.
-	if err := syncRCU(); err != nil {
-		return out, errors.Join(firstErr, fmt.Errorf("wait for RCU before freeing flow slots: %w", err))
+	var rcuErr error
+	for range rcuTries {
+		if rcuErr = syncRCU(); rcuErr == nil {
+			break
+		}
+	}
+	if rcuErr != nil {
+		// No grace period, so the slots cannot be read for good or
+		// freed: back into the index, to be removed by a later sweep.
+		var back []uint32
+		for _, g := range taken {
+			back = append(back, g.idx)
+		}
+		_, perr := o.republish(back)
+		return out, errors.Join(firstErr, fmt.Errorf("wait for RCU before freeing flow slots: %w", rcuErr), perr)
 	}
 	base := o.clock.base()
+	freed := 0
 	for _, g := range taken {
 		if int(g.idx) >= len(o.table.slots) {
 			firstErr = errors.Join(firstErr, fmt.Errorf("flow %s: slot %d past the table", g.k, g.idx))
 			continue
 		}
-		s := &o.table.slots[g.idx]
-		out[g.k] = o.slotCounters(s, base)
-		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
-		if err := o.FlowFree.Update(nil, g.idx, ebpf.UpdateAny); err != nil {
-			firstErr = errors.Join(firstErr, fmt.Errorf("give back flow slot %d: %w", g.idx, err))
-		}
+		out[g.k] = o.slotCounters(&o.table.slots[g.idx], base)
+		firstErr = errors.Join(firstErr, o.freeSlot(g.idx))
+		freed++
 	}
-	return out, errors.Join(firstErr, o.addDeleted(uint64(len(taken))))
+	return out, errors.Join(firstErr, o.addDeleted(uint64(freed)))
 }
 
 // addDeleted bumps FLOW_CTL_DELETED, which only userspace writes.

@@ -24,56 +24,72 @@ type Recovered struct {
 // exact and the walk shows it once. The writer (vxtap run) calls it once
 // after re-opening a pinned table, before its first sweep.
 func (o *Objects) RecoverSlots() (Recovered, error) {
-	var rec Recovered
 	n, err := o.used()
 	if err != nil {
-		return rec, err
+		return Recovered{}, err
 	}
 	published, err := o.publishedSlots(n)
 	if err != nil {
-		return rec, err
+		return Recovered{}, err
 	}
-	var free []uint32
+	var orphans []uint32
 	for i := 0; i < n; i++ {
-		s := &o.table.slots[i]
-		if published[i/64]&(1<<(i%64)) != 0 || atomic.LoadUint32(&s.State) != uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+		if published[i/64]&(1<<(i%64)) == 0 &&
+			atomic.LoadUint32(&o.table.slots[i].State) == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+			orphans = append(orphans, uint32(i))
+		}
+	}
+	return o.republish(orphans)
+}
+
+// republish puts live slots that are out of flow_index back in, or, where
+// the flow is in the index again in another slot, adds their counts there.
+// A merged slot is marked FREE at once, so nothing counts it twice even if
+// this process dies next; it goes back to the data path after a grace
+// period (or leaks, if none comes: a lost slot, never a wrong count).
+func (o *Objects) republish(idxs []uint32) (Recovered, error) {
+	var rec Recovered
+	var merged []uint32
+	for _, idx := range idxs {
+		if int(idx) >= len(o.table.slots) {
 			continue
 		}
-		idx := uint32(i)
+		s := &o.table.slots[idx]
 		err := o.FlowIndex.Update(&s.Key, idx, ebpf.UpdateNoExist)
 		if err == nil {
 			rec.Republished++
 			continue
 		}
 		if !errors.Is(err, ebpf.ErrKeyExist) {
-			return rec, fmt.Errorf("recover flow slot %d: %w", i, err)
+			return rec, fmt.Errorf("recover flow slot %d: %w", idx, err)
 		}
 		var j uint32
 		if err := o.FlowIndex.Lookup(&s.Key, &j); err != nil {
-			return rec, fmt.Errorf("recover flow slot %d: %w", i, err)
+			return rec, fmt.Errorf("recover flow slot %d: %w", idx, err)
 		}
 		if j == idx || int(j) >= len(o.table.slots) {
 			continue // published after the index was read: not an orphan
 		}
 		mergeSlot(&o.table.slots[j], s)
-		free = append(free, idx)
+		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
+		atomic.AddUint32(&s.Gen, 1)
+		merged = append(merged, idx)
+		rec.Merged++
 	}
-	if len(free) == 0 {
+	if len(merged) == 0 {
 		return rec, nil
 	}
-	// The orphans left the index before the crash, so no program run
-	// still holds them after one grace period.
+	// The orphans left the index before, so no program run still holds
+	// them after one grace period.
 	if err := syncRCU(); err != nil {
 		return rec, fmt.Errorf("wait for RCU before freeing flow slots: %w", err)
 	}
-	for _, idx := range free {
-		atomic.StoreUint32(&o.table.slots[idx].State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
+	for _, idx := range merged {
 		if err := o.FlowFree.Update(nil, idx, ebpf.UpdateAny); err != nil {
 			return rec, fmt.Errorf("give back flow slot %d: %w", idx, err)
 		}
-		rec.Merged++
 	}
-	return rec, o.addDeleted(uint64(len(free)))
+	return rec, o.addDeleted(uint64(len(merged)))
 }
 
 // indexBatch is how many flow_index entries one batch lookup returns.

@@ -198,7 +198,8 @@ type VxtapFlowSlot struct {
 	Pad0        [2]uint8
 	OuterSrc    [16]uint8
 	Key         VxtapFlowKey
-	Pad         [20]uint8
+	Gen         uint32
+	Pad         [16]uint8
 }
 
 type VxtapFlowSlotState uint32

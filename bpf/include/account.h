@@ -152,6 +152,21 @@ static __always_inline int sample_due(__u32 rate)
 	return 1;
 }
 
+/* flow_key_eq: two flow keys are equal, as 11 aligned 32-bit words
+ * (struct flow_key is 44 bytes, no padding). */
+static __always_inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
+	__u32 diff = 0;
+
+	_Static_assert(sizeof(struct flow_key) == 44, "flow_key is 11 words");
+	/* Bounded: 11 words, unrolled. */
+#pragma unroll
+	for (int i = 0; i < 11; i++)
+		diff |= x[i] ^ y[i];
+	return diff == 0;
+}
+
 /* slot_add: add the packet to a live slot. Several CPUs may update one flow
  * at once: counters by atomic add, flags by atomic or (only when they add a
  * flag), the flow-end event by compare-and-swap so exactly one CPU sends it. */
@@ -196,6 +211,9 @@ static __always_inline struct flow_slot *claim_slot(__u32 *idx)
 static __noinline int new_flow(struct pkt *p, __u64 now)
 {
 	__u32 k_ins = FLOW_CTL_INSERTED;
+	/* From the packet, not the slot: once published, another CPU may set
+	 * the slot's end_seen and send the flow-end event itself. */
+	__u32 end = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
 	struct flow_slot *s;
 	__u64 *ins;
 	__u32 idx, *other;
@@ -210,7 +228,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	s->first_ns = now;
 	s->last_ns = now;
 	s->tcp_flags = p->tcp_flags;
-	s->end_seen = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
+	s->end_seen = end;
 	s->outer_family = p->outer_family;
 	s->direction = flow_direction(p);
 	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
@@ -225,7 +243,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 		if (ins)
 			__sync_fetch_and_add(ins, 1);
 		emit_flow_event(p, EVENT_FLOW_START, now);
-		if (s->end_seen)
+		if (end)
 			emit_flow_event(p, EVENT_FLOW_END, now);
 		return REASON_FLOW;
 	}
@@ -239,8 +257,8 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	if (!other)
 		return REASON_FLOW_INSERT_FAILED; /* published and removed meanwhile */
 	s = bpf_map_lookup_elem(&flow_slots, other);
-	if (!s)
-		return REASON_FLOW_INSERT_FAILED;
+	if (!s || !flow_key_eq(&s->key, &p->key))
+		return REASON_FLOW_INSERT_FAILED; /* removed and reused meanwhile */
 	slot_add(s, p, now);
 	return REASON_FLOW;
 }
@@ -257,6 +275,11 @@ static __always_inline int account(struct pkt *p, __u64 now)
 	s = bpf_map_lookup_elem(&flow_slots, idx);
 	if (!s)
 		return REASON_FLOW_INSERT_FAILED; /* flow_index holds only valid slots */
+	/* flow_index is preallocated: an element Go deletes is reused at once,
+	 * so the index read may already be another flow's. Then the slot's key
+	 * says so, and the flow is looked up again as new. */
+	if (!flow_key_eq(&s->key, &p->key))
+		return new_flow(p, now);
 	slot_add(s, p, now);
 	return REASON_FLOW;
 }

@@ -113,7 +113,8 @@ struct flow_slot {
 	__u8 pad0[2];
 	__u8 outer_src[16]; /* outer source of the first packet = the mirror source ENI, network order */
 	struct flow_key key;
-	__u8 pad[20];
+	__u32 gen;          /* bumped by Go each time it frees the slot, so a reader in another process can tell a slot reused while it copied */
+	__u8 pad[16];
 };
 
 /* Per-VNI counts of mirror copies that make no flow (per CPU); the flows

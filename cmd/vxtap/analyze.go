@@ -39,6 +39,9 @@ func runAnalyze(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return cli.Exit("usage: vxtap analyze [flags] FILE (one capture file)", 2)
 	}
+	if err := positiveDurations(c, "idle-timeout", "active-timeout"); err != nil {
+		return err
+	}
 	format := c.String("format")
 	if c.Bool("json") {
 		format = "json"
@@ -109,6 +112,16 @@ func printAnalysis(c *cli.Context, format string, res *analyze.Result) error {
 }
 
 // portFlag reads a UDP port flag; zero allowed only where it means "off".
+// positiveDurations refuses a duration flag of zero or less, naming it.
+func positiveDurations(c *cli.Context, names ...string) error {
+	for _, n := range names {
+		if d := c.Duration(n); d <= 0 {
+			return cli.Exit(fmt.Sprintf("flag --%s: %s is not a positive duration (e.g. 15s)", n, d), 2)
+		}
+	}
+	return nil
+}
+
 func portFlag(c *cli.Context, name string, dst *uint16, zeroOK bool) error {
 	v := c.Uint(name)
 	if v > 65535 || (v == 0 && !zeroOK) {

@@ -168,3 +168,31 @@ func TestAnalyzePcapng(t *testing.T) {
 		})
 	}
 }
+
+// TestBadDurationFlags: a zero or negative timeout is refused before
+// anything loads, naming the flag.
+func TestBadDurationFlags(t *testing.T) {
+	bin := vxtapBin(t)
+	for _, args := range [][]string{
+		{"analyze", "--idle-timeout", "0s", "x.pcap"},
+		{"analyze", "--active-timeout", "-1s", "x.pcap"},
+		{"run", "--iface", "none0", "--idle-timeout", "0"},
+		{"run", "--iface", "none0", "--sweep-interval", "0s"},
+	} {
+		cmd := exec.Command(bin, args...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() != 2 {
+			t.Errorf("%v: %v, want exit 2", args, err)
+		}
+		flag := args[len(args)-2]
+		if args[0] == "analyze" {
+			flag = args[1]
+		}
+		if msg := stderr.String(); !strings.Contains(msg, "flag "+flag+":") || !strings.Contains(msg, "not a positive duration") {
+			t.Errorf("%v: stderr %q, want the flag named", args, msg)
+		}
+	}
+}

@@ -55,6 +55,9 @@ func runDaemon(c *cli.Context) error {
 	log.Logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339,
 		NoColor: !isTerminal(os.Stderr)}).With().Timestamp().Logger()
 	iface := c.String("iface")
+	if err := positiveDurations(c, "idle-timeout", "active-timeout", "sweep-interval"); err != nil {
+		return err
+	}
 	cfg := loader.DefaultConfig()
 	if err := portFlag(c, "vxlan-port", &cfg.VXLANPort, false); err != nil {
 		return err

@@ -64,13 +64,18 @@ func lockInstance(iface string) (*instanceLock, error) {
 	}
 	path := filepath.Join(runDir, iface+".lock")
 	// Bounded: each retry means a holder removed the file between our
-	// open and our flock; a third time in a row is not a race any more.
+	// open and our flock (or its check); a third time in a row is not a
+	// race any more.
 	for range 3 {
 		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("open lock %s: %w", path, err)
 		}
 		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			if !samePath(f, path) { // its holder stopped and removed it just now
+				f.Close()
+				continue
+			}
 			b := make([]byte, 32)
 			n, _ := f.ReadAt(b, 0)
 			f.Close()

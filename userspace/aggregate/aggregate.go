@@ -161,7 +161,9 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 			remove, reasons[k] = append(remove, k), flow.EndEvicted
 			st.Evicted++
 		default:
-			a.ages[a.ageBucket(idle)]++
+			if a.cfg.TableSize > 0 {
+				a.ages[a.ageBucket(idle)]++
+			}
 			if e.lastRecord.age(at) >= a.cfg.ActiveTimeout && a.record(&k, &c, e, flow.EndActive, now, at) {
 				st.Records++
 			}
@@ -188,10 +190,14 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	return st, err
 }
 
-// ageBucket places an idle age below the idle timeout in the histogram.
+// ageBucket places an idle age below the idle timeout in the histogram. A
+// packet that came during the walk makes the age negative: bucket 0.
 func (a *Aggregator) ageBucket(idle time.Duration) int {
-	b := int(idle * ageBuckets / a.cfg.IdleTimeout)
-	return min(max(b, 0), ageBuckets-1)
+	width := a.cfg.IdleTimeout / ageBuckets
+	if width <= 0 || idle <= 0 {
+		return 0
+	}
+	return int(min(idle/width, ageBuckets-1))
 }
 
 // relief returns the idle age from which the next sweep evicts, given the
@@ -211,7 +217,7 @@ func (a *Aggregator) relief(kept int) time.Duration {
 	for got := a.ages[b]; got < need && b > 1; got += a.ages[b] {
 		b--
 	}
-	return a.cfg.IdleTimeout * time.Duration(b) / ageBuckets
+	return a.cfg.IdleTimeout / ageBuckets * time.Duration(b) // divided first: no overflow for any timeout
 }
 
 // Shutdown emits a last record for every flow in the table. With remove,

@@ -190,3 +190,17 @@ func TestPressureRelief(t *testing.T) {
 		t.Fatalf("totals evicted %d vanished %d", h.agg.TotalEvicted, h.agg.TotalVanished)
 	}
 }
+
+// TestReliefOddAges: a packet that came during the walk (last after the
+// sweep's now) and an idle timeout shorter than the histogram's buckets
+// neither panic nor evict a busy flow.
+func TestReliefOddAges(t *testing.T) {
+	for _, idle := range []time.Duration{DefaultConfig().IdleTimeout, 10 * time.Nanosecond} {
+		h := newHarness()
+		h.agg.cfg.TableSize, h.agg.cfg.IdleTimeout = 1, idle
+		h.tab.Packet(key(1), 100, t0.Add(time.Second), 0) // after the sweep's now
+		if st := h.sweep(t, t0); st.Removed != 0 {
+			t.Errorf("idle %v: sweep %+v removed a flow whose last packet is after now", idle, st)
+		}
+	}
+}
