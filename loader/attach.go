@@ -145,7 +145,7 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	o := &Objects{names: names, ncpu: ebpf.MustPossibleCPU(), clock: newClockConv(false)}
+	o := &Objects{names: names, clock: newClockConv(false)}
 	if err := openPinnedMaps(dir, &o.VxtapMaps); err != nil {
 		o.Close()
 		return nil, nil, err

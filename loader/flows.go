@@ -59,11 +59,8 @@ func (o *Objects) used() (int, error) {
 	return int(min(next, uint64(len(o.table.slots)))), nil
 }
 
-// flow_ctl indexes (FLOW_CTL_* of bpf/include/consts.h).
-const (
-	flowCtlNext    = 1
-	flowCtlDeleted = 2
-)
+// flowCtlNext is FLOW_CTL_NEXT of bpf/include/consts.h.
+const flowCtlNext = 0
 
 // Walk implements flow.FlowSource: every live slot in slot order, which
 // stays the same from sweep to sweep (the aggregator and the rate tracker
@@ -93,12 +90,17 @@ func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
 	return nil
 }
 
-// freeSlot marks a slot no program can reach any more FREE, with a new
-// generation, and gives it back to the data path.
-func (o *Objects) freeSlot(idx uint32) error {
+// retire marks a slot out of flow_index FREE, with a new generation, so
+// no walk shows it again; it is not yet back in the data path's hands.
+func (o *Objects) retire(idx uint32) {
 	s := &o.table.slots[idx]
 	atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
 	atomic.AddUint32(&s.Gen, 1)
+}
+
+// giveBack queues a retired slot for the data path; only after an RCU
+// grace period, when no program run can still write it.
+func (o *Objects) giveBack(idx uint32) error {
 	if err := o.FlowFree.Update(nil, idx, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("give back flow slot %d: %w", idx, err)
 	}
@@ -124,11 +126,6 @@ func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 		bk := keyToBPF(k)
 		var idx uint32
 		err := o.FlowIndex.LookupAndDelete(&bk, &idx)
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			if err = o.FlowIndex.Lookup(&bk, &idx); err == nil {
-				err = o.FlowIndex.Delete(&bk)
-			}
-		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			continue
 		}
@@ -160,32 +157,16 @@ func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 		return out, errors.Join(firstErr, fmt.Errorf("wait for RCU before freeing flow slots: %w", rcuErr), perr)
 	}
 	base := o.clock.base()
-	freed := 0
 	for _, g := range taken {
 		if int(g.idx) >= len(o.table.slots) {
 			firstErr = errors.Join(firstErr, fmt.Errorf("flow %s: slot %d past the table", g.k, g.idx))
 			continue
 		}
 		out[g.k] = o.slotCounters(&o.table.slots[g.idx], base)
-		firstErr = errors.Join(firstErr, o.freeSlot(g.idx))
-		freed++
+		o.retire(g.idx)
+		firstErr = errors.Join(firstErr, o.giveBack(g.idx))
 	}
-	return out, errors.Join(firstErr, o.addDeleted(uint64(freed)))
-}
-
-// addDeleted bumps FLOW_CTL_DELETED, which only userspace writes.
-func (o *Objects) addDeleted(n uint64) error {
-	if n == 0 {
-		return nil
-	}
-	var cur uint64
-	if err := o.FlowCtl.Lookup(uint32(flowCtlDeleted), &cur); err != nil {
-		return fmt.Errorf("read flow_ctl: %w", err)
-	}
-	if err := o.FlowCtl.Put(uint32(flowCtlDeleted), cur+n); err != nil {
-		return fmt.Errorf("write flow_ctl: %w", err)
-	}
-	return nil
+	return out, firstErr
 }
 
 // FlowCount is the number of flows in the table now.

@@ -67,7 +67,6 @@ type Objects struct {
 	VxtapObjects
 	Config Config
 	names  counterNames
-	ncpu   int
 	clock  clockConv
 	table  *slotTable // flow_slots, mmapped
 }
@@ -129,7 +128,7 @@ func Load(cfg Config) (*Objects, error) {
 		}
 		opts.Maps.PinPath = cfg.PinPath
 	}
-	o := &Objects{Config: cfg, names: names, ncpu: ebpf.MustPossibleCPU(), clock: newClockConv(cfg.OfflineClock)}
+	o := &Objects{Config: cfg, names: names, clock: newClockConv(cfg.OfflineClock)}
 	if err := spec.LoadAndAssign(&o.VxtapObjects, &opts); err != nil {
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {

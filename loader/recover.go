@@ -71,8 +71,7 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 			continue // published after the index was read: not an orphan
 		}
 		mergeSlot(&o.table.slots[j], s)
-		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
-		atomic.AddUint32(&s.Gen, 1)
+		o.retire(idx)
 		merged = append(merged, idx)
 		rec.Merged++
 	}
@@ -85,11 +84,11 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 		return rec, fmt.Errorf("wait for RCU before freeing flow slots: %w", err)
 	}
 	for _, idx := range merged {
-		if err := o.FlowFree.Update(nil, idx, ebpf.UpdateAny); err != nil {
-			return rec, fmt.Errorf("give back flow slot %d: %w", idx, err)
+		if err := o.giveBack(idx); err != nil {
+			return rec, err
 		}
 	}
-	return rec, o.addDeleted(uint64(len(merged)))
+	return rec, nil
 }
 
 // indexBatch is how many flow_index entries one batch lookup returns.

@@ -16,23 +16,8 @@ import (
 // again.
 func TestRecoverSlots(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	cfg := DefaultConfig()
-	cfg.FlowTableSize = 64
-	o, err := Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	now := time.Now()
-	send := func(sport uint16, n int) {
-		t.Helper()
-		frame := mirrored(t, 7, innerUDP4(sport, 53, 20)...)
-		for range n {
-			if _, err := o.RunPacket(frame, now); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	o := loadTable(t, 64)
+	send := func(sport uint16, n int) { sendUDP(t, o, sport, n) }
 	send(1, 3) // stays whole
 	send(2, 4) // orphaned, no more packets
 	send(3, 5) // orphaned, then back in a new slot with 2 more
@@ -103,43 +88,17 @@ func TestRecoverSlots(t *testing.T) {
 // Remove frees a slot, the next new flow gets it.
 func TestFullTable(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	cfg := DefaultConfig()
-	cfg.FlowTableSize = 16
-	o, err := Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	now := time.Now()
-	send := func(sport uint16) {
-		t.Helper()
-		if _, err := o.RunPacket(mirrored(t, 7, innerUDP4(sport, 53, 20)...), now); err != nil {
-			t.Fatal(err)
-		}
-	}
-	reason := func(name string) (uint64, uint64) {
-		t.Helper()
-		reasons, _, err := o.Counters()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range reasons {
-			if r.Name == name {
-				return r.Packets, r.Bytes
-			}
-		}
-		t.Fatalf("no reason %q", name)
-		return 0, 0
-	}
+	o := loadTable(t, 16)
+	send := func(sport uint16) { sendUDP(t, o, sport, 1) }
 	for sport := uint16(1); sport <= 16; sport++ {
 		send(sport)
 	}
 	send(17) // no room
 	send(1)  // known: still counted
-	if p, _ := reason("flow_insert_failed"); p != 1 {
+	if p := reasonPackets(t, o, "flow_insert_failed"); p != 1 {
 		t.Fatalf("flow_insert_failed %d, want 1", p)
 	}
-	if p, _ := reason("flow"); p != 17 {
+	if p := reasonPackets(t, o, "flow"); p != 17 {
 		t.Fatalf("flow %d, want 17", p)
 	}
 	final, err := o.Remove([]flow.Key{flowKey(7, in4a, in4b, 17, 5, 53)})
@@ -150,10 +109,36 @@ func TestFullTable(t *testing.T) {
 		t.Errorf("removed flow's final counters %+v", c)
 	}
 	send(17) // now it fits
-	if p, _ := reason("flow_insert_failed"); p != 1 {
+	if p := reasonPackets(t, o, "flow_insert_failed"); p != 1 {
 		t.Errorf("flow_insert_failed %d after a slot was freed, want still 1", p)
 	}
 	if n, _ := o.FlowCount(); n != 16 {
 		t.Errorf("flow count %d, want 16", n)
+	}
+}
+
+// loadTable loads the program with a flow table of size slots, closed
+// when the test ends.
+func loadTable(tb testing.TB, size uint32) *Objects {
+	tb.Helper()
+	cfg := DefaultConfig()
+	cfg.FlowTableSize = size
+	o, err := Load(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { o.Close() })
+	return o
+}
+
+// sendUDP runs n mirror copies (VNI 7) of one inner IPv4 UDP packet with
+// source port sport and 20 bytes of payload (48 inner IP bytes).
+func sendUDP(tb testing.TB, o *Objects, sport uint16, n int) {
+	tb.Helper()
+	frame := mirrored(tb, 7, innerUDP4(sport, 53, 20)...)
+	for range n {
+		if _, err := o.RunPacket(frame, time.Now()); err != nil {
+			tb.Fatal(err)
+		}
 	}
 }

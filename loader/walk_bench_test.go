@@ -32,13 +32,7 @@ func fillFlows(tb testing.TB, o *Objects, n int) {
 func BenchmarkWalk1M(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	const n = 1_000_000
-	cfg := DefaultConfig()
-	cfg.FlowTableSize = 1 << 20
-	o, err := Load(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer o.Close()
+	o := loadTable(b, 1<<20)
 	fillFlows(b, o, n)
 	walk := func() int {
 		seen := 0
@@ -80,13 +74,7 @@ func (o observed) Walk(fn func(flow.Key, flow.Counters)) error {
 func BenchmarkDaemonSweep1M(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	const n = 1_000_000
-	cfg := DefaultConfig()
-	cfg.FlowTableSize = 1 << 20
-	o, err := Load(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer o.Close()
+	o := loadTable(b, 1<<20)
 	fillFlows(b, o, n)
 	tr := rates.New(rates.Config{Capacity: n})
 	agg := aggregate.New(aggregate.Config{IdleTimeout: time.Hour, ActiveTimeout: time.Hour, EndGrace: time.Second},
@@ -117,13 +105,7 @@ func BenchmarkDaemonSweep1M(b *testing.B) {
 func BenchmarkRecover1M(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	const n = 1_000_000
-	cfg := DefaultConfig()
-	cfg.FlowTableSize = 1 << 20
-	o, err := Load(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer o.Close()
+	o := loadTable(b, 1<<20)
 	fillFlows(b, o, n)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

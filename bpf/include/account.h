@@ -210,12 +210,10 @@ static __always_inline struct flow_slot *claim_slot(__u32 *idx)
  * joins that CPU's slot. Returns the terminal reason. */
 static __noinline int new_flow(struct pkt *p, __u64 now)
 {
-	__u32 k_ins = FLOW_CTL_INSERTED;
 	/* From the packet, not the slot: once published, another CPU may set
 	 * the slot's end_seen and send the flow-end event itself. */
 	__u32 end = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
 	struct flow_slot *s;
-	__u64 *ins;
 	__u32 idx, *other;
 	long err;
 
@@ -239,9 +237,6 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 		 * weakly ordered CPUs (arm64) Go never sees LIVE before the
 		 * key and counters written above. */
 		__sync_lock_test_and_set(&s->state, FLOW_SLOT_LIVE);
-		ins = bpf_map_lookup_elem(&flow_ctl, &k_ins);
-		if (ins)
-			__sync_fetch_and_add(ins, 1);
 		emit_flow_event(p, EVENT_FLOW_START, now);
 		if (end)
 			emit_flow_event(p, EVENT_FLOW_END, now);

@@ -22,9 +22,7 @@
 #define MAX_OUTER_LEN    1024   /* VXLAN header offset bound: outer + GENEVE headers never reach it */
 #define MAX_SNAP_LEN     2048   /* largest sample snap length (bytes of inner frame) */
 
-#define FLOW_CTL_INSERTED 0     /* flow_ctl index: flows inserted by the program */
-#define FLOW_CTL_NEXT     1     /* flow_ctl index: next never-used flow slot (may pass the table size) */
-#define FLOW_CTL_DELETED  2     /* flow_ctl index: flows deleted by userspace (written by Go) */
-#define FLOW_CTL_MAX      3     /* entries in flow_ctl */
+#define FLOW_CTL_NEXT     0     /* flow_ctl index: next never-used flow slot (may pass the table size) */
+#define FLOW_CTL_MAX      1     /* entries in flow_ctl */
 
 #endif /* VXTAP_CONSTS_H */

@@ -54,23 +54,29 @@ static __always_inline int filter_eni_has(__u32 gen, const struct pkt *p, const 
 	return bpf_map_lookup_elem(&filter_eni, &k) != NULL;
 }
 
-/* filter_direction: ingress when the inner destination is the source
- * ENI's, egress when the inner source is; the ENI's addresses are the
- * session's list, or else the outer source (the ENI's primary address). */
-static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 gen)
+/* filter_direction_outer: the direction by the outer source alone (the
+ * source ENI's primary address). */
+static __always_inline int filter_direction_outer(const struct pkt *p)
 {
-	if (s->flags & FILTER_SESSION_ADDRS) {
-		if (filter_eni_has(gen, p, p->key.dst))
-			return FILTER_DIR_INGRESS;
-		if (filter_eni_has(gen, p, p->key.src))
-			return FILTER_DIR_EGRESS;
-		return FILTER_DIR_UNKNOWN;
-	}
 	if (p->outer_family != p->key.family)
 		return FILTER_DIR_UNKNOWN;
 	if (filter_addr_eq(p->key.dst, p->outer_src))
 		return FILTER_DIR_INGRESS;
 	if (filter_addr_eq(p->key.src, p->outer_src))
+		return FILTER_DIR_EGRESS;
+	return FILTER_DIR_UNKNOWN;
+}
+
+/* filter_direction: ingress when the inner destination is the source
+ * ENI's, egress when the inner source is; the ENI's addresses are the
+ * session's list, or else the outer source. */
+static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 gen)
+{
+	if (!(s->flags & FILTER_SESSION_ADDRS))
+		return filter_direction_outer(p);
+	if (filter_eni_has(gen, p, p->key.dst))
+		return FILTER_DIR_INGRESS;
+	if (filter_eni_has(gen, p, p->key.src))
 		return FILTER_DIR_EGRESS;
 	return FILTER_DIR_UNKNOWN;
 }
@@ -97,15 +103,7 @@ static __noinline __u8 flow_direction(struct pkt *p)
 		return p->dir;
 	gen = filter_active_gen();
 	s = filter_session_of(p->key.vni, gen);
-	if (s)
-		return flow_dir_of(filter_direction(s, p, gen));
-	if (p->outer_family != p->key.family)
-		return FLOW_DIR_UNKNOWN;
-	if (filter_addr_eq(p->key.dst, p->outer_src))
-		return FLOW_DIR_INGRESS;
-	if (filter_addr_eq(p->key.src, p->outer_src))
-		return FLOW_DIR_EGRESS;
-	return FLOW_DIR_UNKNOWN;
+	return flow_dir_of(s ? filter_direction(s, p, gen) : filter_direction_outer(p));
 }
 
 /* filter_hit: count the packet under a slot of rule_hits. */

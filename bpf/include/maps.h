@@ -59,7 +59,7 @@ struct {
 	__uint(max_entries, 1 << 23);
 } events SEC(".maps");
 
-/* Flow-table occupancy bookkeeping, see FLOW_CTL_*. */
+/* Slot allocation of the flow table, see FLOW_CTL_*. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, FLOW_CTL_MAX);
