@@ -12,6 +12,7 @@ const (
 	EndTCP      = "tcp_end"  // TCP FIN or RST seen, then quiet
 	EndShutdown = "shutdown" // vxtap stopped (or the capture ended)
 	EndEvicted  = "evicted"  // removed early, idlest first, to keep room in a nearly full table
+	EndOverflow = "overflow" // packets of flows that found no slot in a full table, folded into a coarser aggregate
 )
 
 // Record is one exported flow record. Packets and bytes count what came
@@ -32,6 +33,11 @@ type Record struct {
 	Last         time.Time  `json:"last"`
 	TCPFlags     uint8      `json:"tcp_flags"`
 	EndReason    string     `json:"end_reason"`
+	// Enrichment from the configured mirror sessions (empty when unknown).
+	Session   string `json:"session,omitempty"`   // mirror session name; "" = a VNI with no configured session
+	ENI       string `json:"eni,omitempty"`       // source ENI id (NetworkInterfaceId)
+	Rule      uint32 `json:"rule,omitempty"`      // RuleNumber of the filter rule that accepted the flow, 0 = none decided
+	Truncated bool   `json:"truncated,omitempty"` // some copies were cut short by the session's PacketLength
 }
 
 // Key is the record's flow key.
