@@ -75,6 +75,8 @@ type Counters struct {
 	EndSeen      bool       // a TCP FIN or RST was seen
 	MirrorSource netip.Addr // outer source of the copies: the source ENI
 	Direction    Direction  // seen from the source ENI
+	Rule         uint32     // RuleNumber of the filter rule that accepted the flow's first packet, 0 = none decided
+	Truncated    bool       // a copy of the flow was cut short by the session's PacketLength
 }
 
 // EventType tells flow-start from flow-end records.

@@ -59,3 +59,29 @@ type SweepObserver interface {
 	Observe(now time.Time, k flow.Key, c flow.Counters)
 	EndSweep(now time.Time)
 }
+
+// Durable marks a record sink whose WriteBatch stores the batch on
+// local disk (fsynced) before it returns nil: the flow log, or a
+// database sink's own on-disk spool. The restart ledger advances only
+// once every durable sink holds the batch; sinks that are lossy by
+// nature (IPFIX over UDP) are not durable and never hold it back.
+type Durable interface {
+	Durable() bool
+}
+
+// Outputs are the sinks one daemon fans out to, listed in one place
+// when the daemon is built.
+type Outputs struct {
+	Records   []RecordSink
+	Events    []EventSink
+	Samples   []SampleSink
+	Observers []SweepObserver
+}
+
+// Add appends o's sinks to the receiver's.
+func (o *Outputs) Add(more Outputs) {
+	o.Records = append(o.Records, more.Records...)
+	o.Events = append(o.Events, more.Events...)
+	o.Samples = append(o.Samples, more.Samples...)
+	o.Observers = append(o.Observers, more.Observers...)
+}
