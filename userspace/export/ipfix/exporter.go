@@ -279,7 +279,7 @@ func (e *Exporter) flush(ctx context.Context) error {
 		if e.cfg.Network == "tcp" {
 			e.dropConn()
 		}
-		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		if ctxErr := contextErr(ctx); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
 		}
 		return fmt.Errorf("%s: send: %w", e.Name(), err)
@@ -325,4 +325,16 @@ func (e *Exporter) refresh() error {
 		return err
 	}
 	return e.flush(ctx)
+}
+
+// contextErr is ctx.Err(), also when a write deadline taken from ctx
+// fired a moment before ctx's own timer did.
+func contextErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
