@@ -147,9 +147,10 @@ func TestGoflow2DecodesEveryTemplateAndRecord(t *testing.T) {
 			t.Fatalf("%d sampling records, want 1", len(d.sampling))
 		}
 		s := d.sampling[0]
-		if u(s.ScopesValues[0].Value.([]byte)) != 42 || u(s.OptionsValues[0].Value.([]byte)) != 1 ||
-			s.OptionsValues[0].Type != ieSamplingInterval || u(s.OptionsValues[1].Value.([]byte)) != 1 {
-			t.Errorf("sampling record %+v: want domain 42, samplingInterval 1, algorithm 1", s)
+		if u(s.ScopesValues[0].Value.([]byte)) != 42 || s.OptionsValues[0].Type != ieSamplingPacketInterval ||
+			u(s.OptionsValues[0].Value.([]byte)) != 1 || s.OptionsValues[1].Type != ieSamplingPacketSpace ||
+			u(s.OptionsValues[1].Value.([]byte)) != 0 {
+			t.Errorf("sampling record %+v: want domain 42, samplingPacketInterval 1, samplingPacketSpace 0", s)
 		}
 
 		if len(d.records) != len(rs) {
@@ -194,7 +195,7 @@ func countDataRecords(t *testing.T, m []byte) uint32 {
 		b = b[l:]
 		switch {
 		case id == samplingTemplateID:
-			n += uint32(len(body) / 9)
+			n += uint32(len(body) / 12)
 		case id >= 256:
 			for len(body) > 0 {
 				var lay layout

@@ -17,8 +17,6 @@ const (
 	ieDestinationIPv4Address   = 12  // ipv4Address
 	ieSourceIPv6Address        = 27  // ipv6Address
 	ieDestinationIPv6Address   = 28  // ipv6Address
-	ieSamplingInterval         = 34  // unsigned32: 1 = every packet counted (options record)
-	ieSamplingAlgorithm        = 35  // unsigned8: 1 = deterministic (options record)
 	ieFlowDirection            = 61  // unsigned8: 0 ingress, 1 egress, seen from the mirrored ENI
 	ieInterfaceName            = 82  // string: the mirror session's name (describes ingressInterface)
 	ieInterfaceDescription     = 83  // string: the mirrored ENI's id
@@ -26,6 +24,8 @@ const (
 	ieObservationDomainID      = 149 // unsigned32: scope of the sampling options record
 	ieFlowStartMilliseconds    = 152 // dateTimeMilliseconds
 	ieFlowEndMilliseconds      = 153 // dateTimeMilliseconds
+	ieSamplingPacketInterval   = 305 // unsigned32: packets selected in a row; 1 (options record)
+	ieSamplingPacketSpace      = 306 // unsigned32: packets skipped between; 0 (options record)
 	ieLayer2SegmentID          = 351 // unsigned64: segment type 0x01 (VXLAN) in the top octet, VNI in the low three
 	ieOriginalExporterIPv4     = 403 // ipv4Address: the mirror source (outer source: the ENI that copied the packet)
 	ieOriginalExporterIPv6     = 404 // ipv6Address: the same over IPv6

@@ -94,16 +94,18 @@ func appendFields(b []byte, fs []field) []byte {
 	return b
 }
 
-// The sampling options template declares a sampling interval of 1 for
-// the whole observation domain: vxtap counts every packet, and some
-// collectors drop flows from an exporter that declares no sampling.
-// samplingInterval and samplingAlgorithm are what nfdump (its
-// "standard sampler"), pmacct, goflow2 and akvorado read.
+// The sampling options template declares that every packet is counted,
+// for the whole observation domain, as PSAMP systematic count-based
+// sampling (RFC 5477): samplingPacketInterval 1, samplingPacketSpace 0.
+// Some collectors drop flows from an exporter that declares no
+// sampling. These two are what nfdump 1.7 reads (it ignores the older
+// samplingInterval/samplingAlgorithm pair; the test shows nfcapd taking
+// the sampler), and what pmacct, goflow2 and akvorado read too.
 const samplingTemplateID = 264
 
 var (
 	samplingScope   = []field{{ieObservationDomainID, 4}}
-	samplingOptions = []field{{ieSamplingInterval, 4}, {ieSamplingAlgorithm, 1}}
+	samplingOptions = []field{{ieSamplingPacketInterval, 4}, {ieSamplingPacketSpace, 4}}
 )
 
 // appendOptionsTemplate writes an options template record (§3.4.2.2).
@@ -116,9 +118,9 @@ func appendOptionsTemplate(b []byte, id uint16, scope, opts []field) []byte {
 }
 
 // appendSamplingRecord writes the options data record of the sampling
-// template: this domain, interval 1, deterministic.
+// template: this domain, every packet selected, none skipped.
 func appendSamplingRecord(b []byte, domain uint32) []byte {
 	b = binary.BigEndian.AppendUint32(b, domain)
 	b = binary.BigEndian.AppendUint32(b, 1)
-	return append(b, 1)
+	return binary.BigEndian.AppendUint32(b, 0)
 }

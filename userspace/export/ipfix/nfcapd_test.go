@@ -1,0 +1,184 @@
+package ipfix
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/testutil"
+)
+
+// collectorRecords are records as a collector should see them: times on
+// whole milliseconds near now (collectors file flows by time).
+func collectorRecords(n int) []flow.Record {
+	rs := testRecords(n)
+	base := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	for i := range rs {
+		d := rs[i].Last.Sub(rs[i].First)
+		rs[i].First = base.Add(time.Duration(i) * time.Millisecond)
+		rs[i].Last = rs[i].First.Add(d)
+	}
+	return rs
+}
+
+// sendAll exports rs to a collector at addr in namespace ns, in batches.
+func sendAll(t *testing.T, ns, network, addr string, rs []flow.Record) *Exporter {
+	t.Helper()
+	e, err := New(Config{Network: network, Addr: addr, Domain: 9, Dial: testutil.DialInNetns(ns)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(rs); i += 100 {
+		if err := e.WriteBatch(context.Background(), batch(uint64(i), rs[i:min(i+100, len(rs))])); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond) // a sweep's pace, not a burst into the socket buffer
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// nfKey names a flow in nfdump's output and in ours.
+type nfKey struct {
+	src, dst     string
+	sport, dport uint16
+	proto        uint8
+	in           uint32 // ingressInterface: the VNI
+}
+
+func keyOf(r flow.Record) nfKey {
+	return nfKey{r.Src.String(), r.Dst.String(), r.SPort, r.DPort, r.Proto, r.VNI}
+}
+
+// TestNfcapdReadsEveryFlow: nfcapd (nfdump) receives the export;
+// `nfdump -r` reads back every flow, IPv4 and IPv6, with the packets,
+// bytes, times, TCP flags and VNI (as the input interface) sent, and
+// counts no sequence failure and no sampling.
+func TestNfcapdReadsEveryFlow(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	nfcapd := testutil.RequireTool(t, "nfcapd", "nfdump")
+	nfdump := testutil.RequireTool(t, "nfdump", "nfdump")
+	ns := testutil.Netns(t, "vxipnfc")
+	dir := t.TempDir()
+	srv := testutil.StartInNetns(t, ns, nfcapd, "-v", "-w", dir, "-b", "127.0.0.1", "-p", "4739", "-t", "3600")
+	testutil.WaitListening(t, ns, "udp", 4739, 10*time.Second)
+
+	rs := collectorRecords(600)
+	e := sendAll(t, ns, "udp", "127.0.0.1:4739", rs)
+	time.Sleep(200 * time.Millisecond) // the last datagrams through nfcapd's socket
+	srv.Stop(t, syscall.SIGTERM, 20*time.Second)
+	files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.2*"))
+	if len(files) != 1 {
+		t.Fatalf("nfcapd wrote %v, want one file\n%s", files, srv.Output())
+	}
+
+	// -o raw prints every field at full precision (the fmt time columns
+	// of nfdump 1.7.1 misprint milliseconds), one "name = value" a line.
+	out, err := exec.Command(nfdump, "-r", files[0], "-q", "-o", "raw").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nfdump -r: %v\n%s", err, out)
+	}
+	want := map[nfKey]flow.Record{}
+	for _, r := range rs {
+		want[keyOf(r)] = r
+	}
+	got := 0
+	for _, f := range parseRaw(string(out)) {
+		proto := uint8(f.num(t, "proto"))
+		k := nfKey{src: f["src addr"], dst: f["dst addr"], proto: proto, in: uint32(f.num(t, "input"))}
+		if proto == 6 || proto == 17 {
+			k.sport, k.dport = uint16(f.num(t, "src port")), uint16(f.num(t, "dst port"))
+		}
+		r, ok := want[k]
+		if !ok {
+			t.Errorf("nfdump shows a flow not sent: %v", f)
+			continue
+		}
+		delete(want, k)
+		got++
+		if f.num(t, "in packets") != r.Packets || f.num(t, "in bytes") != r.Bytes {
+			t.Errorf("%v: nfdump %s packets %s bytes, sent %d %d", k, f["in packets"], f["in bytes"], r.Packets, r.Bytes)
+		}
+		if f.num(t, "first") != uint64(r.First.UnixMilli()) || f.num(t, "last") != uint64(r.Last.UnixMilli()) {
+			t.Errorf("%v: nfdump times %s %s, sent %d %d", k, f["first"], f["last"], r.First.UnixMilli(), r.Last.UnixMilli())
+		}
+		if proto == 6 && f.num(t, "tcp flags") != uint64(r.TCPFlags) {
+			t.Errorf("%v: nfdump flags %s, sent %#x", k, f["tcp flags"], r.TCPFlags)
+		}
+		if f.num(t, "end reason") != uint64(endReason(r.EndReason)) {
+			t.Errorf("%v: nfdump end reason %s, sent %s", k, f["end reason"], r.EndReason)
+		}
+		if r.Direction != flow.DirUnknown && f.num(t, "direction") != uint64(r.Direction-1) {
+			t.Errorf("%v: nfdump direction %s, sent %s", k, f["direction"], r.Direction)
+		}
+	}
+	for k := range want {
+		t.Errorf("nfdump lacks the flow %v", k)
+	}
+	if got != len(rs) || e.Stats().Records != uint64(len(rs)) {
+		t.Errorf("nfdump read %d flows, exporter sent %d, want %d", got, e.Stats().Records, len(rs))
+	}
+
+	// nfcapd took the sampling options record: a sampler of interval 1
+	// (it logs it with -v).
+	if !strings.Contains(srv.Output(), "packet interval: 1, packet space: 0") {
+		t.Errorf("nfcapd registered no sampler of interval 1:\n%s", srv.Output())
+	}
+
+	// The file's statistics: every flow, no sequence failure.
+	stat, err := exec.Command(nfdump, "-r", files[0], "-I").CombinedOutput()
+	if err != nil {
+		t.Fatalf("nfdump -I: %v\n%s", err, stat)
+	}
+	// nfdump counts flow records only in the sequence number, not the
+	// options data record RFC 7011 counts too: one failure follows each
+	// message that carried it.
+	for _, want := range []string{fmt.Sprintf("Flows: %d\n", len(rs)), fmt.Sprintf("Sequence failures: %d\n", e.Stats().Templates)} {
+		if !strings.Contains(string(stat), want) {
+			t.Errorf("nfdump -I lacks %q:\n%s", want, stat)
+		}
+	}
+}
+
+// rawFlow is one record of `nfdump -o raw`: field name to value.
+type rawFlow map[string]string
+
+// parseRaw splits nfdump's raw output into records.
+func parseRaw(out string) []rawFlow {
+	var fs []rawFlow
+	for _, block := range strings.Split(out, "Flow Record:")[1:] {
+		f := rawFlow{}
+		for _, line := range strings.Split(block, "\n") {
+			name, value, ok := strings.Cut(line, "=")
+			if ok {
+				f[strings.TrimSpace(name)] = strings.TrimSpace(value)
+			}
+		}
+		fs = append(fs, f)
+	}
+	return fs
+}
+
+// num reads a numeric field: its first word, decimal or 0x hex.
+func (f rawFlow) num(t *testing.T, name string) uint64 {
+	t.Helper()
+	v, ok := f[name]
+	if !ok {
+		t.Fatalf("nfdump record lacks %q: %v", name, f)
+	}
+	word, _, _ := strings.Cut(v, " ")
+	n, err := strconv.ParseUint(word, 0, 64)
+	if err != nil {
+		t.Fatalf("nfdump %s = %q: %v", name, v, err)
+	}
+	return n
+}
