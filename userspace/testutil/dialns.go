@@ -18,40 +18,59 @@ import (
 
 // DialInNetns returns a dial function whose sockets live in namespace
 // ns, so a test in the host namespace reaches servers it started there
-// (on 127.0.0.1 or 198.18.x). The socket is made on a thread moved into
-// ns and back; a socket keeps its namespace for life.
+// (on 127.0.0.1 or 198.18.x).
 func DialInNetns(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var conn net.Conn
-		var err error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			// Locked and never unlocked if the way back fails: the thread
-			// then ends with this goroutine instead of serving others in ns.
-			runtime.LockOSThread()
-			var orig, target *os.File
-			if orig, err = os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())); err != nil {
-				return
-			}
-			defer orig.Close()
-			if target, err = os.Open("/run/netns/" + ns); err != nil {
-				return
-			}
-			defer target.Close()
-			if err = unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-				err = fmt.Errorf("setns %s: %w", ns, err)
-				return
-			}
+		err := doInNetns(ns, func() (err error) {
 			var d net.Dialer
 			conn, err = d.DialContext(ctx, network, addr)
-			if back := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); back == nil {
-				runtime.UnlockOSThread()
-			}
-		}()
-		<-done
+			return err
+		})
 		return conn, err
 	}
+}
+
+// ListenInNetns opens a TCP listener inside namespace ns.
+func ListenInNetns(ns, addr string) (net.Listener, error) {
+	var l net.Listener
+	err := doInNetns(ns, func() (err error) {
+		l, err = net.Listen("tcp", addr)
+		return err
+	})
+	return l, err
+}
+
+// doInNetns runs fn on a thread moved into namespace ns and back: the
+// sockets fn makes stay in ns for life.
+func doInNetns(ns string, fn func() error) error {
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// Locked and never unlocked if the way back fails: the thread
+		// then ends with this goroutine instead of serving others in ns.
+		runtime.LockOSThread()
+		var orig, target *os.File
+		if orig, err = os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())); err != nil {
+			return
+		}
+		defer orig.Close()
+		if target, err = os.Open("/run/netns/" + ns); err != nil {
+			return
+		}
+		defer target.Close()
+		if err = unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			err = fmt.Errorf("setns %s: %w", ns, err)
+			return
+		}
+		err = fn()
+		if back := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); back == nil {
+			runtime.UnlockOSThread()
+		}
+	}()
+	<-done
+	return err
 }
 
 // RequireTool finds a program the test cannot do without; missing, it
