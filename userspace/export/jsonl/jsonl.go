@@ -17,6 +17,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
@@ -184,12 +185,21 @@ func (s *Sink) Close() error {
 	return err
 }
 
+// Line is one line of the flow log: a record and the batch it came in,
+// so a reader (or the restart after a crash) knows which records a batch
+// holds.
+type Line struct {
+	flow.Record
+	Instance string `json:"instance,omitempty"`
+	Seq      uint64 `json:"seq,omitempty"`
+}
+
 // Encode is the batch as JSON lines.
 func Encode(b pipeline.Batch) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i := range b.Records {
-		if err := enc.Encode(&b.Records[i]); err != nil {
+		if err := enc.Encode(Line{Record: b.Records[i], Instance: b.Instance, Seq: b.Seq}); err != nil {
 			return nil, fmt.Errorf("encode flow record: %w", err)
 		}
 	}
