@@ -26,12 +26,12 @@ type SinkStats struct {
 	Name          string        `json:"name"`
 	Kind          string        `json:"kind"` // records, events or samples
 	Durable       bool          `json:"durable,omitempty"`
-	Queued        uint64        `json:"queued"`  // items accepted into the queue
-	Depth         int           `json:"depth"`   // items waiting now
-	Written       uint64        `json:"written"` // items the sink stored
-	Dropped       uint64        `json:"dropped"` // items lost: queue full, or given up after retries
-	Errors        uint64        `json:"errors"`  // failed writes
-	Retries       uint64        `json:"retries"` // writes tried again
+	Queued        uint64        `json:"queued"`            // items accepted into the queue
+	Depth         int           `json:"depth"`             // items waiting now
+	Written       uint64        `json:"written"`           // items the sink stored
+	Dropped       uint64        `json:"dropped"`           // items lost: queue full, or given up after retries
+	Errors        uint64        `json:"errors"`            // failed writes
+	Retries       uint64        `json:"retries"`           // writes tried again
 	Failing       bool          `json:"failing,omitempty"` // the last write failed
 	Full          bool          `json:"full,omitempty"`    // the last offer found the queue full
 	LastError     string        `json:"last_error,omitempty"`

@@ -11,7 +11,7 @@ import (
 
 // Table is an in-memory flow table standing in for the BPF flow map.
 type Table struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
 	flows   map[flow.Key]flow.Counters
 	events  []flow.Event
 	samples []flow.Sample
