@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -76,27 +74,18 @@ func TestNfcapdReadsEveryFlow(t *testing.T) {
 	e := sendAll(t, ns, "udp", "127.0.0.1:4739", rs)
 	time.Sleep(200 * time.Millisecond) // the last datagrams through nfcapd's socket
 	srv.Stop(t, syscall.SIGTERM, 20*time.Second)
-	files, _ := filepath.Glob(filepath.Join(dir, "nfcapd.2*"))
-	if len(files) != 1 {
-		t.Fatalf("nfcapd wrote %v, want one file\n%s", files, srv.Output())
-	}
+	file := testutil.NfcapdFile(t, dir)
 
-	// -o raw prints every field at full precision (the fmt time columns
-	// of nfdump 1.7.1 misprint milliseconds), one "name = value" a line.
-	out, err := exec.Command(nfdump, "-r", files[0], "-q", "-o", "raw").CombinedOutput()
-	if err != nil {
-		t.Fatalf("nfdump -r: %v\n%s", err, out)
-	}
 	want := map[nfKey]flow.Record{}
 	for _, r := range rs {
 		want[keyOf(r)] = r
 	}
 	got := 0
-	for _, f := range parseRaw(string(out)) {
-		proto := uint8(f.num(t, "proto"))
-		k := nfKey{src: f["src addr"], dst: f["dst addr"], proto: proto, in: uint32(f.num(t, "input"))}
+	for _, f := range testutil.NfdumpRead(t, nfdump, file) {
+		proto := uint8(f.Num(t, "proto"))
+		k := nfKey{src: f["src addr"], dst: f["dst addr"], proto: proto, in: uint32(f.Num(t, "input"))}
 		if proto == 6 || proto == 17 {
-			k.sport, k.dport = uint16(f.num(t, "src port")), uint16(f.num(t, "dst port"))
+			k.sport, k.dport = uint16(f.Num(t, "src port")), uint16(f.Num(t, "dst port"))
 		}
 		r, ok := want[k]
 		if !ok {
@@ -105,19 +94,19 @@ func TestNfcapdReadsEveryFlow(t *testing.T) {
 		}
 		delete(want, k)
 		got++
-		if f.num(t, "in packets") != r.Packets || f.num(t, "in bytes") != r.Bytes {
+		if f.Num(t, "in packets") != r.Packets || f.Num(t, "in bytes") != r.Bytes {
 			t.Errorf("%v: nfdump %s packets %s bytes, sent %d %d", k, f["in packets"], f["in bytes"], r.Packets, r.Bytes)
 		}
-		if f.num(t, "first") != uint64(r.First.UnixMilli()) || f.num(t, "last") != uint64(r.Last.UnixMilli()) {
+		if f.Num(t, "first") != uint64(r.First.UnixMilli()) || f.Num(t, "last") != uint64(r.Last.UnixMilli()) {
 			t.Errorf("%v: nfdump times %s %s, sent %d %d", k, f["first"], f["last"], r.First.UnixMilli(), r.Last.UnixMilli())
 		}
-		if proto == 6 && f.num(t, "tcp flags") != uint64(r.TCPFlags) {
+		if proto == 6 && f.Num(t, "tcp flags") != uint64(r.TCPFlags) {
 			t.Errorf("%v: nfdump flags %s, sent %#x", k, f["tcp flags"], r.TCPFlags)
 		}
-		if f.num(t, "end reason") != uint64(endReason(r.EndReason)) {
+		if f.Num(t, "end reason") != uint64(endReason(r.EndReason)) {
 			t.Errorf("%v: nfdump end reason %s, sent %s", k, f["end reason"], r.EndReason)
 		}
-		if r.Direction != flow.DirUnknown && f.num(t, "direction") != uint64(r.Direction-1) {
+		if r.Direction != flow.DirUnknown && f.Num(t, "direction") != uint64(r.Direction-1) {
 			t.Errorf("%v: nfdump direction %s, sent %s", k, f["direction"], r.Direction)
 		}
 	}
@@ -135,7 +124,7 @@ func TestNfcapdReadsEveryFlow(t *testing.T) {
 	}
 
 	// The file's statistics: every flow, no sequence failure.
-	stat, err := exec.Command(nfdump, "-r", files[0], "-I").CombinedOutput()
+	stat, err := exec.Command(nfdump, "-r", file, "-I").CombinedOutput()
 	if err != nil {
 		t.Fatalf("nfdump -I: %v\n%s", err, stat)
 	}
@@ -149,36 +138,3 @@ func TestNfcapdReadsEveryFlow(t *testing.T) {
 	}
 }
 
-// rawFlow is one record of `nfdump -o raw`: field name to value.
-type rawFlow map[string]string
-
-// parseRaw splits nfdump's raw output into records.
-func parseRaw(out string) []rawFlow {
-	var fs []rawFlow
-	for _, block := range strings.Split(out, "Flow Record:")[1:] {
-		f := rawFlow{}
-		for _, line := range strings.Split(block, "\n") {
-			name, value, ok := strings.Cut(line, "=")
-			if ok {
-				f[strings.TrimSpace(name)] = strings.TrimSpace(value)
-			}
-		}
-		fs = append(fs, f)
-	}
-	return fs
-}
-
-// num reads a numeric field: its first word, decimal or 0x hex.
-func (f rawFlow) num(t *testing.T, name string) uint64 {
-	t.Helper()
-	v, ok := f[name]
-	if !ok {
-		t.Fatalf("nfdump record lacks %q: %v", name, f)
-	}
-	word, _, _ := strings.Cut(v, " ")
-	n, err := strconv.ParseUint(word, 0, 64)
-	if err != nil {
-		t.Fatalf("nfdump %s = %q: %v", name, v, err)
-	}
-	return n
-}
