@@ -253,4 +253,3 @@ func (g *goflow2Collector) stop(t *testing.T) map[flow.Key]trafficgen.Count {
 	}
 	return g.sum
 }
-
