@@ -79,7 +79,7 @@ type Aggregator struct {
 
 // New returns an aggregator that reads src and hands records to emit.
 func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
-	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(), clock: newClock()}
+	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(cfg.TableSize), clock: newClock()}
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
