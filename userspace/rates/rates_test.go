@@ -265,7 +265,8 @@ func TestDuplicateInWalk(t *testing.T) {
 // A reader's flows keep their keys while sweeps drop them and new flows
 // take their places: freed slots wait until no reader can show them.
 func TestFreedSlotsWaitForReaders(t *testing.T) {
-	tr := New(Config{})
+	tr := New(Config{Capacity: 64}) // room reserved: slots are not moved by growth
+
 	first := t0.Add(-time.Hour)
 	flows := func(from, to int) map[int][2]uint64 {
 		m := map[int][2]uint64{}
@@ -318,7 +319,7 @@ func TestMirrorChange(t *testing.T) {
 // Readers on other goroutines while sweeps run and flows churn: every
 // snapshot is one whole sweep (run with -race).
 func TestConcurrentReaders(t *testing.T) {
-	tr := New(Config{})
+	tr := New(Config{Capacity: 256})
 	first := t0.Add(-time.Hour)
 	done := make(chan struct{})
 	errs := make(chan string, 4)
