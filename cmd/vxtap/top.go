@@ -102,7 +102,7 @@ func topQuery(c *cli.Context) (topview.Query, error) {
 	}
 	q.N = c.Int("n")
 	if q.N < 0 || q.N > api.MaxRows {
-		return q, fmt.Errorf("flag --n: %d: want 0 (all) to %d", q.N, api.MaxRows)
+		return q, fmt.Errorf("flag --n: %d: want 0 (the most, %d) to %d", q.N, api.MaxRows, api.MaxRows)
 	}
 	return q, nil
 }

@@ -20,8 +20,8 @@ import (
 	"github.com/vxtap/vxtap/userspace/topview"
 )
 
-// MaxRows caps n: a million rows of JSON is already more than any reader.
-const MaxRows = 1_000_000
+// MaxRows caps n (topview.MaxRows); n = 0 asks for this many.
+const MaxRows = topview.MaxRows
 
 // Server serves the API on a Unix socket.
 type Server struct {
@@ -200,7 +200,7 @@ func ParseQuery(v url.Values) (topview.Query, error) {
 	if n := v.Get("n"); n != "" {
 		q.N, err = strconv.Atoi(n)
 		if err != nil || q.N < 0 || q.N > MaxRows {
-			return q, &paramError{"n", fmt.Sprintf("%q: want a whole number from 0 (all rows) to %d", n, MaxRows)}
+			return q, &paramError{"n", fmt.Sprintf("%q: want a whole number from 0 (the most, %d) to %d", n, MaxRows, MaxRows)}
 		}
 	}
 	if f := v.Get("filter"); f != "" {
@@ -212,7 +212,11 @@ func ParseQuery(v url.Values) (topview.Query, error) {
 }
 
 func (s *Server) top(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r.URL.Query())
+	v, err := parseRawQuery(r.URL.RawQuery)
+	var q topview.Query
+	if err == nil {
+		q, err = ParseQuery(v)
+	}
 	if err != nil {
 		var pe *paramError
 		errors.As(err, &pe)
@@ -234,7 +238,7 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
+	if r.URL.RawQuery != "" {
 		writeError(w, http.StatusBadRequest, "", "/v1/status takes no parameters")
 		return
 	}
@@ -256,7 +260,7 @@ type Counters struct {
 }
 
 func (s *Server) counters(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
+	if r.URL.RawQuery != "" {
 		writeError(w, http.StatusBadRequest, "", "/v1/counters takes no parameters")
 		return
 	}

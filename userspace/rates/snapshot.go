@@ -1,6 +1,7 @@
 package rates
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -30,6 +31,12 @@ func (s *Snapshot) Len() int { return len(s.rows) }
 
 // Key is flow i's key.
 func (s *Snapshot) Key(i int) flow.Key { return s.ids[s.rows[i].slot].key.key() }
+
+// KeyMirror is flow i's key and mirror source, what filters look at.
+func (s *Snapshot) KeyMirror(i int) (flow.Key, netip.Addr) {
+	id := &s.ids[s.rows[i].slot]
+	return id.key.key(), addr(id.mirror, id.mfam)
+}
 
 // Flow is flow i.
 func (s *Snapshot) Flow(i int) Flow {
