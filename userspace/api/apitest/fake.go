@@ -20,6 +20,8 @@ type Fake struct {
 	flags    []flow.Counter
 	status   api.Status
 	countErr error
+	hold     chan struct{} // while set, View waits for it to close
+	entered  chan struct{} // View signals here when it starts holding
 }
 
 // NewFake returns a fake with no flows.
@@ -77,8 +79,35 @@ func (f *Fake) FailCounters(err error) {
 // View implements api.Provider.
 func (f *Fake) View(fn func(*rates.Snapshot)) {
 	f.mu.Lock()
+	hold, entered, snap := f.hold, f.entered, f.snap
+	f.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
+	fn(snap)
+}
+
+// HoldViews makes every View wait until release is called; entered
+// receives once per View that started waiting.
+func (f *Fake) HoldViews() (entered <-chan struct{}, release func()) {
+	f.mu.Lock()
 	defer f.mu.Unlock()
-	fn(f.snap)
+	f.hold, f.entered = make(chan struct{}), make(chan struct{}, 64)
+	hold := f.hold
+	return f.entered, func() {
+		f.mu.Lock()
+		f.hold = nil
+		f.mu.Unlock()
+		close(hold)
+	}
+}
+
+// SetSnapshot serves s as it is.
+func (f *Fake) SetSnapshot(s *rates.Snapshot) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snap = s
 }
 
 // Counters implements api.Provider.
