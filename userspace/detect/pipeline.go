@@ -1,0 +1,100 @@
+package detect
+
+import (
+	"context"
+	"time"
+
+	"github.com/rs/zerolog/log"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/pipeline"
+)
+
+// Outputs plugs the engine into the daemon's pipeline: flow starts as an
+// event sink, records as a record sink, sampled frames (DNS) as a sample
+// sink. Each runs behind the pipeline's own bounded queue, so the
+// detectors never hold up the ring-buffer reader or the sweep.
+func (e *Engine) Outputs() pipeline.Outputs {
+	return pipeline.Outputs{
+		Events:  []pipeline.EventSink{eventSink{e}},
+		Records: []pipeline.RecordSink{recordSink{e}},
+		Samples: []pipeline.SampleSink{sampleSink{e}},
+	}
+}
+
+type eventSink struct{ e *Engine }
+
+func (s eventSink) Name() string { return "detect" }
+func (s eventSink) WriteEvents(_ context.Context, evs []flow.Event) error {
+	s.e.WriteEvents(evs)
+	return nil
+}
+func (s eventSink) Close() error { return nil }
+
+// recordSink is not Durable: findings are derived, so the restart
+// ledger never waits on it, and it never fails a batch.
+type recordSink struct{ e *Engine }
+
+func (s recordSink) Name() string { return "detect" }
+func (s recordSink) WriteBatch(_ context.Context, b pipeline.Batch) error {
+	s.e.WriteRecords(b.Records)
+	return nil
+}
+
+// Close closes the finding sinks once, after the last batch.
+func (s recordSink) Close() error { return s.e.Close() }
+
+type sampleSink struct{ e *Engine }
+
+func (s sampleSink) Name() string { return "detect" }
+func (s sampleSink) WriteSamples(_ context.Context, ss []flow.Sample) error {
+	s.e.WriteSamples(ss)
+	return nil
+}
+func (s sampleSink) Close() error { return nil }
+
+// Close flushes and closes every finding sink.
+func (e *Engine) Close() error {
+	var first error
+	for _, s := range e.sinks {
+		if err := s.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// WatchLists re-reads the list files when one changes (size or mtime),
+// every ListInterval until ctx ends. A file that no longer reads keeps
+// the lists in force and is logged and counted.
+func (e *Engine) WatchLists(ctx context.Context) {
+	stamps := map[string]fileStamp{}
+	for _, f := range listFiles(e.Config()) {
+		stamps[f] = stampOf(f)
+	}
+	for {
+		cfg := e.Config()
+		t := time.NewTimer(cfg.ListInterval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		changed := false
+		now := map[string]fileStamp{}
+		for _, f := range listFiles(cfg) {
+			now[f] = stampOf(f)
+			changed = changed || now[f] != stamps[f]
+		}
+		changed = changed || len(now) != len(stamps)
+		stamps = now
+		if !changed {
+			continue
+		}
+		if err := e.reloadLists(); err != nil {
+			log.Error().Err(err).Msg("detect: list changed but does not read; the lists in force stay")
+		} else {
+			log.Info().Msg("detect: lists reloaded")
+		}
+	}
+}
