@@ -35,10 +35,11 @@ type Sink interface {
 // queries it is fed, and raises deduplicated findings to its store and
 // sinks. Its methods are safe to call from several goroutines.
 type Engine struct {
-	mu       sync.Mutex
-	cfg      *Config
-	lists    *lists
-	sessions Sessions
+	mu        sync.Mutex
+	closeOnce sync.Once
+	cfg       *Config
+	lists     *lists
+	sessions  Sessions
 
 	scans  *table[hostKey, scanState]
 	brutes *table[hostKey, bruteState]

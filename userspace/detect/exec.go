@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,9 +18,8 @@ import (
 // without bound).
 type Exec struct {
 	cfg   ExecConfig
-	q     chan Finding
+	q     *queue
 	done  chan struct{}
-	once  sync.Once
 	count func(outcome string) prometheus.Counter
 	runs  []time.Time // start times within the last minute
 	now   func() time.Time
@@ -29,11 +27,12 @@ type Exec struct {
 
 // NewExec starts the hook.
 func NewExec(cfg ExecConfig, m *Metrics) *Exec {
-	x := &Exec{cfg: cfg, q: make(chan Finding, max(cfg.Queue, 1)), done: make(chan struct{}), now: time.Now,
+	x := &Exec{cfg: cfg, done: make(chan struct{}), now: time.Now,
 		count: func(o string) prometheus.Counter { return m.SinkCounter("exec", o) }}
 	for _, o := range []string{"sent", "dropped", "failed", "rate_limited"} {
 		x.count(o)
 	}
+	x.q = newQueue(cfg.Queue, x.count("dropped"))
 	go x.run()
 	return x
 }
@@ -41,17 +40,11 @@ func NewExec(cfg ExecConfig, m *Metrics) *Exec {
 func (x *Exec) Name() string { return "exec" }
 
 // Send queues f, or counts it dropped.
-func (x *Exec) Send(f Finding) {
-	select {
-	case x.q <- f:
-	default:
-		x.count("dropped").Inc()
-	}
-}
+func (x *Exec) Send(f Finding) { x.q.send(f) }
 
 func (x *Exec) run() {
 	defer close(x.done)
-	for f := range x.q {
+	for f := range x.q.ch {
 		if !x.allow() {
 			x.count("rate_limited").Inc()
 			continue
@@ -111,7 +104,7 @@ func tail(s string, n int) string {
 
 // Close runs what is queued, then stops.
 func (x *Exec) Close() error {
-	x.once.Do(func() { close(x.q) })
+	x.q.close()
 	<-x.done
 	return nil
 }

@@ -111,7 +111,7 @@ type NetworkConnectionAction struct {
 
 // PortProbeAction lists the instance's ports that were probed.
 type PortProbeAction struct {
-	Blocked          bool               `json:"blocked"`
+	Blocked          bool              `json:"blocked"`
 	PortProbeDetails []PortProbeDetail `json:"portProbeDetails"`
 }
 

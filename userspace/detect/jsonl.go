@@ -3,7 +3,6 @@ package detect
 import (
 	"encoding/json"
 	"io"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -13,9 +12,8 @@ import (
 // instead of stalling the detectors.
 type JSONLines struct {
 	w       io.Writer
-	q       chan Finding
+	q       *queue
 	done    chan struct{}
-	once    sync.Once
 	sent    prometheus.Counter
 	dropped prometheus.Counter
 	failed  prometheus.Counter
@@ -23,8 +21,9 @@ type JSONLines struct {
 
 // NewJSONLines writes to w; queue bounds the findings waiting.
 func NewJSONLines(w io.Writer, queue int, m *Metrics) *JSONLines {
-	j := &JSONLines{w: w, q: make(chan Finding, max(queue, 1)), done: make(chan struct{}),
+	j := &JSONLines{w: w, done: make(chan struct{}),
 		sent: m.SinkCounter("jsonl", "sent"), dropped: m.SinkCounter("jsonl", "dropped"), failed: m.SinkCounter("jsonl", "failed")}
+	j.q = newQueue(queue, j.dropped)
 	go j.run()
 	return j
 }
@@ -32,17 +31,11 @@ func NewJSONLines(w io.Writer, queue int, m *Metrics) *JSONLines {
 func (j *JSONLines) Name() string { return "jsonl" }
 
 // Send queues f, or counts it dropped when the queue is full.
-func (j *JSONLines) Send(f Finding) {
-	select {
-	case j.q <- f:
-	default:
-		j.dropped.Inc()
-	}
-}
+func (j *JSONLines) Send(f Finding) { j.q.send(f) }
 
 func (j *JSONLines) run() {
 	defer close(j.done)
-	for f := range j.q {
+	for f := range j.q.ch {
 		b, err := json.Marshal(f)
 		if err == nil {
 			_, err = j.w.Write(append(b, '\n'))
@@ -57,7 +50,7 @@ func (j *JSONLines) run() {
 
 // Close writes what is queued, then stops.
 func (j *JSONLines) Close() error {
-	j.once.Do(func() { close(j.q) })
+	j.q.close()
 	<-j.done
 	return nil
 }

@@ -55,11 +55,13 @@ func (s sampleSink) Close() error { return nil }
 // Close flushes and closes every finding sink.
 func (e *Engine) Close() error {
 	var first error
-	for _, s := range e.sinks {
-		if err := s.Close(); err != nil && first == nil {
-			first = err
+	e.closeOnce.Do(func() {
+		for _, s := range e.sinks {
+			if err := s.Close(); err != nil && first == nil {
+				first = err
+			}
 		}
-	}
+	})
 	return first
 }
 

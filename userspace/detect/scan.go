@@ -21,18 +21,18 @@ const maxProbePorts = 8
 // scanState is one source's connection attempts in the current window:
 // distinct destination ports and hosts by sketch, and the first target.
 type scanState struct {
-	start      int64
-	ports      distinct
-	hosts      distinct
-	attempts   uint32
-	firstDst   netip.Addr
-	firstPort  uint16
-	oneDst     bool // every attempt went to firstDst
-	fired      bool
-	probe      [maxProbePorts]uint16 // first distinct ports probed (inbound)
-	probeN     uint8
-	firstFlow  flow.Key
-	firstTime  time.Time
+	start     int64
+	ports     distinct
+	hosts     distinct
+	attempts  uint32
+	firstDst  netip.Addr
+	firstPort uint16
+	oneDst    bool // every attempt went to firstDst
+	fired     bool
+	probe     [maxProbePorts]uint16 // first distinct ports probed (inbound)
+	probeN    uint8
+	firstFlow flow.Key
+	firstTime time.Time
 }
 
 // isAttempt is a connection attempt: a TCP SYN without ACK, or the first

@@ -51,7 +51,7 @@ func Wrap(f Finding) Envelope {
 type Webhook struct {
 	cfg    WebhookConfig
 	client *http.Client
-	q      chan Finding
+	q      *queue
 	done   chan struct{}
 	stop   chan struct{}
 	once   sync.Once
@@ -60,12 +60,13 @@ type Webhook struct {
 
 // NewWebhook starts the sink.
 func NewWebhook(cfg WebhookConfig, m *Metrics) *Webhook {
-	w := &Webhook{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout}, q: make(chan Finding, max(cfg.Queue, 1)),
+	w := &Webhook{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout},
 		done: make(chan struct{}), stop: make(chan struct{}),
 		count: func(o string) prometheus.Counter { return m.SinkCounter("webhook", o) }}
 	for _, o := range []string{"sent", "dropped", "failed", "retried"} {
 		w.count(o)
 	}
+	w.q = newQueue(cfg.Queue, w.count("dropped"))
 	go w.run()
 	return w
 }
@@ -73,17 +74,11 @@ func NewWebhook(cfg WebhookConfig, m *Metrics) *Webhook {
 func (w *Webhook) Name() string { return "webhook" }
 
 // Send queues f, or counts it dropped.
-func (w *Webhook) Send(f Finding) {
-	select {
-	case w.q <- f:
-	default:
-		w.count("dropped").Inc()
-	}
-}
+func (w *Webhook) Send(f Finding) { w.q.send(f) }
 
 func (w *Webhook) run() {
 	defer close(w.done)
-	for f := range w.q {
+	for f := range w.q.ch {
 		w.deliver(f)
 	}
 }
@@ -145,7 +140,8 @@ func (w *Webhook) post(body []byte) (retry bool, err error) {
 // Close delivers what is queued (a backoff wait ends at once, counting
 // that finding failed), then stops.
 func (w *Webhook) Close() error {
-	w.once.Do(func() { close(w.q); close(w.stop) })
+	w.q.close()
+	w.once.Do(func() { close(w.stop) })
 	<-w.done
 	return nil
 }
