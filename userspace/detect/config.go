@@ -192,8 +192,11 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string {
 	pos := e.File
-	if e.Line > 0 {
+	switch {
+	case e.Line > 0 && e.Col > 0:
 		pos = fmt.Sprintf("%s:%d:%d", e.File, e.Line, e.Col)
+	case e.Line > 0:
+		pos = fmt.Sprintf("%s:%d", e.File, e.Line)
 	}
 	if e.Path == "" {
 		return pos + ": " + e.Msg

@@ -313,7 +313,7 @@ func (e *Engine) raise(d detection) {
 	if created {
 		e.metrics.created.WithLabelValues(d.typ, SeverityLabel(out.Severity)).Inc()
 		log.Info().Str("type", d.typ).Float64("severity", out.Severity).Str("role", string(d.role)).
-			Stringer("local", d.local).Stringer("remote", d.remote).Uint32("vni", d.o.vni).Msg("finding")
+			Str("local", addrOrDash(d.local)).Str("remote", addrOrDash(d.remote)).Uint32("vni", d.o.vni).Msg("finding")
 	} else {
 		e.metrics.updated.WithLabelValues(d.typ).Inc()
 	}
@@ -412,4 +412,11 @@ func window(start *int64, t time.Time, w time.Duration) bool {
 		return true
 	}
 	return false
+}
+
+func addrOrDash(a netip.Addr) string {
+	if !a.IsValid() {
+		return "-"
+	}
+	return a.String()
 }

@@ -131,11 +131,15 @@ type lists struct {
 	threats *prefixSet
 	pools   *prefixSet
 	domains map[string]string // mining domain -> origin
+	stamps  map[string]fileStamp // each file as it was just before it was read
 }
 
 // loadLists reads every list file and the inline entries of cfg.
 func loadLists(cfg *Config) (*lists, error) {
-	l := &lists{threats: newPrefixSet(), pools: newPrefixSet(), domains: map[string]string{}}
+	l := &lists{threats: newPrefixSet(), pools: newPrefixSet(), domains: map[string]string{}, stamps: map[string]fileStamp{}}
+	for _, f := range listFiles(cfg) {
+		l.stamps[f] = stampOf(f)
+	}
 	for _, f := range cfg.ThreatLists {
 		if err := readPrefixFile(f, l.threats); err != nil {
 			return nil, fmt.Errorf("threat list: %w", err)

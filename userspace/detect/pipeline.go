@@ -2,6 +2,7 @@ package detect
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	"github.com/rs/zerolog/log"
@@ -65,37 +66,38 @@ func (e *Engine) Close() error {
 	return first
 }
 
-// WatchLists re-reads the list files when one changes (size or mtime),
-// every ListInterval until ctx ends. A file that no longer reads keeps
-// the lists in force and is logged and counted.
+// WatchLists re-reads the list files when one changed (size or mtime)
+// since it was read and then stayed the same for one more ListInterval
+// (so a file caught mid-write is not read), checking until ctx ends. A
+// file that no longer reads keeps the lists in force; it is logged once
+// per change and counted.
 func (e *Engine) WatchLists(ctx context.Context) {
-	stamps := map[string]fileStamp{}
-	for _, f := range listFiles(e.Config()) {
-		stamps[f] = stampOf(f)
-	}
+	var failed, prev map[string]fileStamp
 	for {
-		cfg := e.Config()
-		t := time.NewTimer(cfg.ListInterval)
+		t := time.NewTimer(e.Config().ListInterval)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C:
 		}
-		changed := false
+		e.mu.Lock()
+		cfg, read := e.cfg, e.lists.stamps
+		e.mu.Unlock()
 		now := map[string]fileStamp{}
 		for _, f := range listFiles(cfg) {
 			now[f] = stampOf(f)
-			changed = changed || now[f] != stamps[f]
 		}
-		changed = changed || len(now) != len(stamps)
-		stamps = now
-		if !changed {
+		settled := maps.Equal(now, prev)
+		prev = now
+		if maps.Equal(now, read) || maps.Equal(now, failed) || !settled {
 			continue
 		}
 		if err := e.reloadLists(); err != nil {
-			log.Error().Err(err).Msg("detect: list changed but does not read; the lists in force stay")
+			failed = now
+			log.Error().Err(err).Msg("detect: a list changed but does not read; the lists in force stay")
 		} else {
+			failed = nil
 			log.Info().Msg("detect: lists reloaded")
 		}
 	}
