@@ -93,7 +93,7 @@ func TestSeverityAndSuppression(t *testing.T) {
 	if got := counterValue(t, e.Metrics(), "vxtap_findings_suppressed_total", TypePortProbe); got != 1 {
 		t.Fatalf("suppressed counter %v, want 1", got)
 	}
-	if got := counterValue(t, e.Metrics(), "vxtap_findings_total", "Critical", TypePortscan) // labels in name order; got != 1 {
+	if got := counterValue(t, e.Metrics(), "vxtap_findings_total", "Critical", TypePortscan); got != 1 { // labels in name order
 		t.Fatalf("findings_total{Portscan,Critical} = %v", got)
 	}
 }
