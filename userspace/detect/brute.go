@@ -16,7 +16,6 @@ type bruteState struct {
 	oneDst   [2]bool
 	first    [2]time.Time
 	fired    [2]bool
-	lastFlow flow.Key
 }
 
 // brute: UnauthorizedAccess:EC2/SSHBruteForce and RDPBruteForce, many

@@ -92,6 +92,12 @@ func (w *Webhook) deliver(f Finding) {
 	}
 	delay := w.cfg.Backoff
 	for attempt := 1; ; attempt++ {
+		select {
+		case <-w.stop: // Close gave up waiting
+			w.count("failed").Inc()
+			return
+		default:
+		}
 		retry, err := w.post(body)
 		if err == nil {
 			w.count("sent").Inc()
@@ -137,11 +143,19 @@ func (w *Webhook) post(body []byte) (retry bool, err error) {
 	return false, fmt.Errorf("%s refused the finding: %s", w.cfg.URL, resp.Status)
 }
 
-// Close delivers what is queued (a backoff wait ends at once, counting
-// that finding failed), then stops.
+// closeGrace is how long Close lets queued findings and their retries
+// go on before it gives up on them (counted failed).
+const closeGrace = 5 * time.Second
+
+// Close delivers what is queued, retries included, for up to closeGrace,
+// then stops.
 func (w *Webhook) Close() error {
 	w.q.close()
-	w.once.Do(func() { close(w.stop) })
-	<-w.done
+	select {
+	case <-w.done:
+	case <-time.After(closeGrace):
+		w.once.Do(func() { close(w.stop) })
+		<-w.done
+	}
 	return nil
 }
