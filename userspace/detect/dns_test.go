@@ -50,7 +50,7 @@ func udpFrame(src, dst netip.Addr, sport, dport uint16, payload []byte, vlans in
 		return append(append(append(eth, 0x08, 0x00), ip...), udp...)
 	}
 	ip := make([]byte, 40)
-	ip[0], ip[6], ip[7] = 0x60, 0, 64 // next header: hop-by-hop options
+	ip[0], ip[6], ip[7] = 0x60, 0, 64      // next header: hop-by-hop options
 	hbh := []byte{17, 0, 1, 4, 0, 0, 0, 0} // then UDP; PadN
 	binary.BigEndian.PutUint16(ip[4:], uint16(len(hbh)+len(udp)))
 	s16, d16 := src.As16(), dst.As16()

@@ -130,7 +130,7 @@ func readLines(path string, fn func(line int, s string) error) error {
 type lists struct {
 	threats *prefixSet
 	pools   *prefixSet
-	domains map[string]string // mining domain -> origin
+	domains map[string]string    // mining domain -> origin
 	stamps  map[string]fileStamp // each file as it was just before it was read
 }
 
