@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/vxtap/vxtap/userspace/detect"
 	"github.com/vxtap/vxtap/userspace/respond"
 )
 
@@ -54,7 +55,7 @@ func respondCloudWAN(c *cli.Context) error {
 	acts, perrs := respond.Plan(fs, m)
 	errs = append(errs, perrs...)
 	for _, a := range acts {
-		fmt.Printf("# %s -> segment %s (severity %g, %s; findings %v)\n", a.Attachment.ID, a.Segment, a.Severity, label(a.Severity), a.Findings)
+		fmt.Printf("# %s -> segment %s (severity %g, %s; findings %v)\n", a.Attachment.ID, a.Segment, a.Severity, detect.SeverityLabel(a.Severity), a.Findings)
 		fmt.Println(a.Command())
 		if c.Bool("apply") {
 			ctx, cancel := context.WithTimeout(context.Background(), c.Duration("timeout"))
@@ -74,17 +75,4 @@ func respondCloudWAN(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("vxtap respond: %d finding(s) or call(s) failed; the others were handled", len(errs)), 1)
 	}
 	return nil
-}
-
-// label is GuardDuty's severity level name.
-func label(s float64) string {
-	switch {
-	case s >= 9:
-		return "Critical"
-	case s >= 7:
-		return "High"
-	case s >= 4:
-		return "Medium"
-	}
-	return "Low"
 }

@@ -90,8 +90,8 @@ func LoadAttachments(path string) (*AttachmentMap, error) {
 		case !attachRe.MatchString(at.ID):
 			bad(n.Line, "attachment %q: want an id like attachment-0a1b2c3d4e5f60789", at.ID)
 			continue
-		case at.Account != "" && !accountRe.MatchString(at.Account):
-			bad(n.Line, "account %q: want a 12-digit AWS account id (quote it)", at.Account)
+		case a.Account.Value != "" && !accountRe.MatchString(a.Account.Value):
+			bad(n.Line, "account %q: want a 12-digit AWS account id (quote it)", a.Account.Value)
 			continue
 		case at.VPC == "" && len(at.ENIs) == 0:
 			bad(n.Line, "attachment %s maps nothing: give vpc or enis", at.ID)
