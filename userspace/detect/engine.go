@@ -37,6 +37,7 @@ type Sink interface {
 type Engine struct {
 	mu        sync.Mutex
 	closeOnce sync.Once
+	stop      func() // ends the list watcher
 	cfg       *Config
 	lists     *lists
 	sessions  Sessions
@@ -63,12 +64,17 @@ type hostKey struct {
 // New builds an engine; the lists named in cfg are read now, and an
 // unreadable or malformed list is an error.
 func New(cfg *Config, sessions Sessions, sinks ...Sink) (*Engine, error) {
+	return NewWithMetrics(cfg, sessions, NewMetrics(), sinks...)
+}
+
+// NewWithMetrics is New with the collector the sinks already count in.
+func NewWithMetrics(cfg *Config, sessions Sessions, m *Metrics, sinks ...Sink) (*Engine, error) {
 	l, err := loadLists(cfg)
 	if err != nil {
 		return nil, err
 	}
 	e := &Engine{cfg: cfg, lists: l, sessions: sessions, sinks: sinks, store: NewStore(cfg.MaxFindings),
-		metrics: NewMetrics(), Now: time.Now}
+		metrics: m, Now: time.Now}
 	e.scans = newTable[hostKey, scanState](cfg.MaxSources)
 	e.brutes = newTable[hostKey, bruteState](cfg.MaxSources)
 	e.vols = newTable[hostKey, volState](cfg.MaxSources)

@@ -53,10 +53,24 @@ func (s sampleSink) WriteSamples(_ context.Context, ss []flow.Sample) error {
 }
 func (s sampleSink) Close() error { return nil }
 
-// Close flushes and closes every finding sink.
+// Start watches the list files (WatchLists) until Close.
+func (e *Engine) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.mu.Lock()
+	e.stop = cancel
+	e.mu.Unlock()
+	go e.WatchLists(ctx)
+}
+
+// Close stops the watcher, then flushes and closes every finding sink.
 func (e *Engine) Close() error {
 	var first error
 	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		if e.stop != nil {
+			e.stop()
+		}
+		e.mu.Unlock()
 		for _, s := range e.sinks {
 			if err := s.Close(); err != nil && first == nil {
 				first = err
