@@ -132,3 +132,12 @@ func reloadDetectOnHUP(c *cli.Context, e *detect.Engine, path string) {
 		log.Info().Msg("SIGHUP: detect configuration reloaded")
 	}
 }
+
+// withDetect adds the findings collector, when detection is on, to the
+// daemon's extra Prometheus collectors.
+func withDetect(cs ...prometheus.Collector) []prometheus.Collector {
+	if detectHooks.collector != nil {
+		cs = append(cs, detectHooks.collector)
+	}
+	return cs
+}

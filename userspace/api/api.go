@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/rates"
 )
 
@@ -52,6 +53,8 @@ type Status struct {
 	Evicted          uint64            `json:"evicted"`           // removed early: the table was over 90% full
 	Vanished         uint64            `json:"vanished"`          // left the table without the daemon
 	Samples          uint64            `json:"samples"`
+	// Sinks are the outputs' queues: written, dropped, errors, the last error.
+	Sinks []pipeline.SinkStats `json:"sinks,omitempty"`
 }
 
 // Parts is a Provider made of the daemon's pieces.

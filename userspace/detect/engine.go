@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog/log"
@@ -37,7 +38,8 @@ type Sink interface {
 type Engine struct {
 	mu        sync.Mutex
 	closeOnce sync.Once
-	stop      func() // ends the list watcher
+	stop      func()       // ends the list watcher
+	open      atomic.Int32 // pipeline sinks not yet closed
 	cfg       *Config
 	lists     *lists
 	sessions  Sessions

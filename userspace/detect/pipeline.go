@@ -14,7 +14,10 @@ import (
 // event sink, records as a record sink, sampled frames (DNS) as a sample
 // sink. Each runs behind the pipeline's own bounded queue, so the
 // detectors never hold up the ring-buffer reader or the sweep.
+//
+// The engine's finding sinks close when the last of the three is closed.
 func (e *Engine) Outputs() pipeline.Outputs {
+	e.open.Store(3)
 	return pipeline.Outputs{
 		Events:  []pipeline.EventSink{eventSink{e}},
 		Records: []pipeline.RecordSink{recordSink{e}},
@@ -29,7 +32,7 @@ func (s eventSink) WriteEvents(_ context.Context, evs []flow.Event) error {
 	s.e.WriteEvents(evs)
 	return nil
 }
-func (s eventSink) Close() error { return nil }
+func (s eventSink) Close() error { return s.e.release() }
 
 // recordSink is not Durable: findings are derived, so the restart
 // ledger never waits on it, and it never fails a batch.
@@ -41,8 +44,7 @@ func (s recordSink) WriteBatch(_ context.Context, b pipeline.Batch) error {
 	return nil
 }
 
-// Close closes the finding sinks once, after the last batch.
-func (s recordSink) Close() error { return s.e.Close() }
+func (s recordSink) Close() error { return s.e.release() }
 
 type sampleSink struct{ e *Engine }
 
@@ -51,7 +53,15 @@ func (s sampleSink) WriteSamples(_ context.Context, ss []flow.Sample) error {
 	s.e.WriteSamples(ss)
 	return nil
 }
-func (s sampleSink) Close() error { return nil }
+func (s sampleSink) Close() error { return s.e.release() }
+
+// release closes the engine once every pipeline sink of it is closed.
+func (e *Engine) release() error {
+	if e.open.Add(-1) == 0 {
+		return e.Close()
+	}
+	return nil
+}
 
 // Start watches the list files (WatchLists) until Close.
 func (e *Engine) Start() {
