@@ -46,6 +46,8 @@ type Server struct {
 	stop   chan struct{}
 	once   sync.Once
 	slots  chan struct{} // MaxInFlight tokens
+
+	findingsSrc FindingsSource // GET /v1/findings (findings.go); nil: detection off
 }
 
 // Listen creates the daemon's socket for iface (SocketPath) and returns
@@ -129,8 +131,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/top", s.top)
 	mux.HandleFunc("/v1/status", s.status)
 	mux.HandleFunc("/v1/counters", s.counters)
+	mux.HandleFunc("/v1/findings", s.findings)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no endpoint %s: want /v1/top, /v1/status or /v1/counters", r.URL.Path))
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no endpoint %s: want /v1/top, /v1/status, /v1/counters or /v1/findings", r.URL.Path))
 	})
 	return s.guard(mux)
 }
