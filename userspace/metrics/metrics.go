@@ -41,7 +41,7 @@ type Collector struct {
 	iface    string
 
 	sinkQueued, sinkWritten, sinkDropped, sinkErrors, sinkRetries *prometheus.Desc
-	sinkDepth, sinkFailing, sinkWrites, sinkWriteSeconds           *prometheus.Desc
+	sinkDepth, sinkFailing, sinkWrites, sinkWriteSeconds          *prometheus.Desc
 
 	reasonPkts, reasonBytes, flagPkts     *prometheus.Desc
 	vniPkts, vniBytes, records, tableSize *prometheus.Desc
