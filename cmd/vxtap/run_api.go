@@ -41,6 +41,9 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 	if err != nil {
 		return nil, err
 	}
+	if detectHooks.store != nil {
+		srv.SetFindings(detectHooks.store) // GET /v1/findings
+	}
 	a := &localAPI{srv: srv, done: make(chan error, 1)}
 	go func() { a.done <- srv.Serve() }()
 	log.Info().Str("socket", srv.Path()).Msg("local API listening")

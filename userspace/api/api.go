@@ -9,6 +9,7 @@
 //	/v1/top?sort=rate|bytes|packets&group=5tuple|src|dst|pair|dport|vni|mirror&n=N&filter=EXPR
 //	/v1/status
 //	/v1/counters
+//	/v1/findings?after=SEQ&type=TYPE&min_severity=X
 package api
 
 import (
