@@ -151,10 +151,10 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer d.Close()
-	col := metrics.New(iface, objs, d, objs.FlowTableSize())
+	col := metrics.New(iface, objs, metricsSource{d}, objs.FlowTableSize())
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
-	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version, withDetect(filters.Collector(iface))...), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(metricsSource{d}, col, version, withDetect(filters.Collector(iface))...), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe() }()
 
@@ -189,6 +189,12 @@ func runDaemon(c *cli.Context) error {
 	n, serr := d.Shutdown(!keep)
 	log.Info().Int("records", n).Bool("keep_attached", keep).Msg("final sweep done")
 	os.Remove(statePath(iface))
+	if d.Unsettled() && !keep {
+		// Detaching would drop the flow table with records no durable
+		// output stored: keep counting; the next start writes them.
+		log.Error().Err(serr).Msg("flow records not stored: leaving the program attached and pinned; the next vxtap run writes them (vxtap detach discards them)")
+		keep = true
+	}
 	if !keep {
 		objs.Close()
 		if derr := loader.Detach(iface); derr != nil {
