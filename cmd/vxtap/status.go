@@ -19,7 +19,7 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the attached program, its counters and the flow table of each interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Usage: "one interface (default: every pinned one)"}},
+		Flags: []cli.Flag{ifaceFlag(false, "one interface (default: every pinned one)")},
 		Action: func(c *cli.Context) error {
 			ifaces := []string{c.String("iface")}
 			if ifaces[0] == "" {
@@ -104,7 +104,7 @@ func detachCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "detach",
 		Usage: "remove the XDP program and every pin of an interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Required: true}},
+		Flags: []cli.Flag{ifaceFlag(true, "interface to detach from")},
 		Action: func(c *cli.Context) error {
 			iface := c.String("iface")
 			lock, err := lockInstance(iface)

@@ -44,7 +44,7 @@ func topCommand() *cli.Command {
 			"Filter terms (all must match): vni 42, 198.18.0.0/15 (source or destination), src/dst/mirror CIDR,\n" +
 			"port 443, sport N, dport N, tcp, udp, icmp, proto N.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "iface", Usage: "mirror target interface (default: the only one with a daemon or pins)"},
+			ifaceFlag(false, "mirror target interface (default: the only one with a daemon or pins)"),
 			&cli.StringFlag{Name: "socket", Usage: "API socket (default: " + api.SocketPath("<iface>") + ")"},
 			&cli.BoolFlag{Name: "once", Usage: "print the table once and exit"},
 			&cli.BoolFlag{Name: "json", Usage: "print the view once as JSON and exit"},
