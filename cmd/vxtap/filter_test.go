@@ -47,7 +47,7 @@ func attachFiltered(t *testing.T, ns, iface string) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	t.Cleanup(func() { loader.Detach(iface) })
+	t.Cleanup(func() { inNetns(t, ns, func() { loader.Detach(iface) }) })
 	att, err := o.Attach(iface, loader.ModeAuto)
 	if err != nil {
 		t.Fatal(err)

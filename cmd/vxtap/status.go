@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/ifname"
 	"github.com/vxtap/vxtap/userspace/report"
 )
 
@@ -26,7 +27,10 @@ func statusCommand() *cli.Command {
 				entries, _ := os.ReadDir(loader.PinRoot)
 				ifaces = ifaces[:0]
 				for _, e := range entries {
-					ifaces = append(ifaces, e.Name())
+					// Only this network namespace's: another's interface is not here.
+					if name, ok := ifname.Local(e.Name()); ok {
+						ifaces = append(ifaces, name)
+					}
 				}
 				if len(ifaces) == 0 {
 					return cli.Exit("no vxtap program is attached (nothing pinned under "+loader.PinRoot+")", 1)
