@@ -2,12 +2,14 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/vishvananda/netns"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
 // inNetns runs fn on an OS thread switched to namespace ns, so what keys
@@ -50,4 +52,10 @@ func cleanupIn(t *testing.T, ns, iface string) {
 			os.Remove(filepath.Join(runDir, key+ext))
 		}
 	})
+}
+
+// inNsCmd is a command run in namespace ns (nsenter keeps the mounts).
+func inNsCmd(ns string, argv ...string) *exec.Cmd {
+	full := testutil.InNetns(ns, argv...)
+	return exec.Command(full[0], full[1:]...)
 }
