@@ -63,7 +63,7 @@ type Aggregator struct {
 	cfg    Config
 	src    flow.FlowSource
 	emit   func(flow.Record)
-	state  states
+	state  *states
 	clock  clock
 	sweeps uint64
 	ledger Ledger

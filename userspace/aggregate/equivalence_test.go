@@ -326,7 +326,7 @@ func compareSides(t *testing.T, step int, sides [2]*side) {
 		}
 	}
 	if a, ok := got.agg.(*Aggregator); ok {
-		checkStates(t, step, &a.state)
+		checkStates(t, step, a.state)
 	}
 	if got.agg.Len() != ref.agg.Len() {
 		t.Fatalf("step %d: knows %d flows, reference %d", step, got.agg.Len(), ref.agg.Len())

@@ -42,15 +42,16 @@ type states struct {
 // newStates sizes the slots for capacity flows: reserved, not touched,
 // so unused room costs address space, not memory, and a table filling
 // up never leaves grown-out copies behind.
-func newStates(capacity int) states {
-	return states{index: keyindex.New(capacity), slots: make([]slot, 0, capacity),
-		order: make([]uint32, 0, capacity), walk: make([]uint32, 0, capacity)}
+func newStates(capacity int) *states {
+	s := &states{slots: make([]slot, 0, capacity), order: make([]uint32, 0, capacity), walk: make([]uint32, 0, capacity)}
+	s.index = keyindex.New(capacity, func(i uint32) uint64 { return s.hash(&s.slots[i].key) })
+	return s
 }
 
 // len is the number of known flows.
 func (s *states) len() int { return s.index.Len() }
 
-func (s *states) hash(k *fkey) uint32 { return s.index.Hash(k[:]) }
+func (s *states) hash(k *fkey) uint64 { return s.index.Hash(k[:]) }
 
 // begin starts sweep n.
 func (s *states) begin(n uint64) {

@@ -132,14 +132,15 @@ func New(cfg Config) *Tracker {
 		cfg.Smoothing = DefaultSmoothing
 	}
 	cfg.Capacity = max(cfg.Capacity, 0)
-	return &Tracker{
+	t := &Tracker{
 		smoothing: cfg.Smoothing,
-		index:     keyindex.New(cfg.Capacity),
 		ids:       make([]ident, 0, cfg.Capacity),
 		nums:      make([]nums, 0, cfg.Capacity),
 		order:     make([]uint32, 0, cfg.Capacity),
 		walk:      make([]uint32, 0, cfg.Capacity),
 	}
+	t.index = keyindex.New(cfg.Capacity, func(i uint32) uint64 { return t.index.Hash(t.ids[i].key[:]) })
+	return t
 }
 
 // begin opens a sweep at time now.
