@@ -170,6 +170,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	})
 	a.state.end()
 	if err != nil {
+		a.state.markAll() // the walk did not reach every flow: none vanished
 		return st, fmt.Errorf("sweep: %w", err)
 	}
 	if err := a.flush(nil); err != nil {

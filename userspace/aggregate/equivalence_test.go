@@ -357,7 +357,7 @@ func checkStates(t *testing.T, step int, s *states) {
 			continue
 		}
 		used++
-		if sl.seen == s.sweep {
+		if s.seenNow(sl) {
 			marked++
 		}
 		if j, ok := s.get(&sl.key); !ok || j != uint32(i) {
