@@ -363,3 +363,25 @@ func TestConcurrentReaders(t *testing.T) {
 		}
 	}
 }
+
+// Mirror sources are interned while flows use them and reclaimed after:
+// a stream of flows from ever new sources does not grow the table.
+func TestMirrorTableReclaimed(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	for s := range 50 {
+		at := t0.Add(time.Duration(s) * time.Second)
+		for n := range 10 {
+			m := netip.AddrFrom4([4]byte{10, 0, byte(s), byte(n)})
+			tr.Observe(at, key(100*s+n), flow.Counters{Packets: 1, Bytes: 1, First: first, MirrorSource: m})
+		}
+		tr.EndSweep(at)
+	}
+	_, got := view(tr)
+	if len(got) != 10 || got[key(4903)].MirrorSource != netip.AddrFrom4([4]byte{10, 0, 49, 3}) {
+		t.Fatalf("last sweep: %d flows, flow 4903 %+v", len(got), got[key(4903)])
+	}
+	if n := len(tr.mirrors.entries); n > 30 || len(tr.mirrors.byAddr) > 20 {
+		t.Errorf("%d mirror entries (%d in use) for 10 live flows", n, len(tr.mirrors.byAddr))
+	}
+}
