@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
@@ -307,5 +308,12 @@ func TestWalkErrorKeepsSeenMarks(t *testing.T) {
 	st, err := agg.Sweep(now)
 	if err != nil || st.Vanished != 1 || agg.Len() != 1 {
 		t.Fatalf("sweep 3: %+v %v, %d known; want flow 2 vanished", st, err, agg.Len())
+	}
+}
+
+// The per-flow state is what a million flows cost: keep it at 88 bytes.
+func TestSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n != 88 {
+		t.Errorf("slot is %d bytes, want 88", n)
 	}
 }

@@ -353,7 +353,7 @@ func checkStates(t *testing.T, step int, s *states) {
 	used, marked := 0, 0
 	for i := range s.slots {
 		sl := &s.slots[i]
-		if !sl.used {
+		if !sl.used() {
 			continue
 		}
 		used++

@@ -7,18 +7,35 @@ import "github.com/vxtap/vxtap/userspace/internal/keyindex"
 // collector never scans.
 type slot struct {
 	key        fkey
-	used       bool
+	flags      uint8  // slotUsed, slotOdd
 	zone       uint8  // location of lastPacket, an index into clock.zones
 	pos        uint32 // place in the walk of the sweep that last saw it; noPos when not walked then
 	packets    uint64
 	bytes      uint64
 	lastRecord stamp // when the last record was emitted (or the flow started)
 	lastPacket int64 // wall ns: Last of the last record
-	// odd: the sweep that last saw the flow in the table (or was the
+}
+
+// slot flags.
+const (
+	slotUsed = 1 << iota // the slot holds a flow
+	// slotOdd: the sweep that last saw the flow in the table (or was the
 	// last one when it became known) had an odd number. A flow is always
 	// last seen by the current sweep or the one before (a sweep forgets
 	// those it did not see), so the parity tells which.
-	odd bool
+	slotOdd
+)
+
+func (sl *slot) used() bool { return sl.flags&slotUsed != 0 }
+
+func (sl *slot) odd() bool { return sl.flags&slotOdd != 0 }
+
+// setOdd marks the slot seen by a sweep of odd's parity.
+func (sl *slot) setOdd(odd bool) {
+	sl.flags &^= slotOdd
+	if odd {
+		sl.flags |= slotOdd
+	}
 }
 
 const noPos = ^uint32(0)
@@ -79,7 +96,7 @@ func (s *states) get(k *fkey) (uint32, bool) {
 func (s *states) find(k *fkey) (uint32, bool) {
 	if s.cursor < len(s.order) && (s.misses < 4 || s.misses%16 == 0) {
 		i := s.order[s.cursor]
-		if sl := &s.slots[i]; sl.used && sl.key == *k {
+		if sl := &s.slots[i]; sl.used() && sl.key == *k {
 			s.cursor++
 			s.misses = 0
 			return i, true
@@ -104,7 +121,8 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 		s.slots = append(s.slots, slot{})
 		i = uint32(len(s.slots) - 1)
 	}
-	s.slots[i] = slot{key: k, used: true, pos: noPos, odd: seen&1 == 1}
+	s.slots[i] = slot{key: k, flags: slotUsed, pos: noPos}
+	s.slots[i].setOdd(seen&1 == 1)
 	s.index.Insert(s.hash(&k), i)
 	if seen == s.sweep {
 		s.marked++
@@ -113,14 +131,14 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 }
 
 // seenNow says whether the current sweep saw the slot.
-func (s *states) seenNow(sl *slot) bool { return sl.odd == (s.sweep&1 == 1) }
+func (s *states) seenNow(sl *slot) bool { return sl.odd() == (s.sweep&1 == 1) }
 
 // markAll makes every known flow count as seen by the current sweep: after
 // a walk that failed part way, those it did not reach have not vanished.
 func (s *states) markAll() {
 	for i := range s.slots {
-		if sl := &s.slots[i]; sl.used {
-			sl.odd = s.sweep&1 == 1
+		if sl := &s.slots[i]; sl.used() {
+			sl.setOdd(s.sweep&1 == 1)
 		}
 	}
 	s.marked = s.len()
@@ -134,7 +152,7 @@ func (s *states) walked(i uint32) {
 		return // met twice in one walk (the map changed under it): keep the first place
 	}
 	if !s.seenNow(sl) {
-		sl.odd = s.sweep&1 == 1
+		sl.setOdd(s.sweep&1 == 1)
 		s.marked++
 	}
 	sl.pos = uint32(len(s.walk))
@@ -160,7 +178,7 @@ func (s *states) dropUnseen() int {
 	}
 	n := 0
 	for i := range s.slots {
-		if sl := &s.slots[i]; sl.used && !s.seenNow(sl) {
+		if sl := &s.slots[i]; sl.used() && !s.seenNow(sl) {
 			s.drop(uint32(i))
 			n++
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
@@ -383,5 +384,12 @@ func TestMirrorTableReclaimed(t *testing.T) {
 	}
 	if n := len(tr.mirrors.entries); n > 30 || len(tr.mirrors.byAddr) > 20 {
 		t.Errorf("%d mirror entries (%d in use) for 10 live flows", n, len(tr.mirrors.byAddr))
+	}
+}
+
+// What a million flows cost per slot: keep it there.
+func TestSlotSizes(t *testing.T) {
+	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}); n != 88 {
+		t.Errorf("identity and numbers are %d bytes a flow, want 88", n)
 	}
 }
