@@ -14,8 +14,10 @@ import (
 
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/memtune"
 	"github.com/vxtap/vxtap/userspace/rates"
 	"github.com/vxtap/vxtap/userspace/testutil"
+	"github.com/vxtap/vxtap/userspace/topview"
 )
 
 // memSweeps is how many sweeps the memory benchmark runs: enough for
@@ -63,6 +65,7 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 	const n = 1_000_000
 	// Sized as an operator would for a million flows: below the 90% at
 	// which pressure relief starts evicting.
+	memtune.Apply() // as `vxtap run` does
 	o := loadTable(b, 1_250_000)
 	runtime.GC()
 	var before runtime.MemStats
@@ -107,12 +110,26 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	b.ReportMetric(procStatus(b, "VmRSS")/(1<<20), "MiB-RSS")
+	rss := procStatus(b, "VmRSS")
+	b.ReportMetric(rss/(1<<20), "MiB-RSS")
 	b.ReportMetric(rssBefore/(1<<20), "MiB-RSS-empty")
+	b.ReportMetric((rss-rssBefore)/n, "RSS-B/flow")
 	b.ReportMetric(procStatus(b, "VmHWM")/(1<<20), "MiB-HWM")
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "MiB-heap-inuse")
 	b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc))/n, "heap-B/flow")
 	b.ReportMetric(float64(last.Duration.Milliseconds()), "ms/last-sweep")
+	// A `vxtap top` view of the million flows, as /v1/top builds it:
+	// what the reader's copy adds, while it lasts and after.
+	var res topview.Result
+	tr.View(func(s *rates.Snapshot) {
+		res = topview.Build(s, topview.DefaultQuery())
+		b.ReportMetric(procStatus(b, "VmRSS")/(1<<20), "MiB-RSS-in-view")
+	})
+	if len(res.Rows) != 20 || res.Header.Flows != n {
+		b.Fatalf("view: %d rows of %d flows", len(res.Rows), res.Header.Flows)
+	}
+	runtime.GC()
+	b.ReportMetric(procStatus(b, "VmRSS")/(1<<20), "MiB-RSS-after-view")
 	runtime.KeepAlive(d) // measured above with the daemon's state live
 	runtime.KeepAlive(tr)
 }

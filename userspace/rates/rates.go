@@ -8,7 +8,7 @@
 // walk orders (8) and in the key index (about 8). Nothing holds a pointer, so the
 // garbage collector never scans them, and the steady path allocates
 // nothing. A reader copies the numbers of the last closed sweep (40
-// bytes a flow, in a reused buffer) and works on the copy without any
+// bytes a flow) and works on the copy without any
 // lock; identities it points at are not reused while it reads.
 package rates
 
@@ -114,9 +114,8 @@ type Tracker struct {
 	// by a reader while it copies the last closed sweep: a reader never
 	// sees half a sweep, and the sweep never waits for more than a copy.
 	mu      sync.Mutex
-	front   header    // the last closed sweep
-	readers []uint64  // sweep numbers of the snapshots being read
-	spare   *Snapshot // a reader's buffer kept for the next one
+	front   header   // the last closed sweep
+	readers []uint64 // sweep numbers of the snapshots being read
 }
 
 // header is a closed sweep without its flows.
