@@ -17,6 +17,7 @@ import (
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/memtune"
 	"github.com/vxtap/vxtap/userspace/metrics"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 	"golang.org/x/sys/unix"
@@ -55,6 +56,7 @@ func runDaemon(c *cli.Context) error {
 	log.Logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339,
 		NoColor: !isTerminal(os.Stderr)}).With().Timestamp().Logger()
 	iface := c.String("iface")
+	memtune.Apply()
 	cfg := loader.DefaultConfig()
 	// Every flag is checked (and --listen bound) before anything changes.
 	pre, err := validateRun(c, &cfg)
