@@ -99,6 +99,9 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 
+	if err := ifaceExists(iface); err != nil {
+		return err
+	}
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
