@@ -277,8 +277,7 @@ func (f *FilterMaps) fillSessions(c *filter.Compiled, l layout) error {
 			vni = uint32(VxtapFilterConstFILTER_DEFAULT_VNI)
 		}
 		s := VxtapFilterSession{Slot: l.sessionSlot[i], SampleRate: cs.SampleRate, SnapLen: cs.SnapLen,
-			Mode: uint8(cs.Mode), Unknown: uint8(cs.Unknown)}
-		// enum filter_mode numbers rules 0, analyze 1, reject 2, as filter.Mode does.
+			Mode: filterMode(cs.Mode), Unknown: uint8(cs.Unknown)}
 		if cs.AmazonDNS {
 			s.Flags |= uint8(VxtapFilterConstFILTER_SESSION_AMAZON_DNS)
 		}
@@ -372,4 +371,17 @@ func syncRCU() error {
 	}
 	defer m.Close()
 	return outer.Put(uint32(0), m)
+}
+
+// filterMode is enum filter_mode of a session mode.
+func filterMode(m filter.Mode) uint8 {
+	switch m {
+	case filter.ModeAnalyze:
+		return uint8(VxtapFilterModeFILTER_MODE_ACCEPT)
+	case filter.ModeReject:
+		return uint8(VxtapFilterModeFILTER_MODE_REJECT)
+	case filter.ModeUnknownVNI:
+		return uint8(VxtapFilterModeFILTER_MODE_UNKNOWN_VNI)
+	}
+	return uint8(VxtapFilterModeFILTER_MODE_RULES)
 }

@@ -42,7 +42,9 @@ func enumNames(spec *ebpf.CollectionSpec, typeName, prefix string) ([]string, er
 	}
 	names := make([]string, max)
 	for _, v := range e.Values {
-		if v.Value < max {
+		// Names with "__" after the prefix are sentinels and class
+		// boundaries (REASON__CLASS_*), not counters.
+		if v.Value < max && !strings.Contains(strings.TrimPrefix(v.Name, prefix), "__") && !strings.HasPrefix(strings.TrimPrefix(v.Name, prefix), "_") {
 			names[v.Value] = strings.ToLower(strings.TrimPrefix(v.Name, prefix))
 		}
 	}

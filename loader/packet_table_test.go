@@ -253,69 +253,74 @@ func TestPacketTable(t *testing.T) {
 	defer ev.Close()
 
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			frame := c.frame(t)
-			before := takeSnapshot(t, o)
-			verdict, err := o.RunPacket(frame, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			after := takeSnapshot(t, o)
-			var events []flow.Event
-			if _, err := ev.Read(time.Unix(1, 0), func(e flow.Event) { events = append(events, e) }, nil); err != nil {
-				t.Fatal(err)
-			}
+		t.Run(c.name, func(t *testing.T) { runPktCase(t, o, ev, c) })
+	}
+}
 
-			if verdict != c.verdict {
-				t.Errorf("verdict %d, want %d", verdict, c.verdict)
-			}
-			for name, v := range after.reasons {
-				want := uint64(0)
-				if name == c.reason {
-					want = 1
-				}
-				if d := v - before.reasons[name]; d != want {
-					t.Errorf("reason %s moved by %d, want %d", name, d, want)
-				}
-			}
-			wantFlags := map[string]bool{}
-			for _, f := range c.flags {
-				wantFlags[f] = true
-			}
-			if c.flow != nil {
-				wantFlags["flow_start"] = true
-				if c.fin {
-					wantFlags["flow_end"] = true
-				}
-			}
-			for name, v := range after.flags {
-				want := uint64(0)
-				if wantFlags[name] {
-					want = 1
-				}
-				if d := v - before.flags[name]; d != want {
-					t.Errorf("flag %s moved by %d, want %d", name, d, want)
-				}
-			}
-			checkFlows(t, c, before.flows, after.flows)
-			var types []flow.EventType
-			for _, e := range events {
-				types = append(types, e.Type)
-				if c.flow != nil && e.Key != *c.flow {
-					t.Errorf("event for %s, want %s", e.Key, *c.flow)
-				}
-			}
-			var wantTypes []flow.EventType
-			if c.flow != nil {
-				wantTypes = append(wantTypes, flow.FlowStart)
-				if c.fin {
-					wantTypes = append(wantTypes, flow.FlowEnd)
-				}
-			}
-			if len(types) != len(wantTypes) || (len(types) > 0 && types[0] != wantTypes[0]) || (len(types) > 1 && types[1] != wantTypes[1]) {
-				t.Errorf("ring buffer events %v, want %v", types, wantTypes)
-			}
-		})
+// runPktCase runs one case and checks the verdict, the exact counter that
+// moved, the flags, the flow-map change and the ring buffer records.
+func runPktCase(t *testing.T, o *Objects, ev *Events, c pktCase) {
+	t.Helper()
+	frame := c.frame(t)
+	before := takeSnapshot(t, o)
+	verdict, err := o.RunPacket(frame, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := takeSnapshot(t, o)
+	var events []flow.Event
+	if _, err := ev.Read(time.Unix(1, 0), func(e flow.Event) { events = append(events, e) }, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	if verdict != c.verdict {
+		t.Errorf("verdict %d, want %d", verdict, c.verdict)
+	}
+	for name, v := range after.reasons {
+		want := uint64(0)
+		if name == c.reason {
+			want = 1
+		}
+		if d := v - before.reasons[name]; d != want {
+			t.Errorf("reason %s moved by %d, want %d", name, d, want)
+		}
+	}
+	wantFlags := map[string]bool{}
+	for _, f := range c.flags {
+		wantFlags[f] = true
+	}
+	if c.flow != nil {
+		wantFlags["flow_start"] = true
+		if c.fin {
+			wantFlags["flow_end"] = true
+		}
+	}
+	for name, v := range after.flags {
+		want := uint64(0)
+		if wantFlags[name] {
+			want = 1
+		}
+		if d := v - before.flags[name]; d != want {
+			t.Errorf("flag %s moved by %d, want %d", name, d, want)
+		}
+	}
+	checkFlows(t, c, before.flows, after.flows)
+	var types []flow.EventType
+	for _, e := range events {
+		types = append(types, e.Type)
+		if c.flow != nil && e.Key != *c.flow {
+			t.Errorf("event for %s, want %s", e.Key, *c.flow)
+		}
+	}
+	var wantTypes []flow.EventType
+	if c.flow != nil {
+		wantTypes = append(wantTypes, flow.FlowStart)
+		if c.fin {
+			wantTypes = append(wantTypes, flow.FlowEnd)
+		}
+	}
+	if len(types) != len(wantTypes) || (len(types) > 0 && types[0] != wantTypes[0]) || (len(types) > 1 && types[1] != wantTypes[1]) {
+		t.Errorf("ring buffer events %v, want %v", types, wantTypes)
 	}
 }
 

@@ -67,12 +67,12 @@ func TestRecoverSlots(t *testing.T) {
 	}
 	// The freed slot is the next one a new flow gets.
 	var next uint64
-	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &next); err != nil {
+	if err := o.FlowCtl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_NEXT), &next); err != nil {
 		t.Fatal(err)
 	}
 	send(9, 1)
 	var after uint64
-	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &after); err != nil {
+	if err := o.FlowCtl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_NEXT), &after); err != nil {
 		t.Fatal(err)
 	}
 	if after != next {

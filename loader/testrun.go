@@ -15,7 +15,7 @@ const (
 
 // MinFrame is the shortest frame BPF_PROG_TEST_RUN accepts for XDP (an
 // Ethernet header); shorter ones cannot be run and are counted by the caller.
-const MinFrame = 14
+const MinFrame = int(VxtapVxtapConstMIN_FRAME)
 
 // RunPacket runs one frame through the loaded program with
 // BPF_PROG_TEST_RUN. With an offline clock, ts becomes the program's clock

@@ -140,6 +140,7 @@ func runDaemon(c *cli.Context) error {
 		}
 	}
 	col := metrics.New(iface, objs, d, objs.FlowTableSize())
+	col.Offenders = objs.Sources()
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
 	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version, filters.Collector(iface)), ReadHeaderTimeout: 5 * time.Second}

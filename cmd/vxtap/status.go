@@ -84,13 +84,33 @@ func printStatus(iface string) error {
 			fmt.Fprintf(tw, "ring buffer losses\t%d\n", f.Packets)
 		}
 	}
+	src := objs.Sources()
+	if allowed, err := src.List(); err == nil {
+		if len(allowed) == 0 {
+			fmt.Fprintf(tw, "allowed sources	none: every outer source is trusted\n")
+		} else {
+			fmt.Fprintf(tw, "allowed sources	%v\n", allowed)
+		}
+	}
 	tw.Flush()
+	if offs, err := src.Offenders(statusOffenders); err == nil && len(offs) > 0 {
+		fmt.Printf("\nrefused outer sources (busiest %d)\n", statusOffenders)
+		ow := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(ow, "source\treason\tpackets\tbytes\t\n")
+		for _, o := range offs {
+			fmt.Fprintf(ow, "%s\t%s\t%d\t%d\t\n", o.Source, o.Reason, o.Packets, o.Bytes)
+		}
+		ow.Flush()
+	}
 	fmt.Println()
 	if err := report.WriteCounters(os.Stdout, "reason", reasons); err != nil {
 		return err
 	}
 	return report.WriteCounters(os.Stdout, "flag", flags)
 }
+
+// statusOffenders is how many refused outer sources `vxtap status` lists.
+const statusOffenders = 10
 
 func processAlive(pid int) bool {
 	if pid <= 0 {

@@ -135,3 +135,19 @@ type CounterSource interface {
 	// data path's own order.
 	Counters() (reasons, flags []Counter, err error)
 }
+
+// Offender is an outer source whose mirror-shaped copies the data path
+// refused: from outside allowed_sources (reason unknown_source), or with a
+// VNI no session names (unknown_vni).
+type Offender struct {
+	Source  netip.Addr
+	Reason  string
+	Packets uint64
+	Bytes   uint64 // frame bytes
+}
+
+// OffenderSource lists the busiest refused outer sources.
+type OffenderSource interface {
+	// Offenders returns the n busiest by packets (every one kept when n <= 0).
+	Offenders(n int) ([]Offender, error)
+}

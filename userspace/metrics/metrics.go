@@ -23,8 +23,15 @@ type Collector struct {
 	vniPkts, vniBytes, records, tableSize *prometheus.Desc
 	tableFlows, evicted, vanished         *prometheus.Desc
 	ringLost, samples                     *prometheus.Desc
+	offenderPkts                          *prometheus.Desc
 	SweepSeconds                          prometheus.Histogram
+	// Offenders, when set, exports the TopOffenders busiest refused outer
+	// sources (a bounded number of series).
+	Offenders flow.OffenderSource
 }
+
+// TopOffenders is how many refused outer sources /metrics shows.
+const TopOffenders = 10
 
 // New builds the collector for one interface.
 func New(iface string, counters flow.CounterSource, d *daemon.Daemon, tableSize uint32) *Collector {
@@ -45,6 +52,8 @@ func New(iface string, counters flow.CounterSource, d *daemon.Daemon, tableSize 
 		vanished:    desc("flow_table_vanished_total", "Flows that left the flow table without the daemon (removed by another process, table replaced)."),
 		ringLost:    desc("ringbuf_lost_total", "Ring buffer records lost because the ring was full."),
 		samples:     desc("samples_total", "Packet samples read from the ring buffer."),
+		offenderPkts: desc("refused_source_packets", "Mirror-shaped packets refused per outer source (unknown_source, unknown_vni): the 10 busiest only.",
+			"source", "reason"),
 		SweepSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vxtap_sweep_duration_seconds",
 			Help: "Time one sweep of the flow table took.", ConstLabels: l,
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1}}),
@@ -71,7 +80,7 @@ func goVersion() string {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.reasonPkts, c.reasonBytes, c.flagPkts, c.vniPkts, c.vniBytes,
-		c.records, c.tableSize, c.tableFlows, c.evicted, c.vanished, c.ringLost, c.samples} {
+		c.records, c.tableSize, c.tableFlows, c.evicted, c.vanished, c.ringLost, c.samples, c.offenderPkts} {
 		ch <- d
 	}
 }
@@ -105,4 +114,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(st.Evicted))
 	ch <- prometheus.MustNewConstMetric(c.vanished, prometheus.CounterValue, float64(st.Vanished))
 	ch <- prometheus.MustNewConstMetric(c.samples, prometheus.CounterValue, float64(st.Samples))
+	if c.Offenders != nil {
+		if offs, err := c.Offenders.Offenders(TopOffenders); err == nil {
+			for _, o := range offs {
+				// A gauge: a source can leave the top N (or the LRU).
+				ch <- prometheus.MustNewConstMetric(c.offenderPkts, prometheus.GaugeValue, float64(o.Packets), o.Source.String(), o.Reason)
+			}
+		}
+	}
 }
