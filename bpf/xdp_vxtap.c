@@ -199,20 +199,33 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 
 	if (l3.frag)
 		pkt_flag(p, FLAG_INNER_FRAGMENT);
+	/* Truncated: the copy holds less than the inner header states (the
+	 * session's PacketLength); still accounted at the stated length. */
+	p->truncated = captured < l3.len;
+	if (p->truncated)
+		pkt_flag(p, FLAG_TRUNCATED);
 	if (l3.frag != 2) { /* later fragments carry no L4 header */
-		if (l3.proto == IPPROTO_TCP) {
-			if (parse_tcp(c, &sport, &dport, &tcp_flags))
+		if (l3.proto == IPPROTO_TCP)
+			err = parse_tcp(c, &sport, &dport, &tcp_flags);
+		else if (l3.proto == IPPROTO_UDP)
+			err = parse_udp(c, &sport, &dport);
+		else
+			err = PARSE_OK;
+		if (err) {
+			/* A copy cut inside its L4 header still counts: ports
+			 * from the first 4 bytes, flags from byte 13, each
+			 * when the cut left it (else 0). Only a copy that is
+			 * whole and still too short is malformed. */
+			if (!p->truncated)
 				return REASON_SHORT_INNER_L4;
-		} else if (l3.proto == IPPROTO_UDP) {
-			if (parse_udp(c, &sport, &dport))
-				return REASON_SHORT_INNER_L4;
+			pkt_flag(p, FLAG_L4_TRUNCATED);
+			if (parse_ports(c, &sport, &dport))
+				sport = dport = 0;
+			if (l3.proto != IPPROTO_TCP || parse_tcp_flags(c, &tcp_flags))
+				tcp_flags = 0;
 		}
 	}
 
-	/* Truncated: the copy holds less than the inner header states (the
-	 * session's PacketLength); still accounted at the stated length. */
-	if (captured < l3.len)
-		pkt_flag(p, FLAG_TRUNCATED);
 	p->key.family = l3.family;
 	p->key.proto = l3.proto;
 	p->key.sport = sport;

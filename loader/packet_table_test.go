@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,7 +25,10 @@ type pktCase struct {
 	bytes   uint64     // bytes the flow gains (the stated inner IP length)
 	source  netip.Addr // expected mirror source of the flow, when set
 	fin     bool       // a TCP FIN/RST: a flow-end event follows the start
+	tcp     *uint8     // the flow's TCP flags, when set
 }
+
+func tcpFlags(f uint8) *uint8 { return &f }
 
 func k4(vni uint32, proto uint8, sp, dp uint16) *flow.Key {
 	k := flowKey(vni, in4a, in4b, proto, sp, dp)
@@ -159,8 +164,25 @@ func packetCases() []pktCase {
 		{name: "short inner vlan", frame: cut(offInner+16, m(ethL(layers.EthernetTypeDot1Q), dot1q(7, e4), ip4L(layers.IPProtocolUDP, in4a, in4b), udpL(1, 2))),
 			verdict: XDPDrop, reason: "short_inner_vlan"},
 		{name: "short inner ip", frame: cut(offInnerIP+10, tcp4), verdict: XDPDrop, reason: "short_inner_ip"},
-		{name: "short inner tcp", frame: cut(offL4+10, tcp4), verdict: XDPDrop, reason: "short_inner_l4"},
-		{name: "short inner udp", frame: cut(offL4+4, m(innerUDP4(1, 2, 10)...)), verdict: XDPDrop, reason: "short_inner_l4"},
+		// AWS PacketLength cuts inside the inner L4 header: still accounted
+		// at the stated length, ports and flags as far as the cut left them.
+		{name: "truncated in tcp: ports and flags", frame: cut(offL4+14, m(innerTCP4(1030, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 1030, 443), bytes: 140, tcp: tcpFlags(0x10)},
+		{name: "truncated in tcp: ports, no flags", frame: cut(offL4+10, m(innerTCP4(1031, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 1031, 443), bytes: 140, tcp: tcpFlags(0)},
+		{name: "truncated in tcp: ports only", frame: cut(offL4+4, m(innerTCP4(1032, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 1032, 443), bytes: 140},
+		{name: "truncated in tcp: no ports", frame: cut(offL4+3, m(innerTCP4(1033, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 0, 0), bytes: 140},
+		{name: "truncated at the end of the inner ip header", frame: cut(offL4, func(t testing.TB) []byte { return mirrored(t, 43, innerUDP4(1034, 53, 10)...) }),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(43, 17, 0, 0), bytes: 38},
+		{name: "truncated in udp: ports", frame: cut(offL4+5, m(innerUDP4(1035, 53, 10)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 17, 1035, 53), bytes: 38},
+		{name: "whole copy with a short inner tcp header is malformed", frame: func(t testing.TB) []byte {
+			b := mirrored(t, 42, innerTCP4(1, 2, 100)...)[:offL4+10]
+			binary.BigEndian.PutUint16(b[offInnerIP+2:], 30) // the IP header says 20 + 10 bytes: not truncated
+			return b
+		}, verdict: XDPDrop, reason: "short_inner_l4"},
 		{name: "inner ip version 5", frame: func(t testing.TB) []byte {
 			b := mirrored(t, 42, innerUDP4(1, 2, 10)...)
 			b[offInnerIP] = 0x55
@@ -335,6 +357,12 @@ func checkFlows(t *testing.T, c pktCase, before, after map[flow.Key]flow.Counter
 			}
 			if c.source.IsValid() && a.MirrorSource != c.source {
 				t.Errorf("mirror source %s, want %s", a.MirrorSource, c.source)
+			}
+			if want := slices.Contains(c.flags, "truncated"); a.Truncated != want {
+				t.Errorf("flow truncated %v, want %v", a.Truncated, want)
+			}
+			if c.tcp != nil && a.TCPFlags != *c.tcp {
+				t.Errorf("flow TCP flags %#x, want %#x", a.TCPFlags, *c.tcp)
 			}
 			continue
 		}

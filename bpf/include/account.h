@@ -177,6 +177,8 @@ static __always_inline void slot_add(struct flow_slot *s, struct pkt *p, __u64 n
 	__sync_fetch_and_add(&s->packets, 1);
 	__sync_fetch_and_add(&s->bytes, p->ip_len);
 	s->last_ns = now;
+	if (p->truncated && !s->truncated)
+		s->truncated = 1; /* only ever 0 -> 1: a plain store is enough */
 	if ((s->tcp_flags & f) != f)
 		__sync_fetch_and_or(&s->tcp_flags, f);
 	if ((f & (TCPF_BYTE_FIN | TCPF_BYTE_RST)) && !s->end_seen &&
@@ -229,6 +231,8 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	s->end_seen = end;
 	s->outer_family = p->outer_family;
 	s->direction = flow_direction(p);
+	s->truncated = p->truncated;
+	s->rule = p->rule;
 	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
 	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
 	err = bpf_map_update_elem(&flow_index, &p->key, &idx, BPF_NOEXIST);
