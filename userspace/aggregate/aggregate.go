@@ -73,9 +73,12 @@ type Aggregator struct {
 	// pressureAge is the idle age from which the next sweep evicts; 0
 	// while the table has room.
 	pressureAge time.Duration
-	ages        [ageBuckets]int // this sweep's kept flows by idle age
+	ages        [ageBuckets]int // this sweep's kept flows by idle age (one-packet flows apart)
+	singleAges  [ageBuckets]int // this sweep's kept one-packet flows by idle age
+	singleAge   time.Duration   // the idle age from which relief takes one-packet flows
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
+	TotalOverflow                             uint64 // packets in overflow records
 }
 
 // New returns an aggregator that reads src and hands records to emit.
@@ -147,7 +150,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	var remove []flow.Key
 	reasons := map[flow.Key]string{}
 	at := a.clock.stamp(now)
-	a.ages = [ageBuckets]int{}
+	a.ages, a.singleAges = [ageBuckets]int{}, [ageBuckets]int{}
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		st.Flows++
 		e := a.walked(&k, &c)
@@ -157,12 +160,12 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 			remove, reasons[k] = append(remove, k), flow.EndTCP
 		case idle >= a.cfg.IdleTimeout:
 			remove, reasons[k] = append(remove, k), flow.EndIdle
-		case a.pressureAge > 0 && idle >= a.pressureAge:
+		case a.evictable(idle, &c):
 			remove, reasons[k] = append(remove, k), flow.EndEvicted
 			st.Evicted++
 		default:
 			if a.cfg.TableSize > 0 {
-				a.ages[a.ageBucket(idle)]++
+				a.noteKept(idle, &c)
 			}
 			if e.lastRecord.age(at) >= a.cfg.ActiveTimeout && a.record(&k, &c, e, flow.EndActive, now, at) {
 				st.Records++
@@ -173,7 +176,9 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	if err != nil {
 		return st, fmt.Errorf("sweep: %w", err)
 	}
-	if err := a.flush(nil); err != nil {
+	no, oerr := a.drainOverflow()
+	st.Records += no
+	if err := errors.Join(a.flush(nil), oerr); err != nil {
 		return st, err
 	}
 	n, err := a.finish(remove, reasons, now)
@@ -206,18 +211,39 @@ func (a *Aggregator) ageBucket(idle time.Duration) int {
 // the idlest flows to get down to pressureLow. Flows idle for less than
 // one bucket (IdleTimeout/64) are never evicted: they are the busy ones.
 func (a *Aggregator) relief(kept int) time.Duration {
+	a.singleAge = 0
 	size := a.cfg.TableSize
 	if size <= 0 || kept*100 <= size*pressureHigh {
 		return 0
 	}
+	// One-packet flows go first: as many of the idlest as get the table
+	// down to pressureLow, and only if they do not suffice, the idlest
+	// of the others too.
 	need := kept - size*pressureLow/100
-	b := ageBuckets - 1
-	// Bounded by ageBuckets: walk from the idlest bucket down until
-	// enough flows are covered, stopping at bucket 1.
-	for got := a.ages[b]; got < need && b > 1; got += a.ages[b] {
-		b--
+	// A one-packet flow taken early costs nothing but a record: even the
+	// youngest may go (bucket 0), or a flood of fresh ones would push
+	// the established flows out.
+	b, got := idlestCovering(&a.singleAges, need, 0)
+	a.singleAge = a.bucketWidth() * time.Duration(b) // divided first: no overflow for any timeout
+	if got >= need {
+		return a.cfg.IdleTimeout // the others stay to their idle timeout
 	}
-	return a.cfg.IdleTimeout / ageBuckets * time.Duration(b) // divided first: no overflow for any timeout
+	b, _ = idlestCovering(&a.ages, need-got, 1)
+	return a.bucketWidth() * time.Duration(b)
+}
+
+// idlestCovering is the lowest bucket (at least low) from which the
+// idlest flows of a histogram number need, and how many they are.
+func idlestCovering(ages *[ageBuckets]int, need, low int) (int, int) {
+	b := ageBuckets - 1
+	got := ages[b]
+	// Bounded by ageBuckets: walk from the idlest bucket down until
+	// enough flows are covered, stopping at bucket low.
+	for got < need && b > low {
+		b--
+		got += ages[b]
+	}
+	return b, got
 }
 
 // Shutdown emits a last record for every flow in the table. With remove,
@@ -239,7 +265,9 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("shutdown sweep: %w", err)
 	}
-	if err := a.flush(nil); err != nil {
+	no, oerr := a.drainOverflow()
+	n += no
+	if err := errors.Join(a.flush(nil), oerr); err != nil {
 		return n, err
 	}
 	reasons := make(map[flow.Key]string, len(keys))

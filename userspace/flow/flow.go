@@ -151,3 +151,32 @@ type OffenderSource interface {
 	// Offenders returns the n busiest by packets (every one kept when n <= 0).
 	Offenders(n int) ([]Offender, error)
 }
+
+// OverflowLevel says how coarse an overflow aggregate is.
+type OverflowLevel uint8
+
+const (
+	OverflowByDest OverflowLevel = iota // by VNI, inner destination, protocol and destination port
+	OverflowByVNI                       // by VNI alone (the finer table was full)
+	OverflowAll                         // one catch-all (both tables were full)
+)
+
+// Overflow is what one coarse aggregate gained: copies of flows that found
+// no slot in a full flow table. Key carries what the level keeps (VNI,
+// Dst, Proto, DPort for OverflowByDest; VNI for OverflowByVNI; nothing for
+// OverflowAll); Src is the unspecified address of the family, ports not
+// kept are 0.
+type Overflow struct {
+	Level    OverflowLevel
+	Key      Key
+	Counters Counters
+}
+
+// OverflowSource is a flow table that folds copies it had no slot for
+// into coarser aggregates; the aggregator emits them as records with end
+// reason EndOverflow.
+type OverflowSource interface {
+	// DrainOverflow returns what every aggregate gained since the
+	// previous drain, exactly, and starts them over.
+	DrainOverflow() ([]Overflow, error)
+}
