@@ -69,6 +69,7 @@ const (
 	LinearVarBtfAnchorFilterAction   = "btf_anchor_filter_action"
 	LinearVarBtfAnchorFilterConst    = "btf_anchor_filter_const"
 	LinearVarBtfAnchorFilterDir      = "btf_anchor_filter_dir"
+	LinearVarBtfAnchorFilterLayout   = "btf_anchor_filter_layout"
 	LinearVarBtfAnchorFilterMode     = "btf_anchor_filter_mode"
 	LinearVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
 	LinearVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
@@ -77,7 +78,6 @@ const (
 	LinearVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
 	LinearVarBtfAnchorLinearRule     = "btf_anchor_linear_rule"
 	LinearVarBtfAnchorReason         = "btf_anchor_reason"
-	LinearVarBtfAnchorReasonClass    = "btf_anchor_reason_class"
 	LinearVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
 	LinearVarBtfAnchorSlotState      = "btf_anchor_slot_state"
 	LinearVarCfgFilterEnabled        = "cfg_filter_enabled"
@@ -182,6 +182,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorFilterAction   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
@@ -190,7 +191,6 @@ type LinearVariableSpecs struct {
 	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorLinearRule     *ebpf.VariableSpec `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
-	BtfAnchorReasonClass    *ebpf.VariableSpec `ebpf:"btf_anchor_reason_class"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
@@ -300,6 +300,7 @@ type LinearVariables struct {
 	BtfAnchorFilterAction   *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst    *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir      *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout   *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode     *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
@@ -308,7 +309,6 @@ type LinearVariables struct {
 	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorLinearRule     *ebpf.Variable `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
-	BtfAnchorReasonClass    *ebpf.Variable `ebpf:"btf_anchor_reason_class"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`

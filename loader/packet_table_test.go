@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -378,8 +379,8 @@ func checkFlows(t *testing.T, c pktCase, before, after map[flow.Key]flow.Counter
 }
 
 // TestShortestFrame: BPF_PROG_TEST_RUN refuses frames under an Ethernet
-// header, so short_outer_eth cannot be reached through it; vxtap analyze
-// counts such capture frames itself under that reason.
+// header, so short_outer_eth cannot be reached through the kernel;
+// RunPacket counts such frames itself under that reason, once.
 func TestShortestFrame(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	o, err := Load(DefaultConfig())
@@ -387,7 +388,24 @@ func TestShortestFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	if _, err := o.RunPacket(make([]byte, MinFrame-1), time.Now()); err == nil {
-		t.Fatal("the kernel ran a 13-byte frame; short_outer_eth handling in analyze would double count")
+	if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: make([]byte, MinFrame-1)}); err == nil {
+		t.Fatal("the kernel ran a 13-byte frame; RunPacket's own count of short frames would double count")
+	}
+	v, err := o.RunPacket(make([]byte, MinFrame-1), time.Now())
+	if err != nil || v != XDPPass {
+		t.Fatalf("short frame: verdict %d, %v", v, err)
+	}
+	reasons, _, err := o.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reasons {
+		want := uint64(0)
+		if r.Name == "short_outer_eth" {
+			want = 1
+		}
+		if r.Packets != want {
+			t.Errorf("reason %s: %d packets, want %d", r.Name, r.Packets, want)
+		}
 	}
 }

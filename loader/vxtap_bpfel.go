@@ -61,6 +61,18 @@ type VxtapFilterEniKey struct {
 	Addr   [16]uint8
 }
 
+type VxtapFilterLayout uint32
+
+const (
+	VxtapFilterLayoutFILTER_FIELD_SRC    VxtapFilterLayout = 0
+	VxtapFilterLayoutFILTER_FIELD_DST    VxtapFilterLayout = 1
+	VxtapFilterLayoutFILTER_FIELDS       VxtapFilterLayout = 2
+	VxtapFilterLayoutFILTER_GENS         VxtapFilterLayout = 2
+	VxtapFilterLayoutFILTER_PROTOS       VxtapFilterLayout = 256
+	VxtapFilterLayoutFILTER_PORT_BLOCKS  VxtapFilterLayout = 256
+	VxtapFilterLayoutFILTER_PORT_UNIFORM VxtapFilterLayout = 2147483648
+)
+
 type VxtapFilterLpm6Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -308,19 +320,22 @@ type VxtapVxtapFlag uint32
 
 const (
 	VxtapVxtapFlagFLAG_TRUNCATED      VxtapVxtapFlag = 0
-	VxtapVxtapFlagFLAG_VXLAN_NONSTD   VxtapVxtapFlag = 1
-	VxtapVxtapFlagFLAG_INNER_FRAGMENT VxtapVxtapFlag = 2
-	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 3
+	VxtapVxtapFlagFLAG_L4TRUNCATED    VxtapVxtapFlag = 1
+	VxtapVxtapFlagFLAG_VXLAN_NONSTD   VxtapVxtapFlag = 2
+	VxtapVxtapFlagFLAG_INNER_FRAGMENT VxtapVxtapFlag = 3
 	VxtapVxtapFlagFLAG_GENEVE         VxtapVxtapFlag = 4
 	VxtapVxtapFlagFLAG_OUTER_VLAN     VxtapVxtapFlag = 5
 	VxtapVxtapFlagFLAG_INNER_VLAN     VxtapVxtapFlag = 6
-	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 7
-	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 9
-	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 10
-	VxtapVxtapFlagFLAG_DIR_UNKNOWN    VxtapVxtapFlag = 11
-	VxtapVxtapFlagFLAG_L4TRUNCATED    VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG_DIR_UNKNOWN    VxtapVxtapFlag = 7
+	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 8
+	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 9
+	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 10
+	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 11
+	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 12
 	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG__CLASS_SHAPE   VxtapVxtapFlag = 0
+	VxtapVxtapFlagFLAG__CLASS_EVENT   VxtapVxtapFlag = 8
+	VxtapVxtapFlagFLAG__CLASS_LOST    VxtapVxtapFlag = 12
 )
 
 type VxtapVxtapReason uint32
@@ -356,17 +371,6 @@ const (
 	VxtapVxtapReasonREASON__CLASS_REFUSED     VxtapVxtapReason = 7
 	VxtapVxtapReasonREASON__CLASS_MALFORMED   VxtapVxtapReason = 9
 	VxtapVxtapReasonREASON__CLASS_LOST        VxtapVxtapReason = 23
-)
-
-type VxtapVxtapReasonClass uint32
-
-const (
-	VxtapVxtapReasonClassREASON_CLASS_ACCOUNTED VxtapVxtapReasonClass = 0
-	VxtapVxtapReasonClassREASON_CLASS_PASSED    VxtapVxtapReasonClass = 1
-	VxtapVxtapReasonClassREASON_CLASS_REFUSED   VxtapVxtapReasonClass = 2
-	VxtapVxtapReasonClassREASON_CLASS_MALFORMED VxtapVxtapReasonClass = 3
-	VxtapVxtapReasonClassREASON_CLASS_LOST      VxtapVxtapReasonClass = 4
-	VxtapVxtapReasonClassREASON_CLASS__MAX      VxtapVxtapReasonClass = 5
 )
 
 // Names of all BPF objects in the ELF.
@@ -407,6 +411,7 @@ const (
 	VxtapVarBtfAnchorFilterAction   = "btf_anchor_filter_action"
 	VxtapVarBtfAnchorFilterConst    = "btf_anchor_filter_const"
 	VxtapVarBtfAnchorFilterDir      = "btf_anchor_filter_dir"
+	VxtapVarBtfAnchorFilterLayout   = "btf_anchor_filter_layout"
 	VxtapVarBtfAnchorFilterMode     = "btf_anchor_filter_mode"
 	VxtapVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
 	VxtapVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
@@ -414,7 +419,6 @@ const (
 	VxtapVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
 	VxtapVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
 	VxtapVarBtfAnchorReason         = "btf_anchor_reason"
-	VxtapVarBtfAnchorReasonClass    = "btf_anchor_reason_class"
 	VxtapVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
 	VxtapVarBtfAnchorSlotState      = "btf_anchor_slot_state"
 	VxtapVarCfgFilterEnabled        = "cfg_filter_enabled"
@@ -518,6 +522,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFilterAction   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
@@ -525,7 +530,6 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
-	BtfAnchorReasonClass    *ebpf.VariableSpec `ebpf:"btf_anchor_reason_class"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
@@ -633,6 +637,7 @@ type VxtapVariables struct {
 	BtfAnchorFilterAction   *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst    *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir      *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout   *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode     *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
@@ -640,7 +645,6 @@ type VxtapVariables struct {
 	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
-	BtfAnchorReasonClass    *ebpf.Variable `ebpf:"btf_anchor_reason_class"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`

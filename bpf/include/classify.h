@@ -52,7 +52,7 @@ static __always_inline int filter_first_rule(const struct filter_bitset *a, cons
 static __always_inline int filter_decide(struct pkt *p, const struct filter_session *s, __u32 dir, __u32 gen)
 {
 	__u32 rs = s->ruleset[dir], base = s->rule_base[dir], n = s->nrules[dir];
-	__u32 table = rs * 2 + gen, src = 0, dst = 0, slot;
+	__u32 table = filter_table(rs, gen), src = 0, dst = 0, slot;
 	struct filter_bitset *bp, *bsp, *bdp, *bs, *bd;
 	struct filter_rule *r;
 	int i;

@@ -152,7 +152,6 @@ const enum vxtap_flag *btf_anchor_flag __attribute__((unused));
 const enum vxtap_reason *btf_anchor_reason __attribute__((unused));
 const enum flow_slot_state *btf_anchor_slot_state __attribute__((unused));
 const enum flow_dir *btf_anchor_flow_dir __attribute__((unused));
-const enum vxtap_reason_class *btf_anchor_reason_class __attribute__((unused));
 const enum vxtap_const *btf_anchor_const __attribute__((unused));
 
 #endif /* VXTAP_MAPS_H */

@@ -10,9 +10,9 @@
 
 /* Terminal reasons: every packet the program sees is counted under exactly
  * one. Go derives the counter names from these enumerator names (BTF), so a
- * new reason needs no change on the Go side. Reasons are grouped by class
- * (enum vxtap_reason_class): a reason belongs to the class of the last
- * REASON__CLASS_* boundary at or below it, so Go never matches names. */
+ * new reason needs no change on the Go side. Reasons are grouped by class:
+ * a reason belongs to the class of the last REASON__CLASS_* boundary at or
+ * below it (Go reads the boundaries, never matches names). */
 enum vxtap_reason {
 	/* accounted: read on purpose, in a flow or a count of its own */
 	REASON_FLOW = 0,            /* mirror copy accounted as a flow */
@@ -52,33 +52,31 @@ enum vxtap_reason {
 	REASON__CLASS_LOST = REASON_FLOW_INSERT_FAILED,
 };
 
-/* What a terminal reason says about a packet (see enum vxtap_reason). */
-enum vxtap_reason_class {
-	REASON_CLASS_ACCOUNTED = 0, /* a mirror copy read on purpose */
-	REASON_CLASS_PASSED,        /* not mirror traffic */
-	REASON_CLASS_REFUSED,       /* a copy from an untrusted source or VNI */
-	REASON_CLASS_MALFORMED,     /* cut short or invalid */
-	REASON_CLASS_LOST,          /* a copy vxtap could not account */
-	REASON_CLASS__MAX,
-};
-
 /* Flags counted in addition to the terminal reason (index REASON__MAX + flag
- * in the counters map). */
+ * in the counters map), grouped by class as the reasons are: a flag
+ * belongs to the class of the last FLAG__CLASS_* boundary at or below it. */
 enum vxtap_flag {
+	/* shape: what the copy looked like */
 	FLAG_TRUNCATED = 0, /* copy shorter than its inner IP header states (still accounted) */
+	FLAG_L4_TRUNCATED,  /* truncated copy with its inner TCP/UDP header cut: ports from its first 4 bytes when there (else 0), TCP flags when byte 13 is there */
 	FLAG_VXLAN_NONSTD,  /* VXLAN flag or reserved bits other than I are set */
 	FLAG_INNER_FRAGMENT,/* inner IPv4/IPv6 fragment (later fragments carry no ports) */
-	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
 	FLAG_GENEVE,        /* VXLAN found inside GENEVE (Gateway Load Balancer) */
 	FLAG_OUTER_VLAN,    /* outer frame carried VLAN tag(s) */
 	FLAG_INNER_VLAN,    /* inner frame carried VLAN tag(s) */
+	FLAG_DIR_UNKNOWN,   /* filter: neither inner address is the session's ENI */
+	/* event: what the data path sent to userspace */
 	FLAG_FLOW_START,    /* flow-start event emitted */
 	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
 	FLAG_SAMPLED,       /* packet sample emitted */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
-	FLAG_DIR_UNKNOWN,   /* filter: neither inner address is the session's ENI */
-	FLAG_L4_TRUNCATED,  /* truncated copy with its inner TCP/UDP header cut: ports from its first 4 bytes when there (else 0), TCP flags when byte 13 is there */
+	/* lost: a record userspace will never see */
+	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
 	FLAG__MAX,
+	/* Class boundaries: the first flag of each class. */
+	FLAG__CLASS_SHAPE = FLAG_TRUNCATED,
+	FLAG__CLASS_EVENT = FLAG_FLOW_START,
+	FLAG__CLASS_LOST = FLAG_RINGBUF_FULL,
 };
 
 /* Constants both sides use (Go gets them through bpf2go -type). */
@@ -288,6 +286,21 @@ enum filter_const {
 	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
 };
 
+/* Index layout of the per-ruleset filter tables: every table is indexed by
+ * table = ruleset * FILTER_GENS + gen; per-field tables (IPv4 roots, IPv6
+ * LPM scope, port tables) by table * FILTER_FIELDS + field; the protocol
+ * table by table * FILTER_PROTOS + proto; the port tables by field table *
+ * FILTER_PORT_BLOCKS + port / 256. */
+enum filter_layout {
+	FILTER_FIELD_SRC = 0,          /* per-field tables: source */
+	FILTER_FIELD_DST = 1,          /* per-field tables: destination */
+	FILTER_FIELDS = 2,             /* fields per table */
+	FILTER_GENS = 2,               /* generations per ruleset */
+	FILTER_PROTOS = 256,           /* protocol table entries per table */
+	FILTER_PORT_BLOCKS = 256,      /* port blocks (256 ports each) per field table */
+	FILTER_PORT_UNIFORM = 1U << 31,/* port top entry: one bitset for the whole block */
+};
+
 /* filter_sessions key. vni FILTER_DEFAULT_VNI (not a 24-bit VNI) holds the
  * session of VNIs that have none. */
 struct filter_session_key {
@@ -318,8 +331,8 @@ struct filter_eni_key {
 	__u8 addr[16]; /* network order, IPv4 in the first 4 bytes */
 };
 
-/* IPv6 LPM key. scope = ruleset << 2 | gen << 1 | field (0 source, 1
- * destination); prefixlen counts the 32 scope bits plus the CIDR's. */
+/* IPv6 LPM key. scope = the field table (enum filter_layout); prefixlen
+ * counts the 32 scope bits plus the CIDR's. */
 struct filter_lpm6_key {
 	__u32 prefixlen;
 	__u32 scope;

@@ -222,14 +222,7 @@ func attachOrReopen(iface, mode string, cfg loader.Config) (*loader.Objects, *lo
 	return objs, att, nil
 }
 
-func progID(o *loader.Objects) uint32 {
-	info, err := o.VxtapXdp.Info()
-	if err != nil {
-		return 0
-	}
-	id, _ := info.ID()
-	return uint32(id)
-}
+func progID(o *loader.Objects) uint32 { return o.ProgID() }
 
 // flowLog opens the record destination: a file to append to, or stdout.
 func flowLog(path string) (io.Writer, func(), error) {

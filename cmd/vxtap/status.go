@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/report"
 )
 
@@ -74,16 +75,23 @@ func printStatus(iface string) error {
 	if err != nil {
 		return err
 	}
+	var lost, refused, ringLost uint64
 	for _, r := range reasons {
-		if r.Name == "flow_insert_failed" {
-			fmt.Fprintf(tw, "packets refused a flow (table full)\t%d\n", r.Packets)
+		switch r.Class {
+		case flow.ClassLost:
+			lost += r.Packets
+		case flow.ClassRefused:
+			refused += r.Packets
 		}
 	}
 	for _, f := range flags {
-		if f.Name == "ringbuf_full" {
-			fmt.Fprintf(tw, "ring buffer losses\t%d\n", f.Packets)
+		if f.Class == flow.ClassLost {
+			ringLost += f.Packets
 		}
 	}
+	fmt.Fprintf(tw, "copies not accounted\t%d\n", lost)
+	fmt.Fprintf(tw, "copies refused (untrusted source or VNI)\t%d\n", refused)
+	fmt.Fprintf(tw, "ring buffer losses\t%d\n", ringLost)
 	src := objs.Sources()
 	if allowed, err := src.List(); err == nil {
 		if len(allowed) == 0 {

@@ -16,7 +16,7 @@ const (
 	MaxRules      = 4096      // rules per direction per filter (64 bitset words)
 	MaxRuleNumber = 32766     // AWS RuleNumber range is 1..32766
 	MaxVNI        = 1<<24 - 1 // VXLAN network identifiers are 24 bits
-	MaxSnapLen    = 2048      // MAX_SNAP_LEN of bpf/include/consts.h
+	MaxSnapLen    = 2048      // MAX_SNAP_LEN of bpf/include/vxtap_shared.h (loader TestSharedConstants holds them equal)
 )
 
 // Action is what a rule does with the traffic it matches.

@@ -108,9 +108,29 @@ type Sample struct {
 // Counter is one named data path counter, CPUs merged.
 type Counter struct {
 	Name    string
+	Class   CounterClass // what it says about its packets: decide by this, never by Name
 	Packets uint64
 	Bytes   uint64
 }
+
+// CounterClass is what a data path counter says about its packets. The
+// loader takes it from the class boundaries of the C enums.
+type CounterClass uint8
+
+// Counter classes; 0 is unknown.
+const (
+	ClassAccounted CounterClass = iota + 1 // reason: a mirror copy read on purpose (flow, overflow aggregate, non-IP, rejected by a rule)
+	ClassPassed                            // reason: not mirror traffic, passed to the kernel
+	ClassRefused                           // reason: a copy from an untrusted outer source or VNI, dropped unread
+	ClassMalformed                         // reason: cut short or invalid
+	ClassLost                              // reason: a copy that could not be accounted; flag: a ring buffer record lost
+	ClassShape                             // flag: what a copy looked like (truncated, VLAN, GENEVE, ...)
+	ClassEvent                             // flag: what the data path sent (flow start and end, samples, wakeups)
+)
+
+// Mirror says whether the packets of a reason were mirror copies (or
+// frames too broken to tell): every class but passed.
+func (c CounterClass) Mirror() bool { return c != ClassPassed }
 
 // FlowSource is the flow table.
 type FlowSource interface {

@@ -95,7 +95,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, f := range flags {
 			ch <- prometheus.MustNewConstMetric(c.flagPkts, prometheus.CounterValue, float64(f.Packets), f.Name)
-			if f.Name == "ringbuf_full" {
+			if f.Class == flow.ClassLost {
 				ch <- prometheus.MustNewConstMetric(c.ringLost, prometheus.CounterValue, float64(f.Packets))
 			}
 		}
