@@ -73,9 +73,6 @@ func (p *runPrecheck) close() {
 // bad flag fails before the program is attached: a failed start must
 // leave the interface as it found it.
 func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
-	if err := ifaceExists(c.String("iface")); err != nil {
-		return nil, err
-	}
 	if err := positiveDurations(c, "idle-timeout", "active-timeout", "sweep-interval"); err != nil {
 		return nil, err
 	}
@@ -106,6 +103,9 @@ func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
 		return nil, err
 	}
 	cfg.SampleRate, cfg.SnapLen, cfg.FlowTableSize = uint32(rate), uint32(snap), uint32(size)
+	if err := ifaceExists(c.String("iface")); err != nil {
+		return nil, err
+	}
 	if err := probeWritable("flow-log", c.String("flow-log")); err != nil {
 		return nil, err
 	}
