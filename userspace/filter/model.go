@@ -175,6 +175,7 @@ type Config struct {
 	Filters   map[string]*Filter // by id; rules sorted by Number
 	Resolvers []netip.Addr       // Amazon DNS resolver addresses
 	Warnings  []*Error           // rules that can never match, and the like
+	Ignored   []*Error           // unknown fields of AWS CLI documents, skipped (for a debug log)
 }
 
 // DefaultResolvers are the Amazon DNS addresses every VPC has; the VPC's
