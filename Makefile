@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench demo lab-up lab-down vet clean
+.PHONY: help deps generate check-generate build test test-unit corpus bench fuzz demo lab-up lab-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -41,6 +41,18 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 bench: ## benchmarks: ns per packet through BPF_PROG_TEST_RUN, then the 1M-flow sweep (budget 250 ms)
 	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench '1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
+
+# Every decoder of outside input, as package:FuzzTarget; seeds in each
+# package's testdata/fuzz/<target>/.
+FUZZ_TARGETS := ./userspace/capture:FuzzReader ./userspace/filter:FuzzConfigYAML ./userspace/filter:FuzzAWSJSON \
+	./loader:FuzzDecodeEvent ./userspace/topview:FuzzParseFilter ./userspace/api:FuzzParseQuery ./userspace/report:FuzzReadRecords
+FUZZTIME ?= 30s
+FUZZFLAGS ?=                     # e.g. -parallel 1 on a shared machine
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s); a crasher lands in testdata/fuzz: commit it as a seed
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; done
 
 demo: build ## the built-in lab: two mirror sources, vxtap, traffic, top talkers
 	bash scripts/demo.sh
