@@ -114,7 +114,18 @@ func open(path string, f *os.File) (*Reader, error) {
 	if st.Mode().IsRegular() && st.Size() == 0 {
 		return nil, fmt.Errorf("%s: empty file, not a pcap or pcapng capture", path)
 	}
-	br := bufio.NewReaderSize(f, 1<<20)
+	r, err := newReader(path, f)
+	if err != nil {
+		return nil, err
+	}
+	r.f = f
+	return r, nil
+}
+
+// newReader reads a capture from src, named path in errors (the fuzz
+// target reads from memory).
+func newReader(path string, src io.Reader) (*Reader, error) {
+	br := bufio.NewReaderSize(src, 1<<20)
 	head, err := br.Peek(4)
 	if err != nil {
 		if len(head) == 0 {
@@ -122,7 +133,7 @@ func open(path string, f *os.File) (*Reader, error) {
 		}
 		return nil, fmt.Errorf("%s: %d bytes, too short for a capture file header", path, len(head))
 	}
-	r := &Reader{path: path, f: f}
+	r := &Reader{path: path}
 	le, be := binary.LittleEndian.Uint32(head), binary.BigEndian.Uint32(head)
 	switch {
 	case le == magicPcapngSH:
