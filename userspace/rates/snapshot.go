@@ -83,12 +83,14 @@ func NewSnapshot(at time.Time, interval time.Duration, sweeps uint64, flows []Fl
 // progress to close, copies the sweep's numbers (40 bytes a flow, a few
 // milliseconds for a million: the only time it holds the sweep up) and
 // runs fn on the copy while sweeps go on. fn must not keep the snapshot.
-// The copy is not kept for the next reader: 40 MB at a million flows is
-// better given back than held for a `vxtap top` that may never come.
+// The copy is not kept for the next reader (see rowBuffer): 40 MB at a
+// million flows is better given back than held for a `vxtap top` that
+// may never come.
 func (t *Tracker) View(fn func(*Snapshot)) {
 	t.mu.Lock()
 	h := t.front
-	s := &Snapshot{At: h.at, Interval: h.interval, Sweeps: h.sweeps, Totals: h.totals, rows: make([]row, len(t.order))}
+	rows, free := rowBuffer(len(t.order))
+	s := &Snapshot{At: h.at, Interval: h.interval, Sweeps: h.sweeps, Totals: h.totals, rows: rows}
 	for j, i := range t.order {
 		n := &t.nums[i]
 		s.rows[j] = row{slot: i, pps: n.pps, bps: n.bps, avgPPS: n.avgPPS, avgBPS: n.avgBPS, packets: n.packets, bytes: n.bytes}
@@ -105,6 +107,8 @@ func (t *Tracker) View(fn func(*Snapshot)) {
 			}
 		}
 		t.mu.Unlock()
+		s.rows, s.ids, s.mirrors = nil, nil, nil
+		free()
 	}()
 	fn(s)
 }
