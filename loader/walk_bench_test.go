@@ -13,12 +13,15 @@ import (
 // fillFlows sends n mirror copies of n different inner IPv4 UDP flows
 // through the data path (BPF_PROG_TEST_RUN), so the table is filled as
 // packets fill it. Inner source address and port vary.
-func fillFlows(tb testing.TB, o *Objects, n int) {
+func fillFlows(tb testing.TB, o *Objects, n int) { fillFlowsFrom(tb, o, 0, n) }
+
+// fillFlowsFrom is fillFlows for flows from..from+n-1 of the same series.
+func fillFlowsFrom(tb testing.TB, o *Objects, from, n int) {
 	tb.Helper()
 	frame := mirrored(tb, 7, innerUDP4(1, 53, 20)...)
 	const srcOff, sportOff = 14 + 20 + 8 + 8 + 14 + 12, 14 + 20 + 8 + 8 + 14 + 20
 	now := time.Now()
-	for i := 0; i < n; i++ {
+	for i := from; i < from+n; i++ {
 		frame[srcOff+2], frame[srcOff+3] = byte(i>>24), byte(i>>16)
 		frame[sportOff], frame[sportOff+1] = byte(i>>8), byte(i)
 		if _, err := o.RunPacket(frame, now); err != nil {
