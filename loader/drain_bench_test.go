@@ -8,17 +8,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/testutil"
-	"golang.org/x/sys/unix"
 )
-
-// threadCPU is the CPU time of the calling OS thread.
-func threadCPU(tb testing.TB) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_THREAD, &ru); err != nil {
-		tb.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkRingDrain is the daemon's ring-buffer reader on one core:
 // flow-start records the data path queued in the real ring buffer
