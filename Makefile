@@ -40,7 +40,7 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 
 bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN), 1M-flow sweep (250 ms), ring drain (2 M records/s), RSS at 1M flows (384 MiB)
 	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/
-	$(GO) test -run '^$$' -bench 'Sweep1M|Walk1M|Recover1M|Build1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
+	$(GO) test -run '^$$' -bench 'Sweep1M|Walk1M|Recover1M|Build1M|View1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
 	$(GO) test -run '^$$' -bench 'RingDrain' -benchtime 10x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench 'DaemonMemory1M' -benchtime 1x -count 1 ./loader/
 

@@ -19,7 +19,9 @@ func rowBuffer(n int) ([]row, func()) {
 	if size < mmapRows {
 		return make([]row, n), func() {}
 	}
-	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	// Populated: the pages are touched here, in one go, not one fault
+	// at a time while the copy holds the sweep up.
+	mem, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE|syscall.MAP_POPULATE)
 	if err != nil {
 		return make([]row, n), func() {} // no mapping: the heap will do
 	}
