@@ -9,6 +9,12 @@
 //	/v1/top?sort=rate|bytes|packets&group=5tuple|src|dst|pair|dport|vni|mirror&n=N&filter=EXPR
 //	/v1/status
 //	/v1/counters
+//
+// Bounds: n is at most MaxRows (n=0 asks for MaxRows), and the rows are
+// streamed as they are encoded; at most MaxInFlight requests are answered
+// at once and MaxGrouped grouped views built, the rest get 429 with
+// Retry-After. A view copies the last sweep and is built beside the
+// sweeps, never holding one up for longer than the copy.
 package api
 
 import (
