@@ -53,7 +53,7 @@ type Server struct {
 	slots  chan struct{} // MaxInFlight tokens
 
 	findingsSrc FindingsSource // GET /v1/findings (findings.go); nil: detection off
-	groups chan struct{} // MaxGrouped tokens
+	groups      chan struct{}  // MaxGrouped tokens
 }
 
 // Listen creates the daemon's socket for iface (SocketPath) and returns
