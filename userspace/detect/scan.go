@@ -36,14 +36,17 @@ type scanState struct {
 }
 
 // isAttempt is a connection attempt: a TCP SYN without ACK, or the first
-// packet of a UDP flow. Answers (SYN-ACK, RST) are not attempts, so the
-// scanned host's replies never count as a scan of its own.
+// packet of a UDP flow that does not look like a server's answer (from a
+// lower port to an unprivileged one: DNS, NTP or a game server replying
+// to clients' ephemeral ports). Answers (SYN-ACK, RST) are not attempts,
+// so the scanned host's replies never count as a scan of its own. A UDP
+// scan from a source port below the ports it scans above 1023 is missed.
 func isAttempt(o *obs) bool {
 	switch o.key.Proto {
 	case 6:
 		return o.flags&tcpSYN != 0 && o.flags&tcpACK == 0
 	case 17:
-		return true
+		return !(o.key.SPort < o.key.DPort && o.key.DPort >= 1024)
 	}
 	return false
 }
