@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/rates"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
@@ -68,8 +68,11 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 	cfg := daemon.DefaultConfig()
 	cfg.SweepInterval, cfg.DrainEvery = time.Millisecond, time.Millisecond
 	cfg.Aggregate.TableSize = int(o.FlowTableSize())
+	// Long timeouts: a slow sweep on a busy machine must not age the flows out.
+	cfg.Aggregate.IdleTimeout, cfg.Aggregate.ActiveTimeout = time.Hour, time.Hour
 	tr := rates.New(rates.Config{Capacity: int(min(o.FlowTableSize(), 1<<16))}) // as `vxtap run` sizes it
-	d, err := daemon.New(cfg, daemon.Sources{Flows: o, Events: events, Counters: o, Ledger: o.Ledger()}, io.Discard, tr)
+	d, err := daemon.New(cfg, daemon.Sources{Flows: o, Events: events, Counters: o, Ledger: o.Ledger()},
+		pipeline.Outputs{Observers: []pipeline.SweepObserver{tr}})
 	if err != nil {
 		b.Fatal(err)
 	}
