@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench demo lab-up lab-down vet clean
+.PHONY: help deps generate check-generate build test test-unit corpus bench bench-detect demo lab-up lab-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 bench: ## benchmarks: ns per packet through BPF_PROG_TEST_RUN, then the 1M-flow sweep (budget 250 ms)
 	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench '1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
+
+bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per source and in total
+	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
 
 demo: build ## the built-in lab: two mirror sources, vxtap, traffic, top talkers
 	bash scripts/demo.sh

@@ -10,7 +10,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/flow"
 )
 
-// BenchmarkDetectMemory1M feeds 1,000,000 distinct remote sources, each a
+// BenchmarkDetectMemory feeds 1,000,000 distinct remote sources, each a
 // SYN flow start and a short SSH connection record towards the instance
 // (so each lands in the scan and brute-force tables; 2001:db8::/32
 // addresses), and reports the
@@ -18,7 +18,7 @@ import (
 // "bounded" is the default table size (65,536 sources: the rest replace
 // idle ones); "unbounded" keeps all 1M, which gives the true per-source
 // cost.
-func BenchmarkDetectMemory1M(b *testing.B) {
+func BenchmarkDetectMemory(b *testing.B) {
 	zerolog.SetGlobalLevel(zerolog.WarnLevel)
 	defer zerolog.SetGlobalLevel(zerolog.InfoLevel)
 	for _, tc := range []struct {
