@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -240,6 +241,19 @@ func TestLabFindings(t *testing.T) {
 done; wait; true`)
 		expectOne(t, c, &seq, want{detect.TypeDNSExfil, 8, detect.Actor, wl, "exfil.example", vni, "lab-src1"}, 5*time.Second)
 	})
+	// `vxtap findings --follow` prints the next finding as it comes.
+	follow := exec.Command(bin, "findings", "--follow", "--iface", lab.AppIf, "--interval", "100ms", "--type", detect.TypeSSHBrute)
+	var followOut strings.Builder
+	follow.Stdout, follow.Stderr = &followOut, &followOut
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if follow.ProcessState == nil {
+			follow.Process.Kill()
+			follow.Wait()
+		}
+	}()
 	t.Run("repeated short connections to port 22", func(t *testing.T) {
 		// A listener on the workload's port 22 that greets and closes.
 		srv := exec.Command("ip", "netns", "exec", s1.NS, "python3", "-c", `
@@ -262,14 +276,26 @@ while True:
 		expectOne(t, c, &seq, want{detect.TypeSSHBrute, 2, detect.Target, wl, peer, vni, "lab-src1"}, 8*time.Second)
 	})
 
+	time.Sleep(300 * time.Millisecond) // one --follow poll
+	follow.Process.Signal(syscall.SIGTERM)
+	follow.Wait()
+	if lines := strings.Split(strings.TrimSpace(followOut.String()), "\n"); len(lines) != 1 || !strings.Contains(lines[0], `"type":"`+detect.TypeSSHBrute+`"`) {
+		t.Errorf("vxtap findings --follow printed:\n%s", followOut.String())
+	}
+	// `vxtap findings` once: every finding, one line each.
+	once, err := exec.Command(bin, "findings", "--iface", lab.AppIf).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// Every finding also went to the JSON lines log, once each.
 	data, err := os.ReadFile(findingsLog)
 	if err != nil {
 		t.Fatal(err)
 	}
 	all, _ := c.Findings(context.Background(), detect.Query{})
-	if lines := strings.Count(string(data), "\n"); lines != len(all.Findings) {
-		t.Errorf("findings log has %d lines, the store %d findings", lines, len(all.Findings))
+	if lines := strings.Count(string(data), "\n"); lines != len(all.Findings) || strings.Count(string(once), "\n") != len(all.Findings) {
+		t.Errorf("findings log has %d lines, vxtap findings %d, the store %d findings", lines, strings.Count(string(once), "\n"), len(all.Findings))
 	}
 	metrics, err := inAppNS(t, lab.AppNS, "curl", "-sf", "http://127.0.0.1:9783/metrics")
 	if err != nil || !strings.Contains(metrics, `vxtap_findings_total{severity="High",type="Backdoor:EC2/DenialOfService.Tcp"} 2`) {

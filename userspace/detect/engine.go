@@ -199,7 +199,7 @@ func (e *Engine) WriteEvents(evs []flow.Event) {
 		if ev.Type != flow.FlowStart {
 			continue
 		}
-		e.metrics.inputs.WithLabelValues("flow_start").Inc()
+		e.metrics.inStart.Inc()
 		o := obs{vni: ev.Key.VNI, mirror: ev.MirrorSource, sess: e.sessions[ev.Key.VNI], key: ev.Key,
 			flags: ev.TCPFlags, packets: 1, first: ev.Time, last: ev.Time, start: true}
 		o.dir = direction(o.sess, o.mirror, o.key.Src, o.key.Dst)
@@ -214,7 +214,7 @@ func (e *Engine) WriteRecords(recs []flow.Record) {
 	defer e.mu.Unlock()
 	for i := range recs {
 		r := &recs[i]
-		e.metrics.inputs.WithLabelValues("record").Inc()
+		e.metrics.inRecord.Inc()
 		o := obs{vni: r.VNI, mirror: r.MirrorSource, sess: e.sessions[r.VNI], key: r.Key(), flags: r.TCPFlags,
 			packets: r.Packets, bytes: r.Bytes, first: r.First, last: r.Last, dir: r.Direction, end: r.EndReason}
 		if r.Session != "" && o.sess.Name == "" {
@@ -236,7 +236,7 @@ func (e *Engine) WriteDNS(qs []DNSQuery) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range qs {
-		e.metrics.inputs.WithLabelValues("dns_query").Inc()
+		e.metrics.inDNS.Inc()
 		e.onDNS(&qs[i])
 	}
 }

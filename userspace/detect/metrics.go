@@ -15,6 +15,9 @@ type Metrics struct {
 	dnsParse   *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
 	sink       *prometheus.CounterVec
+	inStart    prometheus.Counter // inputs by kind, resolved once: the hot path
+	inRecord   prometheus.Counter
+	inDNS      prometheus.Counter
 	entries    *prometheus.Desc
 	evictions  *prometheus.Desc
 	held       *prometheus.Desc
@@ -53,6 +56,7 @@ func NewMetrics() *Metrics {
 	for _, r := range DNSReasons {
 		m.dnsParse.WithLabelValues(r)
 	}
+	m.inStart, m.inRecord, m.inDNS = m.inputs.WithLabelValues("flow_start"), m.inputs.WithLabelValues("record"), m.inputs.WithLabelValues("dns_query")
 	return m
 }
 
