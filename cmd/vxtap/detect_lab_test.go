@@ -175,7 +175,7 @@ func TestLabFindings(t *testing.T) {
 	conf := detectLabConfig(t, lab, listed)
 	findingsLog := filepath.Join(t.TempDir(), "findings.jsonl")
 	flowLog := filepath.Join(t.TempDir(), "flows.json")
-	startDaemon(t, bin, lab.AppNS, lab.AppIf, flowLog, "--config", conf, "--findings-log", findingsLog, "--listen", "127.0.0.1:9783")
+	d := startDaemon(t, bin, lab.AppNS, lab.AppIf, flowLog, "--config", conf, "--findings-log", findingsLog, "--listen", "127.0.0.1:9783")
 	c, err := api.Dial(lab.AppIf)
 	if err != nil {
 		t.Fatal(err)
@@ -183,12 +183,24 @@ func TestLabFindings(t *testing.T) {
 	defer c.Close()
 
 	// Benign: the generator's mix (TCP both ways with payload, UDP, ICMP,
-	// IPv4 and IPv6, both sources) raises nothing.
+	// IPv4 and IPv6, both sources) and ordinary DNS raise nothing.
+	// VXTAP_BENIGN_DURATION runs it longer (default 20s).
 	opt := trafficgen.DefaultOptions()
 	opt.Duration = 20 * time.Second
+	if v := os.Getenv("VXTAP_BENIGN_DURATION"); v != "" {
+		if opt.Duration, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("VXTAP_BENIGN_DURATION: %v", err)
+		}
+	}
+	digs := exec.Command("ip", "netns", "exec", s1.NS, "bash", "-c", `for i in $(seq 20); do
+  dig +tries=1 +time=1 @`+peer+` www$i.example.com >/dev/null; done; true`)
+	if err := digs.Start(); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := trafficgen.Run(lab, opt); err != nil {
 		t.Fatal(err)
 	}
+	digs.Wait()
 	time.Sleep(3 * time.Second) // the records of its last flows
 	page, err := c.Findings(context.Background(), detect.Query{})
 	if err != nil || len(page.Findings) != 0 {
@@ -276,6 +288,24 @@ while True:
 		expectOne(t, c, &seq, want{detect.TypeSSHBrute, 2, detect.Target, wl, peer, vni, "lab-src1"}, 8*time.Second)
 	})
 
+	t.Run("SIGHUP reload", func(t *testing.T) {
+		orig, _ := os.ReadFile(conf)
+		// A detect section that does not read: logged, the running one stays.
+		os.WriteFile(conf, []byte(strings.Replace(string(orig), "portscan: {ports: 100, hosts: 100}", "portscan: {ports: lots}", 1)), 0o644)
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		waitMetric(t, lab.AppNS, `vxtap_detect_reloads_total{result="error"} 1`)
+		// A second threat list: its address raises once the new section is in.
+		more := netip.MustParseAddr("198.19.1.77")
+		inNS(t, s1.PeerNS, "ip", "addr", "add", more.String()+"/32", "dev", "srv0")
+		inNS(t, s1.NS, "ip", "neigh", "replace", more.String(), "lladdr", "02:00:00:00:0b:01", "dev", s1.Iface, "nud", "permanent")
+		os.WriteFile(filepath.Join(filepath.Dir(conf), "more.txt"), []byte(more.String()+"\n"), 0o644)
+		os.WriteFile(conf, []byte(strings.Replace(string(orig), "threat_lists: [threats.txt]", "threat_lists: [threats.txt, more.txt]", 1)), 0o644)
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		waitMetric(t, lab.AppNS, `vxtap_detect_reloads_total{result="ok"} 1`)
+		inNS(t, s1.NS, "bash", "-c", "exec 3<>/dev/tcp/"+more.String()+"/443 || true")
+		expectOne(t, c, &seq, want{detect.TypeMaliciousIP, 5, detect.Actor, wl, more.String(), vni, "lab-src1"}, 2*time.Second)
+	})
+
 	time.Sleep(300 * time.Millisecond) // one --follow poll
 	follow.Process.Signal(syscall.SIGTERM)
 	follow.Wait()
@@ -311,4 +341,18 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// waitMetric waits for a line of the daemon's /metrics.
+func waitMetric(t *testing.T, ns, line string) {
+	t.Helper()
+	var body string
+	for i := 0; i < 100; i++ {
+		body, _ = inAppNS(t, ns, "curl", "-sf", "http://127.0.0.1:9783/metrics")
+		if strings.Contains(body, line+"\n") {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("/metrics never showed %q:\n%s", line, grepLines(body, "vxtap_detect_reloads_total"))
 }

@@ -60,6 +60,16 @@ func NewMetrics() *Metrics {
 	return m
 }
 
+// Reloaded counts a configuration reload that failed before it reached
+// the engine (the file did not read); Engine.Reload counts its own.
+func (m *Metrics) Reloaded(ok bool) {
+	if ok {
+		m.reloads.WithLabelValues("ok").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("error").Inc()
+}
+
 // SinkCounter is what a sink counts its deliveries with.
 func (m *Metrics) SinkCounter(sink, outcome string) prometheus.Counter {
 	return m.sink.WithLabelValues(sink, outcome)
