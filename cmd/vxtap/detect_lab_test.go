@@ -331,6 +331,11 @@ while True:
 	if err != nil || !strings.Contains(metrics, `vxtap_findings_total{severity="High",type="Backdoor:EC2/DenialOfService.Tcp"} 2`) {
 		t.Errorf("/metrics: %v\n%s", err, grepLines(metrics, "vxtap_findings_total"))
 	}
+	pc := exec.Command("promtool", "check", "metrics")
+	pc.Stdin = strings.NewReader(metrics)
+	if out, err := pc.CombinedOutput(); err != nil {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
 }
 
 func grepLines(s, sub string) string {
