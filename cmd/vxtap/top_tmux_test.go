@@ -205,6 +205,9 @@ func TestTopTmux(t *testing.T) {
 		return strings.Contains(s, `filter: port "https": want a number from 0 to 65535`)
 	})
 	tm.keys("Escape")
+	// A key sent right behind Escape can be read as Alt+key: wait for the
+	// prompt to close first.
+	tm.waitFor("the prompt closed", func(s string) bool { return !strings.Contains(s, "port https") })
 
 	// ?: help, any key back.
 	tm.keys("?")
