@@ -176,7 +176,8 @@ func TestLabFindings(t *testing.T) {
 	findingsLog := filepath.Join(t.TempDir(), "findings.jsonl")
 	flowLog := filepath.Join(t.TempDir(), "flows.json")
 	d := startDaemon(t, bin, lab.AppNS, lab.AppIf, flowLog, "--config", conf, "--findings-log", findingsLog, "--listen", "127.0.0.1:9783")
-	c, err := api.Dial(lab.AppIf)
+	// The daemon runs in the appliance namespace: its socket is keyed by it.
+	c, err := api.DialPath(filepath.Join(api.RunDir(), nsKey(t, lab.AppNS, lab.AppIf)+".sock"), lab.AppIf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,8 @@ done; wait; true`)
 		expectOne(t, c, &seq, want{detect.TypeDNSExfil, 8, detect.Actor, wl, "exfil.example", vni, "lab-src1"}, 5*time.Second)
 	})
 	// `vxtap findings --follow` prints the next finding as it comes.
-	follow := exec.Command(bin, "findings", "--follow", "--iface", lab.AppIf, "--interval", "100ms", "--type", detect.TypeSSHBrute)
+	fargv := testutil.InNetns(lab.AppNS, bin, "findings", "--follow", "--iface", lab.AppIf, "--interval", "100ms", "--type", detect.TypeSSHBrute)
+	follow := exec.Command(fargv[0], fargv[1:]...)
 	var followOut strings.Builder
 	follow.Stdout, follow.Stderr = &followOut, &followOut
 	if err := follow.Start(); err != nil {
@@ -313,7 +315,8 @@ while True:
 		t.Errorf("vxtap findings --follow printed:\n%s", followOut.String())
 	}
 	// `vxtap findings` once: every finding, one line each.
-	once, err := exec.Command(bin, "findings", "--iface", lab.AppIf).Output()
+	oargv := testutil.InNetns(lab.AppNS, bin, "findings", "--iface", lab.AppIf)
+	once, err := exec.Command(oargv[0], oargv[1:]...).Output()
 	if err != nil {
 		t.Fatal(err)
 	}
