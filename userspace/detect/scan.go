@@ -80,8 +80,8 @@ func (e *Engine) scan(o *obs) {
 		*s = scanState{start: s.start, firstFlow: o.key, firstTime: o.last}
 	}
 	s.attempts++
-	s.ports.add(hashPort(o.key.DPort))
-	s.hosts.add(hashAddr(o.key.Dst))
+	grew := s.ports.add(hashPort(o.key.DPort))
+	grew = s.hosts.add(hashAddr(o.key.Dst)) || grew
 	s.dst.add(o.key.Dst)
 	if o.dir == flow.DirIngress && int(s.probeN) < maxProbePorts {
 		seen := false
@@ -93,7 +93,7 @@ func (e *Engine) scan(o *obs) {
 			s.probeN++
 		}
 	}
-	if s.fired {
+	if s.fired || !grew {
 		return
 	}
 	ports, hosts := s.ports.count(), s.hosts.count()
