@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 func TestBadDetectConfigChangesNothing(t *testing.T) {
 	bin := vxtapBin(t)
 	tmp := t.TempDir()
+	ns := badRunNS(t)
 	bad := filepath.Join(tmp, "vxtap.yaml")
 	os.WriteFile(bad, []byte("sessions:\n  101: {name: a, action: analyze}\ndetect:\n  portscan: {window: soon}\n"), 0o644)
 	missing := filepath.Join(tmp, "detect-missing-list.yaml")
@@ -26,8 +26,8 @@ func TestBadDetectConfigChangesNothing(t *testing.T) {
 		{[]string{"--config", missing}, filepath.Join(tmp, "nowhere.txt")},
 		{[]string{"--findings-log", filepath.Join(tmp, "f.jsonl")}, "flag --findings-log: detection is off"},
 	} {
-		args := append([]string{"run", "--iface", "vxdtnone0", "--state-dir", filepath.Join(tmp, "state")}, c.args...)
-		cmd := exec.Command(bin, args...)
+		args := append([]string{"run", "--iface", "lo", "--state-dir", filepath.Join(tmp, "state")}, c.args...)
+		cmd := runInNS(ns, bin, args...)
 		cmd.Env = append(os.Environ(), "VXTAP_RUN_DIR="+tmp)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), c.want) {
