@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -36,5 +37,24 @@ func TestBadDetectConfigChangesNothing(t *testing.T) {
 		if strings.Contains(string(out), "vxtap running") {
 			t.Errorf("vxtap %v started", c.args)
 		}
+	}
+}
+
+// vxtap findings check reads the section and its lists, naming the line
+// of a bad entry.
+func TestFindingsCheck(t *testing.T) {
+	bin := vxtapBin(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "vxtap.yaml")
+	os.WriteFile(conf, []byte("detect:\n  threat_lists: [t.txt]\n  mining: {domains: [minexmr.com]}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "t.txt"), []byte("198.19.9.9\n2001:db8:bad::/48\n"), 0o644)
+	out, err := exec.Command(bin, "findings", "check", conf).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "ok: 2 threat list entries, 0 mining pools, 1 mining domains") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "t.txt"), []byte("198.19.9.9\n198.19.9.0/16\n"), 0o644)
+	out, err = exec.Command(bin, "findings", "check", conf).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), filepath.Join(dir, "t.txt")+`:2: "198.19.9.0/16" has host bits set`) {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }
