@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench bench-detect torture fuzz demo lab-up lab-down vet clean
+.PHONY: help deps generate check-generate build test test-unit corpus bench bench-detect torture fuzz soak demo lab-up lab-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN), 1M-flow sweep (250 ms),
 
 bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per source and in total
 	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
+
+soak: build ## the lab for 10 minutes (SOAK=10m) under SIGKILL restarts, SIGHUP reloads and a full-then-freed flow-log disk: exact records, flat memory (go test runs 2 minutes)
+	VXTAP_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/vxtap/ | grep -E '^(=== RUN|--- |\s+soak_test|ok|FAIL|PASS)'
 
 torture: ## the differential torture: 200,000 generated frames through XDP and the Go reference parser (go test runs 20,000)
 	VXTAP_TORTURE_N=200000 $(GO) test -count=1 -timeout 30m -run TestTortureDifferential -v ./loader/ | tail -3
