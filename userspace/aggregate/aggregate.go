@@ -375,6 +375,7 @@ func (a *Aggregator) record(k *flow.Key, c *flow.Counters, e *slot, reason strin
 		Src: k.Src, Dst: k.Dst, Proto: k.Proto, SPort: k.SPort, DPort: k.DPort,
 		Packets: c.Packets - e.packets, Bytes: c.Bytes - e.bytes,
 		First: first, Last: c.Last, TCPFlags: c.TCPFlags, EndReason: reason,
+		Rule: c.Rule, Truncated: c.Truncated,
 	})
 	e.packets, e.bytes = c.Packets, c.Bytes
 	e.lastRecord = at

@@ -28,6 +28,9 @@ func (d *Daemon) publish(now time.Time) {
 		if t, ok := totals[recs[i].Key()]; ok {
 			recs[i].TotalPackets, recs[i].TotalBytes = t[0], t[1]
 		}
+		if d.cfg.Enrich != nil {
+			d.cfg.Enrich.Enrich(&recs[i])
+		}
 	}
 	seq, err := d.cfg.Seq.Next()
 	if err != nil {

@@ -35,6 +35,8 @@ type Config struct {
 	// RecordQueue, EventQueue, SampleQueue: capacity of each sink's queue,
 	// in batches (record sinks) or ring-buffer drains (events, samples).
 	RecordQueue, EventQueue, SampleQueue int
+	// Enrich, if set, completes every record before the sinks see it.
+	Enrich pipeline.Enricher
 	// ShutdownWait bounds how long Shutdown waits for sinks to write what
 	// is queued.
 	ShutdownWait time.Duration

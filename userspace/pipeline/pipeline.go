@@ -69,6 +69,13 @@ type Durable interface {
 	Durable() bool
 }
 
+// Enricher adds context to each record (the mirror session, its ENI)
+// before any sink sees it. It is called on the daemon's sweep goroutine
+// and must be fast; a reload swaps its tables atomically.
+type Enricher interface {
+	Enrich(r *flow.Record)
+}
+
 // Recoverer is a durable record sink that can say, after a crash, what it
 // holds beyond the last batch the restart ledger committed. The daemon
 // calls it once at start, before anything is written.
