@@ -44,6 +44,16 @@ func (d *Daemon) publish(now time.Time) {
 	}
 }
 
+// retryCommit commits a held batch every durable sink stored whose
+// commit failed before (sweep loop only); true when one was held.
+func (d *Daemon) retryCommit() bool {
+	if d.held == nil || d.held.stored < d.fan.durable {
+		return false
+	}
+	d.commit()
+	return true
+}
+
 // acked is called from a durable sink's queue goroutine once it stored b.
 func (d *Daemon) acked(b pipeline.Batch) { d.acks <- b.Seq }
 
@@ -63,10 +73,20 @@ func (d *Daemon) onAck(seq uint64) {
 // the walk and the removal make a follow-up batch, published at once.
 func (d *Daemon) commit() {
 	h := d.held
-	d.held = nil
 	if err := d.cfg.Seq.Commit(h.b.Seq); err != nil {
+		// Without the committed number on disk a restart could not tell
+		// this batch from an uncommitted one: hold it and try again at
+		// the next sweep (retryCommit).
+		d.mu.Lock()
+		d.commitErr = err
+		d.mu.Unlock()
 		logEvery("seq-commit", err.Error(), "batch sequence")
+		return
 	}
+	d.held = nil
+	d.mu.Lock()
+	d.commitErr = nil
+	d.mu.Unlock()
 	d.mu.Lock()
 	for _, r := range h.b.Records {
 		d.records[r.EndReason]++
@@ -97,6 +117,17 @@ func (d *Daemon) observeOnly(now time.Time) error {
 // deadline; false when a batch is still held then.
 func (d *Daemon) settle(deadline time.Time) bool {
 	for d.held != nil {
+		if d.retryCommit() {
+			if d.held == nil {
+				continue
+			}
+			if time.Now().After(deadline) {
+				d.unsettled = true
+				return false
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		select {
 		case seq := <-d.acks:
 			d.onAck(seq)
@@ -109,6 +140,12 @@ func (d *Daemon) settle(deadline time.Time) bool {
 }
 
 func (d *Daemon) unsettledErr() error {
-	return fmt.Errorf("batch %d (%d records) not stored by every durable sink within %s: %s",
-		d.held.b.Seq, len(d.held.b.Records), d.cfg.ShutdownWait, d.fan.degraded())
+	why := d.fan.degraded()
+	d.mu.Lock()
+	if d.commitErr != nil {
+		why = d.commitErr.Error()
+	}
+	d.mu.Unlock()
+	return fmt.Errorf("batch %d (%d records) not committed within %s: %s",
+		d.held.b.Seq, len(d.held.b.Records), d.cfg.ShutdownWait, why)
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,7 @@ type Daemon struct {
 	held      *heldBatch
 	acks      chan uint64 // Seq of a batch one durable sink stored
 	unsettled bool        // Shutdown ended with a batch no durable sink stored
+	commitErr error       // the held batch's commit failed (state dir not writable); under mu
 	// aggEvents carries flow starts from the ring-buffer reader to the
 	// sweep loop, which owns the aggregator.
 	aggEvents chan []flow.Event
@@ -174,6 +176,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-tick.C:
 			d.takeEvents()
 			var err error
+			d.retryCommit()
 			if d.held != nil {
 				err = d.observeOnly(time.Now()) // a durable sink has not stored the last batch
 			} else {
@@ -279,7 +282,14 @@ func (d *Daemon) Health() (bool, string) {
 	if age > d.cfg.HealthWindow {
 		return false, fmt.Sprintf("last ring buffer drain %s ago", age.Round(time.Millisecond))
 	}
-	if why := d.fan.degraded(); why != "" {
+	why := d.fan.degraded()
+	d.mu.Lock()
+	cerr := d.commitErr
+	d.mu.Unlock()
+	if err := cerr; err != nil {
+		why = strings.TrimPrefix(why+"; ", "; ") + "commit: " + err.Error()
+	}
+	if why != "" {
 		return true, "degraded: " + why
 	}
 	return true, "ok"

@@ -259,3 +259,58 @@ func TestKillBetweenWriteAndCommit(t *testing.T) {
 		})
 	}
 }
+
+// failingSeq is a batch sequence whose state file cannot be written for a
+// while (the state directory's disk is full).
+type failingSeq struct {
+	pipeline.MemSeq
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failingSeq) set(fail bool) { f.mu.Lock(); f.fail = fail; f.mu.Unlock() }
+
+func (f *failingSeq) Commit(seq uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return syscall.ENOSPC
+	}
+	return f.MemSeq.Commit(seq)
+}
+
+// TestSeqCommitFailureHolds: a batch every sink stored whose committed
+// number cannot be recorded is held like one a sink could not store: the
+// ledger and the table wait, /healthz says degraded, then it goes through.
+func TestSeqCommitFailureHolds(t *testing.T) {
+	tab := flowtest.NewTable()
+	led := newLedger()
+	disk := &pipelinetest.Memory{ID: "disk", IsDur: true}
+	seq := &failingSeq{fail: true}
+	cfg := fastConfig()
+	cfg.Seq = seq
+	d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{disk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	tab.Packet(key(1), 100, time.Now(), 0)
+	eventually(t, "the batch to be stored", func() bool { return len(disk.Batches()) == 1 })
+	time.Sleep(5 * cfg.SweepInterval)
+	if tab.Len() != 1 || led.len() != 0 || len(disk.Batches()) != 1 {
+		t.Errorf("uncommitted batch: %d flows, %d ledger entries, %d batches", tab.Len(), led.len(), len(disk.Batches()))
+	}
+	if ok, why := d.Health(); !ok || !strings.Contains(why, "commit") {
+		t.Errorf("health %v %q", ok, why)
+	}
+	seq.set(false)
+	eventually(t, "the commit", func() bool { return tab.Len() == 0 })
+	cancel()
+	<-done
+	d.Shutdown(true)
+	if n := len(disk.Records()); n != 1 {
+		t.Errorf("%d records, want 1", n)
+	}
+}
