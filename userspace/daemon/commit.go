@@ -14,8 +14,8 @@ type heldBatch struct {
 	stored int // durable sinks that hold it
 }
 
-// publish numbers the sweep's records as one batch, gives each its flow's
-// totals, and offers it to every record sink. With no durable sink it is
+// publish numbers the sweep's records as one batch, enriches them, and
+// offers it to every record sink. With no durable sink it is
 // committed at once; otherwise it is held until they all stored it.
 func (d *Daemon) publish(now time.Time) {
 	if len(d.batch) == 0 {
@@ -23,12 +23,8 @@ func (d *Daemon) publish(now time.Time) {
 	}
 	recs := d.batch
 	d.batch = nil // the sinks own this slice now
-	totals := d.agg.TakeTotals()
-	for i := range recs {
-		if t, ok := totals[recs[i].Key()]; ok {
-			recs[i].TotalPackets, recs[i].TotalBytes = t[0], t[1]
-		}
-		if d.cfg.Enrich != nil {
+	if d.cfg.Enrich != nil {
+		for i := range recs {
 			d.cfg.Enrich.Enrich(&recs[i])
 		}
 	}
