@@ -34,6 +34,7 @@ func (d *Daemon) publish(now time.Time) {
 	}
 	b := pipeline.Batch{Instance: d.cfg.Instance, Seq: seq, Time: now, Records: recs}
 	d.held = &heldBatch{b: b}
+	d.heldSince.Store(time.Now().UnixNano())
 	d.fan.records(b)
 	if d.fan.durable == 0 {
 		d.commit()
@@ -80,6 +81,7 @@ func (d *Daemon) commit() {
 		return
 	}
 	d.held = nil
+	d.heldSince.Store(0)
 	d.mu.Lock()
 	d.commitErr = nil
 	d.mu.Unlock()
@@ -144,4 +146,19 @@ func (d *Daemon) unsettledErr() error {
 	d.mu.Unlock()
 	return fmt.Errorf("batch %d (%d records) not committed within %s: %s",
 		d.held.b.Seq, len(d.held.b.Records), d.cfg.ShutdownWait, why)
+}
+
+// heldTooLong is how long a batch may wait for the durable sinks before
+// the daemon reports itself degraded: a sink that hangs without failing.
+func (d *Daemon) heldTooLong() time.Duration {
+	return max(5*time.Second, 5*d.cfg.SweepInterval)
+}
+
+// holdAge is how long the held batch has waited, 0 when none is held.
+func (d *Daemon) holdAge() time.Duration {
+	since := d.heldSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
 }

@@ -77,6 +77,7 @@ type Daemon struct {
 	acks      chan uint64 // Seq of a batch one durable sink stored
 	unsettled bool        // Shutdown ended with a batch no durable sink stored
 	commitErr error       // the held batch's commit failed (state dir not writable); under mu
+	heldSince atomic.Int64 // unix ns since the held batch waits, 0 when none
 	// aggEvents carries flow starts from the ring-buffer reader to the
 	// sweep loop, which owns the aggregator.
 	aggEvents chan []flow.Event
@@ -288,6 +289,9 @@ func (d *Daemon) Health() (bool, string) {
 	d.mu.Unlock()
 	if err := cerr; err != nil {
 		why = strings.TrimPrefix(why+"; ", "; ") + "commit: " + err.Error()
+	}
+	if age := d.holdAge(); age > d.heldTooLong() {
+		why = strings.TrimPrefix(why+"; ", "; ") + fmt.Sprintf("flow records waiting %s for the durable outputs", age.Round(time.Second))
 	}
 	if why != "" {
 		return true, "degraded: " + why

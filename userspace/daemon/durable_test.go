@@ -314,3 +314,51 @@ func TestSeqCommitFailureHolds(t *testing.T) {
 		t.Errorf("%d records, want 1", n)
 	}
 }
+
+// TestHungDurableSink: a durable sink whose write never returns (a hung
+// disk) holds the records; the ring buffer keeps draining, the other
+// sinks and the event sinks keep receiving, nothing leaves the table, and
+// after a while /healthz says degraded; a shutdown gives up in bounded
+// time and reports the records unsettled.
+func TestHungDurableSink(t *testing.T) {
+	tab := flowtest.NewTable()
+	led := newLedger()
+	hung := pipelinetest.NewBlocking("hung")
+	hung.IsDur = true
+	other := &pipelinetest.Memory{ID: "other"}
+	cfg := fastConfig()
+	cfg.ShutdownWait = 100 * time.Millisecond
+	d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{
+		Records: []pipeline.RecordSink{hung, other}, Events: []pipeline.EventSink{other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	tab.Packet(key(1), 100, time.Now(), 0)
+	<-hung.Entered()
+	for i := 2; i < 50; i++ {
+		tab.Packet(key(i), 100, time.Now(), 0)
+	}
+	eventually(t, "the events", func() bool { return len(other.Events()) == 49 })
+	if tab.Pending() != 0 || tab.Len() != 49 || led.len() != 0 {
+		t.Errorf("pending %d, flows %d, ledger %d", tab.Pending(), tab.Len(), led.len())
+	}
+	d.heldSince.Store(time.Now().Add(-time.Hour).UnixNano()) // as if it hung for an hour
+	if ok, why := d.Health(); !ok || !strings.Contains(why, "waiting") {
+		t.Errorf("health %v %q, want degraded: records waiting", ok, why)
+	}
+	cancel()
+	<-done
+	start := time.Now()
+	if _, err := d.Shutdown(true); err == nil || !d.Unsettled() {
+		t.Errorf("shutdown with a hung durable sink: %v, unsettled %v", err, d.Unsettled())
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("shutdown took %s", el)
+	}
+	if tab.Len() != 49 {
+		t.Errorf("%d flows left the table without their records stored", 49-tab.Len())
+	}
+}
