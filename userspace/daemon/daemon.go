@@ -74,9 +74,9 @@ type Daemon struct {
 	// when none): until they have, the ledger does not advance and no
 	// flow leaves the table, and no new records are made (commit.go).
 	held      *heldBatch
-	acks      chan uint64 // Seq of a batch one durable sink stored
-	unsettled bool        // Shutdown ended with a batch no durable sink stored
-	commitErr error       // the held batch's commit failed (state dir not writable); under mu
+	acks      chan uint64  // Seq of a batch one durable sink stored
+	unsettled bool         // Shutdown ended with a batch no durable sink stored
+	commitErr error        // the held batch's commit failed (state dir not writable); under mu
 	heldSince atomic.Int64 // unix ns since the held batch waits, 0 when none
 	// aggEvents carries flow starts from the ring-buffer reader to the
 	// sweep loop, which owns the aggregator.
