@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,8 +38,18 @@ type filterReloader struct {
 
 	mu                   sync.Mutex
 	reloadsOK, reloadsKO uint64
+	vnis                 atomic.Pointer[[]uint32] // VNIs of the applied sessions
 	// sessions enriches flow records; set from each rule set applied.
 	sessions enrich.Sessions
+}
+
+// SessionVNIs lists the VNIs of the sessions in force: their metric
+// series are never folded into vni="other".
+func (r *filterReloader) SessionVNIs() []uint32 {
+	if p := r.vnis.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Sessions is the daemon's VNI to session table, kept current by reloads.
@@ -145,6 +156,13 @@ func (r *filterReloader) apply(comp *filter.Compiled) error {
 		return err
 	}
 	r.sessions.Set(enrich.FromConfig(comp.Config))
+	var vnis []uint32
+	for _, s := range comp.Sessions {
+		if !s.Default {
+			vnis = append(vnis, s.VNI)
+		}
+	}
+	r.vnis.Store(&vnis)
 	gen, _ := r.maps.ActiveGen()
 	k := loader.CapacityFor(comp)
 	log.Info().Uint32("generation", gen).Int("sessions", len(comp.Sessions)-1).Int("rulesets", k.Rulesets).

@@ -63,7 +63,7 @@ type Aggregator struct {
 	cfg    Config
 	src    flow.FlowSource
 	emit   func(flow.Record)
-	state  states
+	state  *states
 	clock  clock
 	sweeps uint64
 	ledger Ledger
@@ -183,6 +183,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	})
 	a.state.end()
 	if err != nil {
+		a.state.markAll() // the walk did not reach every flow: none vanished
 		return st, fmt.Errorf("sweep: %w", err)
 	}
 	if err := a.flush(nil); err != nil {

@@ -4,7 +4,6 @@ package metrics
 
 import (
 	"runtime/debug"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -48,7 +47,13 @@ type Collector struct {
 	tableFlows, evicted, vanished         *prometheus.Desc
 	ringLost, samples                     *prometheus.Desc
 	SweepSeconds                          prometheus.Histogram
+	vnis                                  *vniBound // bounds the vni label (vnibound.go)
 }
+
+// SetConfiguredVNIs names the source of the configured sessions' VNIs,
+// which always keep a series of their own (read at each scrape: a SIGHUP
+// may change them).
+func (c *Collector) SetConfiguredVNIs(fn func() []uint32) { c.vnis.configured = fn }
 
 // New builds the collector for one interface.
 func New(iface string, counters flow.CounterSource, d Source, tableSize uint32) *Collector {
@@ -56,12 +61,12 @@ func New(iface string, counters flow.CounterSource, d Source, tableSize uint32) 
 	desc := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc("vxtap_"+name, help, labels, l)
 	}
-	c := &Collector{counters: counters, d: d, size: tableSize, iface: iface,
+	c := &Collector{counters: counters, d: d, size: tableSize, iface: iface, vnis: newVNIBound(DefaultTopVNIs),
 		reasonPkts:  desc("packets_total", "Packets seen by the XDP program, by terminal reason.", "reason"),
 		reasonBytes: desc("bytes_total", "Frame bytes seen by the XDP program, by terminal reason.", "reason"),
 		flagPkts:    desc("flagged_packets_total", "Packets with a flag (truncated, vxlan_nonstd, ringbuf_full, ...).", "flag"),
-		vniPkts:     desc("vni_packets_total", "Inner packets per VNI, as carried by emitted flow records.", "vni"),
-		vniBytes:    desc("vni_bytes_total", "Inner IP bytes per VNI, as carried by emitted flow records.", "vni"),
+		vniPkts:     desc("vni_packets_total", "Inner packets per VNI, as carried by emitted flow records (configured sessions and the top VNIs by traffic; the rest in vni=\"other\").", "vni"),
+		vniBytes:    desc("vni_bytes_total", "Inner IP bytes per VNI, as carried by emitted flow records (configured sessions and the top VNIs by traffic; the rest in vni=\"other\").", "vni"),
 		records:     desc("flow_records_total", "Flow records emitted, by end reason.", "end_reason"),
 		tableSize:   desc("flow_table_size", "Capacity of the flow table."),
 		tableFlows:  desc("flow_table_flows", "Flows in the table at the last sweep."),
@@ -128,10 +133,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	st := c.d.Snapshot()
-	for vni, p := range st.VNIPackets {
-		v := strconv.FormatUint(uint64(vni), 10)
-		ch <- prometheus.MustNewConstMetric(c.vniPkts, prometheus.CounterValue, float64(p), v)
-		ch <- prometheus.MustNewConstMetric(c.vniBytes, prometheus.CounterValue, float64(st.VNIBytes[vni]), v)
+	for _, s := range c.vnis.series(st.VNIPackets, st.VNIBytes) {
+		ch <- prometheus.MustNewConstMetric(c.vniPkts, prometheus.CounterValue, float64(s.packets), s.label)
+		ch <- prometheus.MustNewConstMetric(c.vniBytes, prometheus.CounterValue, float64(s.bytes), s.label)
 	}
 	for reason, n := range st.Records {
 		ch <- prometheus.MustNewConstMetric(c.records, prometheus.CounterValue, float64(n), reason)
