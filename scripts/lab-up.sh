@@ -126,9 +126,13 @@ mkdir -p "$LAB_STATE_DIR"
 # second ENI), so the workload addresses are listed: vxtap then tells
 # ingress from egress. Every copy is analyzed: source 1 without rules,
 # source 2 through a filter whose rules accept everything (so its records
-# name the rule: 100 ingress, 200 egress). The ENI ids are made up.
+# name the rule: 100 ingress, 200 egress). The ENI ids are made up. Only
+# the two sources' outer addresses are trusted (allowed_sources): copies
+# from any other address, or with another VNI, are dropped as
+# unknown_source/unknown_vni.
 cat >"$LAB_SESSIONS" <<YAML
 # Mirror sessions of lab $P (written by scripts/lab-up.sh).
+allowed_sources: [$SRC1_OUTER/32, "$SRC2_OUTER/128"]
 sessions:
   $SRC1_VNI: {name: lab-src1, eni: eni-00000000000000101, addresses: [$SRC1_WL_V4, "$SRC1_WL_V6"], action: analyze}
   $SRC2_VNI: {name: lab-src2, eni: eni-00000000000000102, addresses: [$SRC2_WL_V4, "$SRC2_WL_V6"], filter: lab-accept-all}

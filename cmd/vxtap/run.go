@@ -100,6 +100,9 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 
+	if err := ifaceExists(iface); err != nil {
+		return err
+	}
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
@@ -153,6 +156,7 @@ func runDaemon(c *cli.Context) error {
 	defer d.Close()
 	col := metrics.New(iface, objs, metricsSource{d}, objs.FlowTableSize())
 	col.SetConfiguredVNIs(filters.SessionVNIs)
+	col.Offenders = objs.Sources()
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
 	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(metricsSource{d}, col, version, withDetect(filters.Collector(iface))...), ReadHeaderTimeout: 5 * time.Second}
@@ -241,14 +245,7 @@ func attachOrReopen(iface, mode string, cfg loader.Config) (*loader.Objects, *lo
 	return objs, att, nil
 }
 
-func progID(o *loader.Objects) uint32 {
-	info, err := o.VxtapXdp.Info()
-	if err != nil {
-		return 0
-	}
-	id, _ := info.ID()
-	return uint32(id)
-}
+func progID(o *loader.Objects) uint32 { return o.ProgID() }
 
 // outputEnvFor reads --instance and --state-dir, creating the state
 // directory.

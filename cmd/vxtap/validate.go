@@ -72,8 +72,12 @@ func (p *runPrecheck) close() {
 // validateRun checks every flag of `vxtap run` and fills cfg, so that a
 // bad flag fails before the program is attached: a failed start must
 // leave the interface as it found it.
+//
+// That the interface exists is checked last of all, once every output
+// is built (ifaceExists in runDaemon): every flag gets its own error
+// first, whatever the interface.
 func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
-	if err := ifaceExists(c.String("iface")); err != nil {
+	if err := checkIface(c.String("iface")); err != nil {
 		return nil, err
 	}
 	if err := positiveDurations(c, "idle-timeout", "active-timeout", "sweep-interval"); err != nil {
