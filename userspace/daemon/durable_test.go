@@ -362,3 +362,105 @@ func TestHungDurableSink(t *testing.T) {
 		t.Errorf("%d flows left the table without their records stored", 49-tab.Len())
 	}
 }
+
+// lateTable lands one more packet on every finished (FIN) flow right
+// after each walk: between the walk the records come from and the
+// removal at commit, as the data path can.
+type lateTable struct {
+	*flowtest.Table
+	sent map[flow.Key]uint64
+}
+
+func (t *lateTable) Walk(fn func(flow.Key, flow.Counters)) error {
+	var ended []flow.Key
+	err := t.Table.Walk(func(k flow.Key, c flow.Counters) {
+		fn(k, c)
+		if c.EndSeen {
+			ended = append(ended, k)
+		}
+	})
+	for _, k := range ended {
+		t.Packet(k, 100, time.Now(), 0)
+		t.sent[k]++
+	}
+	return err
+}
+
+// stallOn writes every batch to the flow log, and then never returns
+// for the n-th one (a daemon killed right after that write).
+type stallOn struct {
+	*jsonl.Sink
+	n, calls int
+	stall    chan struct{}
+}
+
+func (s *stallOn) WriteBatch(ctx context.Context, b pipeline.Batch) error {
+	if err := s.Sink.WriteBatch(ctx, b); err != nil {
+		return err
+	}
+	if s.calls++; s.calls == s.n {
+		<-s.stall
+		return errors.New("killed")
+	}
+	return nil
+}
+
+// TestKillAfterLatePacketsWritten: packets that land between the walk and
+// the removal make a follow-up batch; a daemon killed after writing it
+// but before committing it must not lose it at the next start (its flows
+// are gone from the table: nothing could make the records again).
+func TestKillAfterLatePacketsWritten(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flows.json")
+	tab := &lateTable{Table: flowtest.NewTable(), sent: map[flow.Key]uint64{}}
+	led := newLedger()
+	newDaemon := func(sink pipeline.RecordSink) *Daemon {
+		seq, err := pipeline.OpenSeq(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := fastConfig()
+		cfg.Seq, cfg.ShutdownWait = seq, 50*time.Millisecond
+		d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	open := func() *jsonl.Sink {
+		s, err := jsonl.Open(jsonl.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for i := 0; i < 5; i++ {
+		tab.Packet(key(i), 100, time.Now(), 0x01) // FIN
+		tab.sent[key(i)]++
+	}
+	stall := make(chan struct{})
+	d := newDaemon(&stallOn{Sink: open(), n: 2, stall: stall})
+	time.Sleep(5 * time.Millisecond) // past EndGrace
+	d.sweep(time.Now())
+	if d.settle(time.Now().Add(200 * time.Millisecond)) {
+		t.Fatal("the follow-up batch was committed")
+	}
+	if tab.Len() != 0 {
+		t.Fatalf("%d flows still in the table after the commit", tab.Len())
+	}
+	d.Close()
+	close(stall)
+	d = newDaemon(open())
+	if _, err := d.Shutdown(true); err != nil {
+		t.Fatal(err)
+	}
+	got := sumFile(t, path)
+	for k, want := range tab.sent {
+		if got[k] != want {
+			t.Errorf("%v: the flow log carries %d packets, %d were sent", k, got[k], want)
+		}
+	}
+	if led.len() != 0 {
+		t.Errorf("%d ledger entries left", led.len())
+	}
+}

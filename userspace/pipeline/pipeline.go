@@ -80,11 +80,14 @@ type Enricher interface {
 // holds beyond the last batch the restart ledger committed. The daemon
 // calls it once at start, before anything is written.
 type Recoverer interface {
-	// Recover removes the batches of instance numbered above committed
-	// from the end of the sink's store (their records are made again from
-	// the data path, which still holds them) and returns the records of
-	// batch committed when the sink still has them.
-	Recover(instance string, committed uint64) ([]flow.Record, error)
+	// Tail returns the records of batch committed of instance, when the
+	// sink still has them, and those of the batches after it (written by
+	// a daemon killed before it committed them), in their order.
+	Tail(instance string, committed uint64) (last, after []flow.Record, err error)
+	// DropAfter removes the records of the batches after committed for
+	// which drop is true (the data path still holds their flows and makes
+	// them again) and keeps the others.
+	DropAfter(instance string, committed uint64, drop func(flow.Record) bool) error
 }
 
 // Outputs are the sinks one daemon fans out to, listed in one place
