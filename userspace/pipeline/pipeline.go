@@ -31,7 +31,9 @@ type Batch struct {
 // RecordSink stores flow records. WriteBatch returns nil only once the
 // batch is stored as durably as the sink can store it; on an error the
 // pipeline hands the same batch again later (at-least-once), so a sink
-// that promises exactly-once deduplicates on the batch identity.
+// that promises exactly-once deduplicates on the batch identity. Every
+// sink gets the same batch, events and samples slices: read them, keep
+// them if needed, never change them.
 type RecordSink interface {
 	Name() string
 	WriteBatch(ctx context.Context, b Batch) error
