@@ -221,3 +221,42 @@ func TestTailAndDropAfter(t *testing.T) {
 		t.Fatalf("%d lines after a write following DropAfter", len(l))
 	}
 }
+
+// TestLargeBatchFailsWhole: a batch larger than one chunk that fails on a
+// later chunk leaves none of its lines behind.
+func TestLargeBatchFailsWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.json")
+	s, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.WriteBatch(ctx, batch(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	big := batch(2, 10000) // several chunks
+	if b, _ := Encode(big); len(b) < 2*chunkSize {
+		t.Fatalf("batch of %d bytes is not several chunks", len(b))
+	}
+	real, calls := s.write, 0
+	s.write = func(b []byte) (int, error) {
+		if calls++; calls == 2 {
+			return real(b[:100])
+		}
+		return real(b)
+	}
+	if err := s.WriteBatch(ctx, big); err == nil {
+		t.Fatal("a short second chunk was not an error")
+	}
+	if l := readLines(t, path); len(l) != 3 {
+		t.Fatalf("%d lines after the failed batch, want the 3 before it", len(l))
+	}
+	s.write = real
+	if err := s.WriteBatch(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if l := readLines(t, path); len(l) != 10003 {
+		t.Fatalf("%d lines, want 10003", len(l))
+	}
+}
