@@ -153,6 +153,7 @@ func (r *filterReloader) compile() (*filter.Compiled, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w.Error())
 	}
+	logIgnored(cfg)
 	return filter.Compile(cfg), nil
 }
 

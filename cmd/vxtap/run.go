@@ -100,9 +100,6 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 
-	if err := ifaceExists(iface); err != nil {
-		return err
-	}
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
