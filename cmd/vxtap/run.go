@@ -82,6 +82,7 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	env.Sessions = filters.Sessions()
 	seq, err := pipeline.OpenSeq(env.StateDir)
 	if err != nil {
 		return err
@@ -137,7 +138,7 @@ func runDaemon(c *cli.Context) error {
 	dcfg.Aggregate.IdleTimeout, dcfg.Aggregate.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
-	dcfg.Instance, dcfg.Seq = env.Instance, seq
+	dcfg.Instance, dcfg.Seq, dcfg.Enrich = env.Instance, seq, env.Sessions
 	tracker := newRates(objs.FlowTableSize())
 	outs.Observers = append(outs.Observers, tracker)
 	built = false
@@ -161,7 +162,7 @@ func runDaemon(c *cli.Context) error {
 
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
-	local, err := startAPI(iface, tracker, objs, d, st)
+	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions)
 	if err != nil {
 		return err
 	}
