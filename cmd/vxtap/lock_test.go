@@ -142,8 +142,14 @@ func TestTwoNamespacesSameIface(t *testing.T) {
 		cleanupIn(t, ns, "vxsame0")
 		nss = append(nss, ns)
 	}
-	for _, ns := range nss {
-		procs = append(procs, startDaemon(t, bin, ns, "vxsame0", filepath.Join(t.TempDir(), "flows.json"), "--listen", "127.0.0.1:0"))
+	for _, ns := range nss { // the same port in each: the namespaces are apart
+		procs = append(procs, startDaemon(t, bin, ns, "vxsame0", filepath.Join(t.TempDir(), "flows.json"), "--listen", "127.0.0.1:9791"))
+	}
+	// A second instance in one namespace is told who runs there (the lock
+	// is taken before --listen is bound), and changes nothing.
+	out, err := inNsCmd(nss[0], bin, "run", "--iface", "vxsame0", "--listen", "127.0.0.1:9791").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already running on vxsame0") {
+		t.Errorf("second instance: %v %q", err, out)
 	}
 	for i, ns := range nss {
 		if !pinnedIn(t, ns, "vxsame0") {

@@ -56,7 +56,7 @@ func runDaemon(c *cli.Context) error {
 		NoColor: !isTerminal(os.Stderr)}).With().Timestamp().Logger()
 	iface := c.String("iface")
 	cfg := loader.DefaultConfig()
-	// Every flag is checked (and --listen bound) before anything changes.
+	// Every flag is checked (and --listen bound, after the lock) before anything is attached.
 	pre, err := validateRun(c, &cfg)
 	if err != nil {
 		return err
@@ -75,6 +75,9 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
+	if err := pre.listen(c); err != nil {
+		return err
+	}
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
