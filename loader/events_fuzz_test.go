@@ -30,7 +30,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		buf := make([]byte, len(raw)) // a record of exactly this length
 		copy(buf, raw)
 		events, samples := 0, 0
-		e.decode(buf, func(flow.Event) { events++ }, func(s flow.Sample) {
+		e.decode(buf, e.clock.base(), func(flow.Event) { events++ }, func(s flow.Sample) {
 			samples++
 			if len(s.Data) > len(raw)-sampleHdrSize {
 				t.Fatalf("sample of %d bytes from a %d-byte record", len(s.Data), len(raw))

@@ -45,6 +45,8 @@ func reportCommand() *cli.Command {
 			if readErr != nil && !errors.As(readErr, &bad) {
 				return readErr
 			}
+			// Bad lines are skipped: the report covers the rest, then
+			// names them and exits non-zero.
 			totals := report.Sum(recs)
 			overflow := report.Overflows(totals)
 			switch format {

@@ -18,6 +18,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/daemon"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
 // spoofedDaemon runs the daemon loop over the in-memory table after a
@@ -28,10 +29,13 @@ func spoofedDaemon(t *testing.T, nVNI int) (*httptest.Server, uint64) {
 	t.Helper()
 	tab := flowtest.NewTable()
 	cfg := daemon.DefaultConfig()
-	cfg.SweepInterval, cfg.DrainEvery, cfg.HealthWindow = 20*time.Millisecond, 5*time.Millisecond, time.Second
+	cfg.SweepInterval, cfg.DrainEvery = 20*time.Millisecond, 5*time.Millisecond
+	// A window long enough that a busy machine never starves the loop past it:
+	// the scrape tests are about bounded concurrency, not about time.
+	cfg.HealthWindow = time.Minute
 	cfg.Aggregate.IdleTimeout = 50 * time.Millisecond
 	d, err := daemon.New(cfg, daemon.Sources{Flows: tab, Events: tab, Counters: fakeCounters{},
-		Attached: func() bool { return true }}, io.Discard, nil)
+		Attached: func() bool { return true }}, pipeline.Outputs{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,13 +54,14 @@ func spoofedDaemon(t *testing.T, nVNI int) (*httptest.Server, uint64) {
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	col := New("eth9", fakeCounters{}, d, 1<<16)
+	ds := daemonSource{d}
+	col := New("eth9", fakeCounters{}, ds, 1<<16)
 	col.SetConfiguredVNIs(func() []uint32 { return []uint32{101} })
-	srv := httptest.NewServer(Handler(d, col, "test"))
+	srv := httptest.NewServer(Handler(ds, col, "test"))
 	t.Cleanup(srv.Close)
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		var n uint64
-		for _, p := range d.State().VNIPackets {
+		for _, p := range ds.Snapshot().VNIPackets {
 			n += p
 		}
 		if n == total {
