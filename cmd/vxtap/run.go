@@ -58,7 +58,7 @@ func runDaemon(c *cli.Context) error {
 	iface := c.String("iface")
 	memtune.Apply()
 	cfg := loader.DefaultConfig()
-	// Every flag is checked (and --listen bound) before anything changes.
+	// Every flag is checked (and --listen bound, after the lock) before anything is attached.
 	pre, err := validateRun(c, &cfg)
 	if err != nil {
 		return err
@@ -78,6 +78,9 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
+	if err := pre.listen(c); err != nil {
+		return err
+	}
 	env, err := outputEnvFor(c, iface)
 	if err != nil {
 		return err
