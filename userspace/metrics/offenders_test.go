@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vxtap/vxtap/userspace/daemon"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
 // manyOffenders has more refused sources than /metrics shows.
@@ -30,11 +30,11 @@ func (m *manyOffenders) Offenders(n int) ([]flow.Offender, error) {
 func TestOffenderSeries(t *testing.T) {
 	tab := flowtest.NewTable()
 	d, err := daemon.New(daemon.DefaultConfig(), daemon.Sources{Flows: tab, Events: tab, Counters: fakeCounters{},
-		Attached: func() bool { return true }}, &strings.Builder{}, nil)
+		Attached: func() bool { return true }}, pipeline.Outputs{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := New("eth9", fakeCounters{}, d, 1024)
+	c := New("eth9", fakeCounters{}, daemonSource{d}, 1024)
 	src := &manyOffenders{}
 	c.Offenders = src
 	reg := prometheus.NewRegistry()
