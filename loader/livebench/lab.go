@@ -37,6 +37,7 @@ func NewLab(prefix string, mtu int) (*Lab, error) {
 	steps := [][]string{
 		{"ip", "netns", "add", l.GenNS},
 		{"ip", "netns", "add", l.RxNS},
+		{"ip", "-n", l.RxNS, "link", "set", "lo", "up"}, // nfcapd listens on 127.0.0.1 there
 		{"ip", "link", "add", l.GenIf, "netns", l.GenNS, "type", "veth", "peer", "name", l.RxIf, "netns", l.RxNS},
 	}
 	for _, ns := range []struct{ ns, dev string }{{l.GenNS, l.GenIf}, {l.RxNS, l.RxIf}} {

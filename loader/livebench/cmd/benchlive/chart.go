@@ -73,10 +73,12 @@ func writeChart(path string, s summary) error {
 	}
 	// Grid and axis.
 	yAxis := topMargin + rowH*len(receivers)
-	for v := 0.0; v <= top+step/2; v += step {
+	decimals := max(0, int(-math.Floor(math.Log10(step))))
+	for k := 0; float64(k)*step <= top+step/2; k++ { // bounded: at most 11 lines
+		v := float64(k) * step
 		gx := x(v)
 		fill(img, gx, topMargin-4, gx+1, yAxis, chartGrid)
-		text(img, gx-8, yAxis+16, fmt.Sprintf("%g", v))
+		text(img, gx-8, yAxis+16, fmt.Sprintf("%.*f", decimals, v))
 	}
 	text(img, labelW+plotW/2-20, yAxis+32, "Mpps")
 	for ri, r := range receivers {

@@ -67,6 +67,9 @@ func cmdRun(args []string) error {
 		}
 		defer os.RemoveAll(s.work)
 	}
+	// vxtap run makes these; leave none behind (Remove only takes empty ones).
+	defer os.Remove(s.runDir)
+	defer os.Remove(s.pinRoot)
 	out, err := openCSV(csvPath)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,12 +74,13 @@ func startDaemon(name, ns string, cpu int, env []string, errLog, ready string, a
 func (d *daemon) pid() int { return d.cmd.Process.Pid }
 
 // stop signals the daemon and waits up to wait for it, then kills it.
-func (d *daemon) stop(sig syscall.Signal, wait time.Duration) error {
+// Exit codes in ok are a clean stop too (softflowd exits 1 on shutdown).
+func (d *daemon) stop(sig syscall.Signal, wait time.Duration, ok ...int) error {
 	d.cmd.Process.Signal(sig)
 	select {
 	case err := <-d.done:
 		var ee *exec.ExitError
-		if errors.As(err, &ee) && (ee.ExitCode() == 0 || ee.ExitCode() == -1) {
+		if errors.As(err, &ee) && slices.Contains(ok, ee.ExitCode()) {
 			err = nil
 		}
 		return err

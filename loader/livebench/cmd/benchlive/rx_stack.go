@@ -98,9 +98,12 @@ func (f *softflowdRx) finish(l *livebench.Lab) (account, error) {
 	defer os.RemoveAll(f.dir)
 	time.Sleep(drainWait)
 	cpu, _ := procSeconds(f.flow.pid())
-	var dropped uint64
+	var dropped, processed uint64
 	if out, err := exec.Command("softflowctl", "-c", filepath.Join(f.dir, "ctl"), "statistics").CombinedOutput(); err == nil {
 		dropped = pcapDrops(out)
+		if m := processedRe.FindSubmatch(out); m != nil {
+			processed, _ = strconv.ParseUint(string(m[1]), 10, 64)
+		}
 	}
 	// shutdown: export every flow, then exit.
 	if out, err := exec.Command("softflowctl", "-c", filepath.Join(f.dir, "ctl"), "shutdown").CombinedOutput(); err != nil {
@@ -108,7 +111,7 @@ func (f *softflowdRx) finish(l *livebench.Lab) (account, error) {
 		f.nfcapd.stop(syscall.SIGTERM, 10*time.Second)
 		return account{}, fmt.Errorf("softflowctl shutdown: %v: %s", err, out)
 	}
-	errF := f.flow.stop(0, 30*time.Second)
+	errF := f.flow.stop(0, 30*time.Second, 1)              // softflowd exits 1 after a shutdown
 	time.Sleep(drainWait)                                  // the last export datagrams reach nfcapd
 	errN := f.nfcapd.stop(syscall.SIGTERM, 30*time.Second) // nfcapd writes its file on exit
 	if errF != nil || errN != nil {
@@ -131,21 +134,20 @@ func (f *softflowdRx) finish(l *livebench.Lab) (account, error) {
 		}
 	}
 	return account{packets: pkts, dropped: dropped, procCPU: cpu,
-		note: fmt.Sprintf("%d NetFlow records; dropped = pcap drops", flows)}, nil
+		note: fmt.Sprintf("%d NetFlow records; softflowd processed %d; dropped = pcap drops", flows, processed)}, nil
 }
 
-var pcapDropRe = regexp.MustCompile(`(?i)dropped by pcap[^0-9]*(\d+)|pcap[^\n]*drop[^0-9]*(\d+)`)
+var processedRe = regexp.MustCompile(`Packets processed: (\d+)`)
 
-// pcapDrops is the packets softflowctl statistics says pcap dropped.
+var pcapDropRe = regexp.MustCompile(`Packets dropped by (?:libpcap|interface): (\d+)`)
+
+// pcapDrops is the packets softflowctl statistics says libpcap and the
+// interface dropped.
 func pcapDrops(out []byte) uint64 {
-	m := pcapDropRe.FindSubmatch(out)
-	if m == nil {
-		return 0
+	var n uint64
+	for _, m := range pcapDropRe.FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseUint(string(m[1]), 10, 64)
+		n += v
 	}
-	s := m[1]
-	if len(s) == 0 {
-		s = m[2]
-	}
-	n, _ := strconv.ParseUint(string(s), 10, 64)
 	return n
 }

@@ -140,8 +140,8 @@ func (s summary) markdown() string {
 		fmt.Fprintf(&b, " Measured with `%s`.", s.Command)
 	}
 	b.WriteString(" Medians of the repetitions; min–max is the spread. Mpps = packets the receiver accounted / generator time.\n\n")
-	b.WriteString("| mode | receiver | runs | Mpps (median) | min–max | × touch | received Mpps | exact runs | lost (median) | busy CPU s | process CPU s | CPU s per M pkts | in-kernel ns/pkt |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| mode | receiver | runs | Mpps (median) | min–max | × touch | received Mpps | received / offered | exact runs | lost (median) | busy CPU s | process CPU s | CPU s per M pkts | in-kernel ns/pkt |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, c := range s.Cells {
 		ns := "–"
 		if c.NsPerPkt > 0 {
@@ -151,8 +151,12 @@ func (s summary) markdown() string {
 		if c.VsTouch > 0 {
 			vs = fmt.Sprintf("%.2f", c.VsTouch)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f–%.2f | %s | %.2f | %d/%d | %d | %.2f | %.2f | %.2f | %s |\n",
-			c.Mode, c.Receiver, c.Runs, c.Mpps, c.MppsMin, c.MppsMax, vs, c.RxMpps, c.ExactRuns, c.Runs, c.Lost,
+		share := 0.0
+		if c.Offered > 0 {
+			share = float64(c.Received) / float64(c.Offered) * 100
+		}
+		fmt.Fprintf(&b, "| %s | %s | %d | %.2f | %.2f–%.2f | %s | %.2f | %.0f%% | %d/%d | %d | %.2f | %.2f | %.2f | %s |\n",
+			c.Mode, c.Receiver, c.Runs, c.Mpps, c.MppsMin, c.MppsMax, vs, c.RxMpps, share, c.ExactRuns, c.Runs, c.Lost,
 			c.CPUBusy, c.CPUProc, c.CPUPerMpkt, ns)
 	}
 	return b.String()
