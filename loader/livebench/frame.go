@@ -59,3 +59,49 @@ func ipv4(b []byte, totLen int, proto byte, src, dst [4]byte) {
 	copy(b[12:], src[:])
 	copy(b[16:], dst[:])
 }
+
+// FlowOf is the flow of frame i under cfg, as the generator picks it:
+// frame i belongs to flow i % Flows, except one frame in NewEvery, which
+// opens flow Flows + i/NewEvery.
+func FlowOf(cfg GenConfig, i uint64) uint64 {
+	if cfg.NewEvery != 0 && i%uint64(cfg.NewEvery) == 0 {
+		return uint64(cfg.Flows) + i/uint64(cfg.NewEvery)
+	}
+	return i % uint64(cfg.Flows)
+}
+
+// Frame is frame i as the generator sends it: the template with flow
+// FlowOf(cfg, i)'s fields and both checksums written. Tests hold the
+// generator to it; benchmarks use it to build the same traffic.
+func Frame(cfg GenConfig, i uint64) ([]byte, error) {
+	f, err := Template(cfg.FrameLen)
+	if err != nil {
+		return nil, err
+	}
+	flow := FlowOf(cfg, i)
+	vniIdx := uint32(flow % uint64(cfg.VNIs))
+	vni := cfg.VNIBase + vniIdx
+	hash := uint32(flow) * 2654435761
+	f[offOuterIP+15] = byte(11 + vniIdx%200)
+	binary.BigEndian.PutUint16(f[offOuterIP+10:], 0)
+	binary.BigEndian.PutUint16(f[offOuterIP+10:], ipChecksum(f[offOuterIP:offOuterIP+20]))
+	binary.BigEndian.PutUint16(f[offOuterUDP:], uint16(49152+hash>>18))
+	f[offVXLAN+4], f[offVXLAN+5], f[offVXLAN+6] = byte(vni>>16), byte(vni>>8), byte(vni)
+	f[offInnerIP+14], f[offInnerIP+15] = byte(flow>>8), byte(flow)
+	binary.BigEndian.PutUint16(f[offInnerIP+10:], 0)
+	binary.BigEndian.PutUint16(f[offInnerIP+10:], ipChecksum(f[offInnerIP:offInnerIP+20]))
+	binary.BigEndian.PutUint16(f[offInnerL4:], uint16(1024+(flow>>16)%60000))
+	return f, nil
+}
+
+// ipChecksum is the Internet checksum of an IPv4 header (checksum field 0).
+func ipChecksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	return ^uint16(sum)
+}

@@ -8,6 +8,22 @@ import (
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
+// skipUnprivileged skips (or fails, under VXTAP_REQUIRE_PRIVILEGED=1)
+// a test that needs root.
+func skipUnprivileged(t testing.TB) { testutil.RequirePrivileged(t) }
+
+// loadGenerator loads a generator unloaded at the end of the test.
+func loadGenerator(t testing.TB, cfg GenConfig) *Generator {
+	t.Helper()
+	testutil.RequirePrivileged(t)
+	g, err := NewGenerator(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Close() })
+	return g
+}
+
 // testLab builds a lab private to this test binary, removed at the end.
 func testLab(t *testing.T) *Lab {
 	t.Helper()
