@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench demo lab-up lab-down vet clean
+.PHONY: help deps generate check-generate build test test-unit corpus bench bench-live demo lab-up lab-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ deps: ## install the toolchain and test peers (Debian, as root)
 	bash scripts/deps.sh
 
 generate: ## regenerate the bpf2go Go bindings and objects from bpf/
-	$(GO) generate ./loader/
+	$(GO) generate ./loader/...
 
 check-generate: generate ## fail if the committed generated code differs from bpf/
 	@git diff --exit-code --stat -- loader/ || { echo "generated BPF code is stale: run make generate and commit"; exit 1; }
@@ -39,8 +39,11 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 			&& echo "ok   $$(basename $$f)" || { echo "FAIL $$(basename $$f)"; exit 1; }; done
 
 bench: ## benchmarks: ns per packet through BPF_PROG_TEST_RUN, then the 1M-flow sweep (budget 250 ms)
-	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/
+	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
 	$(GO) test -run '^$$' -bench '1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
+
+bench-live: ## live benchmark (root): vxtap vs XDP_DROP, touch, tcpdump, softflowd at full rate on a veth; docs/bench-live.* and docs/PERFORMANCE.md (BENCH_LIVE_ARGS='--reps 5 --frames 5000000')
+	bash scripts/bench-live.sh $(BENCH_LIVE_ARGS)
 
 demo: build ## the built-in lab: two mirror sources, vxtap, traffic, top talkers
 	bash scripts/demo.sh
