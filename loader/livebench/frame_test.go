@@ -81,3 +81,18 @@ func TestTemplateLength(t *testing.T) {
 		}
 	}
 }
+
+// Paced, repetitions that come before the next frame is due send nothing
+// (XDP_DROP) and leave the frame count alone: with a second between
+// frames, a thousand quick repetitions send one frame.
+func TestGeneratorPacing(t *testing.T) {
+	cfg := DefaultGenConfig()
+	cfg.GapNs = 1e9
+	g := loadGenerator(t, cfg)
+	if _, _, err := g.objs.LiveGen.Benchmark(g.frame, 1000, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := g.Sent(); n != 1 {
+		t.Errorf("paced at 1 frame/s, 1000 repetitions sent %d frames, want 1", n)
+	}
+}

@@ -17,12 +17,13 @@ type GenConfig struct {
 	VNIs     uint32 // VNIs (mirror sessions) the flows are spread over
 	VNIBase  uint32 // first VNI
 	Batch    uint32 // live-frame batch size (kernel default 64, max 256)
-	Chunk    uint32 // repetitions per BPF_PROG_RUN call
+	Chunk    uint32 // repetitions per BPF_PROG_RUN call at full rate
+	GapNs    uint64 // pacing: nanoseconds between frames, 0 = full rate
 }
 
 // DefaultGenConfig is issue 15's traffic: 100 flows, 156-byte frames.
 func DefaultGenConfig() GenConfig {
-	return GenConfig{FrameLen: 156, Flows: 100, VNIs: 1, VNIBase: 100, Batch: 64, Chunk: 1 << 16}
+	return GenConfig{FrameLen: 156, Flows: 100, VNIs: 1, VNIBase: 100, Batch: 64, Chunk: 1 << 30}
 }
 
 func (c GenConfig) validate() error {
@@ -61,8 +62,8 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 	if err != nil {
 		return nil, err
 	}
-	for name, v := range map[string]uint32{"cfg_flows": cfg.Flows, "cfg_new_every": cfg.NewEvery,
-		"cfg_vnis": cfg.VNIs, "cfg_vni_base": cfg.VNIBase} {
+	for name, v := range map[string]any{"cfg_flows": cfg.Flows, "cfg_new_every": cfg.NewEvery,
+		"cfg_vnis": cfg.VNIs, "cfg_vni_base": cfg.VNIBase, "cfg_gap_ns": cfg.GapNs} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("generator: set %s: %w", name, err)
 		}
@@ -98,9 +99,17 @@ func (g *Generator) Sent() (uint64, error) {
 
 // Run sends count more frames out of the interface ifindex, which must be
 // in the calling thread's network namespace (see InNetns). It returns the
-// frames sent (the generator's own count: a run the kernel restarts after
-// a signal sends more than asked, never fewer) and the time taken. Frames
-// that the veth fails to pass on are not known here: count at the receiver.
+// frames sent (the generator's own count, never the requested one: a call
+// the kernel restarts after a signal, or a paced call's last repetitions,
+// send more than asked, never fewer) and the time taken. Frames that the
+// veth fails to pass on are not known here: count at the receiver.
+//
+// Each call costs a fixed setup and teardown (the kernel's page pool: tens
+// of milliseconds on a loaded machine), counted in the time, so a call
+// should send as much as possible: at full rate, Chunk frames (default:
+// everything in one call; a thread inside a syscall gets no preemption
+// signal from Go). Paced, most repetitions drop: a call is sized to send
+// what is left, from the repetitions per frame the last call took.
 func (g *Generator) Run(ifindex int, count uint64) (sent uint64, elapsed time.Duration, err error) {
 	start, err := g.Sent()
 	if err != nil {
@@ -108,12 +117,19 @@ func (g *Generator) Run(ifindex int, count uint64) (sent uint64, elapsed time.Du
 	}
 	ctx := xdpMD{DataEnd: uint32(len(g.frame)), IngressIfindex: uint32(ifindex)}
 	t0 := time.Now()
-	// Bounded: each call sends at least one frame, so at most count calls;
-	// chunks keep each syscall short (Go's signals restart a long one).
+	// Paced, the repetitions a frame takes (the rest drop): a guess of
+	// gap/40 ns at first, then what the previous call showed.
+	perFrame := float64(max(1, g.cfg.GapNs/40))
+	// Bounded: each call sends at least one frame (paced: after at most
+	// one gap), so at most count calls.
 	for done := uint64(0); done < count; {
-		n := uint64(g.cfg.Chunk)
-		if left := count - done; left < n {
-			n = left
+		n := min(uint64(g.cfg.Chunk), count-done)
+		if g.cfg.GapNs > 0 { // the first call a probe of at most 64 Ki frames
+			left := count - done
+			if done == 0 {
+				left = min(left, 1<<16)
+			}
+			n = uint64(min(float64(left)*perFrame+1, 1<<25))
 		}
 		_, err := g.objs.LiveGen.Run(&ebpf.RunOptions{Data: g.frame, Context: ctx, Repeat: uint32(n),
 			Flags: unix.BPF_F_TEST_XDP_LIVE_FRAMES, BatchSize: g.cfg.Batch})
@@ -123,6 +139,9 @@ func (g *Generator) Run(ifindex int, count uint64) (sent uint64, elapsed time.Du
 		now, err := g.Sent()
 		if err != nil {
 			return 0, 0, err
+		}
+		if sentNow := now - start - done; sentNow > 0 {
+			perFrame = float64(n) / float64(sentNow)
 		}
 		done = now - start
 	}

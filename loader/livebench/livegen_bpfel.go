@@ -19,6 +19,7 @@ const (
 	LiveGenMapGenSent     = "gen_sent"
 	LiveGenProgLiveGen    = "live_gen"
 	LiveGenVarCfgFlows    = "cfg_flows"
+	LiveGenVarCfgGapNs    = "cfg_gap_ns"
 	LiveGenVarCfgNewEvery = "cfg_new_every"
 	LiveGenVarCfgVniBase  = "cfg_vni_base"
 	LiveGenVarCfgVnis     = "cfg_vnis"
@@ -81,6 +82,7 @@ type LiveGenMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type LiveGenVariableSpecs struct {
 	CfgFlows    *ebpf.VariableSpec `ebpf:"cfg_flows"`
+	CfgGapNs    *ebpf.VariableSpec `ebpf:"cfg_gap_ns"`
 	CfgNewEvery *ebpf.VariableSpec `ebpf:"cfg_new_every"`
 	CfgVniBase  *ebpf.VariableSpec `ebpf:"cfg_vni_base"`
 	CfgVnis     *ebpf.VariableSpec `ebpf:"cfg_vnis"`
@@ -120,6 +122,7 @@ func (m *LiveGenMaps) Close() error {
 // It can be passed to LoadLiveGenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LiveGenVariables struct {
 	CfgFlows    *ebpf.Variable `ebpf:"cfg_flows"`
+	CfgGapNs    *ebpf.Variable `ebpf:"cfg_gap_ns"`
 	CfgNewEvery *ebpf.Variable `ebpf:"cfg_new_every"`
 	CfgVniBase  *ebpf.Variable `ebpf:"cfg_vni_base"`
 	CfgVnis     *ebpf.Variable `ebpf:"cfg_vnis"`

@@ -108,3 +108,15 @@ func newFlowNs(b *testing.B, cfg GenConfig) float64 {
 	}
 	return float64(total.Nanoseconds()) / float64(b.N)
 }
+
+// BenchmarkGenerator is the generator's own in-kernel cost per frame (not
+// live: BPF_PROG_TEST_RUN returns the frame), the share of one-core mode's
+// CPU that goes to making traffic rather than receiving it.
+func BenchmarkGenerator(b *testing.B) {
+	g := loadGenerator(b, DefaultGenConfig())
+	_, d, err := g.objs.LiveGen.Benchmark(g.frame, b.N, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(d.Nanoseconds()), "ns/op")
+}

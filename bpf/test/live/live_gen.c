@@ -11,7 +11,12 @@
  * incrementally. Frame i belongs to flow i % cfg_flows, except one frame
  * in cfg_new_every, which opens a flow never seen before. As AWS does,
  * the outer UDP source port is a hash of the inner flow (RSS spreads the
- * copies by it) and each VNI comes from its own mirror source address. */
+ * copies by it) and each VNI comes from its own mirror source address.
+ *
+ * Paced (cfg_gap_ns), a repetition that comes before the next frame is due
+ * drops its page and sends nothing: the rate is held frame by frame, not
+ * in bursts, and a gap (the syscall between two runs) restarts the schedule
+ * instead of being made up for with a burst. */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -23,6 +28,12 @@ volatile const __u32 cfg_flows = 100;     /* flows the frames cycle through (>= 
 volatile const __u32 cfg_new_every = 0;   /* 1 in N frames opens a new flow, 0 = none */
 volatile const __u32 cfg_vnis = 1;        /* VNIs used, cfg_vni_base upwards (>= 1) */
 volatile const __u32 cfg_vni_base = 100;  /* first VNI */
+volatile const __u64 cfg_gap_ns = 0;      /* pacing: ns between frames sent, 0 = full rate */
+
+#define PACE_SLACK_NS 1000000 /* behind schedule by more: restart it (no catch-up burst) */
+
+/* When the next paced frame is due (one generator thread at a time). */
+static __u64 next_due_ns;
 
 /* Frames handed to XDP_TX, also the index of the next frame: one slot. */
 struct {
@@ -58,6 +69,15 @@ int live_gen(struct xdp_md *ctx)
 
 	if (data + GEN_MIN_LEN > data_end)
 		return XDP_ABORTED; /* userspace never sends a shorter template */
+	if (cfg_gap_ns) {
+		__u64 now = bpf_ktime_get_ns();
+
+		if (now < next_due_ns)
+			return XDP_DROP; /* ahead of schedule */
+		if (now - next_due_ns > PACE_SLACK_NS)
+			next_due_ns = now;
+		next_due_ns += cfg_gap_ns;
+	}
 	sent = bpf_map_lookup_elem(&gen_sent, &zero);
 	if (!sent)
 		return XDP_ABORTED;

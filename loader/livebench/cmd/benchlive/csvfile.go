@@ -8,7 +8,7 @@ import (
 )
 
 // csvHeader is the CSV's columns, in result's field order.
-var csvHeader = []string{"mode", "receiver", "rep", "offered", "received", "accounted", "lost", "exact",
+var csvHeader = []string{"mode", "receiver", "rep", "pace_mpps", "offered", "received", "accounted", "lost", "exact",
 	"seconds", "mpps", "rx_mpps", "cpu_busy_s", "cpu_proc_s", "ns_per_pkt", "note"}
 
 // csvOut appends results to a CSV file, a header first when it is new.
@@ -33,7 +33,7 @@ func openCSV(path string) (*csvOut, error) {
 func (o *csvOut) write(r result) error {
 	g := func(v float64) string { return strconv.FormatFloat(v, 'f', 4, 64) }
 	u := func(v uint64) string { return strconv.FormatUint(v, 10) }
-	o.w.Write([]string{r.Mode, r.Receiver, strconv.Itoa(r.Rep), u(r.Offered), u(r.Received), u(r.Accounted), u(r.Lost),
+	o.w.Write([]string{r.Mode, r.Receiver, strconv.Itoa(r.Rep), g(r.Pace), u(r.Offered), u(r.Received), u(r.Accounted), u(r.Lost),
 		strconv.FormatBool(r.Exact), g(r.Seconds), g(r.Mpps), g(r.RxMpps), g(r.CPUBusy), g(r.CPUProc), g(r.NsPerPkt), r.Note})
 	o.w.Flush()
 	return o.w.Error()
@@ -62,24 +62,25 @@ func readCSV(path string) ([]result, error) {
 			return nil, fmt.Errorf("%s:%d: %d columns, want %d", path, i+1, len(row), len(csvHeader))
 		}
 		var r result
-		var errs [12]error
+		errs := make([]error, len(csvHeader)) // by column
 		r.Mode, r.Receiver = row[0], row[1]
-		r.Rep, errs[0] = strconv.Atoi(row[2])
-		r.Offered, errs[1] = strconv.ParseUint(row[3], 10, 64)
-		r.Received, errs[2] = strconv.ParseUint(row[4], 10, 64)
-		r.Accounted, errs[3] = strconv.ParseUint(row[5], 10, 64)
-		r.Lost, errs[4] = strconv.ParseUint(row[6], 10, 64)
-		r.Exact, errs[5] = strconv.ParseBool(row[7])
-		r.Seconds, errs[6] = strconv.ParseFloat(row[8], 64)
-		r.Mpps, errs[7] = strconv.ParseFloat(row[9], 64)
-		r.RxMpps, errs[8] = strconv.ParseFloat(row[10], 64)
-		r.CPUBusy, errs[9] = strconv.ParseFloat(row[11], 64)
-		r.CPUProc, errs[10] = strconv.ParseFloat(row[12], 64)
-		r.NsPerPkt, errs[11] = strconv.ParseFloat(row[13], 64)
-		r.Note = row[14]
+		r.Rep, errs[2] = strconv.Atoi(row[2])
+		r.Pace, errs[3] = strconv.ParseFloat(row[3], 64)
+		r.Offered, errs[4] = strconv.ParseUint(row[4], 10, 64)
+		r.Received, errs[5] = strconv.ParseUint(row[5], 10, 64)
+		r.Accounted, errs[6] = strconv.ParseUint(row[6], 10, 64)
+		r.Lost, errs[7] = strconv.ParseUint(row[7], 10, 64)
+		r.Exact, errs[8] = strconv.ParseBool(row[8])
+		r.Seconds, errs[9] = strconv.ParseFloat(row[9], 64)
+		r.Mpps, errs[10] = strconv.ParseFloat(row[10], 64)
+		r.RxMpps, errs[11] = strconv.ParseFloat(row[11], 64)
+		r.CPUBusy, errs[12] = strconv.ParseFloat(row[12], 64)
+		r.CPUProc, errs[13] = strconv.ParseFloat(row[13], 64)
+		r.NsPerPkt, errs[14] = strconv.ParseFloat(row[14], 64)
+		r.Note = row[15]
 		for j, e := range errs {
 			if e != nil {
-				return nil, fmt.Errorf("%s:%d: column %s: %v", path, i+1, csvHeader[[]int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}[j]], e)
+				return nil, fmt.Errorf("%s:%d: column %s: %v", path, i+1, csvHeader[j], e)
 			}
 		}
 		out = append(out, r)

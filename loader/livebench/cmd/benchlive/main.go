@@ -5,6 +5,7 @@
 // softflowd) interleaved, in both CPU modes, several repetitions each.
 //
 //	benchlive run    [flags]   measure; one CSV row per run
+//	benchlive lossless [flags] for each receiver, a rate it handles without loss (paced runs)
 //	benchlive report [flags]   medians, spread, chart and the table in docs/PERFORMANCE.md from a CSV
 //
 // It is a separate binary so that vxtap does not carry test programs.
@@ -17,17 +18,19 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchlive run|report [flags] (-h for the flags)")
+		fmt.Fprintln(os.Stderr, "usage: benchlive run|lossless|report [flags] (-h for the flags)")
 		os.Exit(2)
 	}
 	var err error
 	switch os.Args[1] {
 	case "run":
 		err = cmdRun(os.Args[2:])
+	case "lossless":
+		err = cmdLossless(os.Args[2:])
 	case "report":
 		err = cmdReport(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q: run or report", os.Args[1])
+		err = fmt.Errorf("unknown command %q: run, lossless or report", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchlive:", err)

@@ -75,7 +75,7 @@ func TestCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := result{Mode: modeOwnCore, Receiver: "tcpdump", Rep: 2, Offered: 10, Received: 9, Accounted: 8, Lost: 1,
+	want := result{Mode: modeOwnCore, Receiver: "tcpdump", Rep: 2, Pace: 0.5, Offered: 10, Received: 9, Accounted: 8, Lost: 1,
 		Seconds: 0.5, Mpps: 1.25, RxMpps: 1.5, CPUBusy: 1, CPUProc: 0.25, NsPerPkt: 12.5, Note: "a, b"}
 	out.write(want)
 	out.Close()

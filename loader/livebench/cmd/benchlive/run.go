@@ -14,6 +14,7 @@ type settings struct {
 	runDir, pinRoot        string // vxtap run's lock/socket directory and pin root
 	gen                    livebench.GenConfig
 	frames, floodFrames    uint64
+	pace                   float64 // offered rate in frames per second, 0 = as fast as the generator goes
 	genCPU, xdpCPU, appCPU int
 	bpfStats               bool
 }
@@ -29,6 +30,7 @@ type result struct {
 	Mode      string  `json:"mode"`
 	Receiver  string  `json:"receiver"`
 	Rep       int     `json:"rep"`
+	Pace      float64 `json:"pace_mpps"`  // offered rate the generator was paced to, 0 = full rate
 	Offered   uint64  `json:"offered"`    // frames the generator transmitted
 	Received  uint64  `json:"received"`   // frames the receiving veth ran (rx_queue_*_xdp_packets)
 	Accounted uint64  `json:"accounted"`  // packets the receiver accounted
@@ -45,10 +47,13 @@ type result struct {
 
 // runOne measures one receiver in one mode.
 func runOne(s *settings, l *livebench.Lab, spec receiverSpec, mode string, rep int) (res result, err error) {
-	res = result{Mode: mode, Receiver: spec.name, Rep: rep}
+	res = result{Mode: mode, Receiver: spec.name, Rep: rep, Pace: s.pace / 1e6}
 	gcfg, frames := s.gen, s.frames
 	if spec.flood {
 		gcfg.NewEvery, frames = 1, s.floodFrames
+	}
+	if s.pace > 0 {
+		gcfg.GapNs = uint64(1e9 / s.pace)
 	}
 	g, err := livebench.NewGenerator(gcfg)
 	if err != nil {

@@ -176,18 +176,24 @@ const (
 	markEnd   = "<!-- bench-live:end -->"
 )
 
-// replaceBetweenMarkers puts text between the markers of a Markdown file.
+// replaceBetweenMarkers puts text between the bench-live markers of a
+// Markdown file.
 func replaceBetweenMarkers(path, text string) error {
+	return replaceBetween(path, markBegin, markEnd, text)
+}
+
+// replaceBetween puts text between the lines begin and end of a file.
+func replaceBetween(path, begin, end, text string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	i, j := bytes.Index(b, []byte(markBegin)), bytes.Index(b, []byte(markEnd))
+	i, j := bytes.Index(b, []byte(begin)), bytes.Index(b, []byte(end))
 	if i < 0 || j < i {
-		return fmt.Errorf("%s: no %q ... %q lines to replace between", path, markBegin, markEnd)
+		return fmt.Errorf("%s: no %q ... %q lines to replace between", path, begin, end)
 	}
 	var out bytes.Buffer
-	out.Write(b[:i+len(markBegin)])
+	out.Write(b[:i+len(begin)])
 	out.WriteString("\n")
 	out.WriteString(text)
 	out.Write(b[j:])
