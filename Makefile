@@ -42,8 +42,10 @@ bench: ## benchmarks: ns per packet through BPF_PROG_TEST_RUN, then the 1M-flow 
 	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
 	$(GO) test -run '^$$' -bench '1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
 
-bench-live: ## live benchmark (root): vxtap vs XDP_DROP, touch, tcpdump, softflowd at full rate on a veth; docs/bench-live.* and docs/PERFORMANCE.md (BENCH_LIVE_ARGS='--reps 5 --frames 5000000')
-	bash scripts/bench-live.sh $(BENCH_LIVE_ARGS)
+# The lossless search after the live benchmark (empty: skip it).
+BENCH_LIVE_LOSSLESS_ARGS ?= --receivers tcpdump,softflowd --frames 1000000
+bench-live: ## live benchmark (root): vxtap vs XDP_DROP, touch, tcpdump, softflowd on a veth, then their lossless rates; docs/bench-live.*, docs/PERFORMANCE.md; BENCH_LIVE_ARGS='--reps 5 --frames 5000000'
+	BENCH_LIVE_LOSSLESS_ARGS="$(BENCH_LIVE_LOSSLESS_ARGS)" bash scripts/bench-live.sh $(BENCH_LIVE_ARGS)
 
 demo: build ## the built-in lab: two mirror sources, vxtap, traffic, top talkers
 	bash scripts/demo.sh

@@ -6,8 +6,11 @@
 # interleaved, in both CPU modes, several repetitions each. Writes
 # docs/bench-live.csv (every run), docs/bench-live.json (medians, spread,
 # machine), docs/bench-live.png (the chart) and the table in
-# docs/PERFORMANCE.md. Extra arguments go to `benchlive run` (-h lists
-# them: --reps, --frames, --frame-len, --flows, --vnis, --new-every, ...).
+# docs/PERFORMANCE.md; then, for tcpdump and softflowd, a rate each handles
+# without loss (benchlive lossless, paced runs: docs/bench-live-lossless.csv
+# and its table). Extra arguments go to `benchlive run` (-h lists them:
+# --reps, --frames, --frame-len, --flows, --vnis, --new-every, ...);
+# BENCH_LIVE_LOSSLESS_ARGS to `benchlive lossless` (empty: skip it).
 # Needs root; the lab (two namespaces, a veth pair) is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,3 +30,10 @@ GODEBUG=asyncpreemptoff=1 bin/benchlive run --prefix "$PREFIX" --run-dir "$RUN_D
 	--vxtap bin/vxtap --csv "$csv" "$@"
 bin/benchlive report --csv "$csv" --json "$OUT/bench-live.json" --png "$OUT/bench-live.png" \
 	--doc docs/PERFORMANCE.md --command "make bench-live${*:+ BENCH_LIVE_ARGS='$*'}"
+LOSSLESS_ARGS=${BENCH_LIVE_LOSSLESS_ARGS---receivers tcpdump,softflowd --frames 1000000}
+if [ -n "$LOSSLESS_ARGS" ]; then
+	rm -f "$OUT/bench-live-lossless.csv"
+	# shellcheck disable=SC2086 # word splitting of the arguments is wanted
+	GODEBUG=asyncpreemptoff=1 bin/benchlive lossless --prefix "$PREFIX" --run-dir "$RUN_DIR" --pin-root "$PIN_ROOT" \
+		--vxtap bin/vxtap --csv "$OUT/bench-live-lossless.csv" --doc docs/PERFORMANCE.md $LOSSLESS_ARGS
+fi
