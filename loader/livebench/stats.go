@@ -46,13 +46,3 @@ func Stats(p *ebpf.Program) (ProgStats, error) {
 	}
 	return ProgStats{Runtime: s.Runtime, Runs: s.RunCount}, nil
 }
-
-// ID is a loaded program's kernel id.
-func ID(p *ebpf.Program) (uint32, error) {
-	info, err := p.Info()
-	if err != nil {
-		return 0, err
-	}
-	id, _ := info.ID()
-	return uint32(id), nil
-}

@@ -101,3 +101,31 @@ func TestRulesConfig(t *testing.T) {
 		t.Errorf("config lacks the accept-all rule or VNI 101")
 	}
 }
+
+// An unknown receiver is refused naming it and the known ones.
+func TestPickReceivers(t *testing.T) {
+	if _, err := pickReceivers("drop,nope"); err == nil || !strings.Contains(err.Error(), `"nope"`) || !strings.Contains(err.Error(), "softflowd") {
+		t.Errorf("unknown receiver: %v", err)
+	}
+	all, err := pickReceivers("all")
+	if err != nil || len(all) != len(receiverSpecs) {
+		t.Errorf("all: %d receivers, %v", len(all), err)
+	}
+	two, err := pickReceivers("tcpdump, drop")
+	if err != nil || len(two) != 2 || two[0].name != "tcpdump" || two[1].name != "drop" {
+		t.Errorf("tcpdump, drop: %+v, %v", two, err)
+	}
+}
+
+// The lossless table says when no lossless rate was found.
+func TestLosslessTable(t *testing.T) {
+	got := losslessTable([]lossless{
+		{mode: modeOneCore, receiver: "tcpdump", full: 0.5, mpps: 0.2, ok: true, tries: 3},
+		{mode: modeOwnCore, receiver: "softflowd", full: 0.1, tries: 9},
+	}, 1000)
+	for _, want := range []string{"| one-core | tcpdump | 0.500 | 0.200 | 3 |", "| own-core | softflowd | 0.100 | not found | 9 |"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks %q:\n%s", want, got)
+		}
+	}
+}
