@@ -22,10 +22,14 @@ const (
 	MaxFrameLen = 3512
 )
 
+// VXLANPort is the outer UDP destination port of the generator's frames
+// unless GenConfig.DstPort says otherwise.
+const VXLANPort = 4789
+
 // Template is the frame the generator copies for every repetition, n
-// bytes long. The generator rewrites the flow's fields and checksums;
-// lengths are set here once.
-func Template(n int) ([]byte, error) {
+// bytes long, to UDP port dport. The generator rewrites the flow's fields
+// and checksums; lengths are set here once.
+func Template(n int, dport uint16) ([]byte, error) {
 	if n < MinFrameLen || n > MaxFrameLen {
 		return nil, fmt.Errorf("frame length %d out of range %d..%d", n, MinFrameLen, MaxFrameLen)
 	}
@@ -35,7 +39,7 @@ func Template(n int) ([]byte, error) {
 	ipv4(f[offOuterIP:], n-offOuterIP, 17, [4]byte{198, 18, 0, 11}, [4]byte{198, 18, 0, 1})
 	u := f[offOuterUDP:]
 	binary.BigEndian.PutUint16(u[0:], 49152)
-	binary.BigEndian.PutUint16(u[2:], 4789)
+	binary.BigEndian.PutUint16(u[2:], dport)
 	binary.BigEndian.PutUint16(u[4:], uint16(n-offOuterUDP)) // checksum 0: allowed over IPv4
 	f[offVXLAN] = 0x08                                       // I flag; VNI set per frame
 	copy(f[offInnerEth:], []byte{2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 1, 1, 0x08, 0x00})
@@ -74,7 +78,7 @@ func FlowOf(cfg GenConfig, i uint64) uint64 {
 // FlowOf(cfg, i)'s fields and both checksums written. Tests hold the
 // generator to it; benchmarks use it to build the same traffic.
 func Frame(cfg GenConfig, i uint64) ([]byte, error) {
-	f, err := Template(cfg.FrameLen)
+	f, err := Template(cfg.FrameLen, cfg.port())
 	if err != nil {
 		return nil, err
 	}

@@ -70,12 +70,12 @@ func TestFramesParseInTouch(t *testing.T) {
 // A template of a length out of range is refused, naming it.
 func TestTemplateLength(t *testing.T) {
 	for _, n := range []int{MinFrameLen - 1, MaxFrameLen + 1} {
-		if _, err := Template(n); err == nil {
+		if _, err := Template(n, VXLANPort); err == nil {
 			t.Errorf("Template(%d) accepted", n)
 		}
 	}
 	for _, n := range []int{MinFrameLen, 156, 1514, MaxFrameLen} {
-		f, err := Template(n)
+		f, err := Template(n, VXLANPort)
 		if err != nil || len(f) != n {
 			t.Errorf("Template(%d): %d bytes, %v", n, len(f), err)
 		}

@@ -19,6 +19,15 @@ type GenConfig struct {
 	Batch    uint32 // live-frame batch size (kernel default 64, max 256)
 	Chunk    uint32 // repetitions per BPF_PROG_RUN call at full rate
 	GapNs    uint64 // pacing: nanoseconds between frames, 0 = full rate
+	DstPort  uint16 // outer UDP destination port, 0 = VXLANPort
+}
+
+// port is the outer UDP destination port of the frames.
+func (c GenConfig) port() uint16 {
+	if c.DstPort == 0 {
+		return VXLANPort
+	}
+	return c.DstPort
 }
 
 // DefaultGenConfig is issue 15's traffic: 100 flows, 156-byte frames.
@@ -54,7 +63,7 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}
-	frame, err := Template(cfg.FrameLen)
+	frame, err := Template(cfg.FrameLen, cfg.port())
 	if err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}
@@ -124,10 +133,10 @@ func (g *Generator) Run(ifindex int, count uint64) (sent uint64, elapsed time.Du
 	// one gap), so at most count calls.
 	for done := uint64(0); done < count; {
 		n := min(uint64(g.cfg.Chunk), count-done)
-		if g.cfg.GapNs > 0 { // the first call a probe of at most 64 Ki frames
+		if g.cfg.GapNs > 0 { // the first call a probe of at most 4 Ki frames
 			left := count - done
 			if done == 0 {
-				left = min(left, 1<<16)
+				left = min(left, 1<<12)
 			}
 			n = uint64(min(float64(left)*perFrame+1, 1<<25))
 		}

@@ -30,7 +30,7 @@ volatile const __u32 cfg_vnis = 1;        /* VNIs used, cfg_vni_base upwards (>=
 volatile const __u32 cfg_vni_base = 100;  /* first VNI */
 volatile const __u64 cfg_gap_ns = 0;      /* pacing: ns between frames sent, 0 = full rate */
 
-#define PACE_SLACK_NS 1000000 /* behind schedule by more: restart it (no catch-up burst) */
+#define PACE_SLACK_NS 10000000 /* behind schedule by more (10 ms): restart it, no longer burst */
 
 /* When the next paced frame is due (one generator thread at a time). */
 static __u64 next_due_ns;

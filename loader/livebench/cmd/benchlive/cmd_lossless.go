@@ -18,8 +18,10 @@ func cmdLossless(args []string) error {
 	var steps int
 	var factor float64
 	var docPath string
+	var maxSeconds float64
 	fs.IntVar(&steps, "steps", 8, "paced runs at most per receiver and mode")
 	fs.Float64Var(&factor, "factor", 0.7, "each paced run offers this fraction of the previous rate")
+	fs.Float64Var(&maxSeconds, "max-seconds", 10, "a paced run offers at most this many seconds of frames (at least 10,000)")
 	fs.StringVar(&docPath, "doc", "", "replace the table between the bench-live-lossless markers of this Markdown file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -28,8 +30,8 @@ func cmdLossless(args []string) error {
 	if err != nil {
 		return err
 	}
-	if steps < 1 || factor <= 0 || factor >= 1 {
-		return errors.New("flags --steps: at least 1; --factor: between 0 and 1")
+	if steps < 1 || factor <= 0 || factor >= 1 || maxSeconds <= 0 {
+		return errors.New("flags --steps: at least 1; --factor: between 0 and 1; --max-seconds: positive")
 	}
 	x, err := f.open()
 	if err != nil {
@@ -37,12 +39,13 @@ func cmdLossless(args []string) error {
 	}
 	defer x.close()
 	s := &f.s
+	frames := s.frames
 
 	var found []lossless
 	for _, mode := range modes {
 		for _, spec := range specs {
 			l := lossless{mode: mode, receiver: spec.name}
-			s.pace = 0
+			s.pace, s.frames = 0, frames
 			// Bounded: the full-rate run and at most steps paced runs.
 			for step := 0; step <= steps; step++ {
 				if sig := x.stopped(); sig != nil {
@@ -70,11 +73,12 @@ func cmdLossless(args []string) error {
 					next = min(next, s.pace*factor)
 				}
 				s.pace = next
+				s.frames = min(frames, max(10000, uint64(next*maxSeconds)))
 			}
 			found = append(found, l)
 		}
 	}
-	table := losslessTable(found, s.frames)
+	table := losslessTable(found, frames, maxSeconds)
 	fmt.Print(table)
 	if docPath != "" {
 		return replaceBetween(docPath, markLosslessBegin, markEnd2, table)
@@ -97,9 +101,9 @@ const (
 	markEnd2          = "<!-- bench-live-lossless:end -->"
 )
 
-func losslessTable(ls []lossless, frames uint64) string {
+func losslessTable(ls []lossless, frames uint64, maxSeconds float64) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Highest rate found with nothing lost (%d frames a run; each step offers a fixed fraction of the last): a lower bound.\n\n", frames)
+	fmt.Fprintf(&b, "Highest rate found with nothing lost (%d frames at full rate, paced runs at most %g s; each step offers a fixed fraction of the last): a lower bound.\n\n", frames, maxSeconds)
 	b.WriteString("| mode | receiver | accounted at full rate (Mpps) | lossless at (Mpps) | runs |\n|---|---|---|---|---|\n")
 	for _, l := range ls {
 		at := "not found"

@@ -62,7 +62,7 @@ func (f *labFlags) check() ([]receiverSpec, []string, error) {
 	if s.frames < 1 || s.floodFrames < 1 {
 		return nil, nil, errors.New("flags --frames, --flood-frames: at least 1")
 	}
-	if _, err := livebench.Template(s.gen.FrameLen); err != nil {
+	if _, err := livebench.Template(s.gen.FrameLen, livebench.VXLANPort); err != nil {
 		return nil, nil, fmt.Errorf("flag --frame-len: %w", err)
 	}
 	return specs, modes, nil

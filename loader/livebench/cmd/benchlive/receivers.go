@@ -16,6 +16,16 @@ type receiver interface {
 	finish(l *livebench.Lab) (account, error)
 }
 
+// tailFlusher is a receiver that needs filler frames (to fillerPort, not
+// counted) after a run to see the run's last frames.
+type tailFlusher interface{ flushTail() bool }
+
+// fillerPort is the outer UDP destination port of the filler frames.
+const fillerPort = 4790
+
+// fillerFrames is how many: more than a libpcap ring block holds.
+const fillerFrames = 20000
+
 // account is what a receiver reports after a run.
 type account struct {
 	packets uint64  // packets it accounted (records, counters, captures)

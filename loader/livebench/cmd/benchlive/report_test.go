@@ -122,7 +122,7 @@ func TestLosslessTable(t *testing.T) {
 	got := losslessTable([]lossless{
 		{mode: modeOneCore, receiver: "tcpdump", full: 0.5, mpps: 0.2, ok: true, tries: 3},
 		{mode: modeOwnCore, receiver: "softflowd", full: 0.1, tries: 9},
-	}, 1000)
+	}, 1000, 10)
 	for _, want := range []string{"| one-core | tcpdump | 0.500 | 0.200 | 3 |", "| own-core | softflowd | 0.100 | not found | 9 |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks %q:\n%s", want, got)

@@ -111,6 +111,11 @@ func runOne(s *settings, l *livebench.Lab, spec receiverSpec, mode string, rep i
 	if err != nil {
 		return res, err
 	}
+	if tf, ok := r.(tailFlusher); ok && tf.flushTail() {
+		if err := sendFiller(s, l); err != nil {
+			return res, err
+		}
+	}
 	finished = true
 	acc, err := r.finish(l)
 	if err != nil {
@@ -130,4 +135,20 @@ func runOne(s *settings, l *livebench.Lab, spec receiverSpec, mode string, rep i
 		res.NsPerPkt = float64((st1.Runtime - st0.Runtime).Nanoseconds()) / float64(runs)
 	}
 	return res, nil
+}
+
+// sendFiller sends fillerFrames frames to fillerPort, after the receiver's
+// count has been read (see tailFlusher).
+func sendFiller(s *settings, l *livebench.Lab) error {
+	cfg := s.gen
+	cfg.DstPort, cfg.NewEvery, cfg.GapNs = fillerPort, 0, 0
+	g, err := livebench.NewGenerator(cfg)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	return livebench.InNetns(livebench.NSPath(l.GenNS), s.genCPU, func() error {
+		_, _, err := g.Run(l.GenIndex, fillerFrames)
+		return err
+	})
 }

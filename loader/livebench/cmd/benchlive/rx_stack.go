@@ -20,8 +20,10 @@ import (
 // frame to the stack, where a packet socket delivers it to them.
 
 // drainWait lets a userspace capturer read what is still queued in its
-// socket when the generator stops, before it is asked for its counts.
-const drainWait = 500 * time.Millisecond
+// socket when the generator stops, before it is asked for its counts:
+// longer than tcpdump's capture timeout (1 s), after which libpcap hands
+// over a partly filled ring block.
+const drainWait = 1500 * time.Millisecond
 
 // tcpdumpRx is tcpdump writing everything it captures to /dev/null.
 type tcpdumpRx struct {
@@ -64,6 +66,11 @@ func (t *tcpdumpRx) finish(l *livebench.Lab) (account, error) {
 
 // softflowdRx is softflowd (NetFlow v9) exporting to nfcapd on the
 // receiver namespace's loopback; what nfdump then reads is its account.
+// softflowd opens its capture with no timeout, so libpcap hands it a ring
+// block only when the block is full: the last frames of a run would wait
+// for more traffic forever. After the count at the interface, filler frames
+// to another UDP port (fillerPort) push them through, and only flows to
+// the VXLAN port are summed.
 type softflowdRx struct {
 	s            *settings
 	dir          string
@@ -94,6 +101,9 @@ func (f *softflowdRx) start(l *livebench.Lab) error {
 	return err
 }
 
+// flushTail: see softflowdRx.
+func (f *softflowdRx) flushTail() bool { return true }
+
 func (f *softflowdRx) finish(l *livebench.Lab) (account, error) {
 	defer os.RemoveAll(f.dir)
 	time.Sleep(drainWait)
@@ -117,7 +127,8 @@ func (f *softflowdRx) finish(l *livebench.Lab) (account, error) {
 	if errF != nil || errN != nil {
 		return account{}, fmt.Errorf("softflowd: %v; nfcapd: %v", errF, errN)
 	}
-	out, err := exec.Command("nfdump", "-R", filepath.Join(f.dir, "nfcapd"), "-N", "-q", "-o", "fmt:%pkt").Output()
+	out, err := exec.Command("nfdump", "-R", filepath.Join(f.dir, "nfcapd"), "-N", "-q", "-o", "fmt:%pkt",
+		fmt.Sprintf("dst port %d", livebench.VXLANPort)).Output()
 	if err != nil {
 		return account{}, fmt.Errorf("nfdump: %w", err)
 	}
@@ -134,7 +145,7 @@ func (f *softflowdRx) finish(l *livebench.Lab) (account, error) {
 		}
 	}
 	return account{packets: pkts, dropped: dropped, procCPU: cpu,
-		note: fmt.Sprintf("%d NetFlow records; softflowd processed %d; dropped = pcap drops", flows, processed)}, nil
+		note: fmt.Sprintf("%d NetFlow records; softflowd processed %d (filler included); dropped = pcap drops", flows, processed)}, nil
 }
 
 var processedRe = regexp.MustCompile(`Packets processed: (\d+)`)
