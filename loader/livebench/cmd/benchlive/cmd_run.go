@@ -27,7 +27,11 @@ func addLabFlags(fs *flag.FlagSet, csvDefault string) *labFlags {
 	fs.StringVar(&s.vxtap, "vxtap", "bin/vxtap", "the vxtap binary")
 	fs.StringVar(&s.runDir, "run-dir", envOr("VXTAP_RUN_DIR", "/run/vxtap-bench"), "VXTAP_RUN_DIR for vxtap run")
 	fs.StringVar(&s.pinRoot, "pin-root", envOr("VXTAP_PIN_ROOT", "/sys/fs/bpf/vxtap-bench"), "VXTAP_PIN_ROOT for vxtap run")
-	fs.StringVar(&f.receivers, "receivers", "all", "comma-separated receivers, or all")
+	var names []string
+	for _, r := range receiverSpecs {
+		names = append(names, "\n  "+r.name+": "+r.about)
+	}
+	fs.StringVar(&f.receivers, "receivers", "all", "comma-separated receivers, or all:"+strings.Join(names, ""))
 	fs.StringVar(&f.modes, "modes", modeOneCore+","+modeOwnCore, "CPU modes: "+modeOneCore+" (generator and XDP on one CPU), "+modeOwnCore+" (XDP in a threaded NAPI on its own CPU)")
 	fs.Uint64Var(&s.frames, "frames", 5_000_000, "frames offered per run")
 	fs.Uint64Var(&s.floodFrames, "flood-frames", 1_000_000, "frames (each a new flow) offered to vxtap-newflows")
@@ -59,8 +63,15 @@ func (f *labFlags) check() ([]receiverSpec, []string, error) {
 			return nil, nil, fmt.Errorf("flag --modes: unknown mode %q (%s or %s)", m, modeOneCore, modeOwnCore)
 		}
 	}
-	if s.frames < 1 || s.floodFrames < 1 {
+	switch {
+	case s.frames < 1 || s.floodFrames < 1:
 		return nil, nil, errors.New("flags --frames, --flood-frames: at least 1")
+	case f.flows < 1 || f.flows > 1<<32-1:
+		return nil, nil, fmt.Errorf("flag --flows: %d out of range 1..%d", f.flows, uint32(1<<32-1))
+	case f.vnis < 1 || f.vnis > 1<<24-100:
+		return nil, nil, fmt.Errorf("flag --vnis: %d out of range 1..%d", f.vnis, 1<<24-100)
+	case f.batch < 1 || f.batch > 256:
+		return nil, nil, fmt.Errorf("flag --batch: %d out of range 1..256", f.batch)
 	}
 	if _, err := livebench.Template(s.gen.FrameLen, livebench.VXLANPort); err != nil {
 		return nil, nil, fmt.Errorf("flag --frame-len: %w", err)
