@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rs/zerolog/log"
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/filter"
@@ -57,14 +58,14 @@ func filterCommand() *cli.Command {
 				Usage:     "install a rule set in the running (or left attached) program of an interface, atomically",
 				ArgsUsage: "[FILE]",
 				Flags: append(filterSourceFlags(),
-					&cli.StringFlag{Name: "iface", Required: true, Usage: "interface vxtap runs on"}),
+					ifaceFlag(true, "interface vxtap runs on")),
 				Action: filterApply,
 			},
 			{
 				Name:  "hits",
 				Usage: "per-rule hit counters of the rule set an interface runs",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "iface", Required: true, Usage: "interface vxtap runs on"},
+					ifaceFlag(true, "interface vxtap runs on"),
 					&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 				},
 				Action: filterHits,
@@ -94,6 +95,7 @@ func loadFilterConfig(c *cli.Context, file string) (*filter.Config, error) {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
 	}
+	logIgnored(cfg)
 	return cfg, nil
 }
 
@@ -239,4 +241,12 @@ func filterHits(c *cli.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", h.Kind, name, dir, rule, h.Action, h.Packets, h.Bytes)
 	}
 	return tw.Flush()
+}
+
+// logIgnored says at debug level which fields of the AWS documents were
+// skipped (AWS adds fields over time; they are not errors).
+func logIgnored(cfg *filter.Config) {
+	for _, n := range cfg.Ignored {
+		log.Debug().Msg(n.Error())
+	}
 }

@@ -23,8 +23,13 @@ import (
 // which must leave no namespace or link behind.
 func labUp(t *testing.T) *trafficgen.Lab {
 	t.Helper()
+	return labUpAs(t, fmt.Sprintf("vxe%d", os.Getpid()%100000))
+}
+
+// labUpAs is labUp with a chosen lab prefix (at most 8 characters).
+func labUpAs(t *testing.T, prefix string) *trafficgen.Lab {
+	t.Helper()
 	root := testutil.RepoRoot(t)
-	prefix := fmt.Sprintf("vxe%d", os.Getpid()%100000)
 	script := func(name string) *exec.Cmd {
 		cmd := exec.Command("bash", filepath.Join(root, "scripts", name))
 		cmd.Env = append(os.Environ(), "VXTAP_LAB_PREFIX="+prefix)
@@ -36,9 +41,12 @@ func labUp(t *testing.T) *trafficgen.Lab {
 	}
 	t.Cleanup(func() {
 		// A daemon killed by an earlier cleanup leaves its pins: remove them.
-		loader.Detach(prefix + "-nic")
-		for _, ext := range []string{".lock", ".json", ".sock"} {
-			os.Remove(filepath.Join(runDir, prefix+"-nic"+ext))
+		iface, appNS := prefix+"-nic", prefix+"-app"
+		if _, err := os.Stat("/run/netns/" + appNS); err == nil {
+			inNetns(t, appNS, func() { loader.Detach(iface) })
+			for _, ext := range []string{".lock", ".json", ".sock"} {
+				os.Remove(filepath.Join(runDir, nsKey(t, appNS, iface)+ext))
+			}
 		}
 		if out, err := script("lab-down.sh").CombinedOutput(); err != nil {
 			t.Errorf("lab-down.sh: %v\n%s", err, out)

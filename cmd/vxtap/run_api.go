@@ -20,10 +20,11 @@ type localAPI struct {
 	done chan error
 }
 
-// newRates sizes the tracker for the flow table, without preallocating
-// more than a busy appliance usually holds.
+// newRates sizes the tracker for the flow table: the room is reserved,
+// not touched, so it costs memory only as flows fill it, and a filling
+// table never leaves outgrown copies behind for the garbage collector.
 func newRates(tableSize uint32) *rates.Tracker {
-	return rates.New(rates.Config{Capacity: int(min(tableSize, 1<<16))})
+	return rates.New(rates.Config{Capacity: int(tableSize)})
 }
 
 // startAPI serves /run/vxtap/<iface>.sock for the daemon d.
@@ -34,11 +35,15 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 		return api.Status{Iface: iface, Version: version, PID: os.Getpid(), Started: st.Started,
 			Healthy: ok, Health: why, XDPMode: st.Mode, Driver: st.Driver, ProgID: st.ProgID,
 			FlowTableSize: objs.FlowTableSize(), Flows: s.LastSweep.Flows,
-			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples}
+			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples,
+			Sinks: s.Sinks}
 	}
 	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status})
 	if err != nil {
 		return nil, err
+	}
+	if detectHooks.store != nil {
+		srv.SetFindings(detectHooks.store) // GET /v1/findings
 	}
 	a := &localAPI{srv: srv, done: make(chan error, 1)}
 	go func() { a.done <- srv.Serve() }()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,23 +12,30 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/api"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/ifname"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/report"
 )
 
-func init() { commands = append(commands, statusCommand(), detachCommand()) }
+func init() { commands = append(commands, statusCommand()) }
 
 func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the attached program, its counters and the flow table of each interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Usage: "one interface (default: every pinned one)"}},
+		Flags: []cli.Flag{ifaceFlag(false, "one interface (default: every pinned one)")},
 		Action: func(c *cli.Context) error {
 			ifaces := []string{c.String("iface")}
 			if ifaces[0] == "" {
 				entries, _ := os.ReadDir(loader.PinRoot)
 				ifaces = ifaces[:0]
 				for _, e := range entries {
-					ifaces = append(ifaces, e.Name())
+					// Only this network namespace's: another's interface is not here.
+					if name, ok := ifname.Local(e.Name()); ok {
+						ifaces = append(ifaces, name)
+					}
 				}
 				if len(ifaces) == 0 {
 					return cli.Exit("no vxtap program is attached (nothing pinned under "+loader.PinRoot+")", 1)
@@ -59,8 +68,15 @@ func printStatus(iface string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "interface\t%s (driver %s)\n", iface, att.Driver)
 	fmt.Fprintf(tw, "program\tid %d, XDP %s, pinned under %s\n", progID(objs), att.Mode, loader.PinDir(iface))
+	var sinks []pipeline.SinkStats
 	if st, err := readState(iface); err == nil && processAlive(st.PID) {
 		fmt.Fprintf(tw, "daemon\tpid %d, up %s, http %s\n", st.PID, time.Since(st.Started).Round(time.Second), st.Listen)
+		if ds, err := daemonStatus(iface); err != nil {
+			fmt.Fprintf(tw, "daemon status\tunavailable: %v\n", err)
+		} else {
+			fmt.Fprintf(tw, "health\t%s\n", ds.Health)
+			sinks = ds.Sinks
+		}
 	} else {
 		fmt.Fprintf(tw, "daemon\tnot running (program left attached: counting continues)\n")
 	}
@@ -74,17 +90,45 @@ func printStatus(iface string) error {
 	if err != nil {
 		return err
 	}
+	var lost, refused, ringLost uint64
 	for _, r := range reasons {
-		if r.Name == "flow_insert_failed" {
-			fmt.Fprintf(tw, "packets refused a flow (table full)\t%d\n", r.Packets)
+		switch r.Class {
+		case flow.ClassLost:
+			lost += r.Packets
+		case flow.ClassRefused:
+			refused += r.Packets
 		}
 	}
 	for _, f := range flags {
-		if f.Name == "ringbuf_full" {
-			fmt.Fprintf(tw, "ring buffer losses\t%d\n", f.Packets)
+		if f.Class == flow.ClassLost {
+			ringLost += f.Packets
+		}
+	}
+	fmt.Fprintf(tw, "copies not accounted\t%d\n", lost)
+	fmt.Fprintf(tw, "copies refused (untrusted source or VNI)\t%d\n", refused)
+	fmt.Fprintf(tw, "ring buffer losses\t%d\n", ringLost)
+	src := objs.Sources()
+	if allowed, err := src.List(); err == nil {
+		if len(allowed) == 0 {
+			fmt.Fprintf(tw, "allowed sources	none: every outer source is trusted\n")
+		} else {
+			fmt.Fprintf(tw, "allowed sources	%v\n", allowed)
 		}
 	}
 	tw.Flush()
+	if len(sinks) > 0 {
+		fmt.Println()
+		writeSinks(os.Stdout, sinks)
+	}
+	if offs, err := src.Offenders(statusOffenders); err == nil && len(offs) > 0 {
+		fmt.Printf("\nrefused outer sources (busiest %d)\n", statusOffenders)
+		ow := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(ow, "source\treason\tpackets\tbytes\t\n")
+		for _, o := range offs {
+			fmt.Fprintf(ow, "%s\t%s\t%d\t%d\t\n", o.Source, o.Reason, o.Packets, o.Bytes)
+		}
+		ow.Flush()
+	}
 	fmt.Println()
 	if err := report.WriteCounters(os.Stdout, "reason", reasons); err != nil {
 		return err
@@ -92,30 +136,44 @@ func printStatus(iface string) error {
 	return report.WriteCounters(os.Stdout, "flag", flags)
 }
 
+// daemonStatus asks the running daemon through its local API.
+func daemonStatus(iface string) (*api.Status, error) {
+	cl, err := api.Dial(iface)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return cl.Status(ctx)
+}
+
+// writeSinks prints each output's queue: what it took, wrote, dropped,
+// its errors and the last one.
+func writeSinks(w io.Writer, sinks []pipeline.SinkStats) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "sink\tkind\tqueued\twritten\tdropped\terrors\tretries\twaiting\tlast error")
+	for _, s := range sinks {
+		last := "-"
+		if s.LastError != "" {
+			last = fmt.Sprintf("%s (%s ago)", s.LastError, time.Since(s.LastErrorTime).Round(time.Second))
+		}
+		name := s.Name
+		if s.Durable {
+			name += " (durable)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, s.Kind, s.Queued, s.Written, s.Dropped, s.Errors, s.Retries, s.Depth, last)
+	}
+	tw.Flush()
+}
+
+// statusOffenders is how many refused outer sources `vxtap status` lists.
+const statusOffenders = 10
+
 func processAlive(pid int) bool {
 	if pid <= 0 {
 		return false
 	}
 	_, err := os.Stat(filepath.Join("/proc", fmt.Sprint(pid)))
 	return err == nil
-}
-
-func detachCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "detach",
-		Usage: "remove the XDP program and every pin of an interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Required: true}},
-		Action: func(c *cli.Context) error {
-			iface := c.String("iface")
-			lock, err := lockInstance(iface)
-			if err != nil {
-				return fmt.Errorf("%w: stop that daemon instead", err)
-			}
-			defer lock.release()
-			if !loader.Pinned(iface) {
-				fmt.Printf("nothing attached to %s\n", iface)
-			}
-			return loader.Detach(iface)
-		},
-	}
 }

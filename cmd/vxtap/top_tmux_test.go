@@ -26,8 +26,8 @@ func fakeDaemon(t *testing.T) (*api.Server, string) {
 	t.Helper()
 	fake := apitest.NewFake("lab0")
 	fake.SetFlows(apitest.LabFlows())
-	fake.SetCounters([]flow.Counter{{Name: "flow", Packets: 1000}, {Name: "short_inner_ip", Packets: 4}},
-		[]flow.Counter{{Name: "ringbuf_full", Packets: 2}})
+	fake.SetCounters([]flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: 1000}, {Name: "short_inner_ip", Class: flow.ClassMalformed, Packets: 4}},
+		[]flow.Counter{{Name: "ringbuf_full", Class: flow.ClassLost, Packets: 2}})
 	path := filepath.Join(t.TempDir(), "lab0.sock")
 	srv, err := api.ListenPath(path, "lab0", fake)
 	if err != nil {
@@ -205,6 +205,9 @@ func TestTopTmux(t *testing.T) {
 		return strings.Contains(s, `filter: port "https": want a number from 0 to 65535`)
 	})
 	tm.keys("Escape")
+	// A key sent right behind Escape can be read as Alt+key: wait for the
+	// prompt to close first.
+	tm.waitFor("the prompt closed", func(s string) bool { return !strings.Contains(s, "port https") })
 
 	// ?: help, any key back.
 	tm.keys("?")
@@ -310,7 +313,7 @@ func TestTopOnce(t *testing.T) {
 		{[]string{"--once", "--sort", "speed"}, `flag --sort: unknown sort "speed": want one of rate, bytes, packets`},
 		{[]string{"--once", "--group", "asn"}, `flag --group: unknown grouping "asn"`},
 		{[]string{"--once", "--filter", "port"}, `flag --filter: "port" needs a value after it`},
-		{[]string{"--once", "--n", "-3"}, `flag --n: -3: want 0 (all) to 1000000`},
+		{[]string{"--once", "--n", "-3"}, `flag --n: -3: want 0 (the most, 10000) to 10000`},
 		{[]string{"--once", "--interval", "1ms"}, `flag --interval: 1ms is too short`},
 	}
 	for _, tc := range errs {

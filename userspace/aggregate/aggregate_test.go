@@ -1,9 +1,11 @@
 package aggregate
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
@@ -202,5 +204,116 @@ func TestReliefOddAges(t *testing.T) {
 		if st := h.sweep(t, t0); st.Removed != 0 {
 			t.Errorf("idle %v: sweep %+v removed a flow whose last packet is after now", idle, st)
 		}
+	}
+}
+
+// TestReliefStopsNearLow is the defect where relief evicted the whole
+// table: with the idle ages bunched in one histogram bucket (or a few),
+// an age threshold alone takes every flow at or past it. Whatever the
+// distribution, relief must leave the table near 80% full.
+func TestReliefStopsNearLow(t *testing.T) {
+	cases := []struct {
+		name string
+		idle func(i int) time.Duration // idle age of flow i at the sweep
+	}{
+		{"all in one bucket", func(int) time.Duration { return 5 * time.Second }},
+		{"all in the last bucket", func(int) time.Duration { return 14900 * time.Millisecond }},
+		{"two buckets, idler one small", func(i int) time.Duration {
+			if i < 10 {
+				return 12 * time.Second
+			}
+			return 3 * time.Second
+		}},
+		{"one idle flow, the rest bunched", func(i int) time.Duration {
+			if i == 0 {
+				return 14 * time.Second
+			}
+			return 2 * time.Second
+		}},
+		{"spread out", func(i int) time.Duration { return time.Duration(i) * 150 * time.Millisecond }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness()
+			h.agg.cfg.TableSize = 100
+			now := t0.Add(20 * time.Second)
+			for i := range 95 {
+				h.tab.Packet(key(uint16(1000+i)), 100, now.Add(-tc.idle(i)), 0)
+			}
+			if st := h.sweep(t, now); st.Removed != 0 {
+				t.Fatalf("first sweep %+v: nothing is due yet", st)
+			}
+			st := h.sweep(t, now.Add(time.Millisecond))
+			if left := h.tab.Len(); left < 78 || left > 80 {
+				t.Fatalf("relief left %d of 95 flows (evicted %d), want 78..80", left, st.Evicted)
+			}
+			// Never a busier flow out while an idler one stays.
+			var minEvicted, maxKept time.Duration = time.Hour, -1
+			gone := map[uint16]bool{}
+			for _, r := range h.records {
+				gone[r.SPort] = true
+			}
+			for i := range 95 {
+				if gone[uint16(1000+i)] {
+					minEvicted = min(minEvicted, tc.idle(i))
+				} else {
+					maxKept = max(maxKept, tc.idle(i))
+				}
+			}
+			if bucket := DefaultConfig().IdleTimeout / ageBuckets; maxKept > minEvicted+bucket {
+				t.Errorf("kept a flow idle %v while one idle only %v went", maxKept, minEvicted)
+			}
+			if st := h.sweep(t, now.Add(2*time.Millisecond)); st.Evicted != 0 {
+				t.Fatalf("third sweep %+v: the table has room again", st)
+			}
+		})
+	}
+}
+
+// failingTable walks its flows and, when fail is set, gives up after
+// the first one with an error.
+type failingTable struct {
+	keys []flow.Key
+	fail bool
+}
+
+func (f *failingTable) Walk(fn func(flow.Key, flow.Counters)) error {
+	for i, k := range f.keys {
+		if f.fail && i == 1 {
+			return errors.New("walk failed")
+		}
+		fn(k, flow.Counters{Packets: 1, Bytes: 100, First: t0, Last: t0})
+	}
+	return nil
+}
+
+func (f *failingTable) Remove([]flow.Key) (map[flow.Key]flow.Counters, error) {
+	return map[flow.Key]flow.Counters{}, nil
+}
+
+// A walk that fails part way makes no flow vanish, and a flow that does
+// vanish later is still noticed (the sweeps' seen marks stay right).
+func TestWalkErrorKeepsSeenMarks(t *testing.T) {
+	tab := &failingTable{keys: []flow.Key{key(1), key(2)}}
+	agg := New(Config{IdleTimeout: time.Hour, ActiveTimeout: time.Hour, EndGrace: time.Second}, tab, func(flow.Record) {})
+	now := t0.Add(time.Second)
+	if st, err := agg.Sweep(now); err != nil || st.Flows != 2 {
+		t.Fatalf("sweep 1: %+v %v", st, err)
+	}
+	tab.fail = true
+	if _, err := agg.Sweep(now); err == nil || agg.Len() != 2 {
+		t.Fatalf("sweep 2: error %v, %d flows known; want the walk's error and both flows", err, agg.Len())
+	}
+	tab.fail, tab.keys = false, tab.keys[:1] // flow 2 really left the table
+	st, err := agg.Sweep(now)
+	if err != nil || st.Vanished != 1 || agg.Len() != 1 {
+		t.Fatalf("sweep 3: %+v %v, %d known; want flow 2 vanished", st, err, agg.Len())
+	}
+}
+
+// The per-flow state is what a million flows cost: keep it at 88 bytes.
+func TestSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n != 88 {
+		t.Errorf("slot is %d bytes, want 88", n)
 	}
 }

@@ -326,7 +326,7 @@ func compareSides(t *testing.T, step int, sides [2]*side) {
 		}
 	}
 	if a, ok := got.agg.(*Aggregator); ok {
-		checkStates(t, step, &a.state)
+		checkStates(t, step, a.state)
 	}
 	if got.agg.Len() != ref.agg.Len() {
 		t.Fatalf("step %d: knows %d flows, reference %d", step, got.agg.Len(), ref.agg.Len())
@@ -353,18 +353,18 @@ func checkStates(t *testing.T, step int, s *states) {
 	used, marked := 0, 0
 	for i := range s.slots {
 		sl := &s.slots[i]
-		if !sl.used {
+		if !sl.used() {
 			continue
 		}
 		used++
-		if sl.seen == s.sweep {
+		if s.seenNow(sl) {
 			marked++
 		}
-		if j, ok := s.index[sl.key]; !ok || j != uint32(i) {
+		if j, ok := s.get(&sl.key); !ok || j != uint32(i) {
 			t.Fatalf("step %d: slot %d is not indexed under its key", step, i)
 		}
 	}
-	if used != len(s.index) || marked != s.marked {
-		t.Fatalf("step %d: %d used slots, %d indexed; %d seen this sweep, %d counted", step, used, len(s.index), marked, s.marked)
+	if used != s.index.Len() || marked != s.marked {
+		t.Fatalf("step %d: %d used slots, %d indexed; %d seen this sweep, %d counted", step, used, s.index.Len(), marked, s.marked)
 	}
 }

@@ -9,6 +9,13 @@
 //	/v1/top?sort=rate|bytes|packets&group=5tuple|src|dst|pair|dport|vni|mirror&n=N&filter=EXPR
 //	/v1/status
 //	/v1/counters
+//	/v1/findings?after=SEQ&type=TYPE&min_severity=X
+//
+// Bounds: n is at most MaxRows (n=0 asks for MaxRows), and the rows are
+// streamed as they are encoded; at most MaxInFlight requests are answered
+// at once and MaxGrouped grouped views built, the rest get 429 with
+// Retry-After. A view copies the last sweep and is built beside the
+// sweeps, never holding one up for longer than the copy.
 package api
 
 import (
@@ -17,6 +24,8 @@ import (
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/ifname"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/rates"
 )
 
@@ -51,6 +60,8 @@ type Status struct {
 	Evicted          uint64            `json:"evicted"`           // removed early: the table was over 90% full
 	Vanished         uint64            `json:"vanished"`          // left the table without the daemon
 	Samples          uint64            `json:"samples"`
+	// Sinks are the outputs' queues: written, dropped, errors, the last error.
+	Sinks []pipeline.SinkStats `json:"sinks,omitempty"`
 }
 
 // Parts is a Provider made of the daemon's pieces.
@@ -75,5 +86,6 @@ func RunDir() string {
 	return "/run/vxtap"
 }
 
-// SocketPath is the API socket of the daemon on iface.
-func SocketPath(iface string) string { return filepath.Join(RunDir(), iface+".sock") }
+// SocketPath is the API socket of the daemon on iface in the caller's
+// network namespace (ifname.Key: a same-named interface elsewhere has its own).
+func SocketPath(iface string) string { return filepath.Join(RunDir(), ifname.Key(iface)+".sock") }

@@ -39,8 +39,8 @@ func serve(t *testing.T, group string) (*api.Server, *apitest.Fake) {
 	}
 	fake := apitest.NewFake("eth0")
 	fake.SetFlows(apitest.LabFlows())
-	fake.SetCounters([]flow.Counter{{Name: "flow", Packets: 100}, {Name: "short_vxlan", Packets: 2}},
-		[]flow.Counter{{Name: "ringbuf_full", Packets: 3}})
+	fake.SetCounters([]flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: 100}, {Name: "short_vxlan", Class: flow.ClassMalformed, Packets: 2}},
+		[]flow.Counter{{Name: "ringbuf_full", Class: flow.ClassLost, Packets: 3}})
 	s, err := api.ListenPath(filepath.Join(dir, "eth0.sock"), "eth0", fake)
 	if err != nil {
 		t.Fatal(err)
@@ -217,9 +217,14 @@ func TestMalformedRequests(t *testing.T) {
 	}{
 		{"GET", "/v1/top?sort=speed", 400, "sort", `parameter sort: unknown sort "speed": want one of rate, bytes, packets`},
 		{"GET", "/v1/top?group=asn", 400, "group", `parameter group: unknown grouping "asn"`},
-		{"GET", "/v1/top?n=-1", 400, "n", `parameter n: "-1": want a whole number from 0 (all rows) to 1000000`},
+		{"GET", "/v1/top?n=-1", 400, "n", `parameter n: "-1": want a whole number from 0 (the most, 10000) to 10000`},
 		{"GET", "/v1/top?n=ten", 400, "n", `parameter n: "ten": want a whole number`},
-		{"GET", "/v1/top?n=1000001", 400, "n", `parameter n: "1000001"`},
+		{"GET", "/v1/top?n=10001", 400, "n", `parameter n: "10001"`},
+		{"GET", "/v1/top?filter=%zz", 400, "filter", `parameter filter: bad %-escape in "%zz"`},
+		{"GET", "/v1/top?filter=tcp&sort=%", 400, "sort", `parameter sort: bad %-escape in "%"`},
+		{"GET", "/v1/top?%zz=1", 400, "%zz", `parameter %zz: bad %-escape in the name`},
+		{"GET", "/v1/top?filter=tcp;sort=bytes", 400, "filter", `parameter filter: ";" separates nothing here: join parameters with &`},
+		{"GET", "/v1/status?%zz", 400, "", "/v1/status takes no parameters"},
 		{"GET", "/v1/top?n=1&n=2", 400, "n", `parameter n: given more than once`},
 		{"GET", "/v1/top?filter=bogus", 400, "filter", `parameter filter: unknown term "bogus"`},
 		{"GET", "/v1/top?filter=vni", 400, "filter", `parameter filter: "vni" needs a value after it`},
@@ -227,7 +232,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"GET", "/v1/top?limit=5", 400, "limit", `parameter limit: unknown parameter "limit": want sort, group, n or filter`},
 		{"GET", "/v1/status?verbose=1", 400, "", "/v1/status takes no parameters"},
 		{"GET", "/v1/counters?x", 400, "", "/v1/counters takes no parameters"},
-		{"GET", "/v2/top", 404, "", "no endpoint /v2/top: want /v1/top, /v1/status or /v1/counters"},
+		{"GET", "/v2/top", 404, "", "no endpoint /v2/top: want /v1/top, /v1/status, /v1/counters or /v1/findings"},
 		{"POST", "/v1/top", 405, "", "method POST not allowed: the API is read-only (GET)"},
 		{"DELETE", "/v1/status", 405, "", "method DELETE not allowed"},
 	}

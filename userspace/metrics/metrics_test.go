@@ -16,15 +16,27 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/export/jsonl"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
 type fakeCounters struct{}
 
 func (fakeCounters) Counters() ([]flow.Counter, []flow.Counter, error) {
-	return []flow.Counter{{Name: "flow", Packets: 7, Bytes: 700}, {Name: "not_mirror", Packets: 3, Bytes: 180}},
-		[]flow.Counter{{Name: "ringbuf_full", Packets: 2}, {Name: "truncated", Packets: 1}}, nil
+	return []flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: 7, Bytes: 700}, {Name: "not_mirror", Class: flow.ClassPassed, Packets: 3, Bytes: 180}},
+		[]flow.Counter{{Name: "ringbuf_full", Class: flow.ClassLost, Packets: 2}, {Name: "truncated", Class: flow.ClassShape, Packets: 1}}, nil
+}
+
+// daemonSource shows a daemon to the collector, as vxtap run does.
+type daemonSource struct{ d *daemon.Daemon }
+
+func (s daemonSource) Health() (bool, string) { return s.d.Health() }
+func (s daemonSource) Snapshot() Snapshot {
+	st := s.d.State()
+	return Snapshot{Records: st.Records, VNIPackets: st.VNIPackets, VNIBytes: st.VNIBytes, Flows: st.LastSweep.Flows,
+		Evicted: st.Evicted, Vanished: st.Vanished, Samples: st.Samples, Sinks: st.Sinks}
 }
 
 // TestHealthAndMetrics runs the daemon loop on the in-memory table and
@@ -37,8 +49,12 @@ func TestHealthAndMetrics(t *testing.T) {
 	cfg := daemon.DefaultConfig()
 	cfg.SweepInterval, cfg.DrainEvery, cfg.HealthWindow = 20*time.Millisecond, 5*time.Millisecond, 200*time.Millisecond
 	cfg.Aggregate.IdleTimeout = 50 * time.Millisecond
+	sink, err := jsonl.Open(jsonl.Config{Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := daemon.New(cfg, daemon.Sources{Flows: tab, Events: tab, Counters: fakeCounters{},
-		Attached: func() bool { return attached }}, &out, nil)
+		Attached: func() bool { return attached }}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +65,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
-	srv := httptest.NewServer(Handler(d, New("eth9", fakeCounters{}, d, 1024), "test"))
+	src := daemonSource{d}
+	srv := httptest.NewServer(Handler(src, New("eth9", fakeCounters{}, src, 1024), "test"))
 	defer srv.Close()
 
 	get := func(path string) (int, string) {
@@ -74,7 +91,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("metrics do not parse: %v", err)
 	}
-	want := map[string]float64{"vxtap_packets_total": 10, "vxtap_ringbuf_lost_total": 2, "vxtap_vni_packets_total": 7, "vxtap_flow_table_size": 1024}
+	want := map[string]float64{"vxtap_packets_total": 10, "vxtap_ringbuf_lost_total": 2, "vxtap_vni_packets_total": 7, "vxtap_flow_table_size": 1024,
+		"vxtap_sink_written_total": 1, "vxtap_sink_dropped_total": 0, "vxtap_sink_errors_total": 0}
 	for name, v := range want {
 		f, ok := fams[name]
 		if !ok {
@@ -118,6 +136,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "drain") {
 		t.Errorf("/healthz %d %q with the loop stopped, want 503", code, body)
 	}
+	d.Close() // the sink has written everything
 	if !strings.Contains(out.String(), `"end_reason":"idle"`) || !strings.Contains(out.String(), `"packets":7`) {
 		t.Errorf("flow records: %s", out.String())
 	}

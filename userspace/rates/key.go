@@ -1,6 +1,10 @@
 package rates
 
-import "github.com/vxtap/vxtap/userspace/flow"
+import (
+	"net/netip"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+)
 
 // ckey is a flow key without pointers (netip.Addr holds one for its
 // zone): hashed as plain memory and skipped by the garbage collector,
@@ -8,7 +12,7 @@ import "github.com/vxtap/vxtap/userspace/flow"
 type ckey [42]byte
 
 // compact packs a key: source, destination, VNI, ports, protocol, and
-// which addresses are IPv4 (so 10.0.0.1 and ::ffff:10.0.0.1 stay apart).
+// each address's family (so 10.0.0.1 and ::ffff:10.0.0.1 stay apart).
 func compact(k flow.Key) ckey {
 	var c ckey
 	s, d := k.Src.As16(), k.Dst.As16()
@@ -18,13 +22,110 @@ func compact(k flow.Key) ckey {
 	c[36], c[37] = byte(k.SPort>>8), byte(k.SPort)
 	c[38], c[39] = byte(k.DPort>>8), byte(k.DPort)
 	c[40] = k.Proto
-	var fam byte
-	if k.Src.Is4() {
-		fam |= 1
-	}
-	if k.Dst.Is4() {
-		fam |= 2
-	}
-	c[41] = fam
+	c[41] = family(k.Src) | family(k.Dst)<<2
 	return c
+}
+
+// key unpacks what compact packed.
+func (c *ckey) key() flow.Key {
+	return flow.Key{
+		VNI:   uint32(c[32])<<24 | uint32(c[33])<<16 | uint32(c[34])<<8 | uint32(c[35]),
+		Src:   addr([16]byte(c[0:16]), c[41]&3),
+		Dst:   addr([16]byte(c[16:32]), c[41]>>2&3),
+		Proto: c[40],
+		SPort: uint16(c[36])<<8 | uint16(c[37]),
+		DPort: uint16(c[38])<<8 | uint16(c[39]),
+	}
+}
+
+// family is 0 for an invalid address, 1 for IPv4, 2 for IPv6.
+func family(a netip.Addr) byte {
+	switch {
+	case a.Is4():
+		return 1
+	case a.Is6():
+		return 2
+	}
+	return 0
+}
+
+// addr is the address of 16 bytes in family fam.
+func addr(b [16]byte, fam byte) netip.Addr {
+	switch fam {
+	case 1:
+		return netip.AddrFrom16(b).Unmap()
+	case 2:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
+}
+
+// ident is what a tracked flow is: its key, and the mirror source and
+// direction the data path gave it (48 bytes). It never changes while the
+// slot holds the flow (a flow whose mirror source changes moves to a new
+// slot), so readers of a snapshot read it without locks.
+type ident struct {
+	key    ckey
+	dir    flow.Direction
+	mirror uint32 // in the tracker's mirror table: a handful of ENIs serve a million flows
+}
+
+// mirrorAddr is a mirror source as the mirror table keeps it.
+type mirrorAddr struct {
+	a   [16]byte
+	fam uint8 // as family() says
+}
+
+func mirrorOf(a netip.Addr) mirrorAddr { return mirrorAddr{a: a.As16(), fam: family(a)} }
+
+func (m *mirrorAddr) addr() netip.Addr { return addr(m.a, m.fam) }
+
+// mirrorEntry is a mirror source and how many slots (live, or freed but
+// still shown to a reader) refer to it.
+type mirrorEntry struct {
+	mirrorAddr
+	refs uint32
+}
+
+// mirrorTable interns mirror sources. An entry is reused only once no
+// slot refers to it, so a reader's slots always find theirs unchanged.
+type mirrorTable struct {
+	entries []mirrorEntry
+	byAddr  map[mirrorAddr]uint32
+	free    []uint32
+}
+
+func (m *mirrorTable) acquire(a netip.Addr) uint32 {
+	ma := mirrorOf(a)
+	if id, ok := m.byAddr[ma]; ok {
+		m.entries[id].refs++
+		return id
+	}
+	if m.byAddr == nil {
+		m.byAddr = map[mirrorAddr]uint32{}
+	}
+	var id uint32
+	if n := len(m.free); n > 0 {
+		id = m.free[n-1]
+		m.free = m.free[:n-1]
+		m.entries[id] = mirrorEntry{mirrorAddr: ma, refs: 1}
+	} else {
+		id = uint32(len(m.entries))
+		m.entries = append(m.entries, mirrorEntry{mirrorAddr: ma, refs: 1})
+	}
+	m.byAddr[ma] = id
+	return id
+}
+
+func (m *mirrorTable) release(id uint32) {
+	e := &m.entries[id]
+	if e.refs--; e.refs == 0 {
+		delete(m.byAddr, e.mirrorAddr)
+		m.free = append(m.free, id)
+	}
+}
+
+// is says whether entry id is mirror source a.
+func (m *mirrorTable) is(id uint32, a netip.Addr) bool {
+	return m.entries[id].mirrorAddr == mirrorOf(a)
 }
