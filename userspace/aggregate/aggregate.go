@@ -78,7 +78,6 @@ type Aggregator struct {
 	singleAge   time.Duration   // the idle age from which relief takes one-packet flows
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
-	TotalOverflow                             uint64 // packets in overflow records
 }
 
 // New returns an aggregator that reads src and hands records to emit.
@@ -207,22 +206,20 @@ func (a *Aggregator) ageBucket(idle time.Duration) int {
 
 // relief returns the idle age from which the next sweep evicts, given the
 // flows this sweep left in the table: 0 while the table is at most
-// pressureHigh full, else the smallest bucket bound that frees enough of
-// the idlest flows to get down to pressureLow. Flows idle for less than
-// one bucket (IdleTimeout/64) are never evicted: they are the busy ones.
+// pressureHigh full, else what gets it down to pressureLow. One-packet
+// flows (a SYN flood's, a scan's) go first, the idlest of them first,
+// from any age (one taken early costs nothing but a record; a flood of
+// fresh ones must not push established flows out); their age is
+// singleAge. Only if they do not suffice, the idlest of the others go
+// too, those idle for less than one bucket (IdleTimeout/64) never: they
+// are the busy ones.
 func (a *Aggregator) relief(kept int) time.Duration {
 	a.singleAge = 0
 	size := a.cfg.TableSize
 	if size <= 0 || kept*100 <= size*pressureHigh {
 		return 0
 	}
-	// One-packet flows go first: as many of the idlest as get the table
-	// down to pressureLow, and only if they do not suffice, the idlest
-	// of the others too.
 	need := kept - size*pressureLow/100
-	// A one-packet flow taken early costs nothing but a record: even the
-	// youngest may go (bucket 0), or a flood of fresh ones would push
-	// the established flows out.
 	b, got := idlestCovering(&a.singleAges, need, 0)
 	a.singleAge = a.bucketWidth() * time.Duration(b) // divided first: no overflow for any timeout
 	if got >= need {
