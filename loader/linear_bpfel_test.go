@@ -59,6 +59,7 @@ const (
 	LinearMapOffenders               = "offenders"
 	LinearMapOverflowAll             = "overflow_all"
 	LinearMapOverflowFlows           = "overflow_flows"
+	LinearMapOverflowLedger          = "overflow_ledger"
 	LinearMapOverflowVnis            = "overflow_vnis"
 	LinearMapRuleHits                = "rule_hits"
 	LinearMapScratch                 = "scratch"
@@ -167,6 +168,7 @@ type LinearMapSpecs struct {
 	Offenders      *ebpf.MapSpec `ebpf:"offenders"`
 	OverflowAll    *ebpf.MapSpec `ebpf:"overflow_all"`
 	OverflowFlows  *ebpf.MapSpec `ebpf:"overflow_flows"`
+	OverflowLedger *ebpf.MapSpec `ebpf:"overflow_ledger"`
 	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
@@ -251,6 +253,7 @@ type LinearMaps struct {
 	Offenders      *ebpf.Map `ebpf:"offenders"`
 	OverflowAll    *ebpf.Map `ebpf:"overflow_all"`
 	OverflowFlows  *ebpf.Map `ebpf:"overflow_flows"`
+	OverflowLedger *ebpf.Map `ebpf:"overflow_ledger"`
 	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
@@ -284,6 +287,7 @@ func (m *LinearMaps) Close() error {
 		m.Offenders,
 		m.OverflowAll,
 		m.OverflowFlows,
+		m.OverflowLedger,
 		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,

@@ -249,6 +249,12 @@ type VxtapOverflowKey struct {
 	Dst    [16]uint8
 }
 
+type VxtapOverflowLedgerKey struct {
+	_     structs.HostLayout
+	Agg   VxtapOverflowKey
+	Level uint32
+}
+
 type VxtapOverflowVal struct {
 	_         structs.HostLayout
 	Packets   uint64
@@ -401,6 +407,7 @@ const (
 	VxtapMapOffenders               = "offenders"
 	VxtapMapOverflowAll             = "overflow_all"
 	VxtapMapOverflowFlows           = "overflow_flows"
+	VxtapMapOverflowLedger          = "overflow_ledger"
 	VxtapMapOverflowVnis            = "overflow_vnis"
 	VxtapMapRuleHits                = "rule_hits"
 	VxtapMapScratch                 = "scratch"
@@ -507,6 +514,7 @@ type VxtapMapSpecs struct {
 	Offenders      *ebpf.MapSpec `ebpf:"offenders"`
 	OverflowAll    *ebpf.MapSpec `ebpf:"overflow_all"`
 	OverflowFlows  *ebpf.MapSpec `ebpf:"overflow_flows"`
+	OverflowLedger *ebpf.MapSpec `ebpf:"overflow_ledger"`
 	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
@@ -589,6 +597,7 @@ type VxtapMaps struct {
 	Offenders      *ebpf.Map `ebpf:"offenders"`
 	OverflowAll    *ebpf.Map `ebpf:"overflow_all"`
 	OverflowFlows  *ebpf.Map `ebpf:"overflow_flows"`
+	OverflowLedger *ebpf.Map `ebpf:"overflow_ledger"`
 	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
@@ -621,6 +630,7 @@ func (m *VxtapMaps) Close() error {
 		m.Offenders,
 		m.OverflowAll,
 		m.OverflowFlows,
+		m.OverflowLedger,
 		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,

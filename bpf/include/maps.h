@@ -76,6 +76,16 @@ struct {
 	__type(value, struct ledger_entry);
 } flow_ledger SEC(".maps");
 
+/* What overflow records already carried, per aggregate of the half Go
+ * exports: written by Go only, pinned, so a restarted daemon neither loses
+ * nor repeats one. Size set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384 + 4096 + 2);
+	__type(key, struct overflow_ledger_key);
+	__type(value, struct ledger_entry);
+} overflow_ledger SEC(".maps");
+
 /* Packet clock for offline analysis (cfg_offline_clock): unix ns, set per packet. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -187,6 +187,13 @@ struct overflow_vni_key {
 	__u32 vni;
 };
 
+/* Overflow ledger key: one aggregate of one half (written by Go only). A
+ * separate map from flow_ledger, so an aggregate is never taken for a flow. */
+struct overflow_ledger_key {
+	struct overflow_key agg; /* by VNI: gen and vni only; catch-all: gen only */
+	__u32 level;             /* 0 by destination, 1 by VNI, 2 catch-all (flow.OverflowLevel) */
+};
+
 /* Per-CPU counts of one overflow aggregate. */
 struct overflow_val {
 	__u64 packets;
