@@ -181,22 +181,38 @@ const (
 	OverflowAll                         // one catch-all (both tables were full)
 )
 
-// Overflow is what one coarse aggregate gained: copies of flows that found
-// no slot in a full flow table. Key carries what the level keeps (VNI,
-// Dst, Proto, DPort for OverflowByDest; VNI for OverflowByVNI; nothing for
+// Overflow is one coarse aggregate: copies of flows that found no slot
+// in a full flow table. Key carries what the level keeps (VNI, Dst, Proto,
+// DPort for OverflowByDest; VNI for OverflowByVNI; nothing for
 // OverflowAll); Src is the unspecified address of the family, ports not
-// kept are 0.
+// kept are 0. Counters are its totals since it was created.
 type Overflow struct {
-	Level    OverflowLevel
-	Key      Key
+	OverflowID
 	Counters Counters
 }
 
+// OverflowID names an aggregate: the data path adds to one of two halves
+// at a time, so the same level and key may exist once in each.
+type OverflowID struct {
+	Half  uint8
+	Level OverflowLevel
+	Key   Key
+}
+
 // OverflowSource is a flow table that folds copies it had no slot for
-// into coarser aggregates; the aggregator emits them as records with end
-// reason EndOverflow.
+// into coarser aggregates, in two halves: the data path adds to one while
+// the other is settled (no packet adds to it any more). The aggregator
+// emits the settled aggregates as records with end reason EndOverflow and
+// removes them only once their records are stored, so a fault at any step
+// neither loses nor repeats a packet.
 type OverflowSource interface {
-	// DrainOverflow returns what every aggregate gained since the
-	// previous drain, exactly, and starts them over.
-	DrainOverflow() ([]Overflow, error)
+	// SettledOverflow returns the half no packet adds to any more and its
+	// aggregates, whose totals are final.
+	SettledOverflow() (half uint8, aggs []Overflow, err error)
+	// TurnOverflow makes the data path add to the settled half and settles
+	// the other, when the settled half is empty and the other has counts;
+	// false when it did not turn.
+	TurnOverflow() (bool, error)
+	// RemoveOverflow deletes settled aggregates (their records are stored).
+	RemoveOverflow(ids []OverflowID) error
 }
