@@ -16,6 +16,7 @@ type Table struct {
 	events  []flow.Event
 	samples []flow.Sample
 	reads   int
+	ov      overflow
 }
 
 // NewTable returns an empty table.
