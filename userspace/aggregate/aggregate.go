@@ -76,19 +76,24 @@ type Aggregator struct {
 	singleAges [ageBuckets]int // this sweep's kept one-packet flows by idle age
 	// defer_ holds ledger writes and removals until Commit (commit.go).
 	defer_ deferred
+	ov     overflowState // the overflow aggregates (overflow.go)
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
 }
 
 // New returns an aggregator that reads src and hands records to emit.
 func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
-	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(cfg.TableSize), clock: newClock()}
+	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(cfg.TableSize), clock: newClock(),
+		ov: overflowState{sent: map[flow.OverflowID][2]uint64{}}}
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
 // from now on.
 func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 	a.ledger = l
+	if err := a.useOverflowLedger(l); err != nil {
+		return err
+	}
 	at := a.clock.stamp(now)
 	return l.Load(func(k flow.Key, packets, bytes uint64) {
 		// A flow already known starts over, as a new one would.
@@ -109,6 +114,9 @@ func (a *Aggregator) flush(gone []flow.Key) error {
 	if a.ledger != nil && len(a.pending) > 0 {
 		save := make(map[flow.Key][2]uint64, len(a.pending))
 		for _, r := range a.pending {
+			if r.EndReason == flow.EndOverflow {
+				continue // the overflow ledger's (overflow.go)
+			}
 			k := r.Key()
 			fk := pack(&k)
 			if i, ok := a.state.get(&fk); ok {
@@ -197,6 +205,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 		a.defer_.removeLater(remove, reasons) // Commit removes them
 	} else {
 		n, err = a.finish(remove, reasons, now)
+		err = errors.Join(err, a.commitOverflow())
 	}
 	st.Records += n
 	st.Removed = len(remove)
@@ -257,7 +266,7 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 		return n, nil
 	}
 	m, err := a.finish(keys, reasons, now)
-	return n + m, err
+	return n + m, errors.Join(err, a.commitOverflow())
 }
 
 // finish removes flows from the table and emits their last records from

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"errors"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -44,6 +45,9 @@ func (d *deferred) took(save map[flow.Key][2]uint64) {
 func (a *Aggregator) setTotals() {
 	for i := range a.pending {
 		r := &a.pending[i]
+		if r.EndReason == flow.EndOverflow {
+			continue // totals set when made (overflow.go)
+		}
 		k := r.Key()
 		fk := pack(&k)
 		if j, ok := a.state.get(&fk); ok {
@@ -63,7 +67,7 @@ func (d *deferred) removeLater(keys []flow.Key, reasons map[flow.Key]string) {
 
 // Uncommitted is true while records wait for Commit.
 func (a *Aggregator) Uncommitted() bool {
-	return a.defer_.on && (len(a.defer_.save) > 0 || len(a.defer_.remove) > 0)
+	return a.defer_.on && (len(a.defer_.save) > 0 || len(a.defer_.remove) > 0 || a.ov.drained)
 }
 
 // Commit is called once the records emitted since the last Commit are
@@ -87,10 +91,11 @@ func (a *Aggregator) Commit(now time.Time) (int, error) {
 		// their records again rather than losing them.
 		return 0, err
 	}
+	oerr := a.commitOverflow()
 	d.commit = true
 	n, ferr := a.finish(keys, reasons, now)
 	d.commit = false
-	return n, ferr
+	return n, errors.Join(oerr, ferr)
 }
 
 // finalFromWalk emits the last record of a finished flow from the counters
