@@ -76,6 +76,9 @@ type Objects struct {
 	names  counterNames
 	clock  clockConv
 	table  *slotTable // flow_slots, mmapped
+	// ovSettled: an RCU grace period passed since this process last saw
+	// the overflow halves turn, so the half not in use is settled.
+	ovSettled bool
 }
 
 // Load loads the XDP program with cfg's switches. Nothing is attached.
@@ -127,6 +130,8 @@ func Load(cfg Config) (*Objects, error) {
 		}
 		ms.MaxEntries = size
 	}
+	// Room for every aggregate of both halves, though only one is ledgered.
+	spec.Maps["overflow_ledger"].MaxEntries = spec.Maps["overflow_flows"].MaxEntries + spec.Maps["overflow_vnis"].MaxEntries + 2
 	var opts ebpf.CollectionOptions
 	if cfg.PinPath != "" {
 		if err := os.MkdirAll(cfg.PinPath, 0o700); err != nil {

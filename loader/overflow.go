@@ -10,82 +10,124 @@ import (
 )
 
 // The overflow aggregates (bpf/include/overflow.h) have two halves; the
-// data path adds to the one flow_ctl[FLOW_CTL_OVERFLOW_GEN] names. A drain
-// flips it, waits for an RCU grace period (after which no program run
-// still adds to the old half), then reads and clears the old half: exact,
-// with no count read while it moves.
+// data path adds to the one flow_ctl[FLOW_CTL_OVERFLOW_GEN] names (bit 0).
+// The other is settled once an RCU grace period passed after the turn:
+// no program run adds to it any more, so its totals are final, and an
+// aggregate of it can be removed without losing a count. Nothing here
+// removes an aggregate on its own: the aggregator does, once its record
+// is stored (userspace/aggregate/overflow.go).
 
-// DrainOverflow implements flow.OverflowSource.
-func (o *Objects) DrainOverflow() ([]flow.Overflow, error) {
-	key := uint32(VxtapVxtapConstFLOW_CTL_OVERFLOW_GEN)
+// overflowHalf is the half the data path adds to.
+func (o *Objects) overflowHalf() (uint32, error) {
 	var gen uint64
-	if err := o.FlowCtl.Lookup(key, &gen); err != nil {
-		return nil, fmt.Errorf("read overflow half: %w", err)
+	if err := o.FlowCtl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_OVERFLOW_GEN), &gen); err != nil {
+		return 0, fmt.Errorf("read overflow half: %w", err)
 	}
-	cur := uint32(gen & 1)
-	// The half not in use may hold what a drain cut short (a killed
-	// daemon, a failed grace period) left: drain it first.
-	left, err := o.overflowPending(cur ^ 1)
-	if err != nil || left {
-		if err != nil {
-			return nil, err
-		}
-		if err := syncRCU(); err != nil {
-			return nil, fmt.Errorf("wait for RCU before draining overflow: %w", err)
-		}
-		return o.drainHalf(cur ^ 1)
-	}
-	// Nothing counted: no flip, no grace period (the common case).
-	if busy, err := o.overflowPending(cur); err != nil || !busy {
-		return nil, err
-	}
-	if err := o.FlowCtl.Update(key, uint64(cur^1), ebpf.UpdateExist); err != nil {
-		return nil, fmt.Errorf("flip overflow half: %w", err)
+	return uint32(gen & 1), nil
+}
+
+// settle waits for a grace period unless this process already did since
+// the last turn (a killed daemon may have turned just before it died).
+func (o *Objects) settle() error {
+	if o.ovSettled {
+		return nil
 	}
 	if err := syncRCU(); err != nil {
-		// Not drained now: the next drain finds this half left over.
-		return nil, fmt.Errorf("wait for RCU before draining overflow: %w", err)
+		return fmt.Errorf("wait for RCU before reading overflow: %w", err)
 	}
-	return o.drainHalf(cur)
+	o.ovSettled = true
+	return nil
 }
 
-// overflowPending says whether half gen holds any count.
-func (o *Objects) overflowPending(gen uint32) (bool, error) {
-	var fk VxtapOverflowKey
-	var vk VxtapOverflowVniKey
-	var per []VxtapOverflowVal
-	it := o.OverflowFlows.Iterate()
-	for it.Next(&fk, &per) {
-		if fk.Gen == gen {
-			return true, nil
-		}
+// SettledOverflow implements flow.OverflowSource.
+func (o *Objects) SettledOverflow() (uint8, []flow.Overflow, error) {
+	cur, err := o.overflowHalf()
+	if err != nil {
+		return 0, nil, err
 	}
-	it2 := o.OverflowVnis.Iterate()
-	for it2.Next(&vk, &per) {
-		if vk.Gen == gen {
-			return true, nil
-		}
+	if err := o.settle(); err != nil {
+		return 0, nil, err
 	}
-	if err := errors.Join(it.Err(), it2.Err()); err != nil {
-		return false, fmt.Errorf("read overflow aggregates: %w", err)
-	}
-	if err := o.OverflowAll.Lookup(gen, &per); err != nil {
-		return false, fmt.Errorf("read overflow catch-all: %w", err)
-	}
-	for _, v := range per {
-		if v.Packets > 0 {
-			return true, nil
-		}
-	}
-	return false, nil
+	aggs, err := o.readHalf(cur ^ 1)
+	return uint8(cur ^ 1), aggs, err
 }
 
-// drainHalf reads and clears half gen, which no program run adds to.
-func (o *Objects) drainHalf(gen uint32) ([]flow.Overflow, error) {
+// TurnOverflow implements flow.OverflowSource.
+func (o *Objects) TurnOverflow() (bool, error) {
+	cur, err := o.overflowHalf()
+	if err != nil {
+		return false, err
+	}
+	if left, err := o.readHalf(cur ^ 1); err != nil || len(left) > 0 {
+		return false, err
+	}
+	if busy, err := o.readHalf(cur); err != nil || len(busy) == 0 {
+		return false, err
+	}
+	if err := o.FlowCtl.Update(uint32(VxtapVxtapConstFLOW_CTL_OVERFLOW_GEN), uint64(cur^1), ebpf.UpdateExist); err != nil {
+		return false, fmt.Errorf("turn overflow half: %w", err)
+	}
+	o.ovSettled = false
+	return true, o.settle()
+}
+
+// RemoveOverflow implements flow.OverflowSource. It refuses an aggregate
+// of the half in use, or of a half not yet settled.
+func (o *Objects) RemoveOverflow(ids []flow.OverflowID) error {
+	cur, err := o.overflowHalf()
+	if err != nil {
+		return err
+	}
+	if !o.ovSettled {
+		return errors.New("remove overflow aggregates: their half is not settled")
+	}
+	var errs error
+	for _, id := range ids {
+		if uint32(id.Half) == cur {
+			return fmt.Errorf("remove overflow aggregate %v %s: the data path adds to its half", id.Level, id.Key)
+		}
+		if err := o.removeOverflow(id); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("remove overflow aggregate %v %s: %w", id.Level, id.Key, err))
+		}
+	}
+	return errs
+}
+
+// removeOverflow deletes one aggregate; the catch-all is zeroed (an array).
+func (o *Objects) removeOverflow(id flow.OverflowID) error {
+	switch id.Level {
+	case flow.OverflowByDest:
+		k := overflowKey(id)
+		return ignoreMissing(o.OverflowFlows.Delete(&k))
+	case flow.OverflowByVNI:
+		k := VxtapOverflowVniKey{Gen: uint32(id.Half), Vni: id.Key.VNI}
+		return ignoreMissing(o.OverflowVnis.Delete(&k))
+	}
+	zero := make([]VxtapOverflowVal, ebpf.MustPossibleCPU())
+	return o.OverflowAll.Update(uint32(id.Half), zero, ebpf.UpdateExist)
+}
+
+func ignoreMissing(err error) error {
+	if errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil
+	}
+	return err
+}
+
+// overflowKey is the map key of an aggregate by destination (or, with
+// only VNI and half set, the ledger's part of the others).
+func overflowKey(id flow.OverflowID) VxtapOverflowKey {
+	k := VxtapOverflowKey{Gen: uint32(id.Half), Vni: id.Key.VNI, Proto: id.Key.Proto, Dport: id.Key.DPort}
+	if id.Key.Dst.IsValid() {
+		k.Family = addrTo(id.Key.Dst, &k.Dst)
+	}
+	return k
+}
+
+// readHalf returns the aggregates of half gen that hold a count.
+func (o *Objects) readHalf(gen uint32) ([]flow.Overflow, error) {
 	base := o.clock.base()
 	var out []flow.Overflow
-	var fkeys []VxtapOverflowKey
-	var vkeys []VxtapOverflowVniKey
 	var fk VxtapOverflowKey
 	var vk VxtapOverflowVniKey
 	var per []VxtapOverflowVal
@@ -94,18 +136,17 @@ func (o *Objects) drainHalf(gen uint32) ([]flow.Overflow, error) {
 		if fk.Gen != gen {
 			continue
 		}
-		fkeys = append(fkeys, fk)
-		dst := addrFrom(fk.Dst, fk.Family)
-		k := flow.Key{VNI: fk.Vni, Src: unspecified(fk.Family), Dst: dst, Proto: fk.Proto, DPort: fk.Dport}
-		out = append(out, flow.Overflow{Level: flow.OverflowByDest, Key: k, Counters: o.overflowCounters(per, base)})
+		k := flow.Key{VNI: fk.Vni, Src: unspecified(fk.Family), Dst: addrFrom(fk.Dst, fk.Family), Proto: fk.Proto, DPort: fk.Dport}
+		out = append(out, flow.Overflow{OverflowID: flow.OverflowID{Half: uint8(gen), Level: flow.OverflowByDest, Key: k},
+			Counters: o.overflowCounters(per, base)})
 	}
 	it2 := o.OverflowVnis.Iterate()
 	for it2.Next(&vk, &per) {
 		if vk.Gen != gen {
 			continue
 		}
-		vkeys = append(vkeys, vk)
-		out = append(out, flow.Overflow{Level: flow.OverflowByVNI, Key: flow.Key{VNI: vk.Vni}, Counters: o.overflowCounters(per, base)})
+		out = append(out, flow.Overflow{OverflowID: flow.OverflowID{Half: uint8(gen), Level: flow.OverflowByVNI, Key: flow.Key{VNI: vk.Vni}},
+			Counters: o.overflowCounters(per, base)})
 	}
 	if err := errors.Join(it.Err(), it2.Err()); err != nil {
 		return nil, fmt.Errorf("read overflow aggregates: %w", err)
@@ -114,24 +155,9 @@ func (o *Objects) drainHalf(gen uint32) ([]flow.Overflow, error) {
 		return nil, fmt.Errorf("read overflow catch-all: %w", err)
 	}
 	if c := o.overflowCounters(per, base); c.Packets > 0 {
-		out = append(out, flow.Overflow{Level: flow.OverflowAll, Counters: c})
-		zero := make([]VxtapOverflowVal, len(per))
-		if err := o.OverflowAll.Update(gen, zero, ebpf.UpdateExist); err != nil {
-			return nil, fmt.Errorf("clear overflow catch-all: %w", err)
-		}
+		out = append(out, flow.Overflow{OverflowID: flow.OverflowID{Half: uint8(gen), Level: flow.OverflowAll}, Counters: c})
 	}
-	var errs error
-	for i := range fkeys {
-		if err := o.OverflowFlows.Delete(&fkeys[i]); err != nil {
-			errs = errors.Join(errs, fmt.Errorf("clear overflow aggregate: %w", err))
-		}
-	}
-	for i := range vkeys {
-		if err := o.OverflowVnis.Delete(&vkeys[i]); err != nil {
-			errs = errors.Join(errs, fmt.Errorf("clear overflow aggregate: %w", err))
-		}
-	}
-	return out, errs
+	return out, nil
 }
 
 // overflowCounters sums one aggregate over the CPUs.

@@ -103,7 +103,13 @@ func TestFullTable(t *testing.T) {
 	if p := reasonPackets(t, o, "flow_insert_failed"); p != 0 {
 		t.Fatalf("flow_insert_failed %d, want 0", p)
 	}
-	ov, err := o.DrainOverflow()
+	if _, ov, err := o.SettledOverflow(); err != nil || len(ov) != 0 {
+		t.Fatalf("settled half %+v, %v: want nothing before a turn", ov, err)
+	}
+	if ok, err := o.TurnOverflow(); err != nil || !ok {
+		t.Fatalf("turn %v, %v: want a turn", ok, err)
+	}
+	half, ov, err := o.SettledOverflow()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,8 +117,17 @@ func TestFullTable(t *testing.T) {
 	if len(ov) != 1 || ov[0].Level != flow.OverflowByDest || ov[0].Key != want || ov[0].Counters.Packets != 1 || ov[0].Counters.Bytes != 48 {
 		t.Fatalf("overflow aggregates %+v, want one of %s with 1 packet, 48 bytes", ov, want)
 	}
-	if ov, err := o.DrainOverflow(); err != nil || len(ov) != 0 {
-		t.Fatalf("second drain %+v, %v: want nothing", ov, err)
+	if ok, err := o.TurnOverflow(); err != nil || ok {
+		t.Fatalf("turn %v, %v: the settled half is not empty, want none", ok, err)
+	}
+	if err := o.RemoveOverflow([]flow.OverflowID{{Half: half ^ 1, Level: flow.OverflowAll}}); err == nil {
+		t.Error("removed an aggregate of the half in use")
+	}
+	if err := o.RemoveOverflow([]flow.OverflowID{ov[0].OverflowID}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ov, err := o.SettledOverflow(); err != nil || len(ov) != 0 {
+		t.Fatalf("settled half after removal %+v, %v: want nothing", ov, err)
 	}
 	if p := reasonPackets(t, o, "flow"); p != 17 {
 		t.Fatalf("flow %d, want 17", p)
