@@ -121,7 +121,11 @@ func New(cfg Config, src Sources, outs pipeline.Outputs) (*Daemon, error) {
 		aggEvents: make(chan []flow.Event, 1024), acks: make(chan uint64, 64),
 		records: map[string]uint64{}, vniPkts: map[uint32]uint64{}, vniBytes: map[uint32]uint64{}}
 	d.lastDrain.Store(time.Now().UnixNano()) // healthy from the start: the loop drains at once
-	d.agg = aggregate.New(cfg.Aggregate, observed{src.Flows, d}, d.emit)
+	var table flow.FlowSource = observed{src.Flows, d}
+	if ov, ok := src.Flows.(flow.OverflowSource); ok {
+		table = observedOverflow{observed{src.Flows, d}, ov}
+	}
+	d.agg = aggregate.New(cfg.Aggregate, table, d.emit)
 	d.agg.DeferCommits()
 	if err := d.reconcile(); err != nil {
 		return nil, err
@@ -154,6 +158,13 @@ func (o observed) Walk(fn func(flow.Key, flow.Counters)) error {
 		}
 		fn(k, c)
 	})
+}
+
+// observedOverflow is observed over a table with overflow aggregates: the
+// aggregator must still see them, or their packets would make no record.
+type observedOverflow struct {
+	observed
+	flow.OverflowSource
 }
 
 // emit collects the aggregator's records into the sweep's batch.

@@ -52,11 +52,14 @@ func (d *Daemon) reconcile() error {
 		return nil
 	}
 	keys := map[flow.Key]bool{}
-	for _, r := range last {
-		keys[r.Key()] = true
+	for _, r := range append(last[:len(last):len(last)], after...) {
+		if r.EndReason != flow.EndOverflow { // never taken for a flow
+			keys[r.Key()] = true
+		}
 	}
-	for _, r := range after {
-		keys[r.Key()] = true
+	ov, err := d.readSettledOverflow()
+	if err != nil {
+		return err
 	}
 	table := map[flow.Key]flow.Counters{}
 	if err := d.src.Flows.Walk(func(k flow.Key, c flow.Counters) {
@@ -67,6 +70,9 @@ func (d *Daemon) reconcile() error {
 		return err
 	}
 	sameFlow := func(r flow.Record) bool {
+		if r.EndReason == flow.EndOverflow {
+			return ov.holds(r)
+		}
 		c, ok := table[r.Key()]
 		return ok && !c.First.After(r.Last)
 	}
@@ -78,9 +84,12 @@ func (d *Daemon) reconcile() error {
 	if d.src.Ledger == nil {
 		return nil
 	}
+	if err := ov.raise(d.src.Ledger, last); err != nil {
+		return err
+	}
 	want := make(map[flow.Key]flow.Record, len(last))
 	for _, r := range last {
-		if r.TotalPackets > 0 {
+		if r.TotalPackets > 0 && r.EndReason != flow.EndOverflow {
 			want[r.Key()] = r
 		}
 	}
