@@ -84,7 +84,7 @@ type Aggregator struct {
 // New returns an aggregator that reads src and hands records to emit.
 func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
 	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(cfg.TableSize), clock: newClock(),
-		ov: overflowState{sent: map[flow.OverflowID][2]uint64{}}}
+		ov: overflowState{sent: map[flow.OverflowID][2]uint64{}, stored: map[flow.OverflowID]bool{}}}
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current

@@ -33,6 +33,7 @@ type OverflowLedger interface {
 // overflowState is what the aggregator knows of the overflow aggregates.
 type overflowState struct {
 	sent    map[flow.OverflowID][2]uint64 // totals records carried: the ledger's entries once committed
+	stored  map[flow.OverflowID]bool      // their records are stored (committed, or loaded from the ledger)
 	settled []flow.OverflowID             // the settled half as the last drain read it: removed at commit
 	drained bool                          // a drain read aggregates not yet committed
 	ledger  OverflowLedger                // nil: kept in memory only
@@ -47,6 +48,7 @@ func (a *Aggregator) useOverflowLedger(l Ledger) error {
 	a.ov.ledger = ol
 	return ol.LoadOverflow(func(id flow.OverflowID, p, b uint64) {
 		a.ov.sent[id] = [2]uint64{p, b}
+		a.ov.stored[id] = true
 	})
 }
 
@@ -65,6 +67,22 @@ func (a *Aggregator) drainOverflow() (int, error) {
 	if err := a.forgetGone(half, aggs); err != nil {
 		return 0, fmt.Errorf("drain overflow: %w", err)
 	}
+	// Aggregates whose stored records carried everything are finished
+	// now: their commit failed, or a kill came before it, and no batch
+	// would bring another.
+	var done []flow.OverflowID
+	rest := aggs[:0:0]
+	for _, o := range aggs {
+		if a.ov.stored[o.OverflowID] && o.Counters.Packets <= a.ov.sent[o.OverflowID][0] {
+			done = append(done, o.OverflowID)
+		} else {
+			rest = append(rest, o)
+		}
+	}
+	if err := a.finishOverflow(done); err != nil {
+		return 0, fmt.Errorf("drain overflow: %w", err)
+	}
+	aggs = rest
 	if len(aggs) == 0 {
 		turned, err := src.TurnOverflow()
 		if err != nil || !turned {
@@ -139,17 +157,28 @@ func (a *Aggregator) forgetOverflow(ids []flow.OverflowID) error {
 	}
 	for _, id := range ids {
 		delete(a.ov.sent, id)
+		delete(a.ov.stored, id)
 	}
 	return nil
 }
 
-// commitOverflow runs once the records of the last drain are stored: the
-// ledger takes the totals of every settled aggregate (again for any whose
-// commit failed before), then they are removed, then their entries are
-// forgotten. A failure stops there; the next drain finds what is left.
+// commitOverflow runs once the records of the last drain are stored:
+// their aggregates are finished.
 func (a *Aggregator) commitOverflow() error {
 	a.ov.drained = false
 	ids := a.ov.settled
+	a.ov.settled = nil
+	for _, id := range ids {
+		a.ov.stored[id] = true
+	}
+	return wrapErr("commit overflow", a.finishOverflow(ids))
+}
+
+// finishOverflow ends settled aggregates whose records are stored: the
+// ledger takes their totals (again, for any whose commit failed before),
+// then they are removed, then their entries are forgotten. A failure
+// stops there; the next drain finds what is left.
+func (a *Aggregator) finishOverflow(ids []flow.OverflowID) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -161,14 +190,13 @@ func (a *Aggregator) commitOverflow() error {
 			}
 		}
 		if err := a.ov.ledger.SaveOverflow(save); err != nil {
-			return fmt.Errorf("commit overflow: %w", err)
+			return err
 		}
 	}
 	if err := a.src.(flow.OverflowSource).RemoveOverflow(ids); err != nil {
-		return fmt.Errorf("commit overflow: %w", err)
+		return err
 	}
-	a.ov.settled = nil
-	return wrapErr("commit overflow", a.forgetOverflow(ids))
+	return a.forgetOverflow(ids)
 }
 
 // wrapErr prefixes err with what failed; nil stays nil.

@@ -260,12 +260,41 @@ func (d *Daemon) Shutdown(remove bool) (int, error) {
 	if !d.settle(deadline) {
 		return 0, d.unsettledErr()
 	}
+	if remove {
+		// The settled overflow half may hold what an earlier daemon left:
+		// a sweep exports and commits it, so the last one turns the halves
+		// and exports the other before the program goes.
+		if err := d.sweep(time.Now()); err != nil {
+			logEvery("sweep", err.Error(), "sweep")
+		}
+		if _, err := d.commitUnbatched(time.Now()); err != nil {
+			logEvery("commit", err.Error(), "commit flow records")
+		}
+		if !d.settle(deadline) {
+			return 0, d.unsettledErr()
+		}
+	}
 	now := time.Now()
 	n, err := d.agg.Shutdown(now, remove)
 	d.publish(now)
+	m, cerr := d.commitUnbatched(now)
+	n, err = n+m, errors.Join(err, cerr)
 	if !d.settle(deadline) {
 		return n, errors.Join(err, d.unsettledErr())
 	}
+	return n, err
+}
+
+// commitUnbatched commits what a sweep left uncommitted without a
+// record to store (flows or overflow aggregates whose records are all
+// stored already), which no batch's commit would otherwise finish, and
+// publishes the records of packets that came after the walk.
+func (d *Daemon) commitUnbatched(now time.Time) (int, error) {
+	if d.held != nil || !d.agg.Uncommitted() {
+		return 0, nil
+	}
+	n, err := d.agg.Commit(now)
+	d.publish(now)
 	return n, err
 }
 
