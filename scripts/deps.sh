@@ -6,7 +6,7 @@
 set -euo pipefail
 
 GO_VERSION=${GO_VERSION:-1.26.8}
-PKGS=(clang llvm libbpf-dev bpftool tshark iproute2 ethtool tmux prometheus make git ca-certificates)
+PKGS=(clang llvm libbpf-dev bpftool tshark iproute2 ethtool tmux prometheus make git ca-certificates nfdump pmacct)
 
 need_apt=0
 for p in "${PKGS[@]}"; do

@@ -46,7 +46,7 @@ func TestRunsWithThreeCapabilities(t *testing.T) {
 	argv := testutil.InNetns(app, setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
 		"--inh-caps=-all,+bpf,+net_admin,+perfmon", "--ambient-caps=-all,+bpf,+net_admin,+perfmon",
 		"--bounding-set=-all,+bpf,+net_admin,+perfmon",
-		pub, "run", "--iface", iface, "--listen", "127.0.0.1:9782") // records to stdout
+		pub, "run", "--iface", iface, "--listen", "127.0.0.1:9782", "--state-dir", filepath.Join(runDir, "state")) // records to stdout
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "VXTAP_RUN_DIR="+runDir, "VXTAP_PIN_ROOT="+pinRoot)
 	var stdout, stderr bytes.Buffer

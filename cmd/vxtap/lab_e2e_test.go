@@ -23,8 +23,13 @@ import (
 // which must leave no namespace or link behind.
 func labUp(t *testing.T) *trafficgen.Lab {
 	t.Helper()
+	return labUpAs(t, fmt.Sprintf("vxe%d", os.Getpid()%100000))
+}
+
+// labUpAs is labUp with a chosen lab prefix (at most 8 characters).
+func labUpAs(t *testing.T, prefix string) *trafficgen.Lab {
+	t.Helper()
 	root := testutil.RepoRoot(t)
-	prefix := fmt.Sprintf("vxe%d", os.Getpid()%100000)
 	script := func(name string) *exec.Cmd {
 		cmd := exec.Command("bash", filepath.Join(root, "scripts", name))
 		cmd.Env = append(os.Environ(), "VXTAP_LAB_PREFIX="+prefix)

@@ -1,6 +1,11 @@
 package main
 
 import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
@@ -29,3 +34,70 @@ type output struct {
 var outputs []output
 
 func registerOutput(o output) { outputs = append(outputs, o) }
+
+// outputFlags is every registered output's flags, for `vxtap run`.
+func outputFlags() []cli.Flag {
+	var fl []cli.Flag
+	for _, o := range outputs {
+		fl = append(fl, o.flags...)
+	}
+	return fl
+}
+
+// buildOutputs builds every registered output; on an error the sinks
+// built so far are closed and nothing else has changed.
+func buildOutputs(c *cli.Context, env outputEnv) (pipeline.Outputs, error) {
+	var all pipeline.Outputs
+	for _, o := range outputs {
+		got, err := o.build(c, env)
+		if err != nil {
+			closeOutputs(all)
+			return pipeline.Outputs{}, fmt.Errorf("output %s: %w", o.name, err)
+		}
+		all.Add(got)
+	}
+	return all, nil
+}
+
+// closeOutputs closes sinks that never reached a daemon.
+func closeOutputs(o pipeline.Outputs) {
+	for _, s := range o.Records {
+		s.Close()
+	}
+	for _, s := range o.Events {
+		s.Close()
+	}
+	for _, s := range o.Samples {
+		s.Close()
+	}
+}
+
+// parseSize reads a byte size: a number with an optional K, M, G or T
+// suffix (powers of 1024), e.g. 512M.
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(strings.TrimSuffix(strings.ToUpper(s), "B"))
+	mult := int64(1)
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			s = s[:n-1]
+		}
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a size (a number, optionally with K, M, G or T)", s)
+	}
+	if v > math.MaxInt64/mult {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return v * mult, nil
+}

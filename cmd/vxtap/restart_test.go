@@ -28,7 +28,7 @@ type daemonProc struct {
 func startDaemon(t *testing.T, bin, ns, iface, flowLog string, extra ...string) *daemonProc {
 	t.Helper()
 	args := append([]string{bin, "run", "--iface", iface,
-		"--flow-log", flowLog, "--idle-timeout", "2s", "--active-timeout", "1s", "--sweep-interval", "200ms"}, extra...)
+		"--flow-log", flowLog, "--state-dir", filepath.Join(filepath.Dir(flowLog), "state"), "--idle-timeout", "2s", "--active-timeout", "1s", "--sweep-interval", "200ms"}, extra...)
 	argv := testutil.InNetns(ns, args...)
 	d := &daemonProc{cmd: exec.Command(argv[0], argv[1:]...)}
 	d.cmd.Stderr = &d.stderr

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -18,7 +18,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/daemon"
 	"github.com/vxtap/vxtap/userspace/metrics"
-	"github.com/vxtap/vxtap/userspace/samples"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"golang.org/x/sys/unix"
 )
 
@@ -34,19 +34,19 @@ func runCommand() *cli.Command {
 			&cli.StringFlag{Name: "iface", Required: true, Usage: "mirror target interface"},
 			&cli.StringFlag{Name: "xdp-mode", Value: loader.ModeAuto, Usage: "native, generic, or auto (native, else generic with a warning)"},
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9781", Usage: "HTTP address for /healthz and /metrics (the NLB health check)"},
-			&cli.StringFlag{Name: "flow-log", Usage: "append flow records (JSON lines) to this file instead of stdout"},
+			&cli.StringFlag{Name: "instance", Usage: "this appliance's identity in every record batch (default: the hostname)"},
+			&cli.StringFlag{Name: "state-dir", Usage: "directory of this daemon instance's state: batch sequence, output spools (default /var/lib/vxtap/<iface>)"},
 			&cli.BoolFlag{Name: "keep-attached", Usage: "on exit, leave the program attached and its maps pinned"},
 			&cli.UintFlag{Name: "vxlan-port", Value: uint(def.VXLANPort), Usage: "outer UDP port of VXLAN"},
 			&cli.UintFlag{Name: "geneve-port", Value: uint(def.GenevePort), Usage: "outer UDP port of GENEVE (Gateway Load Balancer), 0 = off"},
 			&cli.BoolFlag{Name: "pass-mirror", Usage: "pass mirror copies to the kernel after accounting instead of dropping them"},
 			&cli.UintFlag{Name: "sample-rate", Usage: "send 1 in N accounted packets to the sample stream, 0 = off"},
-			&cli.StringFlag{Name: "sample-file", Usage: "write sampled inner frames to this pcapng file (one interface per VNI, VNI in each packet's comment)"},
 			&cli.UintFlag{Name: "snap-len", Value: uint(def.SnapLen), Usage: "bytes of inner frame per sample (max 2048)"},
 			&cli.UintFlag{Name: "flow-table-size", Value: uint(def.FlowTableSize), Usage: "flow table entries (~380 B of locked memory each; a full table refuses new flows, so size it to the peak within one idle timeout)"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: dd.Aggregate.IdleTimeout, Usage: "flow idle timeout"},
 			&cli.DurationFlag{Name: "active-timeout", Value: dd.Aggregate.ActiveTimeout, Usage: "flow active timeout"},
 			&cli.DurationFlag{Name: "sweep-interval", Value: dd.SweepInterval, Usage: "flow table sweep interval"},
-		}, filterRunFlags()...),
+		}, append(filterRunFlags(), outputFlags()...)...),
 		Action: runDaemon,
 	}
 }
@@ -75,12 +75,34 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-
+	// One daemon per interface: the lock comes before outputs open files
+	// (a refused second instance must not truncate the first one's).
 	lock, err := lockInstance(iface)
 	if err != nil {
 		return err
 	}
 	defer lock.release()
+	env, err := outputEnvFor(c, iface)
+	if err != nil {
+		return err
+	}
+	seq, err := pipeline.OpenSeq(env.StateDir)
+	if err != nil {
+		return err
+	}
+	// Every output is built (files opened, flags checked) before anything
+	// is attached: a bad output flag leaves the interface as it was.
+	outs, err := buildOutputs(c, env)
+	if err != nil {
+		return err
+	}
+	built := true
+	defer func() {
+		if built { // never handed to a daemon
+			closeOutputs(outs)
+		}
+	}()
+
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
@@ -105,11 +127,6 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 
-	out, closeOut, err := flowLog(c.String("flow-log"))
-	if err != nil {
-		return err
-	}
-	defer closeOut()
 	events, err := objs.OpenEvents()
 	if err != nil {
 		return err
@@ -121,28 +138,23 @@ func runDaemon(c *cli.Context) error {
 	dcfg.Aggregate.IdleTimeout, dcfg.Aggregate.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
+	dcfg.Instance, dcfg.Seq = env.Instance, seq
 	tracker := newRates(objs.FlowTableSize())
+	outs.Observers = append(outs.Observers, tracker)
+	built = false
 	d, err := daemon.New(dcfg, daemon.Sources{
 		Flows: objs, Events: events, Counters: objs, Ledger: objs.Ledger(),
 		Attached: func() bool { return loader.AttachedProgID(iface) == progID },
-	}, out, tracker)
+	}, outs)
 	if err != nil {
+		closeOutputs(outs)
 		return err
 	}
-	if path := c.String("sample-file"); path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-		if err != nil {
-			return fmt.Errorf("flag --sample-file: %w", err)
-		}
-		defer f.Close()
-		if d.Samples, err = samples.NewWriter(f, cfg.SnapLen); err != nil {
-			return fmt.Errorf("flag --sample-file: %w", err)
-		}
-	}
+	defer d.Close()
 	col := metrics.New(iface, objs, d, objs.FlowTableSize())
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
-	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version, filters.Collector(iface)), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version, withDetect(filters.Collector(iface))...), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.ListenAndServe() }()
 
@@ -230,17 +242,34 @@ func progID(o *loader.Objects) uint32 {
 	return uint32(id)
 }
 
-// flowLog opens the record destination: a file to append to, or stdout.
-func flowLog(path string) (io.Writer, func(), error) {
-	if path == "" {
-		return os.Stdout, func() {}, nil
+// outputEnvFor reads --instance and --state-dir, creating the state
+// directory.
+func outputEnvFor(c *cli.Context, iface string) (outputEnv, error) {
+	env := outputEnv{Iface: iface, Instance: c.String("instance"), StateDir: c.String("state-dir")}
+	if env.Instance == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return env, fmt.Errorf("flag --instance: no hostname to default to: %w", err)
+		}
+		env.Instance = h
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, nil, fmt.Errorf("flag --flow-log: %w", err)
+	if env.StateDir == "" {
+		env.StateDir = filepath.Join(stateRoot, iface)
 	}
-	return f, func() { f.Sync(); f.Close() }, nil
+	if err := os.MkdirAll(env.StateDir, 0o750); err != nil {
+		return env, fmt.Errorf("flag --state-dir: %w", err)
+	}
+	return env, nil
 }
+
+// stateRoot holds each interface's state directory ($VXTAP_STATE_DIR
+// overrides it, for containers and tests).
+var stateRoot = func() string {
+	if v := os.Getenv("VXTAP_STATE_DIR"); v != "" {
+		return v
+	}
+	return "/var/lib/vxtap"
+}()
 
 // isTerminal tells a terminal from a file or pipe (colours only for people).
 func isTerminal(f *os.File) bool {

@@ -34,11 +34,15 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 		return api.Status{Iface: iface, Version: version, PID: os.Getpid(), Started: st.Started,
 			Healthy: ok, Health: why, XDPMode: st.Mode, Driver: st.Driver, ProgID: st.ProgID,
 			FlowTableSize: objs.FlowTableSize(), Flows: s.LastSweep.Flows,
-			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples}
+			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples,
+			Sinks: s.Sinks}
 	}
 	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status})
 	if err != nil {
 		return nil, err
+	}
+	if detectHooks.store != nil {
+		srv.SetFindings(detectHooks.store) // GET /v1/findings
 	}
 	a := &localAPI{srv: srv, done: make(chan error, 1)}
 	go func() { a.done <- srv.Serve() }()

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/api"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/report"
 )
 
@@ -59,8 +63,15 @@ func printStatus(iface string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "interface\t%s (driver %s)\n", iface, att.Driver)
 	fmt.Fprintf(tw, "program\tid %d, XDP %s, pinned under %s\n", progID(objs), att.Mode, loader.PinDir(iface))
+	var sinks []pipeline.SinkStats
 	if st, err := readState(iface); err == nil && processAlive(st.PID) {
 		fmt.Fprintf(tw, "daemon\tpid %d, up %s, http %s\n", st.PID, time.Since(st.Started).Round(time.Second), st.Listen)
+		if ds, err := daemonStatus(iface); err != nil {
+			fmt.Fprintf(tw, "daemon status\tunavailable: %v\n", err)
+		} else {
+			fmt.Fprintf(tw, "health\t%s\n", ds.Health)
+			sinks = ds.Sinks
+		}
 	} else {
 		fmt.Fprintf(tw, "daemon\tnot running (program left attached: counting continues)\n")
 	}
@@ -85,11 +96,46 @@ func printStatus(iface string) error {
 		}
 	}
 	tw.Flush()
+	if len(sinks) > 0 {
+		fmt.Println()
+		writeSinks(os.Stdout, sinks)
+	}
 	fmt.Println()
 	if err := report.WriteCounters(os.Stdout, "reason", reasons); err != nil {
 		return err
 	}
 	return report.WriteCounters(os.Stdout, "flag", flags)
+}
+
+// daemonStatus asks the running daemon through its local API.
+func daemonStatus(iface string) (*api.Status, error) {
+	cl, err := api.Dial(iface)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return cl.Status(ctx)
+}
+
+// writeSinks prints each output's queue: what it took, wrote, dropped,
+// its errors and the last one.
+func writeSinks(w io.Writer, sinks []pipeline.SinkStats) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "sink\tkind\tqueued\twritten\tdropped\terrors\tretries\twaiting\tlast error")
+	for _, s := range sinks {
+		last := "-"
+		if s.LastError != "" {
+			last = fmt.Sprintf("%s (%s ago)", s.LastError, time.Since(s.LastErrorTime).Round(time.Second))
+		}
+		name := s.Name
+		if s.Durable {
+			name += " (durable)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, s.Kind, s.Queued, s.Written, s.Dropped, s.Errors, s.Retries, s.Depth, last)
+	}
+	tw.Flush()
 }
 
 func processAlive(pid int) bool {

@@ -48,7 +48,7 @@ func topCommand() *cli.Command {
 			&cli.StringFlag{Name: "socket", Usage: "API socket (default: " + api.SocketPath("<iface>") + ")"},
 			&cli.BoolFlag{Name: "once", Usage: "print the table once and exit"},
 			&cli.BoolFlag{Name: "json", Usage: "print the view once as JSON and exit"},
-			&cli.IntFlag{Name: "n", Usage: "rows to show, 0 = all (default: 20 with --once/--json, what fits on screen otherwise)"},
+			&cli.IntFlag{Name: "n", Usage: "rows to show, 0 = the most the daemon gives (10000) (default: 20 with --once/--json, what fits on screen otherwise)"},
 			&cli.StringFlag{Name: "group", Value: string(topview.GroupFlow), Usage: "5tuple, src, dst, pair, dport, vni or mirror"},
 			&cli.StringFlag{Name: "sort", Value: string(topview.SortRate), Usage: "rate (bits/s), bytes (total) or packets (packets/s)"},
 			&cli.StringFlag{Name: "filter", Usage: "filter expression, e.g. 'vni 101 tcp port 443'"},
@@ -102,7 +102,7 @@ func topQuery(c *cli.Context) (topview.Query, error) {
 	}
 	q.N = c.Int("n")
 	if q.N < 0 || q.N > api.MaxRows {
-		return q, fmt.Errorf("flag --n: %d: want 0 (all) to %d", q.N, api.MaxRows)
+		return q, fmt.Errorf("flag --n: %d: want 0 (the most, %d) to %d", q.N, api.MaxRows, api.MaxRows)
 	}
 	return q, nil
 }

@@ -310,7 +310,7 @@ func TestTopOnce(t *testing.T) {
 		{[]string{"--once", "--sort", "speed"}, `flag --sort: unknown sort "speed": want one of rate, bytes, packets`},
 		{[]string{"--once", "--group", "asn"}, `flag --group: unknown grouping "asn"`},
 		{[]string{"--once", "--filter", "port"}, `flag --filter: "port" needs a value after it`},
-		{[]string{"--once", "--n", "-3"}, `flag --n: -3: want 0 (all) to 1000000`},
+		{[]string{"--once", "--n", "-3"}, `flag --n: -3: want 0 (the most, 10000) to 10000`},
 		{[]string{"--once", "--interval", "1ms"}, `flag --interval: 1ms is too short`},
 	}
 	for _, tc := range errs {

@@ -70,17 +70,16 @@ type Aggregator struct {
 	// pending holds a sweep's records until the ledger has them: they are
 	// saved first and emitted right after, one write each.
 	pending []flow.Record
-	// pressureAge is the idle age from which the next sweep evicts; 0
-	// while the table has room.
-	pressureAge time.Duration
-	ages        [ageBuckets]int // this sweep's kept flows by idle age
+	// relief is what the next sweep evicts; zero while the table has room.
+	relief reliefPlan
+	ages   [ageBuckets]int // this sweep's kept flows by idle age
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
 }
 
 // New returns an aggregator that reads src and hands records to emit.
 func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
-	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(), clock: newClock()}
+	return &Aggregator{cfg: cfg, src: src, emit: emit, state: newStates(cfg.TableSize), clock: newClock()}
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
@@ -157,7 +156,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 			remove, reasons[k] = append(remove, k), flow.EndTCP
 		case idle >= a.cfg.IdleTimeout:
 			remove, reasons[k] = append(remove, k), flow.EndIdle
-		case a.pressureAge > 0 && idle >= a.pressureAge:
+		case a.relief.take(idle, st.Evicted):
 			remove, reasons[k] = append(remove, k), flow.EndEvicted
 			st.Evicted++
 		default:
@@ -180,7 +179,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	st.Records += n
 	st.Removed = len(remove)
 	a.TotalEvicted += uint64(st.Evicted)
-	a.pressureAge = a.relief(st.Flows - len(remove))
+	a.relief = a.plan(st.Flows - len(remove))
 	// Flows known from a start event or an earlier sweep that this sweep
 	// did not see left the table without us (another process removed
 	// them, or the table was replaced).
@@ -200,24 +199,55 @@ func (a *Aggregator) ageBucket(idle time.Duration) int {
 	return int(min(idle/width, ageBuckets-1))
 }
 
-// relief returns the idle age from which the next sweep evicts, given the
-// flows this sweep left in the table: 0 while the table is at most
-// pressureHigh full, else the smallest bucket bound that frees enough of
-// the idlest flows to get down to pressureLow. Flows idle for less than
-// one bucket (IdleTimeout/64) are never evicted: they are the busy ones.
-func (a *Aggregator) relief(kept int) time.Duration {
+// reliefPlan is the next sweep's eviction: every flow idle for hi or
+// more, and from the bucket just below ([lo, hi)) only quota flows, so
+// that relief stops near pressureLow even when the idle ages bunch in
+// one bucket (an age threshold alone would take the whole bucket: once
+// the whole table). max caps the total, as ages grow by a sweep between
+// the histogram and the evictions.
+type reliefPlan struct {
+	lo, hi time.Duration
+	quota  int
+	max    int // 0: no relief
+}
+
+// take says whether a flow idle for idle goes, the sweep having evicted
+// evicted flows so far; it spends the boundary bucket's quota.
+func (p *reliefPlan) take(idle time.Duration, evicted int) bool {
+	switch {
+	case evicted >= p.max:
+		return false
+	case idle >= p.hi:
+		return true
+	case idle >= p.lo && p.quota > 0:
+		p.quota--
+		return true
+	}
+	return false
+}
+
+// plan returns what the next sweep evicts, given the flows this sweep
+// left in the table: nothing while the table is at most pressureHigh
+// full, else the idlest flows, by the histogram's buckets, enough to get
+// down to pressureLow. Flows idle for less than one bucket
+// (IdleTimeout/64) are never evicted: they are the busy ones.
+func (a *Aggregator) plan(kept int) reliefPlan {
 	size := a.cfg.TableSize
-	if size <= 0 || kept*100 <= size*pressureHigh {
-		return 0
+	width := a.cfg.IdleTimeout / ageBuckets // divided first: no overflow for any timeout
+	if size <= 0 || width <= 0 || kept*100 <= size*pressureHigh {
+		return reliefPlan{} // no room problem, or no ages to tell busy from idle
 	}
 	need := kept - size*pressureLow/100
 	b := ageBuckets - 1
+	above := 0 // flows in the buckets past b
 	// Bounded by ageBuckets: walk from the idlest bucket down until
 	// enough flows are covered, stopping at bucket 1.
-	for got := a.ages[b]; got < need && b > 1; got += a.ages[b] {
+	for above+a.ages[b] < need && b > 1 {
+		above += a.ages[b]
 		b--
 	}
-	return a.cfg.IdleTimeout / ageBuckets * time.Duration(b) // divided first: no overflow for any timeout
+	return reliefPlan{lo: width * time.Duration(b), hi: width * time.Duration(b+1),
+		quota: min(need-above, a.ages[b]), max: need}
 }
 
 // Shutdown emits a last record for every flow in the table. With remove,

@@ -204,3 +204,66 @@ func TestReliefOddAges(t *testing.T) {
 		}
 	}
 }
+
+// TestReliefStopsNearLow is the defect where relief evicted the whole
+// table: with the idle ages bunched in one histogram bucket (or a few),
+// an age threshold alone takes every flow at or past it. Whatever the
+// distribution, relief must leave the table near 80% full.
+func TestReliefStopsNearLow(t *testing.T) {
+	cases := []struct {
+		name string
+		idle func(i int) time.Duration // idle age of flow i at the sweep
+	}{
+		{"all in one bucket", func(int) time.Duration { return 5 * time.Second }},
+		{"all in the last bucket", func(int) time.Duration { return 14900 * time.Millisecond }},
+		{"two buckets, idler one small", func(i int) time.Duration {
+			if i < 10 {
+				return 12 * time.Second
+			}
+			return 3 * time.Second
+		}},
+		{"one idle flow, the rest bunched", func(i int) time.Duration {
+			if i == 0 {
+				return 14 * time.Second
+			}
+			return 2 * time.Second
+		}},
+		{"spread out", func(i int) time.Duration { return time.Duration(i) * 150 * time.Millisecond }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness()
+			h.agg.cfg.TableSize = 100
+			now := t0.Add(20 * time.Second)
+			for i := range 95 {
+				h.tab.Packet(key(uint16(1000+i)), 100, now.Add(-tc.idle(i)), 0)
+			}
+			if st := h.sweep(t, now); st.Removed != 0 {
+				t.Fatalf("first sweep %+v: nothing is due yet", st)
+			}
+			st := h.sweep(t, now.Add(time.Millisecond))
+			if left := h.tab.Len(); left < 78 || left > 80 {
+				t.Fatalf("relief left %d of 95 flows (evicted %d), want 78..80", left, st.Evicted)
+			}
+			// Never a busier flow out while an idler one stays.
+			var minEvicted, maxKept time.Duration = time.Hour, -1
+			gone := map[uint16]bool{}
+			for _, r := range h.records {
+				gone[r.SPort] = true
+			}
+			for i := range 95 {
+				if gone[uint16(1000+i)] {
+					minEvicted = min(minEvicted, tc.idle(i))
+				} else {
+					maxKept = max(maxKept, tc.idle(i))
+				}
+			}
+			if bucket := DefaultConfig().IdleTimeout / ageBuckets; maxKept > minEvicted+bucket {
+				t.Errorf("kept a flow idle %v while one idle only %v went", maxKept, minEvicted)
+			}
+			if st := h.sweep(t, now.Add(2*time.Millisecond)); st.Evicted != 0 {
+				t.Fatalf("third sweep %+v: the table has room again", st)
+			}
+		})
+	}
+}

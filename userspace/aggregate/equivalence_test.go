@@ -360,11 +360,11 @@ func checkStates(t *testing.T, step int, s *states) {
 		if sl.seen == s.sweep {
 			marked++
 		}
-		if j, ok := s.index[sl.key]; !ok || j != uint32(i) {
+		if j, ok := s.get(&sl.key); !ok || j != uint32(i) {
 			t.Fatalf("step %d: slot %d is not indexed under its key", step, i)
 		}
 	}
-	if used != len(s.index) || marked != s.marked {
-		t.Fatalf("step %d: %d used slots, %d indexed; %d seen this sweep, %d counted", step, used, len(s.index), marked, s.marked)
+	if used != s.index.Len() || marked != s.marked {
+		t.Fatalf("step %d: %d used slots, %d indexed; %d seen this sweep, %d counted", step, used, s.index.Len(), marked, s.marked)
 	}
 }

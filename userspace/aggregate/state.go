@@ -1,5 +1,7 @@
 package aggregate
 
+import "github.com/vxtap/vxtap/userspace/internal/keyindex"
+
 // slot is what earlier records of one flow already carried. It holds no
 // pointers, so a million of them are one allocation the garbage collector
 // never scans.
@@ -17,11 +19,11 @@ type slot struct {
 
 const noPos = ^uint32(0)
 
-// states holds every known flow's slot, found through a map keyed by the
-// packed flow key, and counts how many of them the current sweep has seen
+// states holds every known flow's slot, found through an index of the
+// packed flow keys (8 bytes a flow where a Go map cost over 60), and counts how many of them the current sweep has seen
 // so a sweep that met every flow skips the search for evicted ones.
 type states struct {
-	index  map[fkey]uint32
+	index  *keyindex.Index
 	slots  []slot
 	free   []uint32 // slots to reuse
 	sweep  uint64   // number of the current (or last) sweep
@@ -37,10 +39,18 @@ type states struct {
 	misses      int // wrong guesses in a row
 }
 
-func newStates() states { return states{index: map[fkey]uint32{}} }
+// newStates sizes the slots for capacity flows: reserved, not touched,
+// so unused room costs address space, not memory, and a table filling
+// up never leaves grown-out copies behind.
+func newStates(capacity int) states {
+	return states{index: keyindex.New(capacity), slots: make([]slot, 0, capacity),
+		order: make([]uint32, 0, capacity), walk: make([]uint32, 0, capacity)}
+}
 
 // len is the number of known flows.
-func (s *states) len() int { return len(s.index) }
+func (s *states) len() int { return s.index.Len() }
+
+func (s *states) hash(k *fkey) uint32 { return s.index.Hash(k[:]) }
 
 // begin starts sweep n.
 func (s *states) begin(n uint64) {
@@ -54,8 +64,7 @@ func (s *states) end() { s.order, s.walk = s.walk, s.order }
 
 // get returns a known flow's slot index.
 func (s *states) get(k *fkey) (uint32, bool) {
-	i, ok := s.index[*k]
-	return i, ok
+	return s.index.Find(s.hash(k), func(i uint32) bool { return s.slots[i].key == *k })
 }
 
 // find is get for a flow met by the sweep's walk: it checks where the last
@@ -72,7 +81,7 @@ func (s *states) find(k *fkey) (uint32, bool) {
 		}
 	}
 	s.misses++
-	i, ok := s.index[*k]
+	i, ok := s.get(k)
 	if ok && s.slots[i].seen+1 == s.sweep && s.slots[i].pos != noPos {
 		s.cursor = int(s.slots[i].pos) + 1 // resynchronise after inserts and removals
 	}
@@ -91,7 +100,7 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 		i = uint32(len(s.slots) - 1)
 	}
 	s.slots[i] = slot{key: k, used: true, pos: noPos, seen: seen}
-	s.index[k] = i
+	s.index.Insert(s.hash(&k), i)
 	if seen == s.sweep {
 		s.marked++
 	}
@@ -131,7 +140,7 @@ func (s *states) drop(i uint32) {
 	if sl.seen == s.sweep {
 		s.marked--
 	}
-	delete(s.index, sl.key)
+	s.index.Delete(s.hash(&sl.key), i)
 	*sl = slot{}
 	s.free = append(s.free, i)
 }

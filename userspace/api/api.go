@@ -9,6 +9,7 @@
 //	/v1/top?sort=rate|bytes|packets&group=5tuple|src|dst|pair|dport|vni|mirror&n=N&filter=EXPR
 //	/v1/status
 //	/v1/counters
+//	/v1/findings?after=SEQ&type=TYPE&min_severity=X
 package api
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/rates"
 )
 
@@ -51,6 +53,8 @@ type Status struct {
 	Evicted          uint64            `json:"evicted"`           // removed early: the table was over 90% full
 	Vanished         uint64            `json:"vanished"`          // left the table without the daemon
 	Samples          uint64            `json:"samples"`
+	// Sinks are the outputs' queues: written, dropped, errors, the last error.
+	Sinks []pipeline.SinkStats `json:"sinks,omitempty"`
 }
 
 // Parts is a Provider made of the daemon's pieces.

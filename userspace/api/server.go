@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,8 +21,14 @@ import (
 	"github.com/vxtap/vxtap/userspace/topview"
 )
 
-// MaxRows caps n: a million rows of JSON is already more than any reader.
-const MaxRows = 1_000_000
+// MaxRows caps n (topview.MaxRows); n = 0 asks for this many.
+const MaxRows = topview.MaxRows
+
+// MaxInFlight bounds the requests the API answers at once: a view of a
+// million flows takes a copy of 40 MB and a build of up to a few hundred
+// milliseconds, so a burst of clients must not multiply that. Requests
+// past it get 429 at once rather than queueing.
+const MaxInFlight = 4
 
 // Server serves the API on a Unix socket.
 type Server struct {
@@ -38,6 +45,9 @@ type Server struct {
 	meter  topview.DatapathMeter
 	stop   chan struct{}
 	once   sync.Once
+	slots  chan struct{} // MaxInFlight tokens
+
+	findingsSrc FindingsSource // GET /v1/findings (findings.go); nil: detection off
 }
 
 // Listen creates the daemon's socket for iface (SocketPath) and returns
@@ -52,7 +62,7 @@ func ListenPath(path, iface string, p Provider) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{iface: iface, path: path, p: p, l: l, stop: make(chan struct{}),
+	s := &Server{iface: iface, path: path, p: p, l: l, stop: make(chan struct{}), slots: make(chan struct{}, MaxInFlight),
 		policy: policy{owner: uint32(os.Geteuid()), group: gid, groupsOf: procGroups}}
 	s.srv = &http.Server{Handler: s.Handler(), ConnContext: connContext,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
@@ -121,8 +131,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/top", s.top)
 	mux.HandleFunc("/v1/status", s.status)
 	mux.HandleFunc("/v1/counters", s.counters)
+	mux.HandleFunc("/v1/findings", s.findings)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no endpoint %s: want /v1/top, /v1/status or /v1/counters", r.URL.Path))
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no endpoint %s: want /v1/top, /v1/status, /v1/counters or /v1/findings", r.URL.Path))
 	})
 	return s.guard(mux)
 }
@@ -140,6 +151,14 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, http.StatusMethodNotAllowed, "", fmt.Sprintf("method %s not allowed: the API is read-only (GET)", r.Method))
+			return
+		}
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "", fmt.Sprintf("%d requests are being answered already: try again in a second", MaxInFlight))
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -200,7 +219,7 @@ func ParseQuery(v url.Values) (topview.Query, error) {
 	if n := v.Get("n"); n != "" {
 		q.N, err = strconv.Atoi(n)
 		if err != nil || q.N < 0 || q.N > MaxRows {
-			return q, &paramError{"n", fmt.Sprintf("%q: want a whole number from 0 (all rows) to %d", n, MaxRows)}
+			return q, &paramError{"n", fmt.Sprintf("%q: want a whole number from 0 (the most, %d) to %d", n, MaxRows, MaxRows)}
 		}
 	}
 	if f := v.Get("filter"); f != "" {
@@ -212,7 +231,11 @@ func ParseQuery(v url.Values) (topview.Query, error) {
 }
 
 func (s *Server) top(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseQuery(r.URL.Query())
+	v, err := parseRawQuery(r.URL.RawQuery)
+	var q topview.Query
+	if err == nil {
+		q, err = ParseQuery(v)
+	}
 	if err != nil {
 		var pe *paramError
 		errors.As(err, &pe)
@@ -230,11 +253,39 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 		res.Note = "waiting for the daemon's first sweep"
 	}
 	res.Header.Datapath = s.meter.Datapath()
-	writeJSON(w, http.StatusOK, res)
+	writeTop(w, &res)
+}
+
+// writeTop streams a view: the header, then each row as it is encoded,
+// through a small buffer, so an answer of MaxRows rows never sits whole
+// in memory as JSON.
+func writeTop(w http.ResponseWriter, res *topview.Result) {
+	rows := res.Rows
+	res.Rows = []topview.Row{}
+	head, err := json.Marshal(res)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "", "encode response: "+err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 32<<10)
+	bw.Write(head[:len(head)-2]) // up to "rows":[ ; the rows and "]}" follow
+	enc := json.NewEncoder(bw)
+	for i := range rows {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		if err := enc.Encode(&rows[i]); err != nil {
+			return // the client went away: nothing more to tell it
+		}
+	}
+	bw.WriteString("]}\n")
+	bw.Flush()
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
+	if r.URL.RawQuery != "" {
 		writeError(w, http.StatusBadRequest, "", "/v1/status takes no parameters")
 		return
 	}
@@ -256,7 +307,7 @@ type Counters struct {
 }
 
 func (s *Server) counters(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
+	if r.URL.RawQuery != "" {
 		writeError(w, http.StatusBadRequest, "", "/v1/counters takes no parameters")
 		return
 	}

@@ -1,21 +1,23 @@
 // Package daemon is the loop of `vxtap run`: drain the ring buffer, sweep
-// the flow table every interval, write flow records, and keep the state
-// that health checks, metrics and the local API read.
+// the flow table every interval, hand flow records, events and samples to
+// the sinks it was built with, and keep the state that health checks,
+// metrics and the local API read.
+//
+// Two goroutines never wait for a sink: the ring-buffer reader (drain.go)
+// and the sweep loop (Run). Every sink sits behind its own bounded queue
+// (fanout.go); a full queue counts a drop instead of blocking.
 package daemon
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/rs/zerolog/log"
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
 // Config of the loop.
@@ -25,12 +27,23 @@ type Config struct {
 	Aggregate     aggregate.Config
 	// HealthWindow: /healthz fails when the last drain is older than this.
 	HealthWindow time.Duration
+	// Instance names the appliance in every batch (hostname by default).
+	Instance string
+	// Seq numbers the batches; nil keeps the numbers in memory only.
+	Seq pipeline.Sequencer
+	// RecordQueue, EventQueue, SampleQueue: capacity of each sink's queue,
+	// in batches (record sinks) or ring-buffer drains (events, samples).
+	RecordQueue, EventQueue, SampleQueue int
+	// ShutdownWait bounds how long Shutdown waits for sinks to write what
+	// is queued.
+	ShutdownWait time.Duration
 }
 
 // DefaultConfig is the daemon's default.
 func DefaultConfig() Config {
 	return Config{SweepInterval: time.Second, DrainEvery: 200 * time.Millisecond,
-		Aggregate: aggregate.DefaultConfig(), HealthWindow: 5 * time.Second}
+		Aggregate: aggregate.DefaultConfig(), HealthWindow: 5 * time.Second,
+		RecordQueue: 64, EventQueue: 256, SampleQueue: 256, ShutdownWait: 5 * time.Second}
 }
 
 // Sources are the data path as the daemon reads it.
@@ -43,49 +56,58 @@ type Sources struct {
 	Attached func() bool
 }
 
-// Observer gets every flow of every sweep (the rate tracker of the local
-// API) and a call at the end of each sweep.
-type Observer interface {
-	Observe(now time.Time, k flow.Key, c flow.Counters)
-	EndSweep(now time.Time)
-}
-
-// SampleSink takes sampled packets (the pcapng writer).
-type SampleSink interface {
-	Write(flow.Sample) error
-	Flush() error
-}
-
 // Daemon runs the loop.
 type Daemon struct {
 	cfg   Config
 	src   Sources
 	agg   *aggregate.Aggregator
-	out   *bufio.Writer
-	outMu sync.Mutex
-	enc   *json.Encoder
-	obs   Observer
+	outs  pipeline.Outputs
+	fan   *fanout
 	start time.Time
 
-	lastDrain atomic.Int64 // unix ns of the last completed drain
-	mu        sync.Mutex
-	last      aggregate.Stats // the last sweep
-	records   map[string]uint64
-	vniPkts   map[uint32]uint64 // per-VNI packets and bytes carried by records
-	vniBytes  map[uint32]uint64
-	samples   uint64
-	evicted   uint64                // flows the aggregator removed early (table nearly full)
-	vanished  uint64                // flows that left the table without the aggregator
-	OnSweep   func(aggregate.Stats) // metrics hook
-	// Samples, if set, receives every sampled packet.
-	Samples SampleSink
+	batch []flow.Record // the records of the sweep under way
+	// aggEvents carries flow starts from the ring-buffer reader to the
+	// sweep loop, which owns the aggregator.
+	aggEvents chan []flow.Event
+
+	lastDrain  atomic.Int64 // unix ns of the last completed drain
+	samples    atomic.Uint64
+	lostStarts atomic.Uint64 // flow starts the sweep loop was too busy to take
+
+	mu       sync.Mutex
+	last     aggregate.Stats // the last sweep
+	records  map[string]uint64
+	vniPkts  map[uint32]uint64 // per-VNI packets and bytes carried by records
+	vniBytes map[uint32]uint64
+	evicted  uint64                // flows the aggregator removed early (table nearly full)
+	vanished uint64                // flows that left the table without the aggregator
+	OnSweep  func(aggregate.Stats) // metrics hook
+
+	closeOnce sync.Once
 }
 
-// New builds a daemon writing JSON-line records to out.
-func New(cfg Config, src Sources, out io.Writer, obs Observer) (*Daemon, error) {
-	d := &Daemon{cfg: cfg, src: src, out: bufio.NewWriterSize(out, 1<<16), obs: obs, start: time.Now(),
-		records: map[string]uint64{}, vniPkts: map[uint32]uint64{}, vniBytes: map[uint32]uint64{}}
-	d.enc = json.NewEncoder(d.out)
+// New builds a daemon fanning out to outs: every sink of every kind is
+// listed here, at construction, and nowhere else.
+func New(cfg Config, src Sources, outs pipeline.Outputs) (*Daemon, error) {
+	def := DefaultConfig()
+	if cfg.RecordQueue <= 0 {
+		cfg.RecordQueue = def.RecordQueue
+	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = def.EventQueue
+	}
+	if cfg.SampleQueue <= 0 {
+		cfg.SampleQueue = def.SampleQueue
+	}
+	if cfg.ShutdownWait <= 0 {
+		cfg.ShutdownWait = def.ShutdownWait
+	}
+	if cfg.Seq == nil {
+		cfg.Seq = &pipeline.MemSeq{}
+	}
+	d := &Daemon{cfg: cfg, src: src, outs: outs, start: time.Now(),
+		aggEvents: make(chan []flow.Event, 1024),
+		records:   map[string]uint64{}, vniPkts: map[uint32]uint64{}, vniBytes: map[uint32]uint64{}}
 	d.lastDrain.Store(time.Now().UnixNano()) // healthy from the start: the loop drains at once
 	d.agg = aggregate.New(cfg.Aggregate, observed{src.Flows, d}, d.emit)
 	if src.Ledger != nil {
@@ -93,81 +115,85 @@ func New(cfg Config, src Sources, out io.Writer, obs Observer) (*Daemon, error) 
 			return nil, err
 		}
 	}
+	d.fan = newFanout(cfg, outs)
 	return d, nil
 }
 
-// observed hands every walked flow to the observer on its way to the aggregator.
+// observed hands every walked flow to the sweep observers on its way to
+// the aggregator.
 type observed struct {
 	flow.FlowSource
 	d *Daemon
 }
 
 func (o observed) Walk(fn func(flow.Key, flow.Counters)) error {
-	if o.d.obs == nil {
+	obs := o.d.outs.Observers
+	if len(obs) == 0 {
 		return o.FlowSource.Walk(fn)
 	}
 	now := time.Now()
 	return o.FlowSource.Walk(func(k flow.Key, c flow.Counters) {
-		o.d.obs.Observe(now, k, c)
+		for _, ob := range obs {
+			ob.Observe(now, k, c)
+		}
 		fn(k, c)
 	})
 }
 
-func (d *Daemon) emit(r flow.Record) {
-	d.outMu.Lock()
-	if err := d.enc.Encode(r); err != nil {
-		log.Error().Err(err).Msg("write flow record")
-	}
-	d.outMu.Unlock()
-	d.mu.Lock()
-	d.records[r.EndReason]++
-	d.vniPkts[r.VNI] += r.Packets
-	d.vniBytes[r.VNI] += r.Bytes
-	d.mu.Unlock()
-}
+// emit collects the aggregator's records into the sweep's batch.
+func (d *Daemon) emit(r flow.Record) { d.batch = append(d.batch, r) }
 
-func (d *Daemon) flushOut() error {
-	d.outMu.Lock()
-	defer d.outMu.Unlock()
-	return d.out.Flush()
-}
-
-// Run loops until ctx ends. The ring buffer is read with a deadline, not
-// woken per record, so each turn takes whatever queued meanwhile.
+// Run loops until ctx ends: the ring-buffer reader in its own goroutine,
+// the sweeps in this one.
 func (d *Daemon) Run(ctx context.Context) error {
-	nextSweep := time.Now().Add(d.cfg.SweepInterval)
-	for ctx.Err() == nil {
-		deadline := time.Now().Add(d.cfg.DrainEvery)
-		if deadline.After(nextSweep) {
-			deadline = nextSweep
-		}
-		if _, err := d.src.Events.Read(deadline, d.agg.OnEvent, d.onSample); err != nil {
-			return err
-		}
-		d.lastDrain.Store(time.Now().UnixNano())
-		if now := time.Now(); !now.Before(nextSweep) {
-			if err := d.sweep(now); err != nil {
-				log.Error().Err(err).Msg("sweep")
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- d.drainLoop(dctx) }()
+	tick := time.NewTicker(d.cfg.SweepInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case evs := <-d.aggEvents:
+			d.onEvents(evs)
+		case <-tick.C:
+			d.takeEvents()
+			if err := d.sweep(time.Now()); err != nil {
+				logEvery("sweep", err.Error(), "sweep")
 			}
-			nextSweep = now.Add(d.cfg.SweepInterval)
+		case err := <-drained:
+			return err
+		case <-ctx.Done():
+			cancel()
+			<-drained
+			return nil
 		}
 	}
-	return nil
 }
 
-func (d *Daemon) onSample(s flow.Sample) {
-	atomic.AddUint64(&d.samples, 1)
-	if d.Samples != nil {
-		if err := d.Samples.Write(s); err != nil {
-			log.Error().Err(err).Msg("write sample")
+// onEvents hands flow starts to the aggregator (sweep loop only).
+func (d *Daemon) onEvents(evs []flow.Event) {
+	for _, e := range evs {
+		d.agg.OnEvent(e)
+	}
+}
+
+// takeEvents applies every flow start queued so far (sweep loop only).
+func (d *Daemon) takeEvents() {
+	for {
+		select {
+		case evs := <-d.aggEvents:
+			d.onEvents(evs)
+		default:
+			return
 		}
 	}
 }
 
 func (d *Daemon) sweep(now time.Time) error {
 	st, err := d.agg.Sweep(now)
-	if d.obs != nil {
-		d.obs.EndSweep(now)
+	for _, ob := range d.outs.Observers {
+		ob.EndSweep(now)
 	}
 	d.mu.Lock()
 	d.last = st
@@ -177,37 +203,62 @@ func (d *Daemon) sweep(now time.Time) error {
 	if d.OnSweep != nil {
 		d.OnSweep(st)
 	}
-	if ferr := d.flushOut(); ferr != nil && err == nil {
-		err = fmt.Errorf("write flow records: %w", ferr)
-	}
-	if d.Samples != nil {
-		if ferr := d.Samples.Flush(); ferr != nil && err == nil {
-			err = fmt.Errorf("write samples: %w", ferr)
-		}
-	}
+	d.publish(now)
 	return err
 }
 
-// Shutdown drains what is queued and emits every live flow with end
-// reason shutdown; with remove the flows leave the table too.
+// publish numbers the sweep's records as one batch and offers it to every
+// record sink.
+func (d *Daemon) publish(now time.Time) {
+	if len(d.batch) == 0 {
+		return
+	}
+	recs := d.batch
+	d.batch = nil // the sinks own this slice now
+	seq, err := d.cfg.Seq.Next()
+	if err != nil {
+		logEvery("seq", err.Error(), "batch sequence")
+	}
+	b := pipeline.Batch{Instance: d.cfg.Instance, Seq: seq, Time: now, Records: recs}
+	d.mu.Lock()
+	for _, r := range recs {
+		d.records[r.EndReason]++
+		d.vniPkts[r.VNI] += r.Packets
+		d.vniBytes[r.VNI] += r.Bytes
+	}
+	d.mu.Unlock()
+	d.fan.records(b)
+}
+
+// Shutdown drains what is queued in the ring buffer and emits every live
+// flow with end reason shutdown; with remove the flows leave the table
+// too. Then every sink gets until ShutdownWait to write what it holds, and
+// is closed. Call it after Run returned.
 func (d *Daemon) Shutdown(remove bool) (int, error) {
-	if _, err := d.src.Events.Read(time.Unix(1, 0), d.agg.OnEvent, d.onSample); err != nil {
+	defer d.Close()
+	if err := d.drainOnce(time.Unix(1, 0)); err != nil {
 		return 0, err
 	}
-	n, err := d.agg.Shutdown(time.Now(), remove)
-	if ferr := d.flushOut(); ferr != nil && err == nil {
-		err = ferr
-	}
-	if d.Samples != nil {
-		if ferr := d.Samples.Flush(); ferr != nil && err == nil {
-			err = ferr
-		}
-	}
+	d.takeEvents()
+	now := time.Now()
+	n, err := d.agg.Shutdown(now, remove)
+	d.publish(now)
 	return n, err
 }
 
+// Close gives every sink until ShutdownWait to write what is queued, then
+// closes them. Safe to call more than once.
+func (d *Daemon) Close() error {
+	var err error
+	d.closeOnce.Do(func() { err = d.fan.close(time.Now().Add(d.cfg.ShutdownWait)) })
+	return err
+}
+
 // Health says whether the NLB should send traffic here: the program is
-// attached and the loop drained the ring buffer recently.
+// attached and the loop drained the ring buffer recently. A sink that
+// cannot write makes the daemon degraded, not unhealthy: the kernel still
+// accounts every packet and the records wait for the sink, so taking the
+// appliance out of the NLB would only lose the mirror copies.
 func (d *Daemon) Health() (bool, string) {
 	if d.src.Attached != nil && !d.src.Attached() {
 		return false, "XDP program is not attached"
@@ -215,6 +266,9 @@ func (d *Daemon) Health() (bool, string) {
 	age := time.Since(time.Unix(0, d.lastDrain.Load()))
 	if age > d.cfg.HealthWindow {
 		return false, fmt.Sprintf("last ring buffer drain %s ago", age.Round(time.Millisecond))
+	}
+	if why := d.fan.degraded(); why != "" {
+		return true, "degraded: " + why
 	}
 	return true, "ok"
 }
@@ -230,6 +284,8 @@ type State struct {
 	Evicted    uint64
 	Vanished   uint64
 	KnownFlows int
+	LostStarts uint64               // flow starts not handed to the aggregator (sweep loop busy)
+	Sinks      []pipeline.SinkStats // every sink's queue counters
 }
 
 // State returns a copy of the loop's state.
@@ -248,6 +304,6 @@ func (d *Daemon) State() State {
 		rec[k] = v
 	}
 	return State{Uptime: time.Since(d.start), LastSweep: d.last, Records: rec,
-		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: atomic.LoadUint64(&d.samples),
-		Evicted: d.evicted, Vanished: d.vanished}
+		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: d.samples.Load(),
+		Evicted: d.evicted, Vanished: d.vanished, LostStarts: d.lostStarts.Load(), Sinks: d.fan.stats()}
 }

@@ -24,7 +24,7 @@ const (
 
 // Top-level keys by document kind.
 var topKeys = map[DocKind][]string{
-	DocConfig:      {"sessions", "default", "filters", "amazon_dns", "vpc_cidrs", "TrafficMirrorFilters", "TrafficMirrorSessions", "NextToken"},
+	DocConfig:      {"sessions", "default", "filters", "amazon_dns", "vpc_cidrs", "detect", "TrafficMirrorFilters", "TrafficMirrorSessions", "NextToken"}, // detect: read by userspace/detect
 	DocAWSFilters:  {"TrafficMirrorFilters", "NextToken"},
 	DocAWSSessions: {"TrafficMirrorSessions", "NextToken"},
 }

@@ -16,8 +16,10 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/export/jsonl"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
+	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
 type fakeCounters struct{}
@@ -37,8 +39,12 @@ func TestHealthAndMetrics(t *testing.T) {
 	cfg := daemon.DefaultConfig()
 	cfg.SweepInterval, cfg.DrainEvery, cfg.HealthWindow = 20*time.Millisecond, 5*time.Millisecond, 200*time.Millisecond
 	cfg.Aggregate.IdleTimeout = 50 * time.Millisecond
+	sink, err := jsonl.Open(jsonl.Config{Stdout: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
 	d, err := daemon.New(cfg, daemon.Sources{Flows: tab, Events: tab, Counters: fakeCounters{},
-		Attached: func() bool { return attached }}, &out, nil)
+		Attached: func() bool { return attached }}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +124,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	if code, body := get("/healthz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "drain") {
 		t.Errorf("/healthz %d %q with the loop stopped, want 503", code, body)
 	}
+	d.Close() // the sink has written everything
 	if !strings.Contains(out.String(), `"end_reason":"idle"`) || !strings.Contains(out.String(), `"packets":7`) {
 		t.Errorf("flow records: %s", out.String())
 	}

@@ -1,6 +1,10 @@
 package rates
 
-import "github.com/vxtap/vxtap/userspace/flow"
+import (
+	"net/netip"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+)
 
 // ckey is a flow key without pointers (netip.Addr holds one for its
 // zone): hashed as plain memory and skipped by the garbage collector,
@@ -8,7 +12,7 @@ import "github.com/vxtap/vxtap/userspace/flow"
 type ckey [42]byte
 
 // compact packs a key: source, destination, VNI, ports, protocol, and
-// which addresses are IPv4 (so 10.0.0.1 and ::ffff:10.0.0.1 stay apart).
+// each address's family (so 10.0.0.1 and ::ffff:10.0.0.1 stay apart).
 func compact(k flow.Key) ckey {
 	var c ckey
 	s, d := k.Src.As16(), k.Dst.As16()
@@ -18,13 +22,61 @@ func compact(k flow.Key) ckey {
 	c[36], c[37] = byte(k.SPort>>8), byte(k.SPort)
 	c[38], c[39] = byte(k.DPort>>8), byte(k.DPort)
 	c[40] = k.Proto
-	var fam byte
-	if k.Src.Is4() {
-		fam |= 1
-	}
-	if k.Dst.Is4() {
-		fam |= 2
-	}
-	c[41] = fam
+	c[41] = family(k.Src) | family(k.Dst)<<2
 	return c
+}
+
+// key unpacks what compact packed.
+func (c *ckey) key() flow.Key {
+	return flow.Key{
+		VNI:   uint32(c[32])<<24 | uint32(c[33])<<16 | uint32(c[34])<<8 | uint32(c[35]),
+		Src:   addr([16]byte(c[0:16]), c[41]&3),
+		Dst:   addr([16]byte(c[16:32]), c[41]>>2&3),
+		Proto: c[40],
+		SPort: uint16(c[36])<<8 | uint16(c[37]),
+		DPort: uint16(c[38])<<8 | uint16(c[39]),
+	}
+}
+
+// family is 0 for an invalid address, 1 for IPv4, 2 for IPv6.
+func family(a netip.Addr) byte {
+	switch {
+	case a.Is4():
+		return 1
+	case a.Is6():
+		return 2
+	}
+	return 0
+}
+
+// addr is the address of 16 bytes in family fam.
+func addr(b [16]byte, fam byte) netip.Addr {
+	switch fam {
+	case 1:
+		return netip.AddrFrom16(b).Unmap()
+	case 2:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
+}
+
+// ident is what a tracked flow is: its key, and the mirror source and
+// direction the data path gave it. It never changes while the slot
+// holds the flow (a flow whose mirror source changes moves to a new
+// slot), so readers of a snapshot read it without locks.
+type ident struct {
+	key    ckey
+	mirror [16]byte
+	mfam   uint8 // family of mirror, as family() says
+	dir    flow.Direction
+}
+
+func identOf(ck *ckey, mirror netip.Addr, dir flow.Direction) ident {
+	return ident{key: *ck, mirror: mirror.As16(), mfam: family(mirror), dir: dir}
+}
+
+// same says whether a flow seen with this mirror source and direction
+// is still the one the slot holds.
+func (id *ident) same(mirror netip.Addr, dir flow.Direction) bool {
+	return id.dir == dir && id.mfam == family(mirror) && id.mirror == mirror.As16()
 }

@@ -2,10 +2,14 @@
 // daemon feeds it every flow of every sweep (Observe) and closes each sweep
 // (EndSweep); readers get the last closed sweep as a Snapshot.
 //
-// The steady path allocates nothing: per-flow state lives in a slice found
-// through a map keyed by a pointer-free copy of the flow key, and
-// snapshots are buffers reused once no reader holds them. That is what
-// keeps a sweep of a million flows far under the daemon's budget.
+// A million flows cost about 125 bytes each here: per slot the flow's
+// identity (60 bytes: packed key, mirror source, direction) and its
+// numbers (40 bytes: totals, rates as float32), its place in the walk
+// order (8) and in the key index (16). Nothing holds a pointer, so the
+// garbage collector never scans them, and the steady path allocates
+// nothing. A reader copies the numbers of the last closed sweep (40
+// bytes a flow, in a reused buffer) and works on the copy without any
+// lock; identities it points at are not reused while it reads.
 package rates
 
 import (
@@ -15,11 +19,13 @@ import (
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/internal/keyindex"
 )
 
 // Config sizes the tracker.
 type Config struct {
-	// Capacity is how many flows to preallocate for (the flow table size).
+	// Capacity is how many flows to reserve room for (the flow table
+	// size): address space only until flows use it.
 	Capacity int
 	// Smoothing is the time constant of the exponentially weighted moving
 	// average; 0 means DefaultSmoothing.
@@ -54,43 +60,42 @@ type Totals struct {
 	AvgBPS  float64
 }
 
-// Snapshot is one closed sweep. Readers get it through Tracker.View and
-// must not keep it (or its Flows) after their function returns.
-type Snapshot struct {
-	At       time.Time     // when the sweep walked the table
-	Interval time.Duration // since the previous sweep; 0 = first sweep, rates unknown
-	Sweeps   uint64        // sweeps so far, this one included
-	Flows    []Flow
-	Totals   Totals
-
-	refs int // readers inside View; guarded by Tracker.mu
+// nums is what a slot's flow measured, updated in place by each sweep.
+// Rates are float32: seven digits are more than a person reads.
+type nums struct {
+	packets, bytes           uint64
+	pps, bps, avgPPS, avgBPS float32
+	pos                      uint32 // place in the last walk that saw the flow
+	flags                    uint8
 }
 
-// slot is the per-flow state kept between sweeps.
-type slot struct {
-	key     ckey
-	used    bool
-	primed  bool // the averages hold a first rate
-	packets uint64
-	bytes   uint64
-	avgPPS  float64
-	avgBPS  float64
-	seen    uint64 // sweep that last saw the flow
-	pos     uint32 // its place in that sweep's walk
+// nums flags.
+const (
+	used   = 1 << iota // the slot holds a flow
+	primed             // the averages hold a first rate
+	seen               // the open sweep met the flow
+)
+
+// held is a freed slot nobody may reuse yet: snapshots of sweeps before
+// before may still point at it.
+type held struct {
+	slot   uint32
+	before uint64
 }
 
 // Tracker computes rates from successive sweeps. Observe and EndSweep are
 // called from one goroutine (the daemon's loop); View from any.
 type Tracker struct {
 	smoothing time.Duration
-	initCap   int
-	index     map[ckey]uint32
-	slots     []slot
+	index     *keyindex.Index
+	ids       []ident // by slot
+	nums      []nums  // by slot
 	free      []uint32
+	limbo     []held // freed, waiting for readers of older sweeps
 	// order lists the slots in the last sweep's walk order, and walk is
-	// this sweep's. A flow table walks in a stable order (a BPF hash map
-	// by bucket), so the next flow is most likely the one after the last
-	// match: checking there first skips the map lookup, and its cache
+	// this sweep's. A flow table walks in a stable order (slot order),
+	// so the next flow is most likely the one after the last match:
+	// checking there first skips the index lookup, and its cache
 	// misses, for nearly every flow.
 	order, walk []uint32
 	cursor      int // where in order the next flow is expected
@@ -102,11 +107,23 @@ type Tracker struct {
 	prevAt time.Time // time of the last closed sweep
 	dt     float64   // seconds since the last closed sweep, 0 = unknown
 	alpha  float64   // EWMA weight of this sweep's rates
-	back   *Snapshot // being filled
+	totals Totals    // of the sweep being built
 
-	mu    sync.Mutex
-	front *Snapshot   // published
-	spare []*Snapshot // earlier buffers, reused once no reader holds them
+	// mu is held by an open sweep from its first Observe to EndSweep, and
+	// by a reader while it copies the last closed sweep: a reader never
+	// sees half a sweep, and the sweep never waits for more than a copy.
+	mu      sync.Mutex
+	front   header    // the last closed sweep
+	readers []uint64  // sweep numbers of the snapshots being read
+	spare   *Snapshot // a reader's buffer kept for the next one
+}
+
+// header is a closed sweep without its flows.
+type header struct {
+	at       time.Time
+	interval time.Duration
+	sweeps   uint64
+	totals   Totals
 }
 
 // New returns an empty tracker.
@@ -117,50 +134,64 @@ func New(cfg Config) *Tracker {
 	cfg.Capacity = max(cfg.Capacity, 0)
 	return &Tracker{
 		smoothing: cfg.Smoothing,
-		initCap:   cfg.Capacity,
-		index:     make(map[ckey]uint32, cfg.Capacity),
-		slots:     make([]slot, 0, cfg.Capacity),
+		index:     keyindex.New(cfg.Capacity),
+		ids:       make([]ident, 0, cfg.Capacity),
+		nums:      make([]nums, 0, cfg.Capacity),
 		order:     make([]uint32, 0, cfg.Capacity),
 		walk:      make([]uint32, 0, cfg.Capacity),
-		front:     &Snapshot{},
-		back:      &Snapshot{Flows: make([]Flow, 0, cfg.Capacity)},
 	}
 }
 
 // begin opens a sweep at time now.
 func (t *Tracker) begin(now time.Time) {
+	t.mu.Lock()
 	t.open = true
 	t.sweep++
+	t.release()
 	t.at = now
 	t.dt, t.alpha = 0, 0
 	if !t.prevAt.IsZero() && now.After(t.prevAt) {
 		t.dt = now.Sub(t.prevAt).Seconds()
 		t.alpha = 1 - math.Exp(-t.dt/t.smoothing.Seconds())
 	}
-	t.back.Flows = t.back.Flows[:0]
-	t.back.Totals = Totals{}
+	t.totals = Totals{}
 	t.walk = t.walk[:0]
 	t.cursor, t.misses = 0, 0
 }
 
+// release frees the held slots no reader can still see.
+func (t *Tracker) release() {
+	oldest := t.sweep
+	for _, r := range t.readers {
+		oldest = min(oldest, r)
+	}
+	kept := t.limbo[:0]
+	for _, h := range t.limbo {
+		if h.before <= oldest {
+			t.free = append(t.free, h.slot)
+		} else {
+			kept = append(kept, h)
+		}
+	}
+	t.limbo = kept
+}
+
 // find returns the slot of a known flow: first where the last walk order
-// expects it, else through the map. After a run of wrong guesses (the
+// expects it, else through the index. After a run of wrong guesses (the
 // order changed wholesale) it guesses only every 16th flow, so a shuffled
 // walk does not pay a wasted cache miss per flow.
 func (t *Tracker) find(ck *ckey) (uint32, bool) {
 	if t.cursor < len(t.order) && (t.misses < 4 || t.misses%16 == 0) {
-		if i := t.order[t.cursor]; t.slots[i].key == *ck {
+		if i := t.order[t.cursor]; t.ids[i].key == *ck {
 			t.cursor++
 			t.misses = 0
 			return i, true
 		}
-		t.misses++
-	} else {
-		t.misses++
 	}
-	i, ok := t.index[*ck]
-	if ok && t.slots[i].seen+1 == t.sweep {
-		t.cursor = int(t.slots[i].pos) + 1 // resynchronise after inserts and removals
+	t.misses++
+	i, ok := t.index.Find(t.index.Hash(ck[:]), func(i uint32) bool { return t.ids[i].key == *ck })
+	if ok && t.nums[i].flags&seen == 0 {
+		t.cursor = int(t.nums[i].pos) + 1 // resynchronise after inserts and removals
 	}
 	return i, ok
 }
@@ -175,62 +206,87 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	var dp, db uint64
 	known := true
 	i, ok := t.find(&ck)
-	if ok && t.slots[i].seen == t.sweep {
-		return // a walk of a changing hash map can meet a flow twice: count it once
+	if ok && t.nums[i].flags&seen != 0 {
+		return // a walk of a changing table can meet a flow twice: count it once
+	}
+	if ok && !t.ids[i].same(c.MirrorSource, c.Direction) {
+		i = t.move(i, identOf(&ck, c.MirrorSource, c.Direction))
 	}
 	switch {
-	case ok && c.Packets >= t.slots[i].packets && c.Bytes >= t.slots[i].bytes:
-		dp, db = c.Packets-t.slots[i].packets, c.Bytes-t.slots[i].bytes
+	case ok && c.Packets >= t.nums[i].packets && c.Bytes >= t.nums[i].bytes:
+		dp, db = c.Packets-t.nums[i].packets, c.Bytes-t.nums[i].bytes
 	case ok:
 		// The counters went back: the flow left the table and came back
 		// between two sweeps, so everything it holds is new.
 		dp, db = c.Packets, c.Bytes
 	default:
-		i = t.alloc(ck)
+		i = t.alloc(identOf(&ck, c.MirrorSource, c.Direction))
 		// A flow that started after the last sweep brought all its
 		// packets within the interval; an older one was there before we
 		// looked, so its rate is unknown until the next sweep.
 		known = !t.prevAt.IsZero() && !c.First.IsZero() && !c.First.Before(t.prevAt)
 		dp, db = c.Packets, c.Bytes
 	}
-	s := &t.slots[i]
+	s := &t.nums[i]
 	var pps, bps float64
+	avgPPS, avgBPS := float64(s.avgPPS), float64(s.avgBPS)
 	if known && t.dt > 0 {
 		pps, bps = float64(dp)/t.dt, float64(db)/t.dt
-		if s.primed {
-			s.avgPPS += t.alpha * (pps - s.avgPPS)
-			s.avgBPS += t.alpha * (bps - s.avgBPS)
+		if s.flags&primed != 0 {
+			avgPPS += t.alpha * (pps - avgPPS)
+			avgBPS += t.alpha * (bps - avgBPS)
 		} else {
-			s.avgPPS, s.avgBPS, s.primed = pps, bps, true
+			avgPPS, avgBPS = pps, bps
+			s.flags |= primed
 		}
 	}
-	s.packets, s.bytes, s.seen, s.pos = c.Packets, c.Bytes, t.sweep, uint32(len(t.walk))
+	s.packets, s.bytes = c.Packets, c.Bytes
+	s.pps, s.bps, s.avgPPS, s.avgBPS = float32(pps), float32(bps), float32(avgPPS), float32(avgBPS)
+	s.flags |= seen
+	s.pos = uint32(len(t.walk))
 	t.walk = append(t.walk, i)
-	b := t.back
-	b.Flows = append(b.Flows, Flow{Key: k, MirrorSource: c.MirrorSource, Direction: c.Direction, Packets: c.Packets, Bytes: c.Bytes,
-		PPS: pps, BPS: bps, AvgPPS: s.avgPPS, AvgBPS: s.avgBPS})
-	tt := &b.Totals
+	tt := &t.totals
 	tt.Packets += c.Packets
 	tt.Bytes += c.Bytes
-	tt.PPS += pps
-	tt.BPS += bps
-	tt.AvgPPS += s.avgPPS
-	tt.AvgBPS += s.avgBPS
+	tt.PPS += float64(s.pps)
+	tt.BPS += float64(s.bps)
+	tt.AvgPPS += float64(s.avgPPS)
+	tt.AvgBPS += float64(s.avgBPS)
 }
 
 // alloc gives a new flow a slot, reusing freed ones first.
-func (t *Tracker) alloc(ck ckey) uint32 {
+func (t *Tracker) alloc(id ident) uint32 {
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
+		t.ids[i] = id
+		t.nums[i] = nums{flags: used}
 	} else {
-		t.slots = append(t.slots, slot{})
-		i = uint32(len(t.slots) - 1)
+		i = uint32(len(t.ids))
+		t.ids = append(t.ids, id)
+		t.nums = append(t.nums, nums{flags: used})
 	}
-	t.slots[i] = slot{key: ck, used: true}
-	t.index[ck] = i
+	t.index.Insert(t.index.Hash(id.key[:]), i)
 	return i
+}
+
+// drop frees slot i; snapshots up to this sweep's may still point at it.
+func (t *Tracker) drop(i uint32) {
+	t.index.Delete(t.index.Hash(t.ids[i].key[:]), i)
+	t.nums[i] = nums{}
+	t.limbo = append(t.limbo, held{slot: i, before: t.sweep})
+}
+
+// move gives a flow whose mirror source or direction changed a new slot
+// with the same numbers: the old identity stays for the readers that
+// still show it.
+func (t *Tracker) move(i uint32, id ident) uint32 {
+	n := t.nums[i]
+	t.drop(i)
+	j := t.alloc(id)
+	t.nums[j] = n
+	return j
 }
 
 // EndSweep closes the sweep: flows it did not see are forgotten, and the
@@ -239,79 +295,38 @@ func (t *Tracker) EndSweep(now time.Time) {
 	if !t.open {
 		t.begin(now) // an empty table: no Observe opened the sweep
 	}
-	for i := range t.slots {
-		s := &t.slots[i]
-		if s.used && s.seen != t.sweep {
-			delete(t.index, s.key)
-			*s = slot{}
-			t.free = append(t.free, uint32(i))
+	for i := range t.nums {
+		s := &t.nums[i]
+		switch {
+		case s.flags&used == 0:
+		case s.flags&seen == 0:
+			t.drop(uint32(i))
+		default:
+			s.flags &^= seen
 		}
 	}
-	b := t.back
-	b.At, b.Interval, b.Sweeps = t.at, 0, t.sweep
+	h := header{at: t.at, sweeps: t.sweep, totals: t.totals}
 	if t.dt > 0 {
-		b.Interval = t.at.Sub(t.prevAt)
+		h.interval = t.at.Sub(t.prevAt)
 	}
-	b.Totals.Flows = len(b.Flows)
+	h.totals.Flows = len(t.walk)
 	t.order, t.walk = t.walk, t.order
 	t.prevAt = t.at
 	t.open = false
-	t.publish()
-}
-
-// publish makes the back buffer the front one and takes a buffer no
-// reader holds for the next sweep.
-func (t *Tracker) publish() {
-	t.mu.Lock()
-	t.spare = append(t.spare, t.front)
-	t.front = t.back
-	var next *Snapshot
-	kept := t.spare[:0]
-	for _, s := range t.spare {
-		if next == nil && s.refs == 0 {
-			next = s
-		} else {
-			kept = append(kept, s)
-		}
-	}
-	clear(t.spare[len(kept):])
-	t.spare = kept
+	t.front = h
 	t.mu.Unlock()
-	if next == nil {
-		// Every other buffer is still being read: a slow reader costs one
-		// more buffer, never a stalled sweep.
-		next = &Snapshot{}
-	}
-	if n := len(t.front.Flows); cap(next.Flows) < n {
-		next.Flows = make([]Flow, 0, max(n+n/8, t.initCap))
-	}
-	t.back = next
-}
-
-// View calls fn with the last closed sweep. fn must not keep the snapshot
-// or its slices: a later sweep refills the buffer once fn returns. Sweeps
-// go on while fn runs.
-func (t *Tracker) View(fn func(*Snapshot)) {
-	t.mu.Lock()
-	s := t.front
-	s.refs++
-	t.mu.Unlock()
-	defer func() {
-		t.mu.Lock()
-		s.refs--
-		t.mu.Unlock()
-	}()
-	fn(s)
 }
 
 // Sweep walks src as one sweep at time now, for a reader of a pinned flow
 // table that no daemon sweeps.
 func (t *Tracker) Sweep(src flow.FlowSource, now time.Time) error {
-	t.begin(now)
+	if !t.open {
+		t.begin(now)
+	}
 	err := src.Walk(func(k flow.Key, c flow.Counters) { t.Observe(now, k, c) })
 	t.EndSweep(now)
 	return err
 }
 
 // Len is the number of flows tracked.
-func (t *Tracker) Len() int { return len(t.index) }
+func (t *Tracker) Len() int { return t.index.Len() }

@@ -1,6 +1,7 @@
 package rates
 
 import (
+	"fmt"
 	"math"
 	"net/netip"
 	"testing"
@@ -30,14 +31,16 @@ func view(tr *Tracker) (snap Snapshot, byKey map[flow.Key]Flow) {
 	byKey = map[flow.Key]Flow{}
 	tr.View(func(s *Snapshot) {
 		snap = Snapshot{At: s.At, Interval: s.Interval, Sweeps: s.Sweeps, Totals: s.Totals}
-		for _, f := range s.Flows {
+		for i := range s.Len() {
+			f := s.Flow(i)
 			byKey[f.Key] = f
 		}
 	})
 	return snap, byKey
 }
 
-func near(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+// near allows for the tracker keeping rates as float32 (seven digits).
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-6*math.Max(1, math.Abs(b)) }
 
 func TestRates(t *testing.T) {
 	alpha := 1 - math.Exp(-1.0/10) // one-second sweeps, 10 s smoothing
@@ -113,12 +116,12 @@ func TestViewIsStableDuringSweeps(t *testing.T) {
 	first := t0.Add(-time.Hour)
 	sweep(tr, t0, first, map[int][2]uint64{1: {1, 1}})
 	tr.View(func(s *Snapshot) {
-		held := s.Flows[0]
+		held := s.Flow(0)
 		for i := 1; i <= 5; i++ {
 			sweep(tr, t0.Add(time.Duration(i)*time.Second), first, map[int][2]uint64{1: {uint64(1 + i), 1}, 2: {1, 1}})
 		}
-		if len(s.Flows) != 1 || s.Flows[0] != held || s.Sweeps != 1 {
-			t.Fatalf("snapshot changed under the reader: sweep %d, %+v", s.Sweeps, s.Flows)
+		if s.Len() != 1 || s.Flow(0) != held || s.Sweeps != 1 {
+			t.Fatalf("snapshot changed under the reader: sweep %d, %+v", s.Sweeps, s.Flow(0))
 		}
 	})
 	snap, got := view(tr)
@@ -256,5 +259,107 @@ func TestDuplicateInWalk(t *testing.T) {
 	snap, got := view(tr)
 	if snap.Totals.Flows != 2 || snap.Totals.Packets != 40 || got[key(1)].PPS != 10 {
 		t.Errorf("totals %+v, flow 1 %+v", snap.Totals, got[key(1)])
+	}
+}
+
+// A reader's flows keep their keys while sweeps drop them and new flows
+// take their places: freed slots wait until no reader can show them.
+func TestFreedSlotsWaitForReaders(t *testing.T) {
+	tr := New(Config{Capacity: 64}) // room reserved: slots are not moved by growth
+
+	first := t0.Add(-time.Hour)
+	flows := func(from, to int) map[int][2]uint64 {
+		m := map[int][2]uint64{}
+		for n := from; n < to; n++ {
+			m[n] = [2]uint64{uint64(n), uint64(100 * n)}
+		}
+		return m
+	}
+	sweep(tr, t0, first, flows(0, 10))
+	tr.View(func(s *Snapshot) {
+		before := map[int]Flow{}
+		for i := range s.Len() {
+			before[i] = s.Flow(i)
+		}
+		for i := 1; i <= 4; i++ { // flows 0..9 go, 10..19 come, and go again
+			sweep(tr, t0.Add(time.Duration(i)*time.Second), first, flows(10*i, 10*i+10))
+		}
+		for i := range s.Len() {
+			if got := s.Flow(i); got != before[i] {
+				t.Fatalf("flow %d changed under the reader: %+v, was %+v", i, got, before[i])
+			}
+		}
+	})
+	// Once the reader is gone, the slots are reused: the tracker does
+	// not grow past what one reader's lifetime needed.
+	for i := 5; i <= 40; i++ {
+		sweep(tr, t0.Add(time.Duration(i)*time.Second), first, flows(10*i, 10*i+10))
+	}
+	if n := len(tr.ids); n > 60 {
+		t.Errorf("%d slots for 10 live flows", n)
+	}
+}
+
+// A flow whose mirror source or direction changes shows the new ones,
+// keeping its rates.
+func TestMirrorChange(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	m1, m2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("2001:db8::1")
+	tr.Observe(t0, key(1), flow.Counters{Packets: 10, Bytes: 100, First: first, MirrorSource: m1, Direction: flow.DirIngress})
+	tr.EndSweep(t0)
+	tr.Observe(t0.Add(time.Second), key(1), flow.Counters{Packets: 30, Bytes: 300, First: first, MirrorSource: m2, Direction: flow.DirEgress})
+	tr.EndSweep(t0.Add(time.Second))
+	_, got := view(tr)
+	if f := got[key(1)]; f.MirrorSource != m2 || f.Direction != flow.DirEgress || f.PPS != 20 || f.Packets != 30 || tr.Len() != 1 {
+		t.Errorf("after the change: %+v (%d tracked)", f, tr.Len())
+	}
+}
+
+// Readers on other goroutines while sweeps run and flows churn: every
+// snapshot is one whole sweep (run with -race).
+func TestConcurrentReaders(t *testing.T) {
+	tr := New(Config{Capacity: 256})
+	first := t0.Add(-time.Hour)
+	done := make(chan struct{})
+	errs := make(chan string, 4)
+	for range 2 {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- ""
+					return
+				default:
+				}
+				tr.View(func(s *Snapshot) {
+					// Sweep i holds flows i..i+49, each with packets = its number.
+					var sum uint64
+					for j := range s.Len() {
+						f := s.Flow(j)
+						if uint64(f.Key.SPort-40000) != f.Packets {
+							errs <- fmt.Sprintf("flow %v with %d packets", f.Key, f.Packets)
+						}
+						sum += f.Packets
+					}
+					if sum != s.Totals.Packets || s.Len() != s.Totals.Flows {
+						errs <- fmt.Sprintf("sweep %d: rows sum to %d packets in %d flows, totals %+v", s.Sweeps, sum, s.Len(), s.Totals)
+					}
+				})
+			}
+		}()
+	}
+	for i := range 300 {
+		m := map[int][2]uint64{}
+		for n := i; n < i+50; n++ {
+			m[n] = [2]uint64{uint64(n), 1}
+		}
+		sweep(tr, t0.Add(time.Duration(i)*time.Second), first, m)
+	}
+	close(done)
+	for range 2 {
+		for e := <-errs; e != ""; e = <-errs {
+			t.Fatal(e)
+		}
 	}
 }

@@ -5,33 +5,34 @@ import (
 	"io"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/rates"
 )
 
 // snapshot1M is a million flows from 65,536 sources in 16 VNIs.
-func snapshot1M() *rates.Snapshot {
+func snapshot1M(unique bool) *rates.Snapshot {
 	const n = 1_000_000
-	s := &rates.Snapshot{Flows: make([]rates.Flow, n)}
+	fs := make([]rates.Flow, n)
 	dst := netip.MustParseAddr("198.19.0.1")
-	for i := range s.Flows {
-		s.Flows[i] = rates.Flow{Key: flow.Key{VNI: uint32(i % 16), Src: netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}),
+	for i := range fs {
+		src := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		if unique { // a scan: every flow from its own source
+			src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		}
+		fs[i] = rates.Flow{Key: flow.Key{VNI: uint32(i % 16), Src: src,
 			Dst: dst, Proto: 6, SPort: uint16(i >> 4), DPort: uint16(443 + i%7)},
 			PPS: float64(i % 1000), BPS: float64(i%9973) * 100, Packets: uint64(i), Bytes: uint64(i) * 100}
 	}
-	return s
+	return rates.NewSnapshot(time.Now(), time.Second, 2, fs)
 }
 
 // BenchmarkBuild1M is one refresh of `vxtap top` against a daemon with a
 // million flows: the view of the 50 heaviest, encoded as the API sends it.
 // It runs inside Tracker.View, beside the sweeps, not in their way.
 func BenchmarkBuild1M(b *testing.B) {
-	s := snapshot1M()
-	unique := snapshot1M() // a scan: every flow from its own source
-	for i := range unique.Flows {
-		unique.Flows[i].Key.Src = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-	}
+	s, unique := snapshot1M(false), snapshot1M(true)
 	tcp := must(ParseFilter("tcp port 443"))
 	for _, bc := range []struct {
 		name string
@@ -44,6 +45,8 @@ func BenchmarkBuild1M(b *testing.B) {
 		{"pair-65536-groups", s, Query{Sort: SortRate, Group: GroupPair, N: 50}},
 		{"vni-16-groups", s, Query{Sort: SortRate, Group: GroupVNI, N: 50}},
 		{"src-1M-groups", unique, Query{Sort: SortRate, Group: GroupSrc, N: 50}},
+		{"5tuple-n0", s, Query{Sort: SortRate, Group: GroupFlow}},
+		{"src-1M-groups-n0", unique, Query{Sort: SortRate, Group: GroupSrc}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -9,12 +9,24 @@ import (
 	"github.com/vxtap/vxtap/userspace/rates"
 )
 
+// MaxRows caps the rows of one view: n = 0 asks for this many. A person
+// reads a few dozen; a script that wants more pages by filter.
+const MaxRows = 10_000
+
+// rowsFor is the rows a query keeps: n, or MaxRows for 0 or past it.
+func rowsFor(n int) int {
+	if n <= 0 || n > MaxRows {
+		return MaxRows
+	}
+	return n
+}
+
 // Build computes the view of one snapshot. Call it inside
 // rates.Tracker.View: it copies what it keeps. A flow's direction is the
 // data path's (shown as "-" while unknown, "*" for a group of several).
 //
-// With a million flows the 5-tuple view costs one pass and a heap of N;
-// other groupings add one map entry per group.
+// With a million flows the 5-tuple view costs one pass and a heap of at
+// most MaxRows; other groupings add one map entry per group.
 func Build(s *rates.Snapshot, q Query) Result {
 	if q.Sort == "" {
 		q.Sort = SortRate
@@ -22,6 +34,7 @@ func Build(s *rates.Snapshot, q Query) Result {
 	if q.Group == "" {
 		q.Group = GroupFlow
 	}
+	q.N = rowsFor(q.N)
 	res := Result{At: s.At, Sort: q.Sort, Group: q.Group, Filter: q.Filter.String(), N: q.N, Rows: []Row{}}
 	h := &res.Header
 	h.IntervalSeconds = s.Interval.Seconds()
@@ -30,18 +43,23 @@ func Build(s *rates.Snapshot, q Query) Result {
 	h.AvgPacketsPerSecond, h.AvgBitsPerSecond = s.Totals.AvgPPS, 8*s.Totals.AvgBPS
 
 	if q.Group == GroupFlow {
-		top := topN[*rates.Flow]{n: q.N, before: func(a, b *rates.Flow) bool { return flowBefore(a, b, q.Sort) }}
-		for i := range s.Flows {
-			if f := &s.Flows[i]; q.Filter.Match(&f.Key, f.MirrorSource) {
-				h.Matched++
-				h.MatchedPacketsPerSecond += f.PPS
-				h.MatchedBitsPerSecond += 8 * f.BPS
-				top.push(f)
+		top := topN[cand]{n: q.N, before: func(a, b cand) bool { return candBefore(s, a, b, q.Sort) }}
+		for i := range s.Len() {
+			pps, bps, bytes := s.Rates(i)
+			if !q.Filter.Empty() {
+				if k, m := s.KeyMirror(i); !q.Filter.Match(&k, m) {
+					continue
+				}
 			}
+			h.Matched++
+			h.MatchedPacketsPerSecond += pps
+			h.MatchedBitsPerSecond += 8 * bps
+			top.push(cand{i: int32(i), rank: rank(q.Sort, bps, pps, bytes)})
 		}
 		h.Groups = h.Matched
-		for _, f := range top.sorted() {
-			res.Rows = append(res.Rows, flowRow(f))
+		for _, c := range top.sorted() {
+			f := s.Flow(int(c.i))
+			res.Rows = append(res.Rows, flowRow(&f))
 		}
 		return res
 	}
@@ -69,9 +87,25 @@ func Build(s *rates.Snapshot, q Query) Result {
 		gtop.push(&accs[i])
 	}
 	for _, a := range gtop.sorted() {
-		res.Rows = append(res.Rows, a.row(q.Group, &s.Flows[a.first]))
+		rep := s.Flow(int(a.first))
+		res.Rows = append(res.Rows, a.row(q.Group, &rep))
 	}
 	return res
+}
+
+// cand is a flow in the running for the 5-tuple view: its place in the
+// snapshot and what it ranks by, so ranking unpacks no key but on ties.
+type cand struct {
+	i    int32
+	rank [3]float64
+}
+
+func candBefore(s *rates.Snapshot, a, b cand, _ Sort) bool {
+	if less, ok := before3(a.rank, b.rank); ok {
+		return less
+	}
+	ka, kb := s.Key(int(a.i)), s.Key(int(b.i))
+	return compareKey(&ka, &kb) < 0
 }
 
 // Map keys per grouping: the smaller the key, the faster a million
@@ -91,8 +125,9 @@ type (
 func group[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rates.Flow) K) []acc {
 	var accs []acc
 	index := map[K]int32{}
-	for i := range s.Flows {
-		f := &s.Flows[i]
+	for i := range s.Len() {
+		fv := s.Flow(i)
+		f := &fv
 		if !q.Filter.Match(&f.Key, f.MirrorSource) {
 			continue
 		}
@@ -109,7 +144,12 @@ func group[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rates.
 			}
 			accs = append(accs, acc{k: groupKey(q.Group, f), first: int32(i)})
 		}
-		accs[j].add(f, &s.Flows[accs[j].first])
+		if accs[j].flows == 0 {
+			accs[j].add(f, f)
+		} else {
+			rep := s.Flow(int(accs[j].first))
+			accs[j].add(f, &rep)
+		}
 	}
 	return accs
 }
@@ -345,13 +385,6 @@ func before3(a, b [3]float64) (bool, bool) {
 		}
 	}
 	return false, false
-}
-
-func flowBefore(a, b *rates.Flow, s Sort) bool {
-	if less, ok := before3(rank(s, a.BPS, a.PPS, a.Bytes), rank(s, b.BPS, b.PPS, b.Bytes)); ok {
-		return less
-	}
-	return compareKey(&a.Key, &b.Key) < 0
 }
 
 func accBefore(a, b *acc, s Sort) bool {

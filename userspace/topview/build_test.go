@@ -17,25 +17,22 @@ var at = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
 
 // fixture: five flows with different leaders by rate, bytes and packets.
 func fixture() *rates.Snapshot {
+	return rates.NewSnapshot(at, time.Second, 9, fixtureFlows())
+}
+
+// fixtureFlows are the fixture's flows, to change before making a snapshot.
+func fixtureFlows() []rates.Flow {
 	m1, m2 := netip.MustParseAddr("10.9.0.1"), netip.MustParseAddr("10.9.0.2")
 	fl := func(k flow.Key, mirror netip.Addr, bps, pps float64, bytes, packets uint64) rates.Flow {
 		return rates.Flow{Key: k, MirrorSource: mirror, BPS: bps, PPS: pps, AvgBPS: bps / 2, AvgPPS: pps / 2, Bytes: bytes, Packets: packets}
 	}
-	s := &rates.Snapshot{At: at, Interval: time.Second, Sweeps: 9, Flows: []rates.Flow{
+	return []rates.Flow{
 		fl(mkKey(101, "10.0.0.1", "10.0.1.1", 6, 40000, 443), m1, 1_000_000, 800, 5_000_000, 4000), // heaviest by rate
 		fl(mkKey(101, "10.0.0.1", "10.0.1.2", 6, 40001, 80), m1, 100_000, 2000, 50_000_000, 90000), // by bytes and packets
 		fl(mkKey(102, "10.0.0.2", "10.0.1.1", 17, 5353, 53), m2, 10_000, 100, 1000, 10),
 		fl(mkKey(102, "10.0.1.1", "10.0.0.1", 6, 443, 40000), m2, 500_000, 500, 2_000_000, 3000), // F1's reply
 		fl(mkKey(101, "2001:db8::1", "2001:db8::2", 58, 0, 0), m1, 50, 1, 100, 2),
-	}}
-	for _, f := range s.Flows {
-		s.Totals.Flows++
-		s.Totals.Packets += f.Packets
-		s.Totals.Bytes += f.Bytes
-		s.Totals.PPS += f.PPS
-		s.Totals.BPS += f.BPS
 	}
-	return s
 }
 
 // label spells a row's key, "*" where the group's flows differ.
@@ -126,16 +123,16 @@ func TestBuildSumsGroups(t *testing.T) {
 
 func TestBuildDirection(t *testing.T) {
 	withDirs := func() *rates.Snapshot {
-		s := fixture()
-		for i := range s.Flows {
-			switch k := s.Flows[i].Key; {
+		fs := fixtureFlows()
+		for i := range fs {
+			switch k := fs[i].Key; {
 			case k.DPort == 443 || k.DPort == 80:
-				s.Flows[i].Direction = flow.DirEgress
+				fs[i].Direction = flow.DirEgress
 			case k.SPort == 443:
-				s.Flows[i].Direction = flow.DirIngress
+				fs[i].Direction = flow.DirIngress
 			}
 		}
-		return s
+		return rates.NewSnapshot(at, time.Second, 9, fs)
 	}
 	tests := []struct {
 		group Group
@@ -175,7 +172,7 @@ func TestResultJSON(t *testing.T) {
 	}
 	want := `{"at":"2025-01-01T12:00:00Z","iface":"eth0","source":"daemon","sort":"rate","group":"src","filter":"vni 102","n":1,` +
 		`"header":{"interval_seconds":1,"flows":5,"packets":97012,"bytes":57001100,"packets_per_second":3401,"bits_per_second":12880400,` +
-		`"avg_packets_per_second":0,"avg_bits_per_second":0,"matched":2,"matched_packets_per_second":600,"matched_bits_per_second":4080000,"groups":2,` +
+		`"avg_packets_per_second":1700.5,"avg_bits_per_second":6440200,"matched":2,"matched_packets_per_second":600,"matched_bits_per_second":4080000,"groups":2,` +
 		`"datapath":{"mirror_packets":10,"mirror_packets_per_second":0,"drops":1,"drops_per_second":0,"ring_lost":0}},` +
 		`"rows":[{"vni":102,"mirror_source":"10.9.0.2","src":"10.0.1.1","dst":"10.0.0.1","proto":6,"sport":443,"dport":40000,"direction":"-","flows":1,` +
 		`"packets_per_second":500,"bits_per_second":4000000,"avg_packets_per_second":250,"avg_bits_per_second":2000000,"packets":3000,"bytes":2000000}]}`
@@ -216,6 +213,28 @@ func TestTopN(t *testing.T) {
 		}
 		if got := tp.sorted(); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("top %d of %v = %v, want %v", tc.n, tc.in, got, tc.want)
+		}
+	}
+}
+
+// n = 0 asks for the most rows a view gives, MaxRows, never for all: a
+// million-flow table must not make a million-row answer.
+func TestRowCap(t *testing.T) {
+	fs := make([]rates.Flow, MaxRows+5)
+	for i := range fs {
+		fs[i] = rates.Flow{Key: flow.Key{VNI: 1, Src: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)}),
+			Dst: netip.MustParseAddr("198.19.0.1"), Proto: 17, SPort: 1, DPort: 53}, BPS: float64(i), PPS: 1}
+	}
+	s := rates.NewSnapshot(at, time.Second, 2, fs)
+	for _, g := range []Group{GroupFlow, GroupSrc} {
+		for _, n := range []int{0, MaxRows + 1, 1 << 30} {
+			res := Build(s, Query{Group: g, N: n})
+			if len(res.Rows) != MaxRows || res.N != MaxRows || res.Header.Groups != MaxRows+5 {
+				t.Errorf("group %s n=%d: %d rows, n %d, groups %d; want %d rows of %d", g, n, len(res.Rows), res.N, res.Header.Groups, MaxRows, MaxRows+5)
+			}
+			if f := res.Rows[0].BitsPerSecond; f != 8*float64(MaxRows+4) {
+				t.Errorf("group %s n=%d: first row %v bits/s, want the heaviest", g, n, f)
+			}
 		}
 	}
 }

@@ -99,7 +99,7 @@ type Query struct {
 	Sort   Sort
 	Group  Group
 	Filter Filter
-	N      int // rows to keep; 0 = all
+	N      int // rows to keep; 0 (or past MaxRows) = MaxRows
 }
 
 // DefaultQuery is what `vxtap top` starts with.

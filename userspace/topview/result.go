@@ -15,7 +15,7 @@ type Result struct {
 	Sort   Sort      `json:"sort"`
 	Group  Group     `json:"group"`
 	Filter string    `json:"filter,omitempty"`
-	N      int       `json:"n"` // rows asked for, 0 = all
+	N      int       `json:"n"` // rows kept at most (n capped at MaxRows)
 	Header Header    `json:"header"`
 	Rows   []Row     `json:"rows"`
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/vxtap/vxtap/userspace/rates"
@@ -114,7 +115,7 @@ func TestRenderEmpty(t *testing.T) {
 	for _, tc := range tests {
 		s := fixture()
 		if !tc.flows {
-			s.Flows, s.Totals = nil, rates.Totals{}
+			s = rates.NewSnapshot(at, time.Second, 9, nil)
 		}
 		res := Build(s, Query{Filter: must(ParseFilter(tc.filter))})
 		if tab := Render(&res, 0); len(tab.Rows) != 1 || tab.Rows[0] != tc.want {

@@ -15,17 +15,19 @@ import (
 // Fake is a Provider holding a fixed set of flows and counters.
 type Fake struct {
 	mu       sync.Mutex
-	snap     rates.Snapshot
+	snap     *rates.Snapshot
 	reasons  []flow.Counter
 	flags    []flow.Counter
 	status   api.Status
 	countErr error
+	hold     chan struct{} // while set, View waits for it to close
+	entered  chan struct{} // View signals here when it starts holding
 }
 
 // NewFake returns a fake with no flows.
 func NewFake(iface string) *Fake {
 	return &Fake{status: api.Status{Iface: iface, PID: 4242, Started: time.Unix(1700000000, 0).UTC(), Healthy: true, Health: "ok"},
-		snap: rates.Snapshot{At: time.Now(), Interval: time.Second, Sweeps: 1}}
+		snap: rates.NewSnapshot(time.Now(), time.Second, 1, nil)}
 }
 
 // Flow is one flow for SetFlows, rates given directly.
@@ -45,7 +47,7 @@ type Flow struct {
 func (f *Fake) SetFlows(flows []Flow) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := rates.Snapshot{At: time.Now(), Interval: time.Second, Sweeps: f.snap.Sweeps + 1}
+	var fs []rates.Flow
 	for _, fl := range flows {
 		var mirror netip.Addr
 		if fl.MirrorSource != "" {
@@ -55,16 +57,9 @@ func (f *Fake) SetFlows(flows []Flow) {
 			Proto: fl.Proto, SPort: fl.SPort, DPort: fl.DPort}, MirrorSource: mirror,
 			PPS: fl.PktsPerSec, BPS: fl.BitsPerSec / 8, AvgPPS: fl.PktsPerSec, AvgBPS: fl.BitsPerSec / 8,
 			Packets: fl.Packets, Bytes: fl.Bytes}
-		s.Flows = append(s.Flows, r)
-		s.Totals.Flows++
-		s.Totals.Packets += r.Packets
-		s.Totals.Bytes += r.Bytes
-		s.Totals.PPS += r.PPS
-		s.Totals.BPS += r.BPS
-		s.Totals.AvgPPS += r.AvgPPS
-		s.Totals.AvgBPS += r.AvgBPS
+		fs = append(fs, r)
 	}
-	f.snap = s
+	f.snap = rates.NewSnapshot(time.Now(), time.Second, f.snap.Sweeps+1, fs)
 }
 
 // SetCounters replaces the data path counters.
@@ -84,8 +79,35 @@ func (f *Fake) FailCounters(err error) {
 // View implements api.Provider.
 func (f *Fake) View(fn func(*rates.Snapshot)) {
 	f.mu.Lock()
+	hold, entered, snap := f.hold, f.entered, f.snap
+	f.mu.Unlock()
+	if hold != nil {
+		entered <- struct{}{}
+		<-hold
+	}
+	fn(snap)
+}
+
+// HoldViews makes every View wait until release is called; entered
+// receives once per View that started waiting.
+func (f *Fake) HoldViews() (entered <-chan struct{}, release func()) {
+	f.mu.Lock()
 	defer f.mu.Unlock()
-	fn(&f.snap)
+	f.hold, f.entered = make(chan struct{}), make(chan struct{}, 64)
+	hold := f.hold
+	return f.entered, func() {
+		f.mu.Lock()
+		f.hold = nil
+		f.mu.Unlock()
+		close(hold)
+	}
+}
+
+// SetSnapshot serves s as it is.
+func (f *Fake) SetSnapshot(s *rates.Snapshot) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snap = s
 }
 
 // Counters implements api.Provider.
@@ -103,7 +125,7 @@ func (f *Fake) Status() api.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.status
-	st.Flows = len(f.snap.Flows)
+	st.Flows = f.snap.Len()
 	return st
 }
 

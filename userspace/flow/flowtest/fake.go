@@ -11,9 +11,11 @@ import (
 
 // Table is an in-memory flow table standing in for the BPF flow map.
 type Table struct {
-	mu     sync.Mutex
-	flows  map[flow.Key]flow.Counters
-	events []flow.Event
+	mu      sync.Mutex
+	flows   map[flow.Key]flow.Counters
+	events  []flow.Event
+	samples []flow.Sample
+	reads   int
 }
 
 // NewTable returns an empty table.
@@ -82,16 +84,45 @@ func (t *Table) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	return out, nil
 }
 
-// Read implements flow.EventSource: hands over the queued events.
-func (t *Table) Read(_ time.Time, onEvent func(flow.Event), _ func(flow.Sample)) (int, error) {
+// Sample queues a sampled frame for the next Read.
+func (t *Table) Sample(s flow.Sample) {
 	t.mu.Lock()
-	evs := t.events
-	t.events = nil
+	t.samples = append(t.samples, s)
+	t.mu.Unlock()
+}
+
+// Pending is the number of events and samples queued and not yet read:
+// what a ring buffer would hold.
+func (t *Table) Pending() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.events) + len(t.samples)
+}
+
+// Reads is how many times Read was called.
+func (t *Table) Reads() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.reads
+}
+
+// Read implements flow.EventSource: hands over the queued events and
+// samples.
+func (t *Table) Read(_ time.Time, onEvent func(flow.Event), onSample func(flow.Sample)) (int, error) {
+	t.mu.Lock()
+	evs, sms := t.events, t.samples
+	t.events, t.samples = nil, nil
+	t.reads++
 	t.mu.Unlock()
 	for _, e := range evs {
 		if onEvent != nil {
 			onEvent(e)
 		}
 	}
-	return len(evs), nil
+	for _, s := range sms {
+		if onSample != nil {
+			onSample(s)
+		}
+	}
+	return len(evs) + len(sms), nil
 }

@@ -1,9 +1,9 @@
-// Package samples writes the sampled inner frames of the ring buffer to a
+// Package pcapng writes the sampled inner frames of the ring buffer to a
 // pcapng file Wireshark, tshark, Suricata and Zeek read directly. Each VNI
 // gets its own pcapng interface ("vni-42") and every packet carries a
 // comment with its VNI and the rule that sampled it, so the mirror session
 // context survives the decapsulation.
-package samples
+package pcapng
 
 import (
 	"fmt"
