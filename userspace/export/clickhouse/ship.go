@@ -28,7 +28,7 @@ func (s *Sink) ship() {
 		case len(files) == 0:
 			backoff, wait = 0, time.Hour
 		case ready || backoff > 0:
-			if err := s.shipFiles(files); err != nil {
+			if err := s.shipFiles(context.Background(), files); err != nil {
 				s.fail(err)
 				backoff = min(max(2*backoff, s.cfg.RetryMin), s.cfg.RetryMax)
 				wait = backoff
@@ -56,10 +56,11 @@ func (s *Sink) ship() {
 // flushOnClose ships what is spooled for at most d, so a clean stop
 // leaves nothing behind while ClickHouse is up.
 func (s *Sink) flushOnClose(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for ctx.Err() == nil {
 		files, _, _ := s.spool.next(s.cfg.BatchRows, 0, time.Now())
-		if len(files) == 0 || s.shipFiles(files) != nil {
+		if len(files) == 0 || s.shipFiles(ctx, files) != nil {
 			return
 		}
 	}
@@ -68,7 +69,7 @@ func (s *Sink) flushOnClose(d time.Duration) {
 // shipFiles stores spooled entries: it asks which of their (seq, chunk)
 // the table holds already, inserts the others in one INSERT and drops
 // them all from the spool.
-func (s *Sink) shipFiles(files []spoolFile) error {
+func (s *Sink) shipFiles(ctx context.Context, files []spoolFile) error {
 	var ents []*entry
 	for _, f := range files {
 		e, _, err := s.spool.read(f.name)
@@ -80,7 +81,7 @@ func (s *Sink) shipFiles(files []spoolFile) error {
 		}
 		ents = append(ents, e)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), insertTimeout)
+	ctx, cancel := context.WithTimeout(ctx, insertTimeout)
 	defer cancel()
 	if !s.schema.Load() {
 		if _, err := EnsureSchema(ctx, s.conn, s.cfg.Names); err != nil {
