@@ -22,9 +22,6 @@ func envOr(name, def string) string {
 	return def
 }
 
-// PinDir is the pin directory of one interface.
-func PinDir(iface string) string { return filepath.Join(PinRoot, iface) }
-
 // Pin file names next to the maps (which are pinned by their own names).
 const (
 	pinProg = "vxtap_xdp_prog"

@@ -41,7 +41,8 @@ nsenter --net="/run/netns/$NS_APP" "$bin" run --iface "$APP_IF" --config "$LAB_S
 	--sample-file "$work/samples.pcapng" --active-timeout 10s 2>"$work/vxtap.log" &
 daemon_pid=$!
 for _ in $(seq 100); do
-	[ -f "/run/vxtap/$APP_IF.json" ] && break
+	# The state file is keyed by interface and network namespace (<if>:ns<inode>).
+	compgen -G "${VXTAP_RUN_DIR:-/run/vxtap}/$APP_IF:ns*.json" >/dev/null && break
 	sleep 0.1
 done
 kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/vxtap.log"; exit 1; }

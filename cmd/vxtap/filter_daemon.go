@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,6 +37,16 @@ type filterReloader struct {
 
 	mu                   sync.Mutex
 	reloadsOK, reloadsKO uint64
+	vnis                 atomic.Pointer[[]uint32] // VNIs of the applied sessions
+}
+
+// SessionVNIs lists the VNIs of the sessions in force: their metric
+// series are never folded into vni="other".
+func (r *filterReloader) SessionVNIs() []uint32 {
+	if p := r.vnis.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // setupFilter reads the rule set given to `vxtap run` before the program
@@ -137,6 +148,13 @@ func (r *filterReloader) apply(comp *filter.Compiled) error {
 	if _, err := r.maps.Apply(comp); err != nil {
 		return err
 	}
+	var vnis []uint32
+	for _, s := range comp.Sessions {
+		if !s.Default {
+			vnis = append(vnis, s.VNI)
+		}
+	}
+	r.vnis.Store(&vnis)
 	gen, _ := r.maps.ActiveGen()
 	k := loader.CapacityFor(comp)
 	log.Info().Uint32("generation", gen).Int("sessions", len(comp.Sessions)-1).Int("rulesets", k.Rulesets).

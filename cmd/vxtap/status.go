@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/api"
+	"github.com/vxtap/vxtap/userspace/ifname"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/report"
 )
@@ -23,14 +24,17 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the attached program, its counters and the flow table of each interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Usage: "one interface (default: every pinned one)"}},
+		Flags: []cli.Flag{ifaceFlag(false, "one interface (default: every pinned one)")},
 		Action: func(c *cli.Context) error {
 			ifaces := []string{c.String("iface")}
 			if ifaces[0] == "" {
 				entries, _ := os.ReadDir(loader.PinRoot)
 				ifaces = ifaces[:0]
 				for _, e := range entries {
-					ifaces = append(ifaces, e.Name())
+					// Only this network namespace's: another's interface is not here.
+					if name, ok := ifname.Local(e.Name()); ok {
+						ifaces = append(ifaces, name)
+					}
 				}
 				if len(ifaces) == 0 {
 					return cli.Exit("no vxtap program is attached (nothing pinned under "+loader.PinRoot+")", 1)
@@ -150,7 +154,7 @@ func detachCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "detach",
 		Usage: "remove the XDP program and every pin of an interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Required: true}},
+		Flags: []cli.Flag{ifaceFlag(true, "interface to detach from")},
 		Action: func(c *cli.Context) error {
 			iface := c.String("iface")
 			lock, err := lockInstance(iface)

@@ -63,7 +63,7 @@ type Aggregator struct {
 	cfg    Config
 	src    flow.FlowSource
 	emit   func(flow.Record)
-	state  states
+	state  *states
 	clock  clock
 	sweeps uint64
 	ledger Ledger
@@ -73,6 +73,8 @@ type Aggregator struct {
 	// relief is what the next sweep evicts; zero while the table has room.
 	relief reliefPlan
 	ages   [ageBuckets]int // this sweep's kept flows by idle age
+	// defer_ holds ledger writes and removals until Commit (commit.go).
+	defer_ deferred
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
 }
@@ -100,9 +102,10 @@ func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 }
 
 // flush saves the pending records' totals in the ledger, then emits them.
+// With commits deferred, the totals wait for Commit instead.
 func (a *Aggregator) flush(gone []flow.Key) error {
 	var err error
-	if a.ledger != nil && len(a.pending) > 0 {
+	if (a.ledger != nil || a.defer_.on) && len(a.pending) > 0 {
 		save := make(map[flow.Key][2]uint64, len(a.pending))
 		for _, r := range a.pending {
 			k := r.Key()
@@ -112,7 +115,12 @@ func (a *Aggregator) flush(gone []flow.Key) error {
 				save[k] = [2]uint64{e.packets, e.bytes}
 			}
 		}
-		err = a.ledger.Save(save)
+		if a.defer_.on {
+			a.defer_.took(save)
+		}
+		if a.ledger != nil && !a.defer_.holding() {
+			err = a.ledger.Save(save)
+		}
 	}
 	for _, r := range a.pending {
 		a.emit(r)
@@ -154,10 +162,13 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 		switch {
 		case c.EndSeen && idle >= a.cfg.EndGrace:
 			remove, reasons[k] = append(remove, k), flow.EndTCP
+			st.Records += a.finalFromWalk(&k, &c, e, flow.EndTCP, now, at)
 		case idle >= a.cfg.IdleTimeout:
 			remove, reasons[k] = append(remove, k), flow.EndIdle
+			st.Records += a.finalFromWalk(&k, &c, e, flow.EndIdle, now, at)
 		case a.relief.take(idle, st.Evicted):
 			remove, reasons[k] = append(remove, k), flow.EndEvicted
+			st.Records += a.finalFromWalk(&k, &c, e, flow.EndEvicted, now, at)
 			st.Evicted++
 		default:
 			if a.cfg.TableSize > 0 {
@@ -170,12 +181,18 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	})
 	a.state.end()
 	if err != nil {
+		a.state.markAll() // the walk did not reach every flow: none vanished
 		return st, fmt.Errorf("sweep: %w", err)
 	}
 	if err := a.flush(nil); err != nil {
 		return st, err
 	}
-	n, err := a.finish(remove, reasons, now)
+	var n int
+	if a.defer_.on {
+		a.defer_.removeLater(remove, reasons) // Commit removes them
+	} else {
+		n, err = a.finish(remove, reasons, now)
+	}
 	st.Records += n
 	st.Removed = len(remove)
 	a.TotalEvicted += uint64(st.Evicted)
@@ -260,6 +277,9 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		if remove {
 			keys = append(keys, k)
+			if a.defer_.on {
+				n += a.finalFromWalk(&k, &c, a.known(&k, &c), flow.EndShutdown, now, at)
+			}
 			return
 		}
 		if a.record(&k, &c, a.known(&k, &c), flow.EndShutdown, now, at) {
@@ -275,6 +295,10 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 	reasons := make(map[flow.Key]string, len(keys))
 	for _, k := range keys {
 		reasons[k] = flow.EndShutdown
+	}
+	if a.defer_.on {
+		a.defer_.removeLater(keys, reasons)
+		return n, nil
 	}
 	m, err := a.finish(keys, reasons, now)
 	return n + m, err

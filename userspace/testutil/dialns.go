@@ -41,6 +41,16 @@ func ListenInNetns(ns, addr string) (net.Listener, error) {
 	return l, err
 }
 
+// ListenPacketInNetns opens a UDP socket bound inside namespace ns.
+func ListenPacketInNetns(ns, addr string) (net.PacketConn, error) {
+	var c net.PacketConn
+	err := doInNetns(ns, func() (err error) {
+		c, err = net.ListenPacket("udp", addr)
+		return err
+	})
+	return c, err
+}
+
 // doInNetns runs fn on a thread moved into namespace ns and back: the
 // sockets fn makes stay in ns for life.
 func doInNetns(ns string, fn func() error) error {

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rs/zerolog/log"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
@@ -50,7 +51,8 @@ type Exporter struct {
 	sentTmpl time.Time // when the templates last went out in this session; zero = not yet
 	nextDial time.Time // no connect attempt before this (backoff)
 	backoff  time.Duration
-	resume   cursor // where a batch that failed part way stops
+	resume   cursor    // where a batch that failed part way stops
+	warned   time.Time // when an unencodable record was last logged
 
 	stats struct {
 		messages, records, bytes, templates, sendErrors, connects, connectErr, invalid atomic.Uint64
@@ -125,7 +127,7 @@ func (e *Exporter) WriteBatch(ctx context.Context, b pipeline.Batch) error {
 		r := &b.Records[i]
 		l, err := layoutOf(r)
 		if err != nil {
-			e.stats.invalid.Add(1)
+			e.invalid(err)
 			continue
 		}
 		rec = appendRecord(rec[:0], l, r)
@@ -139,6 +141,7 @@ func (e *Exporter) WriteBatch(ctx context.Context, b pipeline.Batch) error {
 		first = i
 		if !e.msg.add(l.templateID(), rec, kindFlow) {
 			// Not reachable: MinMTU leaves room for the largest record.
+			e.msg.reset()
 			return fmt.Errorf("ipfix: record of %d octets exceeds the message size %d", len(rec), e.msg.max)
 		}
 	}
@@ -148,6 +151,16 @@ func (e *Exporter) WriteBatch(ctx context.Context, b pipeline.Batch) error {
 	}
 	e.resume = cursor{}
 	return nil
+}
+
+// invalid counts a record that cannot be encoded and logs it, at most
+// once a minute: such a record is a bug upstream, not a network event.
+func (e *Exporter) invalid(err error) {
+	n := e.stats.invalid.Add(1)
+	if now := time.Now(); now.Sub(e.warned) >= time.Minute {
+		e.warned = now
+		log.Warn().Str("sink", e.Name()).Uint64("invalid_records", n).Msgf("record not exported: %v", err)
+	}
 }
 
 // Close stops the refresh timer and closes the transport.

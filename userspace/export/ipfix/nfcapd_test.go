@@ -137,4 +137,3 @@ func TestNfcapdReadsEveryFlow(t *testing.T) {
 		}
 	}
 }
-

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
@@ -152,4 +153,50 @@ func TestTCPCollectorRestarts(t *testing.T) {
 	if st.Connects != 3 || st.Templates != 3 || st.Records != 360 || st.ConnectErr != 1 {
 		t.Errorf("stats %+v: want 3 connections each with templates, 360 records, 1 refused connect", st)
 	}
+}
+
+// TestSilentCollectorBlocksNothing: a TCP collector whose SYNs vanish
+// (a static neighbour behind a veth whose far end has no address:
+// nothing answers, nothing refuses) behind the pipeline's queue: offering batches never waits,
+// the queue drops what it cannot hold and counts it, each connect gives
+// up at the write timeout, and closing the queue cancels the attempt in
+// progress at once.
+func TestSilentCollectorBlocksNothing(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	ns := testutil.Netns(t, "vxipsil")
+	testutil.Sh(t, "ip -n %s link add sil0 type veth peer name sil1 && ip -n %s addr add 198.18.99.1/24 dev sil0", ns, ns)
+	testutil.Sh(t, "ip -n %s link set sil0 up && ip -n %s link set sil1 up", ns, ns)
+	testutil.Sh(t, "ip -n %s neigh add 198.18.99.2 lladdr 02:00:00:00:00:02 dev sil0", ns)
+	e, err := New(Config{Network: "tcp", Addr: "198.18.99.2:4739", Dial: testutil.DialInNetns(ns),
+		WriteTimeout: 300 * time.Millisecond, BackoffMin: 50 * time.Millisecond, BackoffMax: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := pipeline.NewQueue(e.Name(), "records", 2, e.Durable(), pipeline.DefaultRetry,
+		func(b pipeline.Batch) int { return len(b.Records) }, e.WriteBatch)
+	q.Start()
+	rs := collectorRecords(10)
+	start := time.Now()
+	for i := 0; i < 50; i++ {
+		q.Offer(batch(uint64(i), rs))
+	}
+	if took := time.Since(start); took > 50*time.Millisecond {
+		t.Errorf("50 offers took %v: the producer waited for the collector", took)
+	}
+	time.Sleep(700 * time.Millisecond) // at least one connect times out
+	closeStart := time.Now()
+	q.Close(time.Now())
+	if took := time.Since(closeStart); took > 500*time.Millisecond {
+		t.Errorf("closing the queue took %v", took)
+	}
+	e.Close()
+	st, es := q.Stats(), e.Stats()
+	if st.Written != 0 || st.Dropped != 50*uint64(len(rs)) || st.Errors == 0 || es.ConnectErr == 0 || es.Connects != 0 {
+		t.Errorf("queue %+v, exporter %+v: want every record dropped and counted, connect errors, no connection", st, es)
+	}
+	if !strings.Contains(st.LastError, "timeout") && !strings.Contains(st.LastError, "deadline exceeded") &&
+		!strings.Contains(st.LastError, "next attempt") && !strings.Contains(st.LastError, "canceled") {
+		t.Errorf("last error %q: want a connect that timed out (the collector is silent)", st.LastError)
+	}
+	t.Logf("queue: %d dropped, %d errors, last: %s", st.Dropped, st.Errors, st.LastError)
 }
