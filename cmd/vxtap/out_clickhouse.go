@@ -89,6 +89,15 @@ func buildClickhouse(c *cli.Context, env outputEnv) (pipeline.Outputs, error) {
 		URL: url, Names: names, SpoolDir: filepath.Join(env.StateDir, "clickhouse-spool"), SpoolBytes: size,
 		BatchRows: c.Int("clickhouse-batch-rows"), FlushInterval: c.Duration("clickhouse-flush-interval"),
 		RetentionDays: c.Int("clickhouse-retention"),
+		// Only batches the daemon committed leave the machine: one it
+		// did not is cut at the next start, which only works while local.
+		Committed: func() uint64 {
+			n, err := pipeline.ReadCommitted(env.StateDir)
+			if err != nil {
+				log.Warn().Err(err).Msg("clickhouse: read the committed batch")
+			}
+			return n
+		},
 		Logf:          func(f string, a ...any) { log.Warn().Msgf(f, a...) },
 	})
 	if err != nil {

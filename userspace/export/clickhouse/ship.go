@@ -23,10 +23,12 @@ func (s *Sink) ship() {
 	defer s.done.Done()
 	backoff := time.Duration(0)
 	for {
-		files, ready, wait := s.spool.next(s.cfg.BatchRows, s.cfg.FlushInterval, time.Now())
+		files, ready, wait := s.spool.next(s.cfg.BatchRows, s.cfg.FlushInterval, time.Now(), s.cfg.Committed())
 		switch {
 		case len(files) == 0:
-			backoff, wait = 0, time.Hour
+			// Nothing committed to ship: look again soon, as a commit
+			// does not wake the shipper.
+			backoff, wait = 0, s.cfg.FlushInterval
 		case ready || backoff > 0:
 			if err := s.shipFiles(context.Background(), files); err != nil {
 				s.fail(err)
@@ -59,7 +61,7 @@ func (s *Sink) flushOnClose(d time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	for ctx.Err() == nil {
-		files, _, _ := s.spool.next(s.cfg.BatchRows, 0, time.Now())
+		files, _, _ := s.spool.next(s.cfg.BatchRows, 0, time.Now(), s.cfg.Committed())
 		if len(files) == 0 || s.shipFiles(ctx, files) != nil {
 			return
 		}

@@ -12,11 +12,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
@@ -31,6 +33,10 @@ type Config struct {
 	RetentionDays int           // day partitions older than this are dropped; 0 = keep all
 	RetryMin      time.Duration // first backoff after a failed insert
 	RetryMax      time.Duration // longest backoff
+	// Committed is the last batch the daemon committed: only batches up
+	// to it are shipped, so a batch a restart cuts (pipeline.Recoverer)
+	// is still local. nil ships every batch (a sink used on its own).
+	Committed func() uint64
 	Logf          func(format string, args ...any)
 }
 
@@ -59,6 +65,9 @@ func (c *Config) fill() {
 	}
 	if c.RetryMax == 0 {
 		c.RetryMax = 30 * time.Second
+	}
+	if c.Committed == nil {
+		c.Committed = func() uint64 { return math.MaxUint64 }
 	}
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
@@ -103,7 +112,16 @@ type Sink struct {
 var (
 	_ pipeline.RecordSink = (*Sink)(nil)
 	_ pipeline.Durable    = (*Sink)(nil)
+	_ pipeline.Recoverer  = (*Sink)(nil)
 )
+
+// Recover implements pipeline.Recoverer: batches of instance above
+// committed are cut from the spool (the shipper never sent them) and the
+// records of batch committed are returned, from the spool or the copy
+// kept of the last shipped batch.
+func (s *Sink) Recover(instance string, committed uint64) ([]flow.Record, error) {
+	return s.spool.recoverBatches(instance, committed)
+}
 
 // New opens the spool (picking up what a previous run left) and starts
 // the shipper. ClickHouse need not be up: batches wait in the spool.

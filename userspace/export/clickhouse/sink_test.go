@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -274,5 +275,59 @@ func TestSpoolSetsAsideUnreadableFiles(t *testing.T) {
 	}
 	if got := sums(t, srv); got != "2\t2\t200\t1" {
 		t.Fatalf("stored %s", got)
+	}
+}
+
+// TestSinkShipsOnlyCommittedAndRecovers: batches above the daemon's
+// committed one stay local; Recover cuts them and returns the committed
+// batch's records, from the spool or from the copy of the last shipped
+// batch.
+func TestSinkShipsOnlyCommittedAndRecovers(t *testing.T) {
+	srv := chtest.Start(t)
+	dir := t.TempDir()
+	var committed atomic.Uint64
+	committed.Store(2)
+	now := time.Now().UTC()
+	s := newSink(t, srv, dir, func(c *clickhouse.Config) { c.Committed = committed.Load })
+	for seq := uint64(1); seq <= 3; seq++ {
+		if err := s.WriteBatch(context.Background(), batch("app-a", seq, now, 3, seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Stats().SpoolBatches != 1 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // a few more shipper rounds: batch 3 must stay
+	if got := sums(t, srv); got != "6\t9\t900\t2" {
+		t.Fatalf("stored %s: only batches 1 and 2 are committed", got)
+	}
+	s.Close()
+	// The daemon was killed before committing batch 3: it starts again.
+	s = newSink(t, srv, dir, func(c *clickhouse.Config) { c.Committed = committed.Load })
+	defer s.Close()
+	recs, err := s.Recover("app-a", 2)
+	if err != nil || len(recs) != 3 || recs[0].Packets != 2 {
+		t.Fatalf("recovered %d records (%v), want batch 2's 3", len(recs), err)
+	}
+	if st := s.Stats(); st.SpoolBatches != 0 {
+		t.Fatalf("batch 3 not cut: %+v", st)
+	}
+	committed.Store(4)
+	if err := s.WriteBatch(context.Background(), batch("app-a", 4, now, 3, 4)); err != nil {
+		t.Fatal(err)
+	}
+	drained(t, s, 30*time.Second)
+	if got := sums(t, srv); got != "9\t21\t2100\t3" {
+		t.Fatalf("stored %s: batches 1, 2 and 4", got)
+	}
+	// Batch 4 still in the spool when the daemon restarts: Recover finds it there.
+	committed.Store(5)
+	if err := s.WriteBatch(context.Background(), batch("app-a", 5, now, 2, 5)); err != nil {
+		t.Fatal(err)
+	}
+	drained(t, s, 30*time.Second)
+	if recs, err := s.Recover("app-a", 5); err != nil || len(recs) != 2 || recs[0].Packets != 5 {
+		t.Fatalf("recovered %d records (%v) of the last shipped batch", len(recs), err)
 	}
 }

@@ -35,6 +35,7 @@ func (e *entry) day() string { return e.Time.UTC().Format("2006-01-02") }
 // spoolFile is what the spool knows of an entry without reading it.
 type spoolFile struct {
 	name string
+	seq  uint64
 	size int64
 	rows int
 	day  string
@@ -90,7 +91,7 @@ func openSpool(dir string, max int64) (*spool, error) {
 			os.Rename(filepath.Join(dir, name), filepath.Join(dir, name+".bad"))
 			continue
 		}
-		s.files = append(s.files, spoolFile{name: name, size: size, rows: len(e.Records), day: e.day(), at: time.Now()})
+		s.files = append(s.files, spoolFile{name: name, seq: e.Seq, size: size, rows: len(e.Records), day: e.day(), at: time.Now()})
 		s.bytes += size
 	}
 	sort.Slice(s.files, func(i, j int) bool { return s.files[i].name < s.files[j].name })
@@ -124,7 +125,7 @@ func (s *spool) put(e *entry) error {
 	if err := writeDurable(s.dir, name, data); err != nil {
 		return fmt.Errorf("clickhouse spool: %w", err)
 	}
-	f := spoolFile{name: name, size: int64(len(data)), rows: len(e.Records), day: e.day(), at: time.Now()}
+	f := spoolFile{name: name, seq: e.Seq, size: int64(len(data)), rows: len(e.Records), day: e.day(), at: time.Now()}
 	if old >= 0 {
 		s.bytes -= s.files[old].size
 		s.files[old] = f
@@ -184,19 +185,22 @@ func (s *spool) read(name string) (*entry, int64, error) {
 	return &e, int64(len(data)), nil
 }
 
-// next returns the oldest entries that one INSERT may carry: same day
-// (one partition, so the INSERT is one part), at most maxRows rows (the
-// first entry alone may hold that many), in order. ready says whether
-// they should go now: maxRows reached, another day waits behind them, or
-// the oldest has waited flush.
-func (s *spool) next(maxRows int, flush time.Duration, now time.Time) (files []spoolFile, ready bool, wait time.Duration) {
+// next returns the oldest entries that one INSERT may carry: committed
+// (Seq at most committed), same day (one partition, so the INSERT is one
+// part), at most maxRows rows (the first entry alone may hold that many),
+// in order. ready says whether they should go now: maxRows reached,
+// another entry waits behind them, or the oldest has waited flush.
+func (s *spool) next(maxRows int, flush time.Duration, now time.Time, committed uint64) (files []spoolFile, ready bool, wait time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.files) == 0 {
+	if len(s.files) == 0 || s.files[0].seq > committed {
 		return nil, false, 0
 	}
 	rows := 0
 	for _, f := range s.files {
+		if f.seq > committed {
+			break
+		}
 		if len(files) > 0 && (f.day != files[0].day || rows+f.rows > maxRows) {
 			return files, true, 0
 		}
@@ -212,19 +216,48 @@ func (s *spool) next(maxRows int, flush time.Duration, now time.Time) (files []s
 	return files, true, 0
 }
 
-// remove deletes shipped entries.
+// lastDir keeps the chunks of the newest shipped batch: a restart after
+// a kill asks for the records of the last committed batch (Recover), and
+// that batch may be in ClickHouse already.
+const lastDir = "last"
+
+// remove takes shipped entries out of the queue: those of the newest
+// batch among them move to lastDir (replacing what was there), the
+// others are deleted.
 func (s *spool) remove(files []spoolFile) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var first error
+	top := files[len(files)-1].seq
+	last := filepath.Join(s.dir, lastDir)
+	if err := os.MkdirAll(last, 0o750); err != nil {
+		return fmt.Errorf("clickhouse spool: %w", err)
+	}
+	if old, _ := filepath.Glob(filepath.Join(last, "*"+spoolExt)); len(old) > 0 {
+		for _, o := range old {
+			os.Remove(o)
+		}
+	}
 	done := map[string]bool{}
 	for _, f := range files {
-		if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil && !os.IsNotExist(err) && first == nil {
-			first = fmt.Errorf("clickhouse spool: %w", err)
+		var err error
+		if f.seq == top {
+			err = os.Rename(filepath.Join(s.dir, f.name), filepath.Join(last, f.name))
+		} else {
+			err = os.Remove(filepath.Join(s.dir, f.name))
+		}
+		if err != nil && !os.IsNotExist(err) {
+			if first == nil {
+				first = fmt.Errorf("clickhouse spool: %w", err)
+			}
 			continue
 		}
 		done[f.name] = true
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if d, err := os.Open(s.dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
 	kept := s.files[:0]
 	for _, f := range s.files {
 		if done[f.name] {
@@ -235,6 +268,49 @@ func (s *spool) remove(files []spoolFile) error {
 	}
 	s.files = kept
 	return first
+}
+
+// recoverBatches cuts the entries of instance numbered above committed
+// (never shipped: the shipper sends committed batches only) and returns
+// the records of batch committed, from the queue or lastDir.
+func (s *spool) recoverBatches(instance string, committed uint64) ([]flow.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var recs []flow.Record
+	kept := s.files[:0]
+	for _, f := range s.files {
+		if f.seq < committed {
+			kept = append(kept, f)
+			continue
+		}
+		e, _, err := s.read(f.name)
+		if err != nil || e.Instance != instance {
+			kept = append(kept, f)
+			continue
+		}
+		if f.seq == committed {
+			recs = append(recs, e.Records...)
+			kept = append(kept, f)
+			continue
+		}
+		if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil {
+			return nil, fmt.Errorf("clickhouse spool: cut uncommitted batch %d: %w", f.seq, err)
+		}
+		s.bytes -= f.size
+	}
+	s.files = kept
+	if recs != nil {
+		return recs, nil
+	}
+	names, _ := filepath.Glob(filepath.Join(s.dir, lastDir, "*"+spoolExt))
+	sort.Strings(names)
+	for _, n := range names {
+		e, _, err := s.read(filepath.Join(lastDir, filepath.Base(n)))
+		if err == nil && e.Instance == instance && e.Seq == committed {
+			recs = append(recs, e.Records...)
+		}
+	}
+	return recs, nil
 }
 
 // quarantine moves an entry that cannot be read out of the queue.
