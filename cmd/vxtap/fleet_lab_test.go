@@ -161,7 +161,7 @@ func stored(t *testing.T, srv *chtest.Server) counts {
 
 // waitStored waits until ClickHouse holds exactly want, and says what
 // differs when it never does.
-func waitStored(t *testing.T, srv *chtest.Server, want counts, within time.Duration) {
+func waitStored(t *testing.T, srv *chtest.Server, want counts, within time.Duration, flowLogs ...string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	var got counts
@@ -173,7 +173,12 @@ func waitStored(t *testing.T, srv *chtest.Server, want counts, within time.Durat
 	}
 	for k, w := range want {
 		if g := got[k]; g != w {
-			t.Errorf("flow %s: stored %d packets %d bytes, sent %d packets %d bytes", k, g.Packets, g.Bytes, w.Packets, w.Bytes)
+			t.Errorf("flow %s: stored %d packets %d bytes, sent %d packets %d bytes; its rows:\n%s", k, g.Packets, g.Bytes, w.Packets, w.Bytes,
+				srv.MustQuery(fmt.Sprintf("SELECT instance, seq, chunk, ts, packets, bytes, first, last, end_reason FROM vxtap.flows "+
+					"WHERE sport = %d AND dport = %d AND proto = %d ORDER BY ts", k.SPort, k.DPort, k.Proto)))
+			for _, l := range flowLogs {
+				t.Errorf("  flow log %s: %+v", l, sumRecords(t, l)[k])
+			}
 		}
 	}
 	for k, g := range got {
@@ -279,7 +284,17 @@ func TestLabFleetClickHouse(t *testing.T) {
 	addRows(want, res)
 	apps[1].stop(t, syscall.SIGTERM)
 	apps[2].stop(t, syscall.SIGTERM)
-	waitStored(t, srv, want, 30*time.Second)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for i := 1; i <= 2; i++ {
+				t.Logf("appliance %d stderr:\n%s", i, lastLines(apps[i].stderr.String(), 40))
+				out, _ := exec.Command("ls", "-la", filepath.Join(dirs[i], "state", "clickhouse-spool")).CombinedOutput()
+				seq, _ := os.ReadFile(filepath.Join(dirs[i], "state", "seq.json"))
+				t.Logf("appliance %d spool:\n%s\nseq.json %s", i, out, seq)
+			}
+		}
+	})
+	waitStored(t, srv, want, 30*time.Second, filepath.Join(dirs[1], "flows.json"), filepath.Join(dirs[2], "flows.json"))
 	if dup := strings.TrimSpace(srv.MustQuery("SELECT count() FROM (SELECT instance, seq, vni, src, dst, proto, sport, dport, count() AS c " +
 		"FROM vxtap.flows GROUP BY instance, seq, vni, src, dst, proto, sport, dport HAVING c > 1)")); dup != "0" {
 		t.Fatalf("%s records stored twice", dup)
@@ -423,4 +438,9 @@ func checkReports(t *testing.T, fl *fleet, bin, url string, want counts) {
 	if err := json.Unmarshal(report("json", "--since", "3h", "--until", "2h"), &doc); err != nil || len(doc.Rows) != 0 {
 		t.Errorf("report of an empty window: %v %+v", err, doc.Rows)
 	}
+}
+
+func lastLines(s string, n int) string {
+	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(l[max(0, len(l)-n):], "\n")
 }

@@ -39,6 +39,11 @@ func Open(rawURL string) (driver.Conn, error) {
 		opts.DialTimeout = 5 * time.Second
 	}
 	opts.MaxOpenConns = 4
+	// A server that stops answering mid-query (stopping, overloaded)
+	// fails the query in time for a retry, not after minutes.
+	if u.Query().Get("read_timeout") == "" {
+		opts.ReadTimeout = 20 * time.Second
+	}
 	opts.Compression = &ch.Compression{Method: ch.CompressionLZ4}
 	conn, err := ch.Open(opts)
 	if err != nil {

@@ -26,8 +26,9 @@ type FleetFlow struct {
 	Records      uint64
 }
 
-// Window is a time range: records whose flows were active in it count
-// (their first packet before Until, their last at or after Since).
+// Window is a time range: a record counts when the last packet it
+// accounts for falls in it (Since <= last <= Until), as a record holds
+// the packets up to its last since the flow's previous record.
 type Window struct{ Since, Until time.Time }
 
 // QueryFlows sums the records of each (appliance, flow) in the window
@@ -45,7 +46,7 @@ func QueryFlows(ctx context.Context, conn driver.Conn, n Names, w Window, f topv
 		fmt.Sprintf("day >= toDate(toDateTime(%d))", w.Since.Unix()),
 		fmt.Sprintf("ts >= toDateTime(%d)", w.Since.Unix()),
 		fmt.Sprintf("last >= toDateTime(%d)", w.Since.Unix()),
-		fmt.Sprintf("first <= toDateTime(%d)", w.Until.Unix()),
+		fmt.Sprintf("last <= toDateTime(%d)", w.Until.Unix()),
 	}
 	if s := FilterSQL(f); s != "" {
 		where = append(where, s)
@@ -69,7 +70,8 @@ func QueryFlows(ctx context.Context, conn driver.Conn, n Names, w Window, f topv
 			return nil, fmt.Errorf("clickhouse: %w", err)
 		}
 		ff.MirrorSource, ff.Key.Src, ff.Key.Dst, ff.Direction = Addr(mirror), Addr(src), Addr(dst), flow.Direction(dir)
-		// Defence in depth: the filter in SQL is exact, Match is the reference.
+		// The SQL filter narrows; Match, the one-appliance view's own
+		// test, decides (an IPv6 prefix never holds IPv4 addresses there).
 		if f.Match(&ff.Key, ff.MirrorSource) {
 			out = append(out, ff)
 		}

@@ -17,7 +17,7 @@ const retentionEvery = time.Hour
 func (s *Sink) retain() {
 	defer s.done.Done()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), insertTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, insertTimeout)
 		n, err := DropOldPartitions(ctx, s.conn, s.cfg.Names, s.cfg.RetentionDays, time.Now())
 		cancel()
 		s.dropped.Add(uint64(n))

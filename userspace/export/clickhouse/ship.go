@@ -14,11 +14,13 @@ import (
 // the server after it is given up blocks its own resend: the resend
 // carries the same query_id, which the server refuses while the first
 // runs, and the check that follows sees it once it committed.
-const insertTimeout = 60 * time.Second
+const insertTimeout = 30 * time.Second
 
-// ship is the shipper goroutine: oldest spooled entries first, one
-// INSERT per group of entries of one day, retried with backoff (new
-// batches arriving during a backoff wait for it to end).
+// ship is the shipper goroutine, the only one that ships: oldest
+// committed entries first, one INSERT per group of entries of one day,
+// retried with backoff (batches arriving during a backoff wait for it to
+// end). When the sink closes it ships what it can until Close's deadline
+// cancels s.ctx, then returns.
 func (s *Sink) ship() {
 	defer s.done.Done()
 	backoff := time.Duration(0)
@@ -30,7 +32,7 @@ func (s *Sink) ship() {
 			// does not wake the shipper.
 			backoff, wait = 0, s.cfg.FlushInterval
 		case ready || backoff > 0:
-			if err := s.shipFiles(context.Background(), files); err != nil {
+			if err := s.shipFiles(s.ctx, files); err != nil {
 				s.fail(err)
 				backoff = min(max(2*backoff, s.cfg.RetryMin), s.cfg.RetryMax)
 				wait = backoff
@@ -47,6 +49,7 @@ func (s *Sink) ship() {
 		select {
 		case <-s.stop:
 			t.Stop()
+			s.flushOnClose()
 			return
 		case <-wake:
 			t.Stop()
@@ -55,14 +58,16 @@ func (s *Sink) ship() {
 	}
 }
 
-// flushOnClose ships what is spooled for at most d, so a clean stop
-// leaves nothing behind while ClickHouse is up.
-func (s *Sink) flushOnClose(d time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	for ctx.Err() == nil {
+// flushOnClose ships every committed entry, so a clean stop leaves
+// nothing behind while ClickHouse is up; Close's deadline ends it.
+func (s *Sink) flushOnClose() {
+	for s.ctx.Err() == nil {
 		files, _, _ := s.spool.next(s.cfg.BatchRows, 0, time.Now(), s.cfg.Committed())
-		if len(files) == 0 || s.shipFiles(ctx, files) != nil {
+		if len(files) == 0 {
+			return
+		}
+		if err := s.shipFiles(s.ctx, files); err != nil {
+			s.fail(fmt.Errorf("at close: %w (left in the spool for the next start)", err))
 			return
 		}
 	}

@@ -99,6 +99,8 @@ type Sink struct {
 
 	wake   chan struct{}
 	stop   chan struct{}
+	ctx    context.Context // cancelled at Close's deadline: ends a hung query
+	cancel context.CancelFunc
 	done   sync.WaitGroup
 	schema atomic.Bool // schema known to be current on the server
 
@@ -145,6 +147,7 @@ func New(cfg Config) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, conn: conn, spool: sp, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.done.Add(1)
 	go s.ship()
 	if cfg.RetentionDays > 0 {
@@ -184,17 +187,23 @@ func (s *Sink) WriteBatch(_ context.Context, b pipeline.Batch) error {
 	return nil
 }
 
-// Close stops the shipper (giving it a moment to ship what is spooled)
-// and the connection. What is left stays spooled for the next start.
+// closeWait bounds how long Close lets the shipper ship what is spooled.
+const closeWait = 5 * time.Second
+
+// Close stops the shipper, giving it closeWait to ship what is spooled
+// (it alone ships: never two INSERTs of one batch at once), and closes
+// the connection. What is left stays spooled for the next start.
 func (s *Sink) Close() error {
 	select {
 	case <-s.stop:
 		return nil
 	default:
 	}
-	s.flushOnClose(5 * time.Second)
 	close(s.stop)
+	t := time.AfterFunc(closeWait, s.cancel)
 	s.done.Wait()
+	t.Stop()
+	s.cancel()
 	return s.conn.Close()
 }
 
