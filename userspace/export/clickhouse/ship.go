@@ -62,8 +62,12 @@ func (s *Sink) ship() {
 // nothing behind while ClickHouse is up; Close's deadline ends it.
 func (s *Sink) flushOnClose() {
 	for s.ctx.Err() == nil {
-		files, _, _ := s.spool.next(s.cfg.BatchRows, 0, time.Now(), s.cfg.Committed())
+		committed := s.cfg.Committed()
+		files, _, _ := s.spool.next(s.cfg.BatchRows, 0, time.Now(), committed)
 		if len(files) == 0 {
+			if _, n := s.spool.usage(); n > 0 {
+				s.cfg.Logf("at close: %d chunks spooled, none committed (committed batch %d)", n, committed)
+			}
 			return
 		}
 		if err := s.shipFiles(s.ctx, files); err != nil {

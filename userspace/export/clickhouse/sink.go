@@ -200,10 +200,15 @@ func (s *Sink) Close() error {
 	default:
 	}
 	close(s.stop)
+	start := time.Now()
 	t := time.AfterFunc(closeWait, s.cancel)
 	s.done.Wait()
 	t.Stop()
 	s.cancel()
+	if st := s.Stats(); st.SpoolBatches > 0 {
+		s.cfg.Logf("closed after %s with %d chunks (%d bytes) left in the spool for the next start; last error: %s",
+			time.Since(start).Round(time.Millisecond), st.SpoolBatches, st.SpoolBytes, st.LastError)
+	}
 	return s.conn.Close()
 }
 
