@@ -292,6 +292,8 @@ func TestLabFleetClickHouse(t *testing.T) {
 				seq, _ := os.ReadFile(filepath.Join(dirs[i], "state", "seq.json"))
 				t.Logf("appliance %d spool:\n%s\nseq.json %s", i, out, seq)
 			}
+			errLog, _ := os.ReadFile(filepath.Join(srv.Dir, "log", "err.log"))
+			t.Logf("clickhouse err.log:\n%s", lastLines(string(errLog), 30))
 		}
 	})
 	waitStored(t, srv, want, 30*time.Second, filepath.Join(dirs[1], "flows.json"), filepath.Join(dirs[2], "flows.json"))

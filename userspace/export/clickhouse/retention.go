@@ -18,7 +18,7 @@ func (s *Sink) retain() {
 	defer s.done.Done()
 	for {
 		ctx, cancel := context.WithTimeout(s.ctx, insertTimeout)
-		n, err := DropOldPartitions(ctx, s.conn, s.cfg.Names, s.cfg.RetentionDays, time.Now())
+		n, err := DropOldPartitions(ctx, s.db(), s.cfg.Names, s.cfg.RetentionDays, time.Now())
 		cancel()
 		s.dropped.Add(uint64(n))
 		if err != nil {

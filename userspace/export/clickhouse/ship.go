@@ -34,6 +34,7 @@ func (s *Sink) ship() {
 		case ready || backoff > 0:
 			if err := s.shipFiles(s.ctx, files); err != nil {
 				s.fail(err)
+				s.reconnect()
 				backoff = min(max(2*backoff, s.cfg.RetryMin), s.cfg.RetryMax)
 				wait = backoff
 			} else {
@@ -95,7 +96,7 @@ func (s *Sink) shipFiles(ctx context.Context, files []spoolFile) error {
 	ctx, cancel := context.WithTimeout(ctx, insertTimeout)
 	defer cancel()
 	if !s.schema.Load() {
-		if _, err := EnsureSchema(ctx, s.conn, s.cfg.Names); err != nil {
+		if _, err := EnsureSchema(ctx, s.db(), s.cfg.Names); err != nil {
 			return err
 		}
 		s.schema.Store(true)
@@ -154,7 +155,7 @@ func (s *Sink) storedChunks(ctx context.Context, ents []*entry) (map[chunkID]boo
 	q := fmt.Sprintf("SELECT instance, seq, chunk FROM %s WHERE day = toDate('%s') AND ts >= toDateTime(%d) AND ts <= toDateTime(%d) "+
 		"AND instance IN (%s) AND seq >= %d AND seq <= %d GROUP BY instance, seq, chunk",
 		s.cfg.Names.FlowsTable(), ents[0].day(), minTS, maxTS, strings.Join(names, ", "), lo.Seq, hi.Seq)
-	rows, err := s.conn.Query(ctx, q)
+	rows, err := s.db().Query(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +182,7 @@ func (s *Sink) insert(ctx context.Context, ents []*entry) (int, error) {
 	first, last := ents[0], ents[len(ents)-1]
 	qid := fmt.Sprintf("vxtap-%s-%d.%d-%d.%d", first.Instance, first.Seq, first.Chunk, last.Seq, last.Chunk)
 	ctx = ch.Context(ctx, ch.WithQueryID(qid))
-	b, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.cfg.Names.FlowsTable()+" ("+FlowColumns+")")
+	b, err := s.db().PrepareBatch(ctx, "INSERT INTO "+s.cfg.Names.FlowsTable()+" ("+FlowColumns+")")
 	if err != nil {
 		return 0, err
 	}

@@ -37,7 +37,7 @@ type Config struct {
 	// to it are shipped, so a batch a restart cuts (pipeline.Recoverer)
 	// is still local. nil ships every batch (a sink used on its own).
 	Committed func() uint64
-	Logf          func(format string, args ...any)
+	Logf      func(format string, args ...any)
 }
 
 // Defaults of Config.
@@ -93,9 +93,10 @@ type Stats struct {
 
 // Sink is the ClickHouse record sink.
 type Sink struct {
-	cfg   Config
-	conn  driver.Conn
-	spool *spool
+	cfg    Config
+	connMu sync.Mutex
+	conn   driver.Conn // replaced after a failure (see reconnect)
+	spool  *spool
 
 	wake   chan struct{}
 	stop   chan struct{}
@@ -209,7 +210,31 @@ func (s *Sink) Close() error {
 		s.cfg.Logf("closed after %s with %d chunks (%d bytes) left in the spool for the next start; last error: %s",
 			time.Since(start).Round(time.Millisecond), st.SpoolBatches, st.SpoolBytes, st.LastError)
 	}
-	return s.conn.Close()
+	return s.db().Close()
+}
+
+// db is the current connection pool.
+func (s *Sink) db() driver.Conn {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.conn
+}
+
+// reconnect replaces the connection pool after a failed attempt. A
+// server that went away mid-query can leave the client's pool with
+// connections it never hands back (seen with clickhouse-go v2.51
+// against a restarted 18.16: the next INSERT waited for a free
+// connection until its deadline); a fresh pool costs one dial.
+func (s *Sink) reconnect() {
+	c, err := Open(s.cfg.URL)
+	if err != nil {
+		return // the URL was good at New; keep the old pool
+	}
+	s.connMu.Lock()
+	old := s.conn
+	s.conn = c
+	s.connMu.Unlock()
+	go old.Close()
 }
 
 // Stats reads the sink's counters.
@@ -230,7 +255,8 @@ func (s *Sink) fail(err error) {
 	s.errMu.Lock()
 	s.lastErr, s.lastErrAt = err.Error(), time.Now()
 	s.errMu.Unlock()
-	s.cfg.Logf("clickhouse: %v", err)
+	st := s.db().Stats()
+	s.cfg.Logf("clickhouse: %v (pool: %d open, %d idle)", err, st.Open, st.Idle)
 }
 
 // Init creates or upgrades the schema at url: `vxtap db init`.
