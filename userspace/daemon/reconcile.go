@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/pipeline"
@@ -19,6 +20,14 @@ import (
 //     flow (started no later than the record's last packet) the ledger is
 //     raised to the record's totals; for a flow that left the table (or
 //     was replaced by a new one with the same key) the ledger entry goes.
+// clockSlack absorbs a restart's clock base: the loader turns the data
+// path's monotonic stamps into wall time with time.Now() minus
+// CLOCK_MONOTONIC taken anew, so the same packet reads microseconds apart
+// in the killed daemon's record and in this one's table. A flow that
+// started within it after the record's last packet is the same flow (a
+// new flow reusing the 5-tuple that fast is not told apart).
+const clockSlack = 10 * time.Millisecond
+
 func (d *Daemon) reconcile() error {
 	committed := d.cfg.Seq.Committed()
 	if committed == 0 {
@@ -67,7 +76,7 @@ func (d *Daemon) reconcile() error {
 	var forget []flow.Key
 	for k, r := range want {
 		c, ok := table[k]
-		if ok && !c.First.After(r.Last) {
+		if ok && !c.First.After(r.Last.Add(clockSlack)) {
 			if ledger[k][0] < r.TotalPackets {
 				save[k] = [2]uint64{r.TotalPackets, r.TotalBytes}
 			}
