@@ -194,3 +194,13 @@ func AttachedProgID(iface string) uint32 {
 	}
 	return l.Attrs().Xdp.ProgId
 }
+
+// ProgID is the kernel's id of the loaded XDP program, 0 if unknown.
+func (o *Objects) ProgID() uint32 {
+	info, err := o.VxtapXdp.Info()
+	if err != nil {
+		return 0
+	}
+	id, _ := info.ID()
+	return uint32(id)
+}

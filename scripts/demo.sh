@@ -46,7 +46,7 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/vxtap.log"; exit 1; }
-in_app "$bin" status --iface "$APP_IF" | head -4
+in_app "$bin" status --iface "$APP_IF" | sed -n '1,4p;/^allowed sources/p' 
 echo "health: $(in_app curl -s http://127.0.0.1:9781/healthz)"
 
 step "traffic for $duration: TCP both ways, UDP, ICMP, over IPv4 and IPv6, from both sources"

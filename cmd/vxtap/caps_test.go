@@ -63,7 +63,7 @@ func TestRunsWithThreeCapabilities(t *testing.T) {
 	up := false
 	for i := 0; i < 100 && !up; i++ {
 		time.Sleep(100 * time.Millisecond)
-		_, err := os.Stat(filepath.Join(runDir, iface+".json"))
+		_, err := os.Stat(filepath.Join(runDir, nsKey(t, app, iface)+".json")) // keyed by namespace
 		up = err == nil
 	}
 	if !up {

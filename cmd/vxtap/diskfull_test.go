@@ -25,10 +25,7 @@ func TestDiskFullLosesNothing(t *testing.T) {
 	src := testutil.Netns(t, "vxpl-dsrc")
 	app := testutil.Netns(t, "vxpl-dapp")
 	iface, dst := testutil.VXLANPair(t, src, app, 78, 78)
-	t.Cleanup(func() {
-		loader.Detach(iface)
-		os.Remove(filepath.Join(runDir, iface+".lock"))
-	})
+	t.Cleanup(func() { inNetns(t, app, func() { loader.Detach(iface) }) })
 	disk := testutil.Tmpfs(t, 1<<20)
 	flowLog := filepath.Join(disk, "flows.json")
 	filler := filepath.Join(disk, "filler")
@@ -38,7 +35,8 @@ func TestDiskFullLosesNothing(t *testing.T) {
 		return strings.TrimSpace(string(out))
 	}
 	status := func() string {
-		cmd := exec.Command(bin, "status", "--iface", iface)
+		argv := testutil.InNetns(app, bin, "status", "--iface", iface)
+		cmd := exec.Command(argv[0], argv[1:]...)
 		cmd.Env = append(os.Environ(), "VXTAP_RUN_DIR="+runDir)
 		out, _ := cmd.CombinedOutput()
 		return string(out)

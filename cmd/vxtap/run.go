@@ -152,6 +152,7 @@ func runDaemon(c *cli.Context) error {
 	defer d.Close()
 	col := metrics.New(iface, objs, metricsSource{d}, objs.FlowTableSize())
 	col.SetConfiguredVNIs(filters.SessionVNIs)
+	col.Offenders = objs.Sources()
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
 	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(metricsSource{d}, col, version, withClickhouse(withDetect(filters.Collector(iface))...)...), ReadHeaderTimeout: 5 * time.Second}
@@ -240,14 +241,7 @@ func attachOrReopen(iface, mode string, cfg loader.Config) (*loader.Objects, *lo
 	return objs, att, nil
 }
 
-func progID(o *loader.Objects) uint32 {
-	info, err := o.VxtapXdp.Info()
-	if err != nil {
-		return 0
-	}
-	id, _ := info.ID()
-	return uint32(id)
-}
+func progID(o *loader.Objects) uint32 { return o.ProgID() }
 
 // outputEnvFor reads --instance and --state-dir, creating the state
 // directory.

@@ -72,8 +72,11 @@ func (p *runPrecheck) close() {
 // validateRun checks every flag of `vxtap run` and fills cfg, so that a
 // bad flag fails before the program is attached: a failed start must
 // leave the interface as it found it.
+// That the interface exists is checked after the other flags of this
+// function, so each gets its own error whatever the interface, and before
+// any file or directory is made.
 func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
-	if err := ifaceExists(c.String("iface")); err != nil {
+	if err := checkIface(c.String("iface")); err != nil {
 		return nil, err
 	}
 	if err := positiveDurations(c, "idle-timeout", "active-timeout", "sweep-interval"); err != nil {
@@ -106,6 +109,9 @@ func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
 		return nil, err
 	}
 	cfg.SampleRate, cfg.SnapLen, cfg.FlowTableSize = uint32(rate), uint32(snap), uint32(size)
+	if err := ifaceExists(c.String("iface")); err != nil {
+		return nil, err
+	}
 	if err := probeWritable("flow-log", c.String("flow-log")); err != nil {
 		return nil, err
 	}

@@ -10,6 +10,12 @@
 //	/v1/status
 //	/v1/counters
 //	/v1/findings?after=SEQ&type=TYPE&min_severity=X
+//
+// Bounds: n is at most MaxRows (n=0 asks for MaxRows), and the rows are
+// streamed as they are encoded; at most MaxInFlight requests are answered
+// at once and MaxGrouped grouped views built, the rest get 429 with
+// Retry-After. A view copies the last sweep and is built beside the
+// sweeps, never holding one up for longer than the copy.
 package api
 
 import (

@@ -46,9 +46,16 @@ type Collector struct {
 	vniPkts, vniBytes, records, tableSize *prometheus.Desc
 	tableFlows, evicted, vanished         *prometheus.Desc
 	ringLost, samples                     *prometheus.Desc
+	offenderPkts                          *prometheus.Desc
 	SweepSeconds                          prometheus.Histogram
 	vnis                                  *vniBound // bounds the vni label (vnibound.go)
+	// Offenders, when set, exports the TopOffenders busiest refused outer
+	// sources (a bounded number of series).
+	Offenders flow.OffenderSource
 }
+
+// TopOffenders is how many refused outer sources /metrics shows.
+const TopOffenders = 10
 
 // SetConfiguredVNIs names the source of the configured sessions' VNIs,
 // which always keep a series of their own (read at each scrape: a SIGHUP
@@ -84,6 +91,8 @@ func New(iface string, counters flow.CounterSource, d Source, tableSize uint32) 
 		sinkWrites:  desc("sink_writes_total", "Successful writes (a batch, a drain) of an output.", "sink", "kind"),
 		sinkWriteSeconds: desc("sink_write_seconds_total", "Time spent in successful writes of an output "+
 			"(divided by vxtap_sink_writes_total: the mean write latency).", "sink", "kind"),
+		offenderPkts: desc("refused_source_packets", "Mirror-shaped packets refused per outer source (unknown_source, unknown_vni): the 10 busiest only.",
+			"source", "reason"),
 		SweepSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vxtap_sweep_duration_seconds",
 			Help: "Time one sweep of the flow table took.", ConstLabels: l,
 			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1}}),
@@ -112,7 +121,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.reasonPkts, c.reasonBytes, c.flagPkts, c.vniPkts, c.vniBytes,
 		c.records, c.tableSize, c.tableFlows, c.evicted, c.vanished, c.ringLost, c.samples,
 		c.sinkQueued, c.sinkWritten, c.sinkDropped, c.sinkErrors, c.sinkRetries, c.sinkDepth, c.sinkFailing,
-		c.sinkWrites, c.sinkWriteSeconds} {
+		c.sinkWrites, c.sinkWriteSeconds, c.offenderPkts} {
 		ch <- d
 	}
 }
@@ -127,7 +136,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, f := range flags {
 			ch <- prometheus.MustNewConstMetric(c.flagPkts, prometheus.CounterValue, float64(f.Packets), f.Name)
-			if f.Name == "ringbuf_full" {
+			if f.Class == flow.ClassLost {
 				ch <- prometheus.MustNewConstMetric(c.ringLost, prometheus.CounterValue, float64(f.Packets))
 			}
 		}
@@ -162,5 +171,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			failing = 1
 		}
 		ch <- prometheus.MustNewConstMetric(c.sinkFailing, prometheus.GaugeValue, failing, s.Name, s.Kind)
+	}
+	if c.Offenders != nil {
+		if offs, err := c.Offenders.Offenders(TopOffenders); err == nil {
+			for _, o := range offs {
+				// A gauge: a source can leave the top N (or the LRU).
+				ch <- prometheus.MustNewConstMetric(c.offenderPkts, prometheus.GaugeValue, float64(o.Packets), o.Source.String(), o.Reason)
+			}
+		}
 	}
 }

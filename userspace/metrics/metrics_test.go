@@ -25,8 +25,8 @@ import (
 type fakeCounters struct{}
 
 func (fakeCounters) Counters() ([]flow.Counter, []flow.Counter, error) {
-	return []flow.Counter{{Name: "flow", Packets: 7, Bytes: 700}, {Name: "not_mirror", Packets: 3, Bytes: 180}},
-		[]flow.Counter{{Name: "ringbuf_full", Packets: 2}, {Name: "truncated", Packets: 1}}, nil
+	return []flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: 7, Bytes: 700}, {Name: "not_mirror", Class: flow.ClassPassed, Packets: 3, Bytes: 180}},
+		[]flow.Counter{{Name: "ringbuf_full", Class: flow.ClassLost, Packets: 2}, {Name: "truncated", Class: flow.ClassShape, Packets: 1}}, nil
 }
 
 // daemonSource shows a daemon to the collector, as vxtap run does.

@@ -29,7 +29,10 @@ func spoofedDaemon(t *testing.T, nVNI int) (*httptest.Server, uint64) {
 	t.Helper()
 	tab := flowtest.NewTable()
 	cfg := daemon.DefaultConfig()
-	cfg.SweepInterval, cfg.DrainEvery, cfg.HealthWindow = 20*time.Millisecond, 5*time.Millisecond, time.Second
+	cfg.SweepInterval, cfg.DrainEvery = 20*time.Millisecond, 5*time.Millisecond
+	// A window long enough that a busy machine never starves the loop past it:
+	// the scrape tests are about bounded concurrency, not about time.
+	cfg.HealthWindow = time.Minute
 	cfg.Aggregate.IdleTimeout = 50 * time.Millisecond
 	d, err := daemon.New(cfg, daemon.Sources{Flows: tab, Events: tab, Counters: fakeCounters{},
 		Attached: func() bool { return true }}, pipeline.Outputs{})

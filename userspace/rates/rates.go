@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -116,6 +117,8 @@ type Tracker struct {
 	mu      sync.Mutex
 	front   header   // the last closed sweep
 	readers []uint64 // sweep numbers of the snapshots being read
+	// lastHold is how long the last View held mu, in ns.
+	lastHold atomic.Int64
 }
 
 // header is a closed sweep without its flows.
