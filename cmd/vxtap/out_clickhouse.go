@@ -98,7 +98,7 @@ func buildClickhouse(c *cli.Context, env outputEnv) (pipeline.Outputs, error) {
 			}
 			return n
 		},
-		Logf:          func(f string, a ...any) { log.Warn().Msgf(f, a...) },
+		Logf: func(f string, a ...any) { log.Warn().Msgf(f, a...) },
 	})
 	if err != nil {
 		return pipeline.Outputs{}, fmt.Errorf("flag --clickhouse: %w", err)
