@@ -20,6 +20,7 @@ import (
 //     flow (started no later than the record's last packet) the ledger is
 //     raised to the record's totals; for a flow that left the table (or
 //     was replaced by a new one with the same key) the ledger entry goes.
+//
 // clockSlack absorbs a restart's clock base: the loader turns the data
 // path's monotonic stamps into wall time with time.Now() minus
 // CLOCK_MONOTONIC taken anew, so the same packet reads microseconds apart
