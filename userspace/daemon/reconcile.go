@@ -8,6 +8,14 @@ import (
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
+// clockSlack absorbs a restart's clock base: the loader turns the data
+// path's monotonic stamps into wall time with time.Now() minus
+// CLOCK_MONOTONIC taken anew, so the same packet reads microseconds apart
+// in the killed daemon's record and in this one's table. A flow that
+// started within it after the record's last packet is the same flow (a
+// new flow reusing the 5-tuple that fast is not told apart).
+const clockSlack = 10 * time.Millisecond
+
 // reconcile runs once at start, before the ledger loads. A daemon killed
 // between storing a batch and committing it left the durable sinks ahead
 // of the ledger, or the ledger ahead of the table:
@@ -17,18 +25,9 @@ import (
 //     the next sweep makes their records again;
 //   - the committed batch is stored, but the ledger may not have its
 //     totals yet: for each of its flows still in the table as the same
-//     flow (started no later than the record's last packet) the ledger is
+//     flow (started no later than clockSlack after the record's last packet) the ledger is
 //     raised to the record's totals; for a flow that left the table (or
 //     was replaced by a new one with the same key) the ledger entry goes.
-//
-// clockSlack absorbs a restart's clock base: the loader turns the data
-// path's monotonic stamps into wall time with time.Now() minus
-// CLOCK_MONOTONIC taken anew, so the same packet reads microseconds apart
-// in the killed daemon's record and in this one's table. A flow that
-// started within it after the record's last packet is the same flow (a
-// new flow reusing the 5-tuple that fast is not told apart).
-const clockSlack = 10 * time.Millisecond
-
 func (d *Daemon) reconcile() error {
 	committed := d.cfg.Seq.Committed()
 	if committed == 0 {
