@@ -80,8 +80,12 @@ start_app() { # start_app I
 step "vxtap run --clickhouse $url on each appliance"
 start_app 1
 start_app 2
-sleep 4
-cat "$HEALTH_STATE"
+for _ in $(seq 120); do # until the health check has both in the target group
+	[ "$(tr -d '\n' <"$HEALTH_STATE")" = "1 up2 up" ] && ip -n "$NS_NLB" route show "$VIP_V4/32" | grep -q "$(fleet_v4 1)" && break
+	sleep 0.5
+done
+echo "health: $(tr '\n' ' ' <"$HEALTH_STATE")"
+[ "$(tr -d '\n' <"$HEALTH_STATE")" = "1 up2 up" ] || { echo "the appliances did not come up:"; cat "$work"/app*.log; exit 1; }
 
 step "traffic for $duration from both mirror sources; appliance 1 killed (SIGKILL) after 5 s, back after 9 s"
 "$bin" trafficgen --duration "$duration" --out "$work/expected.tsv" &
@@ -89,9 +93,9 @@ gen=$!
 sleep 5
 kill -KILL "${pids[1]}"
 wait "${pids[1]}" 2>/dev/null || true
-sleep 4
+sleep 4 # the health check takes it out; its XDP program (pinned) counts on meanwhile
 echo "health: $(tr '\n' ' ' <"$HEALTH_STATE")  route: $(ip -n "$NS_NLB" route show "$VIP_V4/32" | tr -s ' \n' ' ')"
-start_app 1
+start_app 1 # re-opens the pinned program and carries on
 wait "$gen"
 sleep 3
 tail -n 4 "$HEALTH_LOG"
@@ -111,13 +115,19 @@ step "report: UDP per destination port, CSV"
 in_nlb "$bin" report --clickhouse "$url" --since 1h --group dport --filter udp --format csv
 
 step "check: ClickHouse against what crossed the mirrored interfaces"
-in_nlb "$bin" report --clickhouse "$url" --since 1h --group 5tuple --format csv |
-	awk -F, 'NR > 1 {print $2 "\t" $4 "\t" $5 "\t" $6 "\t" $7 "\t" $8 "\t" $11 "\t" $12}' | sort >"$work/stored.tsv"
+# The truth layout straight from ClickHouse (HTTP interface, TabSeparated).
+in_nlb curl -fsS "http://$DB_V4:$ch_http/" --data-binary "SELECT vni, replaceOne(IPv6NumToString(src), '::ffff:', ''),
+	replaceOne(IPv6NumToString(dst), '::ffff:', ''), proto, sport, dport, sum(packets), sum(bytes)
+	FROM vxtap.flows GROUP BY vni, src, dst, proto, sport, dport FORMAT TabSeparated" | sort >"$work/stored.tsv"
 tail -n +2 "$work/expected.tsv" | sort >"$work/sent.tsv"
 if diff -u "$work/sent.tsv" "$work/stored.tsv" >"$work/diff.txt"; then
 	echo "exact: $(wc -l <"$work/sent.tsv") flows, every packet and byte stored once, across both appliances and a kill"
 else
 	echo "MISMATCH between sent and stored:"
 	cat "$work/diff.txt"
+	grep -h clickhouse "$work"/app*.log | tail -n 20 || true
+	keep=/tmp/vxtap-fleet-failed.$$
+	mkdir -p "$keep" && cp "$work"/*.log "$work"/*.tsv "$work"/*.json "$keep"/ 2>/dev/null
+	echo "logs, flow logs and both sides of the check kept in $keep"
 	exit 1
 fi

@@ -71,8 +71,8 @@ for i in $(seq "$FLEET_SIZE"); do
 	ip -n "$ns" neigh replace "$(fleet_gw6 "$i")" lladdr "$nlb_mac" dev "$nic" nud permanent
 done
 
-# Every appliance a target to begin with; the health checker takes out
-# the ones that fail (and fails open when all do, as an NLB does).
+# Every appliance in the route to begin with (no target healthy yet: an
+# NLB fails open); the health checker keeps only the healthy ones.
 "$here/nlb-health.sh" --apply-all
 
 mkdir -p "$LAB_STATE_DIR"

@@ -28,8 +28,11 @@ if [ "${1:-}" = --apply-all ]; then
 	exit 0
 fi
 
+# Targets start out of service, as an NLB's "initial" ones: each must
+# pass HEALTH_HEALTHY checks first (meanwhile the route keeps them all:
+# with none healthy an NLB fails open).
 declare -A up pass fail
-for i in $(seq "$FLEET_SIZE"); do up[$i]=1 pass[$i]=0 fail[$i]=0; done
+for i in $(seq "$FLEET_SIZE"); do up[$i]=0 pass[$i]=0 fail[$i]=0; done
 write_state() {
 	local i
 	for i in $(seq "$FLEET_SIZE"); do
