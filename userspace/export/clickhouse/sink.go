@@ -139,12 +139,13 @@ func New(cfg Config) (*Sink, error) {
 	if cfg.RetentionDays < 0 {
 		return nil, fmt.Errorf("clickhouse retention %d days: want 0 (keep all) or more", cfg.RetentionDays)
 	}
-	sp, err := openSpool(cfg.SpoolDir, cfg.SpoolBytes)
+	conn, err := Open(cfg.URL) // lazy: checks the URL, dials nothing
 	if err != nil {
 		return nil, err
 	}
-	conn, err := Open(cfg.URL)
+	sp, err := openSpool(cfg.SpoolDir, cfg.SpoolBytes)
 	if err != nil {
+		conn.Close()
 		return nil, err
 	}
 	s := &Sink{cfg: cfg, conn: conn, spool: sp, wake: make(chan struct{}, 1), stop: make(chan struct{})}
