@@ -88,12 +88,14 @@ func fleetUp(t *testing.T) *fleet {
 }
 
 // targets is the appliances the NLB's route for the IPv4 mirror target
-// leads to.
+// leads to and the health checker holds healthy ("" while it holds none:
+// the route then keeps them all, failing open).
 func (f *fleet) targets(t *testing.T) string {
 	out := testutil.Sh(t, "ip -n %s route show %s/32", f.nlbNS, f.facts["VIP_V4"])
+	state, _ := os.ReadFile(f.facts["HEALTH_STATE"])
 	var got []string
 	for i := 1; i <= 2; i++ {
-		if strings.Contains(out, "via "+f.appV4(i)+" ") {
+		if strings.Contains(out, "via "+f.appV4(i)+" ") && strings.Contains(string(state), fmt.Sprintf("%d up", i)) {
 			got = append(got, strconv.Itoa(i))
 		}
 	}
