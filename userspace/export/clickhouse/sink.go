@@ -118,12 +118,18 @@ var (
 	_ pipeline.Recoverer  = (*Sink)(nil)
 )
 
-// Recover implements pipeline.Recoverer: batches of instance above
-// committed are cut from the spool (the shipper never sent them) and the
-// records of batch committed are returned, from the spool or the copy
-// kept of the last shipped batch.
-func (s *Sink) Recover(instance string, committed uint64) ([]flow.Record, error) {
-	return s.spool.recoverBatches(instance, committed)
+// Tail implements pipeline.Recoverer: the records of batch committed
+// (from the spool, or the copy kept of the last shipped batch) and those
+// of the batches after it, which the shipper never sent.
+func (s *Sink) Tail(instance string, committed uint64) (last, after []flow.Record, err error) {
+	return s.spool.tail(instance, committed)
+}
+
+// DropAfter implements pipeline.Recoverer: the records of uncommitted
+// batches that the data path makes again leave the spool; the others
+// stay, and are shipped once a later batch is committed.
+func (s *Sink) DropAfter(instance string, committed uint64, drop func(flow.Record) bool) error {
+	return s.spool.dropAfter(instance, committed, drop)
 }
 
 // New opens the spool (picking up what a previous run left) and starts

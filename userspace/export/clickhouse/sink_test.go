@@ -279,9 +279,10 @@ func TestSpoolSetsAsideUnreadableFiles(t *testing.T) {
 }
 
 // TestSinkShipsOnlyCommittedAndRecovers: batches above the daemon's
-// committed one stay local; Recover cuts them and returns the committed
-// batch's records, from the spool or from the copy of the last shipped
-// batch.
+// committed one stay local; after a kill, Tail returns the committed
+// batch's records (from the spool or the copy of the last shipped batch)
+// and the later ones, and DropAfter cuts the records the data path makes
+// again, keeping the others for shipping.
 func TestSinkShipsOnlyCommittedAndRecovers(t *testing.T) {
 	srv := chtest.Start(t)
 	dir := t.TempDir()
@@ -306,28 +307,32 @@ func TestSinkShipsOnlyCommittedAndRecovers(t *testing.T) {
 	// The daemon was killed before committing batch 3: it starts again.
 	s = newSink(t, srv, dir, func(c *clickhouse.Config) { c.Committed = committed.Load })
 	defer s.Close()
-	recs, err := s.Recover("app-a", 2)
-	if err != nil || len(recs) != 3 || recs[0].Packets != 2 {
-		t.Fatalf("recovered %d records (%v), want batch 2's 3", len(recs), err)
+	last, after, err := s.Tail("app-a", 2)
+	if err != nil || len(last) != 3 || last[0].Packets != 2 || len(after) != 3 || after[0].Packets != 3 {
+		t.Fatalf("tail: %d last (%v), %d after, %v; want batch 2's 3 and batch 3's 3", len(last), last, len(after), err)
 	}
-	if st := s.Stats(); st.SpoolBatches != 0 {
-		t.Fatalf("batch 3 not cut: %+v", st)
+	// The data path makes two of batch 3's records again; the third's flow is gone.
+	if err := s.DropAfter("app-a", 2, func(r flow.Record) bool { return r.SPort != 1024 }); err != nil {
+		t.Fatal(err)
+	}
+	if _, after, _ := s.Tail("app-a", 2); len(after) != 1 || after[0].SPort != 1024 {
+		t.Fatalf("after DropAfter: %v", after)
 	}
 	committed.Store(4)
 	if err := s.WriteBatch(context.Background(), batch("app-a", 4, now, 3, 4)); err != nil {
 		t.Fatal(err)
 	}
 	drained(t, s, 30*time.Second)
-	if got := sums(t, srv); got != "9\t21\t2100\t3" {
-		t.Fatalf("stored %s: batches 1, 2 and 4", got)
+	if got := sums(t, srv); got != "10\t24\t2400\t4" {
+		t.Fatalf("stored %s: batches 1, 2, what is left of 3, and 4", got)
 	}
-	// Batch 4 still in the spool when the daemon restarts: Recover finds it there.
+	// Batch 5 still in the spool when the daemon restarts: Tail finds it there.
 	committed.Store(5)
 	if err := s.WriteBatch(context.Background(), batch("app-a", 5, now, 2, 5)); err != nil {
 		t.Fatal(err)
 	}
 	drained(t, s, 30*time.Second)
-	if recs, err := s.Recover("app-a", 5); err != nil || len(recs) != 2 || recs[0].Packets != 5 {
-		t.Fatalf("recovered %d records (%v) of the last shipped batch", len(recs), err)
+	if last, after, err := s.Tail("app-a", 5); err != nil || len(last) != 2 || last[0].Packets != 5 || len(after) != 0 {
+		t.Fatalf("tail of the last shipped batch: %d last, %d after, %v", len(last), len(after), err)
 	}
 }

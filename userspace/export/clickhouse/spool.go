@@ -270,16 +270,55 @@ func (s *spool) remove(files []spoolFile) error {
 	return first
 }
 
-// recoverBatches cuts the entries of instance numbered above committed
-// (never shipped: the shipper sends committed batches only) and returns
-// the records of batch committed, from the queue or lastDir.
-func (s *spool) recoverBatches(instance string, committed uint64) ([]flow.Record, error) {
+// tail returns the records of batch committed of instance (from the
+// queue, or lastDir once shipped) and those of the batches after it, in
+// order. Batches after committed are never shipped: the shipper sends
+// committed ones only.
+func (s *spool) tail(instance string, committed uint64) (last, after []flow.Record, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var recs []flow.Record
-	kept := s.files[:0]
+	found := false
 	for _, f := range s.files {
 		if f.seq < committed {
+			continue
+		}
+		e, _, err := s.read(f.name)
+		if err != nil {
+			return nil, nil, err
+		}
+		if e.Instance != instance {
+			continue
+		}
+		if f.seq == committed {
+			last, found = append(last, e.Records...), true
+		} else {
+			after = append(after, e.Records...)
+		}
+	}
+	if found {
+		return last, after, nil
+	}
+	names, _ := filepath.Glob(filepath.Join(s.dir, lastDir, "*"+spoolExt))
+	sort.Strings(names)
+	for _, n := range names {
+		e, _, err := s.read(filepath.Join(lastDir, filepath.Base(n)))
+		if err == nil && e.Instance == instance && e.Seq == committed {
+			last = append(last, e.Records...)
+		}
+	}
+	return last, after, nil
+}
+
+// dropAfter removes from the batches of instance after committed the
+// records drop says the data path makes again; an entry left empty goes,
+// one partly kept is rewritten (durably, same identity: never shipped).
+func (s *spool) dropAfter(instance string, committed uint64, drop func(flow.Record) bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kept := s.files[:0]
+	var first error
+	for _, f := range s.files {
+		if f.seq <= committed {
 			kept = append(kept, f)
 			continue
 		}
@@ -288,29 +327,38 @@ func (s *spool) recoverBatches(instance string, committed uint64) ([]flow.Record
 			kept = append(kept, f)
 			continue
 		}
-		if f.seq == committed {
-			recs = append(recs, e.Records...)
+		recs := e.Records[:0]
+		for _, r := range e.Records {
+			if !drop(r) {
+				recs = append(recs, r)
+			}
+		}
+		e.Records = recs
+		s.bytes -= f.size
+		if len(recs) == 0 {
+			if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil && first == nil {
+				first = fmt.Errorf("clickhouse spool: cut batch %d: %w", f.seq, err)
+			}
+			continue
+		}
+		data, err := json.Marshal(e)
+		if err == nil {
+			err = writeDurable(s.dir, f.name, data)
+		}
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("clickhouse spool: rewrite batch %d: %w", f.seq, err)
+			}
+			s.bytes += f.size
 			kept = append(kept, f)
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.dir, f.name)); err != nil {
-			return nil, fmt.Errorf("clickhouse spool: cut uncommitted batch %d: %w", f.seq, err)
-		}
-		s.bytes -= f.size
+		f.size, f.rows = int64(len(data)), len(recs)
+		s.bytes += f.size
+		kept = append(kept, f)
 	}
 	s.files = kept
-	if recs != nil {
-		return recs, nil
-	}
-	names, _ := filepath.Glob(filepath.Join(s.dir, lastDir, "*"+spoolExt))
-	sort.Strings(names)
-	for _, n := range names {
-		e, _, err := s.read(filepath.Join(lastDir, filepath.Base(n)))
-		if err == nil && e.Instance == instance && e.Seq == committed {
-			recs = append(recs, e.Records...)
-		}
-	}
-	return recs, nil
+	return first
 }
 
 // quarantine moves an entry that cannot be read out of the queue.
