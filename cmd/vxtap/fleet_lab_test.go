@@ -284,6 +284,11 @@ func TestLabFleetClickHouse(t *testing.T) {
 		t.Fatal(err)
 	}
 	addRows(want, res)
+	// vxtap status shows the sink's spool and inserts.
+	if st := string(vxtapIn(t, fl.appNS(2), bin, "status", "--iface", fl.appIf(2))); !strings.Contains(st, "clickhouse: spool ") ||
+		!strings.Contains(st, " inserts, ") {
+		t.Errorf("vxtap status has no line of the ClickHouse sink:\n%s", st)
+	}
 	apps[1].stop(t, syscall.SIGTERM)
 	apps[2].stop(t, syscall.SIGTERM)
 	t.Cleanup(func() {

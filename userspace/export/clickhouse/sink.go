@@ -116,6 +116,8 @@ var (
 	_ pipeline.RecordSink = (*Sink)(nil)
 	_ pipeline.Durable    = (*Sink)(nil)
 	_ pipeline.Recoverer  = (*Sink)(nil)
+
+	_ pipeline.StatusDetailer = (*Sink)(nil)
 )
 
 // Tail implements pipeline.Recoverer: the records of batch committed
@@ -255,6 +257,18 @@ func (s *Sink) Stats() Stats {
 	st.LastError, st.LastErrorAt = s.lastErr, s.lastErrAt
 	s.errMu.Unlock()
 	return st
+}
+
+// StatusDetail is the sink's line in `vxtap status`.
+func (s *Sink) StatusDetail() string {
+	st := s.Stats()
+	d := fmt.Sprintf("spool %d chunks, %d of %d bytes (%d refused full); %d inserts, %d rows, %d duplicate chunks skipped; last insert %s; %d failures",
+		st.SpoolBatches, st.SpoolBytes, st.SpoolLimit, st.SpoolFull, st.Inserts, st.InsertedRows, st.DuplicateChunks,
+		st.LastLatency.Round(time.Microsecond), st.Failures)
+	if st.LastError != "" {
+		d += fmt.Sprintf(", last: %s (%s ago)", st.LastError, time.Since(st.LastErrorAt).Round(time.Second))
+	}
+	return d
 }
 
 func (s *Sink) fail(err error) {
