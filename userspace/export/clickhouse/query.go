@@ -43,7 +43,9 @@ func QueryFlows(ctx context.Context, conn driver.Conn, n Names, w Window, f topv
 		return nil, err
 	}
 	where := []string{
-		fmt.Sprintf("day >= toDate(toDateTime(%d))", w.Since.Unix()),
+		// day is the UTC day of ts (the sink writes it): compare with the
+		// UTC day here, not toDate() in the server's time zone.
+		fmt.Sprintf("day >= toDate('%s')", w.Since.UTC().Format("2006-01-02")),
 		fmt.Sprintf("ts >= toDateTime(%d)", w.Since.Unix()),
 		fmt.Sprintf("last >= toDateTime(%d)", w.Since.Unix()),
 		fmt.Sprintf("last <= toDateTime(%d)", w.Until.Unix()),
