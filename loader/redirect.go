@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -189,4 +190,41 @@ func (d *Decap) Close() error {
 	errs = append(errs, d.trace.close())
 	d.trace = decapTraceObjects{}
 	return errors.Join(errs...)
+}
+
+// DecapEnabled tells whether the program was loaded with Config.Decap. A
+// program re-opened from its pins carries its switches in its .rodata map,
+// read from the kernel.
+func (o *Objects) DecapEnabled() bool {
+	if o.Config.Decap {
+		return true
+	}
+	spec, err := LoadVxtap()
+	if err != nil {
+		return false
+	}
+	vs, ok := spec.Variables["cfg_decap"]
+	if !ok {
+		return false
+	}
+	info, err := o.VxtapXdp.Info()
+	if err != nil {
+		return false
+	}
+	ids, _ := info.MapIDs()
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			continue
+		}
+		mi, err := m.Info()
+		if err == nil && strings.HasSuffix(mi.Name, ".rodata") {
+			buf := make([]byte, m.ValueSize())
+			err = m.Lookup(uint32(0), &buf)
+			m.Close()
+			return err == nil && int(vs.Offset) < len(buf) && buf[vs.Offset] != 0
+		}
+		m.Close()
+	}
+	return false
 }
