@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/cilium/ebpf"
@@ -145,6 +146,9 @@ func (d *Decap) createVeth(name string, mtu int) error {
 	}
 	d.created = append(d.created, name)
 	for _, n := range []string{name, name + DecapPeerSuffix} {
+		// No IPv6 of its own: the feed carries only mirrored frames,
+		// never the kernel's router solicitations or MLD reports.
+		os.WriteFile("/proc/sys/net/ipv6/conf/"+n+"/disable_ipv6", []byte("1"), 0o644)
 		l, err := netlink.LinkByName(n)
 		if err == nil {
 			err = netlink.LinkSetUp(l)

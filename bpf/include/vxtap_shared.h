@@ -70,18 +70,20 @@ enum vxtap_flag {
 	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
 	FLAG_SAMPLED,       /* packet sample emitted */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
-	FLAG_DECAP_FORWARDED, /* --decap-to: inner frame redirected to the decap interface */
-	FLAG_DECAP_UNSELECTED,/* --decap-to: accepted copy not forwarded, its filter rule says forward: false */
-	FLAG_DECAP_NO_TARGET, /* --decap-to: accepted copy not forwarded, no interface for its VNI and no default */
-	/* lost: a record userspace will never see, or a frame the decap feed lost */
+	/* lost: a record userspace will never see */
 	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
-	FLAG_DECAP_JUMBO,   /* --decap-to: multi-buffer (jumbo) copy not forwarded, the target takes no multi-buffer frames */
-	FLAG_DECAP_FAILED,  /* --decap-to: the redirect failed (head adjust, or the target dropped it: counted by decap_trace.c) */
+	/* decap: what the decapsulated feed (--decap-to) did with an accounted copy */
+	FLAG_DECAP_FORWARDED,  /* inner frame handed to the redirect (delivered = this minus the decap_failed the target refused) */
+	FLAG_DECAP_UNSELECTED, /* not forwarded: its filter rule says forward: false */
+	FLAG_DECAP_NO_TARGET,  /* not forwarded: no interface for its VNI and no default one */
+	FLAG_DECAP_JUMBO,      /* not forwarded: a multi-buffer (jumbo) copy, the targets take no multi-buffer frames */
+	FLAG_DECAP_FAILED,     /* the redirect failed: head adjust, or the target refused the frame (counted by decap_trace.c) */
 	FLAG__MAX,
 	/* Class boundaries: the first flag of each class. */
 	FLAG__CLASS_SHAPE = FLAG_TRUNCATED,
 	FLAG__CLASS_EVENT = FLAG_FLOW_START,
 	FLAG__CLASS_LOST = FLAG_RINGBUF_FULL,
+	FLAG__CLASS_DECAP = FLAG_DECAP_FORWARDED,
 };
 
 /* Constants both sides use (Go gets them through bpf2go -type). */

@@ -90,7 +90,7 @@ func printStatus(iface string) error {
 	if err != nil {
 		return err
 	}
-	var lost, refused, ringLost uint64
+	var lost, refused, ringLost, decapFwd, decapNot uint64
 	for _, r := range reasons {
 		switch r.Class {
 		case flow.ClassLost:
@@ -100,13 +100,21 @@ func printStatus(iface string) error {
 		}
 	}
 	for _, f := range flags {
-		if f.Class == flow.ClassLost {
+		switch {
+		case f.Class == flow.ClassLost:
 			ringLost += f.Packets
+		case f.Class == flow.ClassDecap && f.Name == "decap_forwarded":
+			decapFwd += f.Packets
+		case f.Class == flow.ClassDecap:
+			decapNot += f.Packets
 		}
 	}
 	fmt.Fprintf(tw, "copies not accounted\t%d\n", lost)
 	fmt.Fprintf(tw, "copies refused (untrusted source or VNI)\t%d\n", refused)
 	fmt.Fprintf(tw, "ring buffer losses\t%d\n", ringLost)
+	if decapFwd+decapNot > 0 {
+		fmt.Fprintf(tw, "decapsulated feed\t%d forwarded, %d not forwarded or failed (decap_* flags)\n", decapFwd, decapNot)
+	}
 	src := objs.Sources()
 	if allowed, err := src.List(); err == nil {
 		if len(allowed) == 0 {
