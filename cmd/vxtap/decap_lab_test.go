@@ -184,6 +184,10 @@ func TestLabDecap(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	bin := vxtapBin(t)
 	lab := labUpAs(t, "vxdc")
+	// lab-down.sh kills every process `ip netns pids` lists in the lab's
+	// namespaces; this test's own threads enter them (sends from inside)
+	// and one was seen listed just after: wait until none is.
+	t.Cleanup(func() { waitOutOfNetns(t, lab.Prefix) })
 	s1, s2 := lab.Sources[0], lab.Sources[1]
 	dir := t.TempDir()
 
@@ -311,6 +315,24 @@ filters:
 		t.Errorf("the veth pair outlived the daemon:\n%s", out)
 	}
 	t.Logf("%d accepted frames forwarded byte for byte (%d VLAN-tagged (2 QinQ), %d IPv6, 3 truncated); %d rejected, 5 spoofed, 3 unknown-VNI not forwarded", len(have), vlans, v6, rejected)
+}
+
+// waitOutOfNetns waits (2 s at most) until no namespace of the lab lists
+// this process.
+func waitOutOfNetns(t *testing.T, prefix string) {
+	me := fmt.Sprint(os.Getpid())
+	for i := 0; i < 100; i++ {
+		listed := false
+		for _, ns := range []string{"app", "vpc", "src1", "src2", "peer1", "peer2"} {
+			out, _ := exec.Command("ip", "netns", "pids", prefix+"-"+ns).Output()
+			listed = listed || slices.Contains(strings.Fields(string(out)), me)
+		}
+		if !listed {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("this process is still listed in a namespace of lab %s", prefix)
 }
 
 // isSrc1 tells a frame sent by source 1's workload (IPv4 source src).
