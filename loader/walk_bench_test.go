@@ -9,6 +9,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/rates"
 	"github.com/vxtap/vxtap/userspace/testutil"
+	"github.com/vxtap/vxtap/userspace/topview"
 	"golang.org/x/sys/unix"
 )
 
@@ -76,7 +77,14 @@ func (o observed) Walk(fn func(flow.Key, flow.Counters)) error {
 // BenchmarkDaemonSweep1M is the daemon's whole sweep of 1,000,000 live
 // flows in a real flow map: the walk, the aggregator's sweep and the rate
 // tracker fed from the same walk. The budget is 250 ms.
-func BenchmarkDaemonSweep1M(b *testing.B) {
+func BenchmarkDaemonSweep1M(b *testing.B) { benchDaemonSweep(b, false) }
+
+// BenchmarkDaemonSweep1MWithReader is the same sweep while a client asks
+// GET /v1/top?n=0 over and over: views are built beside the sweeps, which
+// wait at most for a view's copy (ms-max-sweep-held).
+func BenchmarkDaemonSweep1MWithReader(b *testing.B) { benchDaemonSweep(b, true) }
+
+func benchDaemonSweep(b *testing.B, reader bool) {
 	testutil.RequirePrivileged(b)
 	const n = 1_000_000
 	o := loadTable(b, 1<<20)
@@ -96,6 +104,26 @@ func BenchmarkDaemonSweep1M(b *testing.B) {
 	if st := sweep(); st.Flows != n {
 		b.Fatalf("sweep saw %d flows, want %d", st.Flows, n)
 	}
+	var hold time.Duration
+	views := 0
+	stopReader := func() {}
+	if reader {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				tr.View(func(s *rates.Snapshot) { topview.Build(s, topview.Query{N: 0}) })
+				hold = max(hold, tr.LastViewHold())
+				views++
+			}
+		}()
+		stopReader = func() { close(stop); <-done }
+	}
 	// The sweep's own CPU time, apart from the wall time a shared
 	// machine stretches: the sweep runs on this (locked) thread.
 	runtime.LockOSThread()
@@ -106,8 +134,14 @@ func BenchmarkDaemonSweep1M(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		sweep()
 	}
+	b.StopTimer()
+	stopReader()
 	b.ReportMetric(float64((threadCPU(b)-c0).Milliseconds())/float64(b.N), "cpu-ms/sweep")
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/sweep")
+	if reader {
+		b.ReportMetric(float64(views)/float64(b.N), "views/sweep")
+		b.ReportMetric(float64(hold.Microseconds())/1000, "ms-max-sweep-held")
+	}
 }
 
 // BenchmarkRecover1M is what a restarted daemon pays once before its first

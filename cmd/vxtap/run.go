@@ -58,7 +58,7 @@ func runDaemon(c *cli.Context) error {
 	iface := c.String("iface")
 	memtune.Apply()
 	cfg := loader.DefaultConfig()
-	// Every flag is checked (and --listen bound) before anything changes.
+	// Every flag is checked (and --listen bound, after the lock) before anything is attached.
 	pre, err := validateRun(c, &cfg)
 	if err != nil {
 		return err
@@ -82,10 +82,14 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
+	if err := pre.listen(c); err != nil {
+		return err
+	}
 	env, err := outputEnvFor(c, iface)
 	if err != nil {
 		return err
 	}
+	env.Sessions = filters.Sessions()
 	seq, err := pipeline.OpenSeq(env.StateDir)
 	if err != nil {
 		return err
@@ -149,7 +153,7 @@ func runDaemon(c *cli.Context) error {
 	dcfg.Aggregate.IdleTimeout, dcfg.Aggregate.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
-	dcfg.Instance, dcfg.Seq = env.Instance, seq
+	dcfg.Instance, dcfg.Seq, dcfg.Enrich = env.Instance, seq, env.Sessions
 	tracker := newRates(objs.FlowTableSize())
 	outs.Observers = append(outs.Observers, tracker)
 	built = false
@@ -173,7 +177,7 @@ func runDaemon(c *cli.Context) error {
 
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
-	local, err := startAPI(iface, tracker, objs, d, st)
+	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions)
 	if err != nil {
 		return err
 	}

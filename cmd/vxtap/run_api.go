@@ -9,6 +9,7 @@ import (
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/api"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/enrich"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/rates"
 )
@@ -28,7 +29,7 @@ func newRates(tableSize uint32) *rates.Tracker {
 }
 
 // startAPI serves /run/vxtap/<iface>.sock for the daemon d.
-func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState) (*localAPI, error) {
+func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState, sessions *enrich.Sessions) (*localAPI, error) {
 	status := func() api.Status {
 		ok, why := d.Health()
 		s := d.State()
@@ -38,7 +39,7 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples,
 			Sinks: s.Sinks}
 	}
-	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status})
+	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status, Sessions: sessionName(sessions)})
 	if err != nil {
 		return nil, err
 	}
@@ -49,6 +50,14 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 	go func() { a.done <- srv.Serve() }()
 	log.Info().Str("socket", srv.Path()).Msg("local API listening")
 	return a, nil
+}
+
+// sessionName names a VNI's session for vxtap top, "" when it has none.
+func sessionName(s *enrich.Sessions) func(uint32) string {
+	return func(vni uint32) string {
+		v, _ := s.Lookup(vni)
+		return v.Name
+	}
 }
 
 func (a *localAPI) stop() {

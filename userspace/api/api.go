@@ -69,6 +69,21 @@ type Parts struct {
 	Rates      *rates.Tracker     // the daemon's sweep observer
 	Datapath   flow.CounterSource // the loaded program's counters
 	StatusFunc func() Status      // the daemon's state
+	// Sessions, if set, names a VNI's mirror session ("" when it has none).
+	Sessions func(vni uint32) string
+}
+
+// SessionNamer is a Provider that names the mirror session of a VNI, for
+// the rows of /v1/top.
+type SessionNamer interface {
+	SessionName(vni uint32) string
+}
+
+func (p Parts) SessionName(vni uint32) string {
+	if p.Sessions == nil {
+		return ""
+	}
+	return p.Sessions(vni)
 }
 
 func (p Parts) View(fn func(*rates.Snapshot)) { p.Rates.View(fn) }

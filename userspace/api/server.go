@@ -265,6 +265,13 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 		sweeps = snap.Sweeps
 		res = topview.Build(snap, q)
 	})
+	if n, ok := s.p.(SessionNamer); ok {
+		for i := range res.Rows {
+			if v := res.Rows[i].VNI; v != nil {
+				res.Rows[i].Session = n.SessionName(*v)
+			}
+		}
+	}
 	res.Iface, res.Source = s.iface, "daemon"
 	if sweeps == 0 {
 		res.Note = "waiting for the daemon's first sweep"
