@@ -30,3 +30,7 @@ func SendRawInNetns(ns, iface string, frames [][]byte) error {
 		return nil
 	})
 }
+
+// DoInNetns runs fn on a thread inside namespace ns (netlink calls, BPF
+// runs whose helpers resolve interfaces there), then moves the thread back.
+func DoInNetns(ns string, fn func() error) error { return doInNetns(ns, fn) }
