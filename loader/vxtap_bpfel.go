@@ -333,8 +333,8 @@ const (
 	VxtapVxtapFlagFLAG_FLOW_END         VxtapVxtapFlag = 9
 	VxtapVxtapFlagFLAG_SAMPLED          VxtapVxtapFlag = 10
 	VxtapVxtapFlagFLAG_RB_WAKEUP        VxtapVxtapFlag = 11
-	VxtapVxtapFlagFLAG_RINGBUF_FULL     VxtapVxtapFlag = 12
-	VxtapVxtapFlagFLAG_DECAP_FORWARDED  VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG_DECAP_FORWARDED  VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG_RINGBUF_FULL     VxtapVxtapFlag = 13
 	VxtapVxtapFlagFLAG_DECAP_UNSELECTED VxtapVxtapFlag = 14
 	VxtapVxtapFlagFLAG_DECAP_NO_TARGET  VxtapVxtapFlag = 15
 	VxtapVxtapFlagFLAG_DECAP_JUMBO      VxtapVxtapFlag = 16
@@ -342,8 +342,8 @@ const (
 	VxtapVxtapFlagFLAG__MAX             VxtapVxtapFlag = 18
 	VxtapVxtapFlagFLAG__CLASS_SHAPE     VxtapVxtapFlag = 0
 	VxtapVxtapFlagFLAG__CLASS_EVENT     VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG__CLASS_LOST      VxtapVxtapFlag = 12
-	VxtapVxtapFlagFLAG__CLASS_DECAP     VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG__CLASS_LOST      VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG__CLASS_DECAP     VxtapVxtapFlag = 14
 )
 
 type VxtapVxtapReason uint32

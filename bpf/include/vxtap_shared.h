@@ -70,10 +70,10 @@ enum vxtap_flag {
 	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
 	FLAG_SAMPLED,       /* packet sample emitted */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
+	FLAG_DECAP_FORWARDED, /* --decap-to: inner frame handed to the redirect (delivered = this minus the decap_failed the target refused) */
 	/* lost: a record userspace will never see */
 	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
-	/* decap: what the decapsulated feed (--decap-to) did with an accounted copy */
-	FLAG_DECAP_FORWARDED,  /* inner frame handed to the redirect (delivered = this minus the decap_failed the target refused) */
+	/* decap: an accounted copy the decapsulated feed (--decap-to) did not deliver */
 	FLAG_DECAP_UNSELECTED, /* not forwarded: its filter rule says forward: false */
 	FLAG_DECAP_NO_TARGET,  /* not forwarded: no interface for its VNI and no default one */
 	FLAG_DECAP_JUMBO,      /* not forwarded: a multi-buffer (jumbo) copy, the targets take no multi-buffer frames */
@@ -83,7 +83,7 @@ enum vxtap_flag {
 	FLAG__CLASS_SHAPE = FLAG_TRUNCATED,
 	FLAG__CLASS_EVENT = FLAG_FLOW_START,
 	FLAG__CLASS_LOST = FLAG_RINGBUF_FULL,
-	FLAG__CLASS_DECAP = FLAG_DECAP_FORWARDED,
+	FLAG__CLASS_DECAP = FLAG_DECAP_UNSELECTED,
 };
 
 /* Constants both sides use (Go gets them through bpf2go -type). */
