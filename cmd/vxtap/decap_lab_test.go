@@ -179,9 +179,17 @@ func scrapeFlag(t *testing.T, ns, listen, flag string) float64 {
 // inner frames, truncated copies as they arrived; never the copies a
 // filter rule rejects, from a source outside allowed_sources or of an
 // unknown VNI. Then the target refuses frames: each is counted under
-// decap_failed. On exit the veth pair is gone.
+// decap_failed. On exit the veth pair is gone. With native XDP (the
+// redirect goes through the devmap's XDP transmit) and generic XDP (an
+// skb transmitted on the target).
 func TestLabDecap(t *testing.T) {
 	testutil.RequirePrivileged(t)
+	for _, mode := range []string{"native", "generic"} {
+		t.Run(mode, func(t *testing.T) { labDecap(t, mode) })
+	}
+}
+
+func labDecap(t *testing.T, mode string) {
 	bin := vxtapBin(t)
 	lab := labUpAs(t, "vxdc")
 	// lab-down.sh kills every process `ip netns pids` lists in the lab's
@@ -208,7 +216,7 @@ filters:
 		t.Fatal(err)
 	}
 	const feed = "vxdcfeed"
-	d := startDaemon(t, bin, lab.AppNS, lab.AppIf, filepath.Join(dir, "flows.json"), "--config", cfg, "--decap-to", "create:"+feed)
+	d := startDaemon(t, bin, lab.AppNS, lab.AppIf, filepath.Join(dir, "flows.json"), "--config", cfg, "--decap-to", "create:"+feed, "--xdp-mode", mode)
 
 	// Listeners on the peers: no port-unreachable replies for port 5000.
 	for _, l := range []struct{ ns, addr string }{{s1.PeerNS, s1.PeerV4.String() + ":5000"}, {s2.PeerNS, "[" + s2.PeerV6.String() + "]:5000"}} {
