@@ -190,3 +190,25 @@ func TestDecapTable(t *testing.T) {
 
 // head is the start of a frame, for messages.
 func head(b []byte) []byte { return b[:min(len(b), 96)] }
+
+// TestDecapEnabledFromKernel: a program re-opened from its pins has no
+// Config; whether it was loaded with the feed is read from its .rodata in
+// the kernel, so `vxtap run --decap-to` refuses a carried-over program
+// loaded without it instead of forwarding nothing.
+func TestDecapEnabledFromKernel(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	for _, on := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.FlowTableSize = 1024
+		cfg.Decap = on
+		o, err := Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Config = Config{} // as OpenPinned leaves it
+		if got := o.DecapEnabled(); got != on {
+			t.Errorf("loaded with Decap %v: DecapEnabled %v", on, got)
+		}
+		o.Close()
+	}
+}
