@@ -30,7 +30,10 @@ func (l *ovLedger) LoadOverflow(fn func(id flow.OverflowID, p, b uint64)) error 
 	}
 	return nil
 }
-func (l *ovLedger) SaveOverflow(e map[flow.OverflowID][2]uint64) error { maps.Copy(l.ov, e); return nil }
+func (l *ovLedger) SaveOverflow(e map[flow.OverflowID][2]uint64) error {
+	maps.Copy(l.ov, e)
+	return nil
+}
 func (l *ovLedger) ForgetOverflow(ids []flow.OverflowID) error {
 	if l.failForget > 0 {
 		l.failForget--
