@@ -14,6 +14,7 @@
 #include "include/account.h"
 #include "include/classify.h"
 #include "include/trust.h"
+#include "include/detect.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -253,6 +254,8 @@ __noinline int finish(struct xdp_md *ctx, struct pkt *p)
 		return REASON_FILTER_REJECT;
 	now = clock_ns();
 	reason = account(p, now);
+	if (cfg_threat_enabled && reason == REASON_FLOW)
+		threat_check(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
 		emit_sample(ctx, p, now);
 	return reason;

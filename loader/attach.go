@@ -166,6 +166,11 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 		return nil, nil, err
 	}
 	o.Config.FlowTableSize = o.FlowTableSize()
+	if o.Config.ThreatEnabled, err = pinnedSwitch(o.VxtapXdp, spec, "cfg_threat_enabled"); err != nil {
+		o.Close()
+		a.Link.Close()
+		return nil, nil, err
+	}
 	return o, a, nil
 }
 

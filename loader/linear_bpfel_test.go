@@ -62,6 +62,7 @@ const (
 	LinearMapOverflowVnis            = "overflow_vnis"
 	LinearMapRuleHits                = "rule_hits"
 	LinearMapScratch                 = "scratch"
+	LinearMapThreats                 = "threats"
 	LinearMapVniStats                = "vni_stats"
 	LinearProgVxtapXdp               = "vxtap_xdp"
 	LinearVarBtfAnchorConst          = "btf_anchor_const"
@@ -76,10 +77,13 @@ const (
 	LinearVarBtfAnchorFlag           = "btf_anchor_flag"
 	LinearVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
 	LinearVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
+	LinearVarBtfAnchorFlowMark       = "btf_anchor_flow_mark"
 	LinearVarBtfAnchorLinearRule     = "btf_anchor_linear_rule"
 	LinearVarBtfAnchorReason         = "btf_anchor_reason"
 	LinearVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
 	LinearVarBtfAnchorSlotState      = "btf_anchor_slot_state"
+	LinearVarBtfAnchorThreatEvent    = "btf_anchor_threat_event"
+	LinearVarBtfAnchorThreatSide     = "btf_anchor_threat_side"
 	LinearVarCfgFilterEnabled        = "cfg_filter_enabled"
 	LinearVarCfgFlowMax              = "cfg_flow_max"
 	LinearVarCfgGenevePort           = "cfg_geneve_port"
@@ -89,6 +93,7 @@ const (
 	LinearVarCfgSampleRate           = "cfg_sample_rate"
 	LinearVarCfgSnapLen              = "cfg_snap_len"
 	LinearVarCfgSourceCheck          = "cfg_source_check"
+	LinearVarCfgThreatEnabled        = "cfg_threat_enabled"
 	LinearVarCfgVxlanPort            = "cfg_vxlan_port"
 	LinearVarRbForcedCons            = "rb_forced_cons"
 )
@@ -170,6 +175,7 @@ type LinearMapSpecs struct {
 	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
+	Threats        *ebpf.MapSpec `ebpf:"threats"`
 	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
 }
 
@@ -189,10 +195,13 @@ type LinearVariableSpecs struct {
 	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
 	BtfAnchorLinearRule     *ebpf.VariableSpec `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent    *ebpf.VariableSpec `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide     *ebpf.VariableSpec `ebpf:"btf_anchor_threat_side"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -202,6 +211,7 @@ type LinearVariableSpecs struct {
 	CfgSampleRate           *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	CfgSnapLen              *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
 	CfgSourceCheck          *ebpf.VariableSpec `ebpf:"cfg_source_check"`
+	CfgThreatEnabled        *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort            *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	RbForcedCons            *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
@@ -254,6 +264,7 @@ type LinearMaps struct {
 	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
+	Threats        *ebpf.Map `ebpf:"threats"`
 	VniStats       *ebpf.Map `ebpf:"vni_stats"`
 }
 
@@ -287,6 +298,7 @@ func (m *LinearMaps) Close() error {
 		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,
+		m.Threats,
 		m.VniStats,
 	)
 }
@@ -307,10 +319,13 @@ type LinearVariables struct {
 	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark       *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
 	BtfAnchorLinearRule     *ebpf.Variable `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent    *ebpf.Variable `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide     *ebpf.Variable `ebpf:"btf_anchor_threat_side"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`
@@ -320,6 +335,7 @@ type LinearVariables struct {
 	CfgSampleRate           *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	CfgSnapLen              *ebpf.Variable `ebpf:"cfg_snap_len"`
 	CfgSourceCheck          *ebpf.Variable `ebpf:"cfg_source_check"`
+	CfgThreatEnabled        *ebpf.Variable `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort            *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	RbForcedCons            *ebpf.Variable `ebpf:"rb_forced_cons"`
 }

@@ -26,6 +26,11 @@ type Config struct {
 	// SourceCheck trusts only outer sources in the allowed_sources table
 	// (Sources().Set); off, every outer source is trusted.
 	SourceCheck bool
+	// ThreatEnabled checks every accounted copy against the threats trie
+	// (Threats().SetThreats); off, the check costs nothing.
+	ThreatEnabled bool
+	// ThreatSize is how many prefixes the threats trie holds (0: 65,536).
+	ThreatSize uint32
 	// OverflowSize is how many {VNI, destination, protocol, port}
 	// aggregates hold copies of flows that found no slot (per half).
 	OverflowSize uint32
@@ -102,6 +107,7 @@ func Load(cfg Config) (*Objects, error) {
 		"cfg_rb_wakeup_bytes": cfg.WakeupBytes,
 		"cfg_flow_max":        cfg.FlowTableSize,
 		"cfg_source_check":    boolU8(cfg.SourceCheck),
+		"cfg_threat_enabled":  boolU8(cfg.ThreatEnabled),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -120,6 +126,9 @@ func Load(cfg Config) (*Objects, error) {
 		spec.Maps["overflow_flows"].MaxEntries = 2 * cfg.OverflowSize // both halves
 	}
 	spec.Maps["events"].MaxEntries = cfg.RingBytes
+	if cfg.ThreatSize > 0 {
+		spec.Maps["threats"].MaxEntries = cfg.ThreatSize
+	}
 	for name, size := range cfg.MapSizes {
 		ms, ok := spec.Maps[name]
 		if !ok {

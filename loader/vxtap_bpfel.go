@@ -197,6 +197,12 @@ type VxtapFlowKey struct {
 	Dst    [16]uint8
 }
 
+type VxtapFlowMark uint32
+
+const (
+	VxtapFlowMarkFLOW_MARK_THREAT VxtapFlowMark = 1
+)
+
 type VxtapFlowSlot struct {
 	_           structs.HostLayout
 	Packets     uint64
@@ -214,7 +220,8 @@ type VxtapFlowSlot struct {
 	Key         VxtapFlowKey
 	Gen         uint32
 	Rule        uint32
-	Pad         [12]uint8
+	Marks       uint32
+	Pad         [8]uint8
 }
 
 type VxtapFlowSlotState uint32
@@ -291,6 +298,35 @@ type VxtapSourceLpmKey struct {
 	Addr      [16]uint8
 }
 
+type VxtapThreatEvent struct {
+	_           structs.HostLayout
+	Type        uint32
+	TcpFlags    uint8
+	OuterFamily uint8
+	Side        uint8
+	First       uint8
+	TsNs        uint64
+	Key         VxtapFlowKey
+	OuterSrc    [16]uint8
+	SrcList     uint32
+	DstList     uint32
+	_           [4]byte
+}
+
+type VxtapThreatLpmKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Family    uint32
+	Addr      [16]uint8
+}
+
+type VxtapThreatSide uint32
+
+const (
+	VxtapThreatSideTHREAT_SIDE_SRC VxtapThreatSide = 1
+	VxtapThreatSideTHREAT_SIDE_DST VxtapThreatSide = 2
+)
+
 type VxtapVniCounters struct {
 	_         structs.HostLayout
 	NonIp     uint64
@@ -314,6 +350,7 @@ const (
 	VxtapVxtapEventTypeEVENT_FLOW_START VxtapVxtapEventType = 1
 	VxtapVxtapEventTypeEVENT_FLOW_END   VxtapVxtapEventType = 2
 	VxtapVxtapEventTypeEVENT_SAMPLE     VxtapVxtapEventType = 3
+	VxtapVxtapEventTypeEVENT_THREAT_HIT VxtapVxtapEventType = 4
 )
 
 type VxtapVxtapFlag uint32
@@ -330,12 +367,14 @@ const (
 	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 8
 	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 9
 	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 10
-	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 11
-	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 12
-	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG_THREAT_HIT     VxtapVxtapFlag = 11
+	VxtapVxtapFlagFLAG_THREAT_EVENT   VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 14
+	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 15
 	VxtapVxtapFlagFLAG__CLASS_SHAPE   VxtapVxtapFlag = 0
 	VxtapVxtapFlagFLAG__CLASS_EVENT   VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG__CLASS_LOST    VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG__CLASS_LOST    VxtapVxtapFlag = 14
 )
 
 type VxtapVxtapReason uint32
@@ -404,6 +443,7 @@ const (
 	VxtapMapOverflowVnis            = "overflow_vnis"
 	VxtapMapRuleHits                = "rule_hits"
 	VxtapMapScratch                 = "scratch"
+	VxtapMapThreats                 = "threats"
 	VxtapMapVniStats                = "vni_stats"
 	VxtapProgVxtapXdp               = "vxtap_xdp"
 	VxtapVarBtfAnchorConst          = "btf_anchor_const"
@@ -418,9 +458,12 @@ const (
 	VxtapVarBtfAnchorFlag           = "btf_anchor_flag"
 	VxtapVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
 	VxtapVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
+	VxtapVarBtfAnchorFlowMark       = "btf_anchor_flow_mark"
 	VxtapVarBtfAnchorReason         = "btf_anchor_reason"
 	VxtapVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
 	VxtapVarBtfAnchorSlotState      = "btf_anchor_slot_state"
+	VxtapVarBtfAnchorThreatEvent    = "btf_anchor_threat_event"
+	VxtapVarBtfAnchorThreatSide     = "btf_anchor_threat_side"
 	VxtapVarCfgFilterEnabled        = "cfg_filter_enabled"
 	VxtapVarCfgFlowMax              = "cfg_flow_max"
 	VxtapVarCfgGenevePort           = "cfg_geneve_port"
@@ -430,6 +473,7 @@ const (
 	VxtapVarCfgSampleRate           = "cfg_sample_rate"
 	VxtapVarCfgSnapLen              = "cfg_snap_len"
 	VxtapVarCfgSourceCheck          = "cfg_source_check"
+	VxtapVarCfgThreatEnabled        = "cfg_threat_enabled"
 	VxtapVarCfgVxlanPort            = "cfg_vxlan_port"
 	VxtapVarRbForcedCons            = "rb_forced_cons"
 )
@@ -510,6 +554,7 @@ type VxtapMapSpecs struct {
 	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
+	Threats        *ebpf.MapSpec `ebpf:"threats"`
 	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
 }
 
@@ -529,9 +574,12 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent    *ebpf.VariableSpec `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide     *ebpf.VariableSpec `ebpf:"btf_anchor_threat_side"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -541,6 +589,7 @@ type VxtapVariableSpecs struct {
 	CfgSampleRate           *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	CfgSnapLen              *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
 	CfgSourceCheck          *ebpf.VariableSpec `ebpf:"cfg_source_check"`
+	CfgThreatEnabled        *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort            *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	RbForcedCons            *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
@@ -592,6 +641,7 @@ type VxtapMaps struct {
 	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
+	Threats        *ebpf.Map `ebpf:"threats"`
 	VniStats       *ebpf.Map `ebpf:"vni_stats"`
 }
 
@@ -624,6 +674,7 @@ func (m *VxtapMaps) Close() error {
 		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,
+		m.Threats,
 		m.VniStats,
 	)
 }
@@ -644,9 +695,12 @@ type VxtapVariables struct {
 	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark       *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent    *ebpf.Variable `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide     *ebpf.Variable `ebpf:"btf_anchor_threat_side"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`
@@ -656,6 +710,7 @@ type VxtapVariables struct {
 	CfgSampleRate           *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	CfgSnapLen              *ebpf.Variable `ebpf:"cfg_snap_len"`
 	CfgSourceCheck          *ebpf.Variable `ebpf:"cfg_source_check"`
+	CfgThreatEnabled        *ebpf.Variable `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort            *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	RbForcedCons            *ebpf.Variable `ebpf:"rb_forced_cons"`
 }

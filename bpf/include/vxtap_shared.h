@@ -69,6 +69,8 @@ enum vxtap_flag {
 	FLAG_FLOW_START,    /* flow-start event emitted */
 	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
 	FLAG_SAMPLED,       /* packet sample emitted */
+	FLAG_THREAT_HIT,    /* an accounted copy to or from a threat-listed address (every one) */
+	FLAG_THREAT_EVENT,  /* threat-hit event emitted (a flow's first hit) */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
 	/* lost: a record userspace will never see */
 	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
@@ -93,6 +95,7 @@ enum vxtap_event_type {
 	EVENT_FLOW_START = 1, /* struct flow_event: first packet of a flow */
 	EVENT_FLOW_END = 2,   /* struct flow_event: TCP FIN or RST seen */
 	EVENT_SAMPLE = 3,     /* struct sample_hdr followed by cap_len bytes */
+	EVENT_THREAT_HIT = 4, /* struct threat_event: a flow's first packet to or from a threat-listed address */
 };
 
 /* One packet/byte pair of a counter. */
@@ -150,7 +153,13 @@ struct flow_slot {
 	struct flow_key key;
 	__u32 gen;          /* bumped by Go each time it frees the slot, so a reader in another process can tell a slot reused while it copied */
 	__u32 rule;         /* RuleNumber of the filter rule that accepted the first packet, 0 = none decided; set when claimed */
-	__u8 pad[12];
+	__u32 marks;        /* enum flow_mark bits: zeroed when claimed, then only set, by atomic or */
+	__u8 pad[8];
+};
+
+/* flow_slot.marks: things that happen once per flow. */
+enum flow_mark {
+	FLOW_MARK_THREAT = 1, /* the threat-hit event of this flow was sent */
 };
 
 /* Trusted outer sources (allowed_sources) LPM key. prefixlen counts the 32
@@ -384,6 +393,37 @@ struct filter_ruleset_meta {
 	__u8 valid;       /* 1 when this ruleset exists in its generation */
 	__u8 amazon_dns;  /* 1: the filter mirrors Amazon DNS traffic */
 	__u8 pad[5];
+};
+
+/* ---- Threat lists (issue 13, include/detect.h): addresses and CIDRs of
+ * the detect: threat_lists, checked on every accounted copy. ---- */
+
+/* threat_event.side: which inner address is listed (bits). */
+enum threat_side {
+	THREAT_SIDE_SRC = 1, /* the inner source */
+	THREAT_SIDE_DST = 2, /* the inner destination */
+};
+
+/* threats LPM key. prefixlen counts the 32 family bits plus the CIDR's,
+ * so IPv4 and IPv6 share one trie. */
+struct threat_lpm_key {
+	__u32 prefixlen;
+	__u32 family;  /* 4 or 6 */
+	__u8 addr[16]; /* network order, IPv4 in the first 4 bytes */
+};
+
+/* EVENT_THREAT_HIT record. */
+struct threat_event {
+	__u32 type;         /* EVENT_THREAT_HIT */
+	__u8 tcp_flags;     /* flags of the packet that hit */
+	__u8 outer_family;  /* 4 or 6 */
+	__u8 side;          /* enum threat_side bits */
+	__u8 first;         /* 1: the packet that hit started the flow */
+	__u64 ts_ns;        /* program clock */
+	struct flow_key key;
+	__u8 outer_src[16]; /* mirror source, network order */
+	__u32 src_list;     /* list id (threats value) of the source's match, 0 = none */
+	__u32 dst_list;     /* list id of the destination's match, 0 = none */
 };
 
 #endif /* VXTAP_SHARED_H */
