@@ -240,3 +240,24 @@ func TestThreatOff(t *testing.T) {
 	runThreatCase(t, o, ev, threatCase{frame: tcpCopy(good4, bad4, 40000, 443, true), verdict: XDPDrop, reason: "flow",
 		flags: []string{"flow_start"}, events: []flow.EventType{flow.FlowStart}})
 }
+
+// TestThreatSwitchReadBack: a daemon re-opening a pinned program reads
+// from the program's .rodata whether it was loaded with the threat check.
+func TestThreatSwitchReadBack(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	spec, err := LoadVxtap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, on := range []bool{false, true} {
+		o, _ := loadThreats(t, on)
+		got, err := pinnedSwitch(o.VxtapXdp, spec, "cfg_threat_enabled")
+		if err != nil || got != on {
+			t.Errorf("loaded with the switch %v, read back %v (%v)", on, got, err)
+		}
+	}
+	o, _ := loadThreats(t, true)
+	if _, err := pinnedSwitch(o.VxtapXdp, spec, "cfg_flow_max"); err == nil {
+		t.Error("a four-byte variable read as a one-byte switch")
+	}
+}

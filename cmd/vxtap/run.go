@@ -103,6 +103,7 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 
+	detectLoad(&cfg) // the threat check and its trie, when threat lists are configured
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
@@ -129,6 +130,7 @@ func runDaemon(c *cli.Context) error {
 	if err := filters.start(filterCtx, objs, cfg.PinPath); err != nil {
 		return err
 	}
+	detectAttach(objs)
 
 	events, err := objs.OpenEvents()
 	if err != nil {
