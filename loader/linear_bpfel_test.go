@@ -37,6 +37,7 @@ const (
 	LinearMapAllowedSources          = "allowed_sources"
 	LinearMapClock                   = "clock"
 	LinearMapCounters                = "counters"
+	LinearMapDecapPorts              = "decap_ports"
 	LinearMapEvents                  = "events"
 	LinearMapFilterBitsets           = "filter_bitsets"
 	LinearMapFilterEni               = "filter_eni"
@@ -84,6 +85,8 @@ const (
 	LinearVarBtfAnchorSlotState      = "btf_anchor_slot_state"
 	LinearVarBtfAnchorThreatEvent    = "btf_anchor_threat_event"
 	LinearVarBtfAnchorThreatSide     = "btf_anchor_threat_side"
+	LinearVarCfgDecap                = "cfg_decap"
+	LinearVarCfgDecapFrags           = "cfg_decap_frags"
 	LinearVarCfgFilterEnabled        = "cfg_filter_enabled"
 	LinearVarCfgFlowMax              = "cfg_flow_max"
 	LinearVarCfgGenevePort           = "cfg_geneve_port"
@@ -150,6 +153,7 @@ type LinearMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	FilterBitsets  *ebpf.MapSpec `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.MapSpec `ebpf:"filter_eni"`
@@ -202,6 +206,8 @@ type LinearVariableSpecs struct {
 	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
 	BtfAnchorThreatEvent    *ebpf.VariableSpec `ebpf:"btf_anchor_threat_event"`
 	BtfAnchorThreatSide     *ebpf.VariableSpec `ebpf:"btf_anchor_threat_side"`
+	CfgDecap                *ebpf.VariableSpec `ebpf:"cfg_decap"`
+	CfgDecapFrags           *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -239,6 +245,7 @@ type LinearMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
+	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
 	FilterBitsets  *ebpf.Map `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.Map `ebpf:"filter_eni"`
@@ -273,6 +280,7 @@ func (m *LinearMaps) Close() error {
 		m.AllowedSources,
 		m.Clock,
 		m.Counters,
+		m.DecapPorts,
 		m.Events,
 		m.FilterBitsets,
 		m.FilterEni,
@@ -326,6 +334,8 @@ type LinearVariables struct {
 	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
 	BtfAnchorThreatEvent    *ebpf.Variable `ebpf:"btf_anchor_threat_event"`
 	BtfAnchorThreatSide     *ebpf.Variable `ebpf:"btf_anchor_threat_side"`
+	CfgDecap                *ebpf.Variable `ebpf:"cfg_decap"`
+	CfgDecapFrags           *ebpf.Variable `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`
