@@ -166,11 +166,9 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 		return nil, nil, err
 	}
 	o.Config.FlowTableSize = o.FlowTableSize()
-	if o.Config.ThreatEnabled, err = pinnedSwitch(o.VxtapXdp, spec, "cfg_threat_enabled"); err != nil {
-		o.Close()
-		a.Link.Close()
-		return nil, nil, err
-	}
+	// Unreadable, the switch counts as off: threat lists are then checked
+	// in userspace, which is slower but never wrong.
+	o.Config.ThreatEnabled, _ = pinnedSwitch(o.VxtapXdp, spec, "cfg_threat_enabled")
 	return o, a, nil
 }
 

@@ -70,9 +70,10 @@ func (t *Threats) SetThreats(entries []flow.ThreatEntry) error {
 		}
 	}
 	// An LPM trie refuses inserts past max_entries even when deletes
-	// would follow: with too little room for both, the stale entries go
-	// first (the lists briefly shrink instead of failing).
-	if len(have)-stale+len(want) > t.ThreatCapacity() {
+	// would follow: with too little room for the stale and the wanted
+	// entries at once, the stale ones go first (the lists briefly shrink
+	// instead of failing).
+	if stale+len(want) > t.ThreatCapacity() {
 		if err := t.deleteStale(have, want); err != nil {
 			return err
 		}

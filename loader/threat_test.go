@@ -208,6 +208,19 @@ func TestThreatListReplaced(t *testing.T) {
 	if after, _ := o.Threats().List(); len(after) != 2 {
 		t.Errorf("a refused set changed the trie: %v", after)
 	}
+	// Two sets of 10 in a 16-entry table: the stale ones make room first.
+	for _, base := range []byte{100, 101} {
+		var ten []flow.ThreatEntry
+		for i := 0; i < 10; i++ {
+			ten = append(ten, flow.ThreatEntry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 19, base, byte(i)}), 32), List: 1})
+		}
+		if err := o.Threats().SetThreats(ten); err != nil {
+			t.Fatalf("10 prefixes replacing others in a 16-entry table: %v", err)
+		}
+		if got, _ := o.Threats().List(); len(got) != 10 || got[0].Prefix.Addr().As4()[2] != base {
+			t.Fatalf("trie holds %v", got)
+		}
+	}
 	if err := o.Threats().SetThreats([]flow.ThreatEntry{{Prefix: netip.PrefixFrom(bad4, 32)}}); err == nil {
 		t.Error("list id 0 accepted")
 	}

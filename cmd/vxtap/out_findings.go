@@ -45,15 +45,21 @@ func detectLoad(cfg *loader.Config) {
 }
 
 // detectAttach hands the loaded (or re-opened) program's threat trie to
-// the engine; a program loaded without the check, or a trie the lists do
-// not fit, leaves the userspace check on, with a warning.
+// the engine, whenever the program has the check (lists a reload adds go
+// there too); a program loaded without it, or a trie the lists do not
+// fit, leaves the userspace check on, with a warning.
 func detectAttach(objs *loader.Objects) {
 	e := detectHooks.engine
-	if e == nil || len(e.Config().ThreatLists) == 0 {
+	if !objs.ThreatEnabled() {
+		if e != nil && len(e.Config().ThreatLists) > 0 {
+			log.Warn().Msg("the running program was loaded without the threat check: threat lists are checked in userspace (flow starts and records); detach and restart to check them in the kernel")
+		}
 		return
 	}
-	if !objs.ThreatEnabled() {
-		log.Warn().Msg("the running program was loaded without the threat check: threat lists are checked in userspace (flow starts and records); detach and restart to check them in the kernel")
+	if e == nil { // a re-opened program with the check, detection now off
+		if err := objs.Threats().SetThreats(nil); err != nil {
+			log.Warn().Err(err).Msg("empty the threat table")
+		}
 		return
 	}
 	if err := e.UseKernelThreats(objs.Threats()); err != nil {

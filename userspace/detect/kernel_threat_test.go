@@ -135,12 +135,22 @@ func TestKernelThreatTooSmall(t *testing.T) {
 	cfg := Default()
 	cfg.ThreatLists = []string{writeFile(t, dir, "a.txt", "198.19.9.9\n198.19.9.8\n")}
 	e, sink := newTestEngine(t, cfg)
-	if err := e.UseKernelThreats(&flowtest.Threats{Cap: 1}); err == nil {
+	k := &flowtest.Threats{Cap: 1}
+	k.SetThreats([]flow.ThreatEntry{{Prefix: netip.MustParsePrefix("198.18.99.0/24"), List: 1}}) // left by a previous daemon
+	if err := e.UseKernelThreats(k); err == nil {
 		t.Fatal("two prefixes fit a one-entry table")
 	}
 	if e.KernelThreats() {
 		t.Fatal("kernel path on after a refused table")
 	}
-	e.WriteEvents(evs(start(t0, inst, listedA, 6, 41000, 443, tcpSYN)))
-	only(t, e, sink, TypeMaliciousIP)
+	if left, _ := k.Entries(); len(left) != 0 {
+		t.Fatalf("a refused table keeps %v: old entries would go on hitting", left)
+	}
+	// The userspace check raises; a hit event from the table (never
+	// handed over) raises nothing more.
+	e.WriteEvents(evs(start(t0, inst, listedA, 6, 41000, 443, tcpSYN),
+		hitEv(t0, inst, netip.MustParseAddr("198.18.99.1"), 6, 41001, 443, tcpSYN, flow.ThreatMatch{DstList: 1, First: true})))
+	if f := only(t, e, sink, TypeMaliciousIP); f.Service.Count != 1 {
+		t.Fatalf("count %d, want 1", f.Service.Count)
+	}
 }

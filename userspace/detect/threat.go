@@ -32,6 +32,9 @@ func (e *Engine) threat(o *obs) {
 // flow's first packet to or from a listed address). The destination is
 // named when both sides are listed, as the userspace check does.
 func (e *Engine) kernelThreat(o *obs, m flow.ThreatMatch) {
+	if e.kernel == nil {
+		return // not our lists: the trie was never handed over, userspace checks
+	}
 	listed, list := o.key.Dst, m.DstList
 	if list == 0 {
 		listed, list = o.key.Src, m.SrcList
@@ -89,6 +92,10 @@ func (e *Engine) UseKernelThreats(t flow.ThreatTable) error {
 	l := e.lists
 	e.mu.Unlock()
 	if err := t.SetThreats(l.threatEntries); err != nil {
+		// Entries a previous daemon left must not go on hitting.
+		if cerr := t.SetThreats(nil); cerr != nil {
+			err = fmt.Errorf("%w (and emptying the table: %v)", err, cerr)
+		}
 		return fmt.Errorf("threat lists into the kernel: %w", err)
 	}
 	e.mu.Lock()
