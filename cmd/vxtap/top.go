@@ -297,10 +297,10 @@ type topModel struct {
 	fetching      bool
 	again         bool // the query changed while a fetch was out
 
-	showFindings  bool          // the findings pane is open (key f)
-	feed          *findingsFeed // the daemon's findings, polled while the pane is open
-	findErr       error
-	findFetching  bool
+	showFindings bool          // the findings pane is open (key f)
+	feed         *findingsFeed // the daemon's findings, polled while the pane is open
+	findErr      error
+	findFetching bool
 }
 
 func newTopModel(src topSource, q topview.Query, fixedN bool, interval time.Duration) *topModel {

@@ -56,7 +56,9 @@ func TestTopFindingsTmux(t *testing.T) {
 	fs.Put(labFinding("f-threat", detect.TypeMaliciousIP, 5, detect.Actor, "198.18.1.10", "198.19.1.66", 1, now.Add(-5*time.Second)))
 	sock := fakeFindingsDaemon(t, fs)
 	tm := newTmux(t, 160, 30, bin, "top", "--socket", sock, "--iface", "lab0", "--interval", "300ms")
-	tm.waitFor("the first view", func(s string) bool { return firstRowHas(s, "198.18.1.10", "198.19.1.20") && strings.Contains(s, "f findings") })
+	tm.waitFor("the first view", func(s string) bool {
+		return firstRowHas(s, "198.18.1.10", "198.19.1.20") && strings.Contains(s, "f findings")
+	})
 
 	tm.keys("f")
 	scr := tm.waitFor("the findings pane", func(s string) bool {

@@ -138,9 +138,9 @@ type lists struct {
 	// 1-based index in ThreatLists), for the kernel's trie.
 	threatEntries []flow.ThreatEntry
 	threatFiles   []string // list id - 1 -> file
-	pools   *prefixSet
-	domains map[string]string    // mining domain -> origin
-	stamps  map[string]fileStamp // each file as it was just before it was read
+	pools         *prefixSet
+	domains       map[string]string    // mining domain -> origin
+	stamps        map[string]fileStamp // each file as it was just before it was read
 }
 
 // loadLists reads every list file and the inline entries of cfg.
