@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/pipeline"
@@ -12,8 +13,9 @@ import (
 // of the ledger, or the ledger ahead of the table:
 //
 //   - records of batches after the committed one whose flow is still in
-//     the table (as the same flow: started no later than the record's
-//     last packet) are dropped from each durable sink: the ledger never
+//     the table (as the same flow, isSameFlow: started no later than the
+//     record's last packet, give or take clockSlack, and counted at least
+//     the record's totals) are dropped from each durable sink: the ledger never
 //     took them, and the next sweep makes them again; the others (the
 //     last packets of flows already removed) are kept: nothing else has
 //     them;
@@ -68,7 +70,7 @@ func (d *Daemon) reconcile() error {
 	}
 	sameFlow := func(r flow.Record) bool {
 		c, ok := table[r.Key()]
-		return ok && !c.First.After(r.Last)
+		return ok && isSameFlow(c, r)
 	}
 	for _, s := range sinks {
 		if err := s.s.DropAfter(d.cfg.Instance, committed, sameFlow); err != nil {
@@ -114,4 +116,27 @@ func (d *Daemon) reconcile() error {
 		return d.src.Ledger.Forget(forget)
 	}
 	return nil
+}
+
+// clockSlack is how much later than it really is a flow's first packet
+// may seem to this daemon, next to the last packet of a record the killed
+// one made from the same kernel counters: the data path stamps packets
+// with the monotonic clock and each walk converts them with a base it
+// reads anew (wall minus monotonic), so two readings of one timestamp
+// differ by the two bases' error, a few microseconds at most
+// (loader/clock.go). A flow whose packets all share one timestamp (first
+// equal to last) made every record of the last batch look like a newer
+// flow's, and the restart counted those flows twice.
+const clockSlack = time.Millisecond
+
+// isSameFlow tells whether the table's flow c is the one record r counted
+// rather than a newer flow with the same key: one flow's counters never
+// go down, and a newer flow's first packet came after r's last one (a
+// flow replaces another only once the daemon removed it, or the kernel
+// evicted it, both after r's walk).
+func isSameFlow(c flow.Counters, r flow.Record) bool {
+	if c.Packets < r.TotalPackets {
+		return false
+	}
+	return !c.First.After(r.Last.Add(clockSlack))
 }

@@ -140,3 +140,27 @@ func TestKillWithClockSkew(t *testing.T) {
 		})
 	}
 }
+
+// TestIsSameFlow: a flow that began within the clocks' slack of a
+// record's last packet, with at least its totals, is the record's flow; a
+// flow with fewer packets than the record's totals, or begun later, is a
+// newer one with the same key.
+func TestIsSameFlow(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	r := flow.Record{First: t0, Last: t0, Packets: 5, TotalPackets: 5}
+	for _, tc := range []struct {
+		name string
+		c    flow.Counters
+		same bool
+	}{
+		{"same stamps", flow.Counters{First: t0, Last: t0, Packets: 5}, true},
+		{"read a microsecond later", flow.Counters{First: t0.Add(time.Microsecond), Packets: 7}, true},
+		{"read a microsecond earlier", flow.Counters{First: t0.Add(-time.Microsecond), Packets: 5}, true},
+		{"fewer packets than the record's totals", flow.Counters{First: t0, Packets: 4}, false},
+		{"begun after the slack", flow.Counters{First: t0.Add(clockSlack + time.Nanosecond), Packets: 9}, false},
+	} {
+		if got := isSameFlow(tc.c, r); got != tc.same {
+			t.Errorf("%s: same flow %v, want %v", tc.name, got, tc.same)
+		}
+	}
+}
