@@ -14,6 +14,7 @@
 #include "include/account.h"
 #include "include/classify.h"
 #include "include/trust.h"
+#include "include/redirect.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -255,6 +256,9 @@ __noinline int finish(struct xdp_md *ctx, struct pkt *p)
 	reason = account(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
 		emit_sample(ctx, p, now);
+	/* Last: it moves the frame's start past the outer headers. */
+	if (cfg_decap && (reason == REASON_FLOW || reason == REASON_OVERFLOW))
+		decap(ctx, p); /* the decapsulated feed (redirect.h) */
 	return reason;
 }
 
@@ -295,6 +299,8 @@ int vxtap_xdp(struct xdp_md *ctx)
 	reason = process(ctx, &p);
 	count(reason, p.wire_len);
 	count_flags(&p);
+	if (p.redirect)
+		return XDP_REDIRECT; /* armed by decap (redirect.h) */
 	if (p.mirror && !cfg_pass_mirror)
 		return XDP_DROP;
 	return XDP_PASS;

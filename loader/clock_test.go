@@ -7,7 +7,7 @@ import (
 
 // TestClockBaseSteady: two readings of the clock base, as two walks or two
 // daemons take them, agree far within the slack a restart allows when it
-// compares times across them (daemon/reconcile.go: a millisecond).
+// compares times across them (daemon/reconcile.go: 10 ms).
 func TestClockBaseSteady(t *testing.T) {
 	c := newClockConv(false)
 	first := c.base()

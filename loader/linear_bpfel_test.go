@@ -37,6 +37,7 @@ const (
 	LinearMapAllowedSources          = "allowed_sources"
 	LinearMapClock                   = "clock"
 	LinearMapCounters                = "counters"
+	LinearMapDecapPorts              = "decap_ports"
 	LinearMapEvents                  = "events"
 	LinearMapFilterBitsets           = "filter_bitsets"
 	LinearMapFilterEni               = "filter_eni"
@@ -80,6 +81,8 @@ const (
 	LinearVarBtfAnchorReason         = "btf_anchor_reason"
 	LinearVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
 	LinearVarBtfAnchorSlotState      = "btf_anchor_slot_state"
+	LinearVarCfgDecap                = "cfg_decap"
+	LinearVarCfgDecapFrags           = "cfg_decap_frags"
 	LinearVarCfgFilterEnabled        = "cfg_filter_enabled"
 	LinearVarCfgFlowMax              = "cfg_flow_max"
 	LinearVarCfgGenevePort           = "cfg_geneve_port"
@@ -145,6 +148,7 @@ type LinearMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	FilterBitsets  *ebpf.MapSpec `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.MapSpec `ebpf:"filter_eni"`
@@ -193,6 +197,8 @@ type LinearVariableSpecs struct {
 	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	CfgDecap                *ebpf.VariableSpec `ebpf:"cfg_decap"`
+	CfgDecapFrags           *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -229,6 +235,7 @@ type LinearMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
+	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
 	FilterBitsets  *ebpf.Map `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.Map `ebpf:"filter_eni"`
@@ -262,6 +269,7 @@ func (m *LinearMaps) Close() error {
 		m.AllowedSources,
 		m.Clock,
 		m.Counters,
+		m.DecapPorts,
 		m.Events,
 		m.FilterBitsets,
 		m.FilterEni,
@@ -311,6 +319,8 @@ type LinearVariables struct {
 	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	CfgDecap                *ebpf.Variable `ebpf:"cfg_decap"`
+	CfgDecapFrags           *ebpf.Variable `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`

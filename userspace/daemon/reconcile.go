@@ -8,6 +8,18 @@ import (
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
+// clockSlack absorbs a restart's clock base: the loader turns the data
+// path's monotonic stamps into wall time with time.Now() minus
+// CLOCK_MONOTONIC taken anew, so the same packet reads microseconds apart
+// in the killed daemon's record and in this one's table (loader/clock.go
+// keeps each base's error to the clocks' read time). A flow whose packets
+// all share one timestamp (first equal to last, a coarse clock) otherwise
+// looked like a newer flow and was counted twice. A flow that started
+// within it after the record's last packet, with at least the record's
+// totals, is the same flow (a new flow reusing the 5-tuple that fast is
+// not told apart).
+const clockSlack = 10 * time.Millisecond
+
 // reconcile runs once at start, before the ledger loads. A daemon killed
 // between storing a batch and committing it left the durable sinks ahead
 // of the ledger, or the ledger ahead of the table:
@@ -117,17 +129,6 @@ func (d *Daemon) reconcile() error {
 	}
 	return nil
 }
-
-// clockSlack is how much later than it really is a flow's first packet
-// may seem to this daemon, next to the last packet of a record the killed
-// one made from the same kernel counters: the data path stamps packets
-// with the monotonic clock and each walk converts them with a base it
-// reads anew (wall minus monotonic), so two readings of one timestamp
-// differ by the two bases' error, a few microseconds at most
-// (loader/clock.go). A flow whose packets all share one timestamp (first
-// equal to last) made every record of the last batch look like a newer
-// flow's, and the restart counted those flows twice.
-const clockSlack = time.Millisecond
 
 // isSameFlow tells whether the table's flow c is the one record r counted
 // rather than a newer flow with the same key: one flow's counters never
