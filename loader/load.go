@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -176,31 +175,4 @@ func boolU8(b bool) uint8 {
 		return 1
 	}
 	return 0
-}
-
-// clockConv turns the program's clock into wall time. Live, the program
-// reads CLOCK_MONOTONIC (coarse); offline it reads unix nanoseconds.
-type clockConv struct {
-	offline bool
-}
-
-func newClockConv(offline bool) clockConv { return clockConv{offline: offline} }
-
-// base is what to add to a program timestamp to get unix ns. Take it once
-// per batch of conversions so times of one flow keep their order.
-func (c clockConv) base() int64 {
-	if c.offline {
-		return 0
-	}
-	var mono unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-	return time.Now().UnixNano() - mono.Nano()
-}
-
-// wall converts a program timestamp with a base; 0 stays the zero time.
-func (c clockConv) wall(ns uint64, base int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, int64(ns)+base).UTC()
 }
