@@ -13,6 +13,7 @@
 #include "include/pkt.h"
 #include "include/account.h"
 #include "include/classify.h"
+#include "include/capture.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -227,6 +228,8 @@ __noinline int finish(struct xdp_md *ctx, struct pkt *p)
 	reason = account(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
 		emit_sample(ctx, p, now);
+	if (reason == REASON_FLOW)
+		capture(ctx, p, now); /* live captures (capture.h) */
 	return reason;
 }
 

@@ -102,6 +102,8 @@ func (e *Events) decode(raw []byte, onEvent func(flow.Event), onSample func(flow
 				Data:    append([]byte(nil), raw[sampleHdrSize:sampleHdrSize+int(h.CapLen)]...),
 			})
 		}
+	case VxtapVxtapEventTypeEVENT_CAPTURE:
+		e.decodeCapture(raw, onSample) // capture.go
 	default:
 		e.Malformed++
 	}

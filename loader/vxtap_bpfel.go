@@ -13,6 +13,86 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type VxtapCaptureBuf struct {
+	_    structs.HostLayout
+	Hdr  VxtapCaptureHdr
+	Data [2048]uint8
+}
+
+type VxtapCaptureConst uint32
+
+const (
+	VxtapCaptureConstCAPTURE_MAX_SLOTS VxtapCaptureConst = 8
+	VxtapCaptureConstCAPTURE_MAX_TERMS VxtapCaptureConst = 8
+)
+
+type VxtapCaptureCounters struct {
+	_         structs.HostLayout
+	Matched   uint64
+	Sent      uint64
+	Lost      uint64
+	OverLimit uint64
+}
+
+type VxtapCaptureHdr struct {
+	_           structs.HostLayout
+	Type        uint32
+	Vni         uint32
+	TsNs        uint64
+	OrigLen     uint32
+	CapLen      uint32
+	Rule        uint32
+	Captures    uint8
+	OuterFamily uint8
+	Pad         [2]uint8
+	Gen         [8]uint8
+	OuterSrc    [16]uint8
+}
+
+type VxtapCaptureSet struct {
+	_       structs.HostLayout
+	Nactive uint32
+	Pad     uint32
+	Slots   [8]VxtapCaptureSlot
+}
+
+type VxtapCaptureSlot struct {
+	_       structs.HostLayout
+	Active  uint32
+	Nterms  uint32
+	SnapLen uint32
+	Gen     uint8
+	Pad     [3]uint8
+	Limit   uint64
+	Taken   uint64
+	Terms   [8]VxtapCaptureTerm
+}
+
+type VxtapCaptureTerm struct {
+	_      structs.HostLayout
+	Kind   uint8
+	Family uint8
+	Pad    [2]uint8
+	Num    uint32
+	Addr   [16]uint8
+	Mask   [16]uint8
+	Protos [4]uint64
+}
+
+type VxtapCaptureTermKind uint32
+
+const (
+	VxtapCaptureTermKindCAPTURE_TERM_VNI    VxtapCaptureTermKind = 0
+	VxtapCaptureTermKindCAPTURE_TERM_ADDR   VxtapCaptureTermKind = 1
+	VxtapCaptureTermKindCAPTURE_TERM_SRC    VxtapCaptureTermKind = 2
+	VxtapCaptureTermKindCAPTURE_TERM_DST    VxtapCaptureTermKind = 3
+	VxtapCaptureTermKindCAPTURE_TERM_MIRROR VxtapCaptureTermKind = 4
+	VxtapCaptureTermKindCAPTURE_TERM_PORT   VxtapCaptureTermKind = 5
+	VxtapCaptureTermKindCAPTURE_TERM_SPORT  VxtapCaptureTermKind = 6
+	VxtapCaptureTermKindCAPTURE_TERM_DPORT  VxtapCaptureTermKind = 7
+	VxtapCaptureTermKindCAPTURE_TERM_PROTO  VxtapCaptureTermKind = 8
+)
+
 type VxtapCounter struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -248,6 +328,7 @@ const (
 	VxtapVxtapEventTypeEVENT_FLOW_START VxtapVxtapEventType = 1
 	VxtapVxtapEventTypeEVENT_FLOW_END   VxtapVxtapEventType = 2
 	VxtapVxtapEventTypeEVENT_SAMPLE     VxtapVxtapEventType = 3
+	VxtapVxtapEventTypeEVENT_CAPTURE    VxtapVxtapEventType = 4
 )
 
 type VxtapVxtapFlag uint32
@@ -299,53 +380,59 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	VxtapMapClock                   = "clock"
-	VxtapMapCounters                = "counters"
-	VxtapMapEvents                  = "events"
-	VxtapMapFilterBitsets           = "filter_bitsets"
-	VxtapMapFilterEni               = "filter_eni"
-	VxtapMapFilterGen               = "filter_gen"
-	VxtapMapFilterLpm6              = "filter_lpm6"
-	VxtapMapFilterPortBlk           = "filter_port_blk"
-	VxtapMapFilterPortTop           = "filter_port_top"
-	VxtapMapFilterProto             = "filter_proto"
-	VxtapMapFilterRules             = "filter_rules"
-	VxtapMapFilterRulesets          = "filter_rulesets"
-	VxtapMapFilterSessions          = "filter_sessions"
-	VxtapMapFilterV4node            = "filter_v4node"
-	VxtapMapFilterV4root            = "filter_v4root"
-	VxtapMapFlowCtl                 = "flow_ctl"
-	VxtapMapFlowFree                = "flow_free"
-	VxtapMapFlowIndex               = "flow_index"
-	VxtapMapFlowLedger              = "flow_ledger"
-	VxtapMapFlowSlots               = "flow_slots"
-	VxtapMapRuleHits                = "rule_hits"
-	VxtapMapScratch                 = "scratch"
-	VxtapMapVniStats                = "vni_stats"
-	VxtapProgVxtapXdp               = "vxtap_xdp"
-	VxtapVarBtfAnchorEventType      = "btf_anchor_event_type"
-	VxtapVarBtfAnchorFilterAction   = "btf_anchor_filter_action"
-	VxtapVarBtfAnchorFilterConst    = "btf_anchor_filter_const"
-	VxtapVarBtfAnchorFilterDir      = "btf_anchor_filter_dir"
-	VxtapVarBtfAnchorFilterMode     = "btf_anchor_filter_mode"
-	VxtapVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
-	VxtapVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
-	VxtapVarBtfAnchorFlag           = "btf_anchor_flag"
-	VxtapVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
-	VxtapVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
-	VxtapVarBtfAnchorReason         = "btf_anchor_reason"
-	VxtapVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
-	VxtapVarBtfAnchorSlotState      = "btf_anchor_slot_state"
-	VxtapVarCfgFilterEnabled        = "cfg_filter_enabled"
-	VxtapVarCfgFlowMax              = "cfg_flow_max"
-	VxtapVarCfgGenevePort           = "cfg_geneve_port"
-	VxtapVarCfgOfflineClock         = "cfg_offline_clock"
-	VxtapVarCfgPassMirror           = "cfg_pass_mirror"
-	VxtapVarCfgRbWakeupBytes        = "cfg_rb_wakeup_bytes"
-	VxtapVarCfgSampleRate           = "cfg_sample_rate"
-	VxtapVarCfgSnapLen              = "cfg_snap_len"
-	VxtapVarCfgVxlanPort            = "cfg_vxlan_port"
-	VxtapVarRbForcedCons            = "rb_forced_cons"
+	VxtapMapCaptureScratch           = "capture_scratch"
+	VxtapMapCaptureStats             = "capture_stats"
+	VxtapMapCaptureTable             = "capture_table"
+	VxtapMapClock                    = "clock"
+	VxtapMapCounters                 = "counters"
+	VxtapMapEvents                   = "events"
+	VxtapMapFilterBitsets            = "filter_bitsets"
+	VxtapMapFilterEni                = "filter_eni"
+	VxtapMapFilterGen                = "filter_gen"
+	VxtapMapFilterLpm6               = "filter_lpm6"
+	VxtapMapFilterPortBlk            = "filter_port_blk"
+	VxtapMapFilterPortTop            = "filter_port_top"
+	VxtapMapFilterProto              = "filter_proto"
+	VxtapMapFilterRules              = "filter_rules"
+	VxtapMapFilterRulesets           = "filter_rulesets"
+	VxtapMapFilterSessions           = "filter_sessions"
+	VxtapMapFilterV4node             = "filter_v4node"
+	VxtapMapFilterV4root             = "filter_v4root"
+	VxtapMapFlowCtl                  = "flow_ctl"
+	VxtapMapFlowFree                 = "flow_free"
+	VxtapMapFlowIndex                = "flow_index"
+	VxtapMapFlowLedger               = "flow_ledger"
+	VxtapMapFlowSlots                = "flow_slots"
+	VxtapMapRuleHits                 = "rule_hits"
+	VxtapMapScratch                  = "scratch"
+	VxtapMapVniStats                 = "vni_stats"
+	VxtapProgVxtapXdp                = "vxtap_xdp"
+	VxtapVarBtfAnchorCaptureConst    = "btf_anchor_capture_const"
+	VxtapVarBtfAnchorCaptureHdr      = "btf_anchor_capture_hdr"
+	VxtapVarBtfAnchorCaptureTermKind = "btf_anchor_capture_term_kind"
+	VxtapVarBtfAnchorEventType       = "btf_anchor_event_type"
+	VxtapVarBtfAnchorFilterAction    = "btf_anchor_filter_action"
+	VxtapVarBtfAnchorFilterConst     = "btf_anchor_filter_const"
+	VxtapVarBtfAnchorFilterDir       = "btf_anchor_filter_dir"
+	VxtapVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
+	VxtapVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
+	VxtapVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	VxtapVarBtfAnchorFlag            = "btf_anchor_flag"
+	VxtapVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
+	VxtapVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
+	VxtapVarBtfAnchorReason          = "btf_anchor_reason"
+	VxtapVarBtfAnchorSampleHdr       = "btf_anchor_sample_hdr"
+	VxtapVarBtfAnchorSlotState       = "btf_anchor_slot_state"
+	VxtapVarCfgFilterEnabled         = "cfg_filter_enabled"
+	VxtapVarCfgFlowMax               = "cfg_flow_max"
+	VxtapVarCfgGenevePort            = "cfg_geneve_port"
+	VxtapVarCfgOfflineClock          = "cfg_offline_clock"
+	VxtapVarCfgPassMirror            = "cfg_pass_mirror"
+	VxtapVarCfgRbWakeupBytes         = "cfg_rb_wakeup_bytes"
+	VxtapVarCfgSampleRate            = "cfg_sample_rate"
+	VxtapVarCfgSnapLen               = "cfg_snap_len"
+	VxtapVarCfgVxlanPort             = "cfg_vxlan_port"
+	VxtapVarRbForcedCons             = "rb_forced_cons"
 )
 
 // LoadVxtap returns the embedded CollectionSpec for Vxtap.
@@ -397,6 +484,9 @@ type VxtapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapMapSpecs struct {
+	CaptureScratch *ebpf.MapSpec `ebpf:"capture_scratch"`
+	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
+	CaptureTable   *ebpf.MapSpec `ebpf:"capture_table"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -426,29 +516,32 @@ type VxtapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapVariableSpecs struct {
-	BtfAnchorEventType      *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFilterAction   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
-	BtfAnchorFilterConst    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
-	BtfAnchorFilterDir      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
-	BtfAnchorFilterMode     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
-	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
-	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
-	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
-	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
-	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock         *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
-	CfgPassMirror           *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes        *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate           *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
-	CfgSnapLen              *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
-	CfgVxlanPort            *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
-	RbForcedCons            *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
+	BtfAnchorCaptureConst    *ebpf.VariableSpec `ebpf:"btf_anchor_capture_const"`
+	BtfAnchorCaptureHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_capture_hdr"`
+	BtfAnchorCaptureTermKind *ebpf.VariableSpec `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorEventType       *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir       *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorReason          *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr       *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState       *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	CfgFilterEnabled         *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax               *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
+	CfgGenevePort            *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock          *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
+	CfgPassMirror            *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes         *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate            *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgSnapLen               *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
+	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
 // VxtapObjects contains all objects after they have been loaded into the kernel.
@@ -471,6 +564,9 @@ func (o *VxtapObjects) Close() error {
 //
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapMaps struct {
+	CaptureScratch *ebpf.Map `ebpf:"capture_scratch"`
+	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
+	CaptureTable   *ebpf.Map `ebpf:"capture_table"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -498,6 +594,9 @@ type VxtapMaps struct {
 
 func (m *VxtapMaps) Close() error {
 	return _VxtapClose(
+		m.CaptureScratch,
+		m.CaptureStats,
+		m.CaptureTable,
 		m.Clock,
 		m.Counters,
 		m.Events,
@@ -528,29 +627,32 @@ func (m *VxtapMaps) Close() error {
 //
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapVariables struct {
-	BtfAnchorEventType      *ebpf.Variable `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFilterAction   *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
-	BtfAnchorFilterConst    *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
-	BtfAnchorFilterDir      *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
-	BtfAnchorFilterMode     *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
-	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
-	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
-	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
-	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
-	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock         *ebpf.Variable `ebpf:"cfg_offline_clock"`
-	CfgPassMirror           *ebpf.Variable `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes        *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate           *ebpf.Variable `ebpf:"cfg_sample_rate"`
-	CfgSnapLen              *ebpf.Variable `ebpf:"cfg_snap_len"`
-	CfgVxlanPort            *ebpf.Variable `ebpf:"cfg_vxlan_port"`
-	RbForcedCons            *ebpf.Variable `ebpf:"rb_forced_cons"`
+	BtfAnchorCaptureConst    *ebpf.Variable `ebpf:"btf_anchor_capture_const"`
+	BtfAnchorCaptureHdr      *ebpf.Variable `ebpf:"btf_anchor_capture_hdr"`
+	BtfAnchorCaptureTermKind *ebpf.Variable `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorEventType       *ebpf.Variable `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction    *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst     *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir       *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorReason          *ebpf.Variable `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr       *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState       *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	CfgFilterEnabled         *ebpf.Variable `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax               *ebpf.Variable `ebpf:"cfg_flow_max"`
+	CfgGenevePort            *ebpf.Variable `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock          *ebpf.Variable `ebpf:"cfg_offline_clock"`
+	CfgPassMirror            *ebpf.Variable `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes         *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate            *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgSnapLen               *ebpf.Variable `ebpf:"cfg_snap_len"`
+	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 
 // VxtapPrograms contains all programs after they have been loaded into the kernel.

@@ -1,0 +1,198 @@
+package loader
+
+import (
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/livecap"
+	"github.com/vxtap/vxtap/userspace/topview"
+)
+
+// The Go limits must be the data path's.
+var _ = [1]struct{}{}[int(VxtapCaptureConstCAPTURE_MAX_SLOTS)-livecap.MaxSlots]
+var _ = [1]struct{}{}[int(VxtapCaptureConstCAPTURE_MAX_TERMS)-livecap.MaxTerms]
+
+// Live captures (bpf/include/capture.h): narrow handles on the capture
+// slots. The caller (livecap.Hub) serialises them; each rewrites the one
+// capture_set value, so a packet sees a slot whole or not at all.
+
+// SetCapture starts capture slot i with spec, zeroing its counters.
+func (o *Objects) SetCapture(i int, spec livecap.Spec) error {
+	if i < 0 || i >= livecap.MaxSlots {
+		return fmt.Errorf("capture slot %d: want 0..%d", i, livecap.MaxSlots-1)
+	}
+	slot, err := compileCapture(spec)
+	if err != nil {
+		return err
+	}
+	if err := o.zeroCaptureStats(i); err != nil {
+		return err
+	}
+	return o.updateCaptures(func(set *VxtapCaptureSet) { set.Slots[i] = slot })
+}
+
+// ClearCapture stops capture slot i: from now on no copy is sent for it.
+func (o *Objects) ClearCapture(i int) error {
+	if i < 0 || i >= livecap.MaxSlots {
+		return fmt.Errorf("capture slot %d: want 0..%d", i, livecap.MaxSlots-1)
+	}
+	return o.updateCaptures(func(set *VxtapCaptureSet) { set.Slots[i] = VxtapCaptureSlot{} })
+}
+
+// CaptureCounters sums slot i's counters over the CPUs.
+func (o *Objects) CaptureCounters(i int) (livecap.Counters, error) {
+	var per []VxtapCaptureCounters
+	if err := o.VxtapMaps.CaptureStats.Lookup(uint32(i), &per); err != nil {
+		return livecap.Counters{}, fmt.Errorf("read capture counters of slot %d: %w", i, err)
+	}
+	var c livecap.Counters
+	for _, p := range per {
+		c.Matched += p.Matched
+		c.Sent += p.Sent
+		c.Lost += p.Lost
+		c.OverLimit += p.OverLimit
+	}
+	return c, nil
+}
+
+// CaptureActive reports which slots the data path runs (for tests and
+// status): bit i set when slot i is active.
+func (o *Objects) CaptureActive() (uint8, error) {
+	var set VxtapCaptureSet
+	if err := o.VxtapMaps.CaptureTable.Lookup(uint32(0), &set); err != nil {
+		return 0, fmt.Errorf("read capture slots: %w", err)
+	}
+	var m uint8
+	for i, s := range set.Slots {
+		if s.Active != 0 {
+			m |= 1 << i
+		}
+	}
+	return m, nil
+}
+
+func (o *Objects) updateCaptures(change func(*VxtapCaptureSet)) error {
+	var set VxtapCaptureSet
+	if err := o.VxtapMaps.CaptureTable.Lookup(uint32(0), &set); err != nil {
+		return fmt.Errorf("read capture slots: %w", err)
+	}
+	change(&set)
+	set.Nactive = 0
+	for _, s := range set.Slots {
+		if s.Active != 0 {
+			set.Nactive++
+		}
+	}
+	if err := o.VxtapMaps.CaptureTable.Update(uint32(0), &set, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("write capture slots: %w", err)
+	}
+	return nil
+}
+
+func (o *Objects) zeroCaptureStats(i int) error {
+	n, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	if err := o.VxtapMaps.CaptureStats.Update(uint32(i), make([]VxtapCaptureCounters, n), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("zero capture counters of slot %d: %w", i, err)
+	}
+	return nil
+}
+
+// compileCapture turns a spec into the slot the program reads.
+func compileCapture(spec livecap.Spec) (VxtapCaptureSlot, error) {
+	s := VxtapCaptureSlot{Active: 1, SnapLen: spec.SnapLen, Gen: spec.Gen, Limit: spec.Limit}
+	if spec.SnapLen == 0 || spec.SnapLen > livecap.MaxSnapLen {
+		return s, fmt.Errorf("capture snap length %d: want 1..%d", spec.SnapLen, livecap.MaxSnapLen)
+	}
+	if len(spec.Terms) > len(s.Terms) {
+		return s, fmt.Errorf("capture filter: %d terms, the data path checks at most %d", len(spec.Terms), len(s.Terms))
+	}
+	for i, t := range spec.Terms {
+		ct, err := compileTerm(t)
+		if err != nil {
+			return s, fmt.Errorf("capture filter term %d: %w", i+1, err)
+		}
+		s.Terms[i] = ct
+	}
+	s.Nterms = uint32(len(spec.Terms))
+	return s, nil
+}
+
+var termKinds = map[topview.TermKind]VxtapCaptureTermKind{
+	topview.TermVNI: VxtapCaptureTermKindCAPTURE_TERM_VNI, topview.TermAddr: VxtapCaptureTermKindCAPTURE_TERM_ADDR,
+	topview.TermSrc: VxtapCaptureTermKindCAPTURE_TERM_SRC, topview.TermDst: VxtapCaptureTermKindCAPTURE_TERM_DST,
+	topview.TermMirror: VxtapCaptureTermKindCAPTURE_TERM_MIRROR, topview.TermPort: VxtapCaptureTermKindCAPTURE_TERM_PORT,
+	topview.TermSPort: VxtapCaptureTermKindCAPTURE_TERM_SPORT, topview.TermDPort: VxtapCaptureTermKindCAPTURE_TERM_DPORT,
+	topview.TermProto: VxtapCaptureTermKindCAPTURE_TERM_PROTO,
+}
+
+func compileTerm(t topview.Term) (VxtapCaptureTerm, error) {
+	var ct VxtapCaptureTerm
+	k, ok := termKinds[t.Kind]
+	if !ok {
+		return ct, fmt.Errorf("unknown term kind %d", t.Kind)
+	}
+	ct.Kind, ct.Num = uint8(k), t.Num
+	switch t.Kind {
+	case topview.TermAddr, topview.TermSrc, topview.TermDst, topview.TermMirror:
+		p := t.Prefix.Masked()
+		if !p.IsValid() {
+			return ct, fmt.Errorf("invalid prefix")
+		}
+		a := p.Addr().Unmap()
+		ct.Family = 6
+		if a.Is4() {
+			ct.Family = 4
+			p = netip.PrefixFrom(a, min(p.Bits(), 32))
+		}
+		b := a.As16()
+		if a.Is4() {
+			b = [16]byte{}
+			v4 := a.As4()
+			copy(b[:4], v4[:])
+		}
+		ct.Addr = b
+		for bit := 0; bit < p.Bits(); bit++ {
+			ct.Mask[bit/8] |= 0x80 >> (bit % 8)
+		}
+	case topview.TermProto:
+		for _, pr := range t.Protos {
+			ct.Protos[pr/64] |= 1 << (pr % 64)
+		}
+	}
+	return ct, nil
+}
+
+var captureHdrSize = int(unsafe.Sizeof(VxtapCaptureHdr{}))
+
+// decodeCapture reads an EVENT_CAPTURE record into a sample carrying the
+// capture bitmask, the slots' generations and the mirror source.
+func (e *Events) decodeCapture(raw []byte, onSample func(flow.Sample)) {
+	if len(raw) < captureHdrSize {
+		e.Malformed++
+		return
+	}
+	h := (*VxtapCaptureHdr)(unsafe.Pointer(&raw[0]))
+	if int(h.CapLen) > len(raw)-captureHdrSize {
+		e.Malformed++
+		return
+	}
+	if onSample == nil {
+		return
+	}
+	onSample(flow.Sample{
+		VNI:          h.Vni,
+		Time:         e.clock.wall(h.TsNs, e.clock.base()),
+		OrigLen:      h.OrigLen,
+		Rule:         h.Rule,
+		Data:         append([]byte(nil), raw[captureHdrSize:captureHdrSize+int(h.CapLen)]...),
+		Captures:     h.Captures,
+		CaptureGens:  h.Gen,
+		MirrorSource: addrFrom(h.OuterSrc, h.OuterFamily),
+	})
+}
