@@ -139,6 +139,11 @@ func runDaemon(c *cli.Context) error {
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
 	dcfg.Instance, dcfg.Seq = env.Instance, seq
+	caps, err := newCaptures(c, objs) // vxtap capture: capture_daemon.go
+	if err != nil {
+		return err
+	}
+	dcfg.Captures = caps.hub.Route
 	tracker := newRates(objs.FlowTableSize())
 	outs.Observers = append(outs.Observers, tracker)
 	built = false
@@ -160,7 +165,7 @@ func runDaemon(c *cli.Context) error {
 
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
-	local, err := startAPI(iface, tracker, objs, d, st)
+	local, err := startAPI(iface, tracker, objs, d, st, caps)
 	if err != nil {
 		return err
 	}

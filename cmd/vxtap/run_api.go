@@ -27,7 +27,7 @@ func newRates(tableSize uint32) *rates.Tracker {
 }
 
 // startAPI serves /run/vxtap/<iface>.sock for the daemon d.
-func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState) (*localAPI, error) {
+func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState, caps *captures) (*localAPI, error) {
 	status := func() api.Status {
 		ok, why := d.Health()
 		s := d.State()
@@ -44,6 +44,7 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 	if detectHooks.store != nil {
 		srv.SetFindings(detectHooks.store) // GET /v1/findings
 	}
+	srv.SetCaptures(caps.hub, caps.sessions) // GET /v1/capture
 	a := &localAPI{srv: srv, done: make(chan error, 1)}
 	go func() { a.done <- srv.Serve() }()
 	log.Info().Str("socket", srv.Path()).Msg("local API listening")

@@ -37,6 +37,10 @@ type Config struct {
 	// ShutdownWait bounds how long Shutdown waits for sinks to write what
 	// is queued.
 	ShutdownWait time.Duration
+	// Captures takes the copies live captures asked for (vxtap capture,
+	// livecap.Hub.Route), on the ring-buffer reader: it must not block.
+	// nil: such copies are counted and dropped.
+	Captures func([]flow.Sample)
 }
 
 // DefaultConfig is the daemon's default.
@@ -73,6 +77,7 @@ type Daemon struct {
 	lastDrain  atomic.Int64 // unix ns of the last completed drain
 	samples    atomic.Uint64
 	lostStarts atomic.Uint64 // flow starts the sweep loop was too busy to take
+	captures   atomic.Uint64 // copies for live captures (not samples)
 
 	mu       sync.Mutex
 	last     aggregate.Stats // the last sweep
