@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench demo lab-up lab-down vet clean
+.PHONY: help deps generate check-generate build test test-unit corpus bench torture demo lab-up lab-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 bench: ## benchmarks: ns per packet through BPF_PROG_TEST_RUN, then the 1M-flow sweep (budget 250 ms)
 	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench '1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
+
+torture: ## the differential torture: 200,000 generated frames through XDP and the Go reference parser (go test runs 20,000)
+	VXTAP_TORTURE_N=200000 $(GO) test -count=1 -timeout 30m -run TestTortureDifferential -v ./loader/ | tail -3
 
 demo: build ## the built-in lab: two mirror sources, vxtap, traffic, top talkers
 	bash scripts/demo.sh

@@ -13,6 +13,7 @@
 #include "include/pkt.h"
 #include "include/account.h"
 #include "include/classify.h"
+#include "include/trust.h"
 #include "include/capture.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -81,6 +82,10 @@ __noinline int geneve_to_vxlan(struct xdp_md *ctx, struct pkt *p)
 	p->outer_family = l3.family;
 	copy_addr(p->outer_src, l3.src, l3.family);
 	pkt_flag(p, FLAG_GENEVE);
+	/* The mirror source inside must be trusted too, not only the load
+	 * balancer that carried it. */
+	if (cfg_source_check && !source_allowed(l3.family, l3.src))
+		return REASON_UNKNOWN_SOURCE;
 	p->vxlan_off = cursor_off(c, data);
 	return -1;
 }
@@ -125,11 +130,15 @@ __noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 	p->mirror = 1;
 	if (vlans)
 		pkt_flag(p, FLAG_OUTER_VLAN);
+	p->outer_family = l3.family;
+	copy_addr(p->outer_src, l3.src, l3.family);
+	/* Trust before anything else is read: a copy from outside
+	 * allowed_sources is dropped unread. */
+	if (cfg_source_check && !source_allowed(l3.family, l3.src))
+		return REASON_UNKNOWN_SOURCE;
 	p->vxlan_off = cursor_off(c, data);
 	if (dport != cfg_vxlan_port)
 		return PARSE_GENEVE_NEXT;
-	p->outer_family = l3.family;
-	copy_addr(p->outer_src, l3.src, l3.family);
 	return -1;
 }
 
@@ -158,6 +167,9 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 		return err == PARSE_SHORT ? REASON_SHORT_VXLAN : REASON_BAD_VXLAN_FLAGS;
 	if (nonstd)
 		pkt_flag(p, FLAG_VXLAN_NONSTD);
+	err = vni_gate(p);
+	if (err >= 0)
+		return err;
 	p->inner_off = cursor_off(c, data);
 
 	err = parse_eth(c, &proto, &vlans);
@@ -188,20 +200,33 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 
 	if (l3.frag)
 		pkt_flag(p, FLAG_INNER_FRAGMENT);
+	/* Truncated: the copy holds less than the inner header states (the
+	 * session's PacketLength); still accounted at the stated length. */
+	p->truncated = captured < l3.len;
+	if (p->truncated)
+		pkt_flag(p, FLAG_TRUNCATED);
 	if (l3.frag != 2) { /* later fragments carry no L4 header */
-		if (l3.proto == IPPROTO_TCP) {
-			if (parse_tcp(c, &sport, &dport, &tcp_flags))
+		if (l3.proto == IPPROTO_TCP)
+			err = parse_tcp(c, &sport, &dport, &tcp_flags);
+		else if (l3.proto == IPPROTO_UDP)
+			err = parse_udp(c, &sport, &dport);
+		else
+			err = PARSE_OK;
+		if (err) {
+			/* A copy cut inside its L4 header still counts: ports
+			 * from the first 4 bytes, flags from byte 13, each
+			 * when the cut left it (else 0). Only a copy that is
+			 * whole and still too short is malformed. */
+			if (!p->truncated)
 				return REASON_SHORT_INNER_L4;
-		} else if (l3.proto == IPPROTO_UDP) {
-			if (parse_udp(c, &sport, &dport))
-				return REASON_SHORT_INNER_L4;
+			pkt_flag(p, FLAG_L4_TRUNCATED);
+			if (parse_ports(c, &sport, &dport))
+				sport = dport = 0;
+			if (l3.proto != IPPROTO_TCP || parse_tcp_flags(c, &tcp_flags))
+				tcp_flags = 0;
 		}
 	}
 
-	/* Truncated: the copy holds less than the inner header states (the
-	 * session's PacketLength); still accounted at the stated length. */
-	if (captured < l3.len)
-		pkt_flag(p, FLAG_TRUNCATED);
 	p->key.family = l3.family;
 	p->key.proto = l3.proto;
 	p->key.sport = sport;
@@ -228,8 +253,8 @@ __noinline int finish(struct xdp_md *ctx, struct pkt *p)
 	reason = account(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
 		emit_sample(ctx, p, now);
-	if (reason == REASON_FLOW)
-		capture(ctx, p, now); /* live captures (capture.h) */
+	if (reason == REASON_FLOW || reason == REASON_OVERFLOW)
+		capture(ctx, p, now); /* live captures of accounted copies (capture.h) */
 	return reason;
 }
 
@@ -241,14 +266,21 @@ static __always_inline int process(struct xdp_md *ctx, struct pkt *p)
 	reason = parse_outer(ctx, p);
 	if (reason == PARSE_GENEVE_NEXT)
 		reason = geneve_to_vxlan(ctx, p);
+	if (reason == REASON_UNKNOWN_SOURCE)
+		note_offender(p, reason);
 	if (reason >= 0)
 		return reason;
 	reason = parse_inner(ctx, p);
 	if (reason < 0)
 		reason = finish(ctx, p);
+	if (reason == REASON_UNKNOWN_VNI) {
+		/* Not under the VNI: spoofed VNIs must not fill vni_stats. */
+		note_offender(p, reason);
+		return reason;
+	}
 	/* Copies that make no flow are noted under their VNI, when known. */
-	if (reason != REASON_FLOW && reason != REASON_SHORT_VXLAN &&
-	    reason != REASON_BAD_VXLAN_FLAGS)
+	if (reason != REASON_FLOW && reason != REASON_OVERFLOW &&
+	    reason != REASON_SHORT_VXLAN && reason != REASON_BAD_VXLAN_FLAGS)
 		note_vni(p->key.vni, reason);
 	return reason;
 }

@@ -22,9 +22,6 @@ func envOr(name, def string) string {
 	return def
 }
 
-// PinDir is the pin directory of one interface.
-func PinDir(iface string) string { return filepath.Join(PinRoot, iface) }
-
 // Pin file names next to the maps (which are pinned by their own names).
 const (
 	pinProg = "vxtap_xdp_prog"
@@ -196,4 +193,14 @@ func AttachedProgID(iface string) uint32 {
 		return 0
 	}
 	return l.Attrs().Xdp.ProgId
+}
+
+// ProgID is the kernel's id of the loaded XDP program, 0 if unknown.
+func (o *Objects) ProgID() uint32 {
+	info, err := o.VxtapXdp.Info()
+	if err != nil {
+		return 0
+	}
+	id, _ := info.ID()
+	return uint32(id)
 }

@@ -14,6 +14,7 @@ import (
 // The Go limits must be the data path's.
 var _ = [1]struct{}{}[int(VxtapCaptureConstCAPTURE_MAX_SLOTS)-livecap.MaxSlots]
 var _ = [1]struct{}{}[int(VxtapCaptureConstCAPTURE_MAX_TERMS)-livecap.MaxTerms]
+var _ = [1]struct{}{}[int(VxtapVxtapConstMAX_SNAP_LEN)-livecap.MaxSnapLen]
 
 // Live captures (bpf/include/capture.h): narrow handles on the capture
 // slots. The caller (livecap.Hub) serialises them; each rewrites the one

@@ -226,3 +226,49 @@ func TestCaptureLimit(t *testing.T) {
 		t.Errorf("active after clear %08b", act)
 	}
 }
+
+// TestCaptureRule: a capture record names the filter rule that accepted
+// the copy (0 for a session without rules), and a copy the rules reject
+// is never captured.
+func TestCaptureRule(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	o := loadFiltered(t, DefaultFilterCapacity)
+	comp := compileYAML(t, "rules.yaml", `
+sessions:
+  42: {filter: f}
+  43: {action: analyze}
+filters:
+  f:
+    ingress: [{rule: 300, action: accept, protocol: udp}, {rule: 310, action: reject, protocol: tcp}]
+`)
+	if _, err := o.FilterMaps().Apply(comp); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := o.OpenEvents()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	if err := o.SetCapture(0, captureSpec(t, "", 64, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, vni := range []uint32{42, 43} {
+		if _, err := o.RunPacket(from(outerSrc4, vni, ethL(0x0800), ip4L(17, in4a, outerSrc4), udpL(5000, 53), payload(8))(t), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Rejected by rule 310: not accounted, so not captured.
+	if _, err := o.RunPacket(from(outerSrc4, 42, ethL(0x0800), ip4L(6, in4a, outerSrc4), tcpL(5000, 80), payload(8))(t), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint32]uint32{}
+	for _, s := range readCaptures(t, ev) {
+		got[s.VNI] = s.Rule
+	}
+	if got[42] != 300 || got[43] != 0 || len(got) != 2 {
+		t.Errorf("captured rules by VNI %v, want 42:300 43:0 and no rejected copy", got)
+	}
+	if c, _ := o.CaptureCounters(0); c.Matched != 2 || c.Sent != 2 {
+		t.Errorf("counters %+v, want 2 matched and sent", c)
+	}
+}

@@ -61,6 +61,8 @@ func (o *Objects) slotCounters(s *VxtapFlowSlot, base int64) flow.Counters {
 		EndSeen:      atomic.LoadUint32(&s.EndSeen) != 0,
 		MirrorSource: addrFrom(s.OuterSrc, s.OuterFamily),
 		Direction:    direction(VxtapFlowDir(s.Direction)),
+		Rule:         s.Rule,
+		Truncated:    s.Truncated != 0, // a byte, only ever 0 -> 1,
 	}
 	c.First = o.clock.wall(s.FirstNs, base)
 	c.Last = o.clock.wall(atomic.LoadUint64(&s.LastNs), base)

@@ -8,12 +8,12 @@ import (
 
 // Counters implements flow.CounterSource: reasons then flags, CPUs summed.
 func (o *Objects) Counters() (reasons, flags []flow.Counter, err error) {
-	read := func(idx int, name string) (flow.Counter, error) {
+	read := func(idx int, name string, class flow.CounterClass) (flow.Counter, error) {
 		var per []VxtapCounter
 		if err := o.VxtapMaps.Counters.Lookup(uint32(idx), &per); err != nil {
 			return flow.Counter{}, fmt.Errorf("read counter %s: %w", name, err)
 		}
-		c := flow.Counter{Name: name}
+		c := flow.Counter{Name: name, Class: class}
 		for _, v := range per {
 			c.Packets += v.Packets
 			c.Bytes += v.Bytes
@@ -21,14 +21,14 @@ func (o *Objects) Counters() (reasons, flags []flow.Counter, err error) {
 		return c, nil
 	}
 	for i, n := range o.names.reasons {
-		c, err := read(i, n)
+		c, err := read(i, n, reasonClass(i))
 		if err != nil {
 			return nil, nil, err
 		}
 		reasons = append(reasons, c)
 	}
 	for i, n := range o.names.flags {
-		c, err := read(len(o.names.reasons)+i, n)
+		c, err := read(len(o.names.reasons)+i, n, flagClass(i))
 		if err != nil {
 			return nil, nil, err
 		}

@@ -28,6 +28,7 @@ sessions:
   42: {filter: f, addresses: [198.19.77.10, "2001:db8:77::10"], unknown_direction: analyze}
   43: {action: analyze, addresses: [198.19.77.10]}
   44: {filter: f}
+default: {action: analyze}
 amazon_dns: []
 filters:
   f:

@@ -164,28 +164,28 @@ func (k FilterCapacity) Max(o FilterCapacity) FilterCapacity {
 func (k FilterCapacity) MapSizes() map[string]uint32 {
 	one := func(n int) uint32 { return uint32(max(n, 1)) }
 	return map[string]uint32{
-		"filter_sessions": one(2 * k.Sessions),
-		"filter_eni":      one(2 * k.ENIAddrs),
-		"filter_v4root":   one(k.Rulesets * 4),
-		"filter_v4node":   one(2 * k.Nodes4),
-		"filter_lpm6":     one(2 * k.Prefix6),
-		"filter_proto":    one(k.Rulesets * 2 * 256),
-		"filter_port_top": one(k.Rulesets * 2 * 2 * 256),
-		"filter_port_blk": one(2 * k.Blocks),
-		"filter_bitsets":  one(2 * k.Bitsets),
-		"filter_rules":    one(2 * k.Slots),
-		"rule_hits":       one(2 * k.Slots),
-		"filter_rulesets": one(k.Rulesets * 2),
+		"filter_sessions": one(int(filterGens) * k.Sessions),
+		"filter_eni":      one(int(filterGens) * k.ENIAddrs),
+		"filter_v4root":   one(k.Rulesets * int(filterGens*filterFields)),
+		"filter_v4node":   one(int(filterGens) * k.Nodes4),
+		"filter_lpm6":     one(int(filterGens) * k.Prefix6),
+		"filter_proto":    one(k.Rulesets * int(filterGens*filterProtos)),
+		"filter_port_top": one(k.Rulesets * int(filterGens*filterFields*filterPortBlocks)),
+		"filter_port_blk": one(int(filterGens) * k.Blocks),
+		"filter_bitsets":  one(int(filterGens) * k.Bitsets),
+		"filter_rules":    one(int(filterGens) * k.Slots),
+		"rule_hits":       one(int(filterGens) * k.Slots),
+		"filter_rulesets": one(k.Rulesets * int(filterGens)),
 	}
 }
 
 // capacity is what the maps hold per generation.
 func (f *FilterMaps) capacity() FilterCapacity {
 	return FilterCapacity{
-		Rulesets: int(f.Proto.MaxEntries()) / 512, Bitsets: int(f.Bitsets.MaxEntries()) / 2,
-		Blocks: int(f.PortBlk.MaxEntries()) / 2, Slots: int(f.Rules.MaxEntries()) / 2,
-		Sessions: int(f.Sessions.MaxEntries()) / 2, ENIAddrs: int(f.ENI.MaxEntries()) / 2,
-		Nodes4: int(f.V4Node.MaxEntries()) / 2, Prefix6: int(f.LPM6.MaxEntries()) / 2,
+		Rulesets: int(f.Proto.MaxEntries() / (filterGens * filterProtos)), Bitsets: int(f.Bitsets.MaxEntries() / filterGens),
+		Blocks: int(f.PortBlk.MaxEntries() / filterGens), Slots: int(f.Rules.MaxEntries() / filterGens),
+		Sessions: int(f.Sessions.MaxEntries() / filterGens), ENIAddrs: int(f.ENI.MaxEntries() / filterGens),
+		Nodes4: int(f.V4Node.MaxEntries() / filterGens), Prefix6: int(f.LPM6.MaxEntries() / filterGens),
 	}
 }
 

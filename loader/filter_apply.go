@@ -9,10 +9,6 @@ import (
 	"github.com/vxtap/vxtap/userspace/filter"
 )
 
-// Port table entries: the high bit marks a whole block mapped to one
-// bitset (FILTER_PORT_UNIFORM of bpf/include/filter_maps.h).
-const portUniform = 0x80000000
-
 // Apply installs a compiled rule set atomically: it fills the generation
 // the program is not using, switches filter_gen to it with one write, and
 // waits until no packet can still be classified by the old one (an RCU
@@ -102,8 +98,8 @@ type layout struct {
 }
 
 func (f *FilterMaps) layout(c *filter.Compiled, gen uint32) layout {
-	l := layout{gen: gen, bitsetBase: gen * (f.Bitsets.MaxEntries() / 2), blockBase: gen * (f.PortBlk.MaxEntries() / 2),
-		slotBase: gen * (f.Rules.MaxEntries() / 2), nodeBase: gen * (f.V4Node.MaxEntries() / 2)}
+	l := layout{gen: gen, bitsetBase: gen * (f.Bitsets.MaxEntries() / filterGens), blockBase: gen * (f.PortBlk.MaxEntries() / filterGens),
+		slotBase: gen * (f.Rules.MaxEntries() / filterGens), nodeBase: gen * (f.V4Node.MaxEntries() / filterGens)}
 	next := l.slotBase
 	for range c.Sessions {
 		l.sessionSlot = append(l.sessionSlot, next)
@@ -179,11 +175,11 @@ func (f *FilterMaps) fillSlots(c *filter.Compiled, l layout) error {
 // fillRulesets names the rulesets for readers of rule_hits; entries past
 // the configuration's are marked unused.
 func (f *FilterMaps) fillRulesets(c *filter.Compiled, l layout) error {
-	n := f.Rulesets.MaxEntries() / 2
+	n := f.Rulesets.MaxEntries() / filterGens
 	keys := make([]uint32, n)
 	vals := make([]VxtapFilterRulesetMeta, n)
 	for i := range keys {
-		keys[i] = uint32(i)*2 + l.gen
+		keys[i] = filterTable(uint32(i), l.gen)
 		if i >= len(c.Rulesets) {
 			continue
 		}
@@ -201,14 +197,14 @@ func (f *FilterMaps) fillRulesets(c *filter.Compiled, l layout) error {
 func (f *FilterMaps) fillFields(c *filter.Compiled, l layout) error {
 	var pk, pv, tk, tv []uint32
 	for i, rs := range c.Rulesets {
-		table := uint32(i)*2 + l.gen
+		table := filterTable(uint32(i), l.gen)
 		for proto, b := range rs.Proto {
-			pk = append(pk, table*256+uint32(proto))
+			pk = append(pk, protoIndex(table, uint32(proto)))
 			pv = append(pv, l.bitsetBase+b)
 		}
 		for field := range rs.Ports {
 			for blk, top := range rs.Ports[field] {
-				tk = append(tk, (table*2+uint32(field))*256+uint32(blk))
+				tk = append(tk, portTopIndex(table, uint32(field), uint32(blk)))
 				if top.Uniform {
 					tv = append(tv, portUniform|(l.bitsetBase+top.Index))
 				} else {
@@ -223,8 +219,8 @@ func (f *FilterMaps) fillFields(c *filter.Compiled, l layout) error {
 	return putBatch(f.PortTop, tk, tv)
 }
 
-// fillPrefixes writes the IPv4 CIDR tables and the IPv6 tries. Trie
-// scope = ruleset << 2 | gen << 1 | field.
+// fillPrefixes writes the IPv4 CIDR tables and the IPv6 tries; both are
+// keyed by the field table (the IPv6 trie's scope).
 func (f *FilterMaps) fillPrefixes(c *filter.Compiled, l layout) error {
 	nk := make([]uint32, len(c.Nodes4))
 	nv := make([]VxtapFilterV4Node, len(c.Nodes4))
@@ -246,9 +242,9 @@ func (f *FilterMaps) fillPrefixes(c *filter.Compiled, l layout) error {
 	var v6 []VxtapFilterLpmVal
 	for i, rs := range c.Rulesets {
 		for field := range rs.Prefixes {
-			rk = append(rk, (uint32(i)*2+l.gen)*2+uint32(field))
+			scope := fieldTable(filterTable(uint32(i), l.gen), uint32(field))
+			rk = append(rk, scope)
 			rv = append(rv, l.nodeBase+rs.Root4[field])
-			scope := uint32(i)<<2 | l.gen<<1 | uint32(field)
 			for _, e := range rs.Prefixes[field][1] {
 				v := VxtapFilterLpmVal{Bitset: l.bitsetBase + e.Bitset}
 				if e.Resolver {
@@ -277,8 +273,7 @@ func (f *FilterMaps) fillSessions(c *filter.Compiled, l layout) error {
 			vni = uint32(VxtapFilterConstFILTER_DEFAULT_VNI)
 		}
 		s := VxtapFilterSession{Slot: l.sessionSlot[i], SampleRate: cs.SampleRate, SnapLen: cs.SnapLen,
-			Mode: uint8(cs.Mode), Unknown: uint8(cs.Unknown)}
-		// enum filter_mode numbers rules 0, analyze 1, reject 2, as filter.Mode does.
+			Mode: filterMode(cs.Mode), Unknown: uint8(cs.Unknown)}
 		if cs.AmazonDNS {
 			s.Flags |= uint8(VxtapFilterConstFILTER_SESSION_AMAZON_DNS)
 		}
@@ -372,4 +367,17 @@ func syncRCU() error {
 	}
 	defer m.Close()
 	return outer.Put(uint32(0), m)
+}
+
+// filterMode is enum filter_mode of a session mode.
+func filterMode(m filter.Mode) uint8 {
+	switch m {
+	case filter.ModeAnalyze:
+		return uint8(VxtapFilterModeFILTER_MODE_ACCEPT)
+	case filter.ModeReject:
+		return uint8(VxtapFilterModeFILTER_MODE_REJECT)
+	case filter.ModeUnknownVNI:
+		return uint8(VxtapFilterModeFILTER_MODE_UNKNOWN_VNI)
+	}
+	return uint8(VxtapFilterModeFILTER_MODE_RULES)
 }

@@ -44,9 +44,9 @@ func (f *FilterMaps) HitCounts() ([]RuleHit, error) {
 // hitsOf reads one generation's counters, rulesets then sessions.
 func (f *FilterMaps) hitsOf(gen uint32) ([]RuleHit, error) {
 	var out []RuleHit
-	for i := uint32(0); i < f.Rulesets.MaxEntries()/2; i++ {
+	for i := uint32(0); i < f.Rulesets.MaxEntries()/filterGens; i++ {
 		var m VxtapFilterRulesetMeta
-		if err := f.Rulesets.Lookup(i*2+gen, &m); err != nil {
+		if err := f.Rulesets.Lookup(filterTable(i, gen), &m); err != nil {
 			return nil, fmt.Errorf("read filter_rulesets: %w", err)
 		}
 		if m.Valid == 0 {

@@ -32,6 +32,9 @@ func TestFilterEnumsMatchGo(t *testing.T) {
 		{"unknown ingress", uint32(filter.UnknownIngress), uint32(VxtapFilterUnknownFILTER_UNKNOWN_INGRESS)},
 		{"unknown egress", uint32(filter.UnknownEgress), uint32(VxtapFilterUnknownFILTER_UNKNOWN_EGRESS)},
 		{"max rules", filter.MaxRules, uint32(VxtapFilterConstFILTER_MAX_RULES)},
+		{"mode unknown_vni", uint32(filter.ModeUnknownVNI), uint32(VxtapFilterModeFILTER_MODE_UNKNOWN_VNI)},
+		{"field src", filter.FieldSrc, uint32(VxtapFilterLayoutFILTER_FIELD_SRC)},
+		{"field dst", filter.FieldDst, uint32(VxtapFilterLayoutFILTER_FIELD_DST)},
 	} {
 		if c.goV != c.c {
 			t.Errorf("%s: Go %d, C %d", c.name, c.goV, c.c)

@@ -53,14 +53,11 @@ func (o *Objects) FlowTableSize() uint32 { return o.FlowSlots.MaxEntries() }
 // never written).
 func (o *Objects) used() (int, error) {
 	var next uint64
-	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &next); err != nil {
+	if err := o.FlowCtl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_NEXT), &next); err != nil {
 		return 0, fmt.Errorf("read flow_ctl: %w", err)
 	}
 	return int(min(next, uint64(len(o.table.slots)))), nil
 }
-
-// flowCtlNext is FLOW_CTL_NEXT of bpf/include/consts.h.
-const flowCtlNext = 0
 
 // Walk implements flow.FlowSource: every live slot in slot order, which
 // stays the same from sweep to sweep (the aggregator and the rate tracker

@@ -34,6 +34,7 @@ type LinearLinearRule struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	LinearMapAllowedSources           = "allowed_sources"
 	LinearMapCaptureScratch           = "capture_scratch"
 	LinearMapCaptureStats             = "capture_stats"
 	LinearMapCaptureTable             = "capture_table"
@@ -58,6 +59,10 @@ const (
 	LinearMapFlowLedger               = "flow_ledger"
 	LinearMapFlowSlots                = "flow_slots"
 	LinearMapLinearRules              = "linear_rules"
+	LinearMapOffenders                = "offenders"
+	LinearMapOverflowAll              = "overflow_all"
+	LinearMapOverflowFlows            = "overflow_flows"
+	LinearMapOverflowVnis             = "overflow_vnis"
 	LinearMapRuleHits                 = "rule_hits"
 	LinearMapScratch                  = "scratch"
 	LinearMapVniStats                 = "vni_stats"
@@ -65,10 +70,12 @@ const (
 	LinearVarBtfAnchorCaptureConst    = "btf_anchor_capture_const"
 	LinearVarBtfAnchorCaptureHdr      = "btf_anchor_capture_hdr"
 	LinearVarBtfAnchorCaptureTermKind = "btf_anchor_capture_term_kind"
+	LinearVarBtfAnchorConst           = "btf_anchor_const"
 	LinearVarBtfAnchorEventType       = "btf_anchor_event_type"
 	LinearVarBtfAnchorFilterAction    = "btf_anchor_filter_action"
 	LinearVarBtfAnchorFilterConst     = "btf_anchor_filter_const"
 	LinearVarBtfAnchorFilterDir       = "btf_anchor_filter_dir"
+	LinearVarBtfAnchorFilterLayout    = "btf_anchor_filter_layout"
 	LinearVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	LinearVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	LinearVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
@@ -87,6 +94,7 @@ const (
 	LinearVarCfgRbWakeupBytes         = "cfg_rb_wakeup_bytes"
 	LinearVarCfgSampleRate            = "cfg_sample_rate"
 	LinearVarCfgSnapLen               = "cfg_snap_len"
+	LinearVarCfgSourceCheck           = "cfg_source_check"
 	LinearVarCfgVxlanPort             = "cfg_vxlan_port"
 	LinearVarRbForcedCons             = "rb_forced_cons"
 )
@@ -140,6 +148,7 @@ type LinearProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type LinearMapSpecs struct {
+	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
 	CaptureScratch *ebpf.MapSpec `ebpf:"capture_scratch"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	CaptureTable   *ebpf.MapSpec `ebpf:"capture_table"`
@@ -164,6 +173,10 @@ type LinearMapSpecs struct {
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
 	LinearRules    *ebpf.MapSpec `ebpf:"linear_rules"`
+	Offenders      *ebpf.MapSpec `ebpf:"offenders"`
+	OverflowAll    *ebpf.MapSpec `ebpf:"overflow_all"`
+	OverflowFlows  *ebpf.MapSpec `ebpf:"overflow_flows"`
+	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
 	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
@@ -176,10 +189,12 @@ type LinearVariableSpecs struct {
 	BtfAnchorCaptureConst    *ebpf.VariableSpec `ebpf:"btf_anchor_capture_const"`
 	BtfAnchorCaptureHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_capture_hdr"`
 	BtfAnchorCaptureTermKind *ebpf.VariableSpec `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
 	BtfAnchorEventType       *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
 	BtfAnchorFilterAction    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir       *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
@@ -198,6 +213,7 @@ type LinearVariableSpecs struct {
 	CfgRbWakeupBytes         *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
 	CfgSampleRate            *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	CfgSnapLen               *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
@@ -222,6 +238,7 @@ func (o *LinearObjects) Close() error {
 //
 // It can be passed to LoadLinearObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LinearMaps struct {
+	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
 	CaptureScratch *ebpf.Map `ebpf:"capture_scratch"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	CaptureTable   *ebpf.Map `ebpf:"capture_table"`
@@ -246,6 +263,10 @@ type LinearMaps struct {
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
 	LinearRules    *ebpf.Map `ebpf:"linear_rules"`
+	Offenders      *ebpf.Map `ebpf:"offenders"`
+	OverflowAll    *ebpf.Map `ebpf:"overflow_all"`
+	OverflowFlows  *ebpf.Map `ebpf:"overflow_flows"`
+	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
 	VniStats       *ebpf.Map `ebpf:"vni_stats"`
@@ -253,6 +274,7 @@ type LinearMaps struct {
 
 func (m *LinearMaps) Close() error {
 	return _LinearClose(
+		m.AllowedSources,
 		m.CaptureScratch,
 		m.CaptureStats,
 		m.CaptureTable,
@@ -277,6 +299,10 @@ func (m *LinearMaps) Close() error {
 		m.FlowLedger,
 		m.FlowSlots,
 		m.LinearRules,
+		m.Offenders,
+		m.OverflowAll,
+		m.OverflowFlows,
+		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,
 		m.VniStats,
@@ -290,10 +316,12 @@ type LinearVariables struct {
 	BtfAnchorCaptureConst    *ebpf.Variable `ebpf:"btf_anchor_capture_const"`
 	BtfAnchorCaptureHdr      *ebpf.Variable `ebpf:"btf_anchor_capture_hdr"`
 	BtfAnchorCaptureTermKind *ebpf.Variable `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.Variable `ebpf:"btf_anchor_const"`
 	BtfAnchorEventType       *ebpf.Variable `ebpf:"btf_anchor_event_type"`
 	BtfAnchorFilterAction    *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst     *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir       *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
@@ -312,6 +340,7 @@ type LinearVariables struct {
 	CfgRbWakeupBytes         *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
 	CfgSampleRate            *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	CfgSnapLen               *ebpf.Variable `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }

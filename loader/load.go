@@ -23,6 +23,12 @@ type Config struct {
 	FlowTableSize uint32 // max flows in the flow table
 	RingBytes     uint32 // ring buffer size: a power of two, a multiple of the page size
 	WakeupBytes   uint64 // force a reader wakeup past this much queued data
+	// SourceCheck trusts only outer sources in the allowed_sources table
+	// (Sources().Set); off, every outer source is trusted.
+	SourceCheck bool
+	// OverflowSize is how many {VNI, destination, protocol, port}
+	// aggregates hold copies of flows that found no slot (per half).
+	OverflowSize uint32
 	// PinPath, when set, pins every map by name there and reuses maps
 	// already pinned there (a restarted daemon carries on counting).
 	PinPath string
@@ -40,11 +46,12 @@ func DefaultConfig() Config {
 		FlowTableSize: 1 << 18,
 		RingBytes:     1 << 23,
 		WakeupBytes:   1 << 20,
+		OverflowSize:  1 << 14,
 	}
 }
 
-// maxSnapLen is MAX_SNAP_LEN of bpf/include/consts.h: the scratch buffer.
-const maxSnapLen = 2048
+// MaxSnapLen is MAX_SNAP_LEN of bpf/include/vxtap_shared.h: the scratch buffer.
+const MaxSnapLen = uint32(VxtapVxtapConstMAX_SNAP_LEN)
 
 func (c Config) validate() error {
 	switch {
@@ -52,8 +59,8 @@ func (c Config) validate() error {
 		return errors.New("VXLAN port must not be 0")
 	case c.VXLANPort == c.GenevePort:
 		return fmt.Errorf("VXLAN and GENEVE ports are both %d", c.VXLANPort)
-	case c.SnapLen == 0 || c.SnapLen > maxSnapLen:
-		return fmt.Errorf("snap length %d out of range 1..%d", c.SnapLen, maxSnapLen)
+	case c.SnapLen == 0 || c.SnapLen > MaxSnapLen:
+		return fmt.Errorf("snap length %d out of range 1..%d", c.SnapLen, MaxSnapLen)
 	case c.FlowTableSize < 1:
 		return errors.New("flow table size must be at least 1")
 	case c.RingBytes < uint32(unix.Getpagesize()) || c.RingBytes&(c.RingBytes-1) != 0:
@@ -94,6 +101,7 @@ func Load(cfg Config) (*Objects, error) {
 		"cfg_snap_len":        cfg.SnapLen,
 		"cfg_rb_wakeup_bytes": cfg.WakeupBytes,
 		"cfg_flow_max":        cfg.FlowTableSize,
+		"cfg_source_check":    boolU8(cfg.SourceCheck),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -108,6 +116,9 @@ func Load(cfg Config) (*Objects, error) {
 		spec.Maps[name].MaxEntries = cfg.FlowTableSize
 	}
 	spec.Maps["flow_ledger"].MaxEntries = cfg.FlowTableSize
+	if cfg.OverflowSize > 0 {
+		spec.Maps["overflow_flows"].MaxEntries = 2 * cfg.OverflowSize // both halves
+	}
 	spec.Maps["events"].MaxEntries = cfg.RingBytes
 	for name, size := range cfg.MapSizes {
 		ms, ok := spec.Maps[name]

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
+	"github.com/vxtap/vxtap/userspace/flow"
 )
 
 // counterNames are the data path's counter names, read from the BTF of its
@@ -13,6 +14,33 @@ import (
 type counterNames struct {
 	reasons []string // index = enum vxtap_reason
 	flags   []string // index = enum vxtap_flag
+}
+
+// reasonClass is the class of a terminal reason, from the REASON__CLASS_*
+// boundaries of enum vxtap_reason (ascending).
+func reasonClass(i int) flow.CounterClass {
+	switch r := VxtapVxtapReason(i); {
+	case r >= VxtapVxtapReasonREASON__CLASS_LOST:
+		return flow.ClassLost
+	case r >= VxtapVxtapReasonREASON__CLASS_MALFORMED:
+		return flow.ClassMalformed
+	case r >= VxtapVxtapReasonREASON__CLASS_REFUSED:
+		return flow.ClassRefused
+	case r >= VxtapVxtapReasonREASON__CLASS_PASSED:
+		return flow.ClassPassed
+	}
+	return flow.ClassAccounted
+}
+
+// flagClass is the class of a flag, from the FLAG__CLASS_* boundaries.
+func flagClass(i int) flow.CounterClass {
+	switch f := VxtapVxtapFlag(i); {
+	case f >= VxtapVxtapFlagFLAG__CLASS_LOST:
+		return flow.ClassLost
+	case f >= VxtapVxtapFlagFLAG__CLASS_EVENT:
+		return flow.ClassEvent
+	}
+	return flow.ClassShape
 }
 
 func namesFromBTF(spec *ebpf.CollectionSpec) (counterNames, error) {
@@ -42,7 +70,9 @@ func enumNames(spec *ebpf.CollectionSpec, typeName, prefix string) ([]string, er
 	}
 	names := make([]string, max)
 	for _, v := range e.Values {
-		if v.Value < max {
+		// Names with "__" after the prefix are sentinels and class
+		// boundaries (REASON__CLASS_*), not counters.
+		if v.Value < max && !strings.Contains(strings.TrimPrefix(v.Name, prefix), "__") && !strings.HasPrefix(strings.TrimPrefix(v.Name, prefix), "_") {
 			names[v.Value] = strings.ToLower(strings.TrimPrefix(v.Name, prefix))
 		}
 	}

@@ -1,10 +1,13 @@
 package loader
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -23,7 +26,10 @@ type pktCase struct {
 	bytes   uint64     // bytes the flow gains (the stated inner IP length)
 	source  netip.Addr // expected mirror source of the flow, when set
 	fin     bool       // a TCP FIN/RST: a flow-end event follows the start
+	tcp     *uint8     // the flow's TCP flags, when set
 }
+
+func tcpFlags(f uint8) *uint8 { return &f }
 
 func k4(vni uint32, proto uint8, sp, dp uint16) *flow.Key {
 	k := flowKey(vni, in4a, in4b, proto, sp, dp)
@@ -159,8 +165,25 @@ func packetCases() []pktCase {
 		{name: "short inner vlan", frame: cut(offInner+16, m(ethL(layers.EthernetTypeDot1Q), dot1q(7, e4), ip4L(layers.IPProtocolUDP, in4a, in4b), udpL(1, 2))),
 			verdict: XDPDrop, reason: "short_inner_vlan"},
 		{name: "short inner ip", frame: cut(offInnerIP+10, tcp4), verdict: XDPDrop, reason: "short_inner_ip"},
-		{name: "short inner tcp", frame: cut(offL4+10, tcp4), verdict: XDPDrop, reason: "short_inner_l4"},
-		{name: "short inner udp", frame: cut(offL4+4, m(innerUDP4(1, 2, 10)...)), verdict: XDPDrop, reason: "short_inner_l4"},
+		// AWS PacketLength cuts inside the inner L4 header: still accounted
+		// at the stated length, ports and flags as far as the cut left them.
+		{name: "truncated in tcp: ports and flags", frame: cut(offL4+14, m(innerTCP4(1030, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 1030, 443), bytes: 140, tcp: tcpFlags(0x10)},
+		{name: "truncated in tcp: ports, no flags", frame: cut(offL4+10, m(innerTCP4(1031, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 1031, 443), bytes: 140, tcp: tcpFlags(0)},
+		{name: "truncated in tcp: ports only", frame: cut(offL4+4, m(innerTCP4(1032, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 1032, 443), bytes: 140},
+		{name: "truncated in tcp: no ports", frame: cut(offL4+3, m(innerTCP4(1033, 443, 100)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 6, 0, 0), bytes: 140},
+		{name: "truncated at the end of the inner ip header", frame: cut(offL4, func(t testing.TB) []byte { return mirrored(t, 43, innerUDP4(1034, 53, 10)...) }),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(43, 17, 0, 0), bytes: 38},
+		{name: "truncated in udp: ports", frame: cut(offL4+5, m(innerUDP4(1035, 53, 10)...)),
+			verdict: XDPDrop, reason: "flow", flags: []string{"truncated", "l4_truncated"}, flow: k4(42, 17, 1035, 53), bytes: 38},
+		{name: "whole copy with a short inner tcp header is malformed", frame: func(t testing.TB) []byte {
+			b := mirrored(t, 42, innerTCP4(1, 2, 100)...)[:offL4+10]
+			binary.BigEndian.PutUint16(b[offInnerIP+2:], 30) // the IP header says 20 + 10 bytes: not truncated
+			return b
+		}, verdict: XDPDrop, reason: "short_inner_l4"},
 		{name: "inner ip version 5", frame: func(t testing.TB) []byte {
 			b := mirrored(t, 42, innerUDP4(1, 2, 10)...)
 			b[offInnerIP] = 0x55
@@ -253,69 +276,74 @@ func TestPacketTable(t *testing.T) {
 	defer ev.Close()
 
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			frame := c.frame(t)
-			before := takeSnapshot(t, o)
-			verdict, err := o.RunPacket(frame, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			after := takeSnapshot(t, o)
-			var events []flow.Event
-			if _, err := ev.Read(time.Unix(1, 0), func(e flow.Event) { events = append(events, e) }, nil); err != nil {
-				t.Fatal(err)
-			}
+		t.Run(c.name, func(t *testing.T) { runPktCase(t, o, ev, c) })
+	}
+}
 
-			if verdict != c.verdict {
-				t.Errorf("verdict %d, want %d", verdict, c.verdict)
-			}
-			for name, v := range after.reasons {
-				want := uint64(0)
-				if name == c.reason {
-					want = 1
-				}
-				if d := v - before.reasons[name]; d != want {
-					t.Errorf("reason %s moved by %d, want %d", name, d, want)
-				}
-			}
-			wantFlags := map[string]bool{}
-			for _, f := range c.flags {
-				wantFlags[f] = true
-			}
-			if c.flow != nil {
-				wantFlags["flow_start"] = true
-				if c.fin {
-					wantFlags["flow_end"] = true
-				}
-			}
-			for name, v := range after.flags {
-				want := uint64(0)
-				if wantFlags[name] {
-					want = 1
-				}
-				if d := v - before.flags[name]; d != want {
-					t.Errorf("flag %s moved by %d, want %d", name, d, want)
-				}
-			}
-			checkFlows(t, c, before.flows, after.flows)
-			var types []flow.EventType
-			for _, e := range events {
-				types = append(types, e.Type)
-				if c.flow != nil && e.Key != *c.flow {
-					t.Errorf("event for %s, want %s", e.Key, *c.flow)
-				}
-			}
-			var wantTypes []flow.EventType
-			if c.flow != nil {
-				wantTypes = append(wantTypes, flow.FlowStart)
-				if c.fin {
-					wantTypes = append(wantTypes, flow.FlowEnd)
-				}
-			}
-			if len(types) != len(wantTypes) || (len(types) > 0 && types[0] != wantTypes[0]) || (len(types) > 1 && types[1] != wantTypes[1]) {
-				t.Errorf("ring buffer events %v, want %v", types, wantTypes)
-			}
-		})
+// runPktCase runs one case and checks the verdict, the exact counter that
+// moved, the flags, the flow-map change and the ring buffer records.
+func runPktCase(t *testing.T, o *Objects, ev *Events, c pktCase) {
+	t.Helper()
+	frame := c.frame(t)
+	before := takeSnapshot(t, o)
+	verdict, err := o.RunPacket(frame, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := takeSnapshot(t, o)
+	var events []flow.Event
+	if _, err := ev.Read(time.Unix(1, 0), func(e flow.Event) { events = append(events, e) }, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	if verdict != c.verdict {
+		t.Errorf("verdict %d, want %d", verdict, c.verdict)
+	}
+	for name, v := range after.reasons {
+		want := uint64(0)
+		if name == c.reason {
+			want = 1
+		}
+		if d := v - before.reasons[name]; d != want {
+			t.Errorf("reason %s moved by %d, want %d", name, d, want)
+		}
+	}
+	wantFlags := map[string]bool{}
+	for _, f := range c.flags {
+		wantFlags[f] = true
+	}
+	if c.flow != nil {
+		wantFlags["flow_start"] = true
+		if c.fin {
+			wantFlags["flow_end"] = true
+		}
+	}
+	for name, v := range after.flags {
+		want := uint64(0)
+		if wantFlags[name] {
+			want = 1
+		}
+		if d := v - before.flags[name]; d != want {
+			t.Errorf("flag %s moved by %d, want %d", name, d, want)
+		}
+	}
+	checkFlows(t, c, before.flows, after.flows)
+	var types []flow.EventType
+	for _, e := range events {
+		types = append(types, e.Type)
+		if c.flow != nil && e.Key != *c.flow {
+			t.Errorf("event for %s, want %s", e.Key, *c.flow)
+		}
+	}
+	var wantTypes []flow.EventType
+	if c.flow != nil {
+		wantTypes = append(wantTypes, flow.FlowStart)
+		if c.fin {
+			wantTypes = append(wantTypes, flow.FlowEnd)
+		}
+	}
+	if len(types) != len(wantTypes) || (len(types) > 0 && types[0] != wantTypes[0]) || (len(types) > 1 && types[1] != wantTypes[1]) {
+		t.Errorf("ring buffer events %v, want %v", types, wantTypes)
 	}
 }
 
@@ -331,6 +359,12 @@ func checkFlows(t *testing.T, c pktCase, before, after map[flow.Key]flow.Counter
 			if c.source.IsValid() && a.MirrorSource != c.source {
 				t.Errorf("mirror source %s, want %s", a.MirrorSource, c.source)
 			}
+			if want := slices.Contains(c.flags, "truncated"); a.Truncated != want {
+				t.Errorf("flow truncated %v, want %v", a.Truncated, want)
+			}
+			if c.tcp != nil && a.TCPFlags != *c.tcp {
+				t.Errorf("flow TCP flags %#x, want %#x", a.TCPFlags, *c.tcp)
+			}
 			continue
 		}
 		if a.Packets != b.Packets || a.Bytes != b.Bytes {
@@ -345,8 +379,8 @@ func checkFlows(t *testing.T, c pktCase, before, after map[flow.Key]flow.Counter
 }
 
 // TestShortestFrame: BPF_PROG_TEST_RUN refuses frames under an Ethernet
-// header, so short_outer_eth cannot be reached through it; vxtap analyze
-// counts such capture frames itself under that reason.
+// header, so short_outer_eth cannot be reached through the kernel;
+// RunPacket counts such frames itself under that reason, once.
 func TestShortestFrame(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	o, err := Load(DefaultConfig())
@@ -354,7 +388,24 @@ func TestShortestFrame(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	if _, err := o.RunPacket(make([]byte, MinFrame-1), time.Now()); err == nil {
-		t.Fatal("the kernel ran a 13-byte frame; short_outer_eth handling in analyze would double count")
+	if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: make([]byte, MinFrame-1)}); err == nil {
+		t.Fatal("the kernel ran a 13-byte frame; RunPacket's own count of short frames would double count")
+	}
+	v, err := o.RunPacket(make([]byte, MinFrame-1), time.Now())
+	if err != nil || v != XDPPass {
+		t.Fatalf("short frame: verdict %d, %v", v, err)
+	}
+	reasons, _, err := o.Counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range reasons {
+		want := uint64(0)
+		if r.Name == "short_outer_eth" {
+			want = 1
+		}
+		if r.Packets != want {
+			t.Errorf("reason %s: %d packets, want %d", r.Name, r.Packets, want)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"net/netip"
 	"testing"
 	"time"
 
@@ -67,12 +68,12 @@ func TestRecoverSlots(t *testing.T) {
 	}
 	// The freed slot is the next one a new flow gets.
 	var next uint64
-	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &next); err != nil {
+	if err := o.FlowCtl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_NEXT), &next); err != nil {
 		t.Fatal(err)
 	}
 	send(9, 1)
 	var after uint64
-	if err := o.FlowCtl.Lookup(uint32(flowCtlNext), &after); err != nil {
+	if err := o.FlowCtl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_NEXT), &after); err != nil {
 		t.Fatal(err)
 	}
 	if after != next {
@@ -83,9 +84,10 @@ func TestRecoverSlots(t *testing.T) {
 	}
 }
 
-// TestFullTable: a full table refuses a new flow, counted under
-// flow_insert_failed with its bytes, while known flows keep counting; once
-// Remove frees a slot, the next new flow gets it.
+// TestFullTable: a full table refuses a new flow a slot; its copy is
+// accounted in the overflow aggregates (reason overflow, with its bytes),
+// while known flows keep counting; once Remove frees a slot, the next new
+// flow gets it.
 func TestFullTable(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	o := loadTable(t, 16)
@@ -95,8 +97,22 @@ func TestFullTable(t *testing.T) {
 	}
 	send(17) // no room
 	send(1)  // known: still counted
-	if p := reasonPackets(t, o, "flow_insert_failed"); p != 1 {
-		t.Fatalf("flow_insert_failed %d, want 1", p)
+	if p := reasonPackets(t, o, "overflow"); p != 1 {
+		t.Fatalf("overflow %d, want 1", p)
+	}
+	if p := reasonPackets(t, o, "flow_insert_failed"); p != 0 {
+		t.Fatalf("flow_insert_failed %d, want 0", p)
+	}
+	ov, err := o.DrainOverflow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := flowKey(7, netip.IPv4Unspecified(), in4b, 17, 0, 53)
+	if len(ov) != 1 || ov[0].Level != flow.OverflowByDest || ov[0].Key != want || ov[0].Counters.Packets != 1 || ov[0].Counters.Bytes != 48 {
+		t.Fatalf("overflow aggregates %+v, want one of %s with 1 packet, 48 bytes", ov, want)
+	}
+	if ov, err := o.DrainOverflow(); err != nil || len(ov) != 0 {
+		t.Fatalf("second drain %+v, %v: want nothing", ov, err)
 	}
 	if p := reasonPackets(t, o, "flow"); p != 17 {
 		t.Fatalf("flow %d, want 17", p)
@@ -109,8 +125,8 @@ func TestFullTable(t *testing.T) {
 		t.Errorf("removed flow's final counters %+v", c)
 	}
 	send(17) // now it fits
-	if p := reasonPackets(t, o, "flow_insert_failed"); p != 1 {
-		t.Errorf("flow_insert_failed %d after a slot was freed, want still 1", p)
+	if p := reasonPackets(t, o, "overflow"); p != 1 {
+		t.Errorf("overflow %d after a slot was freed, want still 1", p)
 	}
 	if n, _ := o.FlowCount(); n != 16 {
 		t.Errorf("flow count %d, want 16", n)

@@ -141,6 +141,18 @@ type VxtapFilterEniKey struct {
 	Addr   [16]uint8
 }
 
+type VxtapFilterLayout uint32
+
+const (
+	VxtapFilterLayoutFILTER_FIELD_SRC    VxtapFilterLayout = 0
+	VxtapFilterLayoutFILTER_FIELD_DST    VxtapFilterLayout = 1
+	VxtapFilterLayoutFILTER_FIELDS       VxtapFilterLayout = 2
+	VxtapFilterLayoutFILTER_GENS         VxtapFilterLayout = 2
+	VxtapFilterLayoutFILTER_PROTOS       VxtapFilterLayout = 256
+	VxtapFilterLayoutFILTER_PORT_BLOCKS  VxtapFilterLayout = 256
+	VxtapFilterLayoutFILTER_PORT_UNIFORM VxtapFilterLayout = 2147483648
+)
+
 type VxtapFilterLpm6Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -157,9 +169,10 @@ type VxtapFilterLpmVal struct {
 type VxtapFilterMode uint32
 
 const (
-	VxtapFilterModeFILTER_MODE_RULES  VxtapFilterMode = 0
-	VxtapFilterModeFILTER_MODE_ACCEPT VxtapFilterMode = 1
-	VxtapFilterModeFILTER_MODE_REJECT VxtapFilterMode = 2
+	VxtapFilterModeFILTER_MODE_RULES       VxtapFilterMode = 0
+	VxtapFilterModeFILTER_MODE_ACCEPT      VxtapFilterMode = 1
+	VxtapFilterModeFILTER_MODE_REJECT      VxtapFilterMode = 2
+	VxtapFilterModeFILTER_MODE_UNKNOWN_VNI VxtapFilterMode = 3
 )
 
 type VxtapFilterPortBlock struct {
@@ -275,11 +288,13 @@ type VxtapFlowSlot struct {
 	EndSeen     uint32
 	OuterFamily uint8
 	Direction   uint8
-	Pad0        [2]uint8
+	Truncated   uint8
+	Pad0        uint8
 	OuterSrc    [16]uint8
 	Key         VxtapFlowKey
 	Gen         uint32
-	Pad         [16]uint8
+	Rule        uint32
+	Pad         [12]uint8
 }
 
 type VxtapFlowSlotState uint32
@@ -294,6 +309,40 @@ type VxtapLedgerEntry struct {
 	_       structs.HostLayout
 	Packets uint64
 	Bytes   uint64
+}
+
+type VxtapOffenderKey struct {
+	_      structs.HostLayout
+	Addr   [16]uint8
+	Family uint8
+	Reason uint8
+	Pad    [2]uint8
+}
+
+type VxtapOverflowKey struct {
+	_      structs.HostLayout
+	Gen    uint32
+	Vni    uint32
+	Family uint8
+	Proto  uint8
+	Dport  uint16
+	Dst    [16]uint8
+}
+
+type VxtapOverflowVal struct {
+	_         structs.HostLayout
+	Packets   uint64
+	Bytes     uint64
+	FirstNs   uint64
+	LastNs    uint64
+	TcpFlags  uint32
+	Truncated uint32
+}
+
+type VxtapOverflowVniKey struct {
+	_   structs.HostLayout
+	Gen uint32
+	Vni uint32
 }
 
 type VxtapSampleHdr struct {
@@ -315,12 +364,29 @@ type VxtapScratch struct {
 	Data            [2048]uint8
 }
 
+type VxtapSourceLpmKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Family    uint32
+	Addr      [16]uint8
+}
+
 type VxtapVniCounters struct {
 	_         structs.HostLayout
 	NonIp     uint64
 	Rejected  uint64
 	Malformed uint64
 }
+
+type VxtapVxtapConst uint32
+
+const (
+	VxtapVxtapConstMAX_SNAP_LEN          VxtapVxtapConst = 2048
+	VxtapVxtapConstMIN_FRAME             VxtapVxtapConst = 14
+	VxtapVxtapConstFLOW_CTL_NEXT         VxtapVxtapConst = 0
+	VxtapVxtapConstFLOW_CTL_OVERFLOW_GEN VxtapVxtapConst = 1
+	VxtapVxtapConstFLOW_CTL_MAX          VxtapVxtapConst = 2
+)
 
 type VxtapVxtapEventType uint32
 
@@ -335,51 +401,64 @@ type VxtapVxtapFlag uint32
 
 const (
 	VxtapVxtapFlagFLAG_TRUNCATED      VxtapVxtapFlag = 0
-	VxtapVxtapFlagFLAG_VXLAN_NONSTD   VxtapVxtapFlag = 1
-	VxtapVxtapFlagFLAG_INNER_FRAGMENT VxtapVxtapFlag = 2
-	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 3
+	VxtapVxtapFlagFLAG_L4TRUNCATED    VxtapVxtapFlag = 1
+	VxtapVxtapFlagFLAG_VXLAN_NONSTD   VxtapVxtapFlag = 2
+	VxtapVxtapFlagFLAG_INNER_FRAGMENT VxtapVxtapFlag = 3
 	VxtapVxtapFlagFLAG_GENEVE         VxtapVxtapFlag = 4
 	VxtapVxtapFlagFLAG_OUTER_VLAN     VxtapVxtapFlag = 5
 	VxtapVxtapFlagFLAG_INNER_VLAN     VxtapVxtapFlag = 6
-	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 7
-	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 9
-	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 10
-	VxtapVxtapFlagFLAG_DIR_UNKNOWN    VxtapVxtapFlag = 11
-	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG_DIR_UNKNOWN    VxtapVxtapFlag = 7
+	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 8
+	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 9
+	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 10
+	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 11
+	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG__CLASS_SHAPE   VxtapVxtapFlag = 0
+	VxtapVxtapFlagFLAG__CLASS_EVENT   VxtapVxtapFlag = 8
+	VxtapVxtapFlagFLAG__CLASS_LOST    VxtapVxtapFlag = 12
 )
 
 type VxtapVxtapReason uint32
 
 const (
 	VxtapVxtapReasonREASON_FLOW               VxtapVxtapReason = 0
-	VxtapVxtapReasonREASON_NON_IP             VxtapVxtapReason = 1
-	VxtapVxtapReasonREASON_NOT_MIRROR         VxtapVxtapReason = 2
+	VxtapVxtapReasonREASON_OVERFLOW           VxtapVxtapReason = 1
+	VxtapVxtapReasonREASON_NON_IP             VxtapVxtapReason = 2
 	VxtapVxtapReasonREASON_FILTER_REJECT      VxtapVxtapReason = 3
-	VxtapVxtapReasonREASON_OUTER_FRAGMENT     VxtapVxtapReason = 4
-	VxtapVxtapReasonREASON_GENEVE_NOT_VXLAN   VxtapVxtapReason = 5
-	VxtapVxtapReasonREASON_SHORT_OUTER_ETH    VxtapVxtapReason = 6
-	VxtapVxtapReasonREASON_SHORT_OUTER_VLAN   VxtapVxtapReason = 7
-	VxtapVxtapReasonREASON_SHORT_OUTER_IP     VxtapVxtapReason = 8
-	VxtapVxtapReasonREASON_SHORT_OUTER_UDP    VxtapVxtapReason = 9
-	VxtapVxtapReasonREASON_BAD_GENEVE         VxtapVxtapReason = 10
-	VxtapVxtapReasonREASON_SHORT_VXLAN        VxtapVxtapReason = 11
-	VxtapVxtapReasonREASON_BAD_VXLAN_FLAGS    VxtapVxtapReason = 12
-	VxtapVxtapReasonREASON_SHORT_INNER_ETH    VxtapVxtapReason = 13
-	VxtapVxtapReasonREASON_SHORT_INNER_VLAN   VxtapVxtapReason = 14
-	VxtapVxtapReasonREASON_SHORT_INNER_IP     VxtapVxtapReason = 15
-	VxtapVxtapReasonREASON_BAD_INNER_IP       VxtapVxtapReason = 16
-	VxtapVxtapReasonREASON_IPV6CHAIN_TOO_LONG VxtapVxtapReason = 17
-	VxtapVxtapReasonREASON_SHORT_IPV6EXT      VxtapVxtapReason = 18
-	VxtapVxtapReasonREASON_SHORT_INNER_L4     VxtapVxtapReason = 19
-	VxtapVxtapReasonREASON_FLOW_INSERT_FAILED VxtapVxtapReason = 20
-	VxtapVxtapReasonREASON__MAX               VxtapVxtapReason = 21
+	VxtapVxtapReasonREASON_NOT_MIRROR         VxtapVxtapReason = 4
+	VxtapVxtapReasonREASON_OUTER_FRAGMENT     VxtapVxtapReason = 5
+	VxtapVxtapReasonREASON_GENEVE_NOT_VXLAN   VxtapVxtapReason = 6
+	VxtapVxtapReasonREASON_UNKNOWN_SOURCE     VxtapVxtapReason = 7
+	VxtapVxtapReasonREASON_UNKNOWN_VNI        VxtapVxtapReason = 8
+	VxtapVxtapReasonREASON_SHORT_OUTER_ETH    VxtapVxtapReason = 9
+	VxtapVxtapReasonREASON_SHORT_OUTER_VLAN   VxtapVxtapReason = 10
+	VxtapVxtapReasonREASON_SHORT_OUTER_IP     VxtapVxtapReason = 11
+	VxtapVxtapReasonREASON_SHORT_OUTER_UDP    VxtapVxtapReason = 12
+	VxtapVxtapReasonREASON_BAD_GENEVE         VxtapVxtapReason = 13
+	VxtapVxtapReasonREASON_SHORT_VXLAN        VxtapVxtapReason = 14
+	VxtapVxtapReasonREASON_BAD_VXLAN_FLAGS    VxtapVxtapReason = 15
+	VxtapVxtapReasonREASON_SHORT_INNER_ETH    VxtapVxtapReason = 16
+	VxtapVxtapReasonREASON_SHORT_INNER_VLAN   VxtapVxtapReason = 17
+	VxtapVxtapReasonREASON_SHORT_INNER_IP     VxtapVxtapReason = 18
+	VxtapVxtapReasonREASON_BAD_INNER_IP       VxtapVxtapReason = 19
+	VxtapVxtapReasonREASON_IPV6CHAIN_TOO_LONG VxtapVxtapReason = 20
+	VxtapVxtapReasonREASON_SHORT_IPV6EXT      VxtapVxtapReason = 21
+	VxtapVxtapReasonREASON_SHORT_INNER_L4     VxtapVxtapReason = 22
+	VxtapVxtapReasonREASON_FLOW_INSERT_FAILED VxtapVxtapReason = 23
+	VxtapVxtapReasonREASON__MAX               VxtapVxtapReason = 24
+	VxtapVxtapReasonREASON__CLASS_ACCOUNTED   VxtapVxtapReason = 0
+	VxtapVxtapReasonREASON__CLASS_PASSED      VxtapVxtapReason = 4
+	VxtapVxtapReasonREASON__CLASS_REFUSED     VxtapVxtapReason = 7
+	VxtapVxtapReasonREASON__CLASS_MALFORMED   VxtapVxtapReason = 9
+	VxtapVxtapReasonREASON__CLASS_LOST        VxtapVxtapReason = 23
 )
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	VxtapMapAllowedSources           = "allowed_sources"
 	VxtapMapCaptureScratch           = "capture_scratch"
 	VxtapMapCaptureStats             = "capture_stats"
 	VxtapMapCaptureTable             = "capture_table"
@@ -403,6 +482,10 @@ const (
 	VxtapMapFlowIndex                = "flow_index"
 	VxtapMapFlowLedger               = "flow_ledger"
 	VxtapMapFlowSlots                = "flow_slots"
+	VxtapMapOffenders                = "offenders"
+	VxtapMapOverflowAll              = "overflow_all"
+	VxtapMapOverflowFlows            = "overflow_flows"
+	VxtapMapOverflowVnis             = "overflow_vnis"
 	VxtapMapRuleHits                 = "rule_hits"
 	VxtapMapScratch                  = "scratch"
 	VxtapMapVniStats                 = "vni_stats"
@@ -410,10 +493,12 @@ const (
 	VxtapVarBtfAnchorCaptureConst    = "btf_anchor_capture_const"
 	VxtapVarBtfAnchorCaptureHdr      = "btf_anchor_capture_hdr"
 	VxtapVarBtfAnchorCaptureTermKind = "btf_anchor_capture_term_kind"
+	VxtapVarBtfAnchorConst           = "btf_anchor_const"
 	VxtapVarBtfAnchorEventType       = "btf_anchor_event_type"
 	VxtapVarBtfAnchorFilterAction    = "btf_anchor_filter_action"
 	VxtapVarBtfAnchorFilterConst     = "btf_anchor_filter_const"
 	VxtapVarBtfAnchorFilterDir       = "btf_anchor_filter_dir"
+	VxtapVarBtfAnchorFilterLayout    = "btf_anchor_filter_layout"
 	VxtapVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	VxtapVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	VxtapVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
@@ -431,6 +516,7 @@ const (
 	VxtapVarCfgRbWakeupBytes         = "cfg_rb_wakeup_bytes"
 	VxtapVarCfgSampleRate            = "cfg_sample_rate"
 	VxtapVarCfgSnapLen               = "cfg_snap_len"
+	VxtapVarCfgSourceCheck           = "cfg_source_check"
 	VxtapVarCfgVxlanPort             = "cfg_vxlan_port"
 	VxtapVarRbForcedCons             = "rb_forced_cons"
 )
@@ -484,6 +570,7 @@ type VxtapProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapMapSpecs struct {
+	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
 	CaptureScratch *ebpf.MapSpec `ebpf:"capture_scratch"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	CaptureTable   *ebpf.MapSpec `ebpf:"capture_table"`
@@ -507,6 +594,10 @@ type VxtapMapSpecs struct {
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
+	Offenders      *ebpf.MapSpec `ebpf:"offenders"`
+	OverflowAll    *ebpf.MapSpec `ebpf:"overflow_all"`
+	OverflowFlows  *ebpf.MapSpec `ebpf:"overflow_flows"`
+	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
 	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
@@ -519,10 +610,12 @@ type VxtapVariableSpecs struct {
 	BtfAnchorCaptureConst    *ebpf.VariableSpec `ebpf:"btf_anchor_capture_const"`
 	BtfAnchorCaptureHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_capture_hdr"`
 	BtfAnchorCaptureTermKind *ebpf.VariableSpec `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
 	BtfAnchorEventType       *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
 	BtfAnchorFilterAction    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir       *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
@@ -540,6 +633,7 @@ type VxtapVariableSpecs struct {
 	CfgRbWakeupBytes         *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
 	CfgSampleRate            *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
 	CfgSnapLen               *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
@@ -564,6 +658,7 @@ func (o *VxtapObjects) Close() error {
 //
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapMaps struct {
+	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
 	CaptureScratch *ebpf.Map `ebpf:"capture_scratch"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	CaptureTable   *ebpf.Map `ebpf:"capture_table"`
@@ -587,6 +682,10 @@ type VxtapMaps struct {
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
+	Offenders      *ebpf.Map `ebpf:"offenders"`
+	OverflowAll    *ebpf.Map `ebpf:"overflow_all"`
+	OverflowFlows  *ebpf.Map `ebpf:"overflow_flows"`
+	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
 	VniStats       *ebpf.Map `ebpf:"vni_stats"`
@@ -594,6 +693,7 @@ type VxtapMaps struct {
 
 func (m *VxtapMaps) Close() error {
 	return _VxtapClose(
+		m.AllowedSources,
 		m.CaptureScratch,
 		m.CaptureStats,
 		m.CaptureTable,
@@ -617,6 +717,10 @@ func (m *VxtapMaps) Close() error {
 		m.FlowIndex,
 		m.FlowLedger,
 		m.FlowSlots,
+		m.Offenders,
+		m.OverflowAll,
+		m.OverflowFlows,
+		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,
 		m.VniStats,
@@ -630,10 +734,12 @@ type VxtapVariables struct {
 	BtfAnchorCaptureConst    *ebpf.Variable `ebpf:"btf_anchor_capture_const"`
 	BtfAnchorCaptureHdr      *ebpf.Variable `ebpf:"btf_anchor_capture_hdr"`
 	BtfAnchorCaptureTermKind *ebpf.Variable `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.Variable `ebpf:"btf_anchor_const"`
 	BtfAnchorEventType       *ebpf.Variable `ebpf:"btf_anchor_event_type"`
 	BtfAnchorFilterAction    *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
 	BtfAnchorFilterConst     *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
 	BtfAnchorFilterDir       *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
@@ -651,6 +757,7 @@ type VxtapVariables struct {
 	CfgRbWakeupBytes         *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
 	CfgSampleRate            *ebpf.Variable `ebpf:"cfg_sample_rate"`
 	CfgSnapLen               *ebpf.Variable `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }

@@ -41,11 +41,12 @@ nsenter --net="/run/netns/$NS_APP" "$bin" run --iface "$APP_IF" --config "$LAB_S
 	--sample-file "$work/samples.pcapng" --active-timeout 10s 2>"$work/vxtap.log" &
 daemon_pid=$!
 for _ in $(seq 100); do
-	[ -f "/run/vxtap/$APP_IF.json" ] && break
+	# The state file is keyed by interface and network namespace (<if>:ns<inode>).
+	compgen -G "${VXTAP_RUN_DIR:-/run/vxtap}/$APP_IF:ns*.json" >/dev/null && break
 	sleep 0.1
 done
 kill -0 "$daemon_pid" 2>/dev/null || { cat "$work/vxtap.log"; exit 1; }
-in_app "$bin" status --iface "$APP_IF" | head -4
+in_app "$bin" status --iface "$APP_IF" | sed -n '1,4p;/^allowed sources/p' 
 echo "health: $(in_app curl -s http://127.0.0.1:9781/healthz)"
 
 step "traffic for $duration: TCP both ways, UDP, ICMP, over IPv4 and IPv6, from both sources"

@@ -124,9 +124,12 @@ mkdir -p "$LAB_STATE_DIR"
 # The sessions in vxtap's YAML format. The lab's copies leave from an
 # underlay address apart from the workload's (as from an instance with a
 # second ENI), so the workload addresses are listed: vxtap then tells
-# ingress from egress. Every copy is analyzed.
+# ingress from egress. Every copy is analyzed. Only the two sources'
+# outer addresses are trusted (allowed_sources): copies from any other
+# address, or with another VNI, are dropped as unknown_source/unknown_vni.
 cat >"$LAB_SESSIONS" <<YAML
 # Mirror sessions of lab $P (written by scripts/lab-up.sh).
+allowed_sources: [$SRC1_OUTER/32, "$SRC2_OUTER/128"]
 sessions:
   $SRC1_VNI: {name: lab-src1, addresses: [$SRC1_WL_V4, "$SRC1_WL_V6"], action: analyze}
   $SRC2_VNI: {name: lab-src2, addresses: [$SRC2_WL_V4, "$SRC2_WL_V6"], action: analyze}

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "filter_lookup.h"
 #include "maps.h"
+#include "overflow.h"
 #include "pkt.h"
 
 /* clock_ns: the program's clock. Live: CLOCK_MONOTONIC at jiffy resolution,
@@ -177,6 +178,8 @@ static __always_inline void slot_add(struct flow_slot *s, struct pkt *p, __u64 n
 	__sync_fetch_and_add(&s->packets, 1);
 	__sync_fetch_and_add(&s->bytes, p->ip_len);
 	s->last_ns = now;
+	if (p->truncated && !s->truncated)
+		s->truncated = 1; /* only ever 0 -> 1: a plain store is enough */
 	if ((s->tcp_flags & f) != f)
 		__sync_fetch_and_or(&s->tcp_flags, f);
 	if ((f & (TCPF_BYTE_FIN | TCPF_BYTE_RST)) && !s->end_seen &&
@@ -207,7 +210,8 @@ static __always_inline struct flow_slot *claim_slot(__u32 *idx)
 
 /* new_flow: claim a slot, fill it, then publish it in flow_index. Another CPU
  * may publish the same flow first: then the slot goes back and the packet
- * joins that CPU's slot. Returns the terminal reason. */
+ * joins that CPU's slot. With no slot to be had, the overflow aggregates
+ * (overflow.h) take the packet. Returns the terminal reason. */
 static __noinline int new_flow(struct pkt *p, __u64 now)
 {
 	/* From the packet, not the slot: once published, another CPU may set
@@ -219,7 +223,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 
 	s = claim_slot(&idx);
 	if (!s)
-		return REASON_FLOW_INSERT_FAILED;
+		return overflow_add(p, now); /* table full: a coarser aggregate takes it */
 	s->state = FLOW_SLOT_CLAIMED;
 	s->packets = 1;
 	s->bytes = p->ip_len;
@@ -229,6 +233,8 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	s->end_seen = end;
 	s->outer_family = p->outer_family;
 	s->direction = flow_direction(p);
+	s->truncated = p->truncated;
+	s->rule = p->rule;
 	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
 	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
 	err = bpf_map_update_elem(&flow_index, &p->key, &idx, BPF_NOEXIST);
@@ -247,13 +253,13 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	s->state = FLOW_SLOT_FREE;
 	bpf_map_push_elem(&flow_free, &idx, BPF_ANY);
 	if (err != -EEXIST)
-		return REASON_FLOW_INSERT_FAILED;
+		return overflow_add(p, now);
 	other = bpf_map_lookup_elem(&flow_index, &p->key);
 	if (!other)
-		return REASON_FLOW_INSERT_FAILED; /* published and removed meanwhile */
+		return overflow_add(p, now); /* published and removed meanwhile */
 	s = bpf_map_lookup_elem(&flow_slots, other);
 	if (!s || !flow_key_eq(&s->key, &p->key))
-		return REASON_FLOW_INSERT_FAILED; /* removed and reused meanwhile */
+		return overflow_add(p, now); /* removed and reused meanwhile */
 	slot_add(s, p, now);
 	return REASON_FLOW;
 }
@@ -269,7 +275,7 @@ static __always_inline int account(struct pkt *p, __u64 now)
 		return new_flow(p, now);
 	s = bpf_map_lookup_elem(&flow_slots, idx);
 	if (!s)
-		return REASON_FLOW_INSERT_FAILED; /* flow_index holds only valid slots */
+		return overflow_add(p, now); /* not reached: flow_index holds only valid slots */
 	/* flow_index is preallocated: an element Go deletes is reused at once,
 	 * so the index read may already be another flow's. Then the slot's key
 	 * says so, and the flow is looked up again as new. */

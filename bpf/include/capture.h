@@ -196,7 +196,7 @@ __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 	b->hdr.ts_ns = now;
 	b->hdr.orig_len = orig;
 	b->hdr.cap_len = len;
-	b->hdr.rule = p->sample_rule;
+	b->hdr.rule = p->rule;
 	b->hdr.outer_family = p->outer_family;
 	b->hdr.pad[0] = b->hdr.pad[1] = 0;
 	__builtin_memcpy(b->hdr.outer_src, p->outer_src, sizeof(b->hdr.outer_src));

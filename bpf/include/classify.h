@@ -52,7 +52,7 @@ static __always_inline int filter_first_rule(const struct filter_bitset *a, cons
 static __always_inline int filter_decide(struct pkt *p, const struct filter_session *s, __u32 dir, __u32 gen)
 {
 	__u32 rs = s->ruleset[dir], base = s->rule_base[dir], n = s->nrules[dir];
-	__u32 table = rs * 2 + gen, src = 0, dst = 0, slot;
+	__u32 table = filter_table(rs, gen), src = 0, dst = 0, slot;
 	struct filter_bitset *bp, *bsp, *bdp, *bs, *bd;
 	struct filter_rule *r;
 	int i;
@@ -89,6 +89,7 @@ static __always_inline int filter_decide(struct pkt *p, const struct filter_sess
 		p->sample_rate = r->sample_rate;
 	if (r->capture)
 		p->sample_rule = r->number;
+	p->rule = r->number;
 	return CLASSIFY_ACCEPT;
 no_match:
 	filter_hit(base + n, p);
@@ -103,12 +104,10 @@ __noinline int filter_classify(struct pkt *p)
 	__u32 gen;
 	int dir;
 
-	if (!p)
-		return CLASSIFY_ACCEPT;
-	gen = filter_active_gen();
-	s = filter_session_of(p->key.vni, gen);
-	if (!s)
+	if (!p || !p->has_sess)
 		return CLASSIFY_ACCEPT; /* no rule set applied yet: analyze all */
+	s = &p->sess; /* read once by the VNI gate (trust.h) */
+	gen = p->gen;
 	if (s->sample_rate)
 		p->sample_rate = s->sample_rate;
 	if (s->snap_len)

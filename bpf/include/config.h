@@ -16,5 +16,6 @@ volatile const __u32 cfg_sample_rate = 0;        /* sample 1 in N accounted pack
 volatile const __u32 cfg_snap_len = 128;         /* bytes of inner frame per sample, <= MAX_SNAP_LEN */
 volatile const __u64 cfg_rb_wakeup_bytes = 65536;/* force a reader wakeup once this much is queued */
 volatile const __u32 cfg_flow_max = 65536;       /* max_entries of the flows map, for eviction counting */
+volatile const __u8 cfg_source_check = 0;        /* 1: only outer sources in allowed_sources are trusted */
 
 #endif /* VXTAP_CONFIG_H */

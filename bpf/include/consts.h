@@ -20,9 +20,8 @@
 #define TCPF_BYTE_RST     0x04   /* TCP RST in the flags byte */
 
 #define MAX_OUTER_LEN    1024   /* VXLAN header offset bound: outer + GENEVE headers never reach it */
-#define MAX_SNAP_LEN     2048   /* largest sample snap length (bytes of inner frame) */
 
-#define FLOW_CTL_NEXT     0     /* flow_ctl index: next never-used flow slot (may pass the table size) */
-#define FLOW_CTL_MAX      1     /* entries in flow_ctl */
+/* Constants Go needs as well (MAX_SNAP_LEN, FLOW_CTL_*) are enum vxtap_const
+ * in vxtap_shared.h. */
 
 #endif /* VXTAP_CONSTS_H */

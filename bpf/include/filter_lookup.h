@@ -14,6 +14,16 @@
 #define CLASSIFY_REJECT 1 /* count it under its rule and drop it */
 #define FILTER_DIR_UNKNOWN -1 /* neither inner address is the session's ENI */
 
+/* Index layout of the tables (enum filter_layout; loader/filter_layout.go
+ * computes the same from the same enum). */
+static __always_inline __u32 filter_table(__u32 rs, __u32 gen) { return rs * FILTER_GENS + gen; }
+static __always_inline __u32 filter_field_table(__u32 table, __u32 field) { return table * FILTER_FIELDS + field; }
+static __always_inline __u32 filter_proto_index(__u32 table, __u8 proto) { return table * FILTER_PROTOS + proto; }
+static __always_inline __u32 filter_port_index(__u32 table, __u32 field, __u16 port)
+{
+	return filter_field_table(table, field) * FILTER_PORT_BLOCKS + (port >> 8);
+}
+
 /* filter_active_gen: the generation this packet is classified by. Read
  * exactly once: every later lookup carries it in its key. */
 static __always_inline __u32 filter_active_gen(void)
@@ -158,11 +168,11 @@ static __always_inline struct filter_lpm_val *filter_cidr6(__u32 scope, const __
  * else 1 when an address is an Amazon DNS resolver, 0 when none is. */
 static __always_inline int filter_cidrs(const struct pkt *p, __u32 rs, __u32 gen, __u32 *src_bs, __u32 *dst_bs)
 {
-	__u32 table = rs * 2 + gen;
+	__u32 table = filter_table(rs, gen);
 
 	if (p->key.family == 4) {
-		__u32 s = filter_cidr4(table * 2 + FILTER_FIELD_SRC, p->key.src);
-		__u32 d = filter_cidr4(table * 2 + FILTER_FIELD_DST, p->key.dst);
+		__u32 s = filter_cidr4(filter_field_table(table, FILTER_FIELD_SRC), p->key.src);
+		__u32 d = filter_cidr4(filter_field_table(table, FILTER_FIELD_DST), p->key.dst);
 
 		if (!s || !d)
 			return -1;
@@ -170,9 +180,8 @@ static __always_inline int filter_cidrs(const struct pkt *p, __u32 rs, __u32 gen
 		*dst_bs = d >> FILTER_V4_SHIFT;
 		return ((s | d) & FILTER_V4_RESOLVER) ? 1 : 0;
 	}
-	__u32 scope = rs << 2 | gen << 1;
-	struct filter_lpm_val *s6 = filter_cidr6(scope | FILTER_FIELD_SRC, p->key.src);
-	struct filter_lpm_val *d6 = filter_cidr6(scope | FILTER_FIELD_DST, p->key.dst);
+	struct filter_lpm_val *s6 = filter_cidr6(filter_field_table(table, FILTER_FIELD_SRC), p->key.src);
+	struct filter_lpm_val *d6 = filter_cidr6(filter_field_table(table, FILTER_FIELD_DST), p->key.dst);
 
 	if (!s6 || !d6)
 		return -1;
@@ -187,10 +196,10 @@ static __always_inline struct filter_bitset *filter_bitset_at(__u32 idx)
 	return bpf_map_lookup_elem(&filter_bitsets, &idx);
 }
 
-/* filter_proto_set: rules matching the protocol. table = ruleset * 2 + gen. */
+/* filter_proto_set: rules matching the protocol. */
 static __always_inline struct filter_bitset *filter_proto_set(__u32 table, __u8 proto)
 {
-	__u32 idx = table * 256 + proto;
+	__u32 idx = filter_proto_index(table, proto);
 	__u32 *bs = bpf_map_lookup_elem(&filter_proto, &idx);
 
 	return bs ? filter_bitset_at(*bs) : NULL;
@@ -200,7 +209,7 @@ static __always_inline struct filter_bitset *filter_proto_set(__u32 table, __u8 
  * without a range boundary, two for a block with one. */
 static __always_inline struct filter_bitset *filter_port_set(__u32 table, __u32 field, __u16 port)
 {
-	__u32 idx = (table * 2 + field) * 256 + (port >> 8);
+	__u32 idx = filter_port_index(table, field, port);
 	__u32 *top = bpf_map_lookup_elem(&filter_port_top, &idx);
 	struct filter_port_block *blk;
 	__u32 b;

@@ -12,10 +12,10 @@
 #include <bpf/bpf_helpers.h>
 #include "vxtap_shared.h"
 
-#define FILTER_FIELD_SRC 0   /* LPM scope / port table field: source */
-#define FILTER_FIELD_DST 1   /* LPM scope / port table field: destination */
-#define FILTER_PORT_UNIFORM 0x80000000U /* port top entry: one bitset for the whole block */
 #define FILTER_BITSET_WORDS 64 /* __u64 words of a bitset: FILTER_MAX_RULES / 64 */
+/* The index layout of the tables (FILTER_FIELD_*, FILTER_GENS, ...) is enum
+ * filter_layout of vxtap_shared.h, computed by the filter_*_index helpers of
+ * filter_lookup.h and, from the same enum, by loader/filter_layout.go. */
 
 /* The active generation (0 or 1): read once per packet. */
 struct {
@@ -137,6 +137,7 @@ struct {
 const enum filter_action *btf_anchor_filter_action __attribute__((unused));
 const enum filter_dir *btf_anchor_filter_dir __attribute__((unused));
 const enum filter_mode *btf_anchor_filter_mode __attribute__((unused));
+const enum filter_layout *btf_anchor_filter_layout __attribute__((unused));
 const enum filter_unknown *btf_anchor_filter_unknown __attribute__((unused));
 const enum filter_slot_kind *btf_anchor_filter_slot_kind __attribute__((unused));
 const enum filter_const *btf_anchor_filter_const __attribute__((unused));

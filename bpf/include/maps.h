@@ -84,6 +84,51 @@ struct {
 	__type(value, __u64);
 } clock SEC(".maps");
 
+/* Trusted outer sources (allowed_sources, value unused), both families in
+ * one trie. Read only when cfg_source_check is set. Size set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct source_lpm_key);
+	__type(value, __u8);
+} allowed_sources SEC(".maps");
+
+/* Refused outer sources -> packets/bytes (per CPU); LRU, so a flood of
+ * spoofed sources keeps the busiest and the map bounded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct offender_key);
+	__type(value, struct counter);
+} offenders SEC(".maps");
+
+/* Copies of flows that found no slot, by {gen, VNI, destination, protocol,
+ * destination port}. Plain hash, never LRU: a count is never dropped. Go
+ * drains the half the data path is not adding to. Size set from Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct overflow_key);
+	__type(value, struct overflow_val);
+} overflow_flows SEC(".maps");
+
+/* Per-VNI catch-all when overflow_flows is full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct overflow_vni_key);
+	__type(value, struct overflow_val);
+} overflow_vnis SEC(".maps");
+
+/* Last resort when overflow_vnis is full too: one aggregate per half (index gen). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct overflow_val);
+} overflow_all SEC(".maps");
+
 /* Per-CPU scratch: the 1-in-N sample countdown and a sample being built. */
 struct scratch {
 	__u32 sample_countdown;
@@ -107,5 +152,6 @@ const enum vxtap_flag *btf_anchor_flag __attribute__((unused));
 const enum vxtap_reason *btf_anchor_reason __attribute__((unused));
 const enum flow_slot_state *btf_anchor_slot_state __attribute__((unused));
 const enum flow_dir *btf_anchor_flow_dir __attribute__((unused));
+const enum vxtap_const *btf_anchor_const __attribute__((unused));
 
 #endif /* VXTAP_MAPS_H */

@@ -234,6 +234,30 @@ static __always_inline int parse_tcp(struct cursor *c, __u16 *sport, __u16 *dpor
 	return PARSE_OK;
 }
 
+/* parse_ports: the first 4 bytes of a TCP or UDP header (both start with
+ * the source and destination ports), for a header the copy cut short. */
+static __always_inline int parse_ports(struct cursor *c, __u16 *sport, __u16 *dport)
+{
+	__be16 *ports = c->pos;
+
+	if ((void *)(ports + 2) > c->end)
+		return PARSE_SHORT;
+	*sport = bpf_ntohs(ports[0]);
+	*dport = bpf_ntohs(ports[1]);
+	return PARSE_OK;
+}
+
+/* parse_tcp_flags: byte 13 of a TCP header cut short, if it is there. */
+static __always_inline int parse_tcp_flags(struct cursor *c, __u8 *flags)
+{
+	__u8 *b = c->pos;
+
+	if ((void *)(b + 14) > c->end)
+		return PARSE_SHORT;
+	*flags = b[13];
+	return PARSE_OK;
+}
+
 /* parse_vxlan: RFC 7348 header. *vni host order; *nonstd set when any bit
  * other than I is set (tolerated: GBP and GPE senders set them). */
 static __always_inline int parse_vxlan(struct cursor *c, __u32 *vni, __u8 *nonstd)

@@ -21,6 +21,12 @@ struct pkt {
 	__u8 tcp_flags;       /* flags byte of an inner TCP header, else 0 */
 	__u8 mirror;          /* 1 once the frame is known to be mirror traffic */
 	__u8 dir;             /* enum flow_dir the classifier found, FLOW_DIR_UNSET if it did not look */
+	__u8 has_sess;        /* 1: sess holds the VNI's filter session (else no rule set is applied) */
+	__u8 truncated;       /* 1: the copy holds less than its inner IP header states */
+	__u8 pad[2];
+	__u32 gen;            /* filter generation sess was read from */
+	__u32 rule;           /* RuleNumber of the filter rule that accepted the packet, 0 = none */
+	struct filter_session sess; /* copy of the VNI's filter session, read once by the VNI gate */
 };
 
 /* pkt_flag: mark a flag to be counted when the packet is done. */

@@ -10,14 +10,23 @@
 
 /* Terminal reasons: every packet the program sees is counted under exactly
  * one. Go derives the counter names from these enumerator names (BTF), so a
- * new reason needs no change on the Go side. */
+ * new reason needs no change on the Go side. Reasons are grouped by class:
+ * a reason belongs to the class of the last REASON__CLASS_* boundary at or
+ * below it (Go reads the boundaries, never matches names). */
 enum vxtap_reason {
+	/* accounted: read on purpose, in a flow or a count of its own */
 	REASON_FLOW = 0,            /* mirror copy accounted as a flow */
+	REASON_OVERFLOW,            /* mirror copy of a flow that found no slot: accounted in the overflow aggregates */
 	REASON_NON_IP,              /* mirror copy whose inner frame is not IP (ARP, LLDP, ...) */
-	REASON_NOT_MIRROR,          /* not mirror traffic (SSH, health checks, ...): passed untouched */
 	REASON_FILTER_REJECT,       /* mirror copy rejected by its session's filter rules */
+	/* passed: not mirror traffic, left to the kernel */
+	REASON_NOT_MIRROR,          /* not mirror traffic (SSH, health checks, ...): passed untouched */
 	REASON_OUTER_FRAGMENT,      /* outer UDP in an IP fragment: VXLAN not visible, passed */
 	REASON_GENEVE_NOT_VXLAN,    /* GENEVE whose payload is not IP/UDP/VXLAN: passed */
+	/* refused: mirror-shaped traffic vxtap does not trust, dropped unread */
+	REASON_UNKNOWN_SOURCE,      /* outer source outside allowed_sources */
+	REASON_UNKNOWN_VNI,         /* VNI with no configured session, and no default session */
+	/* malformed: cut short or invalid */
 	REASON_SHORT_OUTER_ETH,     /* frame shorter than an Ethernet header */
 	REASON_SHORT_OUTER_VLAN,    /* outer VLAN tag cut short, or more than two tags */
 	REASON_SHORT_OUTER_IP,      /* outer IPv4/IPv6 header cut short or IHL < 5 */
@@ -31,27 +40,52 @@ enum vxtap_reason {
 	REASON_BAD_INNER_IP,        /* inner IP version/IHL/length inconsistent */
 	REASON_IPV6_CHAIN_TOO_LONG, /* more IPv6 extension headers than MAX_IPV6_EXT */
 	REASON_SHORT_IPV6_EXT,      /* an IPv6 extension header cut short */
-	REASON_SHORT_INNER_L4,      /* inner TCP/UDP header cut short */
-	REASON_FLOW_INSERT_FAILED,  /* flow table full: no free slot, the copy is in no flow */
+	REASON_SHORT_INNER_L4,      /* inner TCP/UDP header cut short in a copy that is not truncated */
+	/* lost: a mirror copy vxtap could not account */
+	REASON_FLOW_INSERT_FAILED,  /* no flow slot and no overflow aggregate took the copy (not expected) */
 	REASON__MAX,
+	/* Class boundaries: the first reason of each class. */
+	REASON__CLASS_ACCOUNTED = REASON_FLOW,
+	REASON__CLASS_PASSED = REASON_NOT_MIRROR,
+	REASON__CLASS_REFUSED = REASON_UNKNOWN_SOURCE,
+	REASON__CLASS_MALFORMED = REASON_SHORT_OUTER_ETH,
+	REASON__CLASS_LOST = REASON_FLOW_INSERT_FAILED,
 };
 
 /* Flags counted in addition to the terminal reason (index REASON__MAX + flag
- * in the counters map). */
+ * in the counters map), grouped by class as the reasons are: a flag
+ * belongs to the class of the last FLAG__CLASS_* boundary at or below it. */
 enum vxtap_flag {
+	/* shape: what the copy looked like */
 	FLAG_TRUNCATED = 0, /* copy shorter than its inner IP header states (still accounted) */
+	FLAG_L4_TRUNCATED,  /* truncated copy with its inner TCP/UDP header cut: ports from its first 4 bytes when there (else 0), TCP flags when byte 13 is there */
 	FLAG_VXLAN_NONSTD,  /* VXLAN flag or reserved bits other than I are set */
 	FLAG_INNER_FRAGMENT,/* inner IPv4/IPv6 fragment (later fragments carry no ports) */
-	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
 	FLAG_GENEVE,        /* VXLAN found inside GENEVE (Gateway Load Balancer) */
 	FLAG_OUTER_VLAN,    /* outer frame carried VLAN tag(s) */
 	FLAG_INNER_VLAN,    /* inner frame carried VLAN tag(s) */
+	FLAG_DIR_UNKNOWN,   /* filter: neither inner address is the session's ENI */
+	/* event: what the data path sent to userspace */
 	FLAG_FLOW_START,    /* flow-start event emitted */
 	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
 	FLAG_SAMPLED,       /* packet sample emitted */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
-	FLAG_DIR_UNKNOWN,   /* filter: neither inner address is the session's ENI */
+	/* lost: a record userspace will never see */
+	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
 	FLAG__MAX,
+	/* Class boundaries: the first flag of each class. */
+	FLAG__CLASS_SHAPE = FLAG_TRUNCATED,
+	FLAG__CLASS_EVENT = FLAG_FLOW_START,
+	FLAG__CLASS_LOST = FLAG_RINGBUF_FULL,
+};
+
+/* Constants both sides use (Go gets them through bpf2go -type). */
+enum vxtap_const {
+	MAX_SNAP_LEN = 2048,       /* largest sample snap length (bytes of inner frame) */
+	MIN_FRAME = 14,            /* shortest frame BPF_PROG_TEST_RUN runs XDP on: an Ethernet header */
+	FLOW_CTL_NEXT = 0,         /* flow_ctl index: next never-used flow slot (may pass the table size) */
+	FLOW_CTL_OVERFLOW_GEN = 1, /* flow_ctl index: overflow half (bit 0) the data path adds to */
+	FLOW_CTL_MAX = 2,          /* entries in flow_ctl */
 };
 
 /* Ring buffer record types (first field of every record). */
@@ -111,11 +145,57 @@ struct flow_slot {
 	__u32 end_seen;     /* a FIN or RST was seen; set once by compare-and-swap */
 	__u8 outer_family;  /* 4 or 6 */
 	__u8 direction;     /* enum flow_dir, set when the slot is claimed */
-	__u8 pad0[2];
+	__u8 truncated;     /* 1 once a copy of the flow was truncated (session PacketLength); plain store, only ever 0 -> 1 */
+	__u8 pad0;
 	__u8 outer_src[16]; /* outer source of the first packet = the mirror source ENI, network order */
 	struct flow_key key;
 	__u32 gen;          /* bumped by Go each time it frees the slot, so a reader in another process can tell a slot reused while it copied */
-	__u8 pad[16];
+	__u32 rule;         /* RuleNumber of the filter rule that accepted the first packet, 0 = none decided; set when claimed */
+	__u8 pad[12];
+};
+
+/* Trusted outer sources (allowed_sources) LPM key. prefixlen counts the 32
+ * family bits plus the CIDR's, so IPv4 and IPv6 share one trie. */
+struct source_lpm_key {
+	__u32 prefixlen;
+	__u32 family;  /* 4 or 6 */
+	__u8 addr[16]; /* network order, IPv4 in the first 4 bytes */
+};
+
+/* A refused outer source (offenders map key). */
+struct offender_key {
+	__u8 addr[16]; /* outer source, network order, IPv4 in the first 4 bytes */
+	__u8 family;   /* 4 or 6 */
+	__u8 reason;   /* enum vxtap_reason: REASON_UNKNOWN_SOURCE or REASON_UNKNOWN_VNI */
+	__u8 pad[2];
+};
+
+/* Overflow aggregate key: copies of flows that found no slot, folded by
+ * VNI, inner destination, protocol and destination port. gen is the
+ * half Go is not draining (flow_ctl FLOW_CTL_OVERFLOW_GEN). */
+struct overflow_key {
+	__u32 gen;     /* 0 or 1 */
+	__u32 vni;
+	__u8 family;   /* 4 or 6 */
+	__u8 proto;
+	__u16 dport;
+	__u8 dst[16];  /* inner destination, network order */
+};
+
+/* Overflow per-VNI catch-all key (when the overflow aggregate is full). */
+struct overflow_vni_key {
+	__u32 gen; /* 0 or 1 */
+	__u32 vni;
+};
+
+/* Per-CPU counts of one overflow aggregate. */
+struct overflow_val {
+	__u64 packets;
+	__u64 bytes;    /* sum of inner IP lengths as stated */
+	__u64 first_ns; /* clock of this CPU's first packet */
+	__u64 last_ns;  /* clock of this CPU's latest packet */
+	__u32 tcp_flags;/* OR of the TCP flags seen */
+	__u32 truncated;/* 1 once a truncated copy was folded in */
 };
 
 /* Per-VNI counts of mirror copies that make no flow (per CPU); the flows
@@ -176,6 +256,7 @@ enum filter_mode {
 	FILTER_MODE_RULES = 0,  /* evaluate the filter's rules */
 	FILTER_MODE_ACCEPT = 1, /* analyze everything (no filter) */
 	FILTER_MODE_REJECT = 2, /* drop everything */
+	FILTER_MODE_UNKNOWN_VNI = 3, /* the default session when none is configured: drop as unknown_vni */
 };
 
 /* What a session does when neither inner address is its ENI's. */
@@ -204,6 +285,21 @@ enum filter_const {
 	FILTER_V4_TERMINAL = 1,         /* filter_v4_node entry: a bitset (index << FILTER_V4_SHIFT), else a child node */
 	FILTER_V4_RESOLVER = 2,         /* filter_v4_node entry: the address is an Amazon DNS resolver */
 	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
+};
+
+/* Index layout of the per-ruleset filter tables: every table is indexed by
+ * table = ruleset * FILTER_GENS + gen; per-field tables (IPv4 roots, IPv6
+ * LPM scope, port tables) by table * FILTER_FIELDS + field; the protocol
+ * table by table * FILTER_PROTOS + proto; the port tables by field table *
+ * FILTER_PORT_BLOCKS + port / 256. */
+enum filter_layout {
+	FILTER_FIELD_SRC = 0,          /* per-field tables: source */
+	FILTER_FIELD_DST = 1,          /* per-field tables: destination */
+	FILTER_FIELDS = 2,             /* fields per table */
+	FILTER_GENS = 2,               /* generations per ruleset */
+	FILTER_PROTOS = 256,           /* protocol table entries per table */
+	FILTER_PORT_BLOCKS = 256,      /* port blocks (256 ports each) per field table */
+	FILTER_PORT_UNIFORM = 1U << 31,/* port top entry: one bitset for the whole block */
 };
 
 /* filter_sessions key. vni FILTER_DEFAULT_VNI (not a 24-bit VNI) holds the
@@ -236,8 +332,8 @@ struct filter_eni_key {
 	__u8 addr[16]; /* network order, IPv4 in the first 4 bytes */
 };
 
-/* IPv6 LPM key. scope = ruleset << 2 | gen << 1 | field (0 source, 1
- * destination); prefixlen counts the 32 scope bits plus the CIDR's. */
+/* IPv6 LPM key. scope = the field table (enum filter_layout); prefixlen
+ * counts the 32 scope bits plus the CIDR's. */
 struct filter_lpm6_key {
 	__u32 prefixlen;
 	__u32 scope;

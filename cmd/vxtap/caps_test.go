@@ -63,8 +63,9 @@ func TestRunsWithThreeCapabilities(t *testing.T) {
 	up := false
 	for i := 0; i < 100 && !up; i++ {
 		time.Sleep(100 * time.Millisecond)
-		_, err := os.Stat(filepath.Join(runDir, iface+".json"))
-		up = err == nil
+		// The state file is keyed by interface and namespace: <iface>:ns<inode>.json.
+		m, _ := filepath.Glob(filepath.Join(runDir, iface+":ns*.json"))
+		up = len(m) == 1
 	}
 	if !up {
 		t.Fatalf("vxtap run as nobody did not come up: %s", stderr.String())

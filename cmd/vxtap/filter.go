@@ -57,14 +57,14 @@ func filterCommand() *cli.Command {
 				Usage:     "install a rule set in the running (or left attached) program of an interface, atomically",
 				ArgsUsage: "[FILE]",
 				Flags: append(filterSourceFlags(),
-					&cli.StringFlag{Name: "iface", Required: true, Usage: "interface vxtap runs on"}),
+					ifaceFlag(true, "interface vxtap runs on")),
 				Action: filterApply,
 			},
 			{
 				Name:  "hits",
 				Usage: "per-rule hit counters of the rule set an interface runs",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "iface", Required: true, Usage: "interface vxtap runs on"},
+					ifaceFlag(true, "interface vxtap runs on"),
 					&cli.BoolFlag{Name: "json", Usage: "print JSON"},
 				},
 				Action: filterHits,

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,7 +25,30 @@ func filterRunFlags() []cli.Flag {
 	return append(filterSourceFlags(),
 		&cli.StringFlag{Name: "config", Usage: "filter configuration: sessions and filters (YAML, or AWS CLI JSON); SIGHUP re-reads it"},
 		&cli.BoolFlag{Name: "no-filter", Usage: "load the program without the filter classifier (every copy analyzed; `vxtap filter apply` has no effect)"},
+		&cli.StringFlag{Name: "allowed-sources", Usage: "trusted outer sources of mirror copies, CIDR,... (added to the config's allowed_sources); copies from elsewhere are dropped as unknown_source"},
 	)
+}
+
+// parseSources reads --allowed-sources: comma-separated CIDRs (a bare
+// address is a /32 or /128).
+func parseSources(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("flag --allowed-sources: %q is not a CIDR", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // filterReloader keeps a daemon's rule set: it applies it at start and
@@ -33,9 +59,22 @@ type filterReloader struct {
 	awsFilters, awsSessions []string
 	initial                 *filter.Compiled // read before load, to size the tables
 	maps                    *loader.FilterMaps
+	flagSources             []netip.Prefix // --allowed-sources
+	checking                bool           // the program trusts only allowed_sources
+	sources                 *loader.Sources
 
 	mu                   sync.Mutex
 	reloadsOK, reloadsKO uint64
+	vnis                 atomic.Pointer[[]uint32] // VNIs of the applied sessions
+}
+
+// SessionVNIs lists the VNIs of the sessions in force: their metric
+// series are never folded into vni="other".
+func (r *filterReloader) SessionVNIs() []uint32 {
+	if p := r.vnis.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // setupFilter reads the rule set given to `vxtap run` before the program
@@ -45,6 +84,10 @@ type filterReloader struct {
 func setupFilter(c *cli.Context, cfg *loader.Config) (*filterReloader, error) {
 	cfg.FilterEnabled = !c.Bool("no-filter")
 	r := &filterReloader{config: c.String("config"), awsFilters: c.StringSlice("aws-filters"), awsSessions: c.StringSlice("aws-sessions")}
+	var err error
+	if r.flagSources, err = parseSources(c.String("allowed-sources")); err != nil {
+		return nil, cli.Exit(err.Error(), 2)
+	}
 	k := loader.DefaultFilterCapacity
 	if r.given() {
 		comp, err := r.compile()
@@ -63,7 +106,27 @@ func setupFilter(c *cli.Context, cfg *loader.Config) (*filterReloader, error) {
 	for name, size := range k.MapSizes() {
 		cfg.MapSizes[name] = size
 	}
+	cfg.SourceCheck = len(r.allowed(r.initial)) > 0
+	r.checking = cfg.SourceCheck
+	if !cfg.SourceCheck {
+		log.Warn().Msg("no allowed_sources (--allowed-sources or the config): copies from any outer source are analyzed; anyone who reaches the VXLAN port can inject flows")
+	}
+	switch {
+	case !cfg.FilterEnabled:
+		log.Warn().Msg("--no-filter: every VNI is analyzed")
+	case !r.given():
+		log.Warn().Msg("no --config: every VNI is analyzed until `vxtap filter apply` installs sessions")
+	}
 	return r, nil
+}
+
+// allowed is the trusted set: --allowed-sources plus the config's allowed_sources.
+func (r *filterReloader) allowed(comp *filter.Compiled) []netip.Prefix {
+	out := append([]netip.Prefix(nil), r.flagSources...)
+	if comp != nil {
+		out = append(out, comp.Config.AllowedSources...)
+	}
+	return out
 }
 
 func (r *filterReloader) given() bool {
@@ -91,6 +154,10 @@ func (r *filterReloader) compile() (*filter.Compiled, error) {
 // `vxtap filter apply` locks too.
 func (r *filterReloader) start(ctx context.Context, objs *loader.Objects, lockDir string) error {
 	r.maps = objs.FilterMaps().WithLock(lockDir)
+	r.sources = objs.Sources()
+	if err := r.applySources(r.initial); err != nil {
+		return err
+	}
 	if r.initial != nil {
 		if err := r.apply(r.initial); err != nil {
 			return err
@@ -133,10 +200,42 @@ func (r *filterReloader) reload() error {
 	return nil
 }
 
+// applySources installs the trusted sources of a rule set. The program
+// checks sources or not from its load on: a reload cannot switch that.
+func (r *filterReloader) applySources(comp *filter.Compiled) error {
+	src := r.allowed(comp)
+	switch {
+	case !r.checking && len(src) > 0:
+		log.Warn().Int("allowed_sources", len(src)).Msg("allowed_sources given after start: restart vxtap run to enforce them")
+		return nil
+	case !r.checking:
+		return nil
+	case len(src) == 0:
+		return errors.New("allowed_sources: the new configuration has none, which would refuse every copy; the running sources are kept")
+	}
+	if err := r.sources.Set(src); err != nil {
+		return fmt.Errorf("allowed_sources: %w", err)
+	}
+	log.Info().Int("allowed_sources", len(src)).Msg("trusted mirror sources applied")
+	return nil
+}
+
 func (r *filterReloader) apply(comp *filter.Compiled) error {
+	if r.sources != nil && comp != r.initial {
+		if err := r.applySources(comp); err != nil {
+			return err
+		}
+	}
 	if _, err := r.maps.Apply(comp); err != nil {
 		return err
 	}
+	var vnis []uint32
+	for _, s := range comp.Sessions {
+		if !s.Default {
+			vnis = append(vnis, s.VNI)
+		}
+	}
+	r.vnis.Store(&vnis)
 	gen, _ := r.maps.ActiveGen()
 	k := loader.CapacityFor(comp)
 	log.Info().Uint32("generation", gen).Int("sessions", len(comp.Sessions)-1).Int("rulesets", k.Rulesets).

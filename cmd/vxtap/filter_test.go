@@ -47,7 +47,7 @@ func attachFiltered(t *testing.T, ns, iface string) {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	t.Cleanup(func() { loader.Detach(iface) })
+	t.Cleanup(func() { inNetns(t, ns, func() { loader.Detach(iface) }) })
 	att, err := o.Attach(iface, loader.ModeAuto)
 	if err != nil {
 		t.Fatal(err)
@@ -57,9 +57,10 @@ func attachFiltered(t *testing.T, ns, iface string) {
 
 // hitsJSON runs `vxtap filter hits --json` and indexes packets by
 // "kind filter direction rule".
-func hitsJSON(t *testing.T, bin, iface string) map[string]uint64 {
+func hitsJSON(t *testing.T, bin, ns, iface string) map[string]uint64 {
 	t.Helper()
-	out, err := exec.Command(bin, "filter", "hits", "--iface", iface, "--json").Output()
+	argv := testutil.InNetns(ns, bin, "filter", "hits", "--iface", iface, "--json") // pins are keyed by namespace
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
 	if err != nil {
 		t.Fatalf("filter hits: %v %s", err, stderrOf(err))
 	}
@@ -113,25 +114,25 @@ filters:
     egress:
       - {rule: 10, action: accept, protocol: udp, destination_ports: 99999}
 `)
-	if out, err := exec.Command(bin, "filter", "apply", "--iface", iface, good).CombinedOutput(); err != nil ||
+	if out, err := inNsCmd(app, bin, "filter", "apply", "--iface", iface, good).CombinedOutput(); err != nil ||
 		!strings.Contains(string(out), "applied to "+iface) || strings.Contains(string(out), "warning: the program") {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
 	n1 := <-sendUDP(t, src, dst, 9999, 400*time.Millisecond)
 	n2 := <-sendUDP(t, src, dst, 5000, 400*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	hits := hitsJSON(t, bin, iface)
+	hits := hitsJSON(t, bin, app, iface)
 	if hits["f egress 10"] != uint64(n1) || hits["f egress 20"] != uint64(n2) {
 		t.Fatalf("hits %v, sent %d to port 9999 (rule 10) and %d to 5000 (rule 20)", hits, n1, n2)
 	}
 
-	out, err := exec.Command(bin, "filter", "apply", "--iface", iface, bad).CombinedOutput()
+	out, err := inNsCmd(app, bin, "filter", "apply", "--iface", iface, bad).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), bad+":7:") || !strings.Contains(string(out), "rule 10") {
 		t.Fatalf("bad apply: %v\n%s", err, out)
 	}
 	n3 := <-sendUDP(t, src, dst, 9999, 300*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	if h := hitsJSON(t, bin, iface); h["f egress 10"] != uint64(n1+n3) {
+	if h := hitsJSON(t, bin, app, iface); h["f egress 10"] != uint64(n1+n3) {
 		t.Fatalf("after a refused apply, rule 10 has %d packets, want %d: %v", h["f egress 10"], n1+n3, h)
 	}
 	t.Logf("rule 10 rejected %d+%d, rule 20 accepted %d; a bad rule set was refused", n1, n3, n2)

@@ -41,9 +41,12 @@ func labUpAs(t *testing.T, prefix string) *trafficgen.Lab {
 	}
 	t.Cleanup(func() {
 		// A daemon killed by an earlier cleanup leaves its pins: remove them.
-		loader.Detach(prefix + "-nic")
-		for _, ext := range []string{".lock", ".json", ".sock"} {
-			os.Remove(filepath.Join(runDir, prefix+"-nic"+ext))
+		iface, appNS := prefix+"-nic", prefix+"-app"
+		if _, err := os.Stat("/run/netns/" + appNS); err == nil {
+			inNetns(t, appNS, func() { loader.Detach(iface) })
+			for _, ext := range []string{".lock", ".json", ".sock"} {
+				os.Remove(filepath.Join(runDir, nsKey(t, appNS, iface)+ext))
+			}
 		}
 		if out, err := script("lab-down.sh").CombinedOutput(); err != nil {
 			t.Errorf("lab-down.sh: %v\n%s", err, out)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -30,22 +31,35 @@ func reportCommand() *cli.Command {
 				return err
 			}
 			defer f.Close()
+			if f := c.String("format"); f != "tsv" && f != "table" {
+				return cli.Exit(fmt.Sprintf("flag --format: %q is not table or tsv", f), 2)
+			}
 			recs, err := report.ReadRecords(f, path)
-			if err != nil {
+			var bad *report.BadLinesError
+			if err != nil && !errors.As(err, &bad) {
 				return err
 			}
+			// Bad lines are skipped: the report covers the rest, then
+			// names them and exits non-zero.
 			totals := report.Sum(recs)
+			var werr error
 			switch c.String("format") {
 			case "tsv":
-				return report.WriteTSV(os.Stdout, totals)
+				werr = report.WriteTSV(os.Stdout, totals)
 			case "table":
 				sort.SliceStable(totals, func(i, j int) bool { return totals[i].Bytes > totals[j].Bytes })
 				if n := c.Int("top"); n > 0 && n < len(totals) {
 					totals = totals[:n]
 				}
-				return report.WriteTable(os.Stdout, totals)
+				werr = report.WriteTable(os.Stdout, totals)
 			}
-			return cli.Exit(fmt.Sprintf("flag --format: %q is not table or tsv", c.String("format")), 2)
+			if werr != nil {
+				return werr
+			}
+			if bad != nil {
+				return cli.Exit(bad.Error(), 1)
+			}
+			return nil
 		},
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
@@ -53,7 +52,7 @@ func startDaemon(t *testing.T, bin, ns, iface, flowLog string, extra ...string) 
 	// Up once its state file names its own pid.
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if st, err := readState(iface); err == nil && st.PID == d.cmd.Process.Pid {
+		if st, err := readStateFile(stateFile(nsKey(t, ns, iface))); err == nil && st.PID == d.cmd.Process.Pid {
 			return d
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -121,17 +120,14 @@ func TestRestartLosesNothing(t *testing.T) {
 	src := testutil.Netns(t, "vxtr-src")
 	app := testutil.Netns(t, "vxtr-app")
 	iface, dst := testutil.VXLANPair(t, src, app, 77, 77)
-	t.Cleanup(func() {
-		loader.Detach(iface)
-		os.Remove(filepath.Join(runDir, iface+".lock"))
-	})
+	cleanupIn(t, app, iface)
 	flowLog := filepath.Join(t.TempDir(), "flows.json")
 
 	d1 := startDaemon(t, bin, app, iface, flowLog, "--listen", "127.0.0.1:0")
 	sent := sendUDP(t, src, dst, 5001, 4*time.Second)
 	time.Sleep(1500 * time.Millisecond)
 	d1.stop(t, syscall.SIGKILL)
-	if !loader.Pinned(iface) {
+	if !pinnedIn(t, app, iface) {
 		t.Fatal("after SIGKILL the pinned link is gone")
 	}
 	time.Sleep(500 * time.Millisecond) // traffic with no daemon: the program counts on
@@ -146,7 +142,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "already running on "+iface) {
 		t.Errorf("second instance: err %v, output %q", err, out)
 	}
-	if st, err := readState(iface); err != nil || st.PID != d2.cmd.Process.Pid {
+	if st, err := readStateFile(stateFile(nsKey(t, app, iface))); err != nil || st.PID != d2.cmd.Process.Pid {
 		t.Errorf("the first instance's state was touched: %+v %v", st, err)
 	}
 
@@ -157,7 +153,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	if got != uint64(n) {
 		t.Fatalf("records sum to %d packets over %d records, sender sent %d", got, recs, n)
 	}
-	if loader.Pinned(iface) {
+	if pinnedIn(t, app, iface) {
 		t.Fatal("clean exit left the program pinned")
 	}
 	if recs < 3 {
@@ -170,7 +166,7 @@ func TestRestartLosesNothing(t *testing.T) {
 	a := <-sendUDP(t, src, dst, 5002, 500*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
 	d3.stop(t, syscall.SIGTERM)
-	if !loader.Pinned(iface) {
+	if !pinnedIn(t, app, iface) {
 		t.Fatal("--keep-attached exit removed the pins")
 	}
 	b := <-sendUDP(t, src, dst, 5002, 500*time.Millisecond) // a new socket: a second flow

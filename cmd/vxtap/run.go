@@ -17,6 +17,7 @@ import (
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/memtune"
 	"github.com/vxtap/vxtap/userspace/metrics"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 	"golang.org/x/sys/unix"
@@ -31,7 +32,7 @@ func runCommand() *cli.Command {
 		Name:  "run",
 		Usage: "attach the XDP program to a NIC and run the flow daemon",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "iface", Required: true, Usage: "mirror target interface"},
+			ifaceFlag(true, "mirror target interface"),
 			&cli.StringFlag{Name: "xdp-mode", Value: loader.ModeAuto, Usage: "native, generic, or auto (native, else generic with a warning)"},
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:9781", Usage: "HTTP address for /healthz and /metrics (the NLB health check)"},
 			&cli.StringFlag{Name: "instance", Usage: "this appliance's identity in every record batch (default: the hostname)"},
@@ -55,20 +56,15 @@ func runDaemon(c *cli.Context) error {
 	log.Logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339,
 		NoColor: !isTerminal(os.Stderr)}).With().Timestamp().Logger()
 	iface := c.String("iface")
-	if err := positiveDurations(c, "idle-timeout", "active-timeout", "sweep-interval"); err != nil {
-		return err
-	}
+	memtune.Apply()
 	cfg := loader.DefaultConfig()
-	if err := portFlag(c, "vxlan-port", &cfg.VXLANPort, false); err != nil {
+	// Every flag is checked (and --listen bound) before anything changes.
+	pre, err := validateRun(c, &cfg)
+	if err != nil {
 		return err
 	}
-	if err := portFlag(c, "geneve-port", &cfg.GenevePort, true); err != nil {
-		return err
-	}
+	defer pre.close()
 	cfg.PassMirror = c.Bool("pass-mirror")
-	cfg.SampleRate = uint32(c.Uint("sample-rate"))
-	cfg.SnapLen = uint32(c.Uint("snap-len"))
-	cfg.FlowTableSize = uint32(c.Uint("flow-table-size"))
 	cfg.PinPath = loader.PinDir(iface)
 	// A bad rule set fails here, before anything is attached.
 	filters, err := setupFilter(c, &cfg)
@@ -103,14 +99,20 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 
+	if err := ifaceExists(iface); err != nil {
+		return err
+	}
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
+	wasPinned := loader.Pinned(iface)
 	objs, att, err := attachOrReopen(iface, c.String("xdp-mode"), cfg)
 	if err != nil {
 		return err
 	}
 	defer objs.Close()
+	started := false
+	defer func() { undoStart(started || wasPinned, iface, objs, att) }()
 	// A predecessor killed while removing flows may have left slots out of
 	// the index: put them back before the first sweep.
 	if rec, err := objs.RecoverSlots(); err != nil {
@@ -156,12 +158,14 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer d.Close()
-	col := metrics.New(iface, objs, d, objs.FlowTableSize())
+	col := metrics.New(iface, objs, metricsSource{d}, objs.FlowTableSize())
+	col.SetConfiguredVNIs(filters.SessionVNIs)
+	col.Offenders = objs.Sources()
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
-	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(d, col, version, withDetect(filters.Collector(iface))...), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(metricsSource{d}, col, version, withDetect(filters.Collector(iface))...), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.ListenAndServe() }()
+	go func() { srvErr <- srv.Serve(pre.listener) }()
 
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
@@ -173,6 +177,7 @@ func runDaemon(c *cli.Context) error {
 	if err := writeState(st); err != nil {
 		log.Warn().Err(err).Msg("write state file")
 	}
+	started = true
 	log.Info().Str("iface", iface).Str("mode", att.Mode).Uint32("prog_id", progID).
 		Str("listen", c.String("listen")).Msg("vxtap running")
 
@@ -194,6 +199,12 @@ func runDaemon(c *cli.Context) error {
 	n, serr := d.Shutdown(!keep)
 	log.Info().Int("records", n).Bool("keep_attached", keep).Msg("final sweep done")
 	os.Remove(statePath(iface))
+	if d.Unsettled() && !keep {
+		// Detaching would drop the flow table with records no durable
+		// output stored: keep counting; the next start writes them.
+		log.Error().Err(serr).Msg("flow records not stored: leaving the program attached and pinned; the next vxtap run writes them (vxtap detach discards them)")
+		keep = true
+	}
 	if !keep {
 		objs.Close()
 		if derr := loader.Detach(iface); derr != nil {
@@ -238,14 +249,7 @@ func attachOrReopen(iface, mode string, cfg loader.Config) (*loader.Objects, *lo
 	return objs, att, nil
 }
 
-func progID(o *loader.Objects) uint32 {
-	info, err := o.VxtapXdp.Info()
-	if err != nil {
-		return 0
-	}
-	id, _ := info.ID()
-	return uint32(id)
-}
+func progID(o *loader.Objects) uint32 { return o.ProgID() }
 
 // outputEnvFor reads --instance and --state-dir, creating the state
 // directory.

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/ifname"
 	"golang.org/x/sys/unix"
 )
 
 // runDir holds the daemon's lock and state files ($VXTAP_RUN_DIR
-// overrides it, for containers and tests).
+// overrides it, for containers and tests), each named by the instance key
+// (ifname.Key: interface and network namespace).
 var runDir = func() string {
 	if v := os.Getenv("VXTAP_RUN_DIR"); v != "" {
 		return v
@@ -33,84 +33,43 @@ type runState struct {
 	Listen  string    `json:"listen"`
 }
 
-func statePath(iface string) string { return filepath.Join(runDir, iface+".json") }
+// statePath is the state file of iface in this network namespace.
+func statePath(iface string) string { return stateFile(ifname.Key(iface)) }
 
+func stateFile(key string) string { return filepath.Join(runDir, key+".json") }
+
+// writeState replaces the state file through a private temporary file, so
+// a planted symlink at its path is replaced, never followed.
 func writeState(s runState) error {
 	b, _ := json.MarshalIndent(s, "", "  ")
-	return os.WriteFile(statePath(s.Iface), b, 0o644)
+	tmp, err := os.CreateTemp(runDir, ".state-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), statePath(s.Iface))
 }
 
-func readState(iface string) (runState, error) {
+func readState(iface string) (runState, error) { return readStateFile(statePath(iface)) }
+
+func readStateFile(path string) (runState, error) {
 	var s runState
-	b, err := os.ReadFile(statePath(iface))
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return s, err
 	}
 	return s, json.Unmarshal(b, &s)
-}
-
-// instanceLock is an flock on /run/vxtap/<iface>.lock: the kernel drops
-// it when the holder dies, so a stale file never blocks a restart. A clean
-// stop removes the file.
-type instanceLock struct {
-	f    *os.File
-	path string
-}
-
-// lockInstance takes the interface's lock or says who holds it.
-func lockInstance(iface string) (*instanceLock, error) {
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", runDir, err)
-	}
-	path := filepath.Join(runDir, iface+".lock")
-	// Bounded: each retry means a holder removed the file between our
-	// open and our flock (or its check); a third time in a row is not a
-	// race any more.
-	for range 3 {
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("open lock %s: %w", path, err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			if !samePath(f, path) { // its holder stopped and removed it just now
-				f.Close()
-				continue
-			}
-			b := make([]byte, 32)
-			n, _ := f.ReadAt(b, 0)
-			f.Close()
-			pid := strings.TrimSpace(string(b[:n]))
-			return nil, fmt.Errorf("vxtap is already running on %s (pid %s, lock %s); it was left untouched", iface, pid, path)
-		}
-		// The lock counts only if the file is still the one at path: a
-		// holder that stopped meanwhile removed it, and the next
-		// instance would lock a new file.
-		if !samePath(f, path) {
-			f.Close()
-			continue
-		}
-		f.Truncate(0)
-		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-		return &instanceLock{f: f, path: path}, nil
-	}
-	return nil, fmt.Errorf("lock %s: removed and created again under us three times", path)
-}
-
-// samePath reports whether the open file f is still the file at path.
-func samePath(f *os.File, path string) bool {
-	var a, b unix.Stat_t
-	if unix.Fstat(int(f.Fd()), &a) != nil || unix.Stat(path, &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
-}
-
-// release removes the file while still holding the lock (so no one can
-// take a lock on it that would count), then lets go.
-func (l *instanceLock) release() {
-	os.Remove(l.path)
-	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
-	l.f.Close()
 }
 
 // checkBPFFS makes sure the pins land on a BPF filesystem.

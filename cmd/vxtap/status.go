@@ -13,6 +13,8 @@ import (
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/api"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/ifname"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/report"
 )
@@ -23,14 +25,17 @@ func statusCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "status",
 		Usage: "show the attached program, its counters and the flow table of each interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Usage: "one interface (default: every pinned one)"}},
+		Flags: []cli.Flag{ifaceFlag(false, "one interface (default: every pinned one)")},
 		Action: func(c *cli.Context) error {
 			ifaces := []string{c.String("iface")}
 			if ifaces[0] == "" {
 				entries, _ := os.ReadDir(loader.PinRoot)
 				ifaces = ifaces[:0]
 				for _, e := range entries {
-					ifaces = append(ifaces, e.Name())
+					// Only this network namespace's: another's interface is not here.
+					if name, ok := ifname.Local(e.Name()); ok {
+						ifaces = append(ifaces, name)
+					}
 				}
 				if len(ifaces) == 0 {
 					return cli.Exit("no vxtap program is attached (nothing pinned under "+loader.PinRoot+")", 1)
@@ -85,20 +90,44 @@ func printStatus(iface string) error {
 	if err != nil {
 		return err
 	}
+	var lost, refused, ringLost uint64
 	for _, r := range reasons {
-		if r.Name == "flow_insert_failed" {
-			fmt.Fprintf(tw, "packets refused a flow (table full)\t%d\n", r.Packets)
+		switch r.Class {
+		case flow.ClassLost:
+			lost += r.Packets
+		case flow.ClassRefused:
+			refused += r.Packets
 		}
 	}
 	for _, f := range flags {
-		if f.Name == "ringbuf_full" {
-			fmt.Fprintf(tw, "ring buffer losses\t%d\n", f.Packets)
+		if f.Class == flow.ClassLost {
+			ringLost += f.Packets
+		}
+	}
+	fmt.Fprintf(tw, "copies not accounted\t%d\n", lost)
+	fmt.Fprintf(tw, "copies refused (untrusted source or VNI)\t%d\n", refused)
+	fmt.Fprintf(tw, "ring buffer losses\t%d\n", ringLost)
+	src := objs.Sources()
+	if allowed, err := src.List(); err == nil {
+		if len(allowed) == 0 {
+			fmt.Fprintf(tw, "allowed sources	none: every outer source is trusted\n")
+		} else {
+			fmt.Fprintf(tw, "allowed sources	%v\n", allowed)
 		}
 	}
 	tw.Flush()
 	if len(sinks) > 0 {
 		fmt.Println()
 		writeSinks(os.Stdout, sinks)
+	}
+	if offs, err := src.Offenders(statusOffenders); err == nil && len(offs) > 0 {
+		fmt.Printf("\nrefused outer sources (busiest %d)\n", statusOffenders)
+		ow := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(ow, "source\treason\tpackets\tbytes\t\n")
+		for _, o := range offs {
+			fmt.Fprintf(ow, "%s\t%s\t%d\t%d\t\n", o.Source, o.Reason, o.Packets, o.Bytes)
+		}
+		ow.Flush()
 	}
 	fmt.Println()
 	if err := report.WriteCounters(os.Stdout, "reason", reasons); err != nil {
@@ -138,6 +167,9 @@ func writeSinks(w io.Writer, sinks []pipeline.SinkStats) {
 	tw.Flush()
 }
 
+// statusOffenders is how many refused outer sources `vxtap status` lists.
+const statusOffenders = 10
+
 func processAlive(pid int) bool {
 	if pid <= 0 {
 		return false
@@ -150,7 +182,7 @@ func detachCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "detach",
 		Usage: "remove the XDP program and every pin of an interface",
-		Flags: []cli.Flag{&cli.StringFlag{Name: "iface", Required: true}},
+		Flags: []cli.Flag{ifaceFlag(true, "interface to detach from")},
 		Action: func(c *cli.Context) error {
 			iface := c.String("iface")
 			lock, err := lockInstance(iface)

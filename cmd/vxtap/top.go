@@ -19,6 +19,7 @@ import (
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/api"
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/ifname"
 	"github.com/vxtap/vxtap/userspace/rates"
 	"github.com/vxtap/vxtap/userspace/topview"
 	"golang.org/x/sys/unix"
@@ -44,7 +45,7 @@ func topCommand() *cli.Command {
 			"Filter terms (all must match): vni 42, 198.18.0.0/15 (source or destination), src/dst/mirror CIDR,\n" +
 			"port 443, sport N, dport N, tcp, udp, icmp, proto N.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "iface", Usage: "mirror target interface (default: the only one with a daemon or pins)"},
+			ifaceFlag(false, "mirror target interface (default: the only one with a daemon or pins)"),
 			&cli.StringFlag{Name: "socket", Usage: "API socket (default: " + api.SocketPath("<iface>") + ")"},
 			&cli.BoolFlag{Name: "once", Usage: "print the table once and exit"},
 			&cli.BoolFlag{Name: "json", Usage: "print the view once as JSON and exit"},
@@ -163,7 +164,7 @@ func openTopSource(iface, socket string, interval time.Duration) (topSource, err
 	}
 	path := socket
 	if path == "" {
-		path = api.SocketPath(iface)
+		path = topSocket(iface)
 	}
 	c, err := api.DialPath(path, iface)
 	if err == nil {
@@ -186,20 +187,29 @@ func openTopSource(iface, socket string, interval time.Duration) (topSource, err
 // else exactly one interface with pins.
 func guessIface() (string, error) {
 	socks, _ := filepath.Glob(filepath.Join(api.RunDir(), "*.sock"))
-	if len(socks) == 1 {
-		return strings.TrimSuffix(filepath.Base(socks[0]), ".sock"), nil
-	}
-	if len(socks) > 1 {
-		names := make([]string, len(socks))
-		for i, s := range socks {
-			names[i] = strings.TrimSuffix(filepath.Base(s), ".sock")
+	var names, local []string
+	for _, s := range socks {
+		key := strings.TrimSuffix(filepath.Base(s), ".sock")
+		names = append(names, key)
+		if name, ok := ifname.Local(key); ok {
+			local = append(local, name)
 		}
+	}
+	switch {
+	case len(local) == 1:
+		return local[0], nil
+	case len(names) == 1: // the one daemon runs in another namespace
+		name, _, _ := strings.Cut(names[0], ":ns")
+		return name, nil
+	case len(names) > 1:
 		sort.Strings(names)
 		return "", fmt.Errorf("daemons run on %s: pick one with --iface", strings.Join(names, ", "))
 	}
 	entries, _ := os.ReadDir(loader.PinRoot)
 	if len(entries) == 1 && entries[0].IsDir() {
-		return entries[0].Name(), nil
+		if name, ok := ifname.Local(entries[0].Name()); ok {
+			return name, nil
+		}
 	}
 	return "", fmt.Errorf("no vxtap daemon runs (no socket under %s): start one with `vxtap run --iface IF`, or name the interface with --iface", api.RunDir())
 }
@@ -534,4 +544,26 @@ func pad(s string, width int) string {
 		return s + strings.Repeat(" ", width-n)
 	}
 	return s
+}
+
+// topSocket is the API socket of iface in this network namespace or, when
+// there is none and exactly one daemon runs on an interface of that name
+// in another namespace (the lab: `vxtap run` inside, `vxtap top` outside),
+// that one.
+func topSocket(iface string) string {
+	path := api.SocketPath(iface)
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	entries, _ := os.ReadDir(api.RunDir())
+	var other []string
+	for _, e := range entries {
+		if n := e.Name(); strings.HasPrefix(n, iface+":ns") && strings.HasSuffix(n, ".sock") {
+			other = append(other, filepath.Join(api.RunDir(), n))
+		}
+	}
+	if len(other) == 1 {
+		return other[0]
+	}
+	return path
 }

@@ -26,8 +26,8 @@ func fakeDaemon(t *testing.T) (*api.Server, string) {
 	t.Helper()
 	fake := apitest.NewFake("lab0")
 	fake.SetFlows(apitest.LabFlows())
-	fake.SetCounters([]flow.Counter{{Name: "flow", Packets: 1000}, {Name: "short_inner_ip", Packets: 4}},
-		[]flow.Counter{{Name: "ringbuf_full", Packets: 2}})
+	fake.SetCounters([]flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: 1000}, {Name: "short_inner_ip", Class: flow.ClassMalformed, Packets: 4}},
+		[]flow.Counter{{Name: "ringbuf_full", Class: flow.ClassLost, Packets: 2}})
 	path := filepath.Join(t.TempDir(), "lab0.sock")
 	srv, err := api.ListenPath(path, "lab0", fake)
 	if err != nil {
@@ -205,6 +205,9 @@ func TestTopTmux(t *testing.T) {
 		return strings.Contains(s, `filter: port "https": want a number from 0 to 65535`)
 	})
 	tm.keys("Escape")
+	// A key sent right behind Escape can be read as Alt+key: wait for the
+	// prompt to close first.
+	tm.waitFor("the prompt closed", func(s string) bool { return !strings.Contains(s, "port https") })
 
 	// ?: help, any key back.
 	tm.keys("?")

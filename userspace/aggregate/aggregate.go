@@ -63,7 +63,7 @@ type Aggregator struct {
 	cfg    Config
 	src    flow.FlowSource
 	emit   func(flow.Record)
-	state  states
+	state  *states
 	clock  clock
 	sweeps uint64
 	ledger Ledger
@@ -71,10 +71,14 @@ type Aggregator struct {
 	// saved first and emitted right after, one write each.
 	pending []flow.Record
 	// relief is what the next sweep evicts; zero while the table has room.
-	relief reliefPlan
-	ages   [ageBuckets]int // this sweep's kept flows by idle age
+	relief     reliefPlan
+	ages       [ageBuckets]int // this sweep's kept flows of more than one packet by idle age
+	singleAges [ageBuckets]int // this sweep's kept one-packet flows by idle age
+	// defer_ holds ledger writes and removals until Commit (commit.go).
+	defer_ deferred
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
+	TotalOverflow                             uint64 // packets in overflow records
 }
 
 // New returns an aggregator that reads src and hands records to emit.
@@ -100,9 +104,10 @@ func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 }
 
 // flush saves the pending records' totals in the ledger, then emits them.
+// With commits deferred, the totals wait for Commit instead.
 func (a *Aggregator) flush(gone []flow.Key) error {
 	var err error
-	if a.ledger != nil && len(a.pending) > 0 {
+	if (a.ledger != nil || a.defer_.on) && len(a.pending) > 0 {
 		save := make(map[flow.Key][2]uint64, len(a.pending))
 		for _, r := range a.pending {
 			k := r.Key()
@@ -112,7 +117,12 @@ func (a *Aggregator) flush(gone []flow.Key) error {
 				save[k] = [2]uint64{e.packets, e.bytes}
 			}
 		}
-		err = a.ledger.Save(save)
+		if a.defer_.on {
+			a.defer_.took(save)
+		}
+		if a.ledger != nil && !a.defer_.holding() {
+			err = a.ledger.Save(save)
+		}
 	}
 	for _, r := range a.pending {
 		a.emit(r)
@@ -146,7 +156,7 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	var remove []flow.Key
 	reasons := map[flow.Key]string{}
 	at := a.clock.stamp(now)
-	a.ages = [ageBuckets]int{}
+	a.ages, a.singleAges = [ageBuckets]int{}, [ageBuckets]int{}
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		st.Flows++
 		e := a.walked(&k, &c)
@@ -154,14 +164,17 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 		switch {
 		case c.EndSeen && idle >= a.cfg.EndGrace:
 			remove, reasons[k] = append(remove, k), flow.EndTCP
+			st.Records += a.finalFromWalk(&k, &c, e, flow.EndTCP, now, at)
 		case idle >= a.cfg.IdleTimeout:
 			remove, reasons[k] = append(remove, k), flow.EndIdle
-		case a.relief.take(idle, st.Evicted):
+			st.Records += a.finalFromWalk(&k, &c, e, flow.EndIdle, now, at)
+		case a.relief.take(idle, c.Packets <= 1, st.Evicted):
 			remove, reasons[k] = append(remove, k), flow.EndEvicted
+			st.Records += a.finalFromWalk(&k, &c, e, flow.EndEvicted, now, at)
 			st.Evicted++
 		default:
 			if a.cfg.TableSize > 0 {
-				a.ages[a.ageBucket(idle)]++
+				a.noteKept(idle, &c)
 			}
 			if e.lastRecord.age(at) >= a.cfg.ActiveTimeout && a.record(&k, &c, e, flow.EndActive, now, at) {
 				st.Records++
@@ -170,12 +183,20 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	})
 	a.state.end()
 	if err != nil {
+		a.state.markAll() // the walk did not reach every flow: none vanished
 		return st, fmt.Errorf("sweep: %w", err)
 	}
-	if err := a.flush(nil); err != nil {
+	no, oerr := a.drainOverflow()
+	st.Records += no
+	if err := errors.Join(a.flush(nil), oerr); err != nil {
 		return st, err
 	}
-	n, err := a.finish(remove, reasons, now)
+	var n int
+	if a.defer_.on {
+		a.defer_.removeLater(remove, reasons) // Commit removes them
+	} else {
+		n, err = a.finish(remove, reasons, now)
+	}
 	st.Records += n
 	st.Removed = len(remove)
 	a.TotalEvicted += uint64(st.Evicted)
@@ -199,57 +220,6 @@ func (a *Aggregator) ageBucket(idle time.Duration) int {
 	return int(min(idle/width, ageBuckets-1))
 }
 
-// reliefPlan is the next sweep's eviction: every flow idle for hi or
-// more, and from the bucket just below ([lo, hi)) only quota flows, so
-// that relief stops near pressureLow even when the idle ages bunch in
-// one bucket (an age threshold alone would take the whole bucket: once
-// the whole table). max caps the total, as ages grow by a sweep between
-// the histogram and the evictions.
-type reliefPlan struct {
-	lo, hi time.Duration
-	quota  int
-	max    int // 0: no relief
-}
-
-// take says whether a flow idle for idle goes, the sweep having evicted
-// evicted flows so far; it spends the boundary bucket's quota.
-func (p *reliefPlan) take(idle time.Duration, evicted int) bool {
-	switch {
-	case evicted >= p.max:
-		return false
-	case idle >= p.hi:
-		return true
-	case idle >= p.lo && p.quota > 0:
-		p.quota--
-		return true
-	}
-	return false
-}
-
-// plan returns what the next sweep evicts, given the flows this sweep
-// left in the table: nothing while the table is at most pressureHigh
-// full, else the idlest flows, by the histogram's buckets, enough to get
-// down to pressureLow. Flows idle for less than one bucket
-// (IdleTimeout/64) are never evicted: they are the busy ones.
-func (a *Aggregator) plan(kept int) reliefPlan {
-	size := a.cfg.TableSize
-	width := a.cfg.IdleTimeout / ageBuckets // divided first: no overflow for any timeout
-	if size <= 0 || width <= 0 || kept*100 <= size*pressureHigh {
-		return reliefPlan{} // no room problem, or no ages to tell busy from idle
-	}
-	need := kept - size*pressureLow/100
-	b := ageBuckets - 1
-	above := 0 // flows in the buckets past b
-	// Bounded by ageBuckets: walk from the idlest bucket down until
-	// enough flows are covered, stopping at bucket 1.
-	for above+a.ages[b] < need && b > 1 {
-		above += a.ages[b]
-		b--
-	}
-	return reliefPlan{lo: width * time.Duration(b), hi: width * time.Duration(b+1),
-		quota: min(need-above, a.ages[b]), max: need}
-}
-
 // Shutdown emits a last record for every flow in the table. With remove,
 // the flows also leave the table (the program is going away); without it
 // they stay for a successor that carries on from the same pinned table.
@@ -260,6 +230,9 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		if remove {
 			keys = append(keys, k)
+			if a.defer_.on {
+				n += a.finalFromWalk(&k, &c, a.known(&k, &c), flow.EndShutdown, now, at)
+			}
 			return
 		}
 		if a.record(&k, &c, a.known(&k, &c), flow.EndShutdown, now, at) {
@@ -269,12 +242,18 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 	if err != nil {
 		return n, fmt.Errorf("shutdown sweep: %w", err)
 	}
-	if err := a.flush(nil); err != nil {
+	no, oerr := a.drainOverflow()
+	n += no
+	if err := errors.Join(a.flush(nil), oerr); err != nil {
 		return n, err
 	}
 	reasons := make(map[flow.Key]string, len(keys))
 	for _, k := range keys {
 		reasons[k] = flow.EndShutdown
+	}
+	if a.defer_.on {
+		a.defer_.removeLater(keys, reasons)
+		return n, nil
 	}
 	m, err := a.finish(keys, reasons, now)
 	return n + m, err
@@ -352,6 +331,7 @@ func (a *Aggregator) record(k *flow.Key, c *flow.Counters, e *slot, reason strin
 		Src: k.Src, Dst: k.Dst, Proto: k.Proto, SPort: k.SPort, DPort: k.DPort,
 		Packets: c.Packets - e.packets, Bytes: c.Bytes - e.bytes,
 		First: first, Last: c.Last, TCPFlags: c.TCPFlags, EndReason: reason,
+		Rule: c.Rule, Truncated: c.Truncated,
 	})
 	e.packets, e.bytes = c.Packets, c.Bytes
 	e.lastRecord = at

@@ -1,9 +1,11 @@
 package aggregate
 
 import (
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
@@ -265,5 +267,53 @@ func TestReliefStopsNearLow(t *testing.T) {
 				t.Fatalf("third sweep %+v: the table has room again", st)
 			}
 		})
+	}
+}
+
+// failingTable walks its flows and, when fail is set, gives up after
+// the first one with an error.
+type failingTable struct {
+	keys []flow.Key
+	fail bool
+}
+
+func (f *failingTable) Walk(fn func(flow.Key, flow.Counters)) error {
+	for i, k := range f.keys {
+		if f.fail && i == 1 {
+			return errors.New("walk failed")
+		}
+		fn(k, flow.Counters{Packets: 1, Bytes: 100, First: t0, Last: t0})
+	}
+	return nil
+}
+
+func (f *failingTable) Remove([]flow.Key) (map[flow.Key]flow.Counters, error) {
+	return map[flow.Key]flow.Counters{}, nil
+}
+
+// A walk that fails part way makes no flow vanish, and a flow that does
+// vanish later is still noticed (the sweeps' seen marks stay right).
+func TestWalkErrorKeepsSeenMarks(t *testing.T) {
+	tab := &failingTable{keys: []flow.Key{key(1), key(2)}}
+	agg := New(Config{IdleTimeout: time.Hour, ActiveTimeout: time.Hour, EndGrace: time.Second}, tab, func(flow.Record) {})
+	now := t0.Add(time.Second)
+	if st, err := agg.Sweep(now); err != nil || st.Flows != 2 {
+		t.Fatalf("sweep 1: %+v %v", st, err)
+	}
+	tab.fail = true
+	if _, err := agg.Sweep(now); err == nil || agg.Len() != 2 {
+		t.Fatalf("sweep 2: error %v, %d flows known; want the walk's error and both flows", err, agg.Len())
+	}
+	tab.fail, tab.keys = false, tab.keys[:1] // flow 2 really left the table
+	st, err := agg.Sweep(now)
+	if err != nil || st.Vanished != 1 || agg.Len() != 1 {
+		t.Fatalf("sweep 3: %+v %v, %d known; want flow 2 vanished", st, err, agg.Len())
+	}
+}
+
+// The per-flow state is what a million flows cost: keep it at 88 bytes.
+func TestSlotSize(t *testing.T) {
+	if n := unsafe.Sizeof(slot{}); n != 88 {
+		t.Errorf("slot is %d bytes, want 88", n)
 	}
 }

@@ -326,7 +326,7 @@ func compareSides(t *testing.T, step int, sides [2]*side) {
 		}
 	}
 	if a, ok := got.agg.(*Aggregator); ok {
-		checkStates(t, step, &a.state)
+		checkStates(t, step, a.state)
 	}
 	if got.agg.Len() != ref.agg.Len() {
 		t.Fatalf("step %d: knows %d flows, reference %d", step, got.agg.Len(), ref.agg.Len())
@@ -353,11 +353,11 @@ func checkStates(t *testing.T, step int, s *states) {
 	used, marked := 0, 0
 	for i := range s.slots {
 		sl := &s.slots[i]
-		if !sl.used {
+		if !sl.used() {
 			continue
 		}
 		used++
-		if sl.seen == s.sweep {
+		if s.seenNow(sl) {
 			marked++
 		}
 		if j, ok := s.get(&sl.key); !ok || j != uint32(i) {

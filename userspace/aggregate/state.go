@@ -2,32 +2,53 @@ package aggregate
 
 import "github.com/vxtap/vxtap/userspace/internal/keyindex"
 
-// slot is what earlier records of one flow already carried. It holds no
-// pointers, so a million of them are one allocation the garbage collector
-// never scans.
+// slot is what earlier records of one flow already carried: 88 bytes. It
+// holds no pointers, so a million of them are one allocation the garbage
+// collector never scans.
 type slot struct {
 	key        fkey
-	used       bool
+	flags      uint8  // slotUsed, slotOdd
 	zone       uint8  // location of lastPacket, an index into clock.zones
-	pos        uint32 // place in the walk of sweep seen; noPos when not walked then
-	seen       uint64 // sweep number that last saw the flow in the table
+	pos        uint32 // place in the walk of the sweep that last saw it; noPos when not walked then
 	packets    uint64
 	bytes      uint64
 	lastRecord stamp // when the last record was emitted (or the flow started)
 	lastPacket int64 // wall ns: Last of the last record
 }
 
+// slot flags.
+const (
+	slotUsed = 1 << iota // the slot holds a flow
+	// slotOdd: the sweep that last saw the flow in the table (or was the
+	// last one when it became known) had an odd number. A flow is always
+	// last seen by the current sweep or the one before (a sweep forgets
+	// those it did not see), so the parity tells which.
+	slotOdd
+)
+
+func (sl *slot) used() bool { return sl.flags&slotUsed != 0 }
+
+func (sl *slot) odd() bool { return sl.flags&slotOdd != 0 }
+
+// setOdd marks the slot seen by a sweep of odd's parity.
+func (sl *slot) setOdd(odd bool) {
+	sl.flags &^= slotOdd
+	if odd {
+		sl.flags |= slotOdd
+	}
+}
+
 const noPos = ^uint32(0)
 
 // states holds every known flow's slot, found through an index of the
-// packed flow keys (8 bytes a flow where a Go map cost over 60), and counts how many of them the current sweep has seen
+// packed flow keys (about 8 bytes a flow where a Go map cost over 60), and counts how many of them the current sweep has seen
 // so a sweep that met every flow skips the search for evicted ones.
 type states struct {
 	index  *keyindex.Index
 	slots  []slot
 	free   []uint32 // slots to reuse
 	sweep  uint64   // number of the current (or last) sweep
-	marked int      // used slots whose seen is sweep
+	marked int      // used slots the current sweep saw
 
 	// order lists slots in the last sweep's walk order, walk is this
 	// sweep's. A BPF hash map walks in the same order every time (by
@@ -42,15 +63,16 @@ type states struct {
 // newStates sizes the slots for capacity flows: reserved, not touched,
 // so unused room costs address space, not memory, and a table filling
 // up never leaves grown-out copies behind.
-func newStates(capacity int) states {
-	return states{index: keyindex.New(capacity), slots: make([]slot, 0, capacity),
-		order: make([]uint32, 0, capacity), walk: make([]uint32, 0, capacity)}
+func newStates(capacity int) *states {
+	s := &states{slots: make([]slot, 0, capacity), order: make([]uint32, 0, capacity), walk: make([]uint32, 0, capacity)}
+	s.index = keyindex.New(capacity, func(i uint32) uint64 { return s.hash(&s.slots[i].key) })
+	return s
 }
 
 // len is the number of known flows.
 func (s *states) len() int { return s.index.Len() }
 
-func (s *states) hash(k *fkey) uint32 { return s.index.Hash(k[:]) }
+func (s *states) hash(k *fkey) uint64 { return s.index.Hash(k[:]) }
 
 // begin starts sweep n.
 func (s *states) begin(n uint64) {
@@ -74,7 +96,7 @@ func (s *states) get(k *fkey) (uint32, bool) {
 func (s *states) find(k *fkey) (uint32, bool) {
 	if s.cursor < len(s.order) && (s.misses < 4 || s.misses%16 == 0) {
 		i := s.order[s.cursor]
-		if sl := &s.slots[i]; sl.used && sl.key == *k {
+		if sl := &s.slots[i]; sl.used() && sl.key == *k {
 			s.cursor++
 			s.misses = 0
 			return i, true
@@ -82,7 +104,7 @@ func (s *states) find(k *fkey) (uint32, bool) {
 	}
 	s.misses++
 	i, ok := s.get(k)
-	if ok && s.slots[i].seen+1 == s.sweep && s.slots[i].pos != noPos {
+	if ok && !s.seenNow(&s.slots[i]) && s.slots[i].pos != noPos {
 		s.cursor = int(s.slots[i].pos) + 1 // resynchronise after inserts and removals
 	}
 	return i, ok
@@ -99,7 +121,8 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 		s.slots = append(s.slots, slot{})
 		i = uint32(len(s.slots) - 1)
 	}
-	s.slots[i] = slot{key: k, used: true, pos: noPos, seen: seen}
+	s.slots[i] = slot{key: k, flags: slotUsed, pos: noPos}
+	s.slots[i].setOdd(seen&1 == 1)
 	s.index.Insert(s.hash(&k), i)
 	if seen == s.sweep {
 		s.marked++
@@ -107,16 +130,18 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 	return i
 }
 
-// setSeen sets the sweep that last saw slot i, keeping marked current.
-func (s *states) setSeen(i uint32, seen uint64) {
-	sl := &s.slots[i]
-	if sl.seen == s.sweep {
-		s.marked--
+// seenNow says whether the current sweep saw the slot.
+func (s *states) seenNow(sl *slot) bool { return sl.odd() == (s.sweep&1 == 1) }
+
+// markAll makes every known flow count as seen by the current sweep: after
+// a walk that failed part way, those it did not reach have not vanished.
+func (s *states) markAll() {
+	for i := range s.slots {
+		if sl := &s.slots[i]; sl.used() {
+			sl.setOdd(s.sweep&1 == 1)
+		}
 	}
-	sl.seen = seen
-	if seen == s.sweep {
-		s.marked++
-	}
+	s.marked = s.len()
 }
 
 // walked records that this sweep's walk met slot i: seen now, and its
@@ -126,8 +151,8 @@ func (s *states) walked(i uint32) {
 	if int(sl.pos) < len(s.walk) && s.walk[sl.pos] == i {
 		return // met twice in one walk (the map changed under it): keep the first place
 	}
-	if sl.seen != s.sweep {
-		sl.seen = s.sweep
+	if !s.seenNow(sl) {
+		sl.setOdd(s.sweep&1 == 1)
 		s.marked++
 	}
 	sl.pos = uint32(len(s.walk))
@@ -137,7 +162,7 @@ func (s *states) walked(i uint32) {
 // drop forgets slot i.
 func (s *states) drop(i uint32) {
 	sl := &s.slots[i]
-	if sl.seen == s.sweep {
+	if s.seenNow(sl) {
 		s.marked--
 	}
 	s.index.Delete(s.hash(&sl.key), i)
@@ -153,7 +178,7 @@ func (s *states) dropUnseen() int {
 	}
 	n := 0
 	for i := range s.slots {
-		if sl := &s.slots[i]; sl.used && sl.seen != s.sweep {
+		if sl := &s.slots[i]; sl.used() && !s.seenNow(sl) {
 			s.drop(uint32(i))
 			n++
 		}

@@ -26,9 +26,6 @@ type Source interface {
 	flow.CounterSource
 }
 
-// MinFrame is the shortest frame the kernel runs an XDP program on.
-const MinFrame = 14
-
 // drainEvery is how many frames pass between ring buffer drains: far
 // fewer records than the ring holds can be produced in that many.
 const drainEvery = 1024
@@ -38,14 +35,12 @@ const sweepEvery = time.Second
 
 // Result is what a capture produced.
 type Result struct {
-	Records       []flow.Record
-	Frames        int
-	TooShort      int // frames under MinFrame: counted as short_outer_eth here
-	TooShortBytes uint64
-	Reasons       []flow.Counter
-	Flags         []flow.Counter
-	Sweeps        int
-	Evicted       uint64
+	Records []flow.Record
+	Frames  int
+	Reasons []flow.Counter
+	Flags   []flow.Counter
+	Sweeps  int
+	Evicted uint64
 }
 
 // Run reads every frame of r through src. A read error (a truncated
@@ -75,11 +70,7 @@ func Run(r *capture.Reader, src Source, events flow.EventSource, cfg aggregate.C
 		if lastSweep.IsZero() {
 			lastSweep = now
 		}
-		if len(fr.Data) < MinFrame {
-			res.TooShort++
-			res.TooShortBytes += uint64(fr.WireLen)
-			continue
-		}
+		// A frame too short to run is counted by the runner itself.
 		if _, err := src.RunPacket(fr.Data, fr.Time); err != nil {
 			return res, err
 		}
@@ -112,12 +103,6 @@ func Run(r *capture.Reader, src Source, events flow.EventSource, cfg aggregate.C
 	reasons, flags, err := src.Counters()
 	if err != nil {
 		return res, err
-	}
-	for i := range reasons {
-		if reasons[i].Name == "short_outer_eth" {
-			reasons[i].Packets += uint64(res.TooShort)
-			reasons[i].Bytes += res.TooShortBytes
-		}
 	}
 	res.Reasons, res.Flags = reasons, flags
 	return res, errors.Join(readErr)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/ifname"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 	"github.com/vxtap/vxtap/userspace/rates"
 )
@@ -79,5 +80,6 @@ func RunDir() string {
 	return "/run/vxtap"
 }
 
-// SocketPath is the API socket of the daemon on iface.
-func SocketPath(iface string) string { return filepath.Join(RunDir(), iface+".sock") }
+// SocketPath is the API socket of the daemon on iface in the caller's
+// network namespace (ifname.Key: a same-named interface elsewhere has its own).
+func SocketPath(iface string) string { return filepath.Join(RunDir(), ifname.Key(iface)+".sock") }

@@ -39,8 +39,8 @@ func serve(t *testing.T, group string) (*api.Server, *apitest.Fake) {
 	}
 	fake := apitest.NewFake("eth0")
 	fake.SetFlows(apitest.LabFlows())
-	fake.SetCounters([]flow.Counter{{Name: "flow", Packets: 100}, {Name: "short_vxlan", Packets: 2}},
-		[]flow.Counter{{Name: "ringbuf_full", Packets: 3}})
+	fake.SetCounters([]flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: 100}, {Name: "short_vxlan", Class: flow.ClassMalformed, Packets: 2}},
+		[]flow.Counter{{Name: "ringbuf_full", Class: flow.ClassLost, Packets: 3}})
 	s, err := api.ListenPath(filepath.Join(dir, "eth0.sock"), "eth0", fake)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -70,6 +71,12 @@ type Daemon struct {
 	start time.Time
 
 	batch []flow.Record // the records of the sweep under way
+	// held is the batch the durable sinks have not all stored yet (nil
+	// when none): until they have, the ledger does not advance and no
+	// flow leaves the table, and no new records are made (commit.go).
+	held      *heldBatch
+	acks      chan uint64 // Seq of a batch one durable sink stored
+	unsettled bool        // Shutdown ended with a batch no durable sink stored
 	// aggEvents carries flow starts from the ring-buffer reader to the
 	// sweep loop, which owns the aggregator.
 	aggEvents chan []flow.Event
@@ -111,16 +118,20 @@ func New(cfg Config, src Sources, outs pipeline.Outputs) (*Daemon, error) {
 		cfg.Seq = &pipeline.MemSeq{}
 	}
 	d := &Daemon{cfg: cfg, src: src, outs: outs, start: time.Now(),
-		aggEvents: make(chan []flow.Event, 1024),
-		records:   map[string]uint64{}, vniPkts: map[uint32]uint64{}, vniBytes: map[uint32]uint64{}}
+		aggEvents: make(chan []flow.Event, 1024), acks: make(chan uint64, 64),
+		records: map[string]uint64{}, vniPkts: map[uint32]uint64{}, vniBytes: map[uint32]uint64{}}
 	d.lastDrain.Store(time.Now().UnixNano()) // healthy from the start: the loop drains at once
 	d.agg = aggregate.New(cfg.Aggregate, observed{src.Flows, d}, d.emit)
+	d.agg.DeferCommits()
+	if err := d.reconcile(); err != nil {
+		return nil, err
+	}
 	if src.Ledger != nil {
 		if err := d.agg.UseLedger(src.Ledger, time.Now()); err != nil {
 			return nil, err
 		}
 	}
-	d.fan = newFanout(cfg, outs)
+	d.fan = newFanout(cfg, outs, d.acked)
 	return d, nil
 }
 
@@ -161,9 +172,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case evs := <-d.aggEvents:
 			d.onEvents(evs)
+		case seq := <-d.acks:
+			d.onAck(seq)
 		case <-tick.C:
 			d.takeEvents()
-			if err := d.sweep(time.Now()); err != nil {
+			var err error
+			if d.held != nil {
+				err = d.observeOnly(time.Now()) // a durable sink has not stored the last batch
+			} else {
+				err = d.sweep(time.Now())
+			}
+			if err != nil {
 				logEvery("sweep", err.Error(), "sweep")
 			}
 		case err := <-drained:
@@ -212,44 +231,35 @@ func (d *Daemon) sweep(now time.Time) error {
 	return err
 }
 
-// publish numbers the sweep's records as one batch and offers it to every
-// record sink.
-func (d *Daemon) publish(now time.Time) {
-	if len(d.batch) == 0 {
-		return
-	}
-	recs := d.batch
-	d.batch = nil // the sinks own this slice now
-	seq, err := d.cfg.Seq.Next()
-	if err != nil {
-		logEvery("seq", err.Error(), "batch sequence")
-	}
-	b := pipeline.Batch{Instance: d.cfg.Instance, Seq: seq, Time: now, Records: recs}
-	d.mu.Lock()
-	for _, r := range recs {
-		d.records[r.EndReason]++
-		d.vniPkts[r.VNI] += r.Packets
-		d.vniBytes[r.VNI] += r.Bytes
-	}
-	d.mu.Unlock()
-	d.fan.records(b)
-}
-
 // Shutdown drains what is queued in the ring buffer and emits every live
 // flow with end reason shutdown; with remove the flows leave the table
-// too. Then every sink gets until ShutdownWait to write what it holds, and
-// is closed. Call it after Run returned.
+// too, once the durable sinks hold their records. Every sink gets until
+// ShutdownWait to write what it holds, and is closed. When a durable sink
+// could not store the records, nothing is removed and Unsettled says so:
+// the caller must leave the program attached, so the next start makes
+// the records again. Call it after Run returned.
 func (d *Daemon) Shutdown(remove bool) (int, error) {
 	defer d.Close()
 	if err := d.drainOnce(time.Unix(1, 0)); err != nil {
 		return 0, err
 	}
 	d.takeEvents()
+	deadline := time.Now().Add(d.cfg.ShutdownWait)
+	if !d.settle(deadline) {
+		return 0, d.unsettledErr()
+	}
 	now := time.Now()
 	n, err := d.agg.Shutdown(now, remove)
 	d.publish(now)
+	if !d.settle(deadline) {
+		return n, errors.Join(err, d.unsettledErr())
+	}
 	return n, err
 }
+
+// Unsettled is true when Shutdown left records no durable sink stored:
+// the data path still holds them, and the ledger does not include them.
+func (d *Daemon) Unsettled() bool { return d.unsettled }
 
 // Close gives every sink until ShutdownWait to write what is queued, then
 // closes them. Safe to call more than once.

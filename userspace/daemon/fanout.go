@@ -15,6 +15,9 @@ type fanout struct {
 	evs  []*pipeline.Queue[[]flow.Event]
 	sms  []*pipeline.Queue[[]flow.Sample]
 	outs pipeline.Outputs
+	// durable is the number of durable record sinks: each must store a
+	// batch before it is committed.
+	durable int
 }
 
 // noRetry is the samples' policy: a retry would write the frames before
@@ -27,7 +30,9 @@ func isDurable(s pipeline.RecordSink) bool {
 	return ok && d.Durable()
 }
 
-func newFanout(cfg Config, outs pipeline.Outputs) *fanout {
+// newFanout starts a queue per sink; acked hears of each batch a durable
+// record sink stored.
+func newFanout(cfg Config, outs pipeline.Outputs, acked func(pipeline.Batch)) *fanout {
 	f := &fanout{outs: outs}
 	for _, s := range outs.Records {
 		retry := pipeline.DefaultRetry
@@ -36,6 +41,10 @@ func newFanout(cfg Config, outs pipeline.Outputs) *fanout {
 		}
 		q := pipeline.NewQueue(s.Name(), "records", cfg.RecordQueue, isDurable(s), retry,
 			func(b pipeline.Batch) int { return len(b.Records) }, s.WriteBatch)
+		if isDurable(s) {
+			q.OnWritten = acked
+			f.durable++
+		}
 		f.recs = append(f.recs, q)
 	}
 	for _, s := range outs.Events {

@@ -55,11 +55,16 @@ func (b *Builder) Build() (*Config, error) {
 	}
 	sort.Slice(c.Sessions, func(i, j int) bool { return c.Sessions[i].VNI < c.Sessions[j].VNI })
 	c.Default = Session{Mode: ModeAnalyze, Name: "default"}
-	if b.def != nil {
+	switch {
+	case b.def != nil:
 		c.Default = *b.def
 		c.Default.Name = "default"
 		check(&c.Default, "default session")
+	case len(c.Sessions) > 0:
+		// Sessions name the VNIs that are ours: any other is refused.
+		c.Default.Mode = ModeUnknownVNI
 	}
+	c.AllowedSources = b.sources
 
 	c.Resolvers = resolvers(b)
 

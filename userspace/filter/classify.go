@@ -38,7 +38,7 @@ func (c *Compiled) Classify(p Packet) Trace {
 	case ModeAnalyze:
 		t.Accept, t.By = true, BySession
 		return t
-	case ModeReject:
+	case ModeReject, ModeUnknownVNI:
 		t.By = BySession
 		return t
 	}

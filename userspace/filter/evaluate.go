@@ -56,7 +56,7 @@ func (c *Config) Evaluate(p Packet) Decision {
 	case ModeAnalyze:
 		d.Accept, d.By = true, BySession
 		return d
-	case ModeReject:
+	case ModeReject, ModeUnknownVNI:
 		d.By = BySession
 		return d
 	}

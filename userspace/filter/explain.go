@@ -69,6 +69,10 @@ func (c *Compiled) Explain(p Packet) string {
 	default:
 		line("session:   VNI %d %q (%s)", s.VNI, s.Name, sessionWhat(s))
 	}
+	if s.Mode == ModeUnknownVNI {
+		line("decision:  reject: no session names VNI %d and there is no default session (unknown_vni)", p.VNI)
+		return b.String()
+	}
 	if s.Mode != ModeFilter {
 		line("decision:  %s: the session %ss everything", verdict(t.Accept), s.Mode)
 		return b.String()

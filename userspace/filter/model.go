@@ -16,7 +16,7 @@ const (
 	MaxRules      = 4096      // rules per direction per filter (64 bitset words)
 	MaxRuleNumber = 32766     // AWS RuleNumber range is 1..32766
 	MaxVNI        = 1<<24 - 1 // VXLAN network identifiers are 24 bits
-	MaxSnapLen    = 2048      // MAX_SNAP_LEN of bpf/include/consts.h
+	MaxSnapLen    = 2048      // MAX_SNAP_LEN of bpf/include/vxtap_shared.h (loader TestSharedConstants holds them equal)
 )
 
 // Action is what a rule does with the traffic it matches.
@@ -124,6 +124,10 @@ const (
 	ModeFilter  Mode = iota // evaluate the session's filter
 	ModeAnalyze             // analyze everything (no filter)
 	ModeReject              // drop everything
+	// ModeUnknownVNI is the default session when sessions are configured
+	// and no default is: a VNI no session names is not ours (dropped and
+	// counted as unknown_vni).
+	ModeUnknownVNI
 )
 
 func (m Mode) String() string {
@@ -132,6 +136,8 @@ func (m Mode) String() string {
 		return "analyze"
 	case ModeReject:
 		return "reject"
+	case ModeUnknownVNI:
+		return "unknown_vni"
 	}
 	return "filter"
 }
@@ -174,7 +180,11 @@ type Config struct {
 	Default   Session            // for VNIs with no session (VNI unused)
 	Filters   map[string]*Filter // by id; rules sorted by Number
 	Resolvers []netip.Addr       // Amazon DNS resolver addresses
-	Warnings  []*Error           // rules that can never match, and the like
+	// AllowedSources are the trusted outer sources (allowed_sources):
+	// mirror copies from anywhere else are dropped as unknown_source. None
+	// given: every source is trusted. AWS session documents imply none.
+	AllowedSources []netip.Prefix
+	Warnings       []*Error // rules that can never match, and the like
 }
 
 // DefaultResolvers are the Amazon DNS addresses every VPC has; the VPC's

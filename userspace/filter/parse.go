@@ -24,7 +24,7 @@ const (
 
 // Top-level keys by document kind.
 var topKeys = map[DocKind][]string{
-	DocConfig:      {"sessions", "default", "filters", "amazon_dns", "vpc_cidrs", "detect", "TrafficMirrorFilters", "TrafficMirrorSessions", "NextToken"}, // detect: read by userspace/detect
+	DocConfig:      {"sessions", "default", "filters", "amazon_dns", "vpc_cidrs", "allowed_sources", "detect", "TrafficMirrorFilters", "TrafficMirrorSessions", "NextToken"}, // detect: read by userspace/detect
 	DocAWSFilters:  {"TrafficMirrorFilters", "NextToken"},
 	DocAWSSessions: {"TrafficMirrorSessions", "NextToken"},
 }
@@ -38,6 +38,7 @@ type Builder struct {
 	resolvers []netip.Addr
 	resolved  bool // amazon_dns given: replaces DefaultResolvers
 	vpcs      []netip.Prefix
+	sources   []netip.Prefix // allowed_sources
 	errs      ErrorList
 	warns     []*Error
 }
@@ -125,6 +126,12 @@ func (b *Builder) Add(name string, data []byte, kind DocKind) {
 			for _, n := range r.seq(f.val, "vpc_cidrs") {
 				if p, ok := r.prefix(n, "vpc_cidrs", "CIDR", b.warner(r)); ok {
 					b.vpcs = append(b.vpcs, p)
+				}
+			}
+		case "allowed_sources":
+			for _, n := range r.seq(f.val, "allowed_sources") {
+				if p, ok := r.prefix(n, "allowed_sources", "CIDR", b.warner(r)); ok {
+					b.sources = append(b.sources, p)
 				}
 			}
 		case "TrafficMirrorFilters":

@@ -38,8 +38,9 @@ func TestSharedAWSDocumentsLoadUnchanged(t *testing.T) {
 		cfg.Sessions[1].Filter != f.ID || cfg.Sessions[1].ENI != "eni-0fedcba9876543210" {
 		t.Errorf("sessions: %+v %+v", cfg.Sessions[0], cfg.Sessions[1])
 	}
-	if cfg.Default.Mode != filter.ModeAnalyze {
-		t.Errorf("default session %s, want analyze", cfg.Default.Mode)
+	// Sessions are given and no default: a VNI none of them names is refused.
+	if cfg.Default.Mode != filter.ModeUnknownVNI {
+		t.Errorf("default session %s, want unknown_vni", cfg.Default.Mode)
 	}
 
 	// The same documents inside one config file: the JSON objects merged.
@@ -88,7 +89,7 @@ func TestAWSSemantics(t *testing.T) {
 		{"ipv6 in: 0.0.0.0/0 does not match IPv6", filter.Packet{VNI: 43, OuterSrc: eni6, Src: peer6, Dst: eni6, Proto: 6, SrcPort: 1, DstPort: 2}, false, filter.ByNoMatch, 0},
 		{"amazon-dns accepted whatever the rules", filter.Packet{VNI: 42, OuterSrc: eni, Src: eni, Dst: netip.MustParseAddr("169.254.169.253"), Proto: 17, SrcPort: 3333, DstPort: 53}, true, filter.ByNetworkService, 0},
 		{"unknown direction analyzed", filter.Packet{VNI: 42, OuterSrc: eni, Src: web, Dst: bastion, Proto: 6}, true, filter.ByUnknownDirection, 0},
-		{"VNI without a session analyzed", filter.Packet{VNI: 7, OuterSrc: eni, Src: web, Dst: eni, Proto: 6}, true, filter.BySession, 0},
+		{"VNI without a session refused (unknown_vni)", filter.Packet{VNI: 7, OuterSrc: eni, Src: web, Dst: eni, Proto: 6}, false, filter.BySession, 0},
 	} {
 		for name, d := range map[string]filter.Decision{"reference": cfg.Evaluate(tc.p), "tables": comp.Classify(tc.p).Decision} {
 			rule := 0

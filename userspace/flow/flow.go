@@ -114,9 +114,29 @@ type Sample struct {
 // Counter is one named data path counter, CPUs merged.
 type Counter struct {
 	Name    string
+	Class   CounterClass // what it says about its packets: decide by this, never by Name
 	Packets uint64
 	Bytes   uint64
 }
+
+// CounterClass is what a data path counter says about its packets. The
+// loader takes it from the class boundaries of the C enums.
+type CounterClass uint8
+
+// Counter classes; 0 is unknown.
+const (
+	ClassAccounted CounterClass = iota + 1 // reason: a mirror copy read on purpose (flow, overflow aggregate, non-IP, rejected by a rule)
+	ClassPassed                            // reason: not mirror traffic, passed to the kernel
+	ClassRefused                           // reason: a copy from an untrusted outer source or VNI, dropped unread
+	ClassMalformed                         // reason: cut short or invalid
+	ClassLost                              // reason: a copy that could not be accounted; flag: a ring buffer record lost
+	ClassShape                             // flag: what a copy looked like (truncated, VLAN, GENEVE, ...)
+	ClassEvent                             // flag: what the data path sent (flow start and end, samples, wakeups)
+)
+
+// Mirror says whether the packets of a reason were mirror copies (or
+// frames too broken to tell): every class but passed.
+func (c CounterClass) Mirror() bool { return c != ClassPassed }
 
 // FlowSource is the flow table.
 type FlowSource interface {
@@ -140,4 +160,49 @@ type CounterSource interface {
 	// Counters returns the terminal reasons first, then the flags, in the
 	// data path's own order.
 	Counters() (reasons, flags []Counter, err error)
+}
+
+// Offender is an outer source whose mirror-shaped copies the data path
+// refused: from outside allowed_sources (reason unknown_source), or with a
+// VNI no session names (unknown_vni).
+type Offender struct {
+	Source  netip.Addr
+	Reason  string
+	Packets uint64
+	Bytes   uint64 // frame bytes
+}
+
+// OffenderSource lists the busiest refused outer sources.
+type OffenderSource interface {
+	// Offenders returns the n busiest by packets (every one kept when n <= 0).
+	Offenders(n int) ([]Offender, error)
+}
+
+// OverflowLevel says how coarse an overflow aggregate is.
+type OverflowLevel uint8
+
+const (
+	OverflowByDest OverflowLevel = iota // by VNI, inner destination, protocol and destination port
+	OverflowByVNI                       // by VNI alone (the finer table was full)
+	OverflowAll                         // one catch-all (both tables were full)
+)
+
+// Overflow is what one coarse aggregate gained: copies of flows that found
+// no slot in a full flow table. Key carries what the level keeps (VNI,
+// Dst, Proto, DPort for OverflowByDest; VNI for OverflowByVNI; nothing for
+// OverflowAll); Src is the unspecified address of the family, ports not
+// kept are 0.
+type Overflow struct {
+	Level    OverflowLevel
+	Key      Key
+	Counters Counters
+}
+
+// OverflowSource is a flow table that folds copies it had no slot for
+// into coarser aggregates; the aggregator emits them as records with end
+// reason EndOverflow.
+type OverflowSource interface {
+	// DrainOverflow returns what every aggregate gained since the
+	// previous drain, exactly, and starts them over.
+	DrainOverflow() ([]Overflow, error)
 }

@@ -38,6 +38,11 @@ type Record struct {
 	ENI       string `json:"eni,omitempty"`       // source ENI id (NetworkInterfaceId)
 	Rule      uint32 `json:"rule,omitempty"`      // RuleNumber of the filter rule that accepted the flow, 0 = none decided
 	Truncated bool   `json:"truncated,omitempty"` // some copies were cut short by the session's PacketLength
+	// The flow's totals up to and including this record: what the restart
+	// ledger holds once the record is stored. A restart after a crash
+	// reconciles the ledger from them (0 when unknown).
+	TotalPackets uint64 `json:"total_packets,omitempty"`
+	TotalBytes   uint64 `json:"total_bytes,omitempty"`
 }
 
 // Key is the record's flow key.

@@ -25,8 +25,18 @@ import (
 type fakeCounters struct{}
 
 func (fakeCounters) Counters() ([]flow.Counter, []flow.Counter, error) {
-	return []flow.Counter{{Name: "flow", Packets: 7, Bytes: 700}, {Name: "not_mirror", Packets: 3, Bytes: 180}},
-		[]flow.Counter{{Name: "ringbuf_full", Packets: 2}, {Name: "truncated", Packets: 1}}, nil
+	return []flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: 7, Bytes: 700}, {Name: "not_mirror", Class: flow.ClassPassed, Packets: 3, Bytes: 180}},
+		[]flow.Counter{{Name: "ringbuf_full", Class: flow.ClassLost, Packets: 2}, {Name: "truncated", Class: flow.ClassShape, Packets: 1}}, nil
+}
+
+// daemonSource shows a daemon to the collector, as vxtap run does.
+type daemonSource struct{ d *daemon.Daemon }
+
+func (s daemonSource) Health() (bool, string) { return s.d.Health() }
+func (s daemonSource) Snapshot() Snapshot {
+	st := s.d.State()
+	return Snapshot{Records: st.Records, VNIPackets: st.VNIPackets, VNIBytes: st.VNIBytes, Flows: st.LastSweep.Flows,
+		Evicted: st.Evicted, Vanished: st.Vanished, Samples: st.Samples, Sinks: st.Sinks}
 }
 
 // TestHealthAndMetrics runs the daemon loop on the in-memory table and
@@ -55,7 +65,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- d.Run(ctx) }()
-	srv := httptest.NewServer(Handler(d, New("eth9", fakeCounters{}, d, 1024), "test"))
+	src := daemonSource{d}
+	srv := httptest.NewServer(Handler(src, New("eth9", fakeCounters{}, src, 1024), "test"))
 	defer srv.Close()
 
 	get := func(path string) (int, string) {
@@ -80,7 +91,8 @@ func TestHealthAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatalf("metrics do not parse: %v", err)
 	}
-	want := map[string]float64{"vxtap_packets_total": 10, "vxtap_ringbuf_lost_total": 2, "vxtap_vni_packets_total": 7, "vxtap_flow_table_size": 1024}
+	want := map[string]float64{"vxtap_packets_total": 10, "vxtap_ringbuf_lost_total": 2, "vxtap_vni_packets_total": 7, "vxtap_flow_table_size": 1024,
+		"vxtap_sink_written_total": 1, "vxtap_sink_dropped_total": 0, "vxtap_sink_errors_total": 0}
 	for name, v := range want {
 		f, ok := fams[name]
 		if !ok {

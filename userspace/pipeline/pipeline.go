@@ -69,6 +69,17 @@ type Durable interface {
 	Durable() bool
 }
 
+// Recoverer is a durable record sink that can say, after a crash, what it
+// holds beyond the last batch the restart ledger committed. The daemon
+// calls it once at start, before anything is written.
+type Recoverer interface {
+	// Recover removes the batches of instance numbered above committed
+	// from the end of the sink's store (their records are made again from
+	// the data path, which still holds them) and returns the records of
+	// batch committed when the sink still has them.
+	Recover(instance string, committed uint64) ([]flow.Record, error)
+}
+
 // Outputs are the sinks one daemon fans out to, listed in one place
 // when the daemon is built.
 type Outputs struct {

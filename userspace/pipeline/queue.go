@@ -29,6 +29,7 @@ type SinkStats struct {
 	Queued        uint64        `json:"queued"`            // items accepted into the queue
 	Depth         int           `json:"depth"`             // items waiting now
 	Written       uint64        `json:"written"`           // items the sink stored
+	Writes        uint64        `json:"writes"`            // successful writes (of a batch, a drain)
 	Dropped       uint64        `json:"dropped"`           // items lost: queue full, or given up after retries
 	Errors        uint64        `json:"errors"`            // failed writes
 	Retries       uint64        `json:"retries"`           // writes tried again
@@ -57,6 +58,7 @@ type Queue[T any] struct {
 	OnError func(error)
 
 	queued, written, dropped, errs, retries atomic.Uint64
+	writes                                  atomic.Uint64
 	depth                                   atomic.Int64
 	lastLat, totalLat                       atomic.Int64
 	failing, full                           atomic.Bool
@@ -132,6 +134,7 @@ func (q *Queue[T]) deliver(ctx context.Context, v T) {
 			q.lastLat.Store(int64(lat))
 			q.totalLat.Add(int64(lat))
 			q.written.Add(n)
+			q.writes.Add(1)
 			q.failing.Store(false)
 			if q.OnWritten != nil {
 				q.OnWritten(v)
@@ -192,7 +195,7 @@ func (q *Queue[T]) Stats() SinkStats {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return SinkStats{Name: q.name, Kind: q.kind, Durable: q.durable, Queued: q.queued.Load(),
-		Depth: int(q.depth.Load()), Written: q.written.Load(), Dropped: q.dropped.Load(),
+		Depth: int(q.depth.Load()), Written: q.written.Load(), Writes: q.writes.Load(), Dropped: q.dropped.Load(),
 		Errors: q.errs.Load(), Retries: q.retries.Load(), Failing: q.failing.Load(), Full: q.full.Load(),
 		LastError: q.lastErr, LastErrorTime: q.lastAt,
 		LastLatency: time.Duration(q.lastLat.Load()), TotalLatency: time.Duration(q.totalLat.Load())}

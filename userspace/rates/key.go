@@ -61,22 +61,71 @@ func addr(b [16]byte, fam byte) netip.Addr {
 }
 
 // ident is what a tracked flow is: its key, and the mirror source and
-// direction the data path gave it. It never changes while the slot
-// holds the flow (a flow whose mirror source changes moves to a new
+// direction the data path gave it (48 bytes). It never changes while the
+// slot holds the flow (a flow whose mirror source changes moves to a new
 // slot), so readers of a snapshot read it without locks.
 type ident struct {
 	key    ckey
-	mirror [16]byte
-	mfam   uint8 // family of mirror, as family() says
 	dir    flow.Direction
+	mirror uint32 // in the tracker's mirror table: a handful of ENIs serve a million flows
 }
 
-func identOf(ck *ckey, mirror netip.Addr, dir flow.Direction) ident {
-	return ident{key: *ck, mirror: mirror.As16(), mfam: family(mirror), dir: dir}
+// mirrorAddr is a mirror source as the mirror table keeps it.
+type mirrorAddr struct {
+	a   [16]byte
+	fam uint8 // as family() says
 }
 
-// same says whether a flow seen with this mirror source and direction
-// is still the one the slot holds.
-func (id *ident) same(mirror netip.Addr, dir flow.Direction) bool {
-	return id.dir == dir && id.mfam == family(mirror) && id.mirror == mirror.As16()
+func mirrorOf(a netip.Addr) mirrorAddr { return mirrorAddr{a: a.As16(), fam: family(a)} }
+
+func (m *mirrorAddr) addr() netip.Addr { return addr(m.a, m.fam) }
+
+// mirrorEntry is a mirror source and how many slots (live, or freed but
+// still shown to a reader) refer to it.
+type mirrorEntry struct {
+	mirrorAddr
+	refs uint32
+}
+
+// mirrorTable interns mirror sources. An entry is reused only once no
+// slot refers to it, so a reader's slots always find theirs unchanged.
+type mirrorTable struct {
+	entries []mirrorEntry
+	byAddr  map[mirrorAddr]uint32
+	free    []uint32
+}
+
+func (m *mirrorTable) acquire(a netip.Addr) uint32 {
+	ma := mirrorOf(a)
+	if id, ok := m.byAddr[ma]; ok {
+		m.entries[id].refs++
+		return id
+	}
+	if m.byAddr == nil {
+		m.byAddr = map[mirrorAddr]uint32{}
+	}
+	var id uint32
+	if n := len(m.free); n > 0 {
+		id = m.free[n-1]
+		m.free = m.free[:n-1]
+		m.entries[id] = mirrorEntry{mirrorAddr: ma, refs: 1}
+	} else {
+		id = uint32(len(m.entries))
+		m.entries = append(m.entries, mirrorEntry{mirrorAddr: ma, refs: 1})
+	}
+	m.byAddr[ma] = id
+	return id
+}
+
+func (m *mirrorTable) release(id uint32) {
+	e := &m.entries[id]
+	if e.refs--; e.refs == 0 {
+		delete(m.byAddr, e.mirrorAddr)
+		m.free = append(m.free, id)
+	}
+}
+
+// is says whether entry id is mirror source a.
+func (m *mirrorTable) is(id uint32, a netip.Addr) bool {
+	return m.entries[id].mirrorAddr == mirrorOf(a)
 }

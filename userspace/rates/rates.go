@@ -2,13 +2,13 @@
 // daemon feeds it every flow of every sweep (Observe) and closes each sweep
 // (EndSweep); readers get the last closed sweep as a Snapshot.
 //
-// A million flows cost about 125 bytes each here: per slot the flow's
-// identity (60 bytes: packed key, mirror source, direction) and its
-// numbers (40 bytes: totals, rates as float32), its place in the walk
-// order (8) and in the key index (16). Nothing holds a pointer, so the
+// A million flows cost about 104 bytes each here: per slot the flow's
+// identity (48 bytes: packed key, direction, interned mirror source) and
+// its numbers (40 bytes: totals, rates as float32), its place in the
+// walk orders (8) and in the key index (about 8). Nothing holds a pointer, so the
 // garbage collector never scans them, and the steady path allocates
 // nothing. A reader copies the numbers of the last closed sweep (40
-// bytes a flow, in a reused buffer) and works on the copy without any
+// bytes a flow) and works on the copy without any
 // lock; identities it points at are not reused while it reads.
 package rates
 
@@ -90,6 +90,7 @@ type Tracker struct {
 	index     *keyindex.Index
 	ids       []ident // by slot
 	nums      []nums  // by slot
+	mirrors   mirrorTable
 	free      []uint32
 	limbo     []held // freed, waiting for readers of older sweeps
 	// order lists the slots in the last sweep's walk order, and walk is
@@ -113,9 +114,8 @@ type Tracker struct {
 	// by a reader while it copies the last closed sweep: a reader never
 	// sees half a sweep, and the sweep never waits for more than a copy.
 	mu      sync.Mutex
-	front   header    // the last closed sweep
-	readers []uint64  // sweep numbers of the snapshots being read
-	spare   *Snapshot // a reader's buffer kept for the next one
+	front   header   // the last closed sweep
+	readers []uint64 // sweep numbers of the snapshots being read
 }
 
 // header is a closed sweep without its flows.
@@ -132,14 +132,15 @@ func New(cfg Config) *Tracker {
 		cfg.Smoothing = DefaultSmoothing
 	}
 	cfg.Capacity = max(cfg.Capacity, 0)
-	return &Tracker{
+	t := &Tracker{
 		smoothing: cfg.Smoothing,
-		index:     keyindex.New(cfg.Capacity),
 		ids:       make([]ident, 0, cfg.Capacity),
 		nums:      make([]nums, 0, cfg.Capacity),
 		order:     make([]uint32, 0, cfg.Capacity),
 		walk:      make([]uint32, 0, cfg.Capacity),
 	}
+	t.index = keyindex.New(cfg.Capacity, func(i uint32) uint64 { return t.index.Hash(t.ids[i].key[:]) })
+	return t
 }
 
 // begin opens a sweep at time now.
@@ -168,6 +169,7 @@ func (t *Tracker) release() {
 	kept := t.limbo[:0]
 	for _, h := range t.limbo {
 		if h.before <= oldest {
+			t.mirrors.release(t.ids[h.slot].mirror)
 			t.free = append(t.free, h.slot)
 		} else {
 			kept = append(kept, h)
@@ -209,8 +211,8 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	if ok && t.nums[i].flags&seen != 0 {
 		return // a walk of a changing table can meet a flow twice: count it once
 	}
-	if ok && !t.ids[i].same(c.MirrorSource, c.Direction) {
-		i = t.move(i, identOf(&ck, c.MirrorSource, c.Direction))
+	if ok && (t.ids[i].dir != c.Direction || !t.mirrors.is(t.ids[i].mirror, c.MirrorSource)) {
+		i = t.move(i, &ck, c)
 	}
 	switch {
 	case ok && c.Packets >= t.nums[i].packets && c.Bytes >= t.nums[i].bytes:
@@ -220,7 +222,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 		// between two sweeps, so everything it holds is new.
 		dp, db = c.Packets, c.Bytes
 	default:
-		i = t.alloc(identOf(&ck, c.MirrorSource, c.Direction))
+		i = t.alloc(&ck, c)
 		// A flow that started after the last sweep brought all its
 		// packets within the interval; an older one was there before we
 		// looked, so its rate is unknown until the next sweep.
@@ -255,7 +257,8 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 }
 
 // alloc gives a new flow a slot, reusing freed ones first.
-func (t *Tracker) alloc(id ident) uint32 {
+func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
+	id := ident{key: *ck, dir: c.Direction, mirror: t.mirrors.acquire(c.MirrorSource)}
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
@@ -281,10 +284,10 @@ func (t *Tracker) drop(i uint32) {
 // move gives a flow whose mirror source or direction changed a new slot
 // with the same numbers: the old identity stays for the readers that
 // still show it.
-func (t *Tracker) move(i uint32, id ident) uint32 {
+func (t *Tracker) move(i uint32, ck *ckey, c flow.Counters) uint32 {
 	n := t.nums[i]
 	t.drop(i)
-	j := t.alloc(id)
+	j := t.alloc(ck, c)
 	t.nums[j] = n
 	return j
 }

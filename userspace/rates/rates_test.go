@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
@@ -361,5 +362,34 @@ func TestConcurrentReaders(t *testing.T) {
 		for e := <-errs; e != ""; e = <-errs {
 			t.Fatal(e)
 		}
+	}
+}
+
+// Mirror sources are interned while flows use them and reclaimed after:
+// a stream of flows from ever new sources does not grow the table.
+func TestMirrorTableReclaimed(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	for s := range 50 {
+		at := t0.Add(time.Duration(s) * time.Second)
+		for n := range 10 {
+			m := netip.AddrFrom4([4]byte{10, 0, byte(s), byte(n)})
+			tr.Observe(at, key(100*s+n), flow.Counters{Packets: 1, Bytes: 1, First: first, MirrorSource: m})
+		}
+		tr.EndSweep(at)
+	}
+	_, got := view(tr)
+	if len(got) != 10 || got[key(4903)].MirrorSource != netip.AddrFrom4([4]byte{10, 0, 49, 3}) {
+		t.Fatalf("last sweep: %d flows, flow 4903 %+v", len(got), got[key(4903)])
+	}
+	if n := len(tr.mirrors.entries); n > 30 || len(tr.mirrors.byAddr) > 20 {
+		t.Errorf("%d mirror entries (%d in use) for 10 live flows", n, len(tr.mirrors.byAddr))
+	}
+}
+
+// What a million flows cost per slot: keep it there.
+func TestSlotSizes(t *testing.T) {
+	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}); n != 88 {
+		t.Errorf("identity and numbers are %d bytes a flow, want 88", n)
 	}
 }

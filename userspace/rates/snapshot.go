@@ -15,8 +15,9 @@ type Snapshot struct {
 	Sweeps   uint64        // sweeps so far, this one included
 	Totals   Totals
 
-	rows []row   // the sweep's flows in walk order
-	ids  []ident // identities the rows point at (the tracker's, or the snapshot's own)
+	rows    []row         // the sweep's flows in walk order
+	ids     []ident       // identities the rows point at (the tracker's, or the snapshot's own)
+	mirrors []mirrorEntry // mirror sources the identities point at
 }
 
 // row is a flow's numbers as a sweep closed them, and its identity's slot.
@@ -35,14 +36,14 @@ func (s *Snapshot) Key(i int) flow.Key { return s.ids[s.rows[i].slot].key.key() 
 // KeyMirror is flow i's key and mirror source, what filters look at.
 func (s *Snapshot) KeyMirror(i int) (flow.Key, netip.Addr) {
 	id := &s.ids[s.rows[i].slot]
-	return id.key.key(), addr(id.mirror, id.mfam)
+	return id.key.key(), s.mirrors[id.mirror].addr()
 }
 
 // Flow is flow i.
 func (s *Snapshot) Flow(i int) Flow {
 	r := &s.rows[i]
 	id := &s.ids[r.slot]
-	return Flow{Key: id.key.key(), MirrorSource: addr(id.mirror, id.mfam), Direction: id.dir,
+	return Flow{Key: id.key.key(), MirrorSource: s.mirrors[id.mirror].addr(), Direction: id.dir,
 		Packets: r.packets, Bytes: r.bytes,
 		PPS: float64(r.pps), BPS: float64(r.bps), AvgPPS: float64(r.avgPPS), AvgBPS: float64(r.avgBPS)}
 }
@@ -59,9 +60,9 @@ func (s *Snapshot) Rates(i int) (pps, bps float64, bytes uint64) {
 // them (float32).
 func NewSnapshot(at time.Time, interval time.Duration, sweeps uint64, flows []Flow) *Snapshot {
 	s := &Snapshot{At: at, Interval: interval, Sweeps: sweeps, rows: make([]row, len(flows)), ids: make([]ident, len(flows))}
+	var mt mirrorTable
 	for i, f := range flows {
-		ck := compact(f.Key)
-		s.ids[i] = identOf(&ck, f.MirrorSource, f.Direction)
+		s.ids[i] = ident{key: compact(f.Key), dir: f.Direction, mirror: mt.acquire(f.MirrorSource)}
 		s.rows[i] = row{slot: uint32(i), packets: f.Packets, bytes: f.Bytes,
 			pps: float32(f.PPS), bps: float32(f.BPS), avgPPS: float32(f.AvgPPS), avgBPS: float32(f.AvgBPS)}
 		r := &s.rows[i]
@@ -74,31 +75,25 @@ func NewSnapshot(at time.Time, interval time.Duration, sweeps uint64, flows []Fl
 		tt.AvgPPS += float64(r.avgPPS)
 		tt.AvgBPS += float64(r.avgBPS)
 	}
+	s.mirrors = mt.entries
 	return s
 }
 
 // View calls fn with the last closed sweep. It waits for a sweep in
-// progress to close, copies the sweep's numbers (a few milliseconds for
-// a million flows, the only time it holds the sweep up) and runs fn on
-// the copy while sweeps go on. fn must not keep the snapshot.
+// progress to close, copies the sweep's numbers (40 bytes a flow, a few
+// milliseconds for a million: the only time it holds the sweep up) and
+// runs fn on the copy while sweeps go on. fn must not keep the snapshot.
+// The copy is not kept for the next reader: 40 MB at a million flows is
+// better given back than held for a `vxtap top` that may never come.
 func (t *Tracker) View(fn func(*Snapshot)) {
 	t.mu.Lock()
-	s := t.spare
-	t.spare = nil
-	if s == nil {
-		s = &Snapshot{}
-	}
 	h := t.front
-	s.At, s.Interval, s.Sweeps, s.Totals = h.at, h.interval, h.sweeps, h.totals
-	if cap(s.rows) < len(t.order) {
-		s.rows = make([]row, 0, len(t.order)+len(t.order)/8)
-	}
-	s.rows = s.rows[:len(t.order)]
+	s := &Snapshot{At: h.at, Interval: h.interval, Sweeps: h.sweeps, Totals: h.totals, rows: make([]row, len(t.order))}
 	for j, i := range t.order {
 		n := &t.nums[i]
 		s.rows[j] = row{slot: i, pps: n.pps, bps: n.bps, avgPPS: n.avgPPS, avgBPS: n.avgBPS, packets: n.packets, bytes: n.bytes}
 	}
-	s.ids = t.ids
+	s.ids, s.mirrors = t.ids, t.mirrors.entries
 	t.readers = append(t.readers, h.sweeps)
 	t.mu.Unlock()
 	defer func() {
@@ -108,12 +103,6 @@ func (t *Tracker) View(fn func(*Snapshot)) {
 				t.readers = append(t.readers[:j], t.readers[j+1:]...)
 				break
 			}
-		}
-		s.ids = nil
-		// One buffer is kept for the next reader; more concurrent
-		// readers' buffers go to the garbage collector.
-		if t.spare == nil || cap(t.spare.rows) < cap(s.rows) {
-			t.spare = s
 		}
 		t.mu.Unlock()
 	}()

@@ -2,7 +2,9 @@ package report
 
 import (
 	"bytes"
+	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,5 +67,23 @@ func TestTableHeaviestFirst(t *testing.T) {
 	lines := strings.Split(b.String(), "\n")
 	if !strings.Contains(lines[1], "198.18.0.3") {
 		t.Errorf("heaviest flow not first:\n%s", b.String())
+	}
+}
+
+// TestBadLinesNamedAndSkipped: a damaged line (a partial write of an
+// older version, a stray edit) is named by number and the rest is read.
+func TestBadLinesNamedAndSkipped(t *testing.T) {
+	good := `{"vni":1,"src":"198.18.0.1","dst":"198.18.0.2","proto":17,"sport":1,"dport":2,"packets":3,"bytes":300}`
+	in := good + "\n" + `{"vni":1,"src":"198.` + "\n" + good + "\n" + "garbage\n" + good
+	recs, err := ReadRecords(strings.NewReader(in), "flows.json")
+	var bad *BadLinesError
+	if !errors.As(err, &bad) || bad.Count != 2 || !slices.Equal(bad.Lines, []int{2, 4}) {
+		t.Fatalf("error %v, want lines 2 and 4 named", err)
+	}
+	if !strings.Contains(err.Error(), "flows.json:2:") {
+		t.Errorf("message %q does not name flows.json:2", err)
+	}
+	if len(recs) != 3 {
+		t.Errorf("%d records read, want the 3 good ones", len(recs))
 	}
 }

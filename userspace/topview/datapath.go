@@ -7,28 +7,23 @@ import (
 	"github.com/vxtap/vxtap/userspace/flow"
 )
 
-// Terminal reasons that are not mirror copies vxtap could read (passed to
-// the kernel untouched), and those that are copies accounted on purpose.
-// Every other reason is a copy lost to vxtap: a drop.
-var (
-	notMirror = map[string]bool{"not_mirror": true, "outer_fragment": true, "geneve_not_vxlan": true}
-	accounted = map[string]bool{"flow": true, "non_ip": true, "filter_reject": true}
-)
-
 // SumCounters reads the data path's named counters into totals (rates 0).
 func SumCounters(reasons, flags []flow.Counter) Datapath {
 	var d Datapath
+	// By class, from the data path's enums: passed packets are not
+	// mirror copies; every mirror copy not accounted on purpose (refused,
+	// malformed, lost) is a drop.
 	for _, r := range reasons {
-		if notMirror[r.Name] {
+		if !r.Class.Mirror() {
 			continue
 		}
 		d.MirrorPackets += r.Packets
-		if !accounted[r.Name] {
+		if r.Class != flow.ClassAccounted {
 			d.Drops += r.Packets
 		}
 	}
 	for _, f := range flags {
-		if f.Name == "ringbuf_full" {
+		if f.Class == flow.ClassLost {
 			d.RingLost += f.Packets
 		}
 	}

@@ -8,10 +8,10 @@ import (
 )
 
 func counters(flowPkts, notMirror, short, ring uint64) ([]flow.Counter, []flow.Counter) {
-	return []flow.Counter{{Name: "flow", Packets: flowPkts}, {Name: "non_ip", Packets: 2}, {Name: "not_mirror", Packets: notMirror},
-			{Name: "filter_reject", Packets: 1}, {Name: "outer_fragment", Packets: 4}, {Name: "short_vxlan", Packets: short},
-			{Name: "flow_insert_failed", Packets: 1}},
-		[]flow.Counter{{Name: "truncated", Packets: 9}, {Name: "ringbuf_full", Packets: ring}}
+	return []flow.Counter{{Name: "flow", Class: flow.ClassAccounted, Packets: flowPkts}, {Name: "non_ip", Class: flow.ClassAccounted, Packets: 2}, {Name: "not_mirror", Class: flow.ClassPassed, Packets: notMirror},
+			{Name: "filter_reject", Class: flow.ClassAccounted, Packets: 1}, {Name: "outer_fragment", Class: flow.ClassPassed, Packets: 4}, {Name: "short_vxlan", Class: flow.ClassMalformed, Packets: short},
+			{Name: "flow_insert_failed", Class: flow.ClassLost, Packets: 1}},
+		[]flow.Counter{{Name: "truncated", Class: flow.ClassShape, Packets: 9}, {Name: "ringbuf_full", Class: flow.ClassLost, Packets: ring}}
 }
 
 func TestSumCounters(t *testing.T) {

@@ -132,5 +132,5 @@ func _EmptyClose(closers ...io.Closer) error {
 
 // Do not access this directly.
 //
-//go:embed empty_bpfel.o
+//go:embed empty_bpfel_test.o
 var _EmptyBytes []byte

@@ -1,0 +1,111 @@
+package daemon
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/pipeline"
+)
+
+// heldBatch is a published batch waiting for the durable sinks.
+type heldBatch struct {
+	b      pipeline.Batch
+	stored int // durable sinks that hold it
+}
+
+// publish numbers the sweep's records as one batch, gives each its flow's
+// totals, and offers it to every record sink. With no durable sink it is
+// committed at once; otherwise it is held until they all stored it.
+func (d *Daemon) publish(now time.Time) {
+	if len(d.batch) == 0 {
+		return
+	}
+	recs := d.batch
+	d.batch = nil // the sinks own this slice now
+	totals := d.agg.TakeTotals()
+	for i := range recs {
+		if t, ok := totals[recs[i].Key()]; ok {
+			recs[i].TotalPackets, recs[i].TotalBytes = t[0], t[1]
+		}
+	}
+	seq, err := d.cfg.Seq.Next()
+	if err != nil {
+		logEvery("seq", err.Error(), "batch sequence")
+	}
+	b := pipeline.Batch{Instance: d.cfg.Instance, Seq: seq, Time: now, Records: recs}
+	d.held = &heldBatch{b: b}
+	d.fan.records(b)
+	if d.fan.durable == 0 {
+		d.commit()
+	}
+}
+
+// acked is called from a durable sink's queue goroutine once it stored b.
+func (d *Daemon) acked(b pipeline.Batch) { d.acks <- b.Seq }
+
+// onAck counts a durable sink's acknowledgement (sweep loop only).
+func (d *Daemon) onAck(seq uint64) {
+	if d.held == nil || d.held.b.Seq != seq {
+		return
+	}
+	if d.held.stored++; d.held.stored >= d.fan.durable {
+		d.commit()
+	}
+}
+
+// commit makes the held batch count: the batch number is recorded as
+// committed, the records are counted as written, the ledger takes their
+// totals and finished flows leave the table. Packets that came between
+// the walk and the removal make a follow-up batch, published at once.
+func (d *Daemon) commit() {
+	h := d.held
+	d.held = nil
+	if err := d.cfg.Seq.Commit(h.b.Seq); err != nil {
+		logEvery("seq-commit", err.Error(), "batch sequence")
+	}
+	d.mu.Lock()
+	for _, r := range h.b.Records {
+		d.records[r.EndReason]++
+		d.vniPkts[r.VNI] += r.Packets
+		d.vniBytes[r.VNI] += r.Bytes
+	}
+	d.mu.Unlock()
+	if _, err := d.agg.Commit(time.Now()); err != nil {
+		logEvery("commit", err.Error(), "commit flow records")
+	}
+	d.publish(time.Now())
+}
+
+// observeOnly walks the table for the sweep observers (rates stay live
+// while a batch waits for a durable sink), making no records.
+func (d *Daemon) observeOnly(now time.Time) error {
+	if len(d.outs.Observers) == 0 {
+		return nil
+	}
+	err := observed{d.src.Flows, d}.Walk(func(flow.Key, flow.Counters) {})
+	for _, ob := range d.outs.Observers {
+		ob.EndSweep(now)
+	}
+	return err
+}
+
+// settle waits until no batch is held, taking acknowledgements, or until
+// deadline; false when a batch is still held then.
+func (d *Daemon) settle(deadline time.Time) bool {
+	for d.held != nil {
+		select {
+		case seq := <-d.acks:
+			d.onAck(seq)
+		case <-time.After(time.Until(deadline)):
+			d.unsettled = true
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Daemon) unsettledErr() error {
+	return fmt.Errorf("batch %d (%d records) not stored by every durable sink within %s: %s",
+		d.held.b.Seq, len(d.held.b.Records), d.cfg.ShutdownWait, d.fan.degraded())
+}

@@ -1,0 +1,261 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/export/jsonl"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/flow/flowtest"
+	"github.com/vxtap/vxtap/userspace/pipeline"
+	"github.com/vxtap/vxtap/userspace/pipeline/pipelinetest"
+	"github.com/vxtap/vxtap/userspace/report"
+)
+
+// memLedger stands in for the pinned ledger map; failSave makes the next
+// Save fail (a kill between the flow log and the ledger looks the same).
+type memLedger struct {
+	mu       sync.Mutex
+	m        map[flow.Key][2]uint64
+	failSave int
+}
+
+func newLedger() *memLedger { return &memLedger{m: map[flow.Key][2]uint64{}} }
+
+func (l *memLedger) Load(fn func(k flow.Key, p, b uint64)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, v := range l.m {
+		fn(k, v[0], v[1])
+	}
+	return nil
+}
+
+func (l *memLedger) Save(e map[flow.Key][2]uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failSave > 0 {
+		l.failSave--
+		return errors.New("ledger: injected failure")
+	}
+	maps.Copy(l.m, e)
+	return nil
+}
+
+func (l *memLedger) Forget(keys []flow.Key) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, k := range keys {
+		delete(l.m, k)
+	}
+	return nil
+}
+
+func (l *memLedger) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// sumFile is the packets the flow log's records carry per flow.
+func sumFile(t *testing.T, path string) map[flow.Key]uint64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := report.ReadRecords(f, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[flow.Key]uint64{}
+	for _, r := range rep {
+		out[r.Key()] += r.Packets
+	}
+	return out
+}
+
+// TestDurableSinkFailureHoldsRecords reproduces issue 10 item 3 on the
+// daemon: a durable sink that cannot store (ENOSPC) must not let records
+// count as written, the ledger advance or flows leave the table; once it
+// can store again, every record lands, exactly once.
+func TestDurableSinkFailureHoldsRecords(t *testing.T) {
+	tab := flowtest.NewTable()
+	led := newLedger()
+	disk := &pipelinetest.Memory{ID: "disk", IsDur: true}
+	other := &pipelinetest.Memory{ID: "other"}
+	disk.SetFail(syscall.ENOSPC)
+	cfg := fastConfig()
+	d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{disk, other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	const n = 20
+	for i := 0; i < n; i++ {
+		tab.Packet(key(i), 100, time.Now(), 0)
+	}
+	eventually(t, "the disk sink to fail and retry", func() bool {
+		for _, s := range d.State().Sinks {
+			if s.Name == "disk" && s.Retries >= 2 {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(5 * cfg.Aggregate.IdleTimeout) // long past the idle timeout
+	st := d.State()
+	if len(st.Records) != 0 {
+		t.Errorf("records counted as written while the durable sink fails: %v", st.Records)
+	}
+	if tab.Len() != n {
+		t.Errorf("%d flows left the table while their records were not stored", n-tab.Len())
+	}
+	if led.len() != 0 {
+		t.Errorf("the ledger advanced while the records were not stored")
+	}
+	if ok, why := d.Health(); !ok || !strings.Contains(why, "degraded") || !strings.Contains(why, "no space") {
+		t.Errorf("health %v %q, want 200 and degraded naming the error", ok, why)
+	}
+	if len(other.Batches()) != 1 {
+		t.Errorf("the other sink got %d batches, want the one held batch (no new ones while held)", len(other.Batches()))
+	}
+	for i := 0; i < n; i++ {
+		tab.Packet(key(i), 100, time.Now(), 0) // the kernel keeps counting
+	}
+	disk.SetFail(nil)
+	eventually(t, "the held records to land and the flows to go", func() bool { return tab.Len() == 0 && led.len() == 0 })
+	cancel()
+	<-done
+	d.Shutdown(true)
+	got := map[flow.Key]uint64{}
+	for _, r := range disk.Records() {
+		got[r.Key()] += r.Packets
+	}
+	for i := 0; i < n; i++ {
+		if got[key(i)] != 2 {
+			t.Errorf("%v: %d packets in records, want 2", key(i), got[key(i)])
+		}
+	}
+	if st := d.State(); st.Records[flow.EndIdle] == 0 {
+		t.Errorf("records not counted once stored: %v", st.Records)
+	}
+}
+
+// stallAfterWrite stores a batch in the flow log and then never returns,
+// as a daemon killed right after the write would behave.
+type stallAfterWrite struct {
+	*jsonl.Sink
+	stall chan struct{}
+}
+
+func (s stallAfterWrite) WriteBatch(ctx context.Context, b pipeline.Batch) error {
+	if err := s.Sink.WriteBatch(ctx, b); err != nil {
+		return err
+	}
+	<-s.stall
+	return errors.New("killed")
+}
+
+// TestKillBetweenWriteAndCommit: a daemon stops (as if killed) after the
+// flow log stored a batch but before the ledger took it, or after the
+// batch was committed but before the ledger took it. The next daemon,
+// with the same table, ledger, state directory and flow log, writes every
+// packet exactly once.
+func TestKillBetweenWriteAndCommit(t *testing.T) {
+	for _, tc := range []string{"stored-not-committed", "committed-ledger-failed"} {
+		t.Run(tc, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "flows.json")
+			tab := flowtest.NewTable()
+			led := newLedger()
+			const n = 10
+			sent := map[flow.Key]uint64{}
+			send := func() {
+				for i := 0; i < n; i++ {
+					tab.Packet(key(i), 100, time.Now(), 0)
+					sent[key(i)]++
+				}
+			}
+			newDaemon := func(sink pipeline.RecordSink) *Daemon {
+				seq, err := pipeline.OpenSeq(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := fastConfig()
+				cfg.Seq = seq
+				cfg.Aggregate.ActiveTimeout = time.Millisecond // a record every sweep: flows stay in the table
+				cfg.ShutdownWait = 50 * time.Millisecond
+				d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			open := func() *jsonl.Sink {
+				s, err := jsonl.Open(jsonl.Config{Path: path})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			// A first daemon writes and commits one batch.
+			send()
+			d := newDaemon(open())
+			time.Sleep(2 * time.Millisecond)
+			d.sweep(time.Now())
+			if !d.settle(time.Now().Add(time.Second)) {
+				t.Fatal("first batch not committed")
+			}
+			d.Close()
+			send()
+			// The second daemon dies half-way through its batch.
+			switch tc {
+			case "stored-not-committed":
+				stall := make(chan struct{})
+				d = newDaemon(stallAfterWrite{open(), stall})
+				time.Sleep(2 * time.Millisecond)
+				d.sweep(time.Now())
+				if d.settle(time.Now().Add(100 * time.Millisecond)) {
+					t.Fatal("the stalled batch was committed")
+				}
+				d.Close() // gives up on the stalled sink: nothing is committed
+				close(stall)
+			case "committed-ledger-failed":
+				d = newDaemon(open())
+				led.failSave = 1
+				time.Sleep(2 * time.Millisecond)
+				d.sweep(time.Now())
+				d.settle(time.Now().Add(time.Second))
+				d.Close()
+			}
+			// The flow log now holds more than the ledger knows.
+			send()
+			d = newDaemon(open())
+			time.Sleep(2 * time.Millisecond)
+			if _, err := d.Shutdown(true); err != nil {
+				t.Fatal(err)
+			}
+			got := sumFile(t, path)
+			for k, want := range sent {
+				if got[k] != want {
+					t.Errorf("%v: the flow log carries %d packets, %d were sent", k, got[k], want)
+				}
+			}
+			if tab.Len() != 0 || led.len() != 0 {
+				t.Errorf("left %d flows, %d ledger entries", tab.Len(), led.len())
+			}
+		})
+	}
+}

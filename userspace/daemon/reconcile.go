@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/pipeline"
+)
+
+// reconcile runs once at start, before the ledger loads. A daemon killed
+// between storing a batch and committing it left the durable sinks ahead
+// of the ledger, or the ledger ahead of the table:
+//
+//   - batches after the committed one are cut from each durable sink: the
+//     ledger never took them and their flows are still in the table, so
+//     the next sweep makes their records again;
+//   - the committed batch is stored, but the ledger may not have its
+//     totals yet: for each of its flows still in the table as the same
+//     flow (started no later than the record's last packet) the ledger is
+//     raised to the record's totals; for a flow that left the table (or
+//     was replaced by a new one with the same key) the ledger entry goes.
+func (d *Daemon) reconcile() error {
+	committed := d.cfg.Seq.Committed()
+	if committed == 0 {
+		return nil // nothing was ever committed with this state directory
+	}
+	var last []flow.Record
+	for _, s := range d.outs.Records {
+		r, ok := s.(pipeline.Recoverer)
+		if !ok || !isDurable(s) {
+			continue
+		}
+		recs, err := r.Recover(d.cfg.Instance, committed)
+		if err != nil {
+			return fmt.Errorf("recover sink %s: %w", s.Name(), err)
+		}
+		if last == nil {
+			last = recs
+		}
+	}
+	if len(last) == 0 || d.src.Ledger == nil {
+		return nil
+	}
+	want := make(map[flow.Key]flow.Record, len(last))
+	for _, r := range last {
+		if r.TotalPackets > 0 {
+			want[r.Key()] = r
+		}
+	}
+	ledger := map[flow.Key][2]uint64{}
+	if err := d.src.Ledger.Load(func(k flow.Key, p, b uint64) {
+		if _, ok := want[k]; ok {
+			ledger[k] = [2]uint64{p, b}
+		}
+	}); err != nil {
+		return err
+	}
+	table := map[flow.Key]flow.Counters{}
+	if err := d.src.Flows.Walk(func(k flow.Key, c flow.Counters) {
+		if _, ok := want[k]; ok {
+			table[k] = c
+		}
+	}); err != nil {
+		return err
+	}
+	save := map[flow.Key][2]uint64{}
+	var forget []flow.Key
+	for k, r := range want {
+		c, ok := table[k]
+		if ok && !c.First.After(r.Last) {
+			if ledger[k][0] < r.TotalPackets {
+				save[k] = [2]uint64{r.TotalPackets, r.TotalBytes}
+			}
+			continue
+		}
+		if _, ok := ledger[k]; ok {
+			forget = append(forget, k)
+		}
+	}
+	if len(save) > 0 {
+		if err := d.src.Ledger.Save(save); err != nil {
+			return err
+		}
+	}
+	if len(forget) > 0 {
+		return d.src.Ledger.Forget(forget)
+	}
+	return nil
+}
