@@ -23,9 +23,10 @@ type captureProc struct {
 	stderr bytes.Buffer
 }
 
-func startCapture(t *testing.T, bin string, stdout *os.File, args ...string) *captureProc {
+func startCapture(t *testing.T, ns, bin string, stdout *os.File, args ...string) *captureProc {
 	t.Helper()
-	p := &captureProc{cmd: exec.Command(bin, append([]string{"capture"}, args...)...)}
+	argv := testutil.InNetns(ns, append([]string{bin, "capture"}, args...)...)
+	p := &captureProc{cmd: exec.Command(argv[0], argv[1:]...)}
 	p.cmd.Stderr = &p.stderr
 	if stdout != nil {
 		p.cmd.Stdout = stdout
@@ -171,7 +172,7 @@ func TestLabCapture(t *testing.T) {
 	}
 	dir := t.TempDir()
 	d := startDaemon(t, bin, lab.AppNS, lab.AppIf, filepath.Join(dir, "flows.json"), "--config", lab.Sessions)
-	st, err := readState(lab.AppIf)
+	st, err := readStateFile(stateFile(nsKey(t, lab.AppNS, lab.AppIf)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +184,7 @@ func TestLabCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	streamed := startCapture(t, bin, pw, iface, "--filter", "session lab-src1 tcp", "-s", "128", "-w", "-")
+	streamed := startCapture(t, lab.AppNS, bin, pw, iface, "--filter", "session lab-src1 tcp", "-s", "128", "-w", "-")
 	pw.Close()
 	tshark := exec.Command("tshark", tsharkArgs("-")...)
 	tshark.Stdin = pr
@@ -201,10 +202,10 @@ func TestLabCapture(t *testing.T) {
 	})
 
 	udpFile, noneFile, countFile := filepath.Join(dir, "udp.pcapng"), filepath.Join(dir, "none.pcapng"), filepath.Join(dir, "count.pcapng")
-	udp := startCapture(t, bin, nil, iface, "--filter", fmt.Sprintf("vni %d udp", src2.VNI), "-w", udpFile)
-	none := startCapture(t, bin, nil, iface, "--filter", "vni 999", "-w", noneFile)
-	count := startCapture(t, bin, nil, iface, "-c", "5", "--filter", "session lab-src2", "-w", countFile)
-	victim := startCapture(t, bin, nil, iface, "-w", os.DevNull)
+	udp := startCapture(t, lab.AppNS, bin, nil, iface, "--filter", fmt.Sprintf("vni %d udp", src2.VNI), "-w", udpFile)
+	none := startCapture(t, lab.AppNS, bin, nil, iface, "--filter", "vni 999", "-w", noneFile)
+	count := startCapture(t, lab.AppNS, bin, nil, iface, "-c", "5", "--filter", "session lab-src2", "-w", countFile)
+	victim := startCapture(t, lab.AppNS, bin, nil, iface, "-w", os.DevNull)
 	waitCaptures(t, st.ProgID, 5)
 
 	opt := trafficgen.DefaultOptions()
@@ -239,7 +240,7 @@ func TestLabCapture(t *testing.T) {
 	}
 	waitCaptures(t, st.ProgID, 0)
 	for _, p := range []*captureProc{streamed, udp, none, count} {
-		t.Logf("vxtap %s:\n%s", strings.Join(p.cmd.Args[1:], " "), p.stderr.String())
+		t.Logf("%s:\n%s", strings.Join(p.cmd.Args, " "), p.stderr.String())
 		if !strings.Contains(p.stderr.String(), " 0 lost (ring buffer full)") || !strings.Contains(p.stderr.String(), "0 packets dropped by the daemon") {
 			t.Errorf("capture %v lost packets:\n%s", p.cmd.Args, p.stderr.String())
 		}
