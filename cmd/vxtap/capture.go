@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -29,6 +30,7 @@ func captureCommand() *cli.Command {
 			"so only matching copies cross the ring buffer. Each VNI gets a pcapng interface named after its\n" +
 			"session; each packet keeps its original length and a comment naming its VNI, mirror source and rule.\n" +
 			"Example: vxtap capture --iface eth1 --filter 'session web tcp port 443' -w - | tshark -r -",
+		ArgsUsage: "[FILTER WORDS]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "iface", Aliases: []string{"i"}, Usage: "the daemon's mirror target interface (default: the only one with a daemon)"},
 			&cli.StringFlag{Name: "socket", Usage: "API socket (default: " + api.SocketPath("<iface>") + ")"},
@@ -42,8 +44,15 @@ func captureCommand() *cli.Command {
 }
 
 func runCapture(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: give the filter with --filter", c.Args().First())
+	expr := c.String("filter")
+	if c.NArg() > 0 { // tcpdump style: the filter as the trailing words
+		if expr != "" {
+			return fmt.Errorf("filter given twice: --filter %q and the arguments %q", expr, strings.Join(c.Args().Slice(), " "))
+		}
+		expr = strings.Join(c.Args().Slice(), " ")
+	}
+	if c.String("write") == "-" && isTerminal(os.Stdout) {
+		return fmt.Errorf("flag --write: refusing to write pcapng to a terminal: give -w FILE, or pipe it (| tshark -r -)")
 	}
 	if c.Uint("snaplen") > livecap.MaxSnapLen {
 		return fmt.Errorf("flag --snaplen %d: want 0 (the most) to %d", c.Uint("snaplen"), livecap.MaxSnapLen)
@@ -64,7 +73,18 @@ func runCapture(c *cli.Context) error {
 	}
 	defer cl.Close()
 
-	// The output opens before the capture starts: a bad path changes nothing.
+	ctx := context.Background()
+	st, err := cl.Capture(ctx, api.CaptureQuery{Filter: expr, SnapLen: uint32(c.Uint("snaplen")), Count: c.Uint64("count")})
+	if err != nil {
+		var re *api.RequestError
+		if errors.As(err, &re) && re.Parameter == "filter" {
+			return fmt.Errorf("flag --filter: %s", re.Message)
+		}
+		return err
+	}
+	defer st.Close()
+	// The file is created once the daemon took the capture: a bad filter
+	// or a busy daemon leaves no empty file behind.
 	var out io.Writer = os.Stdout
 	var file *os.File
 	if w := c.String("write"); w != "-" {
@@ -74,16 +94,6 @@ func runCapture(c *cli.Context) error {
 		defer file.Close()
 		out = file
 	}
-	ctx := context.Background()
-	st, err := cl.Capture(ctx, api.CaptureQuery{Filter: c.String("filter"), SnapLen: uint32(c.Uint("snaplen")), Count: c.Uint64("count")})
-	if err != nil {
-		var re *api.RequestError
-		if errors.As(err, &re) && re.Parameter == "filter" {
-			return fmt.Errorf("flag --filter: %s", re.Message)
-		}
-		return err
-	}
-	defer st.Close()
 	// Ctrl-C or SIGTERM asks the daemon to end the capture; it still sends
 	// its counters. A second signal leaves at once.
 	sig := make(chan os.Signal, 2)
