@@ -253,7 +253,7 @@ __noinline int finish(struct xdp_md *ctx, struct pkt *p)
 	reason = account(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
 		emit_sample(ctx, p, now);
-	if (reason == REASON_FLOW || reason == REASON_OVERFLOW)
+	if ((reason == REASON_FLOW || reason == REASON_OVERFLOW) && capture_running())
 		capture(ctx, p, now); /* live captures of accounted copies (capture.h) */
 	return reason;
 }

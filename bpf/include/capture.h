@@ -68,14 +68,11 @@ static __always_inline int has_ports(const struct pkt *p)
 	return p->key.proto == IPPROTO_TCP || p->key.proto == IPPROTO_UDP;
 }
 
-/* capture_term_match: one term against the packet. Global: verified once,
- * not once per slot and term. */
-__noinline int capture_term_match(const struct capture_term *t, const struct pkt *p)
+/* capture_term_match: one term against the packet. */
+static __always_inline int capture_term_match(const struct capture_term *t, const struct pkt *p)
 {
 	__u8 proto;
 
-	if (!t || !p)
-		return 0;
 	switch (t->kind) {
 	case CAPTURE_TERM_VNI:
 		return p->key.vni == t->num;
@@ -137,6 +134,16 @@ static __always_inline void capture_count(__u32 i, int which)
 		c->over_limit++;
 }
 
+/* capture_running: any capture slot is active. Inline, so a copy pays a
+ * call into capture() only while a capture runs. */
+static __always_inline int capture_running(void)
+{
+	__u32 zero = 0;
+	struct capture_set *tab = bpf_map_lookup_elem(&capture_table, &zero);
+
+	return tab && tab->nactive;
+}
+
 /* capture: send the copy once to every capture whose filter it matches.
  * Global, so the slot loop is verified apart from the data path. */
 __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
@@ -163,9 +170,9 @@ __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 	for (__u32 i = 0; i < CAPTURE_MAX_SLOTS; i++) {
 		struct capture_slot *s = &tab->slots[i];
 
+		if (!s->active || !capture_slot_match(s, p))
+			continue; /* gen[i] is read only for the bits set */
 		b->hdr.gen[i] = s->gen;
-		if (!capture_slot_match(s, p))
-			continue;
 		capture_count(i, 0);
 		if (s->limit && __sync_fetch_and_add(&s->taken, 1) >= s->limit) {
 			capture_count(i, 3); /* -c reached: the daemon clears the slot */
