@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"unsafe"
 
@@ -17,10 +18,11 @@ var _ = [1]struct{}{}[int(VxtapCaptureConstCAPTURE_MAX_TERMS)-livecap.MaxTerms]
 var _ = [1]struct{}{}[int(VxtapVxtapConstMAX_SNAP_LEN)-livecap.MaxSnapLen]
 
 // Live captures (bpf/include/capture.h): narrow handles on the capture
-// slots. The caller (livecap.Hub) serialises them; each rewrites the one
-// capture_set value, so a packet sees a slot whole or not at all.
+// slots. The caller (livecap.Hub) serialises them.
 
-// SetCapture starts capture slot i with spec, zeroing its counters.
+// SetCapture starts capture slot i with spec, zeroing its counters. The
+// slot is written inactive first, then active, so a packet never matches
+// a filter half written.
 func (o *Objects) SetCapture(i int, spec livecap.Spec) error {
 	if i < 0 || i >= livecap.MaxSlots {
 		return fmt.Errorf("capture slot %d: want 0..%d", i, livecap.MaxSlots-1)
@@ -32,7 +34,15 @@ func (o *Objects) SetCapture(i int, spec livecap.Spec) error {
 	if err := o.zeroCaptureStats(i); err != nil {
 		return err
 	}
-	return o.updateCaptures(func(set *VxtapCaptureSet) { set.Slots[i] = slot })
+	slot.Active = 0
+	if err := o.writeSlot(i, &slot); err != nil {
+		return err
+	}
+	slot.Active = 1
+	if err := o.writeSlot(i, &slot); err != nil {
+		return err
+	}
+	return o.countActive()
 }
 
 // ClearCapture stops capture slot i: from now on no copy is sent for it.
@@ -40,7 +50,20 @@ func (o *Objects) ClearCapture(i int) error {
 	if i < 0 || i >= livecap.MaxSlots {
 		return fmt.Errorf("capture slot %d: want 0..%d", i, livecap.MaxSlots-1)
 	}
-	return o.updateCaptures(func(set *VxtapCaptureSet) { set.Slots[i] = VxtapCaptureSlot{} })
+	var slot VxtapCaptureSlot
+	if err := o.VxtapMaps.CaptureSlots.Lookup(uint32(i), &slot); err != nil {
+		return fmt.Errorf("read capture slot %d: %w", i, err)
+	}
+	if slot.Active != 0 {
+		slot.Active = 0
+		if err := o.writeSlot(i, &slot); err != nil {
+			return err
+		}
+	}
+	if err := o.writeSlot(i, &VxtapCaptureSlot{}); err != nil {
+		return err
+	}
+	return o.countActive()
 }
 
 // CaptureCounters sums slot i's counters over the CPUs.
@@ -59,15 +82,15 @@ func (o *Objects) CaptureCounters(i int) (livecap.Counters, error) {
 	return c, nil
 }
 
-// CaptureActive reports which slots the data path runs (for tests and
-// status): bit i set when slot i is active.
+// CaptureActive reports which slots the data path runs: bit i set when
+// slot i is active.
 func (o *Objects) CaptureActive() (uint8, error) {
-	var set VxtapCaptureSet
-	if err := o.VxtapMaps.CaptureTable.Lookup(uint32(0), &set); err != nil {
-		return 0, fmt.Errorf("read capture slots: %w", err)
-	}
 	var m uint8
-	for i, s := range set.Slots {
+	for i := 0; i < livecap.MaxSlots; i++ {
+		var s VxtapCaptureSlot
+		if err := o.VxtapMaps.CaptureSlots.Lookup(uint32(i), &s); err != nil {
+			return 0, fmt.Errorf("read capture slot %d: %w", i, err)
+		}
 		if s.Active != 0 {
 			m |= 1 << i
 		}
@@ -75,20 +98,23 @@ func (o *Objects) CaptureActive() (uint8, error) {
 	return m, nil
 }
 
-func (o *Objects) updateCaptures(change func(*VxtapCaptureSet)) error {
-	var set VxtapCaptureSet
-	if err := o.VxtapMaps.CaptureTable.Lookup(uint32(0), &set); err != nil {
-		return fmt.Errorf("read capture slots: %w", err)
+func (o *Objects) writeSlot(i int, s *VxtapCaptureSlot) error {
+	if err := o.VxtapMaps.CaptureSlots.Update(uint32(i), s, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("write capture slot %d: %w", i, err)
 	}
-	change(&set)
-	set.Nactive = 0
-	for _, s := range set.Slots {
-		if s.Active != 0 {
-			set.Nactive++
-		}
+	return nil
+}
+
+// countActive writes how many slots are active, which a copy tests
+// before looking at any slot.
+func (o *Objects) countActive() error {
+	m, err := o.CaptureActive()
+	if err != nil {
+		return err
 	}
-	if err := o.VxtapMaps.CaptureTable.Update(uint32(0), &set, ebpf.UpdateExist); err != nil {
-		return fmt.Errorf("write capture slots: %w", err)
+	ctl := VxtapCaptureCtl{Nactive: uint32(bits.OnesCount8(m))}
+	if err := o.VxtapMaps.CaptureControl.Update(uint32(0), &ctl, ebpf.UpdateExist); err != nil {
+		return fmt.Errorf("write capture count: %w", err)
 	}
 	return nil
 }

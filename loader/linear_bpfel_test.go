@@ -35,9 +35,10 @@ type LinearLinearRule struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	LinearMapAllowedSources           = "allowed_sources"
+	LinearMapCaptureControl           = "capture_control"
 	LinearMapCaptureScratch           = "capture_scratch"
+	LinearMapCaptureSlots             = "capture_slots"
 	LinearMapCaptureStats             = "capture_stats"
-	LinearMapCaptureTable             = "capture_table"
 	LinearMapClock                    = "clock"
 	LinearMapCounters                 = "counters"
 	LinearMapEvents                   = "events"
@@ -149,9 +150,10 @@ type LinearProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type LinearMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.MapSpec `ebpf:"capture_control"`
 	CaptureScratch *ebpf.MapSpec `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
-	CaptureTable   *ebpf.MapSpec `ebpf:"capture_table"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -239,9 +241,10 @@ func (o *LinearObjects) Close() error {
 // It can be passed to LoadLinearObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LinearMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.Map `ebpf:"capture_control"`
 	CaptureScratch *ebpf.Map `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
-	CaptureTable   *ebpf.Map `ebpf:"capture_table"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -275,9 +278,10 @@ type LinearMaps struct {
 func (m *LinearMaps) Close() error {
 	return _LinearClose(
 		m.AllowedSources,
+		m.CaptureControl,
 		m.CaptureScratch,
+		m.CaptureSlots,
 		m.CaptureStats,
-		m.CaptureTable,
 		m.Clock,
 		m.Counters,
 		m.Events,

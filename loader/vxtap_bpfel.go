@@ -34,6 +34,12 @@ type VxtapCaptureCounters struct {
 	OverLimit uint64
 }
 
+type VxtapCaptureCtl struct {
+	_       structs.HostLayout
+	Nactive uint32
+	Pad     uint32
+}
+
 type VxtapCaptureHdr struct {
 	_           structs.HostLayout
 	Type        uint32
@@ -47,13 +53,6 @@ type VxtapCaptureHdr struct {
 	Pad         [2]uint8
 	Gen         [8]uint8
 	OuterSrc    [16]uint8
-}
-
-type VxtapCaptureSet struct {
-	_       structs.HostLayout
-	Nactive uint32
-	Pad     uint32
-	Slots   [8]VxtapCaptureSlot
 }
 
 type VxtapCaptureSlot struct {
@@ -459,9 +458,10 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	VxtapMapAllowedSources           = "allowed_sources"
+	VxtapMapCaptureControl           = "capture_control"
 	VxtapMapCaptureScratch           = "capture_scratch"
+	VxtapMapCaptureSlots             = "capture_slots"
 	VxtapMapCaptureStats             = "capture_stats"
-	VxtapMapCaptureTable             = "capture_table"
 	VxtapMapClock                    = "clock"
 	VxtapMapCounters                 = "counters"
 	VxtapMapEvents                   = "events"
@@ -571,9 +571,10 @@ type VxtapProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.MapSpec `ebpf:"capture_control"`
 	CaptureScratch *ebpf.MapSpec `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
-	CaptureTable   *ebpf.MapSpec `ebpf:"capture_table"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -659,9 +660,10 @@ func (o *VxtapObjects) Close() error {
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.Map `ebpf:"capture_control"`
 	CaptureScratch *ebpf.Map `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
-	CaptureTable   *ebpf.Map `ebpf:"capture_table"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -694,9 +696,10 @@ type VxtapMaps struct {
 func (m *VxtapMaps) Close() error {
 	return _VxtapClose(
 		m.AllowedSources,
+		m.CaptureControl,
 		m.CaptureScratch,
+		m.CaptureSlots,
 		m.CaptureStats,
-		m.CaptureTable,
 		m.Clock,
 		m.Counters,
 		m.Events,

@@ -2,8 +2,8 @@
 /* Live captures (`vxtap capture`): up to CAPTURE_MAX_SLOTS compiled
  * top-view filters, checked for every accounted copy. A copy matching any
  * of them crosses the ring buffer once, as an EVENT_CAPTURE record whose
- * bitmask names the captures; a copy matching none costs one map lookup
- * and one test. Go (loader/capture.go) sets and clears the slots.
+ * bitmask names the captures; while no capture runs a copy costs one map
+ * lookup and one test. Go (loader/capture.go) sets and clears the slots.
  * Byte order: addresses and masks network order, compared as raw words;
  * VNI and ports host order, as in struct pkt. */
 #ifndef VXTAP_CAPTURE_H
@@ -17,13 +17,25 @@
 #include "pkt.h"
 #include "vxtap_shared.h"
 
-/* The capture slots (struct capture_set), written by Go only: one entry. */
+/* The capture slots, written by Go only. Go sets a slot in two writes
+ * (inactive with its filter, then the same with active = 1) and clears it
+ * the other way round, so a packet racing a write never reads a filter
+ * half old and half new; each slot is its own entry, so setting one never
+ * rewrites another's limit count. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CAPTURE_MAX_SLOTS);
+	__type(key, __u32);
+	__type(value, struct capture_slot);
+} capture_slots SEC(".maps");
+
+/* How many capture slots are active (struct capture_ctl), written by Go. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct capture_set);
-} capture_table SEC(".maps");
+	__type(value, struct capture_ctl);
+} capture_control SEC(".maps");
 
 /* Per-CPU matched/sent/lost/over_limit counters of each capture slot. */
 struct {
@@ -139,9 +151,9 @@ static __always_inline void capture_count(__u32 i, int which)
 static __always_inline int capture_running(void)
 {
 	__u32 zero = 0;
-	struct capture_set *tab = bpf_map_lookup_elem(&capture_table, &zero);
+	struct capture_ctl *ctl = bpf_map_lookup_elem(&capture_control, &zero);
 
-	return tab && tab->nactive;
+	return ctl && ctl->nactive;
 }
 
 /* capture: send the copy once to every capture whose filter it matches.
@@ -149,14 +161,10 @@ static __always_inline int capture_running(void)
 __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 {
 	__u32 zero = 0, snap, mask, orig;
-	struct capture_set *tab;
 	struct capture_buf *b;
 	__u64 len; /* 64-bit so the bounds checked are the register passed */
 
 	if (!ctx || !p)
-		return 0;
-	tab = bpf_map_lookup_elem(&capture_table, &zero);
-	if (!tab || !tab->nactive)
 		return 0;
 	b = bpf_map_lookup_elem(&capture_scratch, &zero);
 	if (!b)
@@ -168,11 +176,12 @@ __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 	b->hdr.cap_len = 0;
 	/* Bounded by CAPTURE_MAX_SLOTS: one pass over the slots. */
 	for (__u32 i = 0; i < CAPTURE_MAX_SLOTS; i++) {
-		struct capture_slot *s = &tab->slots[i];
+		__u32 key = i; /* i stays in a register: the verifier knows it */
+		struct capture_slot *s = bpf_map_lookup_elem(&capture_slots, &key);
 
-		if (!s->active || !capture_slot_match(s, p))
+		if (!s || !s->active || !capture_slot_match(s, p))
 			continue; /* gen[i] is read only for the bits set */
-		b->hdr.gen[i] = s->gen;
+		b->hdr.gen[i & (CAPTURE_MAX_SLOTS - 1)] = s->gen;
 		capture_count(i, 0);
 		if (s->limit && __sync_fetch_and_add(&s->taken, 1) >= s->limit) {
 			capture_count(i, 3); /* -c reached: the daemon clears the slot */

@@ -435,12 +435,11 @@ struct capture_slot {
 	struct capture_term terms[CAPTURE_MAX_TERMS];
 };
 
-/* All capture slots in one value (capture_table map), so a packet reads
- * them with one lookup; nactive lets it skip them when no capture runs. */
-struct capture_set {
-	__u32 nactive; /* slots with active = 1; 0 = no capture runs */
+/* capture_ctl value: how many slots are active, so a copy skips the
+ * slots when no capture runs. */
+struct capture_ctl {
+	__u32 nactive; /* slots with active = 1 */
 	__u32 pad;
-	struct capture_slot slots[CAPTURE_MAX_SLOTS];
 };
 
 /* Per-CPU counters of one capture slot (zeroed by Go when it sets the slot). */

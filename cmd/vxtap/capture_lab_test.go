@@ -52,7 +52,7 @@ func (p *captureProc) interrupt(t *testing.T) {
 	}
 }
 
-// activeCaptures reads nactive of the daemon program's capture_table
+// activeCaptures reads nactive of the daemon program's capture_control
 // map with bpftool: what the kernel runs, not what the daemon believes.
 func activeCaptures(t *testing.T, progID uint32) int {
 	t.Helper()
@@ -66,21 +66,21 @@ func activeCaptures(t *testing.T, progID uint32) int {
 	}
 	for _, id := range strings.Split(string(m[1]), ",") {
 		info, _ := exec.Command("bpftool", "-j", "map", "show", "id", id).Output()
-		if !bytes.Contains(info, []byte(`"name":"capture_table"`)) {
+		if !bytes.Contains(info, []byte(`"name":"capture_control"`)) {
 			continue
 		}
 		v, err := exec.Command("bpftool", "-j", "map", "lookup", "id", id, "key", "0", "0", "0", "0").Output()
 		if err != nil {
-			t.Fatalf("bpftool map lookup capture_table: %v", err)
+			t.Fatalf("bpftool map lookup capture_control: %v", err)
 		}
 		n := regexp.MustCompile(`"nactive":([0-9]+)`).FindSubmatch(v)
 		if n == nil {
-			t.Fatalf("capture_table value without nactive: %.200s", v)
+			t.Fatalf("capture_control value without nactive: %.200s", v)
 		}
 		k, _ := strconv.Atoi(string(n[1]))
 		return k
 	}
-	t.Fatalf("program %d has no capture_table map", progID)
+	t.Fatalf("program %d has no capture_control map", progID)
 	return 0
 }
 
