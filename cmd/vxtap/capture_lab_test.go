@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vxtap/vxtap/userspace/api"
 	"github.com/vxtap/vxtap/userspace/testutil"
 	"github.com/vxtap/vxtap/userspace/trafficgen"
 )
@@ -207,6 +209,14 @@ func TestLabCapture(t *testing.T) {
 	count := startCapture(t, lab.AppNS, bin, nil, iface, "-c", "5", "--filter", "session lab-src2", "-w", countFile)
 	victim := startCapture(t, lab.AppNS, bin, nil, iface, "-w", os.DevNull)
 	waitCaptures(t, st.ProgID, 5)
+	cl, err := api.DialPath(filepath.Join(runDir, nsKey(t, lab.AppNS, lab.AppIf)+".sock"), lab.AppIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds, err := cl.Status(context.Background()); err != nil || ds.Captures != 5 {
+		t.Errorf("/v1/status: %v captures running (%v), want 5", ds, err)
+	}
+	cl.Close()
 
 	opt := trafficgen.DefaultOptions()
 	res, err := trafficgen.Run(lab, opt)

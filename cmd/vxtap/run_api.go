@@ -36,7 +36,7 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 			Healthy: ok, Health: why, XDPMode: st.Mode, Driver: st.Driver, ProgID: st.ProgID,
 			FlowTableSize: objs.FlowTableSize(), Flows: s.LastSweep.Flows,
 			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples,
-			Sinks: s.Sinks}
+			Captures: caps.hub.Running(), CaptureCopies: s.Captured, Sinks: s.Sinks}
 	}
 	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status})
 	if err != nil {

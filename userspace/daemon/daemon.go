@@ -296,6 +296,7 @@ type State struct {
 	VNIPackets map[uint32]uint64
 	VNIBytes   map[uint32]uint64
 	Samples    uint64
+	Captured   uint64 // copies live captures asked for (vxtap capture), not samples
 	Evicted    uint64
 	Vanished   uint64
 	KnownFlows int
@@ -319,6 +320,6 @@ func (d *Daemon) State() State {
 		rec[k] = v
 	}
 	return State{Uptime: time.Since(d.start), LastSweep: d.last, Records: rec,
-		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: d.samples.Load(),
+		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: d.samples.Load(), Captured: d.captures.Load(),
 		Evicted: d.evicted, Vanished: d.vanished, LostStarts: d.lostStarts.Load(), Sinks: d.fan.stats()}
 }
