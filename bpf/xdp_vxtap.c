@@ -181,6 +181,7 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 		return REASON_NON_IP;
 
 	ip_off = cursor_off(c, data);
+	p->ip_off = ip_off;
 	err = parse_l3(c, proto, &l3);
 	if (err == PARSE_SHORT)
 		return REASON_SHORT_INNER_IP;

@@ -162,6 +162,16 @@ func TestCaptureRecord(t *testing.T) {
 	if s.VNI != 42 || s.OrigLen != uint32(len(inner)) || !bytes.Equal(s.Data, inner[:96]) || s.MirrorSource != outerSrc4 {
 		t.Errorf("record vni %d orig %d len %d mirror %s; want 42, %d, 96 inner bytes, %s", s.VNI, s.OrigLen, len(s.Data), s.MirrorSource, len(inner), outerSrc4)
 	}
+	// A copy the session truncated (AWS PacketLength) reports the inner
+	// frame's length as its IP header states it: Wireshark then shows
+	// the copy as cut, with its real length.
+	if _, err := o.RunPacket(frame[:offInner+80], time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got = readCaptures(t, ev)
+	if len(got) != 1 || got[0].OrigLen != uint32(len(inner)) || !bytes.Equal(got[0].Data, inner[:80]) {
+		t.Errorf("truncated copy: %d records %+v; want orig %d and its 80 bytes", len(got), got, len(inner))
+	}
 	// A rejected or malformed copy is never captured: only accounted ones.
 	if _, err := o.RunPacket(frame[:offInner+10], time.Now()); err != nil {
 		t.Fatal(err)

@@ -195,8 +195,14 @@ __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 	snap = b->hdr.cap_len;
 	if (!mask)
 		return 0;
+	/* What the copy holds of the inner frame bounds what is sent. */
 	orig = p->wire_len - p->inner_off;
 	len = snap < orig ? snap : orig;
+	/* A copy the session truncated (PacketLength) reports the frame's
+	 * length as its inner IP header states it, as tcpdump reports a
+	 * frame its snap length cut: the pcapng original length. */
+	if (p->truncated)
+		orig = p->ip_off - p->inner_off + p->ip_len;
 	/* Two plain tests after a barrier, so the verifier sees len bounded
 	 * in 1..MAX_SNAP_LEN (as in emit_sample). */
 	asm volatile("" : "+r"(len));

@@ -456,7 +456,7 @@ struct capture_hdr {
 	__u32 type;         /* EVENT_CAPTURE */
 	__u32 vni;
 	__u64 ts_ns;        /* program clock */
-	__u32 orig_len;     /* inner frame length as the mirror delivered it */
+	__u32 orig_len;     /* inner frame length: as its IP header states it for a copy the session truncated, else as delivered */
 	__u32 cap_len;      /* bytes that follow: the largest snap length of the captures matched */
 	__u32 rule;         /* filter rule that accepted the copy, 0 = none decided */
 	__u8 captures;      /* bit i: capture slot i matched */
