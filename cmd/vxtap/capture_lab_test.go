@@ -334,5 +334,11 @@ func TestLabCapture(t *testing.T) {
 	if out, err := exec.Command("tshark", tsharkArgs(noneFile)...).Output(); err != nil || len(parseTshark(t, out)) != 0 {
 		t.Errorf("empty capture file: %v %q", err, out)
 	}
+	// A capture running when the daemon stops ends with its counters.
+	last := startCapture(t, lab.AppNS, bin, nil, iface, "-w", os.DevNull)
+	waitCaptures(t, st.ProgID, 1)
 	d.stop(t, syscall.SIGTERM)
+	if err := last.cmd.Wait(); err != nil || !strings.Contains(last.stderr.String(), "(daemon stopping)") {
+		t.Errorf("capture when the daemon stops: %v\n%s", err, last.stderr.String())
+	}
 }

@@ -195,6 +195,7 @@ func runDaemon(c *cli.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	srv.Shutdown(shutCtx)
 	cancel()
+	local.stop() // before the maps close: live captures end cleanly
 
 	n, serr := d.Shutdown(!keep)
 	log.Info().Int("records", n).Bool("keep_attached", keep).Msg("final sweep done")

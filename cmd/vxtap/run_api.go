@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog/log"
@@ -18,6 +19,7 @@ import (
 type localAPI struct {
 	srv  *api.Server
 	done chan error
+	once sync.Once
 }
 
 // newRates sizes the tracker for the flow table: the room is reserved,
@@ -52,11 +54,15 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 	return a, nil
 }
 
+// stop ends the API (live captures get their end frame and their slots
+// are cleared while the maps are still open); safe to call twice.
 func (a *localAPI) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	a.srv.Shutdown(ctx)
-	<-a.done
+	a.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.srv.Shutdown(ctx)
+		<-a.done
+	})
 }
 
 // With no daemon, `vxtap top` reads the flow map a --keep-attached
