@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench torture demo lab-up lab-down vet clean
+.PHONY: help deps generate check-generate build test test-unit corpus bench bench-detect bench-live torture fuzz soak demo lab-up lab-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -16,7 +16,7 @@ deps: ## install the toolchain and test peers (Debian, as root)
 	bash scripts/deps.sh
 
 generate: ## regenerate the bpf2go Go bindings and objects from bpf/
-	$(GO) generate ./loader/
+	$(GO) generate ./loader/...
 
 check-generate: generate ## fail if the committed generated code differs from bpf/
 	@git diff --exit-code --stat -- loader/ || { echo "generated BPF code is stale: run make generate and commit"; exit 1; }
@@ -38,12 +38,37 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 		./$(BIN) analyze --format tsv "$$f" | diff -q - "$${f%.pcap}.truth.tsv" >/dev/null \
 			&& echo "ok   $$(basename $$f)" || { echo "FAIL $$(basename $$f)"; exit 1; }; done
 
-bench: ## benchmarks: ns per packet through BPF_PROG_TEST_RUN, then the 1M-flow sweep (budget 250 ms)
-	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/
-	$(GO) test -run '^$$' -bench '1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
+bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN), 1M-flow sweep (250 ms), ring drain (2 M records/s), RSS at 1M flows (384 MiB)
+	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
+	$(GO) test -run '^$$' -bench 'Sweep1M|Walk1M|Recover1M|Build1M|View1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
+	$(GO) test -run '^$$' -bench 'RingDrain' -benchtime 10x -count 3 ./loader/
+	$(GO) test -run '^$$' -bench 'DaemonMemory1M' -benchtime 1x -count 1 ./loader/
+
+bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per source and in total
+	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
+
+soak: build ## the lab for 10 minutes (SOAK=10m) under SIGKILL restarts, SIGHUP reloads and a full-then-freed flow-log disk: exact records, flat memory (go test runs 2 minutes)
+	VXTAP_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/vxtap/ | grep -E '^(=== RUN|--- |\s+soak_test|ok|FAIL|PASS)'
 
 torture: ## the differential torture: 200,000 generated frames through XDP and the Go reference parser (go test runs 20,000)
 	VXTAP_TORTURE_N=200000 $(GO) test -count=1 -timeout 30m -run TestTortureDifferential -v ./loader/ | tail -3
+
+# Every decoder of outside input, as package:FuzzTarget; seeds in each
+# package's testdata/fuzz/<target>/.
+FUZZ_TARGETS := ./userspace/capture:FuzzReader ./userspace/filter:FuzzConfigYAML ./userspace/filter:FuzzAWSJSON \
+	./loader:FuzzDecodeEvent ./userspace/topview:FuzzParseFilter ./userspace/api:FuzzParseQuery ./userspace/report:FuzzReadRecords
+FUZZTIME ?= 30s
+FUZZFLAGS ?=                     # e.g. -parallel 1 on a shared machine
+
+fuzz: ## run each fuzz target for FUZZTIME (default 30s); a crasher lands in testdata/fuzz: commit it as a seed
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg; done
+
+# The lossless search after the live benchmark (empty: skip it).
+BENCH_LIVE_LOSSLESS_ARGS ?= --receivers tcpdump,softflowd --frames 1000000
+bench-live: ## live benchmark (root): vxtap vs XDP_DROP, touch, tcpdump, softflowd on a veth, then their lossless rates; docs/bench-live.*, docs/PERFORMANCE.md; BENCH_LIVE_ARGS='--reps 5 --frames 5000000'
+	BENCH_LIVE_LOSSLESS_ARGS="$(BENCH_LIVE_LOSSLESS_ARGS)" bash scripts/bench-live.sh $(BENCH_LIVE_ARGS)
 
 demo: build ## the built-in lab: two mirror sources, vxtap, traffic, top talkers
 	bash scripts/demo.sh

@@ -130,15 +130,18 @@ __noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 	p->mirror = 1;
 	if (vlans)
 		pkt_flag(p, FLAG_OUTER_VLAN);
-	p->outer_family = l3.family;
-	copy_addr(p->outer_src, l3.src, l3.family);
 	/* Trust before anything else is read: a copy from outside
-	 * allowed_sources is dropped unread. */
-	if (cfg_source_check && !source_allowed(l3.family, l3.src))
+	 * allowed_sources is dropped unread (its source noted). */
+	if (cfg_source_check && !source_allowed(l3.family, l3.src)) {
+		p->outer_family = l3.family;
+		copy_addr(p->outer_src, l3.src, l3.family);
 		return REASON_UNKNOWN_SOURCE;
+	}
 	p->vxlan_off = cursor_off(c, data);
 	if (dport != cfg_vxlan_port)
 		return PARSE_GENEVE_NEXT;
+	p->outer_family = l3.family;
+	copy_addr(p->outer_src, l3.src, l3.family);
 	return -1;
 }
 

@@ -81,7 +81,8 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 	cfg := daemon.DefaultConfig()
 	cfg.SweepInterval, cfg.DrainEvery = time.Millisecond, time.Millisecond
 	cfg.Aggregate.TableSize = int(o.FlowTableSize())
-	// Long timeouts: a slow sweep on a busy machine must not age the flows out.
+	// The flows get no packets after the fill: live, not idle, however
+	// long a loaded machine takes.
 	cfg.Aggregate.IdleTimeout, cfg.Aggregate.ActiveTimeout = time.Hour, time.Hour
 	tr := rates.New(rates.Config{Capacity: int(o.FlowTableSize())}) // as `vxtap run` sizes it (newRates)
 	d, err := daemon.New(cfg, daemon.Sources{Flows: o, Events: events, Counters: o, Ledger: o.Ledger()},

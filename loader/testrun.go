@@ -1,10 +1,13 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Verdicts the program returns.
@@ -33,6 +36,13 @@ func (o *Objects) RunPacket(frame []byte, ts time.Time) (uint32, error) {
 	}
 	ret, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: frame})
 	if err != nil {
+		if errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.E2BIG) || errors.Is(err, unix.EMSGSIZE) {
+			reason := "test_run_refused"
+			if len(frame) > os.Getpagesize() {
+				reason = "frame_too_large"
+			}
+			return 0, &FrameRefusedError{Reason: reason, Len: len(frame), Err: err}
+		}
 		return 0, fmt.Errorf("BPF_PROG_TEST_RUN: %w", err)
 	}
 	return ret, nil
@@ -55,3 +65,21 @@ func (o *Objects) countShortFrame(n int) error {
 	}
 	return nil
 }
+
+// FrameRefusedError is a frame BPF_PROG_TEST_RUN will not take (an 80 KB
+// BIG TCP frame does not fit one XDP buffer): the caller counts it under
+// Reason and goes on with the next frame.
+type FrameRefusedError struct {
+	Reason string // frame_too_large, or test_run_refused
+	Len    int
+	Err    error
+}
+
+func (e *FrameRefusedError) Error() string {
+	return fmt.Sprintf("%s: BPF_PROG_TEST_RUN refused the %d-byte frame: %v", e.Reason, e.Len, e.Err)
+}
+
+func (e *FrameRefusedError) Unwrap() error { return e.Err }
+
+// FrameRefused names the reason the frame is counted under.
+func (e *FrameRefusedError) FrameRefused() string { return e.Reason }

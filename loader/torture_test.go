@@ -133,6 +133,11 @@ func (g tortureGen) inner() []byte {
 	protos := []uint8{6, 17, 1, 58, 47}
 	proto := protos[g.r.UintN(uint(len(protos)))]
 	p := append(g.l4(proto), g.bytes(int(g.r.UintN(200)))...)
+	if g.chance(0.05) {
+		// A whole packet whose stated length ends inside its L4 header.
+		p = g.l4(proto)
+		p = p[:g.r.UintN(uint(len(p))+1)]
+	}
 	ipb, typ := g.ip(g.chance(0.4), proto, p)
 	return append(g.eth(typ), ipb...)
 }

@@ -37,7 +37,7 @@ step "lab up"
 
 step "vxtap run on $APP_IF (netns $NS_APP)"
 # nsenter, not a shell function: $! must be vxtap itself (nsenter execs it).
-nsenter --net="/run/netns/$NS_APP" "$bin" run --iface "$APP_IF" --config "$LAB_SESSIONS" --flow-log "$work/flows.json" --sample-rate 50 \
+nsenter --net="/run/netns/$NS_APP" "$bin" run --iface "$APP_IF" --config "$LAB_SESSIONS" --flow-log "$work/flows.json" --state-dir "$work/state" --sample-rate 50 \
 	--sample-file "$work/samples.pcapng" --active-timeout 10s 2>"$work/vxtap.log" &
 daemon_pid=$!
 for _ in $(seq 100); do

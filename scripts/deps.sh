@@ -6,7 +6,8 @@
 set -euo pipefail
 
 GO_VERSION=${GO_VERSION:-1.26.8}
-PKGS=(clang llvm libbpf-dev bpftool tshark iproute2 ethtool tmux prometheus make git ca-certificates nfdump pmacct)
+PKGS=(clang llvm libbpf-dev bpftool tshark iproute2 ethtool tmux prometheus make git ca-certificates nfdump pmacct
+	tcpdump softflowd) # these two (and nfdump): baselines of make bench-live
 
 need_apt=0
 for p in "${PKGS[@]}"; do

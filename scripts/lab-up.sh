@@ -124,15 +124,24 @@ mkdir -p "$LAB_STATE_DIR"
 # The sessions in vxtap's YAML format. The lab's copies leave from an
 # underlay address apart from the workload's (as from an instance with a
 # second ENI), so the workload addresses are listed: vxtap then tells
-# ingress from egress. Every copy is analyzed. Only the two sources'
-# outer addresses are trusted (allowed_sources): copies from any other
-# address, or with another VNI, are dropped as unknown_source/unknown_vni.
+# ingress from egress. Every copy is analyzed: source 1 without rules,
+# source 2 through a filter whose rules accept everything (so its records
+# name the rule: 100 ingress, 200 egress). The ENI ids are made up. Only
+# the two sources' outer addresses are trusted (allowed_sources): copies
+# from any other address, or with another VNI, are dropped as
+# unknown_source/unknown_vni.
 cat >"$LAB_SESSIONS" <<YAML
 # Mirror sessions of lab $P (written by scripts/lab-up.sh).
 allowed_sources: [$SRC1_OUTER/32, "$SRC2_OUTER/128"]
 sessions:
-  $SRC1_VNI: {name: lab-src1, addresses: [$SRC1_WL_V4, "$SRC1_WL_V6"], action: analyze}
-  $SRC2_VNI: {name: lab-src2, addresses: [$SRC2_WL_V4, "$SRC2_WL_V6"], action: analyze}
+  $SRC1_VNI: {name: lab-src1, eni: eni-00000000000000101, addresses: [$SRC1_WL_V4, "$SRC1_WL_V6"], action: analyze}
+  $SRC2_VNI: {name: lab-src2, eni: eni-00000000000000102, addresses: [$SRC2_WL_V4, "$SRC2_WL_V6"], filter: lab-accept-all}
+filters:
+  lab-accept-all:
+    ingress:
+      - {rule: 100, action: accept, description: everything to the workload}
+    egress:
+      - {rule: 200, action: accept, description: everything from the workload}
 YAML
 cat >"$LAB_ENV" <<ENV
 LAB_PREFIX=$P

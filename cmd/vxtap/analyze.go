@@ -18,7 +18,7 @@ func analyzeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "analyze",
 		Usage:     "run a pcap/pcapng capture through the XDP program and print its flows",
-		ArgsUsage: "FILE",
+		ArgsUsage: "FILE (- for standard input)",
 		Description: "Every frame goes through the same XDP program the daemon attaches (BPF_PROG_TEST_RUN),\n" +
 			"with the capture's timestamps as its clock. Needs CAP_BPF (root).",
 		Flags: []cli.Flag{
@@ -57,7 +57,11 @@ func runAnalyze(c *cli.Context) error {
 	if err := portFlag(c, "geneve-port", &cfg.GenevePort, true); err != nil {
 		return err
 	}
-	cfg.FlowTableSize = uint32(c.Uint("flow-table-size"))
+	size, err := uintFlag(c, "flow-table-size", 1, maxFlowTableSize)
+	if err != nil {
+		return err
+	}
+	cfg.FlowTableSize = uint32(size)
 	agg := aggregate.DefaultConfig()
 	agg.IdleTimeout, agg.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
 	agg.TableSize = int(cfg.FlowTableSize)
@@ -82,6 +86,7 @@ func runAnalyze(c *cli.Context) error {
 	if err := printAnalysis(c, format, res); err != nil {
 		return err
 	}
+	warnUnanalyzed(c.Args().First(), res)
 	return runErr
 }
 
@@ -129,4 +134,21 @@ func portFlag(c *cli.Context, name string, dst *uint16, zeroOK bool) error {
 	}
 	*dst = uint16(v)
 	return nil
+}
+
+// warnUnanalyzed names the frames that never went through the data path
+// (counted under their own reasons with --counters): a few by number,
+// then how many more.
+func warnUnanalyzed(path string, res *analyze.Result) {
+	const shown = 10
+	for i, rf := range res.Refused {
+		if i == shown {
+			fmt.Fprintf(os.Stderr, "warning: %s: %d more frame(s) not analyzed\n", path, len(res.Refused)-shown)
+			break
+		}
+		fmt.Fprintf(os.Stderr, "warning: %s: %s (not analyzed, counted as %s)\n", path, rf, rf.Reason)
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(os.Stderr, "warning: %s: %s (counted as not_ethernet)\n", path, s)
+	}
 }

@@ -63,9 +63,8 @@ func TestRunsWithThreeCapabilities(t *testing.T) {
 	up := false
 	for i := 0; i < 100 && !up; i++ {
 		time.Sleep(100 * time.Millisecond)
-		// The state file is keyed by interface and namespace: <iface>:ns<inode>.json.
-		m, _ := filepath.Glob(filepath.Join(runDir, iface+":ns*.json"))
-		up = len(m) == 1
+		_, err := os.Stat(filepath.Join(runDir, nsKey(t, app, iface)+".json")) // keyed by namespace
+		up = err == nil
 	}
 	if !up {
 		t.Fatalf("vxtap run as nobody did not come up: %s", stderr.String())

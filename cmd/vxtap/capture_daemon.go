@@ -1,9 +1,8 @@
 package main
 
 import (
-	"github.com/rs/zerolog/log"
-	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/enrich"
 	"github.com/vxtap/vxtap/userspace/livecap"
 )
 
@@ -11,31 +10,30 @@ import (
 // reader routes capture copies through, and the session names the
 // capture files carry.
 type captures struct {
-	hub   *livecap.Hub
-	names map[uint32]string
+	hub  *livecap.Hub
+	sess *enrich.Sessions
 }
 
 // newCaptures clears capture slots a previous daemon left in pinned maps
-// (a killed daemon cannot clear its own) and reads the session names.
-func newCaptures(c *cli.Context, objs *loader.Objects) (*captures, error) {
+// (a killed daemon cannot clear its own). Session names come from the
+// enrichment table, so a SIGHUP reload renames them for later captures.
+func newCaptures(objs *loader.Objects, sess *enrich.Sessions) (*captures, error) {
 	for i := 0; i < livecap.MaxSlots; i++ {
 		if err := objs.ClearCapture(i); err != nil {
 			return nil, err
 		}
 	}
-	names := map[uint32]string{}
-	sessions, err := detectSessions(c)
-	if err != nil {
-		return nil, err
-	}
-	for vni, s := range sessions {
-		if s.Name != "" {
-			names[vni] = s.Name
-		}
-	}
-	log.Debug().Int("sessions", len(names)).Msg("live captures ready")
-	return &captures{hub: livecap.NewHub(objs), names: names}, nil
+	return &captures{hub: livecap.NewHub(objs), sess: sess}, nil
 }
 
-// sessions is the VNI -> session name map (read once at start).
-func (c *captures) sessions() map[uint32]string { return c.names }
+// sessions is the VNI -> session name map as configured now.
+func (c *captures) sessions() map[uint32]string {
+	names := map[uint32]string{}
+	if c.sess == nil {
+		return names
+	}
+	for vni, s := range c.sess.All() {
+		names[vni] = s.Name
+	}
+	return names
+}

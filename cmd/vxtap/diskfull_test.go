@@ -16,9 +16,10 @@ import (
 // TestDiskFullLosesNothing (issue 10 item 3): the flow log's disk fills
 // up under traffic. /healthz stays 200 but says degraded and names the
 // error, `vxtap status` shows the sink's errors, and no record is lost or
-// doubled: once space is freed the held records land, and after a SIGKILL
-// during the outage the next run writes them. `vxtap report` reads the
-// log without a bad line.
+// doubled: once space is freed the held records land, after a SIGKILL
+// during the outage the next run writes them, and a stop during the
+// outage leaves the program attached for the next run to write them.
+// `vxtap report` reads the log without a bad line.
 func TestDiskFullLosesNothing(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	bin := vxtapBin(t)
@@ -86,9 +87,52 @@ func TestDiskFullLosesNothing(t *testing.T) {
 	if got, _ := recordsFor(t, flowLog, 5101); got != uint64(a) {
 		t.Fatalf("the first flow now carries %d packets, %d were sent", got, a)
 	}
+
+	// A stop (SIGTERM) during an outage: the records cannot be stored, so
+	// the program stays attached and the exit is a failure; the next run,
+	// with space, writes them.
+	d = startDaemon(t, bin, app, iface, flowLog, state...)
+	testutil.Fill(t, filler)
+	// Twenty flows: their records overflow the slack of the flow log's
+	// last page (an append that fits there needs no free space).
+	var sends []<-chan int
+	for p := 5103; p < 5123; p++ {
+		sends = append(sends, sendUDP(t, src, dst, p, time.Second))
+	}
+	c := 0
+	for _, ch := range sends {
+		c += <-ch
+	}
+	// Until a batch failed: a small append can still fit in the file's
+	// last page of a full tmpfs.
+	for end := time.Now().Add(15 * time.Second); time.Now().Before(end) && !strings.Contains(health(), "degraded"); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err == nil {
+		t.Errorf("vxtap run exited 0 with records it could not store:\n%s", d.stderr.String())
+	}
+	if !strings.Contains(d.stderr.String(), "leaving the program attached") || !pinnedIn(t, app, iface) {
+		t.Errorf("a stop that could not store its records detached the program:\n%s", d.stderr.String())
+	}
+	os.Remove(filler)
+	d = startDaemon(t, bin, app, iface, flowLog, state...)
+	time.Sleep(300 * time.Millisecond)
+	d.stop(t, syscall.SIGTERM)
+	var got uint64
+	for p := uint16(5103); p < 5123; p++ {
+		n, _ := recordsFor(t, flowLog, p)
+		got += n
+	}
+	if got != uint64(c) {
+		t.Fatalf("after a stop during the outage the records carry %d packets, %d were sent", got, c)
+	}
+	if pinnedIn(t, app, iface) {
+		t.Error("the clean stop after the outage left the program pinned")
+	}
 	rep := exec.Command(bin, "report", flowLog)
 	if out, err := rep.CombinedOutput(); err != nil {
 		t.Errorf("vxtap report: %v\n%s", err, out)
 	}
-	t.Logf("disk full: %d + %d packets sent, all in the flow log once", a, b)
+	t.Logf("disk full: %d + %d + %d packets sent, all in the flow log once", a, b, c)
 }

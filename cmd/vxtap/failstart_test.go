@@ -60,7 +60,7 @@ func TestFailedStartLeavesIfaceClean(t *testing.T) {
 		{"flow-log", "--flow-log", []string{"--flow-log", filepath.Join(dir, "no", "such", "dir", "flows.json")}, nil},
 		{"sample-file", "--sample-file", []string{"--sample-rate", "10", "--sample-file", filepath.Join(dir, "missing", "s.pcapng")}, nil},
 		{"listen port", "--listen", []string{"--listen", "127.0.0.1:99999"}, nil},
-		{"listen address", "--listen", []string{"--listen", "198.18.250.1:9781"}, nil},
+		{"listen address", "--listen", []string{"--listen", "198.18.250.1:9781", "--flow-log", filepath.Join(dir, "new-flows.json")}, nil},
 		{"flow-table-size", "--flow-table-size", []string{"--flow-table-size", "4294967296"}, nil},
 		{"snap-len", "--snap-len", []string{"--snap-len", "4096"}, nil},
 		{"api socket taken", "api socket", nil, func() {
@@ -90,6 +90,9 @@ func TestFailedStartLeavesIfaceClean(t *testing.T) {
 			}
 			if entries, _ := os.ReadDir(pins); len(entries) != 0 {
 				t.Errorf("the failed start left pins under %s: %v", pins, entries)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "new-flows.json")); err == nil {
+				t.Error("the failed start left the --flow-log file its check created")
 			}
 			entries, _ := os.ReadDir(run)
 			for _, e := range entries {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/rs/zerolog/log"
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/filter"
@@ -94,6 +95,7 @@ func loadFilterConfig(c *cli.Context, file string) (*filter.Config, error) {
 	for _, w := range cfg.Warnings {
 		fmt.Fprintf(os.Stderr, "warning: %s\n", w)
 	}
+	logIgnored(cfg)
 	return cfg, nil
 }
 
@@ -239,4 +241,12 @@ func filterHits(c *cli.Context) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t\n", h.Kind, name, dir, rule, h.Action, h.Packets, h.Bytes)
 	}
 	return tw.Flush()
+}
+
+// logIgnored says at debug level which fields of the AWS documents were
+// skipped (AWS adds fields over time; they are not errors).
+func logIgnored(cfg *filter.Config) {
+	for _, n := range cfg.Ignored {
+		log.Debug().Msg(n.Error())
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog/log"
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/enrich"
 	"github.com/vxtap/vxtap/userspace/filter"
 )
 
@@ -66,6 +67,8 @@ type filterReloader struct {
 	mu                   sync.Mutex
 	reloadsOK, reloadsKO uint64
 	vnis                 atomic.Pointer[[]uint32] // VNIs of the applied sessions
+	// sessions enriches flow records; set from each rule set applied.
+	sessions enrich.Sessions
 }
 
 // SessionVNIs lists the VNIs of the sessions in force: their metric
@@ -76,6 +79,9 @@ func (r *filterReloader) SessionVNIs() []uint32 {
 	}
 	return nil
 }
+
+// Sessions is the daemon's VNI to session table, kept current by reloads.
+func (r *filterReloader) Sessions() *enrich.Sessions { return &r.sessions }
 
 // setupFilter reads the rule set given to `vxtap run` before the program
 // is loaded, sizes the filter tables for it (twice over, so reloads can
@@ -95,6 +101,7 @@ func setupFilter(c *cli.Context, cfg *loader.Config) (*filterReloader, error) {
 			return nil, err
 		}
 		r.initial = comp
+		r.sessions.Set(enrich.FromConfig(comp.Config))
 		need := loader.CapacityFor(comp)
 		k = k.Max(loader.FilterCapacity{Rulesets: 2 * need.Rulesets, Bitsets: 2 * need.Bitsets, Blocks: 2 * need.Blocks,
 			Slots: 2 * need.Slots, Sessions: 2 * need.Sessions, ENIAddrs: 2 * need.ENIAddrs,
@@ -146,6 +153,7 @@ func (r *filterReloader) compile() (*filter.Compiled, error) {
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w.Error())
 	}
+	logIgnored(cfg)
 	return filter.Compile(cfg), nil
 }
 
@@ -229,6 +237,7 @@ func (r *filterReloader) apply(comp *filter.Compiled) error {
 	if _, err := r.maps.Apply(comp); err != nil {
 		return err
 	}
+	r.sessions.Set(enrich.FromConfig(comp.Config))
 	var vnis []uint32
 	for _, s := range comp.Sessions {
 		if !s.Default {

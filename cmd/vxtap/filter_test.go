@@ -145,7 +145,7 @@ func TestFilterSIGHUPReload(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	path := filepath.Join(t.TempDir(), "f.yaml")
 	put := func(action string) {
-		doc := "sessions: {42: {filter: f}}\nfilters:\n  f:\n    ingress:\n      - {rule: 1, action: " + action + "}\n"
+		doc := "sessions: {42: {name: s-" + action + ", filter: f}}\nfilters:\n  f:\n    ingress:\n      - {rule: 1, action: " + action + "}\n"
 		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +198,13 @@ func TestFilterSIGHUPReload(t *testing.T) {
 	put("reject")
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	waitFor("reject", 1, 0)
+	if n := r.Sessions().Name(42); n != "s-reject" {
+		t.Errorf("after the reload records of VNI 42 would name session %q, want s-reject", n)
+	}
 	os.WriteFile(path, []byte("filters: {f: {ingress: [{rule: 0}]}}\n"), 0o600)
 	syscall.Kill(os.Getpid(), syscall.SIGHUP)
 	waitFor("reject", 1, 1)
+	if n := r.Sessions().Name(42); n != "s-reject" {
+		t.Errorf("a failed reload changed the sessions: VNI 42 is %q", n)
+	}
 }

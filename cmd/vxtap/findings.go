@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,7 +28,34 @@ func findingsCommand() *cli.Command {
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "how often --follow asks"},
 		},
 		Action: findings,
+		Subcommands: []*cli.Command{{
+			Name:      "check",
+			Usage:     "check the detect: section of a configuration file and read its lists (errors name file:line)",
+			ArgsUsage: "CONFIG",
+			Action:    findingsCheck,
+		}},
 	}
+}
+
+func findingsCheck(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return cli.Exit("usage: vxtap findings check CONFIG", 2)
+	}
+	cfg, found, err := detect.LoadFile(c.Args().First())
+	if err != nil {
+		return err
+	}
+	if !found {
+		cfg = detect.Default()
+		fmt.Printf("%s has no detect: section: the defaults apply\n", c.Args().First())
+	}
+	threats, pools, domains, err := detect.CountLists(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("ok: %d threat list entries, %d mining pools, %d mining domains, %d suppression(s), %d severity override(s), webhook %v, exec %v\n",
+		threats, pools, domains, len(cfg.Suppress), len(cfg.Severity), cfg.Webhook.URL != "", len(cfg.Exec.Command) > 0)
+	return nil
 }
 
 func findings(c *cli.Context) error {

@@ -81,7 +81,7 @@ func TestLabEndToEnd(t *testing.T) {
 	bin := vxtapBin(t)
 	lab := labUp(t)
 	flowLog := filepath.Join(t.TempDir(), "flows.json")
-	d := startDaemon(t, bin, lab.AppNS, lab.AppIf, flowLog, "--listen", "127.0.0.1:9781")
+	d := startDaemon(t, bin, lab.AppNS, lab.AppIf, flowLog, "--listen", "127.0.0.1:9781", "--config", lab.Sessions)
 
 	opt := trafficgen.DefaultOptions()
 	opt.Rounds = 3
@@ -135,7 +135,47 @@ func TestLabEndToEnd(t *testing.T) {
 			t.Errorf("flow %s in vxtap's records (%d packets) was never sent", k, g.Packets)
 		}
 	}
+	checkEnriched(t, flowLog)
 	t.Logf("%d rounds, %d flows matched exactly", res.Rounds, len(want))
+}
+
+// checkEnriched: every record carries its session and ENI from the lab's
+// sessions file and a direction; records of source 2, whose filter has
+// one accept rule per direction, name that rule; source 1 has no filter:
+// no rule.
+func checkEnriched(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessions := map[uint32][2]string{101: {"lab-src1", "eni-00000000000000101"}, 102: {"lab-src2", "eni-00000000000000102"}}
+	ruled := 0
+	for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var r flow.Record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		want := sessions[r.VNI]
+		if r.Session != want[0] || r.ENI != want[1] {
+			t.Errorf("line %d: vni %d session %q eni %q, want %q %q", i+1, r.VNI, r.Session, r.ENI, want[0], want[1])
+		}
+		if r.Direction == flow.DirUnknown {
+			t.Errorf("line %d: no direction: %s", i+1, line)
+		}
+		wantRule := map[flow.Direction]uint32{flow.DirIngress: 100, flow.DirEgress: 200}[r.Direction]
+		switch {
+		case r.VNI == 101 && r.Rule != 0:
+			t.Errorf("line %d: rule %d on a session without a filter", i+1, r.Rule)
+		case r.VNI == 102 && r.Rule != wantRule:
+			t.Errorf("line %d: %s record names rule %d, want %d", i+1, r.Direction, r.Rule, wantRule)
+		case r.VNI == 102:
+			ruled++
+		}
+	}
+	if ruled == 0 {
+		t.Error("no record of lab-src2")
+	}
 }
 
 // sumRecords sums a flow log per flow.

@@ -42,7 +42,7 @@ func lockInstance(iface string) (*instanceLock, error) {
 				continue
 			}
 			holders := lockHolders(f)
-			if trusted || holdersOurs(holders) {
+			if trusted || holdersOurs(f, holders) {
 				f.Close()
 				return nil, fmt.Errorf("vxtap is already running on %s (pid %s, lock %s); it was left untouched", iface, pidList(holders), path)
 			}
@@ -89,8 +89,8 @@ func ensureRunDir() error {
 	switch {
 	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return fmt.Errorf("run directory %s is not a directory (a symlink?): refusing it", runDir)
-	case int(st.Uid) != os.Geteuid():
-		return fmt.Errorf("run directory %s belongs to uid %d, not to us (uid %d): refusing it", runDir, st.Uid, os.Geteuid())
+	case !trustedOwner(st.Uid):
+		return fmt.Errorf("run directory %s belongs to uid %d, not to us (uid %d) or root: refusing it", runDir, st.Uid, os.Geteuid())
 	case st.Mode&0o022 != 0:
 		return fmt.Errorf("run directory %s is writable by group or others (mode %o): refusing it (chmod 755)", runDir, st.Mode&0o777)
 	}
@@ -124,7 +124,7 @@ func openLockFile(path string) (*os.File, bool, error) {
 			}
 			continue
 		}
-		trusted := int(st.Uid) == os.Geteuid() && st.Mode&0o077 == 0 && st.Nlink == 1
+		trusted := trustedOwner(st.Uid) && st.Mode&0o077 == 0 && st.Nlink == 1
 		return os.NewFile(uintptr(fd), path), trusted, nil
 	}
 	return nil, false, fmt.Errorf("lock %s: not a regular file after replacing it", path)
@@ -192,12 +192,27 @@ func lockHolders(f *os.File) []int {
 	return pids
 }
 
-// holdersOurs reports whether one of pids runs as our user: an instance
-// of ours (an older vxtap made its lock file 0644).
-func holdersOurs(pids []int) bool {
+// trustedOwner: files and directories of ours, of root, or (when we are
+// root, as `vxtap detach` by an operator is) of the service user a
+// systemd unit runs the daemon as.
+func trustedOwner(uid uint32) bool {
+	return int(uid) == os.Geteuid() || uid == 0 || os.Geteuid() == 0
+}
+
+// holdersOurs reports whether one of pids runs as our user, root or the
+// lock file's owner: an instance of vxtap (an older one made its lock file
+// 0644), not another user holding it to block restarts.
+func holdersOurs(f *os.File, pids []int) bool {
+	var fst unix.Stat_t
+	if unix.Fstat(int(f.Fd()), &fst) != nil {
+		return false
+	}
 	for _, pid := range pids {
 		var st unix.Stat_t
-		if pid > 0 && unix.Stat(filepath.Join("/proc", strconv.Itoa(pid)), &st) == nil && int(st.Uid) == os.Geteuid() {
+		if pid <= 0 || unix.Stat(filepath.Join("/proc", strconv.Itoa(pid)), &st) != nil {
+			continue
+		}
+		if int(st.Uid) == os.Geteuid() || st.Uid == 0 || st.Uid == fst.Uid {
 			return true
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -142,8 +143,14 @@ func TestTwoNamespacesSameIface(t *testing.T) {
 		cleanupIn(t, ns, "vxsame0")
 		nss = append(nss, ns)
 	}
-	for _, ns := range nss {
-		procs = append(procs, startDaemon(t, bin, ns, "vxsame0", filepath.Join(t.TempDir(), "flows.json"), "--listen", "127.0.0.1:0"))
+	for _, ns := range nss { // the same port in each: the namespaces are apart
+		procs = append(procs, startDaemon(t, bin, ns, "vxsame0", filepath.Join(t.TempDir(), "flows.json"), "--listen", "127.0.0.1:9791"))
+	}
+	// A second instance in one namespace is told who runs there (the lock
+	// is taken before --listen is bound), and changes nothing.
+	out, err := inNsCmd(nss[0], bin, "run", "--iface", "vxsame0", "--listen", "127.0.0.1:9791").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "already running on vxsame0") {
+		t.Errorf("second instance: %v %q", err, out)
 	}
 	for i, ns := range nss {
 		if !pinnedIn(t, ns, "vxsame0") {
@@ -160,6 +167,44 @@ func TestTwoNamespacesSameIface(t *testing.T) {
 		p.stop(t, syscall.SIGTERM)
 		if pinnedIn(t, nss[i], "vxsame0") {
 			t.Errorf("daemon %d left its pins", i)
+		}
+	}
+}
+
+// TestInstanceLockServiceUser: root (an operator's `vxtap detach`)
+// respects the lock of a daemon running as the service user: a 0600 file
+// of that user, held by it, is an instance, not a foreign holder.
+func TestInstanceLockServiceUser(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	dir := privateRunDir(t)
+	path := filepath.Join(dir, "eth9.lock")
+	for _, mode := range []os.FileMode{0o600, 0o644} { // 0644: what an older vxtap made
+		os.Remove(path)
+		if err := os.WriteFile(path, nil, mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, mode)
+		testutil.Sh(t, "chown nobody %s", path)
+		holder := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "flock", "-x", path, "sleep", "60")
+		if err := holder.Start(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Second); len(lockHolders(f)) == 0; {
+			if time.Now().After(deadline) {
+				t.Fatal("the service user's holder never took its flock")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		f.Close()
+		_, err = lockInstance("eth9")
+		holder.Process.Kill()
+		holder.Wait()
+		if err == nil || !strings.Contains(err.Error(), "already running") || !strings.Contains(err.Error(), strconv.Itoa(holder.Process.Pid)) {
+			t.Fatalf("mode %o: the service user's lock was not respected: %v", mode, err)
 		}
 	}
 }

@@ -113,6 +113,7 @@ func reloadDetectOnHUP(c *cli.Context, e *detect.Engine, path string) {
 		if path != "" {
 			got, ok, err := detect.LoadFile(path)
 			if err != nil {
+				e.Metrics().Reloaded(false)
 				log.Error().Err(err).Msg("SIGHUP: detect configuration does not read; the running one stays")
 				continue
 			}
@@ -122,6 +123,7 @@ func reloadDetectOnHUP(c *cli.Context, e *detect.Engine, path string) {
 		}
 		sessions, err := detectSessions(c)
 		if err != nil {
+			e.Metrics().Reloaded(false)
 			log.Error().Err(err).Msg("SIGHUP: sessions do not read; the running detect configuration stays")
 			continue
 		}

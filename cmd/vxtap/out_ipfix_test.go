@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,6 +13,7 @@ import (
 func TestBadIPFIXFlags(t *testing.T) {
 	bin := vxtapBin(t)
 	tmp := t.TempDir()
+	ns := badRunNS(t)
 	for _, c := range []struct {
 		args      []string
 		flag, why string
@@ -26,8 +26,8 @@ func TestBadIPFIXFlags(t *testing.T) {
 		{[]string{"--ipfix", "198.18.0.1:4739", "--ipfix-template-refresh", "0s"}, "--ipfix-template-refresh", "0s"},
 		{[]string{"--ipfix-mtu", "1400"}, "--ipfix-mtu", "needs --ipfix"},
 	} {
-		args := append([]string{"run", "--iface", "vxipnone0", "--state-dir", filepath.Join(tmp, "state")}, c.args...)
-		cmd := exec.Command(bin, args...)
+		args := append([]string{"run", "--iface", "lo", "--state-dir", filepath.Join(tmp, "state")}, c.args...)
+		cmd := runInNS(ns, bin, args...)
 		cmd.Env = append(os.Environ(), "VXTAP_RUN_DIR="+tmp)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -38,7 +38,7 @@ func TestBadIPFIXFlags(t *testing.T) {
 		if msg := stderr.String(); !strings.Contains(msg, "flag "+c.flag+":") || !strings.Contains(msg, c.why) {
 			t.Errorf("%v: stderr %q, want flag %s named with %q", c.args, msg, c.flag, c.why)
 		}
-		if _, err := os.Stat(filepath.Join("/sys/fs/bpf/vxtap", "vxipnone0")); err == nil {
+		if pinnedLo() {
 			t.Errorf("%v: something was pinned", c.args)
 		}
 	}

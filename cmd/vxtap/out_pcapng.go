@@ -20,7 +20,7 @@ func init() {
 			&cli.DurationFlag{Name: "sample-file-rotate-every", Usage: "start a new sample file this long after the current one began, e.g. 1h (tcpdump -G)"},
 			&cli.IntFlag{Name: "sample-file-keep", Value: 10, Usage: "rotated sample files kept (tcpdump -W), 0 = delete at rotation"},
 		},
-		build: func(c *cli.Context, _ outputEnv) (pipeline.Outputs, error) {
+		build: func(c *cli.Context, env outputEnv) (pipeline.Outputs, error) {
 			path := c.String("sample-file")
 			size, err := parseSize(c.String("sample-file-max-size"))
 			if err != nil {
@@ -36,6 +36,12 @@ func init() {
 			s, err := pcapng.CreateRotating(path, uint32(c.Uint("snap-len")), rot)
 			if err != nil {
 				return pipeline.Outputs{}, fmt.Errorf("flag --sample-file: %w", err)
+			}
+			if env.Sessions != nil {
+				s.SetNames(func(vni uint32) string {
+					v, _ := env.Sessions.Lookup(vni)
+					return v.Name
+				})
 			}
 			return pipeline.Outputs{Samples: []pipeline.SampleSink{s}}, nil
 		},

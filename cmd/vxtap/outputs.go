@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+	"github.com/vxtap/vxtap/userspace/enrich"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
@@ -16,6 +17,9 @@ type outputEnv struct {
 	Iface    string // the mirror target interface
 	Instance string // the appliance's identity (--instance, hostname by default)
 	StateDir string // a directory of this daemon instance an output may keep spools and cursors in
+	// Sessions names each VNI's mirror session and ENI (from --config or
+	// --aws-sessions, current after every SIGHUP reload).
+	Sessions *enrich.Sessions
 }
 
 // output is one optional kind of output of `vxtap run`: its flags, and

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -45,6 +44,7 @@ func TestRunHasEveryOutputFlag(t *testing.T) {
 func TestBadOutputFlagsChangeNothing(t *testing.T) {
 	bin := vxtapBin(t)
 	tmp := t.TempDir()
+	ns := badRunNS(t)
 	for _, c := range []struct {
 		args []string
 		flag string
@@ -55,8 +55,8 @@ func TestBadOutputFlagsChangeNothing(t *testing.T) {
 		{[]string{"--flow-log", filepath.Join(tmp, "f.json"), "--flow-log-keep", "-1"}, "--flow-log-keep"},
 		{[]string{"--sample-file", filepath.Join(tmp, "no", "s.pcapng")}, "--sample-file"},
 	} {
-		args := append([]string{"run", "--iface", "vxplnone0", "--state-dir", filepath.Join(tmp, "state")}, c.args...)
-		cmd := exec.Command(bin, args...)
+		args := append([]string{"run", "--iface", "lo", "--state-dir", filepath.Join(tmp, "state")}, c.args...)
+		cmd := runInNS(ns, bin, args...)
 		cmd.Env = append(os.Environ(), "VXTAP_RUN_DIR="+tmp)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
@@ -67,7 +67,7 @@ func TestBadOutputFlagsChangeNothing(t *testing.T) {
 		if msg := stderr.String(); !strings.Contains(msg, "flag "+c.flag+":") {
 			t.Errorf("%v: stderr %q, want flag %s named", c.args, msg, c.flag)
 		}
-		if _, err := os.Stat(filepath.Join("/sys/fs/bpf/vxtap", "vxplnone0")); err == nil {
+		if pinnedLo() {
 			t.Errorf("%v: something was pinned", c.args)
 		}
 	}

@@ -14,8 +14,11 @@ func init() { commands = append(commands, reportCommand()) }
 
 func reportCommand() *cli.Command {
 	return &cli.Command{
-		Name:      "report",
-		Usage:     "sum a flow log (JSON lines from vxtap run or analyze --json) per flow: top talkers",
+		Name:  "report",
+		Usage: "sum a flow log (JSON lines from vxtap run or analyze --json) per flow: top talkers",
+		Description: "A line that is not a flow record is named (file:line) on stderr and skipped; the report of\n" +
+			"every other record is printed, and the exit status is then 1. So is a flow whose sums pass\n" +
+			"2^64-1 (named; its sum stops there instead of wrapping).",
 		ArgsUsage: "FLOWLOG",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Value: "table", Usage: "table (heaviest first) or tsv (the truth-file layout)"},
@@ -31,33 +34,36 @@ func reportCommand() *cli.Command {
 				return err
 			}
 			defer f.Close()
-			if f := c.String("format"); f != "tsv" && f != "table" {
-				return cli.Exit(fmt.Sprintf("flag --format: %q is not table or tsv", f), 2)
+			format := c.String("format")
+			if format != "tsv" && format != "table" {
+				return cli.Exit(fmt.Sprintf("flag --format: %q is not table or tsv", format), 2)
 			}
-			recs, err := report.ReadRecords(f, path)
-			var bad *report.BadLinesError
-			if err != nil && !errors.As(err, &bad) {
-				return err
+			// Bad lines are named and skipped: the report of every good
+			// record is printed, then the exit status is 1.
+			recs, readErr := report.ReadRecords(f, path)
+			var bad *report.BadLines
+			if readErr != nil && !errors.As(readErr, &bad) {
+				return readErr
 			}
 			// Bad lines are skipped: the report covers the rest, then
 			// names them and exits non-zero.
 			totals := report.Sum(recs)
-			var werr error
-			switch c.String("format") {
+			overflow := report.Overflows(totals)
+			switch format {
 			case "tsv":
-				werr = report.WriteTSV(os.Stdout, totals)
+				err = report.WriteTSV(os.Stdout, totals)
 			case "table":
 				sort.SliceStable(totals, func(i, j int) bool { return totals[i].Bytes > totals[j].Bytes })
 				if n := c.Int("top"); n > 0 && n < len(totals) {
 					totals = totals[:n]
 				}
-				werr = report.WriteTable(os.Stdout, totals)
+				err = report.WriteTable(os.Stdout, totals)
 			}
-			if werr != nil {
-				return werr
+			if err != nil {
+				return err
 			}
-			if bad != nil {
-				return cli.Exit(bad.Error(), 1)
+			if readErr != nil || overflow != nil {
+				return cli.Exit(errors.Join(readErr, overflow).Error(), 1)
 			}
 			return nil
 		},

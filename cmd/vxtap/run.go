@@ -58,7 +58,7 @@ func runDaemon(c *cli.Context) error {
 	iface := c.String("iface")
 	memtune.Apply()
 	cfg := loader.DefaultConfig()
-	// Every flag is checked (and --listen bound) before anything changes.
+	// Every flag is checked (and --listen bound, after the lock) before anything is attached.
 	pre, err := validateRun(c, &cfg)
 	if err != nil {
 		return err
@@ -78,10 +78,14 @@ func runDaemon(c *cli.Context) error {
 		return err
 	}
 	defer lock.release()
+	if err := pre.listen(c); err != nil {
+		return err
+	}
 	env, err := outputEnvFor(c, iface)
 	if err != nil {
 		return err
 	}
+	env.Sessions = filters.Sessions()
 	seq, err := pipeline.OpenSeq(env.StateDir)
 	if err != nil {
 		return err
@@ -99,9 +103,6 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 
-	if err := ifaceExists(iface); err != nil {
-		return err
-	}
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
@@ -140,8 +141,8 @@ func runDaemon(c *cli.Context) error {
 	dcfg.Aggregate.IdleTimeout, dcfg.Aggregate.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
-	dcfg.Instance, dcfg.Seq = env.Instance, seq
-	caps, err := newCaptures(c, objs) // vxtap capture: capture_daemon.go
+	dcfg.Instance, dcfg.Seq, dcfg.Enrich = env.Instance, seq, env.Sessions
+	caps, err := newCaptures(objs, env.Sessions) // vxtap capture: capture_daemon.go
 	if err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func runDaemon(c *cli.Context) error {
 
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
-	local, err := startAPI(iface, tracker, objs, d, st, caps)
+	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions, caps)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/api"
 	"github.com/vxtap/vxtap/userspace/daemon"
+	"github.com/vxtap/vxtap/userspace/enrich"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/rates"
 )
@@ -30,7 +31,7 @@ func newRates(tableSize uint32) *rates.Tracker {
 }
 
 // startAPI serves /run/vxtap/<iface>.sock for the daemon d.
-func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState, caps *captures) (*localAPI, error) {
+func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState, sessions *enrich.Sessions, caps *captures) (*localAPI, error) {
 	status := func() api.Status {
 		ok, why := d.Health()
 		s := d.State()
@@ -40,7 +41,7 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples,
 			Captures: caps.hub.Running(), CaptureCopies: s.Captured, Sinks: s.Sinks}
 	}
-	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status})
+	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status, Sessions: sessionName(sessions)})
 	if err != nil {
 		return nil, err
 	}
@@ -52,6 +53,14 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 	go func() { a.done <- srv.Serve() }()
 	log.Info().Str("socket", srv.Path()).Msg("local API listening")
 	return a, nil
+}
+
+// sessionName names a VNI's session for vxtap top, "" when it has none.
+func sessionName(s *enrich.Sessions) func(uint32) string {
+	return func(vni uint32) string {
+		v, _ := s.Lookup(vni)
+		return v.Name
+	}
 }
 
 // stop ends the API (live captures get their end frame and their slots

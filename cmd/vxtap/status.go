@@ -19,7 +19,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/report"
 )
 
-func init() { commands = append(commands, statusCommand(), detachCommand()) }
+func init() { commands = append(commands, statusCommand()) }
 
 func statusCommand() *cli.Command {
 	return &cli.Command{
@@ -177,24 +177,4 @@ func processAlive(pid int) bool {
 	}
 	_, err := os.Stat(filepath.Join("/proc", fmt.Sprint(pid)))
 	return err == nil
-}
-
-func detachCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "detach",
-		Usage: "remove the XDP program and every pin of an interface",
-		Flags: []cli.Flag{ifaceFlag(true, "interface to detach from")},
-		Action: func(c *cli.Context) error {
-			iface := c.String("iface")
-			lock, err := lockInstance(iface)
-			if err != nil {
-				return fmt.Errorf("%w: stop that daemon instead", err)
-			}
-			defer lock.release()
-			if !loader.Pinned(iface) {
-				fmt.Printf("nothing attached to %s\n", iface)
-			}
-			return loader.Detach(iface)
-		},
-	}
 }

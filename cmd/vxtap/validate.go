@@ -56,8 +56,8 @@ func uintFlag(c *cli.Context, name string, lo, hi uint64) (uint64, error) {
 	return v, nil
 }
 
-// runPrecheck holds what `vxtap run` set up while checking its flags,
-// before anything is attached: the HTTP listener, bound already.
+// runPrecheck holds what `vxtap run` sets up before anything is
+// attached: the HTTP listener.
 type runPrecheck struct {
 	listener net.Listener
 }
@@ -71,11 +71,10 @@ func (p *runPrecheck) close() {
 
 // validateRun checks every flag of `vxtap run` and fills cfg, so that a
 // bad flag fails before the program is attached: a failed start must
-// leave the interface as it found it.
-//
-// That the interface exists is checked last of all, once every output
-// is built (ifaceExists in runDaemon): every flag gets its own error
-// first, whatever the interface.
+// leave the interface as it found it. --listen is bound by listen.
+// That the interface exists is checked after the other flags of this
+// function, so each gets its own error whatever the interface, and before
+// any file or directory is made.
 func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
 	if err := checkIface(c.String("iface")); err != nil {
 		return nil, err
@@ -110,17 +109,27 @@ func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
 		return nil, err
 	}
 	cfg.SampleRate, cfg.SnapLen, cfg.FlowTableSize = uint32(rate), uint32(snap), uint32(size)
+	if err := ifaceExists(c.String("iface")); err != nil {
+		return nil, err
+	}
 	if err := probeWritable("flow-log", c.String("flow-log")); err != nil {
 		return nil, err
 	}
 	if err := probeWritable("sample-file", c.String("sample-file")); err != nil {
 		return nil, err
 	}
+	return &runPrecheck{}, nil
+}
+
+// listen binds --listen, after the instance lock (a second instance is
+// told who runs, not that the port is taken) and before attaching.
+func (p *runPrecheck) listen(c *cli.Context) error {
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
-		return nil, cli.Exit(fmt.Sprintf("flag --listen: %v", err), 2)
+		return cli.Exit(fmt.Sprintf("flag --listen: %v", err), 2)
 	}
-	return &runPrecheck{listener: ln}, nil
+	p.listener = ln
+	return nil
 }
 
 // probeWritable opens path for writing as the daemon will, without

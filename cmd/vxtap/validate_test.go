@@ -68,3 +68,27 @@ func TestRunIfaceMustExist(t *testing.T) {
 		t.Error("run created its run directory for an interface that does not exist")
 	}
 }
+
+// TestIntegerFlagsRangeChecked: --flow-table-size 4294967296 used to wrap
+// to 0 and fail as "must be at least 1"; integer flags are range-checked
+// before they are narrowed, naming the flag and the range.
+func TestIntegerFlagsRangeChecked(t *testing.T) {
+	bin := vxtapBin(t)
+	for _, args := range [][]string{
+		{"analyze", "--flow-table-size", "4294967296", "x.pcap"},
+		{"run", "--iface", "none0", "--flow-table-size", "4294967296"},
+		{"run", "--iface", "none0", "--sample-rate", "4294967296"},
+		{"run", "--iface", "none0", "--snap-len", "0"},
+	} {
+		cmd := exec.Command(bin, args...)
+		out, err := cmd.CombinedOutput()
+		ee, ok := err.(*exec.ExitError)
+		flag := args[len(args)-2]
+		if args[0] == "analyze" {
+			flag = args[1]
+		}
+		if !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "flag "+flag+":") || !strings.Contains(string(out), "out of range") {
+			t.Errorf("%v: %v %q, want exit 2 naming %s out of range", args, err, out, flag)
+		}
+	}
+}

@@ -107,7 +107,7 @@ func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 // With commits deferred, the totals wait for Commit instead.
 func (a *Aggregator) flush(gone []flow.Key) error {
 	var err error
-	if (a.ledger != nil || a.defer_.on) && len(a.pending) > 0 {
+	if a.ledger != nil && len(a.pending) > 0 {
 		save := make(map[flow.Key][2]uint64, len(a.pending))
 		for _, r := range a.pending {
 			k := r.Key()
@@ -117,12 +117,14 @@ func (a *Aggregator) flush(gone []flow.Key) error {
 				save[k] = [2]uint64{e.packets, e.bytes}
 			}
 		}
-		if a.defer_.on {
+		if a.defer_.holding() {
 			a.defer_.took(save)
-		}
-		if a.ledger != nil && !a.defer_.holding() {
+		} else {
 			err = a.ledger.Save(save)
 		}
+	}
+	if a.defer_.on {
+		a.setTotals()
 	}
 	for _, r := range a.pending {
 		a.emit(r)

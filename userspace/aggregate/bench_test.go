@@ -34,13 +34,17 @@ func (t *sliceTable) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error)
 // tenth of the flows gained packets (so none goes idle), and the flows
 // whose active timeout came (a sixtieth, started a second apart) get a
 // record. The walk order is the same every sweep, as a BPF hash map's.
-func BenchmarkSweep1M(b *testing.B) { benchSweep(b, false) }
+func BenchmarkSweep1M(b *testing.B) { benchSweep(b, false, false) }
 
 // BenchmarkSweep1MShuffled is the worst case: a new walk order every
 // sweep, so every flow costs a map lookup.
-func BenchmarkSweep1MShuffled(b *testing.B) { benchSweep(b, true) }
+func BenchmarkSweep1MShuffled(b *testing.B) { benchSweep(b, true, false) }
 
-func benchSweep(b *testing.B, shuffle bool) {
+// BenchmarkSweep1MDeferred is BenchmarkSweep1M as the daemon runs it:
+// commits deferred (records carry their totals), a Commit after each sweep.
+func BenchmarkSweep1MDeferred(b *testing.B) { benchSweep(b, false, true) }
+
+func benchSweep(b *testing.B, shuffle, deferred bool) {
 	const n = 1_000_000
 	now := time.Now()
 	tab := &sliceTable{keys: make([]flow.Key, n), c: make([]flow.Counters, n), walk: make([]int32, n)}
@@ -59,6 +63,9 @@ func benchSweep(b *testing.B, shuffle bool) {
 	}
 	records := 0
 	agg := New(DefaultConfig(), tab, func(flow.Record) { records++ })
+	if deferred {
+		agg.DeferCommits()
+	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	tick := 0
 	sweep := func() {
@@ -81,6 +88,11 @@ func benchSweep(b *testing.B, shuffle bool) {
 		}
 		if st.Flows != n || st.Removed != 0 || st.Evicted != 0 || st.Vanished != 0 {
 			b.Fatalf("sweep %+v: want %d flows, none removed or evicted", st, n)
+		}
+		if deferred {
+			if _, err := agg.Commit(now); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 	for range 10 { // every flow has gained packets since it was first seen

@@ -17,28 +17,38 @@ type deferred struct {
 	save    map[flow.Key][2]uint64 // ledger totals of the records not yet committed
 	remove  []flow.Key             // finished flows to remove at Commit
 	reasons map[flow.Key]string    // their end reasons
-	totals  map[flow.Key][2]uint64 // totals of every record emitted, for TakeTotals
 	commit  bool                   // Commit is under way: write the ledger directly
 }
 
 // DeferCommits makes every later sweep wait for Commit before it writes
 // the ledger or removes a flow. Records of finished flows then come from
 // the counters the walk read; packets that land between the walk and the
-// removal get one more record at Commit.
+// removal get one more record at Commit. Every record carries its flow's
+// totals (TotalPackets, TotalBytes).
 func (a *Aggregator) DeferCommits() {
-	a.defer_ = deferred{on: true, save: map[flow.Key][2]uint64{}, reasons: map[flow.Key]string{},
-		totals: map[flow.Key][2]uint64{}}
+	a.defer_ = deferred{on: true, save: map[flow.Key][2]uint64{}, reasons: map[flow.Key]string{}}
 }
 
 // holding is true while ledger writes wait for Commit.
 func (d *deferred) holding() bool { return d.on && !d.commit }
 
-// took notes the totals of records just emitted.
+// took keeps the ledger totals of records just emitted for Commit.
 func (d *deferred) took(save map[flow.Key][2]uint64) {
 	for k, v := range save {
-		d.totals[k] = v
-		if !d.commit {
-			d.save[k] = v
+		d.save[k] = v
+	}
+}
+
+// setTotals gives each pending record its flow's totals: what the ledger
+// holds once the record is committed.
+func (a *Aggregator) setTotals() {
+	for i := range a.pending {
+		r := &a.pending[i]
+		k := r.Key()
+		fk := pack(&k)
+		if j, ok := a.state.get(&fk); ok {
+			e := &a.state.slots[j]
+			r.TotalPackets, r.TotalBytes = e.packets, e.bytes
 		}
 	}
 }
@@ -81,14 +91,6 @@ func (a *Aggregator) Commit(now time.Time) (int, error) {
 	n, ferr := a.finish(keys, reasons, now)
 	d.commit = false
 	return n, ferr
-}
-
-// TakeTotals returns each emitted record's flow totals (what the ledger
-// holds once it is committed) and forgets them.
-func (a *Aggregator) TakeTotals() map[flow.Key][2]uint64 {
-	t := a.defer_.totals
-	a.defer_.totals = map[flow.Key][2]uint64{}
-	return t
 }
 
 // finalFromWalk emits the last record of a finished flow from the counters

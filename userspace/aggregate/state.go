@@ -41,8 +41,9 @@ func (sl *slot) setOdd(odd bool) {
 const noPos = ^uint32(0)
 
 // states holds every known flow's slot, found through an index of the
-// packed flow keys (about 8 bytes a flow where a Go map cost over 60), and counts how many of them the current sweep has seen
-// so a sweep that met every flow skips the search for evicted ones.
+// packed flow keys (about 8 bytes a flow where a Go map cost over 60),
+// and counts how many of them the current sweep has seen so a sweep
+// that met every flow skips the search for evicted ones.
 type states struct {
 	index  *keyindex.Index
 	slots  []slot

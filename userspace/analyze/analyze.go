@@ -6,6 +6,7 @@ package analyze
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -33,8 +34,27 @@ const drainEvery = 1024
 // sweepEvery is the capture time between sweeps, as the daemon's default.
 const sweepEvery = time.Second
 
+// refused is what a Runner's error says when one frame cannot be run and
+// the capture should go on (loader.FrameRefusedError).
+type refused interface {
+	error
+	FrameRefused() string
+}
+
+// Refused is a frame the data path could not be run on.
+type Refused struct {
+	Frame  int // frame number
+	Len    int
+	Reason string // counter name it is counted under
+	Err    error
+}
+
+func (r Refused) String() string { return fmt.Sprintf("frame %d: %v", r.Frame, r.Err) }
+
 // Result is what a capture produced.
 type Result struct {
+	Refused []Refused         // frames the data path would not take, counted under their Reason
+	Skipped []capture.Skipped // frames of non-Ethernet pcapng interfaces, counted as not_ethernet
 	Records []flow.Record
 	Frames  int
 	Reasons []flow.Counter
@@ -72,7 +92,12 @@ func Run(r *capture.Reader, src Source, events flow.EventSource, cfg aggregate.C
 		}
 		// A frame too short to run is counted by the runner itself.
 		if _, err := src.RunPacket(fr.Data, fr.Time); err != nil {
-			return res, err
+			var rf refused
+			if !errors.As(err, &rf) {
+				return res, fmt.Errorf("frame %d: %w", fr.Index, err)
+			}
+			res.Refused = append(res.Refused, Refused{Frame: fr.Index, Len: len(fr.Data), Reason: rf.FrameRefused(), Err: err})
+			continue
 		}
 		if res.Frames%drainEvery == 0 {
 			if err := drain(); err != nil {
@@ -104,6 +129,35 @@ func Run(r *capture.Reader, src Source, events flow.EventSource, cfg aggregate.C
 	if err != nil {
 		return res, err
 	}
-	res.Reasons, res.Flags = reasons, flags
+	res.Skipped = r.Skipped()
+	res.Reasons, res.Flags = appendUserspaceReasons(reasons, res), flags
 	return res, errors.Join(readErr)
+}
+
+// appendUserspaceReasons counts the frames that never reached the data
+// path under reasons of their own, so the reasons still sum to the
+// frames of the capture.
+func appendUserspaceReasons(reasons []flow.Counter, res *Result) []flow.Counter {
+	extra := map[string]*flow.Counter{}
+	var names []string
+	add := func(name string, packets, bytes uint64) {
+		c := extra[name]
+		if c == nil {
+			c = &flow.Counter{Name: name}
+			extra[name] = c
+			names = append(names, name)
+		}
+		c.Packets += packets
+		c.Bytes += bytes
+	}
+	for _, rf := range res.Refused {
+		add(rf.Reason, 1, uint64(rf.Len))
+	}
+	for _, s := range res.Skipped {
+		add("not_ethernet", uint64(s.Frames), s.Bytes)
+	}
+	for _, n := range names {
+		reasons = append(reasons, *extra[n])
+	}
+	return reasons
 }

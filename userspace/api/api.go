@@ -10,6 +10,12 @@
 //	/v1/status
 //	/v1/counters
 //	/v1/findings?after=SEQ&type=TYPE&min_severity=X
+//
+// Bounds: n is at most MaxRows (n=0 asks for MaxRows), and the rows are
+// streamed as they are encoded; at most MaxInFlight requests are answered
+// at once and MaxGrouped grouped views built, the rest get 429 with
+// Retry-After. A view copies the last sweep and is built beside the
+// sweeps, never holding one up for longer than the copy.
 package api
 
 import (
@@ -65,6 +71,21 @@ type Parts struct {
 	Rates      *rates.Tracker     // the daemon's sweep observer
 	Datapath   flow.CounterSource // the loaded program's counters
 	StatusFunc func() Status      // the daemon's state
+	// Sessions, if set, names a VNI's mirror session ("" when it has none).
+	Sessions func(vni uint32) string
+}
+
+// SessionNamer is a Provider that names the mirror session of a VNI, for
+// the rows of /v1/top.
+type SessionNamer interface {
+	SessionName(vni uint32) string
+}
+
+func (p Parts) SessionName(vni uint32) string {
+	if p.Sessions == nil {
+		return ""
+	}
+	return p.Sessions(vni)
 }
 
 func (p Parts) View(fn func(*rates.Snapshot)) { p.Rates.View(fn) }

@@ -391,3 +391,53 @@ func TestListenTwiceAndStale(t *testing.T) {
 		t.Errorf("regular file in the way: %v", err)
 	}
 }
+
+// named is the fake daemon with mirror sessions configured for VNI 101.
+type named struct{ *apitest.Fake }
+
+func (named) SessionName(vni uint32) string {
+	if vni == 101 {
+		return "lab-src1"
+	}
+	return ""
+}
+
+// TestTopSessionNames: rows of /v1/top carry the session of their VNI
+// when the daemon knows one.
+func TestTopSessionNames(t *testing.T) {
+	fake := apitest.NewFake("eth0")
+	fake.SetFlows(apitest.LabFlows())
+	s, err := api.ListenPath(filepath.Join(t.TempDir(), "eth0.sock"), "eth0", named{fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve() }()
+	defer func() { s.Close(); <-done }()
+	c, err := api.DialPath(s.Path(), "eth0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	res, err := c.Top(context.Background(), topview.Query{Sort: topview.SortRate, Group: topview.GroupVNI})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, r := range res.Rows {
+		want := ""
+		if *r.VNI == 101 {
+			want = "lab-src1"
+			seen++
+		}
+		if r.Session != want {
+			t.Errorf("vni %d: session %q, want %q", *r.VNI, r.Session, want)
+		}
+	}
+	if seen == 0 {
+		t.Error("no row of VNI 101")
+	}
+	if out := topview.Render(res, 0).String(); !strings.Contains(out, "101 lab-src1") {
+		t.Errorf("the table does not show the session next to the VNI:\n%s", out)
+	}
+}

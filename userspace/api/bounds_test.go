@@ -96,3 +96,26 @@ func TestLargeAnswerStreamed(t *testing.T) {
 		}
 	}
 }
+
+// One grouped view is built at a time; a second waits its turn with 429.
+func TestGroupedViewBound(t *testing.T) {
+	s, fake := serve(t, "vxtap-no-such-group")
+	entered, release := fake.HoldViews()
+	done := make(chan int, 1)
+	go func() {
+		code, _ := rawGet(t, s.Path(), "GET", "/v1/top?group=src")
+		done <- code
+	}()
+	<-entered
+	code, eb := rawGet(t, s.Path(), "GET", "/v1/top?group=dport")
+	if code != http.StatusTooManyRequests || eb.Parameter != "group" || eb.Error != "1 grouped view is being built already: try again in a second (group=5tuple is not limited so)" {
+		t.Errorf("second grouped view: %d %+v", code, eb)
+	}
+	release()
+	if code := <-done; code != http.StatusOK {
+		t.Errorf("the first grouped view: %d", code)
+	}
+	if code, _ := rawGet(t, s.Path(), "GET", "/v1/top?group=dport"); code != http.StatusOK {
+		t.Errorf("after it: %d", code)
+	}
+}

@@ -31,6 +31,11 @@ const MaxRows = topview.MaxRows
 // past it get 429 at once rather than queueing.
 const MaxInFlight = 4
 
+// MaxGrouped bounds the grouped views (every grouping but 5tuple) built at
+// once: grouping a million flows from a million sources keeps a group
+// each, some 400 MB while it lasts, where a 5-tuple view keeps n rows.
+const MaxGrouped = 1
+
 // Server serves the API on a Unix socket.
 type Server struct {
 	// CounterInterval is how often the data path counters are read for
@@ -49,6 +54,7 @@ type Server struct {
 	slots  chan struct{} // MaxInFlight tokens
 
 	findingsSrc FindingsSource // GET /v1/findings (findings.go); nil: detection off
+	groups      chan struct{}  // MaxGrouped tokens
 	capHub      *livecap.Hub             // GET /v1/capture (capture.go); nil: captures off
 	capSessions func() map[uint32]string // VNI -> session name, for captures
 }
@@ -65,7 +71,7 @@ func ListenPath(path, iface string, p Provider) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{iface: iface, path: path, p: p, l: l, stop: make(chan struct{}), slots: make(chan struct{}, MaxInFlight),
+	s := &Server{iface: iface, path: path, p: p, l: l, stop: make(chan struct{}), slots: make(chan struct{}, MaxInFlight), groups: make(chan struct{}, MaxGrouped),
 		policy: policy{owner: uint32(os.Geteuid()), group: gid, groupsOf: procGroups}}
 	s.srv = &http.Server{Handler: s.Handler(), ConnContext: connContext,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
@@ -251,12 +257,30 @@ func (s *Server) top(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, pe.param, err.Error())
 		return
 	}
+	if q.Group != "" && q.Group != topview.GroupFlow {
+		select {
+		case s.groups <- struct{}{}:
+			defer func() { <-s.groups }()
+		default:
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "group",
+				fmt.Sprintf("%d grouped view is being built already: try again in a second (group=5tuple is not limited so)", MaxGrouped))
+			return
+		}
+	}
 	var res topview.Result
 	var sweeps uint64
 	s.p.View(func(snap *rates.Snapshot) {
 		sweeps = snap.Sweeps
 		res = topview.Build(snap, q)
 	})
+	if n, ok := s.p.(SessionNamer); ok {
+		for i := range res.Rows {
+			if v := res.Rows[i].VNI; v != nil {
+				res.Rows[i].Session = n.SessionName(*v)
+			}
+		}
+	}
 	res.Iface, res.Source = s.iface, "daemon"
 	if sweeps == 0 {
 		res.Note = "waiting for the daemon's first sweep"

@@ -14,8 +14,8 @@ type heldBatch struct {
 	stored int // durable sinks that hold it
 }
 
-// publish numbers the sweep's records as one batch, gives each its flow's
-// totals, and offers it to every record sink. With no durable sink it is
+// publish numbers the sweep's records as one batch, enriches them, and
+// offers it to every record sink. With no durable sink it is
 // committed at once; otherwise it is held until they all stored it.
 func (d *Daemon) publish(now time.Time) {
 	if len(d.batch) == 0 {
@@ -23,10 +23,9 @@ func (d *Daemon) publish(now time.Time) {
 	}
 	recs := d.batch
 	d.batch = nil // the sinks own this slice now
-	totals := d.agg.TakeTotals()
-	for i := range recs {
-		if t, ok := totals[recs[i].Key()]; ok {
-			recs[i].TotalPackets, recs[i].TotalBytes = t[0], t[1]
+	if d.cfg.Enrich != nil {
+		for i := range recs {
+			d.cfg.Enrich.Enrich(&recs[i])
 		}
 	}
 	seq, err := d.cfg.Seq.Next()
@@ -35,10 +34,21 @@ func (d *Daemon) publish(now time.Time) {
 	}
 	b := pipeline.Batch{Instance: d.cfg.Instance, Seq: seq, Time: now, Records: recs}
 	d.held = &heldBatch{b: b}
+	d.heldSince.Store(time.Now().UnixNano())
 	d.fan.records(b)
 	if d.fan.durable == 0 {
 		d.commit()
 	}
+}
+
+// retryCommit commits a held batch every durable sink stored whose
+// commit failed before (sweep loop only); true when one was held.
+func (d *Daemon) retryCommit() bool {
+	if d.held == nil || d.held.stored < d.fan.durable {
+		return false
+	}
+	d.commit()
+	return true
 }
 
 // acked is called from a durable sink's queue goroutine once it stored b.
@@ -60,10 +70,21 @@ func (d *Daemon) onAck(seq uint64) {
 // the walk and the removal make a follow-up batch, published at once.
 func (d *Daemon) commit() {
 	h := d.held
-	d.held = nil
 	if err := d.cfg.Seq.Commit(h.b.Seq); err != nil {
+		// Without the committed number on disk a restart could not tell
+		// this batch from an uncommitted one: hold it and try again at
+		// the next sweep (retryCommit).
+		d.mu.Lock()
+		d.commitErr = err
+		d.mu.Unlock()
 		logEvery("seq-commit", err.Error(), "batch sequence")
+		return
 	}
+	d.held = nil
+	d.heldSince.Store(0)
+	d.mu.Lock()
+	d.commitErr = nil
+	d.mu.Unlock()
 	d.mu.Lock()
 	for _, r := range h.b.Records {
 		d.records[r.EndReason]++
@@ -94,6 +115,17 @@ func (d *Daemon) observeOnly(now time.Time) error {
 // deadline; false when a batch is still held then.
 func (d *Daemon) settle(deadline time.Time) bool {
 	for d.held != nil {
+		if d.retryCommit() {
+			if d.held == nil {
+				continue
+			}
+			if time.Now().After(deadline) {
+				d.unsettled = true
+				return false
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		}
 		select {
 		case seq := <-d.acks:
 			d.onAck(seq)
@@ -106,6 +138,27 @@ func (d *Daemon) settle(deadline time.Time) bool {
 }
 
 func (d *Daemon) unsettledErr() error {
-	return fmt.Errorf("batch %d (%d records) not stored by every durable sink within %s: %s",
-		d.held.b.Seq, len(d.held.b.Records), d.cfg.ShutdownWait, d.fan.degraded())
+	why := d.fan.degraded()
+	d.mu.Lock()
+	if d.commitErr != nil {
+		why = d.commitErr.Error()
+	}
+	d.mu.Unlock()
+	return fmt.Errorf("batch %d (%d records) not committed within %s: %s",
+		d.held.b.Seq, len(d.held.b.Records), d.cfg.ShutdownWait, why)
+}
+
+// heldTooLong is how long a batch may wait for the durable sinks before
+// the daemon reports itself degraded: a sink that hangs without failing.
+func (d *Daemon) heldTooLong() time.Duration {
+	return max(5*time.Second, 5*d.cfg.SweepInterval)
+}
+
+// holdAge is how long the held batch has waited, 0 when none is held.
+func (d *Daemon) holdAge() time.Duration {
+	since := d.heldSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,8 @@ type Config struct {
 	// RecordQueue, EventQueue, SampleQueue: capacity of each sink's queue,
 	// in batches (record sinks) or ring-buffer drains (events, samples).
 	RecordQueue, EventQueue, SampleQueue int
+	// Enrich, if set, completes every record before the sinks see it.
+	Enrich pipeline.Enricher
 	// ShutdownWait bounds how long Shutdown waits for sinks to write what
 	// is queued.
 	ShutdownWait time.Duration
@@ -75,8 +78,10 @@ type Daemon struct {
 	// when none): until they have, the ledger does not advance and no
 	// flow leaves the table, and no new records are made (commit.go).
 	held      *heldBatch
-	acks      chan uint64 // Seq of a batch one durable sink stored
-	unsettled bool        // Shutdown ended with a batch no durable sink stored
+	acks      chan uint64  // Seq of a batch one durable sink stored
+	unsettled bool         // Shutdown ended with a batch no durable sink stored
+	commitErr error        // the held batch's commit failed (state dir not writable); under mu
+	heldSince atomic.Int64 // unix ns since the held batch waits, 0 when none
 	// aggEvents carries flow starts from the ring-buffer reader to the
 	// sweep loop, which owns the aggregator.
 	aggEvents chan []flow.Event
@@ -177,6 +182,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-tick.C:
 			d.takeEvents()
 			var err error
+			d.retryCommit()
 			if d.held != nil {
 				err = d.observeOnly(time.Now()) // a durable sink has not stored the last batch
 			} else {
@@ -282,7 +288,17 @@ func (d *Daemon) Health() (bool, string) {
 	if age > d.cfg.HealthWindow {
 		return false, fmt.Sprintf("last ring buffer drain %s ago", age.Round(time.Millisecond))
 	}
-	if why := d.fan.degraded(); why != "" {
+	why := d.fan.degraded()
+	d.mu.Lock()
+	cerr := d.commitErr
+	d.mu.Unlock()
+	if err := cerr; err != nil {
+		why = strings.TrimPrefix(why+"; ", "; ") + "commit: " + err.Error()
+	}
+	if age := d.holdAge(); age > d.heldTooLong() {
+		why = strings.TrimPrefix(why+"; ", "; ") + fmt.Sprintf("flow records waiting %s for the durable outputs", age.Round(time.Second))
+	}
+	if why != "" {
 		return true, "degraded: " + why
 	}
 	return true, "ok"

@@ -259,3 +259,208 @@ func TestKillBetweenWriteAndCommit(t *testing.T) {
 		})
 	}
 }
+
+// failingSeq is a batch sequence whose state file cannot be written for a
+// while (the state directory's disk is full).
+type failingSeq struct {
+	pipeline.MemSeq
+	mu   sync.Mutex
+	fail bool
+}
+
+func (f *failingSeq) set(fail bool) { f.mu.Lock(); f.fail = fail; f.mu.Unlock() }
+
+func (f *failingSeq) Commit(seq uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail {
+		return syscall.ENOSPC
+	}
+	return f.MemSeq.Commit(seq)
+}
+
+// TestSeqCommitFailureHolds: a batch every sink stored whose committed
+// number cannot be recorded is held like one a sink could not store: the
+// ledger and the table wait, /healthz says degraded, then it goes through.
+func TestSeqCommitFailureHolds(t *testing.T) {
+	tab := flowtest.NewTable()
+	led := newLedger()
+	disk := &pipelinetest.Memory{ID: "disk", IsDur: true}
+	seq := &failingSeq{fail: true}
+	cfg := fastConfig()
+	cfg.Seq = seq
+	d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{disk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	tab.Packet(key(1), 100, time.Now(), 0)
+	eventually(t, "the batch to be stored", func() bool { return len(disk.Batches()) == 1 })
+	time.Sleep(5 * cfg.SweepInterval)
+	if tab.Len() != 1 || led.len() != 0 || len(disk.Batches()) != 1 {
+		t.Errorf("uncommitted batch: %d flows, %d ledger entries, %d batches", tab.Len(), led.len(), len(disk.Batches()))
+	}
+	if ok, why := d.Health(); !ok || !strings.Contains(why, "commit") {
+		t.Errorf("health %v %q", ok, why)
+	}
+	seq.set(false)
+	eventually(t, "the commit", func() bool { return tab.Len() == 0 })
+	cancel()
+	<-done
+	d.Shutdown(true)
+	if n := len(disk.Records()); n != 1 {
+		t.Errorf("%d records, want 1", n)
+	}
+}
+
+// TestHungDurableSink: a durable sink whose write never returns (a hung
+// disk) holds the records; the ring buffer keeps draining, the other
+// sinks and the event sinks keep receiving, nothing leaves the table, and
+// after a while /healthz says degraded; a shutdown gives up in bounded
+// time and reports the records unsettled.
+func TestHungDurableSink(t *testing.T) {
+	tab := flowtest.NewTable()
+	led := newLedger()
+	hung := pipelinetest.NewBlocking("hung")
+	hung.IsDur = true
+	other := &pipelinetest.Memory{ID: "other"}
+	cfg := fastConfig()
+	cfg.ShutdownWait = 100 * time.Millisecond
+	d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{
+		Records: []pipeline.RecordSink{hung, other}, Events: []pipeline.EventSink{other}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	tab.Packet(key(1), 100, time.Now(), 0)
+	<-hung.Entered()
+	for i := 2; i < 50; i++ {
+		tab.Packet(key(i), 100, time.Now(), 0)
+	}
+	eventually(t, "the events", func() bool { return len(other.Events()) == 49 })
+	if tab.Pending() != 0 || tab.Len() != 49 || led.len() != 0 {
+		t.Errorf("pending %d, flows %d, ledger %d", tab.Pending(), tab.Len(), led.len())
+	}
+	d.heldSince.Store(time.Now().Add(-time.Hour).UnixNano()) // as if it hung for an hour
+	if ok, why := d.Health(); !ok || !strings.Contains(why, "waiting") {
+		t.Errorf("health %v %q, want degraded: records waiting", ok, why)
+	}
+	cancel()
+	<-done
+	start := time.Now()
+	if _, err := d.Shutdown(true); err == nil || !d.Unsettled() {
+		t.Errorf("shutdown with a hung durable sink: %v, unsettled %v", err, d.Unsettled())
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("shutdown took %s", el)
+	}
+	if tab.Len() != 49 {
+		t.Errorf("%d flows left the table without their records stored", 49-tab.Len())
+	}
+}
+
+// lateTable lands one more packet on every finished (FIN) flow right
+// after each walk: between the walk the records come from and the
+// removal at commit, as the data path can.
+type lateTable struct {
+	*flowtest.Table
+	sent map[flow.Key]uint64
+}
+
+func (t *lateTable) Walk(fn func(flow.Key, flow.Counters)) error {
+	var ended []flow.Key
+	err := t.Table.Walk(func(k flow.Key, c flow.Counters) {
+		fn(k, c)
+		if c.EndSeen {
+			ended = append(ended, k)
+		}
+	})
+	for _, k := range ended {
+		t.Packet(k, 100, time.Now(), 0)
+		t.sent[k]++
+	}
+	return err
+}
+
+// stallOn writes every batch to the flow log, and then never returns
+// for the n-th one (a daemon killed right after that write).
+type stallOn struct {
+	*jsonl.Sink
+	n, calls int
+	stall    chan struct{}
+}
+
+func (s *stallOn) WriteBatch(ctx context.Context, b pipeline.Batch) error {
+	if err := s.Sink.WriteBatch(ctx, b); err != nil {
+		return err
+	}
+	if s.calls++; s.calls == s.n {
+		<-s.stall
+		return errors.New("killed")
+	}
+	return nil
+}
+
+// TestKillAfterLatePacketsWritten: packets that land between the walk and
+// the removal make a follow-up batch; a daemon killed after writing it
+// but before committing it must not lose it at the next start (its flows
+// are gone from the table: nothing could make the records again).
+func TestKillAfterLatePacketsWritten(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flows.json")
+	tab := &lateTable{Table: flowtest.NewTable(), sent: map[flow.Key]uint64{}}
+	led := newLedger()
+	newDaemon := func(sink pipeline.RecordSink) *Daemon {
+		seq, err := pipeline.OpenSeq(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := fastConfig()
+		cfg.Seq, cfg.ShutdownWait = seq, 50*time.Millisecond
+		d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	open := func() *jsonl.Sink {
+		s, err := jsonl.Open(jsonl.Config{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for i := 0; i < 5; i++ {
+		tab.Packet(key(i), 100, time.Now(), 0x01) // FIN
+		tab.sent[key(i)]++
+	}
+	stall := make(chan struct{})
+	d := newDaemon(&stallOn{Sink: open(), n: 2, stall: stall})
+	time.Sleep(5 * time.Millisecond) // past EndGrace
+	d.sweep(time.Now())
+	if d.settle(time.Now().Add(200 * time.Millisecond)) {
+		t.Fatal("the follow-up batch was committed")
+	}
+	if tab.Len() != 0 {
+		t.Fatalf("%d flows still in the table after the commit", tab.Len())
+	}
+	d.Close()
+	close(stall)
+	d = newDaemon(open())
+	if _, err := d.Shutdown(true); err != nil {
+		t.Fatal(err)
+	}
+	got := sumFile(t, path)
+	for k, want := range tab.sent {
+		if got[k] != want {
+			t.Errorf("%v: the flow log carries %d packets, %d were sent", k, got[k], want)
+		}
+	}
+	if led.len() != 0 {
+		t.Errorf("%d ledger entries left", led.len())
+	}
+}

@@ -107,8 +107,11 @@ func (f *fanout) stats() []pipeline.SinkStats {
 	return out
 }
 
+// dropRecent: a sink that dropped within this long counts as degraded.
+const dropRecent = time.Minute
+
 // degraded names the sinks whose last write failed or whose queue is
-// full, "" when none.
+// full or dropped lately, "" when none.
 func (f *fanout) degraded() string {
 	why := ""
 	for _, s := range f.stats() {
@@ -116,7 +119,7 @@ func (f *fanout) degraded() string {
 		switch {
 		case s.Failing:
 			w = fmt.Sprintf("%s sink %s: %s", s.Kind, s.Name, s.LastError)
-		case s.Full:
+		case s.Full || time.Since(s.LastDrop) < dropRecent:
 			w = fmt.Sprintf("%s sink %s: queue full, %d dropped", s.Kind, s.Name, s.Dropped)
 		default:
 			continue

@@ -11,34 +11,71 @@ import (
 // between storing a batch and committing it left the durable sinks ahead
 // of the ledger, or the ledger ahead of the table:
 //
-//   - batches after the committed one are cut from each durable sink: the
-//     ledger never took them and their flows are still in the table, so
-//     the next sweep makes their records again;
+//   - records of batches after the committed one whose flow is still in
+//     the table (as the same flow: started no later than the record's
+//     last packet) are dropped from each durable sink: the ledger never
+//     took them, and the next sweep makes them again; the others (the
+//     last packets of flows already removed) are kept: nothing else has
+//     them;
 //   - the committed batch is stored, but the ledger may not have its
 //     totals yet: for each of its flows still in the table as the same
-//     flow (started no later than the record's last packet) the ledger is
-//     raised to the record's totals; for a flow that left the table (or
-//     was replaced by a new one with the same key) the ledger entry goes.
+//     flow the ledger is raised to the record's totals; for a flow that
+//     left the table (or was replaced by a new one with the same key) the
+//     ledger entry goes.
 func (d *Daemon) reconcile() error {
 	committed := d.cfg.Seq.Committed()
 	if committed == 0 {
 		return nil // nothing was ever committed with this state directory
 	}
-	var last []flow.Record
+	type rec struct {
+		s pipeline.Recoverer
+		n string
+	}
+	var sinks []rec
+	var last, after []flow.Record
 	for _, s := range d.outs.Records {
 		r, ok := s.(pipeline.Recoverer)
 		if !ok || !isDurable(s) {
 			continue
 		}
-		recs, err := r.Recover(d.cfg.Instance, committed)
+		l, a, err := r.Tail(d.cfg.Instance, committed)
 		if err != nil {
 			return fmt.Errorf("recover sink %s: %w", s.Name(), err)
 		}
 		if last == nil {
-			last = recs
+			last = l
+		}
+		after = append(after, a...)
+		sinks = append(sinks, rec{r, s.Name()})
+	}
+	if len(sinks) == 0 || len(last)+len(after) == 0 {
+		return nil
+	}
+	keys := map[flow.Key]bool{}
+	for _, r := range last {
+		keys[r.Key()] = true
+	}
+	for _, r := range after {
+		keys[r.Key()] = true
+	}
+	table := map[flow.Key]flow.Counters{}
+	if err := d.src.Flows.Walk(func(k flow.Key, c flow.Counters) {
+		if keys[k] {
+			table[k] = c
+		}
+	}); err != nil {
+		return err
+	}
+	sameFlow := func(r flow.Record) bool {
+		c, ok := table[r.Key()]
+		return ok && !c.First.After(r.Last)
+	}
+	for _, s := range sinks {
+		if err := s.s.DropAfter(d.cfg.Instance, committed, sameFlow); err != nil {
+			return fmt.Errorf("recover sink %s: %w", s.n, err)
 		}
 	}
-	if len(last) == 0 || d.src.Ledger == nil {
+	if d.src.Ledger == nil {
 		return nil
 	}
 	want := make(map[flow.Key]flow.Record, len(last))
@@ -55,19 +92,10 @@ func (d *Daemon) reconcile() error {
 	}); err != nil {
 		return err
 	}
-	table := map[flow.Key]flow.Counters{}
-	if err := d.src.Flows.Walk(func(k flow.Key, c flow.Counters) {
-		if _, ok := want[k]; ok {
-			table[k] = c
-		}
-	}); err != nil {
-		return err
-	}
 	save := map[flow.Key][2]uint64{}
 	var forget []flow.Key
 	for k, r := range want {
-		c, ok := table[k]
-		if ok && !c.First.After(r.Last) {
+		if sameFlow(r) {
 			if ledger[k][0] < r.TotalPackets {
 				save[k] = [2]uint64{r.TotalPackets, r.TotalBytes}
 			}

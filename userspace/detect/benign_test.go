@@ -12,7 +12,8 @@ import (
 // Five minutes of ordinary traffic, both directions of every connection
 // as two one-way flows: a web server answering 50 clients, the instance
 // fetching from a few APIs, bulk transfers at a steady rate, ordinary DNS,
-// long SSH sessions, ICMP pings, NTP. Nothing may be raised.
+// long SSH sessions, ICMP pings, NTP, a UDP service; DNS answers to a
+// new client port every second. Nothing may be raised.
 func TestBenignMixRaisesNothing(t *testing.T) {
 	cfg := Default()
 	cfg.Mining.Domains = []string{"minexmr.com"}
@@ -41,8 +42,11 @@ func TestBenignMixRaisesNothing(t *testing.T) {
 		both(at, 300*time.Millisecond, c, inst, 6, next(), 443, 12, 4000, flow.EndTCP)
 		// The instance calling its APIs.
 		both(at, 200*time.Millisecond, inst, apis[sec%len(apis)], 6, next(), 443, 10, 3000, flow.EndTCP)
-		// Ordinary DNS for them.
-		if sec%3 == 0 {
+		// Ordinary DNS for them, and the instance's own UDP service (port
+		// 5353) answering a different client port every second: replies
+		// to 60 ephemeral ports a minute are not a port scan.
+		both(at, 10*time.Millisecond, netip.AddrFrom4([4]byte{198, 19, 21, byte(sec)}), inst, 17, next(), 5353, 1, 60, flow.EndIdle)
+		{
 			dns = append(dns, dnsSample(at, inst, fmt.Sprintf("api%d.service.example.com", sec%7)))
 			both(at, 10*time.Millisecond, inst, resolver, 17, next(), 53, 1, 70, flow.EndIdle)
 		}

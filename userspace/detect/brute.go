@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -10,12 +9,11 @@ import (
 // bruteState counts one source's short connections to the SSH and RDP
 // ports in the current window.
 type bruteState struct {
-	start    int64
-	n        [2]uint32 // [0] SSH, [1] RDP
-	firstDst [2]netip.Addr
-	oneDst   [2]bool
-	first    [2]time.Time
-	fired    [2]bool
+	start int64
+	n     [2]uint32   // [0] SSH, [1] RDP
+	dst   [2]majority // the host most connections went to
+	first [2]time.Time
+	fired [2]bool
 }
 
 // brute: UnauthorizedAccess:EC2/SSHBruteForce and RDPBruteForce, many
@@ -42,10 +40,10 @@ func (e *Engine) brute(o *obs) {
 		*s = bruteState{start: s.start}
 	}
 	if s.n[svc] == 0 {
-		s.firstDst[svc], s.oneDst[svc], s.first[svc] = o.key.Dst, true, o.first
+		s.first[svc] = o.first
 	}
 	s.n[svc]++
-	s.oneDst[svc] = s.oneDst[svc] && o.key.Dst == s.firstDst[svc]
+	s.dst[svc].add(o.key.Dst)
 	if s.fired[svc] || s.n[svc] < uint32(cfg.Connections) {
 		return
 	}
@@ -59,9 +57,7 @@ func (e *Engine) brute(o *obs) {
 		d.remote, d.localPort = o.key.Src, o.key.DPort
 	} else {
 		d.remotePort = o.key.DPort
-		if s.oneDst[svc] {
-			d.remote = s.firstDst[svc]
-		}
+		d.remote, _ = s.dst[svc].get()
 	}
 	e.raise(d)
 }

@@ -97,3 +97,32 @@ func TestSeverityAndSuppression(t *testing.T) {
 		t.Fatalf("findings_total{Portscan,Critical} = %v", got)
 	}
 }
+
+// A reload swaps thresholds and lists at once; one whose list does not
+// read changes nothing.
+func TestReload(t *testing.T) {
+	e, sink := newTestEngine(t, nil)
+	scan := func(ports uint16, at time.Time) {
+		for p := uint16(1); p <= ports; p++ {
+			e.WriteEvents(evs(start(at, inst, remote1, 6, 40000, p, tcpSYN)))
+		}
+	}
+	scan(60, t0)
+	none(t, e)
+	cfg := Default()
+	cfg.Portscan.Ports = 50
+	if err := e.Reload(cfg, nil); err != nil {
+		t.Fatal(err)
+	}
+	scan(60, t0.Add(5*time.Minute))
+	only(t, e, sink, TypePortscan)
+
+	bad := Default()
+	bad.ThreatLists = []string{writeFile(t, t.TempDir(), "t.txt", "198.19.9.9\n198.19.9.300\n")}
+	if err := e.Reload(bad, nil); err == nil || !strings.Contains(err.Error(), "t.txt:2:") {
+		t.Fatalf("reload with a bad list: %v", err)
+	}
+	if e.Config() != cfg {
+		t.Fatal("a failed reload replaced the configuration")
+	}
+}

@@ -19,11 +19,10 @@ type floodKey struct {
 // floodState counts what went to one destination in the window.
 type floodState struct {
 	start     int64
-	syn       uint32  // SYN-without-ACK flow starts
-	completed uint32  // TCP records carrying an ACK (the handshake went on)
-	udp       float64 // UDP packets, records scaled to the window
-	firstSrc  netip.Addr
-	oneSrc    bool
+	syn       uint32   // SYN-without-ACK flow starts
+	completed uint32   // TCP records carrying an ACK (the handshake went on)
+	udp       float64  // UDP packets, records scaled to the window
+	src       majority // the host most of it came from
 	first     time.Time
 	fired     bool
 	dir       flow.Direction
@@ -34,9 +33,9 @@ func (e *Engine) flood(o *obs, port uint16) *floodState {
 	cfg := e.cfg.DoS
 	s := e.floods.get(floodKey{o.vni, o.key.Dst, port, o.key.Proto}, o.last.UnixNano())
 	if window(&s.start, o.last, cfg.Window) {
-		*s = floodState{start: s.start, firstSrc: o.key.Src, oneSrc: true, first: o.first, dir: o.dir, instance: o.instance}
+		*s = floodState{start: s.start, first: o.first, dir: o.dir, instance: o.instance}
 	}
-	s.oneSrc = s.oneSrc && o.key.Src == s.firstSrc
+	s.src.add(o.key.Src)
 	return s
 }
 
@@ -103,9 +102,7 @@ func (e *Engine) raiseFlood(o *obs, s *floodState, typ string, counts map[string
 		evidence: Evidence{Flows: []FlowRef{ref(o.key)}, Window: e.cfg.DoS.Window.String(), Counts: counts}}
 	if o.dir == flow.DirIngress {
 		d.localPort = o.key.DPort
-		if s.oneSrc {
-			d.remote = s.firstSrc
-		}
+		d.remote, _ = s.src.get()
 	} else {
 		d.remote, d.remotePort = o.key.Dst, o.key.DPort
 	}

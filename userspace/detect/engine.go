@@ -44,6 +44,8 @@ type Engine struct {
 	lists     *lists
 	sessions  Sessions
 
+	scratch obs // the observation being looked at (under mu)
+
 	scans  *table[hostKey, scanState]
 	brutes *table[hostKey, bruteState]
 	floods *table[floodKey, floodState]
@@ -199,12 +201,13 @@ func (e *Engine) WriteEvents(evs []flow.Event) {
 		if ev.Type != flow.FlowStart {
 			continue
 		}
-		e.metrics.inputs.WithLabelValues("flow_start").Inc()
-		o := obs{vni: ev.Key.VNI, mirror: ev.MirrorSource, sess: e.sessions[ev.Key.VNI], key: ev.Key,
+		e.metrics.inStart.Inc()
+		o := &e.scratch // under e.mu; no allocation per event
+		*o = obs{vni: ev.Key.VNI, mirror: ev.MirrorSource, sess: e.sessions[ev.Key.VNI], key: ev.Key,
 			flags: ev.TCPFlags, packets: 1, first: ev.Time, last: ev.Time, start: true}
 		o.dir = direction(o.sess, o.mirror, o.key.Src, o.key.Dst)
 		o.sides()
-		e.onStart(&o)
+		e.onStart(o)
 	}
 }
 
@@ -214,8 +217,9 @@ func (e *Engine) WriteRecords(recs []flow.Record) {
 	defer e.mu.Unlock()
 	for i := range recs {
 		r := &recs[i]
-		e.metrics.inputs.WithLabelValues("record").Inc()
-		o := obs{vni: r.VNI, mirror: r.MirrorSource, sess: e.sessions[r.VNI], key: r.Key(), flags: r.TCPFlags,
+		e.metrics.inRecord.Inc()
+		o := &e.scratch
+		*o = obs{vni: r.VNI, mirror: r.MirrorSource, sess: e.sessions[r.VNI], key: r.Key(), flags: r.TCPFlags,
 			packets: r.Packets, bytes: r.Bytes, first: r.First, last: r.Last, dir: r.Direction, end: r.EndReason}
 		if r.Session != "" && o.sess.Name == "" {
 			o.sess.Name = r.Session
@@ -227,7 +231,7 @@ func (e *Engine) WriteRecords(recs []flow.Record) {
 			o.dir = direction(o.sess, o.mirror, o.key.Src, o.key.Dst)
 		}
 		o.sides()
-		e.onRecord(&o)
+		e.onRecord(o)
 	}
 }
 
@@ -236,7 +240,7 @@ func (e *Engine) WriteDNS(qs []DNSQuery) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range qs {
-		e.metrics.inputs.WithLabelValues("dns_query").Inc()
+		e.metrics.inDNS.Inc()
 		e.onDNS(&qs[i])
 	}
 }

@@ -7,8 +7,10 @@
 // an Amazon GuardDuty finding, so rules and Lambdas written for
 // GuardDuty's EventBridge events work on vxtap's with `source: "vxtap"`.
 //
-// Copies the mirror filter rejects never reach it: the data path drops
-// them before they make a flow, an event or a sample.
+// Copies from sources the allow-list (allowed_sources) refuses, of
+// unknown VNIs, or rejected by the mirror filter never reach it: the data
+// path drops them before they make a flow, an event or a sample, so
+// spoofed copies cannot raise a finding.
 package detect
 
 import (

@@ -128,3 +128,5 @@ func basics(t *testing.T, f Finding, sev float64, role Role) {
 
 func evs(e ...flow.Event) []flow.Event    { return e }
 func recs(r ...flow.Record) []flow.Record { return r }
+
+func flowSample(data []byte) flow.Sample { return flow.Sample{VNI: vni, Time: t0, Data: data} }

@@ -48,9 +48,19 @@ func (j *JSONLines) run() {
 	}
 }
 
-// Close writes what is queued, then stops.
+// Close writes what is queued, then syncs and closes the writer when it
+// is a file.
 func (j *JSONLines) Close() error {
 	j.q.close()
 	<-j.done
-	return nil
+	var err error
+	if s, ok := j.w.(interface{ Sync() error }); ok {
+		err = s.Sync()
+	}
+	if c, ok := j.w.(io.Closer); ok {
+		if cerr := c.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }

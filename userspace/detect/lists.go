@@ -203,3 +203,13 @@ func stampOf(path string) fileStamp {
 	}
 	return fileStamp{size: st.Size(), mtime: st.ModTime().UnixNano(), ok: true}
 }
+
+// CountLists reads cfg's lists as the engine would and counts their
+// entries (vxtap findings check).
+func CountLists(cfg *Config) (threats, pools, domains int, err error) {
+	l, err := loadLists(cfg)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	return l.threats.len(), l.pools.len(), len(l.domains), nil
+}

@@ -15,6 +15,9 @@ type Metrics struct {
 	dnsParse   *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
 	sink       *prometheus.CounterVec
+	inStart    prometheus.Counter // inputs by kind, resolved once: the hot path
+	inRecord   prometheus.Counter
+	inDNS      prometheus.Counter
 	entries    *prometheus.Desc
 	evictions  *prometheus.Desc
 	held       *prometheus.Desc
@@ -53,7 +56,18 @@ func NewMetrics() *Metrics {
 	for _, r := range DNSReasons {
 		m.dnsParse.WithLabelValues(r)
 	}
+	m.inStart, m.inRecord, m.inDNS = m.inputs.WithLabelValues("flow_start"), m.inputs.WithLabelValues("record"), m.inputs.WithLabelValues("dns_query")
 	return m
+}
+
+// Reloaded counts a configuration reload that failed before it reached
+// the engine (the file did not read); Engine.Reload counts its own.
+func (m *Metrics) Reloaded(ok bool) {
+	if ok {
+		m.reloads.WithLabelValues("ok").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("error").Inc()
 }
 
 // SinkCounter is what a sink counts its deliveries with.

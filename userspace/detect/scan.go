@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -19,15 +18,13 @@ const (
 const maxProbePorts = 8
 
 // scanState is one source's connection attempts in the current window:
-// distinct destination ports and hosts by sketch, and the first target.
+// distinct destination ports and hosts by sketch, and the main target.
 type scanState struct {
 	start     int64
 	ports     distinct
 	hosts     distinct
 	attempts  uint32
-	firstDst  netip.Addr
-	firstPort uint16
-	oneDst    bool // every attempt went to firstDst
+	dst       majority // the host most attempts went to
 	fired     bool
 	probe     [maxProbePorts]uint16 // first distinct ports probed (inbound)
 	probeN    uint8
@@ -36,16 +33,35 @@ type scanState struct {
 }
 
 // isAttempt is a connection attempt: a TCP SYN without ACK, or the first
-// packet of a UDP flow. Answers (SYN-ACK, RST) are not attempts, so the
-// scanned host's replies never count as a scan of its own.
+// packet of a UDP flow that does not look like a server's answer (from a
+// lower port to an unprivileged one: DNS, NTP or a game server replying
+// to clients' ephemeral ports). Answers (SYN-ACK, RST) are not attempts,
+// so the scanned host's replies never count as a scan of its own. A UDP
+// scan from a source port below the ports it scans above 1023 is missed.
 func isAttempt(o *obs) bool {
 	switch o.key.Proto {
 	case 6:
 		return o.flags&tcpSYN != 0 && o.flags&tcpACK == 0
 	case 17:
-		return true
+		return !looksLikeReply(o)
 	}
 	return false
+}
+
+// isAnswer reports whether a flow is the answering side of a
+// conversation: a TCP flow whose first packet already carries ACK
+// (SYN-ACK, RST-ACK), else one that looks like a server's reply.
+func isAnswer(o *obs) bool {
+	if o.start && o.key.Proto == 6 {
+		return o.flags&tcpACK != 0
+	}
+	return looksLikeReply(o)
+}
+
+// looksLikeReply: from a lower port to an unprivileged one (records carry
+// every flag of both halves of the handshake, so ports must tell).
+func looksLikeReply(o *obs) bool {
+	return o.key.SPort < o.key.DPort && o.key.DPort >= 1024
 }
 
 // scan: Recon:EC2/Portscan when the instance makes the attempts (ACTOR),
@@ -61,12 +77,12 @@ func (e *Engine) scan(o *obs) {
 	}
 	s := e.scans.get(hostKey{o.vni, o.key.Src}, o.last.UnixNano())
 	if window(&s.start, o.last, cfg.Window) {
-		*s = scanState{start: s.start, firstDst: o.key.Dst, firstPort: o.key.DPort, oneDst: true, firstFlow: o.key, firstTime: o.last}
+		*s = scanState{start: s.start, firstFlow: o.key, firstTime: o.last}
 	}
 	s.attempts++
-	s.ports.add(hashPort(o.key.DPort))
-	s.hosts.add(hashAddr(o.key.Dst))
-	s.oneDst = s.oneDst && o.key.Dst == s.firstDst
+	grew := s.ports.add(hashPort(o.key.DPort))
+	grew = s.hosts.add(hashAddr(o.key.Dst)) || grew
+	s.dst.add(o.key.Dst)
 	if o.dir == flow.DirIngress && int(s.probeN) < maxProbePorts {
 		seen := false
 		for _, p := range s.probe[:s.probeN] {
@@ -77,7 +93,7 @@ func (e *Engine) scan(o *obs) {
 			s.probeN++
 		}
 	}
-	if s.fired {
+	if s.fired || !grew {
 		return
 	}
 	ports, hosts := s.ports.count(), s.hosts.count()
@@ -97,8 +113,8 @@ func (e *Engine) scan(o *obs) {
 		d.sev = probeSeverity(d.probePorts)
 	} else {
 		d.typ = TypePortscan
-		if s.oneDst {
-			d.remote = s.firstDst
+		if a, ok := s.dst.get(); ok && vertical {
+			d.remote = a
 		}
 	}
 	e.raise(d)

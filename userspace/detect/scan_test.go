@@ -12,7 +12,8 @@ import (
 // as remote; the host's SYN-ACK and RST answers count for nothing.
 func TestPortscanVertical(t *testing.T) {
 	e, sink := newTestEngine(t, nil)
-	var evs []flow.Event
+	// A stray connection elsewhere first: the scanned host is still named.
+	evs := []flow.Event{start(t0, inst, remote2, 6, 39999, 443, tcpSYN)}
 	for p := uint16(1); p <= 300; p++ {
 		at := t0.Add(time.Duration(p) * 10 * time.Millisecond)
 		evs = append(evs, start(at, inst, remote1, 6, 40000, p, tcpSYN))

@@ -19,15 +19,26 @@ const (
 // memory (a HyperLogLog sketch).
 type distinct [hllRegisters]uint8
 
-// add records a value's 64-bit hash.
-func (d *distinct) add(h uint64) {
+// add records a value's 64-bit hash; it reports whether the estimate
+// may have changed (a register grew), so callers re-count only then.
+func (d *distinct) add(h uint64) bool {
 	idx := h >> (64 - hllBits)
 	rest := h<<hllBits | 1<<(hllBits-1) // a set bit bounds the rank
 	rank := uint8(bits.LeadingZeros64(rest)) + 1
 	if rank > d[idx] {
 		d[idx] = rank
+		return true
 	}
+	return false
 }
+
+// pow2neg[r] is 2^-r, for the registers' ranks (at most 64-hllBits+1).
+var pow2neg = func() (t [66]float64) {
+	for r := range t {
+		t[r] = math.Ldexp(1, -r)
+	}
+	return
+}()
 
 // count is the estimate: linear counting while registers are still
 // empty (small sets), the harmonic-mean estimate above that.
@@ -35,7 +46,7 @@ func (d *distinct) count() float64 {
 	var sum float64
 	zeros := 0
 	for _, r := range d {
-		sum += math.Ldexp(1, -int(r))
+		sum += pow2neg[r]
 		if r == 0 {
 			zeros++
 		}

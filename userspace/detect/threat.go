@@ -23,15 +23,20 @@ func (e *Engine) threat(o *obs) {
 		if listed == o.key.Src {
 			local = o.key.Dst
 		}
-		role := Actor // the instance reached the listed host
-		if listed == o.key.Src {
-			role = Target
+		// ACTOR when the instance started the conversation with the listed
+		// host (its flow, or the listed host's answer to it), else TARGET.
+		role, dir := Actor, Outbound
+		if (listed == o.key.Src) != isAnswer(o) {
+			role, dir = Target, Inbound
+		}
+		if o.dir == flow.DirUnknown {
+			dir = Unknown
 		}
 		d := detection{typ: TypeMaliciousIP, role: role, o: o, local: local, remote: listed, proto: o.key.Proto,
-			direction: connDirection(o.dir), first: o.first, last: o.last, detector: "threat_list",
+			direction: dir, first: o.first, last: o.last, detector: "threat_list",
 			evidence: Evidence{Flows: []FlowRef{ref(o.key)}, Names: []string{p.String() + " (" + origin + ")"},
 				Counts: map[string]float64{"packets": float64(o.packets), "bytes": float64(o.bytes)}}}
-		if role == Actor {
+		if listed == o.key.Dst {
 			d.remotePort, d.localPort = o.key.DPort, o.key.SPort
 		} else {
 			d.remotePort, d.localPort = o.key.SPort, o.key.DPort

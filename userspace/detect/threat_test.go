@@ -28,7 +28,10 @@ func TestThreatList(t *testing.T) {
 	cfg := Default()
 	cfg.ThreatLists = []string{writeFile(t, dir, "threats.txt", "# feed\n198.19.9.9\n2001:db8:bad::/48  # a whole network\n")}
 	e, sink := newTestEngine(t, cfg)
-	e.WriteEvents(evs(start(t0, inst, netip.MustParseAddr("198.19.9.9"), 6, 41000, 443, tcpSYN)))
+	// The instance's SYN, and the listed host's answer (one-way flows:
+	// the answer is a flow of its own): one finding, ACTOR.
+	e.WriteEvents(evs(start(t0, inst, netip.MustParseAddr("198.19.9.9"), 6, 41000, 443, tcpSYN),
+		start(t0, netip.MustParseAddr("198.19.9.9"), inst, 6, 443, 41000, tcpRST|tcpACK)))
 	f := only(t, e, sink, TypeMaliciousIP)
 	basics(t, f, SevMedium, Actor)
 	nc := conn(t, f, Outbound, inst, netip.MustParseAddr("198.19.9.9"), "TCP")
@@ -36,7 +39,7 @@ func TestThreatList(t *testing.T) {
 		t.Fatalf("ports %+v %+v", nc.LocalPortDetails, nc.RemotePortDetails)
 	}
 	e.WriteRecords(recs(record(t0, time.Second, inst, netip.MustParseAddr("198.19.9.9"), 6, 41000, 443, 10, 900, tcpSYN|tcpACK, "tcp_end")))
-	if all, _ := e.Store().List(Query{}); len(all) != 1 || all[0].Service.Count != 2 {
+	if all, _ := e.Store().List(Query{}); len(all) != 1 || all[0].Service.Count != 3 {
 		t.Fatalf("record of the same flow: %v", types(all))
 	}
 

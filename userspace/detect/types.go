@@ -88,7 +88,7 @@ func title(typ, instance, remote string) string {
 // descriptions say what each type means, as GuardDuty's descriptions do.
 var descriptions = map[string]string{
 	TypePortscan:       "The instance is trying to connect to many ports of one host, or to one port of many hosts, in a short time: a port scan.",
-	TypePortProbe:      "A remote host is probing many ports of the instance in a short time; ports listed answered or were probed.",
+	TypePortProbe:      "A remote host is probing many ports of the instance in a short time; the first ports it probed are listed.",
 	TypeMaliciousIP:    "The instance exchanged traffic with an address on a threat list configured in vxtap.",
 	TypeBitcoinTool:    "The instance is connecting to a listed mining pool address or a Stratum mining port.",
 	TypeBitcoinToolDNS: "The instance queried a domain name on the configured list of cryptocurrency mining domains.",

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -50,6 +52,7 @@ func Wrap(f Finding) Envelope {
 // other 4xx (the receiver refuses it; resending would not help).
 type Webhook struct {
 	cfg    WebhookConfig
+	shown  string // the URL for messages, password redacted
 	client *http.Client
 	q      *queue
 	done   chan struct{}
@@ -60,7 +63,12 @@ type Webhook struct {
 
 // NewWebhook starts the sink.
 func NewWebhook(cfg WebhookConfig, m *Metrics) *Webhook {
-	w := &Webhook{cfg: cfg, client: &http.Client{Timeout: cfg.Timeout},
+	shown := cfg.URL
+	if u, err := url.Parse(cfg.URL); err == nil {
+		u.RawQuery = "" // tokens often ride in the query
+		shown = u.Redacted()
+	}
+	w := &Webhook{cfg: cfg, shown: shown, client: &http.Client{Timeout: cfg.Timeout},
 		done: make(chan struct{}), stop: make(chan struct{}),
 		count: func(o string) prometheus.Counter { return m.SinkCounter("webhook", o) }}
 	for _, o := range []string{"sent", "dropped", "failed", "retried"} {
@@ -130,7 +138,11 @@ func (w *Webhook) post(body []byte) (retry bool, err error) {
 	req.Header.Set("User-Agent", "vxtap")
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return true, err
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the URL, secrets and all
+		}
+		return true, fmt.Errorf("POST %s: %w", w.shown, err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -138,9 +150,9 @@ func (w *Webhook) post(body []byte) (retry bool, err error) {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return false, nil
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return true, fmt.Errorf("%s: %s", w.cfg.URL, resp.Status)
+		return true, fmt.Errorf("%s: %s", w.shown, resp.Status)
 	}
-	return false, fmt.Errorf("%s refused the finding: %s", w.cfg.URL, resp.Status)
+	return false, fmt.Errorf("%s refused the finding: %s", w.shown, resp.Status)
 }
 
 // closeGrace is how long Close lets queued findings and their retries

@@ -8,8 +8,9 @@ import (
 
 // The AWS CLI documents are read verbatim: every key the EC2 API documents
 // for these shapes is accepted (the ones vxtap has no use for, such as Tags
-// or OwnerId, are ignored), and any other key is an error, since it is
-// most likely a typo in a hand-edited file.
+// or OwnerId, are ignored). Any other key is ignored too, and noted
+// (Config.Ignored, logged at debug level): AWS adds fields over time, and a
+// document the CLI printed must keep loading.
 var (
 	awsFilterKeys  = []string{"TrafficMirrorFilterId", "IngressFilterRules", "EgressFilterRules", "NetworkServices", "Description", "Tags"}
 	awsRuleKeys    = []string{"TrafficMirrorFilterRuleId", "TrafficMirrorFilterId", "TrafficDirection", "RuleNumber", "RuleAction", "Protocol", "DestinationPortRange", "SourcePortRange", "DestinationCidrBlock", "SourceCidrBlock", "Description", "Tags"}
@@ -24,7 +25,7 @@ func (b *Builder) awsFilter(r *reader, n *yaml.Node) {
 	f := &Filter{ID: id, Pos: r.pos(n)}
 	nerr := len(r.errs)
 	var rules [2]*yaml.Node
-	for _, g := range r.fields(n, ctx, awsFilterKeys) {
+	for _, g := range r.awsFields(n, ctx, awsFilterKeys) {
 		switch g.key.Value {
 		case "TrafficMirrorFilterId":
 			r.str(g.val, ctx, "TrafficMirrorFilterId")
@@ -52,7 +53,24 @@ func (b *Builder) awsFilter(r *reader, n *yaml.Node) {
 	}
 	if len(r.errs) == nerr {
 		b.addFilter(r, n, f)
+	} else {
+		b.broken[id] = true // its errors are reported; its sessions need not say it is missing
 	}
+}
+
+// awsFields is r.fields for an AWS shape: keys outside known are skipped
+// and noted instead of refused.
+func (r *reader) awsFields(n *yaml.Node, ctx string, known []string) []field {
+	all := r.fields(n, ctx, nil)
+	out := all[:0]
+	for _, f := range all {
+		if !contains(known, f.key.Value) {
+			r.ignored = append(r.ignored, &Error{Pos: r.pos(f.key), Context: ctx, Msg: fmt.Sprintf("unknown field %q ignored", f.key.Value)})
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
 }
 
 // awsRule reads one TrafficMirrorFilterRule.
@@ -62,7 +80,7 @@ func (b *Builder) awsRule(r *reader, n *yaml.Node, filter string, dir Direction)
 	nerr := len(r.errs)
 	var parts ruleParts
 	haveNumber, haveAction := false, false
-	for _, f := range r.fields(n, ctx, awsRuleKeys) {
+	for _, f := range r.awsFields(n, ctx, awsRuleKeys) {
 		switch f.key.Value {
 		case "RuleNumber":
 			v, ok := r.integer(f.val, ctx, "RuleNumber", 1, MaxRuleNumber)
@@ -114,7 +132,7 @@ func (b *Builder) awsRule(r *reader, n *yaml.Node, filter string, dir Direction)
 func awsPorts(r *reader, n *yaml.Node, ctx, name string) PortRange {
 	var pr PortRange
 	have := 0
-	for _, f := range r.fields(n, ctx, awsPortKeys) {
+	for _, f := range r.awsFields(n, ctx, awsPortKeys) {
 		v, ok := r.integer(f.val, ctx, name+"."+f.key.Value, 0, 65535)
 		if !ok {
 			return PortRange{}
@@ -144,7 +162,7 @@ func (b *Builder) awsSession(r *reader, n *yaml.Node) {
 	s := &Session{Name: id, Pos: r.pos(n)}
 	nerr := len(r.errs)
 	haveVNI := false
-	for _, f := range r.fields(n, ctx, awsSessionKeys) {
+	for _, f := range r.awsFields(n, ctx, awsSessionKeys) {
 		switch f.key.Value {
 		case "VirtualNetworkId":
 			v, ok := r.integer(f.val, ctx, "VirtualNetworkId", 0, MaxVNI)

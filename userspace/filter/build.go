@@ -38,7 +38,7 @@ func (b *Builder) Build() (*Config, error) {
 		if s.Mode != ModeFilter {
 			return
 		}
-		if _, ok := b.filters[s.Filter]; !ok {
+		if _, ok := b.filters[s.Filter]; !ok && !b.broken[s.Filter] {
 			add(s.Pos, ctx, "filter %q is not defined", s.Filter)
 		}
 		used[s.Filter] = true
@@ -94,6 +94,7 @@ func (b *Builder) Build() (*Config, error) {
 	}
 	sortErrors(warns)
 	c.Warnings = warns
+	c.Ignored = b.ignored
 	return c, nil
 }
 

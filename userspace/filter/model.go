@@ -185,6 +185,7 @@ type Config struct {
 	// given: every source is trusted. AWS session documents imply none.
 	AllowedSources []netip.Prefix
 	Warnings       []*Error // rules that can never match, and the like
+	Ignored        []*Error // unknown fields of AWS CLI documents, skipped (for a debug log)
 }
 
 // DefaultResolvers are the Amazon DNS addresses every VPC has; the VPC's

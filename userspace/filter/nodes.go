@@ -15,8 +15,9 @@ import (
 // YAML too, which gives every value a line and column) and collects errors
 // instead of stopping at the first.
 type reader struct {
-	file string
-	errs ErrorList
+	file    string
+	errs    ErrorList
+	ignored []*Error // unknown fields of AWS shapes, skipped (awsFields)
 }
 
 func (r *reader) pos(n *yaml.Node) Pos { return Pos{File: r.file, Line: n.Line, Col: n.Column} }
@@ -80,7 +81,13 @@ func (r *reader) integer(n *yaml.Node, context, name string, min, max int64) (in
 		r.errorf(n, context, "%s: expected an integer, found %s", name, kindName(n))
 		return 0, false
 	}
-	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+	// Decimal only: base 0 once read the VNI key 042 as octal 34.
+	digits := strings.ReplaceAll(n.Value, "_", "")
+	if t := strings.TrimLeft(digits, "+-"); len(t) > 1 && t[0] == '0' && strings.ContainsAny(t[1:2], "xXoObB") {
+		r.errorf(n, context, "%s: %q: write the number in decimal", name, n.Value)
+		return 0, false
+	}
+	v, err := strconv.ParseInt(digits, 10, 64)
 	if err != nil {
 		f, ferr := strconv.ParseFloat(n.Value, 64)
 		switch {

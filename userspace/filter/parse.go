@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"gopkg.in/yaml.v3"
 )
@@ -41,10 +42,12 @@ type Builder struct {
 	sources   []netip.Prefix // allowed_sources
 	errs      ErrorList
 	warns     []*Error
+	ignored   []*Error        // unknown fields of AWS shapes
+	broken    map[string]bool // filters whose errors are reported already
 }
 
 // NewBuilder starts an empty configuration.
-func NewBuilder() *Builder { return &Builder{filters: map[string]*Filter{}} }
+func NewBuilder() *Builder { return &Builder{filters: map[string]*Filter{}, broken: map[string]bool{}} }
 
 // Load reads a vxtap config file (may be "") and AWS CLI documents.
 func Load(config string, awsFilters, awsSessions []string) (*Config, error) {
@@ -84,7 +87,7 @@ var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
 // Add adds one document; name is used in messages.
 func (b *Builder) Add(name string, data []byte, kind DocKind) {
 	r := &reader{file: name}
-	defer func() { b.errs = append(b.errs, r.errs...) }()
+	defer func() { b.errs, b.ignored = append(b.errs, r.errs...), append(b.ignored, r.ignored...) }()
 	if t := bytes.TrimSpace(data); len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 		// JSON: YAML would accept what JSON forbids (trailing commas,
 		// comments), so JSON's own syntax is checked first.
@@ -107,7 +110,20 @@ func (b *Builder) Add(name string, data []byte, kind DocKind) {
 		r.errs = append(r.errs, &Error{Pos: Pos{File: name}, Msg: "empty document"})
 		return
 	}
-	for _, f := range r.fields(root.Content[0], "", topKeys[kind]) {
+	var fields []field
+	if kind == DocConfig {
+		fields = r.fields(root.Content[0], "", topKeys[kind])
+	} else { // a document the AWS CLI printed
+		fields = r.awsFields(root.Content[0], "", append(append([]string(nil), topKeys[kind]...), "TrafficMirrorFilters", "TrafficMirrorSessions"))
+	}
+	for _, f := range fields {
+		switch f.key.Value {
+		case "TrafficMirrorFilters", "TrafficMirrorSessions":
+			if !contains(topKeys[kind], f.key.Value) {
+				r.errorf(f.key, "", "unknown field %q: a %s document belongs to the other flag (--aws-filters or --aws-sessions)", f.key.Value, strings.TrimPrefix(f.key.Value, "TrafficMirror"))
+				continue
+			}
+		}
 		switch f.key.Value {
 		case "sessions":
 			b.yamlSessions(r, f.val)

@@ -165,8 +165,6 @@ func TestBadInput(t *testing.T) {
 		{"unknown top-level key", "filter: {}\n", filter.DocConfig, []string{"f.yaml:1:1", `unknown field "filter"`}},
 		{"unknown rule field", "filters:\n  a:\n    ingress:\n      - {rule: 7, action: accept, port: 22}\n", filter.DocConfig,
 			[]string{"f.yaml:4:35", `filter "a" ingress rule 7`, `unknown field "port"`}},
-		{"unknown AWS key", `{"TrafficMirrorFilters": [{"TrafficMirrorFilterId": "a", "IngressFilterRules": [{"RuleNumber": 1, "RuleAction": "accept", "Protocl": 6}]}]}`,
-			filter.DocAWSFilters, []string{"f.yaml:1:", `filter "a" ingress rule 1`, `unknown field "Protocl"`}},
 		{"AWS sessions key in a filters file", `{"TrafficMirrorSessions": []}`, filter.DocAWSFilters, []string{`unknown field "TrafficMirrorSessions"`}},
 		{"bad cidr", "filters:\n  a:\n    egress:\n      - rule: 9\n        action: accept\n        source: 10.0.0.0/33\n", filter.DocConfig,
 			[]string{"f.yaml:6:17", `filter "a" egress rule 9`, `bad CIDR "10.0.0.0/33"`}},

@@ -72,6 +72,9 @@ func (b *Builder) yamlSession(r *reader, n *yaml.Node, s *Session, ctx string, k
 		switch f.key.Value {
 		case "name":
 			s.Name, _ = r.str(f.val, ctx, "name")
+			if s.Name == "-" { // records of VNIs without a session say "-"
+				r.errorf(f.val, ctx, "name %q is reserved for VNIs with no session", s.Name)
+			}
 		case "eni":
 			s.ENI, _ = r.str(f.val, ctx, "eni")
 		case "description":

@@ -34,7 +34,7 @@ type Record struct {
 	TCPFlags     uint8      `json:"tcp_flags"`
 	EndReason    string     `json:"end_reason"`
 	// Enrichment from the configured mirror sessions (empty when unknown).
-	Session   string `json:"session,omitempty"`   // mirror session name; "" = a VNI with no configured session
+	Session   string `json:"session,omitempty"`   // mirror session name; "-" = a VNI with no configured session (enrich.NoSession), "" = not enriched (vxtap analyze)
 	ENI       string `json:"eni,omitempty"`       // source ENI id (NetworkInterfaceId)
 	Rule      uint32 `json:"rule,omitempty"`      // RuleNumber of the filter rule that accepted the flow, 0 = none decided
 	Truncated bool   `json:"truncated,omitempty"` // some copies were cut short by the session's PacketLength

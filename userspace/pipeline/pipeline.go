@@ -31,7 +31,9 @@ type Batch struct {
 // RecordSink stores flow records. WriteBatch returns nil only once the
 // batch is stored as durably as the sink can store it; on an error the
 // pipeline hands the same batch again later (at-least-once), so a sink
-// that promises exactly-once deduplicates on the batch identity.
+// that promises exactly-once deduplicates on the batch identity. Every
+// sink gets the same batch, events and samples slices: read them, keep
+// them if needed, never change them.
 type RecordSink interface {
 	Name() string
 	WriteBatch(ctx context.Context, b Batch) error
@@ -69,15 +71,25 @@ type Durable interface {
 	Durable() bool
 }
 
+// Enricher adds context to each record (the mirror session, its ENI)
+// before any sink sees it. It is called on the daemon's sweep goroutine
+// and must be fast; a reload swaps its tables atomically.
+type Enricher interface {
+	Enrich(r *flow.Record)
+}
+
 // Recoverer is a durable record sink that can say, after a crash, what it
 // holds beyond the last batch the restart ledger committed. The daemon
 // calls it once at start, before anything is written.
 type Recoverer interface {
-	// Recover removes the batches of instance numbered above committed
-	// from the end of the sink's store (their records are made again from
-	// the data path, which still holds them) and returns the records of
-	// batch committed when the sink still has them.
-	Recover(instance string, committed uint64) ([]flow.Record, error)
+	// Tail returns the records of batch committed of instance, when the
+	// sink still has them, and those of the batches after it (written by
+	// a daemon killed before it committed them), in their order.
+	Tail(instance string, committed uint64) (last, after []flow.Record, err error)
+	// DropAfter removes the records of the batches after committed for
+	// which drop is true (the data path still holds their flows and makes
+	// them again) and keeps the others.
+	DropAfter(instance string, committed uint64, drop func(flow.Record) bool) error
 }
 
 // Outputs are the sinks one daemon fans out to, listed in one place

@@ -35,6 +35,7 @@ type SinkStats struct {
 	Retries       uint64        `json:"retries"`           // writes tried again
 	Failing       bool          `json:"failing,omitempty"` // the last write failed
 	Full          bool          `json:"full,omitempty"`    // the last offer found the queue full
+	LastDrop      time.Time     `json:"last_drop,omitzero"`
 	LastError     string        `json:"last_error,omitempty"`
 	LastErrorTime time.Time     `json:"last_error_time,omitempty"`
 	LastLatency   time.Duration `json:"last_latency_ns"`  // duration of the last successful write
@@ -60,7 +61,7 @@ type Queue[T any] struct {
 	queued, written, dropped, errs, retries atomic.Uint64
 	writes                                  atomic.Uint64
 	depth                                   atomic.Int64
-	lastLat, totalLat                       atomic.Int64
+	lastLat, totalLat, lastDrop             atomic.Int64
 	failing, full                           atomic.Bool
 
 	mu      sync.Mutex
@@ -93,6 +94,7 @@ func (q *Queue[T]) Offer(v T) bool {
 		return true
 	default:
 		q.full.Store(true)
+		q.lastDrop.Store(time.Now().UnixNano())
 		q.dropped.Add(n)
 		return false
 	}
@@ -150,6 +152,7 @@ func (q *Queue[T]) deliver(ctx context.Context, v T) {
 			q.OnError(err)
 		}
 		if q.retry.Attempts > 0 && attempt >= q.retry.Attempts {
+			q.lastDrop.Store(time.Now().UnixNano())
 			q.dropped.Add(n)
 			return
 		}
@@ -197,6 +200,14 @@ func (q *Queue[T]) Stats() SinkStats {
 	return SinkStats{Name: q.name, Kind: q.kind, Durable: q.durable, Queued: q.queued.Load(),
 		Depth: int(q.depth.Load()), Written: q.written.Load(), Writes: q.writes.Load(), Dropped: q.dropped.Load(),
 		Errors: q.errs.Load(), Retries: q.retries.Load(), Failing: q.failing.Load(), Full: q.full.Load(),
-		LastError: q.lastErr, LastErrorTime: q.lastAt,
+		LastError: q.lastErr, LastErrorTime: q.lastAt, LastDrop: unixTime(q.lastDrop.Load()),
 		LastLatency: time.Duration(q.lastLat.Load()), TotalLatency: time.Duration(q.totalLat.Load())}
+}
+
+// unixTime is ns as a time, the zero time for 0.
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }

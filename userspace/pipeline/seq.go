@@ -60,18 +60,20 @@ func (s *SeqFile) reserve() error {
 	return nil
 }
 
-// Next returns the next Seq.
+// Next returns the next Seq. When the reservation cannot be written it
+// still returns a number unique in this run, with the error: the batch
+// cannot be committed before the file is written again (Commit fails
+// too, and extends the reservation when it succeeds).
 func (s *SeqFile) Next() (uint64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var err error
 	if s.next >= s.st.Reserved {
-		if err := s.reserve(); err != nil {
-			return 0, err
-		}
+		err = s.reserve()
 	}
 	n := s.next
 	s.next++
-	return n, nil
+	return n, err
 }
 
 // Committed is the last Seq the ledger was known to hold.
@@ -90,6 +92,7 @@ func (s *SeqFile) Commit(seq uint64) error {
 	}
 	st := s.st
 	st.Committed = seq
+	st.Reserved = max(st.Reserved, s.next+seqReserve) // covers every number handed out
 	if err := writeFileSync(s.path, st); err != nil {
 		return fmt.Errorf("batch sequence: %w", err)
 	}

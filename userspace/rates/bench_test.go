@@ -63,3 +63,35 @@ func benchSweep(b *testing.B, shuffle bool) {
 		b.Fatalf("tracked %d flows, want %d", tr.Len(), n)
 	}
 }
+
+// BenchmarkView1M is what a reader (GET /v1/top) holds the sweep up for
+// with 1,000,000 flows: the copy of the last sweep's numbers under the
+// tracker's lock. The view itself is built after, beside the sweeps.
+func BenchmarkView1M(b *testing.B) {
+	const n = 1_000_000
+	tr := New(Config{Capacity: n})
+	at := time.Now()
+	mirror := netip.MustParseAddr("10.0.0.5")
+	for s := range 2 {
+		at = at.Add(time.Second)
+		for i := range n {
+			k := flow.Key{VNI: uint32(i % 16), Src: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}),
+				Dst: netip.MustParseAddr("198.19.0.1"), Proto: 17, SPort: uint16(i), DPort: 53}
+			tr.Observe(at, k, flow.Counters{Packets: uint64(s + 1), Bytes: 100, First: at.Add(-time.Hour), MirrorSource: mirror})
+		}
+		tr.EndSweep(at)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var hold time.Duration
+	for i := 0; i < b.N; i++ {
+		tr.View(func(s *Snapshot) {
+			if s.Len() != n {
+				b.Fatalf("%d flows", s.Len())
+			}
+		})
+		hold = max(hold, tr.LastViewHold())
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/view")
+	b.ReportMetric(float64(hold.Microseconds())/1000, "ms-max-sweep-held")
+}

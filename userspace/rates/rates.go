@@ -2,10 +2,10 @@
 // daemon feeds it every flow of every sweep (Observe) and closes each sweep
 // (EndSweep); readers get the last closed sweep as a Snapshot.
 //
-// A million flows cost about 104 bytes each here: per slot the flow's
-// identity (48 bytes: packed key, direction, interned mirror source) and
-// its numbers (40 bytes: totals, rates as float32), its place in the
-// walk orders (8) and in the key index (about 8). Nothing holds a pointer, so the
+// A million flows cost about 100 bytes each here: per slot the flow's
+// identity (48 bytes: packed key, direction, interned mirror source), its
+// numbers (32 bytes: totals, rates as float32) and state (4), its place
+// in the walk orders (8) and in the key index (about 8). Nothing holds a pointer, so the
 // garbage collector never scans them, and the steady path allocates
 // nothing. A reader copies the numbers of the last closed sweep (40
 // bytes a flow) and works on the copy without any
@@ -16,6 +16,7 @@ import (
 	"math"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -60,20 +61,22 @@ type Totals struct {
 	AvgBPS  float64
 }
 
-// nums is what a slot's flow measured, updated in place by each sweep.
-// Rates are float32: seven digits are more than a person reads.
+// nums is what a slot's flow measured, updated in place by each sweep:
+// 32 bytes. Rates are float32: seven digits are more than a person reads.
 type nums struct {
 	packets, bytes           uint64
 	pps, bps, avgPPS, avgBPS float32
-	pos                      uint32 // place in the last walk that saw the flow
-	flags                    uint8
 }
 
-// nums flags.
+// A slot's state word (Tracker.state): flags in the top bits, and the
+// slot's place in the last walk that saw it (a hint for the cursor,
+// clamped to posMask). Apart from nums, so closing a sweep reads 4
+// bytes a flow, not 40.
 const (
-	used   = 1 << iota // the slot holds a flow
-	primed             // the averages hold a first rate
-	seen               // the open sweep met the flow
+	used    = 1 << 31 // the slot holds a flow
+	primed  = 1 << 30 // the averages hold a first rate
+	seen    = 1 << 29 // the open sweep met the flow
+	posMask = seen - 1
 )
 
 // held is a freed slot nobody may reuse yet: snapshots of sweeps before
@@ -88,8 +91,9 @@ type held struct {
 type Tracker struct {
 	smoothing time.Duration
 	index     *keyindex.Index
-	ids       []ident // by slot
-	nums      []nums  // by slot
+	ids       []ident  // by slot
+	nums      []nums   // by slot
+	state     []uint32 // by slot: flags and walk place
 	mirrors   mirrorTable
 	free      []uint32
 	limbo     []held // freed, waiting for readers of older sweeps
@@ -116,6 +120,8 @@ type Tracker struct {
 	mu      sync.Mutex
 	front   header   // the last closed sweep
 	readers []uint64 // sweep numbers of the snapshots being read
+	// lastHold is how long the last View held mu, in ns.
+	lastHold atomic.Int64
 }
 
 // header is a closed sweep without its flows.
@@ -136,6 +142,7 @@ func New(cfg Config) *Tracker {
 		smoothing: cfg.Smoothing,
 		ids:       make([]ident, 0, cfg.Capacity),
 		nums:      make([]nums, 0, cfg.Capacity),
+		state:     make([]uint32, 0, cfg.Capacity),
 		order:     make([]uint32, 0, cfg.Capacity),
 		walk:      make([]uint32, 0, cfg.Capacity),
 	}
@@ -192,8 +199,8 @@ func (t *Tracker) find(ck *ckey) (uint32, bool) {
 	}
 	t.misses++
 	i, ok := t.index.Find(t.index.Hash(ck[:]), func(i uint32) bool { return t.ids[i].key == *ck })
-	if ok && t.nums[i].flags&seen == 0 {
-		t.cursor = int(t.nums[i].pos) + 1 // resynchronise after inserts and removals
+	if ok && t.state[i]&seen == 0 {
+		t.cursor = int(t.state[i]&posMask) + 1 // resynchronise after inserts and removals
 	}
 	return i, ok
 }
@@ -208,7 +215,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	var dp, db uint64
 	known := true
 	i, ok := t.find(&ck)
-	if ok && t.nums[i].flags&seen != 0 {
+	if ok && t.state[i]&seen != 0 {
 		return // a walk of a changing table can meet a flow twice: count it once
 	}
 	if ok && (t.ids[i].dir != c.Direction || !t.mirrors.is(t.ids[i].mirror, c.MirrorSource)) {
@@ -234,18 +241,17 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	avgPPS, avgBPS := float64(s.avgPPS), float64(s.avgBPS)
 	if known && t.dt > 0 {
 		pps, bps = float64(dp)/t.dt, float64(db)/t.dt
-		if s.flags&primed != 0 {
+		if t.state[i]&primed != 0 {
 			avgPPS += t.alpha * (pps - avgPPS)
 			avgBPS += t.alpha * (bps - avgBPS)
 		} else {
 			avgPPS, avgBPS = pps, bps
-			s.flags |= primed
+			t.state[i] |= primed
 		}
 	}
 	s.packets, s.bytes = c.Packets, c.Bytes
 	s.pps, s.bps, s.avgPPS, s.avgBPS = float32(pps), float32(bps), float32(avgPPS), float32(avgBPS)
-	s.flags |= seen
-	s.pos = uint32(len(t.walk))
+	t.state[i] = t.state[i]&(used|primed) | seen | uint32(min(len(t.walk), posMask))
 	t.walk = append(t.walk, i)
 	tt := &t.totals
 	tt.Packets += c.Packets
@@ -264,11 +270,12 @@ func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
 		i = t.free[n-1]
 		t.free = t.free[:n-1]
 		t.ids[i] = id
-		t.nums[i] = nums{flags: used}
+		t.nums[i], t.state[i] = nums{}, used
 	} else {
 		i = uint32(len(t.ids))
 		t.ids = append(t.ids, id)
-		t.nums = append(t.nums, nums{flags: used})
+		t.nums = append(t.nums, nums{})
+		t.state = append(t.state, used)
 	}
 	t.index.Insert(t.index.Hash(id.key[:]), i)
 	return i
@@ -277,7 +284,7 @@ func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
 // drop frees slot i; snapshots up to this sweep's may still point at it.
 func (t *Tracker) drop(i uint32) {
 	t.index.Delete(t.index.Hash(t.ids[i].key[:]), i)
-	t.nums[i] = nums{}
+	t.nums[i], t.state[i] = nums{}, 0
 	t.limbo = append(t.limbo, held{slot: i, before: t.sweep})
 }
 
@@ -285,10 +292,11 @@ func (t *Tracker) drop(i uint32) {
 // with the same numbers: the old identity stays for the readers that
 // still show it.
 func (t *Tracker) move(i uint32, ck *ckey, c flow.Counters) uint32 {
-	n := t.nums[i]
+	n, primedNow := t.nums[i], t.state[i]&primed
 	t.drop(i)
 	j := t.alloc(ck, c)
 	t.nums[j] = n
+	t.state[j] |= primedNow
 	return j
 }
 
@@ -298,14 +306,13 @@ func (t *Tracker) EndSweep(now time.Time) {
 	if !t.open {
 		t.begin(now) // an empty table: no Observe opened the sweep
 	}
-	for i := range t.nums {
-		s := &t.nums[i]
+	for i, st := range t.state {
 		switch {
-		case s.flags&used == 0:
-		case s.flags&seen == 0:
+		case st&used == 0:
+		case st&seen == 0:
 			t.drop(uint32(i))
 		default:
-			s.flags &^= seen
+			t.state[i] = st &^ seen
 		}
 	}
 	h := header{at: t.at, sweeps: t.sweep, totals: t.totals}

@@ -389,7 +389,35 @@ func TestMirrorTableReclaimed(t *testing.T) {
 
 // What a million flows cost per slot: keep it there.
 func TestSlotSizes(t *testing.T) {
-	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}); n != 88 {
-		t.Errorf("identity and numbers are %d bytes a flow, want 88", n)
+	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}) + 4; n != 84 {
+		t.Errorf("identity, numbers and state are %d bytes a flow, want 84", n)
+	}
+}
+
+// A view of a sweep big enough for a mapped copy (rowBuffer) reads the
+// same as a small one, and gives the mapping back.
+func TestLargeView(t *testing.T) {
+	const n = 40_000 // 1.6 MB of rows: past mmapRows
+	tr := New(Config{Capacity: n})
+	first := t0.Add(-time.Hour)
+	for s := range 2 {
+		at := t0.Add(time.Duration(s) * time.Second)
+		for i := range n {
+			tr.Observe(at, key(i), flow.Counters{Packets: uint64((s + 1) * i), Bytes: 1, First: first})
+		}
+		tr.EndSweep(at)
+	}
+	for range 3 {
+		tr.View(func(s *Snapshot) {
+			if s.Len() != n {
+				t.Fatalf("%d flows", s.Len())
+			}
+			for i := range s.Len() {
+				f := s.Flow(i)
+				if want := uint64(2 * int(f.Key.SPort-40000)); f.Packets != want || f.PPS != float64(want/2) {
+					t.Fatalf("flow %v: %d packets %v/s, want %d and %d/s", f.Key, f.Packets, f.PPS, want, want/2)
+				}
+			}
+		})
 	}
 }

@@ -83,18 +83,35 @@ func NewSnapshot(at time.Time, interval time.Duration, sweeps uint64, flows []Fl
 // progress to close, copies the sweep's numbers (40 bytes a flow, a few
 // milliseconds for a million: the only time it holds the sweep up) and
 // runs fn on the copy while sweeps go on. fn must not keep the snapshot.
-// The copy is not kept for the next reader: 40 MB at a million flows is
-// better given back than held for a `vxtap top` that may never come.
+// The copy is not kept for the next reader (see rowBuffer): 40 MB at a
+// million flows is better given back than held for a `vxtap top` that
+// may never come.
 func (t *Tracker) View(fn func(*Snapshot)) {
+	// The buffer is made before the lock is taken, so the sweep never
+	// waits for the memory to be mapped and touched; a sweep that grew
+	// the table meanwhile makes the rare second try.
 	t.mu.Lock()
+	n := len(t.order)
+	t.mu.Unlock()
+	rows, free := rowBuffer(n + n/64)
+	t.mu.Lock()
+	for len(t.order) > len(rows) {
+		n = len(t.order)
+		t.mu.Unlock()
+		free()
+		rows, free = rowBuffer(n + n/64)
+		t.mu.Lock()
+	}
+	held := time.Now()
 	h := t.front
-	s := &Snapshot{At: h.at, Interval: h.interval, Sweeps: h.sweeps, Totals: h.totals, rows: make([]row, len(t.order))}
+	s := &Snapshot{At: h.at, Interval: h.interval, Sweeps: h.sweeps, Totals: h.totals, rows: rows[:len(t.order)]}
 	for j, i := range t.order {
 		n := &t.nums[i]
 		s.rows[j] = row{slot: i, pps: n.pps, bps: n.bps, avgPPS: n.avgPPS, avgBPS: n.avgBPS, packets: n.packets, bytes: n.bytes}
 	}
 	s.ids, s.mirrors = t.ids, t.mirrors.entries
 	t.readers = append(t.readers, h.sweeps)
+	t.lastHold.Store(int64(time.Since(held)))
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
@@ -105,6 +122,12 @@ func (t *Tracker) View(fn func(*Snapshot)) {
 			}
 		}
 		t.mu.Unlock()
+		s.rows, s.ids, s.mirrors = nil, nil, nil
+		free()
 	}()
 	fn(s)
 }
+
+// LastViewHold is how long the last View held the tracker's lock for its
+// copy: the longest a reader can have made a sweep wait.
+func (t *Tracker) LastViewHold() time.Duration { return time.Duration(t.lastHold.Load()) }

@@ -4,8 +4,11 @@ package report
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -21,6 +24,9 @@ type Total struct {
 	Bytes        uint64
 	TCPFlags     uint8
 	Records      int
+	// Overflow: the packets or bytes of its records sum past 2^64-1; the
+	// sum stops there instead of wrapping round to a small number.
+	Overflow bool
 }
 
 // Sum folds records into one total per flow.
@@ -36,12 +42,32 @@ func Sum(records []flow.Record) []Total {
 			out = append(out, Total{Key: k, MirrorSource: addrOrDash(r.MirrorSource.String())})
 		}
 		t := &out[i]
-		t.Packets += r.Packets
-		t.Bytes += r.Bytes
+		var cp, cb uint64
+		t.Packets, cp = bits.Add64(t.Packets, r.Packets, 0)
+		t.Bytes, cb = bits.Add64(t.Bytes, r.Bytes, 0)
+		if cp != 0 {
+			t.Packets = math.MaxUint64
+		}
+		if cb != 0 {
+			t.Bytes = math.MaxUint64
+		}
+		t.Overflow = t.Overflow || cp != 0 || cb != 0
 		t.TCPFlags |= r.TCPFlags
 		t.Records++
 	}
 	return out
+}
+
+// Overflows names every flow whose sums overflowed, nil if none did.
+func Overflows(ts []Total) error {
+	var errs []error
+	for _, t := range ts {
+		if t.Overflow {
+			errs = append(errs, fmt.Errorf("flow vni %d %s %s -> %s: packets or bytes of its %d records sum past 2^64-1 (shown as 18446744073709551615)",
+				t.VNI, ProtoName(t.Proto), Endpoint(t.Src.String(), t.SPort, t.Proto), Endpoint(t.Dst.String(), t.DPort, t.Proto), t.Records))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func addrOrDash(s string) string {

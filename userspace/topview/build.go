@@ -125,9 +125,12 @@ type (
 func group[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rates.Flow) K) []acc {
 	var accs []acc
 	index := map[K]int32{}
+	// One flow and one representative unpacked at a time, in variables
+	// outside the loop: key may keep its argument as far as the compiler
+	// knows, so a variable inside would cost an allocation per flow.
+	f, rep := new(rates.Flow), new(rates.Flow)
 	for i := range s.Len() {
-		fv := s.Flow(i)
-		f := &fv
+		*f = s.Flow(i)
 		if !q.Filter.Match(&f.Key, f.MirrorSource) {
 			continue
 		}
@@ -147,8 +150,8 @@ func group[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rates.
 		if accs[j].flows == 0 {
 			accs[j].add(f, f)
 		} else {
-			rep := s.Flow(int(accs[j].first))
-			accs[j].add(f, &rep)
+			*rep = s.Flow(int(accs[j].first))
+			accs[j].add(f, rep)
 		}
 	}
 	return accs

@@ -52,6 +52,7 @@ type Datapath struct {
 // as "*") when the group's flows differ in it.
 type Row struct {
 	VNI          *uint32    `json:"vni,omitempty"`
+	Session      string     `json:"session,omitempty"` // the VNI's mirror session, when configured
 	MirrorSource netip.Addr `json:"mirror_source,omitzero"`
 	Src          netip.Addr `json:"src,omitzero"`
 	Dst          netip.Addr `json:"dst,omitzero"`

@@ -41,7 +41,7 @@ type column struct {
 
 // columns lists the table's columns for a grouping and sort order.
 func columns(g Group, by Sort) []column {
-	cols := []column{{name: "VNI", right: true, drop: 4, cell: func(r *Row) string { return optNum(r.VNI) }}}
+	cols := []column{{name: "VNI", drop: 4, cell: vniCell}} // left: "101 web-1"
 	if g == GroupMirror {
 		cols = append(cols, column{name: "MIRROR SOURCE", addr: true, cell: func(r *Row) string { return addr(r.MirrorSource) }})
 	}
@@ -71,6 +71,14 @@ func columns(g Group, by Sort) []column {
 	return append(cols, pkts,
 		column{name: "BITS/S", right: true, cell: func(r *Row) string { return BitRate(r.BitsPerSecond) }},
 		bytes)
+}
+
+// vniCell is the VNI and, when it has one, its session's name.
+func vniCell(r *Row) string {
+	if r.Session == "" {
+		return optNum(r.VNI)
+	}
+	return optNum(r.VNI) + " " + r.Session
 }
 
 func optNum[T uint8 | uint16 | uint32](v *T) string {

@@ -122,7 +122,8 @@ func (s *Sink) Durable() bool { return s.cfg.Path != "" }
 // WriteBatch implements pipeline.RecordSink: the batch's lines are written
 // whole, then fsynced; on any error the file is cut back to where it was.
 func (s *Sink) WriteBatch(_ context.Context, b pipeline.Batch) error {
-	buf, err := Encode(b)
+	e := newEncoder(b)
+	first, err := e.next()
 	if err != nil {
 		return err
 	}
@@ -137,15 +138,25 @@ func (s *Sink) WriteBatch(_ context.Context, b pipeline.Batch) error {
 		if err := s.cutBack(); err != nil {
 			return err
 		}
-		if s.cfg.MaxSize > 0 && s.size > 0 && s.size+int64(len(buf)) > s.cfg.MaxSize {
+		if s.cfg.MaxSize > 0 && s.size > 0 && s.size+e.estimate(len(first)) > s.cfg.MaxSize {
 			if err := s.rotate(); err != nil {
 				return fmt.Errorf("flow log rotation: %w", err)
 			}
 		}
 	}
-	n, err := s.write(buf)
-	if err == nil && n < len(buf) {
-		err = io.ErrShortWrite
+	// Chunk by chunk, so a large batch (a shutdown of a full table) never
+	// sits whole in memory; s.size moves only once all of it is synced.
+	var total int64
+	for chunk := first; len(chunk) > 0 && err == nil; {
+		var n int
+		n, err = s.write(chunk)
+		total += int64(n)
+		if err == nil && n < len(chunk) {
+			err = io.ErrShortWrite
+		}
+		if err == nil {
+			chunk, err = e.next()
+		}
 	}
 	if err == nil {
 		err = s.sync()
@@ -157,8 +168,46 @@ func (s *Sink) WriteBatch(_ context.Context, b pipeline.Batch) error {
 		}
 		return fmt.Errorf("flow log %s: %w", s.Name(), err)
 	}
-	s.size += int64(n)
+	s.size += total
 	return nil
+}
+
+// chunkSize is how much of a batch is encoded before it is written.
+const chunkSize = 1 << 20
+
+// encoder encodes a batch's lines a chunk at a time.
+type encoder struct {
+	b   pipeline.Batch
+	i   int // next record
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func newEncoder(b pipeline.Batch) *encoder {
+	e := &encoder{b: b}
+	e.enc = json.NewEncoder(&e.buf)
+	return e
+}
+
+// next returns the next chunk of whole lines, empty at the end. The
+// chunk is valid until the next call.
+func (e *encoder) next() ([]byte, error) {
+	e.buf.Reset()
+	for ; e.i < len(e.b.Records) && e.buf.Len() < chunkSize; e.i++ {
+		if err := e.enc.Encode(Line{Record: e.b.Records[e.i], Instance: e.b.Instance, Seq: e.b.Seq}); err != nil {
+			return nil, fmt.Errorf("encode flow record: %w", err)
+		}
+	}
+	return e.buf.Bytes(), nil
+}
+
+// estimate is the batch's encoded size, exact when the first chunk held
+// all of it, else extrapolated from the first chunk.
+func (e *encoder) estimate(first int) int64 {
+	if e.i >= len(e.b.Records) || e.i == 0 {
+		return int64(first)
+	}
+	return int64(first) * int64(len(e.b.Records)) / int64(e.i)
 }
 
 // cutBack truncates what a failed write left after the last complete line.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -174,5 +175,88 @@ func TestDiskFull(t *testing.T) {
 	after := readLines(t, path)
 	if len(after) != len(before)+10 || after[len(after)-1].Seq != 100 {
 		t.Fatalf("after freeing space: %d lines, want %d", len(after), len(before)+10)
+	}
+}
+
+// TestTailAndDropAfter: the committed batch and the uncommitted ones after
+// it are found at the end of the log (another instance's lines are not
+// touched); DropAfter keeps the refused lines whole and in order.
+func TestTailAndDropAfter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.json")
+	s, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	other := batch(9, 1)
+	other.Instance = "i-2"
+	for _, b := range []pipeline.Batch{batch(1, 2), other, batch(2, 3), batch(3, 4), batch(4, 2)} {
+		if err := s.WriteBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last, after, err := s.Tail("i-1", 2)
+	if err != nil || len(last) != 3 || len(after) != 6 {
+		t.Fatalf("tail: %d committed, %d after, %v", len(last), len(after), err)
+	}
+	// Drop the records on even ports: batch 3 keeps ports 1 and 3, batch 4 port 1.
+	err = s.DropAfter("i-1", 2, func(r flow.Record) bool { return r.SPort%2 == 0 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, path)
+	var seqs []uint64
+	for _, l := range lines {
+		seqs = append(seqs, l.Seq)
+	}
+	want := []uint64{1, 1, 9, 2, 2, 2, 3, 3, 4}
+	if fmt.Sprint(seqs) != fmt.Sprint(want) {
+		t.Fatalf("seqs after DropAfter %v, want %v", seqs, want)
+	}
+	if err := s.WriteBatch(ctx, batch(5, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if l := readLines(t, path); len(l) != len(want)+1 {
+		t.Fatalf("%d lines after a write following DropAfter", len(l))
+	}
+}
+
+// TestLargeBatchFailsWhole: a batch larger than one chunk that fails on a
+// later chunk leaves none of its lines behind.
+func TestLargeBatchFailsWhole(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "flows.json")
+	s, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.WriteBatch(ctx, batch(1, 3)); err != nil {
+		t.Fatal(err)
+	}
+	big := batch(2, 10000) // several chunks
+	if b, _ := Encode(big); len(b) < 2*chunkSize {
+		t.Fatalf("batch of %d bytes is not several chunks", len(b))
+	}
+	real, calls := s.write, 0
+	s.write = func(b []byte) (int, error) {
+		if calls++; calls == 2 {
+			return real(b[:100])
+		}
+		return real(b)
+	}
+	if err := s.WriteBatch(ctx, big); err == nil {
+		t.Fatal("a short second chunk was not an error")
+	}
+	if l := readLines(t, path); len(l) != 3 {
+		t.Fatalf("%d lines after the failed batch, want the 3 before it", len(l))
+	}
+	s.write = real
+	if err := s.WriteBatch(ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	if l := readLines(t, path); len(l) != 10003 {
+		t.Fatalf("%d lines, want 10003", len(l))
 	}
 }

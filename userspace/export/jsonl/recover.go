@@ -4,32 +4,37 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 )
 
-// Recover implements pipeline.Recoverer: it reads the flow log backwards,
-// cuts the trailing lines of instance with a Seq above committed (a batch
-// written, or half written, by a daemon killed before it committed it),
-// and returns the lines of batch committed. It reads only the tail: at
-// most a batch or two are ever uncommitted.
-func (s *Sink) Recover(instance string, committed uint64) ([]flow.Record, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// tailLine is a line of the uncommitted tail: its record, raw bytes and
+// offset.
+type tailLine struct {
+	rec flow.Record
+	raw []byte
+	off int64
+}
+
+// scanTail reads the flow log backwards: the lines of instance with a Seq
+// above committed (a batch written, or half written, by a daemon killed
+// before it committed it), in file order, and the records of batch
+// committed. It reads only the tail: at most a batch or two are ever
+// uncommitted. Called with mu held.
+func (s *Sink) scanTail(instance string, committed uint64) (after []tailLine, last []flow.Record, err error) {
 	if s.f == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	cut := s.size
-	var last []flow.Record
-	err := backLines(s.f, s.size, func(line []byte, off int64) bool {
+	err = backLines(s.f, s.size, func(line []byte, off int64) bool {
 		var l Line
 		if json.Unmarshal(line, &l) != nil || l.Instance != instance || l.Seq == 0 {
 			return false
 		}
 		switch {
 		case l.Seq > committed:
-			cut = off
+			after = append(after, tailLine{rec: l.Record, raw: append([]byte(nil), line...), off: off})
 			return true
 		case l.Seq == committed:
 			last = append(last, l.Record)
@@ -38,13 +43,7 @@ func (s *Sink) Recover(instance string, committed uint64) ([]flow.Record, error)
 		return false
 	})
 	if err != nil {
-		return nil, fmt.Errorf("flow log %s: %w", s.cfg.Path, err)
-	}
-	if cut < s.size {
-		if err := s.f.Truncate(cut); err != nil {
-			return nil, fmt.Errorf("flow log %s: cut uncommitted records: %w", s.cfg.Path, err)
-		}
-		s.size = cut
+		return nil, nil, fmt.Errorf("flow log %s: %w", s.cfg.Path, err)
 	}
 	if len(last) == 0 && s.cfg.MaxSize > 0 && s.cfg.Keep > 0 {
 		// Rotated just before the batch after it: the committed batch ends
@@ -63,11 +62,64 @@ func (s *Sink) Recover(instance string, committed uint64) ([]flow.Record, error)
 			f.Close()
 		}
 	}
-	// Read backwards: put the batch back in its order.
-	for i, j := 0, len(last)-1; i < j; i, j = i+1, j-1 {
-		last[i], last[j] = last[j], last[i]
+	reverse(after)
+	reverse(last)
+	return after, last, nil
+}
+
+func reverse[T any](x []T) {
+	for i, j := 0, len(x)-1; i < j; i, j = i+1, j-1 {
+		x[i], x[j] = x[j], x[i]
 	}
-	return last, nil
+}
+
+// Tail implements pipeline.Recoverer.
+func (s *Sink) Tail(instance string, committed uint64) (last, after []flow.Record, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tail, last, err := s.scanTail(instance, committed)
+	for _, l := range tail {
+		after = append(after, l.rec)
+	}
+	return last, after, err
+}
+
+// DropAfter implements pipeline.Recoverer: the uncommitted tail is cut
+// and the lines drop refuses are written back, whole, in their order,
+// and fsynced.
+func (s *Sink) DropAfter(instance string, committed uint64, drop func(flow.Record) bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tail, _, err := s.scanTail(instance, committed)
+	if err != nil || len(tail) == 0 {
+		return err
+	}
+	var keep []byte
+	for _, l := range tail {
+		if !drop(l.rec) {
+			keep = append(append(keep, l.raw...), '\n')
+		}
+	}
+	cut := tail[0].off
+	if err := s.f.Truncate(cut); err != nil {
+		return fmt.Errorf("flow log %s: cut uncommitted records: %w", s.cfg.Path, err)
+	}
+	s.size = cut
+	if len(keep) > 0 {
+		n, err := s.write(keep)
+		if err == nil && n < len(keep) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			s.dirty = true
+			return fmt.Errorf("flow log %s: keep uncommitted records: %w", s.cfg.Path, err)
+		}
+		s.size += int64(n)
+	}
+	if err := s.sync(); err != nil {
+		return fmt.Errorf("flow log %s: %w", s.cfg.Path, err)
+	}
+	return nil
 }
 
 // backLines calls fn for each line of f[:end], last line first, with the

@@ -41,6 +41,17 @@ func (t *Table) Packet(k flow.Key, bytes uint64, at time.Time, tcpFlags uint8) {
 	t.flows[k] = c
 }
 
+// Decide sets what the data path's classifier found for a flow: the
+// accepting rule and the direction (as the loader fills them).
+func (t *Table) Decide(k flow.Key, rule uint32, dir flow.Direction) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if c, ok := t.flows[k]; ok {
+		c.Rule, c.Direction = rule, dir
+		t.flows[k] = c
+	}
+}
+
 // Vanish drops a flow behind the aggregator's back, as another process
 // removing it or a replaced table would.
 func (t *Table) Vanish(k flow.Key) {

@@ -115,6 +115,7 @@ func (m *Memory) Closed() bool {
 // (a hung disk, a peer that stopped reading).
 type Blocking struct {
 	ID      string
+	IsDur   bool // reported by Durable
 	once    sync.Once
 	release chan struct{}
 	entered chan struct{}
@@ -136,6 +137,7 @@ func (b *Blocking) block() error {
 }
 
 func (b *Blocking) Name() string                                      { return b.ID }
+func (b *Blocking) Durable() bool                                     { return b.IsDur }
 func (b *Blocking) WriteBatch(context.Context, pipeline.Batch) error  { return b.block() }
 func (b *Blocking) WriteEvents(context.Context, []flow.Event) error   { return b.block() }
 func (b *Blocking) WriteSamples(context.Context, []flow.Sample) error { return b.block() }
