@@ -53,8 +53,8 @@ type Server struct {
 	once   sync.Once
 	slots  chan struct{} // MaxInFlight tokens
 
-	findingsSrc FindingsSource // GET /v1/findings (findings.go); nil: detection off
-	groups      chan struct{}  // MaxGrouped tokens
+	findingsSrc FindingsSource           // GET /v1/findings (findings.go); nil: detection off
+	groups      chan struct{}            // MaxGrouped tokens
 	capHub      *livecap.Hub             // GET /v1/capture (capture.go); nil: captures off
 	capSessions func() map[uint32]string // VNI -> session name, for captures
 }
