@@ -129,18 +129,26 @@ __noinline int capture_slot_match(const struct capture_slot *s, const struct pkt
 	return 1;
 }
 
+/* Which counter of struct capture_counters capture_count bumps. */
+enum capture_counter {
+	CAPCNT_MATCHED,    /* matched */
+	CAPCNT_SENT,       /* sent */
+	CAPCNT_LOST,       /* lost */
+	CAPCNT_OVER_LIMIT, /* over_limit */
+};
+
 /* capture_count: bump one counter of slot i on this CPU. */
-static __always_inline void capture_count(__u32 i, int which)
+static __always_inline void capture_count(__u32 i, enum capture_counter which)
 {
 	struct capture_counters *c = bpf_map_lookup_elem(&capture_stats, &i);
 
 	if (!c)
 		return;
-	if (which == 0)
+	if (which == CAPCNT_MATCHED)
 		c->matched++;
-	else if (which == 1)
+	else if (which == CAPCNT_SENT)
 		c->sent++;
-	else if (which == 2)
+	else if (which == CAPCNT_LOST)
 		c->lost++;
 	else
 		c->over_limit++;
@@ -182,9 +190,9 @@ __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 		if (!s || !s->active || !capture_slot_match(s, p))
 			continue; /* gen[i] is read only for the bits set */
 		b->hdr.gen[i & (CAPTURE_MAX_SLOTS - 1)] = s->gen;
-		capture_count(i, 0);
+		capture_count(i, CAPCNT_MATCHED);
 		if (s->limit && __sync_fetch_and_add(&s->taken, 1) >= s->limit) {
-			capture_count(i, 3); /* -c reached: the daemon clears the slot */
+			capture_count(i, CAPCNT_OVER_LIMIT); /* -c reached: the daemon clears the slot */
 			continue;
 		}
 		b->hdr.captures |= 1U << i;
@@ -226,7 +234,7 @@ __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 		/* Bounded by CAPTURE_MAX_SLOTS. */
 		for (__u32 i = 0; i < CAPTURE_MAX_SLOTS; i++)
 			if (mask & (1U << i))
-				capture_count(i, 1);
+				capture_count(i, CAPCNT_SENT);
 		return 1;
 	}
 	pkt_flag(p, FLAG_RINGBUF_FULL);
@@ -234,7 +242,7 @@ lost:
 	/* Bounded by CAPTURE_MAX_SLOTS. */
 	for (__u32 i = 0; i < CAPTURE_MAX_SLOTS; i++)
 		if (mask & (1U << i))
-			capture_count(i, 2);
+			capture_count(i, CAPCNT_LOST);
 	return 0;
 }
 
