@@ -198,3 +198,69 @@ func TestCaptureErrors(t *testing.T) {
 	}
 	waitActive(t, dp, 0)
 }
+
+// TestCaptureSlowClient: a client that does not read loses copies once
+// its queue is full; Route never waits, and the end frame accounts for
+// every copy: written to the client or counted as dropped.
+func TestCaptureSlowClient(t *testing.T) {
+	c, hub, dp := serveCaptures(t)
+	st, err := c.Capture(context.Background(), api.CaptureQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	waitActive(t, dp, 1)
+	gen := uint8(0)
+	for i, sp := range dp.Active() {
+		if sp != nil {
+			if i != 0 {
+				t.Fatalf("capture in slot %d", i)
+			}
+			gen = sp.Gen
+		}
+	}
+	const fed = 5000
+	start := time.Now()
+	for i := 0; i < fed; i++ {
+		s := flow.Sample{VNI: 101, Time: time.Now(), OrigLen: 1500, Data: make([]byte, 1500), Captures: 1}
+		s.CaptureGens[0] = gen
+		hub.Route([]flow.Sample{s})
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("routing %d copies to a client that does not read took %v", fed, d)
+	}
+	st.Stop()
+	got := readStream(t, st.Body)
+	if got.end == nil {
+		t.Fatal("no end frame")
+	}
+	if got.end.Dropped == 0 || got.end.Delivered+got.end.Dropped != fed || uint64(len(got.packets)) != got.end.Delivered {
+		t.Errorf("fed %d: %d written, end %+v", fed, len(got.packets), got.end)
+	}
+	t.Logf("fed %d: %d written, %d dropped", fed, len(got.packets), got.end.Dropped)
+}
+
+// TestCaptureCountWithLosses: with -c 5, when the data path sent 3 and
+// lost 2 in the ring buffer, it will send no more: the capture ends with
+// the 3 it got instead of waiting forever.
+func TestCaptureCountWithLosses(t *testing.T) {
+	c, hub, dp := serveCaptures(t)
+	st, err := c.Capture(context.Background(), api.CaptureQuery{Count: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	waitActive(t, dp, 1)
+	sp := dp.Active()[0]
+	for i := 0; i < 3; i++ {
+		s := flow.Sample{VNI: 101, Time: time.Now(), OrigLen: 60, Data: make([]byte, 60), Captures: 1}
+		s.CaptureGens[0] = sp.Gen
+		hub.Route([]flow.Sample{s})
+	}
+	dp.SetCounters(0, livecap.Counters{Matched: 5, Sent: 3, Lost: 2})
+	got := readStream(t, st.Body)
+	if len(got.packets) != 3 || got.end == nil || got.end.Reason != "count reached (some copies lost)" || got.end.Counters.Lost != 2 {
+		t.Errorf("%d packets, end %+v", len(got.packets), got.end)
+	}
+	waitActive(t, dp, 0)
+}
