@@ -14,6 +14,7 @@
 #include "include/account.h"
 #include "include/classify.h"
 #include "include/trust.h"
+#include "include/redirect.h"
 #include "include/capture.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -259,6 +260,9 @@ __noinline int finish(struct xdp_md *ctx, struct pkt *p)
 		emit_sample(ctx, p, now);
 	if ((reason == REASON_FLOW || reason == REASON_OVERFLOW) && capture_running())
 		capture(ctx, p, now); /* live captures of accounted copies (capture.h) */
+	/* Last: it moves the frame's start past the outer headers. */
+	if (cfg_decap && (reason == REASON_FLOW || reason == REASON_OVERFLOW))
+		decap(ctx, p); /* the decapsulated feed (redirect.h) */
 	return reason;
 }
 
@@ -299,6 +303,8 @@ int vxtap_xdp(struct xdp_md *ctx)
 	reason = process(ctx, &p);
 	count(reason, p.wire_len);
 	count_flags(&p);
+	if (p.redirect)
+		return XDP_REDIRECT; /* armed by decap (redirect.h) */
 	if (p.mirror && !cfg_pass_mirror)
 		return XDP_DROP;
 	return XDP_PASS;

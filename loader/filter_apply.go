@@ -158,7 +158,7 @@ func (f *FilterMaps) fillSlots(c *filter.Compiled, l layout) error {
 		for j, r := range rs.Rules {
 			keys = append(keys, l.rulesetBase[i]+uint32(j))
 			vals = append(vals, VxtapFilterRule{Number: uint32(r.Number), SampleRate: r.SampleRate,
-				Action: uint8(r.Action), Capture: boolU8(r.Capture), Kind: uint8(VxtapFilterSlotKindFILTER_SLOT_RULE)})
+				Action: uint8(r.Action), Capture: boolU8(r.Capture), NoForward: boolU8(r.NoForward), Kind: uint8(VxtapFilterSlotKindFILTER_SLOT_RULE)})
 		}
 		n := l.rulesetBase[i] + uint32(len(rs.Rules))
 		keys = append(keys, n, n+1)

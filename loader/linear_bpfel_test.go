@@ -41,6 +41,7 @@ const (
 	LinearMapCaptureStats             = "capture_stats"
 	LinearMapClock                    = "clock"
 	LinearMapCounters                 = "counters"
+	LinearMapDecapPorts               = "decap_ports"
 	LinearMapEvents                   = "events"
 	LinearMapFilterBitsets            = "filter_bitsets"
 	LinearMapFilterEni                = "filter_eni"
@@ -87,6 +88,8 @@ const (
 	LinearVarBtfAnchorReason          = "btf_anchor_reason"
 	LinearVarBtfAnchorSampleHdr       = "btf_anchor_sample_hdr"
 	LinearVarBtfAnchorSlotState       = "btf_anchor_slot_state"
+	LinearVarCfgDecap                 = "cfg_decap"
+	LinearVarCfgDecapFrags            = "cfg_decap_frags"
 	LinearVarCfgFilterEnabled         = "cfg_filter_enabled"
 	LinearVarCfgFlowMax               = "cfg_flow_max"
 	LinearVarCfgGenevePort            = "cfg_geneve_port"
@@ -156,6 +159,7 @@ type LinearMapSpecs struct {
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	FilterBitsets  *ebpf.MapSpec `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.MapSpec `ebpf:"filter_eni"`
@@ -207,6 +211,8 @@ type LinearVariableSpecs struct {
 	BtfAnchorReason          *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState       *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	CfgDecap                 *ebpf.VariableSpec `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax               *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -247,6 +253,7 @@ type LinearMaps struct {
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
+	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
 	FilterBitsets  *ebpf.Map `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.Map `ebpf:"filter_eni"`
@@ -284,6 +291,7 @@ func (m *LinearMaps) Close() error {
 		m.CaptureStats,
 		m.Clock,
 		m.Counters,
+		m.DecapPorts,
 		m.Events,
 		m.FilterBitsets,
 		m.FilterEni,
@@ -336,6 +344,8 @@ type LinearVariables struct {
 	BtfAnchorReason          *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState       *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	CfgDecap                 *ebpf.Variable `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.Variable `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax               *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.Variable `ebpf:"cfg_geneve_port"`

@@ -26,6 +26,12 @@ type Config struct {
 	// SourceCheck trusts only outer sources in the allowed_sources table
 	// (Sources().Set); off, every outer source is trusted.
 	SourceCheck bool
+	// Decap redirects the inner frame of every accepted copy to the
+	// interfaces of decap_ports (OpenDecap, Decap.SetTarget).
+	Decap bool
+	// DecapFrags: the decap targets take multi-buffer frames, so jumbo
+	// copies go whole; off, they are counted under decap_jumbo.
+	DecapFrags bool
 	// OverflowSize is how many {VNI, destination, protocol, port}
 	// aggregates hold copies of flows that found no slot (per half).
 	OverflowSize uint32
@@ -102,6 +108,8 @@ func Load(cfg Config) (*Objects, error) {
 		"cfg_rb_wakeup_bytes": cfg.WakeupBytes,
 		"cfg_flow_max":        cfg.FlowTableSize,
 		"cfg_source_check":    boolU8(cfg.SourceCheck),
+		"cfg_decap":           boolU8(cfg.Decap),
+		"cfg_decap_frags":     boolU8(cfg.DecapFrags),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]

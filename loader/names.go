@@ -35,6 +35,8 @@ func reasonClass(i int) flow.CounterClass {
 // flagClass is the class of a flag, from the FLAG__CLASS_* boundaries.
 func flagClass(i int) flow.CounterClass {
 	switch f := VxtapVxtapFlag(i); {
+	case f >= VxtapVxtapFlagFLAG__CLASS_DECAP:
+		return flow.ClassDecap
 	case f >= VxtapVxtapFlagFLAG__CLASS_LOST:
 		return flow.ClassLost
 	case f >= VxtapVxtapFlagFLAG__CLASS_EVENT:

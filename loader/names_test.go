@@ -29,6 +29,7 @@ func TestCounterClasses(t *testing.T) {
 		"flow_insert_failed": flow.ClassLost,
 		"truncated":          flow.ClassShape, "l4_truncated": flow.ClassShape, "dir_unknown": flow.ClassShape,
 		"flow_start": flow.ClassEvent, "rb_wakeup": flow.ClassEvent, "ringbuf_full": flow.ClassLost,
+		"decap_forwarded": flow.ClassEvent, "decap_jumbo": flow.ClassDecap, "decap_failed": flow.ClassDecap,
 	}
 	seen := 0
 	for _, c := range append(reasons, flags...) {

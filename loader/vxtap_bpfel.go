@@ -186,7 +186,7 @@ type VxtapFilterRule struct {
 	Action     uint8
 	Capture    uint8
 	Kind       uint8
-	Pad        uint8
+	NoForward  uint8
 }
 
 type VxtapFilterRulesetMeta struct {
@@ -385,6 +385,8 @@ const (
 	VxtapVxtapConstFLOW_CTL_NEXT         VxtapVxtapConst = 0
 	VxtapVxtapConstFLOW_CTL_OVERFLOW_GEN VxtapVxtapConst = 1
 	VxtapVxtapConstFLOW_CTL_MAX          VxtapVxtapConst = 2
+	VxtapVxtapConstDECAP_DEFAULT_KEY     VxtapVxtapConst = 16777216
+	VxtapVxtapConstDECAP_MAX_TARGETS     VxtapVxtapConst = 4096
 )
 
 type VxtapVxtapEventType uint32
@@ -399,23 +401,29 @@ const (
 type VxtapVxtapFlag uint32
 
 const (
-	VxtapVxtapFlagFLAG_TRUNCATED      VxtapVxtapFlag = 0
-	VxtapVxtapFlagFLAG_L4TRUNCATED    VxtapVxtapFlag = 1
-	VxtapVxtapFlagFLAG_VXLAN_NONSTD   VxtapVxtapFlag = 2
-	VxtapVxtapFlagFLAG_INNER_FRAGMENT VxtapVxtapFlag = 3
-	VxtapVxtapFlagFLAG_GENEVE         VxtapVxtapFlag = 4
-	VxtapVxtapFlagFLAG_OUTER_VLAN     VxtapVxtapFlag = 5
-	VxtapVxtapFlagFLAG_INNER_VLAN     VxtapVxtapFlag = 6
-	VxtapVxtapFlagFLAG_DIR_UNKNOWN    VxtapVxtapFlag = 7
-	VxtapVxtapFlagFLAG_FLOW_START     VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG_FLOW_END       VxtapVxtapFlag = 9
-	VxtapVxtapFlagFLAG_SAMPLED        VxtapVxtapFlag = 10
-	VxtapVxtapFlagFLAG_RB_WAKEUP      VxtapVxtapFlag = 11
-	VxtapVxtapFlagFLAG_RINGBUF_FULL   VxtapVxtapFlag = 12
-	VxtapVxtapFlagFLAG__MAX           VxtapVxtapFlag = 13
-	VxtapVxtapFlagFLAG__CLASS_SHAPE   VxtapVxtapFlag = 0
-	VxtapVxtapFlagFLAG__CLASS_EVENT   VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG__CLASS_LOST    VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG_TRUNCATED        VxtapVxtapFlag = 0
+	VxtapVxtapFlagFLAG_L4TRUNCATED      VxtapVxtapFlag = 1
+	VxtapVxtapFlagFLAG_VXLAN_NONSTD     VxtapVxtapFlag = 2
+	VxtapVxtapFlagFLAG_INNER_FRAGMENT   VxtapVxtapFlag = 3
+	VxtapVxtapFlagFLAG_GENEVE           VxtapVxtapFlag = 4
+	VxtapVxtapFlagFLAG_OUTER_VLAN       VxtapVxtapFlag = 5
+	VxtapVxtapFlagFLAG_INNER_VLAN       VxtapVxtapFlag = 6
+	VxtapVxtapFlagFLAG_DIR_UNKNOWN      VxtapVxtapFlag = 7
+	VxtapVxtapFlagFLAG_FLOW_START       VxtapVxtapFlag = 8
+	VxtapVxtapFlagFLAG_FLOW_END         VxtapVxtapFlag = 9
+	VxtapVxtapFlagFLAG_SAMPLED          VxtapVxtapFlag = 10
+	VxtapVxtapFlagFLAG_RB_WAKEUP        VxtapVxtapFlag = 11
+	VxtapVxtapFlagFLAG_DECAP_FORWARDED  VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG_RINGBUF_FULL     VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG_DECAP_UNSELECTED VxtapVxtapFlag = 14
+	VxtapVxtapFlagFLAG_DECAP_NO_TARGET  VxtapVxtapFlag = 15
+	VxtapVxtapFlagFLAG_DECAP_JUMBO      VxtapVxtapFlag = 16
+	VxtapVxtapFlagFLAG_DECAP_FAILED     VxtapVxtapFlag = 17
+	VxtapVxtapFlagFLAG__MAX             VxtapVxtapFlag = 18
+	VxtapVxtapFlagFLAG__CLASS_SHAPE     VxtapVxtapFlag = 0
+	VxtapVxtapFlagFLAG__CLASS_EVENT     VxtapVxtapFlag = 8
+	VxtapVxtapFlagFLAG__CLASS_LOST      VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG__CLASS_DECAP     VxtapVxtapFlag = 14
 )
 
 type VxtapVxtapReason uint32
@@ -464,6 +472,7 @@ const (
 	VxtapMapCaptureStats             = "capture_stats"
 	VxtapMapClock                    = "clock"
 	VxtapMapCounters                 = "counters"
+	VxtapMapDecapPorts               = "decap_ports"
 	VxtapMapEvents                   = "events"
 	VxtapMapFilterBitsets            = "filter_bitsets"
 	VxtapMapFilterEni                = "filter_eni"
@@ -508,6 +517,8 @@ const (
 	VxtapVarBtfAnchorReason          = "btf_anchor_reason"
 	VxtapVarBtfAnchorSampleHdr       = "btf_anchor_sample_hdr"
 	VxtapVarBtfAnchorSlotState       = "btf_anchor_slot_state"
+	VxtapVarCfgDecap                 = "cfg_decap"
+	VxtapVarCfgDecapFrags            = "cfg_decap_frags"
 	VxtapVarCfgFilterEnabled         = "cfg_filter_enabled"
 	VxtapVarCfgFlowMax               = "cfg_flow_max"
 	VxtapVarCfgGenevePort            = "cfg_geneve_port"
@@ -577,6 +588,7 @@ type VxtapMapSpecs struct {
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	FilterBitsets  *ebpf.MapSpec `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.MapSpec `ebpf:"filter_eni"`
@@ -626,6 +638,8 @@ type VxtapVariableSpecs struct {
 	BtfAnchorReason          *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState       *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	CfgDecap                 *ebpf.VariableSpec `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax               *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
@@ -666,6 +680,7 @@ type VxtapMaps struct {
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
+	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
 	FilterBitsets  *ebpf.Map `ebpf:"filter_bitsets"`
 	FilterEni      *ebpf.Map `ebpf:"filter_eni"`
@@ -702,6 +717,7 @@ func (m *VxtapMaps) Close() error {
 		m.CaptureStats,
 		m.Clock,
 		m.Counters,
+		m.DecapPorts,
 		m.Events,
 		m.FilterBitsets,
 		m.FilterEni,
@@ -752,6 +768,8 @@ type VxtapVariables struct {
 	BtfAnchorReason          *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState       *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	CfgDecap                 *ebpf.Variable `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.Variable `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.Variable `ebpf:"cfg_filter_enabled"`
 	CfgFlowMax               *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.Variable `ebpf:"cfg_geneve_port"`

@@ -60,6 +60,13 @@ echo
 "$bin" top --once --iface "$APP_IF" --group src --sort bytes
 wait "$gen_pid"
 
+step "a spoofed copy: VXLAN for VNI $SRC1_VNI from 198.18.0.99, no mirror source (refused in XDP, never accounted)"
+# VXLAN header (I flag, VNI 101) and an inner Ethernet/IPv4/UDP frame.
+printf '\x08\x00\x00\x00\x00\x00\x65\x00\x02\x00\x00\x00\x00\x02\x02\x00\x00\x00\x00\x01\x08\x00\x45\x00\x00\x1c\x00\x00\x00\x00\x40\x11\x00\x00\xc6\x13\x01\x01\xc6\x13\x01\x02\x30\x39\x00\x35\x00\x08\x00\x00' >"$work/spoof.bin"
+ip netns exec "$NS_SRC1" hping3 --udp -p 4789 -s 40000 -k -a 198.18.0.99 -c 5 -i u10000 -E "$work/spoof.bin" -d 50 "$APP_V4" >/dev/null 2>&1 || true
+sleep 0.2
+in_app "$bin" status --iface "$APP_IF" | sed -n '/^copies refused/p;/^refused outer sources/,/^$/p'
+
 step "counters and flow table while running"
 in_app "$bin" status --iface "$APP_IF"
 echo

@@ -89,6 +89,7 @@ static __always_inline int filter_decide(struct pkt *p, const struct filter_sess
 		p->sample_rate = r->sample_rate;
 	if (r->capture)
 		p->sample_rule = r->number;
+	p->no_forward = r->no_forward;
 	p->rule = r->number;
 	return CLASSIFY_ACCEPT;
 no_match:

@@ -24,7 +24,8 @@ struct pkt {
 	__u8 dir;             /* enum flow_dir the classifier found, FLOW_DIR_UNSET if it did not look */
 	__u8 has_sess;        /* 1: sess holds the VNI's filter session (else no rule set is applied) */
 	__u8 truncated;       /* 1: the copy holds less than its inner IP header states */
-	__u8 pad[2];
+	__u8 no_forward;      /* 1: the accepting filter rule keeps the copy out of the decap feed */
+	__u8 redirect;        /* 1: decap armed a redirect: the verdict is XDP_REDIRECT */
 	__u32 gen;            /* filter generation sess was read from */
 	__u32 rule;           /* RuleNumber of the filter rule that accepted the packet, 0 = none */
 	struct filter_session sess; /* copy of the VNI's filter session, read once by the VNI gate */

@@ -70,13 +70,20 @@ enum vxtap_flag {
 	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
 	FLAG_SAMPLED,       /* packet sample emitted */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
+	FLAG_DECAP_FORWARDED, /* --decap-to: inner frame handed to the redirect (delivered = this minus the decap_failed the target refused) */
 	/* lost: a record userspace will never see */
 	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
+	/* decap: an accounted copy the decapsulated feed (--decap-to) did not deliver */
+	FLAG_DECAP_UNSELECTED, /* not forwarded: its filter rule says forward: false */
+	FLAG_DECAP_NO_TARGET,  /* not forwarded: no interface for its VNI and no default one */
+	FLAG_DECAP_JUMBO,      /* not forwarded: a multi-buffer (jumbo) copy, the targets take no multi-buffer frames */
+	FLAG_DECAP_FAILED,     /* the redirect failed: head adjust, or the target refused the frame (counted by decap_trace.c) */
 	FLAG__MAX,
 	/* Class boundaries: the first flag of each class. */
 	FLAG__CLASS_SHAPE = FLAG_TRUNCATED,
 	FLAG__CLASS_EVENT = FLAG_FLOW_START,
 	FLAG__CLASS_LOST = FLAG_RINGBUF_FULL,
+	FLAG__CLASS_DECAP = FLAG_DECAP_UNSELECTED,
 };
 
 /* Constants both sides use (Go gets them through bpf2go -type). */
@@ -86,6 +93,8 @@ enum vxtap_const {
 	FLOW_CTL_NEXT = 0,         /* flow_ctl index: next never-used flow slot (may pass the table size) */
 	FLOW_CTL_OVERFLOW_GEN = 1, /* flow_ctl index: overflow half (bit 0) the data path adds to */
 	FLOW_CTL_MAX = 2,          /* entries in flow_ctl */
+	DECAP_DEFAULT_KEY = 1 << 24, /* decap_ports key of the interface for VNIs without their own (no 24-bit VNI) */
+	DECAP_MAX_TARGETS = 4096,  /* decap_ports entries: the default plus one per VNI */
 };
 
 /* Ring buffer record types (first field of every record). */
@@ -372,7 +381,7 @@ struct filter_rule {
 	__u8 action;       /* enum filter_action */
 	__u8 capture;      /* 1: every packet it accepts is sampled */
 	__u8 kind;         /* enum filter_slot_kind */
-	__u8 pad;
+	__u8 no_forward;   /* 1: what it accepts stays out of the decap feed (forward: false) */
 };
 
 /* Userspace bookkeeping of a ruleset (filter_rulesets), so any process

@@ -47,7 +47,7 @@ func runCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: dd.Aggregate.IdleTimeout, Usage: "flow idle timeout"},
 			&cli.DurationFlag{Name: "active-timeout", Value: dd.Aggregate.ActiveTimeout, Usage: "flow active timeout"},
 			&cli.DurationFlag{Name: "sweep-interval", Value: dd.SweepInterval, Usage: "flow table sweep interval"},
-		}, append(filterRunFlags(), outputFlags()...)...),
+		}, append(append(filterRunFlags(), decapFlags()...), outputFlags()...)...),
 		Action: runDaemon,
 	}
 }
@@ -66,6 +66,10 @@ func runDaemon(c *cli.Context) error {
 	defer pre.close()
 	cfg.PassMirror = c.Bool("pass-mirror")
 	cfg.PinPath = loader.PinDir(iface)
+	decap, err := parseDecap(c, &cfg)
+	if err != nil {
+		return err
+	}
 	// A bad rule set fails here, before anything is attached.
 	filters, err := setupFilter(c, &cfg)
 	if err != nil {
@@ -121,6 +125,14 @@ func runDaemon(c *cli.Context) error {
 	} else if rec.Republished+rec.Merged > 0 {
 		log.Warn().Int("republished", rec.Republished).Int("merged", rec.Merged).
 			Msg("flow slots a killed daemon left out of the index recovered")
+	}
+	// The decap feed stops (and its veths go) with the daemon.
+	feed, err := decap.open(objs)
+	if err != nil {
+		return err
+	}
+	if feed != nil {
+		defer feed.Close()
 	}
 	keep := c.Bool("keep-attached")
 	filterCtx, stopFilters := context.WithCancel(context.Background())

@@ -91,7 +91,7 @@ func printStatus(iface string) error {
 	if err != nil {
 		return err
 	}
-	var lost, refused, ringLost uint64
+	var lost, refused, ringLost, decapNot uint64
 	for _, r := range reasons {
 		switch r.Class {
 		case flow.ClassLost:
@@ -101,13 +101,19 @@ func printStatus(iface string) error {
 		}
 	}
 	for _, f := range flags {
-		if f.Class == flow.ClassLost {
+		switch f.Class {
+		case flow.ClassLost:
 			ringLost += f.Packets
+		case flow.ClassDecap:
+			decapNot += f.Packets
 		}
 	}
 	fmt.Fprintf(tw, "copies not accounted\t%d\n", lost)
 	fmt.Fprintf(tw, "copies refused (untrusted source or VNI)\t%d\n", refused)
 	fmt.Fprintf(tw, "ring buffer losses\t%d\n", ringLost)
+	if decapNot > 0 {
+		fmt.Fprintf(tw, "copies the decap feed did not deliver\t%d (decap_* flags)\n", decapNot)
+	}
 	src := objs.Sources()
 	if allowed, err := src.List(); err == nil {
 		if len(allowed) == 0 {

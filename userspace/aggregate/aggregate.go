@@ -78,7 +78,6 @@ type Aggregator struct {
 	defer_ deferred
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
-	TotalOverflow                             uint64 // packets in overflow records
 }
 
 // New returns an aggregator that reads src and hands records to emit.

@@ -33,7 +33,6 @@ func (a *Aggregator) drainOverflow() (int, error) {
 			EndReason: flow.EndOverflow, Truncated: c.Truncated,
 		})
 		a.TotalRecords++
-		a.TotalOverflow += c.Packets
 		n++
 	}
 	if err != nil {

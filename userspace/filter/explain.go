@@ -40,6 +40,9 @@ func (r *Rule) String() string {
 	if r.Capture {
 		b.WriteString(", capture")
 	}
+	if r.NoForward {
+		b.WriteString(", not forwarded")
+	}
 	if r.Description != "" {
 		fmt.Fprintf(&b, " (%q)", r.Description)
 	}

@@ -105,6 +105,7 @@ type Rule struct {
 	DstPorts    PortRange    // TCP/UDP only
 	SampleRate  uint32       // vxtap extension: 1-in-N samples of what it accepts, 0 = the session's
 	Capture     bool         // vxtap extension: every packet it accepts goes to the sample stream
+	NoForward   bool         // vxtap extension (forward: false): what it accepts stays out of the --decap-to feed
 	Description string
 	Pos         Pos // where the rule starts
 }

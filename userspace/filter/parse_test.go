@@ -126,6 +126,7 @@ filters:
     ingress:
       - {rule: 10, action: reject, protocol: tcp, source: 10.20.0.0/16, destination_ports: 22}
       - {rule: 20, action: accept, protocol: 6, source_ports: "1024-65535", capture: true, sample_rate: 5}
+      - {rule: 30, action: accept, protocol: udp, forward: false}
     egress:
       - {rule: 5, action: accept, destination: "::/0", description: v6 out}
 `
@@ -146,8 +147,11 @@ filters:
 		t.Errorf("resolvers %v, want 10.0.0.2 and 169.254.169.253", got)
 	}
 	r := cfg.Filters["web"].Rules[filter.Ingress][1]
-	if r.SrcPorts != (filter.PortRange{From: 1024, To: 65535, Set: true}) || !r.Capture || r.SampleRate != 5 || r.Pos.Line != 21 {
+	if r.SrcPorts != (filter.PortRange{From: 1024, To: 65535, Set: true}) || !r.Capture || r.SampleRate != 5 || r.Pos.Line != 21 || r.NoForward {
 		t.Errorf("rule 20: %+v", r)
+	}
+	if r := cfg.Filters["web"].Rules[filter.Ingress][2]; !r.NoForward || r.Number != 30 {
+		t.Errorf("rule 30 (forward: false): %+v", r)
 	}
 }
 
@@ -187,6 +191,8 @@ func TestBadInput(t *testing.T) {
 		{"vni out of range", "sessions:\n  16777216: {action: analyze}\n", filter.DocConfig, []string{"f.yaml:2:3", "VNI: 16777216 is out of range 0..16777215"}},
 		{"float vni", `{"TrafficMirrorSessions": [{"VirtualNetworkId": 4.5, "TrafficMirrorFilterId": "x"}]}`, filter.DocAWSSessions,
 			[]string{"VirtualNetworkId: \"4.5\" is not an integer"}},
+		{"forward not a boolean", "filters:\n  a:\n    ingress:\n      - {rule: 2, action: accept, forward: no-thanks}\n", filter.DocConfig,
+			[]string{"f.yaml:4:", "rule 2", "forward: expected true or false"}},
 		{"bad action", "filters:\n  a:\n    ingress:\n      - {rule: 1, action: allow}\n", filter.DocConfig, []string{"rule 1", `action: "allow" is not one of accept, reject`}},
 		{"missing action", "filters:\n  a:\n    ingress:\n      - {rule: 1}\n", filter.DocConfig, []string{"f.yaml:4:9", "rule 1", "missing action"}},
 		{"mixed families", "filters:\n  a:\n    ingress:\n      - {rule: 1, action: accept, source: 10.0.0.0/8, destination: \"::/0\"}\n", filter.DocConfig,

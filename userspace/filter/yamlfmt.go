@@ -27,6 +27,7 @@ import (
 //	    ingress:
 //	      - {rule: 100, action: reject, protocol: tcp, source: 10.20.0.0/16, destination_ports: 22}
 //	      - {rule: 200, action: accept, protocol: 6, capture: true}
+//	      - {rule: 300, action: accept, protocol: 17, forward: false}  # not to --decap-to
 //	    egress:
 //	      - {rule: 100, action: accept, sample_rate: 10}
 //	amazon_dns: [169.254.169.253, "fd00:ec2::253"]  # resolver addresses (these are the default)
@@ -38,7 +39,7 @@ var (
 	sessionKeys = []string{"name", "eni", "addresses", "filter", "action", "unknown_direction", "sample_rate", "snap_len", "description"}
 	defaultKeys = []string{"filter", "action", "unknown_direction", "sample_rate", "snap_len"}
 	filterKeys  = []string{"description", "network_services", "ingress", "egress"}
-	ruleKeys    = []string{"rule", "action", "protocol", "source", "destination", "source_ports", "destination_ports", "sample_rate", "capture", "description"}
+	ruleKeys    = []string{"rule", "action", "protocol", "source", "destination", "source_ports", "destination_ports", "sample_rate", "capture", "forward", "description"}
 )
 
 // protocolNames are the protocol names accepted besides IANA numbers.
@@ -201,6 +202,9 @@ func (b *Builder) yamlRule(r *reader, n *yaml.Node, filter string, dir Direction
 			rule.SampleRate = uint32(v)
 		case "capture":
 			rule.Capture, _ = r.boolean(f.val, ctx, "capture")
+		case "forward":
+			fwd, ok := r.boolean(f.val, ctx, "forward")
+			rule.NoForward = ok && !fwd
 		case "description":
 			rule.Description, _ = r.str(f.val, ctx, "description")
 		}
@@ -284,7 +288,7 @@ func (b *Builder) checkRule(r *reader, rule *Rule, ctx string, p ruleParts) {
 	if rule.Src.IsValid() && rule.Dst.IsValid() && rule.Src.Addr().Is4() != rule.Dst.Addr().Is4() {
 		r.errorf(p.dst, ctx, "source %s and destination %s are of different IP versions: the rule could never match", rule.Src, rule.Dst)
 	}
-	if rule.Action == Reject && (rule.Capture || rule.SampleRate != 0) {
-		b.warns = append(b.warns, &Error{Pos: rule.Pos, Context: ctx, Msg: "capture and sample_rate do nothing on a reject rule"})
+	if rule.Action == Reject && (rule.Capture || rule.SampleRate != 0 || rule.NoForward) {
+		b.warns = append(b.warns, &Error{Pos: rule.Pos, Context: ctx, Msg: "capture, sample_rate and forward do nothing on a reject rule"})
 	}
 }

@@ -132,6 +132,7 @@ const (
 	ClassLost                              // reason: a copy that could not be accounted; flag: a ring buffer record lost
 	ClassShape                             // flag: what a copy looked like (truncated, VLAN, GENEVE, ...)
 	ClassEvent                             // flag: what the data path sent (flow start and end, samples, wakeups)
+	ClassDecap                             // flag: an accounted copy the decapsulated feed (--decap-to) did not deliver (not selected, no interface, jumbo, refused)
 )
 
 // Mirror says whether the packets of a reason were mirror copies (or
