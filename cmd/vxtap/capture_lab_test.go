@@ -338,7 +338,6 @@ func TestLabCapture(t *testing.T) {
 	last := startCapture(t, lab.AppNS, bin, nil, iface, "-w", os.DevNull)
 	waitCaptures(t, st.ProgID, 1)
 	d.stop(t, syscall.SIGTERM)
-
 	if err := last.cmd.Wait(); err != nil || !strings.Contains(last.stderr.String(), "(daemon stopping)") {
 		t.Errorf("capture when the daemon stops: %v\n%s", err, last.stderr.String())
 	}
