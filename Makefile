@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench bench-detect bench-live torture fuzz soak demo lab-up lab-down vet clean
+.PHONY: help deps generate check-generate build test test-unit corpus bench bench-detect bench-live torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -72,6 +72,15 @@ bench-live: ## live benchmark (root): vxtap vs XDP_DROP, touch, tcpdump, softflo
 
 demo: build ## the built-in lab: two mirror sources, vxtap, traffic, top talkers
 	bash scripts/demo.sh
+
+demo-fleet: build ## the lab fleet: NLB stand-in, 2 appliances, ClickHouse, a kill, fleet top and reports
+	bash scripts/demo-fleet.sh
+
+fleet-up: ## bring the lab fleet up (NLB stand-in with health checks, 2-3 appliances)
+	bash scripts/fleet-up.sh
+
+fleet-down: ## remove everything the lab fleet created
+	bash scripts/fleet-down.sh
 
 lab-up: ## bring the netns lab up (two VXLAN mirror sources, the appliance)
 	bash scripts/lab-up.sh

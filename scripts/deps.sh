@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs what building, testing and the demo need on a fresh Debian
 # machine (run as root): the BPF toolchain, the peers the tests compare
-# against (tshark, bpftool, promtool, tmux) and, when no Go >= 1.22 is on
+# against (tshark, bpftool, promtool, tmux, ClickHouse) and, when no Go >= 1.22 is on
 # PATH, a Go toolchain from the Go module proxy.
 set -euo pipefail
 
 GO_VERSION=${GO_VERSION:-1.26.8}
 PKGS=(clang llvm libbpf-dev bpftool tshark iproute2 ethtool tmux prometheus make git ca-certificates nfdump pmacct
-	tcpdump softflowd) # these two (and nfdump): baselines of make bench-live
+	tcpdump softflowd # these two (and nfdump): baselines of make bench-live
+	clickhouse-server clickhouse-client curl # ClickHouse: the fleet store's tests start their own server
+	nmap hping3 dnsutils) # the findings lab scenarios: real scans, floods and DNS queries
 
 need_apt=0
 for p in "${PKGS[@]}"; do
@@ -16,7 +18,8 @@ done
 if [ "$need_apt" = 1 ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	# prometheus is only wanted for promtool: keep its service from starting.
+	# prometheus is only wanted for promtool, clickhouse-server for tests
+	# that start their own: keep their services from starting.
 	printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 	apt-get install -y -qq --no-install-recommends "${PKGS[@]}" >/dev/null
 	rm -f /usr/sbin/policy-rc.d

@@ -15,16 +15,19 @@ func init() { commands = append(commands, reportCommand()) }
 func reportCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "report",
-		Usage: "sum a flow log (JSON lines from vxtap run or analyze --json) per flow: top talkers",
+		Usage: "sum a flow log (JSON lines from vxtap run or analyze --json) per flow: top talkers; with --clickhouse, the fleet's store over a time window",
 		Description: "A line that is not a flow record is named (file:line) on stderr and skipped; the report of\n" +
 			"every other record is printed, and the exit status is then 1. So is a flow whose sums pass\n" +
 			"2^64-1 (named; its sum stops there instead of wrapping).",
 		ArgsUsage: "FLOWLOG",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "format", Value: "table", Usage: "table (heaviest first) or tsv (the truth-file layout)"},
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "format", Value: "table", Usage: "table (heaviest first) or tsv (the truth-file layout); with --clickhouse table, csv or json"},
 			&cli.IntFlag{Name: "top", Usage: "only the N heaviest flows (table), 0 = all"},
-		},
+		}, reportClickhouseFlags()...),
 		Action: func(c *cli.Context) error {
+			if c.String("clickhouse") != "" {
+				return runReportClickhouse(c)
+			}
 			if c.NArg() != 1 {
 				return cli.Exit("usage: vxtap report [flags] FLOWLOG", 2)
 			}

@@ -176,7 +176,7 @@ func runDaemon(c *cli.Context) error {
 	col.Offenders = objs.Sources()
 	d.OnSweep = func(st aggregate.Stats) { col.SweepSeconds.Observe(st.Duration.Seconds()) }
 
-	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(metricsSource{d}, col, version, withDetect(filters.Collector(iface))...), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Addr: c.String("listen"), Handler: metrics.Handler(metricsSource{d}, col, version, withClickhouse(withDetect(filters.Collector(iface))...)...), ReadHeaderTimeout: 5 * time.Second}
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(pre.listener) }()
 

@@ -172,6 +172,11 @@ func writeSinks(w io.Writer, sinks []pipeline.SinkStats) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, s.Kind, s.Queued, s.Written, s.Dropped, s.Errors, s.Retries, s.Depth, last)
 	}
 	tw.Flush()
+	for _, s := range sinks {
+		if s.Detail != "" {
+			fmt.Fprintf(w, "%s: %s\n", s.Name, s.Detail)
+		}
+	}
 }
 
 // statusOffenders is how many refused outer sources `vxtap status` lists.

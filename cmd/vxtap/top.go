@@ -44,7 +44,7 @@ func topCommand() *cli.Command {
 		Description: "Keys: q quit, s/S sort (rate, bytes, packets), g/G grouping, / filter, Esc clear filter, p pause, ? help.\n" +
 			"Filter terms (all must match): vni 42, 198.18.0.0/15 (source or destination), src/dst/mirror CIDR,\n" +
 			"port 443, sport N, dport N, tcp, udp, icmp, proto N.",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			ifaceFlag(false, "mirror target interface (default: the only one with a daemon or pins)"),
 			&cli.StringFlag{Name: "socket", Usage: "API socket (default: " + api.SocketPath("<iface>") + ")"},
 			&cli.BoolFlag{Name: "once", Usage: "print the table once and exit"},
@@ -54,12 +54,15 @@ func topCommand() *cli.Command {
 			&cli.StringFlag{Name: "sort", Value: string(topview.SortRate), Usage: "rate (bits/s), bytes (total) or packets (packets/s)"},
 			&cli.StringFlag{Name: "filter", Usage: "filter expression, e.g. 'vni 101 tcp port 443'"},
 			&cli.DurationFlag{Name: "interval", Value: time.Second, Usage: "refresh interval"},
-		},
+		}, topClickhouseFlags()...),
 		Action: runTop,
 	}
 }
 
 func runTop(c *cli.Context) error {
+	if c.String("clickhouse") != "" {
+		return runTopClickhouse(c)
+	}
 	q, err := topQuery(c)
 	if err != nil {
 		return err

@@ -95,8 +95,12 @@ func (f *fanout) samples(s []flow.Sample) {
 // stats lists every sink's counters: records, then events, then samples.
 func (f *fanout) stats() []pipeline.SinkStats {
 	var out []pipeline.SinkStats
-	for _, q := range f.recs {
-		out = append(out, q.Stats())
+	for i, q := range f.recs {
+		st := q.Stats()
+		if d, ok := f.outs.Records[i].(pipeline.StatusDetailer); ok {
+			st.Detail = d.StatusDetail()
+		}
+		out = append(out, st)
 	}
 	for _, q := range f.evs {
 		out = append(out, q.Stats())

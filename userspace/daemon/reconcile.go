@@ -2,18 +2,27 @@ package daemon
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/pipeline"
 )
+
+// clockSlack absorbs a restart's clock base: the loader turns the data
+// path's monotonic stamps into wall time with time.Now() minus
+// CLOCK_MONOTONIC taken anew, so the same packet reads microseconds apart
+// in the killed daemon's record and in this one's table. A flow that
+// started within it after the record's last packet is the same flow (a
+// new flow reusing the 5-tuple that fast is not told apart).
+const clockSlack = 10 * time.Millisecond
 
 // reconcile runs once at start, before the ledger loads. A daemon killed
 // between storing a batch and committing it left the durable sinks ahead
 // of the ledger, or the ledger ahead of the table:
 //
 //   - records of batches after the committed one whose flow is still in
-//     the table (as the same flow: started no later than the record's
-//     last packet) are dropped from each durable sink: the ledger never
+//     the table (as the same flow: started no later than clockSlack
+//     after the record's last packet) are dropped from each durable sink: the ledger never
 //     took them, and the next sweep makes them again; the others (the
 //     last packets of flows already removed) are kept: nothing else has
 //     them;
@@ -68,7 +77,7 @@ func (d *Daemon) reconcile() error {
 	}
 	sameFlow := func(r flow.Record) bool {
 		c, ok := table[r.Key()]
-		return ok && !c.First.After(r.Last)
+		return ok && !c.First.After(r.Last.Add(clockSlack))
 	}
 	for _, s := range sinks {
 		if err := s.s.DropAfter(d.cfg.Instance, committed, sameFlow); err != nil {

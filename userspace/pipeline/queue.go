@@ -40,6 +40,15 @@ type SinkStats struct {
 	LastErrorTime time.Time     `json:"last_error_time,omitempty"`
 	LastLatency   time.Duration `json:"last_latency_ns"`  // duration of the last successful write
 	TotalLatency  time.Duration `json:"total_latency_ns"` // of all successful writes
+	// Detail is what the sink itself says of its state (a StatusDetailer),
+	// e.g. the ClickHouse sink's spool and inserts.
+	Detail string `json:"detail,omitempty"`
+}
+
+// StatusDetailer is a sink with state beyond its queue worth a line in
+// `vxtap status` (a spool, a connection).
+type StatusDetailer interface {
+	StatusDetail() string
 }
 
 // Queue runs one sink behind a bounded queue and its own goroutine, so

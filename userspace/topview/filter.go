@@ -187,3 +187,25 @@ func (f Filter) Match(k *flow.Key, mirror netip.Addr) bool {
 
 // hasPorts says whether the data path keeps ports for the protocol.
 func hasPorts(proto uint8) bool { return proto == 6 || proto == 17 }
+
+// Term is one term of a filter as a store that evaluates filters itself
+// (ClickHouse, for `vxtap top --clickhouse` and `vxtap report`) reads it.
+type Term struct {
+	Field  string       // vni, addr (source or destination), src, dst, mirror, port (either), sport, dport, proto
+	Prefix netip.Prefix // the address terms' prefix (IPv4 unmapped)
+	Num    uint32       // vni and port terms
+	Protos []uint8      // proto terms: any of these
+}
+
+var termFields = map[termKind]string{termVNI: "vni", termAddr: "addr", termSrc: "src", termDst: "dst", termMirror: "mirror",
+	termPort: "port", termSPort: "sport", termDPort: "dport", termProto: "proto"}
+
+// Terms lists the filter's terms (all must match). Port terms match only
+// TCP and UDP flows, as Match does.
+func (f Filter) Terms() []Term {
+	out := make([]Term, len(f.terms))
+	for i, t := range f.terms {
+		out[i] = Term{Field: termFields[t.kind], Prefix: t.prefix, Num: t.num, Protos: t.protos}
+	}
+	return out
+}

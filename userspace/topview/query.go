@@ -33,13 +33,16 @@ const (
 	GroupDPort  Group = "dport"  // protocol and destination port
 	GroupVNI    Group = "vni"    // mirror session
 	GroupMirror Group = "mirror" // mirror source (the source ENI)
+	// GroupAppliance sums per appliance: the fleet view only (`vxtap top
+	// --clickhouse`), so it is not in Groups.
+	GroupAppliance Group = "appliance"
 )
 
 // Groups is the order the `g` key cycles through.
 var Groups = []Group{GroupFlow, GroupSrc, GroupDst, GroupPair, GroupDPort, GroupVNI, GroupMirror}
 
 var groupNames = map[Group]string{GroupFlow: "5-tuple", GroupSrc: "source IP", GroupDst: "destination IP",
-	GroupPair: "pair", GroupDPort: "destination port", GroupVNI: "VNI", GroupMirror: "mirror source"}
+	GroupPair: "pair", GroupDPort: "destination port", GroupVNI: "VNI", GroupMirror: "mirror source", GroupAppliance: "appliance"}
 
 // Title is the group's name for people.
 func (g Group) Title() string { return groupNames[g] }

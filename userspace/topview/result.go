@@ -61,6 +61,9 @@ type Row struct {
 	DPort        *uint16    `json:"dport,omitempty"`
 	Direction    string     `json:"direction"` // "-" while unknown
 	Flows        int        `json:"flows"`
+	// Appliances that saw the row's flows: set by the fleet view (`vxtap
+	// top --clickhouse`), empty for one appliance's own view.
+	Appliances []string `json:"appliances,omitempty"`
 
 	PacketsPerSecond    float64 `json:"packets_per_second"`
 	BitsPerSecond       float64 `json:"bits_per_second"`

@@ -73,6 +73,16 @@ func columns(g Group, by Sort) []column {
 		bytes)
 }
 
+// fleet says whether rows carry the appliances that saw them.
+func fleet(res *Result) bool {
+	for i := range res.Rows {
+		if len(res.Rows[i].Appliances) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // vniCell is the VNI and, when it has one, its session's name.
 func vniCell(r *Row) string {
 	if r.Session == "" {
@@ -110,6 +120,11 @@ func ports(r *Row) string {
 func Render(res *Result, width int) Table {
 	t := Table{Title: titleLines(res)}
 	cols := columns(res.Group, res.Sort)
+	if fleet(res) { // the fleet view: which appliances saw each row
+		cols = append(cols[:len(cols):len(cols)], column{name: "APPLIANCES", drop: 8, cell: func(r *Row) string {
+			return strings.Join(r.Appliances, ",")
+		}})
+	}
 	cells := make([][]string, len(res.Rows))
 	w := make([]int, len(cols))
 	for i, c := range cols {
