@@ -3,7 +3,6 @@ package loader
 import (
 	"fmt"
 	"math/bits"
-	"net/netip"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -150,32 +149,35 @@ func compileCapture(spec livecap.Spec) (VxtapCaptureSlot, error) {
 	return s, nil
 }
 
-var termKinds = map[topview.TermKind]VxtapCaptureTermKind{
-	topview.TermVNI: VxtapCaptureTermKindCAPTURE_TERM_VNI, topview.TermAddr: VxtapCaptureTermKindCAPTURE_TERM_ADDR,
-	topview.TermSrc: VxtapCaptureTermKindCAPTURE_TERM_SRC, topview.TermDst: VxtapCaptureTermKindCAPTURE_TERM_DST,
-	topview.TermMirror: VxtapCaptureTermKindCAPTURE_TERM_MIRROR, topview.TermPort: VxtapCaptureTermKindCAPTURE_TERM_PORT,
-	topview.TermSPort: VxtapCaptureTermKindCAPTURE_TERM_SPORT, topview.TermDPort: VxtapCaptureTermKindCAPTURE_TERM_DPORT,
-	topview.TermProto: VxtapCaptureTermKindCAPTURE_TERM_PROTO,
+// termKinds maps the top view's term fields to the data path's kinds.
+var termKinds = map[string]VxtapCaptureTermKind{
+	"vni": VxtapCaptureTermKindCAPTURE_TERM_VNI, "addr": VxtapCaptureTermKindCAPTURE_TERM_ADDR,
+	"src": VxtapCaptureTermKindCAPTURE_TERM_SRC, "dst": VxtapCaptureTermKindCAPTURE_TERM_DST,
+	"mirror": VxtapCaptureTermKindCAPTURE_TERM_MIRROR, "port": VxtapCaptureTermKindCAPTURE_TERM_PORT,
+	"sport": VxtapCaptureTermKindCAPTURE_TERM_SPORT, "dport": VxtapCaptureTermKindCAPTURE_TERM_DPORT,
+	"proto": VxtapCaptureTermKindCAPTURE_TERM_PROTO,
 }
 
 func compileTerm(t topview.Term) (VxtapCaptureTerm, error) {
 	var ct VxtapCaptureTerm
-	k, ok := termKinds[t.Kind]
+	k, ok := termKinds[t.Field]
 	if !ok {
-		return ct, fmt.Errorf("unknown term kind %d", t.Kind)
+		return ct, fmt.Errorf("unknown term %q", t.Field)
 	}
 	ct.Kind, ct.Num = uint8(k), t.Num
-	switch t.Kind {
-	case topview.TermAddr, topview.TermSrc, topview.TermDst, topview.TermMirror:
+	switch k {
+	case VxtapCaptureTermKindCAPTURE_TERM_ADDR, VxtapCaptureTermKindCAPTURE_TERM_SRC,
+		VxtapCaptureTermKindCAPTURE_TERM_DST, VxtapCaptureTermKindCAPTURE_TERM_MIRROR:
 		p := t.Prefix.Masked()
 		if !p.IsValid() {
 			return ct, fmt.Errorf("invalid prefix")
 		}
-		a := p.Addr().Unmap()
+		// An IPv4-mapped IPv6 prefix stays IPv6, which matches no IPv4
+		// packet: as in the top view (Filter.Match).
+		a := p.Addr()
 		ct.Family = 6
 		if a.Is4() {
 			ct.Family = 4
-			p = netip.PrefixFrom(a, min(p.Bits(), 32))
 		}
 		b := a.As16()
 		if a.Is4() {
@@ -187,7 +189,7 @@ func compileTerm(t topview.Term) (VxtapCaptureTerm, error) {
 		for bit := 0; bit < p.Bits(); bit++ {
 			ct.Mask[bit/8] |= 0x80 >> (bit % 8)
 		}
-	case topview.TermProto:
+	case VxtapCaptureTermKindCAPTURE_TERM_PROTO:
 		for _, pr := range t.Protos {
 			ct.Protos[pr/64] |= 1 << (pr % 64)
 		}

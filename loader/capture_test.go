@@ -96,6 +96,7 @@ func TestCaptureFilterTable(t *testing.T) {
 		{"mirror 198.18.0.0/15", tcp4, true},
 		{"mirror 2001:db8:ff::12", tcp4, false},
 		{"0.0.0.0/0", tcp4, true},
+		{"::ffff:198.19.1.0/120", tcp4, false}, // IPv4-mapped stays IPv6, as in the top view
 		{"vni 42 udp", tcp4, false},
 	}
 	for i, c := range cases {
