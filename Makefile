@@ -38,8 +38,8 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 		./$(BIN) analyze --format tsv "$$f" | diff -q - "$${f%.pcap}.truth.tsv" >/dev/null \
 			&& echo "ok   $$(basename $$f)" || { echo "FAIL $$(basename $$f)"; exit 1; }; done
 
-bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN), 1M-flow sweep (250 ms), ring drain (2 M records/s), RSS at 1M flows (384 MiB)
-	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
+bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN; live captures too), 1M-flow sweep (250 ms), ring drain (2 M records/s), RSS at 1M flows (384 MiB)
+	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify|BenchmarkCapture' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
 	$(GO) test -run '^$$' -bench 'Sweep1M|Walk1M|Recover1M|Build1M|View1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
 	$(GO) test -run '^$$' -bench 'RingDrain' -benchtime 10x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench 'DaemonMemory1M' -benchtime 1x -count 1 ./loader/

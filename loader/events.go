@@ -122,6 +122,8 @@ func (e *Events) decode(raw []byte, base int64, onEvent func(flow.Event), onSamp
 				Data:    append([]byte(nil), raw[sampleHdrSize:sampleHdrSize+int(h.CapLen)]...),
 			})
 		}
+	case VxtapVxtapEventTypeEVENT_CAPTURE:
+		e.decodeCapture(raw, onSample) // capture.go
 	default:
 		e.Malformed++
 	}

@@ -156,6 +156,11 @@ func runDaemon(c *cli.Context) error {
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
 	dcfg.Instance, dcfg.Seq, dcfg.Enrich = env.Instance, seq, env.Sessions
+	caps, err := newCaptures(objs, env.Sessions) // vxtap capture: capture_daemon.go
+	if err != nil {
+		return err
+	}
+	dcfg.Captures = caps.hub.Route
 	tracker := newRates(objs.FlowTableSize())
 	outs.Observers = append(outs.Observers, tracker)
 	built = false
@@ -179,7 +184,7 @@ func runDaemon(c *cli.Context) error {
 
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
-	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions)
+	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions, caps)
 	if err != nil {
 		return err
 	}
@@ -205,6 +210,7 @@ func runDaemon(c *cli.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	srv.Shutdown(shutCtx)
 	cancel()
+	local.stop() // before the maps close: live captures end cleanly
 
 	n, serr := d.Shutdown(!keep)
 	log.Info().Int("records", n).Bool("keep_attached", keep).Msg("final sweep done")

@@ -85,7 +85,7 @@ type EventType uint8
 const (
 	FlowStart EventType = 1 // first packet of a flow
 	FlowEnd   EventType = 2 // TCP FIN or RST seen
-	ThreatHit EventType = 4 // a flow's first packet to or from a threat-listed address (Threat says which side)
+	ThreatHit EventType = 5 // a flow's first packet to or from a threat-listed address (Threat says which side)
 )
 
 // Event is a flow-start, flow-end or threat-hit record from the ring buffer.
@@ -129,6 +129,12 @@ type Sample struct {
 	OrigLen uint32 // inner frame length as the mirror delivered it
 	Rule    uint32 // filter rule that asked for it, 0 = rate sampling
 	Data    []byte // up to the snap length of the inner frame
+	// Live captures (vxtap capture): bit i set when capture slot i asked
+	// for this copy, with slot i's generation when it was sent; 0 for the
+	// rate and rule samples of the sample sinks.
+	Captures     uint8
+	CaptureGens  [8]uint8
+	MirrorSource netip.Addr // the mirror source, when the record carries it
 }
 
 // Counter is one named data path counter, CPUs merged.
