@@ -59,6 +59,11 @@ func runDaemon(c *cli.Context) error {
 	memtune.Apply()
 	cfg := loader.DefaultConfig()
 	// Every flag is checked (and --listen bound, after the lock) before anything is attached.
+	// Flags the configuration file sets (run:) count as given, unless
+	// the command line gives them.
+	if err := applyConfigFlags(c, c.String("config")); err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
 	pre, err := validateRun(c, &cfg)
 	if err != nil {
 		return err
