@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate build test test-unit corpus bench bench-detect bench-live torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
+.PHONY: help deps generate check-generate check-tidy build test test-unit corpus bench bench-detect bench-live torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -20,6 +20,10 @@ generate: ## regenerate the bpf2go Go bindings and objects from bpf/
 
 check-generate: generate ## fail if the committed generated code differs from bpf/
 	@git diff --exit-code --stat -- loader/ || { echo "generated BPF code is stale: run make generate and commit"; exit 1; }
+
+check-tidy: ## fail if go mod tidy would change go.mod or go.sum
+	$(GO) mod tidy
+	@git diff --exit-code -- go.mod go.sum || { echo "go.mod/go.sum are not tidy: run go mod tidy and commit"; exit 1; }
 
 build: ## build bin/vxtap
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/vxtap
@@ -38,8 +42,8 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 		./$(BIN) analyze --format tsv "$$f" | diff -q - "$${f%.pcap}.truth.tsv" >/dev/null \
 			&& echo "ok   $$(basename $$f)" || { echo "FAIL $$(basename $$f)"; exit 1; }; done
 
-bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN), 1M-flow sweep (250 ms), ring drain (2 M records/s), RSS at 1M flows (384 MiB)
-	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
+bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN; live captures too), 1M-flow sweep (250 ms), ring drain (2 M records/s), RSS at 1M flows (384 MiB)
+	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify|BenchmarkCapture' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
 	$(GO) test -run '^$$' -bench 'Sweep1M|Walk1M|Recover1M|Build1M|View1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
 	$(GO) test -run '^$$' -bench 'RingDrain' -benchtime 10x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench 'DaemonMemory1M' -benchtime 1x -count 1 ./loader/

@@ -14,7 +14,9 @@
 #include "include/account.h"
 #include "include/classify.h"
 #include "include/trust.h"
+#include "include/detect.h"
 #include "include/redirect.h"
+#include "include/capture.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -184,6 +186,7 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 		return REASON_NON_IP;
 
 	ip_off = cursor_off(c, data);
+	p->ip_off = ip_off;
 	err = parse_l3(c, proto, &l3);
 	if (err == PARSE_SHORT)
 		return REASON_SHORT_INNER_IP;
@@ -254,8 +257,12 @@ __noinline int finish(struct xdp_md *ctx, struct pkt *p)
 		return REASON_FILTER_REJECT;
 	now = clock_ns();
 	reason = account(p, now);
+	if (cfg_threat_enabled && reason == REASON_FLOW)
+		threat_check(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))
 		emit_sample(ctx, p, now);
+	if ((reason == REASON_FLOW || reason == REASON_OVERFLOW) && capture_running())
+		capture(ctx, p, now); /* live captures of accounted copies (capture.h) */
 	/* Last: it moves the frame's start past the outer headers. */
 	if (cfg_decap && (reason == REASON_FLOW || reason == REASON_OVERFLOW))
 		decap(ctx, p); /* the decapsulated feed (redirect.h) */

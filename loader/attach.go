@@ -166,6 +166,9 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 		return nil, nil, err
 	}
 	o.Config.FlowTableSize = o.FlowTableSize()
+	// Unreadable, the switch counts as off: threat lists are then checked
+	// in userspace, which is slower but never wrong.
+	o.Config.ThreatEnabled, _ = pinnedSwitch(o.VxtapXdp, spec, "cfg_threat_enabled")
 	return o, a, nil
 }
 

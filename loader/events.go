@@ -39,6 +39,7 @@ func (e *Events) Close() error { return e.rd.Close() }
 var (
 	flowEventSize = int(unsafe.Sizeof(VxtapFlowEvent{}))
 	sampleHdrSize = int(unsafe.Sizeof(VxtapSampleHdr{}))
+	threatEvSize  = int(unsafe.Sizeof(VxtapThreatEvent{}))
 )
 
 // Read implements flow.EventSource.
@@ -86,6 +87,22 @@ func (e *Events) decode(raw []byte, base int64, onEvent func(flow.Event), onSamp
 				MirrorSource: addrFrom(ev.OuterSrc, ev.OuterFamily),
 			})
 		}
+	case VxtapVxtapEventTypeEVENT_THREAT_HIT:
+		if len(raw) < threatEvSize {
+			e.Malformed++
+			return
+		}
+		ev := (*VxtapThreatEvent)(unsafe.Pointer(&raw[0]))
+		if onEvent != nil {
+			onEvent(flow.Event{
+				Type:         flow.ThreatHit,
+				Threat:       flow.ThreatMatch{SrcList: listID(ev.SrcList), DstList: listID(ev.DstList), First: ev.First != 0},
+				Time:         e.clock.wall(ev.TsNs, base),
+				Key:          keyFromBPF(&ev.Key),
+				TCPFlags:     ev.TcpFlags,
+				MirrorSource: addrFrom(ev.OuterSrc, ev.OuterFamily),
+			})
+		}
 	case VxtapVxtapEventTypeEVENT_SAMPLE:
 		if len(raw) < sampleHdrSize {
 			e.Malformed++
@@ -105,7 +122,18 @@ func (e *Events) decode(raw []byte, base int64, onEvent func(flow.Event), onSamp
 				Data:    append([]byte(nil), raw[sampleHdrSize:sampleHdrSize+int(h.CapLen)]...),
 			})
 		}
+	case VxtapVxtapEventTypeEVENT_CAPTURE:
+		e.decodeCapture(raw, onSample) // capture.go
 	default:
 		e.Malformed++
 	}
+}
+
+// listID narrows a trie value to the list ids Go writes (SetThreats takes
+// uint16 ones); anything wider reads as the widest id, still a hit.
+func listID(v uint32) uint16 {
+	if v > 0xffff {
+		return 0xffff
+	}
+	return uint16(v)
 }

@@ -24,6 +24,11 @@ func FuzzDecodeEvent(f *testing.F) {
 	binary.NativeEndian.PutUint32(smp[unsafe.Offsetof(VxtapSampleHdr{}.CapLen):], 64)
 	f.Add(smp)
 	f.Add(smp[:sampleHdrSize+10])
+	hit := make([]byte, threatEvSize)
+	binary.NativeEndian.PutUint32(hit, uint32(VxtapVxtapEventTypeEVENT_THREAT_HIT))
+	binary.NativeEndian.PutUint32(hit[unsafe.Offsetof(VxtapThreatEvent{}.DstList):], 1<<20) // wider than a list id
+	f.Add(hit)
+	f.Add(hit[:threatEvSize-1])
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		e := &Events{clock: newClockConv(false)}

@@ -34,67 +34,79 @@ type LinearLinearRule struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	LinearMapAllowedSources          = "allowed_sources"
-	LinearMapClock                   = "clock"
-	LinearMapCounters                = "counters"
-	LinearMapDecapPorts              = "decap_ports"
-	LinearMapEvents                  = "events"
-	LinearMapFilterBitsets           = "filter_bitsets"
-	LinearMapFilterEni               = "filter_eni"
-	LinearMapFilterGen               = "filter_gen"
-	LinearMapFilterLpm6              = "filter_lpm6"
-	LinearMapFilterPortBlk           = "filter_port_blk"
-	LinearMapFilterPortTop           = "filter_port_top"
-	LinearMapFilterProto             = "filter_proto"
-	LinearMapFilterRules             = "filter_rules"
-	LinearMapFilterRulesets          = "filter_rulesets"
-	LinearMapFilterSessions          = "filter_sessions"
-	LinearMapFilterV4node            = "filter_v4node"
-	LinearMapFilterV4root            = "filter_v4root"
-	LinearMapFlowCtl                 = "flow_ctl"
-	LinearMapFlowFree                = "flow_free"
-	LinearMapFlowIndex               = "flow_index"
-	LinearMapFlowLedger              = "flow_ledger"
-	LinearMapFlowSlots               = "flow_slots"
-	LinearMapLinearRules             = "linear_rules"
-	LinearMapOffenders               = "offenders"
-	LinearMapOverflowAll             = "overflow_all"
-	LinearMapOverflowFlows           = "overflow_flows"
-	LinearMapOverflowLedger          = "overflow_ledger"
-	LinearMapOverflowVnis            = "overflow_vnis"
-	LinearMapRuleHits                = "rule_hits"
-	LinearMapScratch                 = "scratch"
-	LinearMapVniStats                = "vni_stats"
-	LinearProgVxtapXdp               = "vxtap_xdp"
-	LinearVarBtfAnchorConst          = "btf_anchor_const"
-	LinearVarBtfAnchorEventType      = "btf_anchor_event_type"
-	LinearVarBtfAnchorFilterAction   = "btf_anchor_filter_action"
-	LinearVarBtfAnchorFilterConst    = "btf_anchor_filter_const"
-	LinearVarBtfAnchorFilterDir      = "btf_anchor_filter_dir"
-	LinearVarBtfAnchorFilterLayout   = "btf_anchor_filter_layout"
-	LinearVarBtfAnchorFilterMode     = "btf_anchor_filter_mode"
-	LinearVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
-	LinearVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
-	LinearVarBtfAnchorFlag           = "btf_anchor_flag"
-	LinearVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
-	LinearVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
-	LinearVarBtfAnchorLinearRule     = "btf_anchor_linear_rule"
-	LinearVarBtfAnchorReason         = "btf_anchor_reason"
-	LinearVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
-	LinearVarBtfAnchorSlotState      = "btf_anchor_slot_state"
-	LinearVarCfgDecap                = "cfg_decap"
-	LinearVarCfgDecapFrags           = "cfg_decap_frags"
-	LinearVarCfgFilterEnabled        = "cfg_filter_enabled"
-	LinearVarCfgFlowMax              = "cfg_flow_max"
-	LinearVarCfgGenevePort           = "cfg_geneve_port"
-	LinearVarCfgOfflineClock         = "cfg_offline_clock"
-	LinearVarCfgPassMirror           = "cfg_pass_mirror"
-	LinearVarCfgRbWakeupBytes        = "cfg_rb_wakeup_bytes"
-	LinearVarCfgSampleRate           = "cfg_sample_rate"
-	LinearVarCfgSnapLen              = "cfg_snap_len"
-	LinearVarCfgSourceCheck          = "cfg_source_check"
-	LinearVarCfgVxlanPort            = "cfg_vxlan_port"
-	LinearVarRbForcedCons            = "rb_forced_cons"
+	LinearMapAllowedSources           = "allowed_sources"
+	LinearMapCaptureControl           = "capture_control"
+	LinearMapCaptureScratch           = "capture_scratch"
+	LinearMapCaptureSlots             = "capture_slots"
+	LinearMapCaptureStats             = "capture_stats"
+	LinearMapClock                    = "clock"
+	LinearMapCounters                 = "counters"
+	LinearMapDecapPorts               = "decap_ports"
+	LinearMapEvents                   = "events"
+	LinearMapFilterBitsets            = "filter_bitsets"
+	LinearMapFilterEni                = "filter_eni"
+	LinearMapFilterGen                = "filter_gen"
+	LinearMapFilterLpm6               = "filter_lpm6"
+	LinearMapFilterPortBlk            = "filter_port_blk"
+	LinearMapFilterPortTop            = "filter_port_top"
+	LinearMapFilterProto              = "filter_proto"
+	LinearMapFilterRules              = "filter_rules"
+	LinearMapFilterRulesets           = "filter_rulesets"
+	LinearMapFilterSessions           = "filter_sessions"
+	LinearMapFilterV4node             = "filter_v4node"
+	LinearMapFilterV4root             = "filter_v4root"
+	LinearMapFlowCtl                  = "flow_ctl"
+	LinearMapFlowFree                 = "flow_free"
+	LinearMapFlowIndex                = "flow_index"
+	LinearMapFlowLedger               = "flow_ledger"
+	LinearMapFlowSlots                = "flow_slots"
+	LinearMapLinearRules              = "linear_rules"
+	LinearMapOffenders                = "offenders"
+	LinearMapOverflowAll              = "overflow_all"
+	LinearMapOverflowFlows            = "overflow_flows"
+	LinearMapOverflowLedger           = "overflow_ledger"
+	LinearMapOverflowVnis             = "overflow_vnis"
+	LinearMapRuleHits                 = "rule_hits"
+	LinearMapScratch                  = "scratch"
+	LinearMapThreats                  = "threats"
+	LinearMapVniStats                 = "vni_stats"
+	LinearProgVxtapXdp                = "vxtap_xdp"
+	LinearVarBtfAnchorCaptureConst    = "btf_anchor_capture_const"
+	LinearVarBtfAnchorCaptureHdr      = "btf_anchor_capture_hdr"
+	LinearVarBtfAnchorCaptureTermKind = "btf_anchor_capture_term_kind"
+	LinearVarBtfAnchorConst           = "btf_anchor_const"
+	LinearVarBtfAnchorEventType       = "btf_anchor_event_type"
+	LinearVarBtfAnchorFilterAction    = "btf_anchor_filter_action"
+	LinearVarBtfAnchorFilterConst     = "btf_anchor_filter_const"
+	LinearVarBtfAnchorFilterDir       = "btf_anchor_filter_dir"
+	LinearVarBtfAnchorFilterLayout    = "btf_anchor_filter_layout"
+	LinearVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
+	LinearVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
+	LinearVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	LinearVarBtfAnchorFlag            = "btf_anchor_flag"
+	LinearVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
+	LinearVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
+	LinearVarBtfAnchorFlowMark        = "btf_anchor_flow_mark"
+	LinearVarBtfAnchorLinearRule      = "btf_anchor_linear_rule"
+	LinearVarBtfAnchorReason          = "btf_anchor_reason"
+	LinearVarBtfAnchorSampleHdr       = "btf_anchor_sample_hdr"
+	LinearVarBtfAnchorSlotState       = "btf_anchor_slot_state"
+	LinearVarBtfAnchorThreatEvent     = "btf_anchor_threat_event"
+	LinearVarBtfAnchorThreatSide      = "btf_anchor_threat_side"
+	LinearVarCfgDecap                 = "cfg_decap"
+	LinearVarCfgDecapFrags            = "cfg_decap_frags"
+	LinearVarCfgFilterEnabled         = "cfg_filter_enabled"
+	LinearVarCfgFlowMax               = "cfg_flow_max"
+	LinearVarCfgGenevePort            = "cfg_geneve_port"
+	LinearVarCfgOfflineClock          = "cfg_offline_clock"
+	LinearVarCfgPassMirror            = "cfg_pass_mirror"
+	LinearVarCfgRbWakeupBytes         = "cfg_rb_wakeup_bytes"
+	LinearVarCfgSampleRate            = "cfg_sample_rate"
+	LinearVarCfgSnapLen               = "cfg_snap_len"
+	LinearVarCfgSourceCheck           = "cfg_source_check"
+	LinearVarCfgThreatEnabled         = "cfg_threat_enabled"
+	LinearVarCfgVxlanPort             = "cfg_vxlan_port"
+	LinearVarRbForcedCons             = "rb_forced_cons"
 )
 
 // LoadLinear returns the embedded CollectionSpec for Linear.
@@ -147,6 +159,10 @@ type LinearProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type LinearMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.MapSpec `ebpf:"capture_control"`
+	CaptureScratch *ebpf.MapSpec `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
+	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
@@ -176,6 +192,7 @@ type LinearMapSpecs struct {
 	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
+	Threats        *ebpf.MapSpec `ebpf:"threats"`
 	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
 }
 
@@ -183,35 +200,42 @@ type LinearMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type LinearVariableSpecs struct {
-	BtfAnchorConst          *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
-	BtfAnchorEventType      *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFilterAction   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
-	BtfAnchorFilterConst    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
-	BtfAnchorFilterDir      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
-	BtfAnchorFilterLayout   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
-	BtfAnchorFilterMode     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
-	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
-	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
-	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorLinearRule     *ebpf.VariableSpec `ebpf:"btf_anchor_linear_rule"`
-	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
-	CfgDecap                *ebpf.VariableSpec `ebpf:"cfg_decap"`
-	CfgDecapFrags           *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
-	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
-	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock         *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
-	CfgPassMirror           *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes        *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate           *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
-	CfgSnapLen              *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
-	CfgSourceCheck          *ebpf.VariableSpec `ebpf:"cfg_source_check"`
-	CfgVxlanPort            *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
-	RbForcedCons            *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
+	BtfAnchorCaptureConst    *ebpf.VariableSpec `ebpf:"btf_anchor_capture_const"`
+	BtfAnchorCaptureHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_capture_hdr"`
+	BtfAnchorCaptureTermKind *ebpf.VariableSpec `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
+	BtfAnchorEventType       *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir       *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
+	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorLinearRule      *ebpf.VariableSpec `ebpf:"btf_anchor_linear_rule"`
+	BtfAnchorReason          *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr       *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState       *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent     *ebpf.VariableSpec `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide      *ebpf.VariableSpec `ebpf:"btf_anchor_threat_side"`
+	CfgDecap                 *ebpf.VariableSpec `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
+	CfgFilterEnabled         *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax               *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
+	CfgGenevePort            *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock          *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
+	CfgPassMirror            *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes         *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate            *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgSnapLen               *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
+	CfgThreatEnabled         *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
+	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
 // LinearObjects contains all objects after they have been loaded into the kernel.
@@ -235,6 +259,10 @@ func (o *LinearObjects) Close() error {
 // It can be passed to LoadLinearObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LinearMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.Map `ebpf:"capture_control"`
+	CaptureScratch *ebpf.Map `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
+	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
@@ -264,12 +292,17 @@ type LinearMaps struct {
 	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
+	Threats        *ebpf.Map `ebpf:"threats"`
 	VniStats       *ebpf.Map `ebpf:"vni_stats"`
 }
 
 func (m *LinearMaps) Close() error {
 	return _LinearClose(
 		m.AllowedSources,
+		m.CaptureControl,
+		m.CaptureScratch,
+		m.CaptureSlots,
+		m.CaptureStats,
 		m.Clock,
 		m.Counters,
 		m.DecapPorts,
@@ -299,6 +332,7 @@ func (m *LinearMaps) Close() error {
 		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,
+		m.Threats,
 		m.VniStats,
 	)
 }
@@ -307,35 +341,42 @@ func (m *LinearMaps) Close() error {
 //
 // It can be passed to LoadLinearObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LinearVariables struct {
-	BtfAnchorConst          *ebpf.Variable `ebpf:"btf_anchor_const"`
-	BtfAnchorEventType      *ebpf.Variable `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFilterAction   *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
-	BtfAnchorFilterConst    *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
-	BtfAnchorFilterDir      *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
-	BtfAnchorFilterLayout   *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
-	BtfAnchorFilterMode     *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
-	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
-	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
-	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorLinearRule     *ebpf.Variable `ebpf:"btf_anchor_linear_rule"`
-	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
-	CfgDecap                *ebpf.Variable `ebpf:"cfg_decap"`
-	CfgDecapFrags           *ebpf.Variable `ebpf:"cfg_decap_frags"`
-	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
-	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock         *ebpf.Variable `ebpf:"cfg_offline_clock"`
-	CfgPassMirror           *ebpf.Variable `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes        *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate           *ebpf.Variable `ebpf:"cfg_sample_rate"`
-	CfgSnapLen              *ebpf.Variable `ebpf:"cfg_snap_len"`
-	CfgSourceCheck          *ebpf.Variable `ebpf:"cfg_source_check"`
-	CfgVxlanPort            *ebpf.Variable `ebpf:"cfg_vxlan_port"`
-	RbForcedCons            *ebpf.Variable `ebpf:"rb_forced_cons"`
+	BtfAnchorCaptureConst    *ebpf.Variable `ebpf:"btf_anchor_capture_const"`
+	BtfAnchorCaptureHdr      *ebpf.Variable `ebpf:"btf_anchor_capture_hdr"`
+	BtfAnchorCaptureTermKind *ebpf.Variable `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.Variable `ebpf:"btf_anchor_const"`
+	BtfAnchorEventType       *ebpf.Variable `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction    *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst     *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir       *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
+	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark        *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorLinearRule      *ebpf.Variable `ebpf:"btf_anchor_linear_rule"`
+	BtfAnchorReason          *ebpf.Variable `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr       *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState       *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent     *ebpf.Variable `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide      *ebpf.Variable `ebpf:"btf_anchor_threat_side"`
+	CfgDecap                 *ebpf.Variable `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.Variable `ebpf:"cfg_decap_frags"`
+	CfgFilterEnabled         *ebpf.Variable `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax               *ebpf.Variable `ebpf:"cfg_flow_max"`
+	CfgGenevePort            *ebpf.Variable `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock          *ebpf.Variable `ebpf:"cfg_offline_clock"`
+	CfgPassMirror            *ebpf.Variable `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes         *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate            *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgSnapLen               *ebpf.Variable `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
+	CfgThreatEnabled         *ebpf.Variable `ebpf:"cfg_threat_enabled"`
+	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 
 // LinearPrograms contains all programs after they have been loaded into the kernel.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -26,6 +25,11 @@ type Config struct {
 	// SourceCheck trusts only outer sources in the allowed_sources table
 	// (Sources().Set); off, every outer source is trusted.
 	SourceCheck bool
+	// ThreatEnabled checks every accounted copy against the threats trie
+	// (Threats().SetThreats); off, the check costs nothing.
+	ThreatEnabled bool
+	// ThreatSize is how many prefixes the threats trie holds (0: 65,536).
+	ThreatSize uint32
 	// Decap redirects the inner frame of every accepted copy to the
 	// interfaces of decap_ports (OpenDecap, Decap.SetTarget).
 	Decap bool
@@ -111,6 +115,7 @@ func Load(cfg Config) (*Objects, error) {
 		"cfg_rb_wakeup_bytes": cfg.WakeupBytes,
 		"cfg_flow_max":        cfg.FlowTableSize,
 		"cfg_source_check":    boolU8(cfg.SourceCheck),
+		"cfg_threat_enabled":  boolU8(cfg.ThreatEnabled),
 		"cfg_decap":           boolU8(cfg.Decap),
 		"cfg_decap_frags":     boolU8(cfg.DecapFrags),
 	}
@@ -131,6 +136,9 @@ func Load(cfg Config) (*Objects, error) {
 		spec.Maps["overflow_flows"].MaxEntries = 2 * cfg.OverflowSize // both halves
 	}
 	spec.Maps["events"].MaxEntries = cfg.RingBytes
+	if cfg.ThreatSize > 0 {
+		spec.Maps["threats"].MaxEntries = cfg.ThreatSize
+	}
 	for name, size := range cfg.MapSizes {
 		ms, ok := spec.Maps[name]
 		if !ok {
@@ -172,31 +180,4 @@ func boolU8(b bool) uint8 {
 		return 1
 	}
 	return 0
-}
-
-// clockConv turns the program's clock into wall time. Live, the program
-// reads CLOCK_MONOTONIC (coarse); offline it reads unix nanoseconds.
-type clockConv struct {
-	offline bool
-}
-
-func newClockConv(offline bool) clockConv { return clockConv{offline: offline} }
-
-// base is what to add to a program timestamp to get unix ns. Take it once
-// per batch of conversions so times of one flow keep their order.
-func (c clockConv) base() int64 {
-	if c.offline {
-		return 0
-	}
-	var mono unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-	return time.Now().UnixNano() - mono.Nano()
-}
-
-// wall converts a program timestamp with a base; 0 stays the zero time.
-func (c clockConv) wall(ns uint64, base int64) time.Time {
-	if ns == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, int64(ns)+base).UTC()
 }

@@ -13,6 +13,85 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type VxtapCaptureBuf struct {
+	_    structs.HostLayout
+	Hdr  VxtapCaptureHdr
+	Data [2048]uint8
+}
+
+type VxtapCaptureConst uint32
+
+const (
+	VxtapCaptureConstCAPTURE_MAX_SLOTS VxtapCaptureConst = 8
+	VxtapCaptureConstCAPTURE_MAX_TERMS VxtapCaptureConst = 8
+)
+
+type VxtapCaptureCounters struct {
+	_         structs.HostLayout
+	Matched   uint64
+	Sent      uint64
+	Lost      uint64
+	OverLimit uint64
+}
+
+type VxtapCaptureCtl struct {
+	_       structs.HostLayout
+	Nactive uint32
+	Pad     uint32
+}
+
+type VxtapCaptureHdr struct {
+	_           structs.HostLayout
+	Type        uint32
+	Vni         uint32
+	TsNs        uint64
+	OrigLen     uint32
+	CapLen      uint32
+	Rule        uint32
+	Captures    uint8
+	OuterFamily uint8
+	Pad         [2]uint8
+	Gen         [8]uint8
+	OuterSrc    [16]uint8
+}
+
+type VxtapCaptureSlot struct {
+	_       structs.HostLayout
+	Active  uint32
+	Nterms  uint32
+	SnapLen uint32
+	Gen     uint8
+	Pad     [3]uint8
+	Limit   uint64
+	Taken   uint64
+	Terms   [8]VxtapCaptureTerm
+}
+
+type VxtapCaptureTerm struct {
+	_      structs.HostLayout
+	Kind   uint8
+	Family uint8
+	Pad    [2]uint8
+	Num    uint32
+	Addr   [16]uint8
+	Mask   [16]uint8
+	Protos [4]uint64
+}
+
+type VxtapCaptureTermKind uint32
+
+const (
+	VxtapCaptureTermKindCAPTURE_TERM_VNI    VxtapCaptureTermKind = 0
+	VxtapCaptureTermKindCAPTURE_TERM_ADDR   VxtapCaptureTermKind = 1
+	VxtapCaptureTermKindCAPTURE_TERM_SRC    VxtapCaptureTermKind = 2
+	VxtapCaptureTermKindCAPTURE_TERM_DST    VxtapCaptureTermKind = 3
+	VxtapCaptureTermKindCAPTURE_TERM_MIRROR VxtapCaptureTermKind = 4
+	VxtapCaptureTermKindCAPTURE_TERM_PORT   VxtapCaptureTermKind = 5
+	VxtapCaptureTermKindCAPTURE_TERM_SPORT  VxtapCaptureTermKind = 6
+	VxtapCaptureTermKindCAPTURE_TERM_DPORT  VxtapCaptureTermKind = 7
+	VxtapCaptureTermKindCAPTURE_TERM_PROTO  VxtapCaptureTermKind = 8
+)
+
 type VxtapCounter struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -197,6 +276,12 @@ type VxtapFlowKey struct {
 	Dst    [16]uint8
 }
 
+type VxtapFlowMark uint32
+
+const (
+	VxtapFlowMarkFLOW_MARK_THREAT VxtapFlowMark = 1
+)
+
 type VxtapFlowSlot struct {
 	_           structs.HostLayout
 	Packets     uint64
@@ -214,7 +299,8 @@ type VxtapFlowSlot struct {
 	Key         VxtapFlowKey
 	Gen         uint32
 	Rule        uint32
-	Pad         [12]uint8
+	Marks       uint32
+	Pad         [8]uint8
 }
 
 type VxtapFlowSlotState uint32
@@ -297,6 +383,35 @@ type VxtapSourceLpmKey struct {
 	Addr      [16]uint8
 }
 
+type VxtapThreatEvent struct {
+	_           structs.HostLayout
+	Type        uint32
+	TcpFlags    uint8
+	OuterFamily uint8
+	Side        uint8
+	First       uint8
+	TsNs        uint64
+	Key         VxtapFlowKey
+	OuterSrc    [16]uint8
+	SrcList     uint32
+	DstList     uint32
+	_           [4]byte
+}
+
+type VxtapThreatLpmKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Family    uint32
+	Addr      [16]uint8
+}
+
+type VxtapThreatSide uint32
+
+const (
+	VxtapThreatSideTHREAT_SIDE_SRC VxtapThreatSide = 1
+	VxtapThreatSideTHREAT_SIDE_DST VxtapThreatSide = 2
+)
+
 type VxtapVniCounters struct {
 	_         structs.HostLayout
 	NonIp     uint64
@@ -322,6 +437,8 @@ const (
 	VxtapVxtapEventTypeEVENT_FLOW_START VxtapVxtapEventType = 1
 	VxtapVxtapEventTypeEVENT_FLOW_END   VxtapVxtapEventType = 2
 	VxtapVxtapEventTypeEVENT_SAMPLE     VxtapVxtapEventType = 3
+	VxtapVxtapEventTypeEVENT_CAPTURE    VxtapVxtapEventType = 4
+	VxtapVxtapEventTypeEVENT_THREAT_HIT VxtapVxtapEventType = 5
 )
 
 type VxtapVxtapFlag uint32
@@ -338,18 +455,20 @@ const (
 	VxtapVxtapFlagFLAG_FLOW_START       VxtapVxtapFlag = 8
 	VxtapVxtapFlagFLAG_FLOW_END         VxtapVxtapFlag = 9
 	VxtapVxtapFlagFLAG_SAMPLED          VxtapVxtapFlag = 10
-	VxtapVxtapFlagFLAG_RB_WAKEUP        VxtapVxtapFlag = 11
-	VxtapVxtapFlagFLAG_DECAP_FORWARDED  VxtapVxtapFlag = 12
-	VxtapVxtapFlagFLAG_RINGBUF_FULL     VxtapVxtapFlag = 13
-	VxtapVxtapFlagFLAG_DECAP_UNSELECTED VxtapVxtapFlag = 14
-	VxtapVxtapFlagFLAG_DECAP_NO_TARGET  VxtapVxtapFlag = 15
-	VxtapVxtapFlagFLAG_DECAP_JUMBO      VxtapVxtapFlag = 16
-	VxtapVxtapFlagFLAG_DECAP_FAILED     VxtapVxtapFlag = 17
-	VxtapVxtapFlagFLAG__MAX             VxtapVxtapFlag = 18
+	VxtapVxtapFlagFLAG_THREAT_HIT       VxtapVxtapFlag = 11
+	VxtapVxtapFlagFLAG_THREAT_EVENT     VxtapVxtapFlag = 12
+	VxtapVxtapFlagFLAG_RB_WAKEUP        VxtapVxtapFlag = 13
+	VxtapVxtapFlagFLAG_DECAP_FORWARDED  VxtapVxtapFlag = 14
+	VxtapVxtapFlagFLAG_RINGBUF_FULL     VxtapVxtapFlag = 15
+	VxtapVxtapFlagFLAG_DECAP_UNSELECTED VxtapVxtapFlag = 16
+	VxtapVxtapFlagFLAG_DECAP_NO_TARGET  VxtapVxtapFlag = 17
+	VxtapVxtapFlagFLAG_DECAP_JUMBO      VxtapVxtapFlag = 18
+	VxtapVxtapFlagFLAG_DECAP_FAILED     VxtapVxtapFlag = 19
+	VxtapVxtapFlagFLAG__MAX             VxtapVxtapFlag = 20
 	VxtapVxtapFlagFLAG__CLASS_SHAPE     VxtapVxtapFlag = 0
 	VxtapVxtapFlagFLAG__CLASS_EVENT     VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG__CLASS_LOST      VxtapVxtapFlag = 13
-	VxtapVxtapFlagFLAG__CLASS_DECAP     VxtapVxtapFlag = 14
+	VxtapVxtapFlagFLAG__CLASS_LOST      VxtapVxtapFlag = 15
+	VxtapVxtapFlagFLAG__CLASS_DECAP     VxtapVxtapFlag = 16
 )
 
 type VxtapVxtapReason uint32
@@ -391,65 +510,77 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	VxtapMapAllowedSources          = "allowed_sources"
-	VxtapMapClock                   = "clock"
-	VxtapMapCounters                = "counters"
-	VxtapMapDecapPorts              = "decap_ports"
-	VxtapMapEvents                  = "events"
-	VxtapMapFilterBitsets           = "filter_bitsets"
-	VxtapMapFilterEni               = "filter_eni"
-	VxtapMapFilterGen               = "filter_gen"
-	VxtapMapFilterLpm6              = "filter_lpm6"
-	VxtapMapFilterPortBlk           = "filter_port_blk"
-	VxtapMapFilterPortTop           = "filter_port_top"
-	VxtapMapFilterProto             = "filter_proto"
-	VxtapMapFilterRules             = "filter_rules"
-	VxtapMapFilterRulesets          = "filter_rulesets"
-	VxtapMapFilterSessions          = "filter_sessions"
-	VxtapMapFilterV4node            = "filter_v4node"
-	VxtapMapFilterV4root            = "filter_v4root"
-	VxtapMapFlowCtl                 = "flow_ctl"
-	VxtapMapFlowFree                = "flow_free"
-	VxtapMapFlowIndex               = "flow_index"
-	VxtapMapFlowLedger              = "flow_ledger"
-	VxtapMapFlowSlots               = "flow_slots"
-	VxtapMapOffenders               = "offenders"
-	VxtapMapOverflowAll             = "overflow_all"
-	VxtapMapOverflowFlows           = "overflow_flows"
-	VxtapMapOverflowLedger          = "overflow_ledger"
-	VxtapMapOverflowVnis            = "overflow_vnis"
-	VxtapMapRuleHits                = "rule_hits"
-	VxtapMapScratch                 = "scratch"
-	VxtapMapVniStats                = "vni_stats"
-	VxtapProgVxtapXdp               = "vxtap_xdp"
-	VxtapVarBtfAnchorConst          = "btf_anchor_const"
-	VxtapVarBtfAnchorEventType      = "btf_anchor_event_type"
-	VxtapVarBtfAnchorFilterAction   = "btf_anchor_filter_action"
-	VxtapVarBtfAnchorFilterConst    = "btf_anchor_filter_const"
-	VxtapVarBtfAnchorFilterDir      = "btf_anchor_filter_dir"
-	VxtapVarBtfAnchorFilterLayout   = "btf_anchor_filter_layout"
-	VxtapVarBtfAnchorFilterMode     = "btf_anchor_filter_mode"
-	VxtapVarBtfAnchorFilterSlotKind = "btf_anchor_filter_slot_kind"
-	VxtapVarBtfAnchorFilterUnknown  = "btf_anchor_filter_unknown"
-	VxtapVarBtfAnchorFlag           = "btf_anchor_flag"
-	VxtapVarBtfAnchorFlowDir        = "btf_anchor_flow_dir"
-	VxtapVarBtfAnchorFlowEvent      = "btf_anchor_flow_event"
-	VxtapVarBtfAnchorReason         = "btf_anchor_reason"
-	VxtapVarBtfAnchorSampleHdr      = "btf_anchor_sample_hdr"
-	VxtapVarBtfAnchorSlotState      = "btf_anchor_slot_state"
-	VxtapVarCfgDecap                = "cfg_decap"
-	VxtapVarCfgDecapFrags           = "cfg_decap_frags"
-	VxtapVarCfgFilterEnabled        = "cfg_filter_enabled"
-	VxtapVarCfgFlowMax              = "cfg_flow_max"
-	VxtapVarCfgGenevePort           = "cfg_geneve_port"
-	VxtapVarCfgOfflineClock         = "cfg_offline_clock"
-	VxtapVarCfgPassMirror           = "cfg_pass_mirror"
-	VxtapVarCfgRbWakeupBytes        = "cfg_rb_wakeup_bytes"
-	VxtapVarCfgSampleRate           = "cfg_sample_rate"
-	VxtapVarCfgSnapLen              = "cfg_snap_len"
-	VxtapVarCfgSourceCheck          = "cfg_source_check"
-	VxtapVarCfgVxlanPort            = "cfg_vxlan_port"
-	VxtapVarRbForcedCons            = "rb_forced_cons"
+	VxtapMapAllowedSources           = "allowed_sources"
+	VxtapMapCaptureControl           = "capture_control"
+	VxtapMapCaptureScratch           = "capture_scratch"
+	VxtapMapCaptureSlots             = "capture_slots"
+	VxtapMapCaptureStats             = "capture_stats"
+	VxtapMapClock                    = "clock"
+	VxtapMapCounters                 = "counters"
+	VxtapMapDecapPorts               = "decap_ports"
+	VxtapMapEvents                   = "events"
+	VxtapMapFilterBitsets            = "filter_bitsets"
+	VxtapMapFilterEni                = "filter_eni"
+	VxtapMapFilterGen                = "filter_gen"
+	VxtapMapFilterLpm6               = "filter_lpm6"
+	VxtapMapFilterPortBlk            = "filter_port_blk"
+	VxtapMapFilterPortTop            = "filter_port_top"
+	VxtapMapFilterProto              = "filter_proto"
+	VxtapMapFilterRules              = "filter_rules"
+	VxtapMapFilterRulesets           = "filter_rulesets"
+	VxtapMapFilterSessions           = "filter_sessions"
+	VxtapMapFilterV4node             = "filter_v4node"
+	VxtapMapFilterV4root             = "filter_v4root"
+	VxtapMapFlowCtl                  = "flow_ctl"
+	VxtapMapFlowFree                 = "flow_free"
+	VxtapMapFlowIndex                = "flow_index"
+	VxtapMapFlowLedger               = "flow_ledger"
+	VxtapMapFlowSlots                = "flow_slots"
+	VxtapMapOffenders                = "offenders"
+	VxtapMapOverflowAll              = "overflow_all"
+	VxtapMapOverflowFlows            = "overflow_flows"
+	VxtapMapOverflowLedger           = "overflow_ledger"
+	VxtapMapOverflowVnis             = "overflow_vnis"
+	VxtapMapRuleHits                 = "rule_hits"
+	VxtapMapScratch                  = "scratch"
+	VxtapMapThreats                  = "threats"
+	VxtapMapVniStats                 = "vni_stats"
+	VxtapProgVxtapXdp                = "vxtap_xdp"
+	VxtapVarBtfAnchorCaptureConst    = "btf_anchor_capture_const"
+	VxtapVarBtfAnchorCaptureHdr      = "btf_anchor_capture_hdr"
+	VxtapVarBtfAnchorCaptureTermKind = "btf_anchor_capture_term_kind"
+	VxtapVarBtfAnchorConst           = "btf_anchor_const"
+	VxtapVarBtfAnchorEventType       = "btf_anchor_event_type"
+	VxtapVarBtfAnchorFilterAction    = "btf_anchor_filter_action"
+	VxtapVarBtfAnchorFilterConst     = "btf_anchor_filter_const"
+	VxtapVarBtfAnchorFilterDir       = "btf_anchor_filter_dir"
+	VxtapVarBtfAnchorFilterLayout    = "btf_anchor_filter_layout"
+	VxtapVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
+	VxtapVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
+	VxtapVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	VxtapVarBtfAnchorFlag            = "btf_anchor_flag"
+	VxtapVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
+	VxtapVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
+	VxtapVarBtfAnchorFlowMark        = "btf_anchor_flow_mark"
+	VxtapVarBtfAnchorReason          = "btf_anchor_reason"
+	VxtapVarBtfAnchorSampleHdr       = "btf_anchor_sample_hdr"
+	VxtapVarBtfAnchorSlotState       = "btf_anchor_slot_state"
+	VxtapVarBtfAnchorThreatEvent     = "btf_anchor_threat_event"
+	VxtapVarBtfAnchorThreatSide      = "btf_anchor_threat_side"
+	VxtapVarCfgDecap                 = "cfg_decap"
+	VxtapVarCfgDecapFrags            = "cfg_decap_frags"
+	VxtapVarCfgFilterEnabled         = "cfg_filter_enabled"
+	VxtapVarCfgFlowMax               = "cfg_flow_max"
+	VxtapVarCfgGenevePort            = "cfg_geneve_port"
+	VxtapVarCfgOfflineClock          = "cfg_offline_clock"
+	VxtapVarCfgPassMirror            = "cfg_pass_mirror"
+	VxtapVarCfgRbWakeupBytes         = "cfg_rb_wakeup_bytes"
+	VxtapVarCfgSampleRate            = "cfg_sample_rate"
+	VxtapVarCfgSnapLen               = "cfg_snap_len"
+	VxtapVarCfgSourceCheck           = "cfg_source_check"
+	VxtapVarCfgThreatEnabled         = "cfg_threat_enabled"
+	VxtapVarCfgVxlanPort             = "cfg_vxlan_port"
+	VxtapVarRbForcedCons             = "rb_forced_cons"
 )
 
 // LoadVxtap returns the embedded CollectionSpec for Vxtap.
@@ -502,6 +633,10 @@ type VxtapProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.MapSpec `ebpf:"capture_control"`
+	CaptureScratch *ebpf.MapSpec `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
+	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
@@ -530,6 +665,7 @@ type VxtapMapSpecs struct {
 	OverflowVnis   *ebpf.MapSpec `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
 	Scratch        *ebpf.MapSpec `ebpf:"scratch"`
+	Threats        *ebpf.MapSpec `ebpf:"threats"`
 	VniStats       *ebpf.MapSpec `ebpf:"vni_stats"`
 }
 
@@ -537,34 +673,41 @@ type VxtapMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type VxtapVariableSpecs struct {
-	BtfAnchorConst          *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
-	BtfAnchorEventType      *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFilterAction   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
-	BtfAnchorFilterConst    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
-	BtfAnchorFilterDir      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
-	BtfAnchorFilterLayout   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
-	BtfAnchorFilterMode     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
-	BtfAnchorFilterSlotKind *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
-	BtfAnchorFilterUnknown  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
-	BtfAnchorFlag           *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorReason         *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState      *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
-	CfgDecap                *ebpf.VariableSpec `ebpf:"cfg_decap"`
-	CfgDecapFrags           *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
-	CfgFilterEnabled        *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax              *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
-	CfgGenevePort           *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock         *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
-	CfgPassMirror           *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes        *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate           *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
-	CfgSnapLen              *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
-	CfgSourceCheck          *ebpf.VariableSpec `ebpf:"cfg_source_check"`
-	CfgVxlanPort            *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
-	RbForcedCons            *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
+	BtfAnchorCaptureConst    *ebpf.VariableSpec `ebpf:"btf_anchor_capture_const"`
+	BtfAnchorCaptureHdr      *ebpf.VariableSpec `ebpf:"btf_anchor_capture_hdr"`
+	BtfAnchorCaptureTermKind *ebpf.VariableSpec `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
+	BtfAnchorEventType       *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst     *ebpf.VariableSpec `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir       *ebpf.VariableSpec `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.VariableSpec `ebpf:"btf_anchor_filter_layout"`
+	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorReason          *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr       *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState       *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent     *ebpf.VariableSpec `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide      *ebpf.VariableSpec `ebpf:"btf_anchor_threat_side"`
+	CfgDecap                 *ebpf.VariableSpec `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
+	CfgFilterEnabled         *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax               *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
+	CfgGenevePort            *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock          *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
+	CfgPassMirror            *ebpf.VariableSpec `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes         *ebpf.VariableSpec `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate            *ebpf.VariableSpec `ebpf:"cfg_sample_rate"`
+	CfgSnapLen               *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
+	CfgThreatEnabled         *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
+	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
 // VxtapObjects contains all objects after they have been loaded into the kernel.
@@ -588,6 +731,10 @@ func (o *VxtapObjects) Close() error {
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
+	CaptureControl *ebpf.Map `ebpf:"capture_control"`
+	CaptureScratch *ebpf.Map `ebpf:"capture_scratch"`
+	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
+	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
@@ -616,12 +763,17 @@ type VxtapMaps struct {
 	OverflowVnis   *ebpf.Map `ebpf:"overflow_vnis"`
 	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
 	Scratch        *ebpf.Map `ebpf:"scratch"`
+	Threats        *ebpf.Map `ebpf:"threats"`
 	VniStats       *ebpf.Map `ebpf:"vni_stats"`
 }
 
 func (m *VxtapMaps) Close() error {
 	return _VxtapClose(
 		m.AllowedSources,
+		m.CaptureControl,
+		m.CaptureScratch,
+		m.CaptureSlots,
+		m.CaptureStats,
 		m.Clock,
 		m.Counters,
 		m.DecapPorts,
@@ -650,6 +802,7 @@ func (m *VxtapMaps) Close() error {
 		m.OverflowVnis,
 		m.RuleHits,
 		m.Scratch,
+		m.Threats,
 		m.VniStats,
 	)
 }
@@ -658,34 +811,41 @@ func (m *VxtapMaps) Close() error {
 //
 // It can be passed to LoadVxtapObjects or ebpf.CollectionSpec.LoadAndAssign.
 type VxtapVariables struct {
-	BtfAnchorConst          *ebpf.Variable `ebpf:"btf_anchor_const"`
-	BtfAnchorEventType      *ebpf.Variable `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFilterAction   *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
-	BtfAnchorFilterConst    *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
-	BtfAnchorFilterDir      *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
-	BtfAnchorFilterLayout   *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
-	BtfAnchorFilterMode     *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
-	BtfAnchorFilterSlotKind *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
-	BtfAnchorFilterUnknown  *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
-	BtfAnchorFlag           *ebpf.Variable `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir        *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent      *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorReason         *ebpf.Variable `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr      *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState      *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
-	CfgDecap                *ebpf.Variable `ebpf:"cfg_decap"`
-	CfgDecapFrags           *ebpf.Variable `ebpf:"cfg_decap_frags"`
-	CfgFilterEnabled        *ebpf.Variable `ebpf:"cfg_filter_enabled"`
-	CfgFlowMax              *ebpf.Variable `ebpf:"cfg_flow_max"`
-	CfgGenevePort           *ebpf.Variable `ebpf:"cfg_geneve_port"`
-	CfgOfflineClock         *ebpf.Variable `ebpf:"cfg_offline_clock"`
-	CfgPassMirror           *ebpf.Variable `ebpf:"cfg_pass_mirror"`
-	CfgRbWakeupBytes        *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
-	CfgSampleRate           *ebpf.Variable `ebpf:"cfg_sample_rate"`
-	CfgSnapLen              *ebpf.Variable `ebpf:"cfg_snap_len"`
-	CfgSourceCheck          *ebpf.Variable `ebpf:"cfg_source_check"`
-	CfgVxlanPort            *ebpf.Variable `ebpf:"cfg_vxlan_port"`
-	RbForcedCons            *ebpf.Variable `ebpf:"rb_forced_cons"`
+	BtfAnchorCaptureConst    *ebpf.Variable `ebpf:"btf_anchor_capture_const"`
+	BtfAnchorCaptureHdr      *ebpf.Variable `ebpf:"btf_anchor_capture_hdr"`
+	BtfAnchorCaptureTermKind *ebpf.Variable `ebpf:"btf_anchor_capture_term_kind"`
+	BtfAnchorConst           *ebpf.Variable `ebpf:"btf_anchor_const"`
+	BtfAnchorEventType       *ebpf.Variable `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFilterAction    *ebpf.Variable `ebpf:"btf_anchor_filter_action"`
+	BtfAnchorFilterConst     *ebpf.Variable `ebpf:"btf_anchor_filter_const"`
+	BtfAnchorFilterDir       *ebpf.Variable `ebpf:"btf_anchor_filter_dir"`
+	BtfAnchorFilterLayout    *ebpf.Variable `ebpf:"btf_anchor_filter_layout"`
+	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
+	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
+	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFlowMark        *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorReason          *ebpf.Variable `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr       *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState       *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	BtfAnchorThreatEvent     *ebpf.Variable `ebpf:"btf_anchor_threat_event"`
+	BtfAnchorThreatSide      *ebpf.Variable `ebpf:"btf_anchor_threat_side"`
+	CfgDecap                 *ebpf.Variable `ebpf:"cfg_decap"`
+	CfgDecapFrags            *ebpf.Variable `ebpf:"cfg_decap_frags"`
+	CfgFilterEnabled         *ebpf.Variable `ebpf:"cfg_filter_enabled"`
+	CfgFlowMax               *ebpf.Variable `ebpf:"cfg_flow_max"`
+	CfgGenevePort            *ebpf.Variable `ebpf:"cfg_geneve_port"`
+	CfgOfflineClock          *ebpf.Variable `ebpf:"cfg_offline_clock"`
+	CfgPassMirror            *ebpf.Variable `ebpf:"cfg_pass_mirror"`
+	CfgRbWakeupBytes         *ebpf.Variable `ebpf:"cfg_rb_wakeup_bytes"`
+	CfgSampleRate            *ebpf.Variable `ebpf:"cfg_sample_rate"`
+	CfgSnapLen               *ebpf.Variable `ebpf:"cfg_snap_len"`
+	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
+	CfgThreatEnabled         *ebpf.Variable `ebpf:"cfg_threat_enabled"`
+	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 
 // VxtapPrograms contains all programs after they have been loaded into the kernel.

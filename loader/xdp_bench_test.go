@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
@@ -59,6 +60,35 @@ func BenchmarkXDP(b *testing.B) {
 	b.Run("vxlan-ipv4-tcp-existing-flow", inKernel(prog(o.VxtapXdp), tcp4))
 	b.Run("vxlan-ipv6-existing-flow", inKernel(prog(o.VxtapXdp), ipv6))
 	b.Run("geneve-vxlan-existing-flow", inKernel(prog(o.VxtapXdp), geneve))
+	// The threat check on (10,000 listed prefixes): a flow on no list,
+	// and a listed flow past its first hit (counted, no event).
+	th := loadBenchThreats(b)
+	defer th.Close()
+	b.Run("vxlan-ipv4-tcp-existing-flow-threats", inKernel(prog(th.VxtapXdp), tcp4))
+	b.Run("vxlan-ipv4-tcp-existing-flow-threat-hit", inKernel(prog(th.VxtapXdp),
+		mirrored(b, 42, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolTCP, in4a, netip.MustParseAddr("198.19.66.6")), tcpL(3004, 443), payload(100))))
+}
+
+// loadBenchThreats loads the program with the threat check and 10,000
+// prefixes (half /32, half /24) that miss the benchmark's flows, plus
+// 198.19.66.6.
+func loadBenchThreats(b *testing.B) *Objects {
+	cfg := DefaultConfig()
+	cfg.ThreatEnabled = true
+	o, err := Load(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	es := []flow.ThreatEntry{{Prefix: netip.MustParsePrefix("198.19.66.6/32"), List: 1}}
+	for i := 0; i < 5000; i++ {
+		es = append(es, flow.ThreatEntry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{203, 0, byte(i >> 8), byte(i)}), 32), List: 1},
+			flow.ThreatEntry{Prefix: netip.PrefixFrom(netip.AddrFrom4([4]byte{100, byte(i >> 8), byte(i), 0}), 24), List: 2})
+	}
+	if err := o.Threats().SetThreats(es); err != nil {
+		o.Close()
+		b.Fatal(err)
+	}
+	return o
 }
 
 // benchNewFlows times packets that each open a flow: every run has its

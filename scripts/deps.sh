@@ -8,7 +8,8 @@ set -euo pipefail
 GO_VERSION=${GO_VERSION:-1.26.8}
 PKGS=(clang llvm libbpf-dev bpftool tshark iproute2 ethtool tmux prometheus make git ca-certificates nfdump pmacct
 	tcpdump softflowd # these two (and nfdump): baselines of make bench-live
-	clickhouse-server clickhouse-client curl) # ClickHouse: the fleet store's tests start their own server
+	clickhouse-server clickhouse-client curl # ClickHouse: the fleet store's tests start their own server
+	nmap hping3 dnsutils) # the findings lab scenarios: real scans, floods and DNS queries
 
 need_apt=0
 for p in "${PKGS[@]}"; do

@@ -14,7 +14,7 @@ fi
 for i in 1 2 3; do
 	ns=$(fleet_ns "$i")
 	if ip netns list | grep -qw "$ns"; then
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do not_ours "$pid" && kill "$pid" 2>/dev/null || true; done
 		ip netns del "$ns"
 	fi
 	ip link del "$(fleet_nlb_if "$i")" 2>/dev/null || true

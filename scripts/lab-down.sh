@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 for ns in "$NS_APP" "$NS_VPC" "$NS_SRC1" "$NS_SRC2" "$NS_PEER1" "$NS_PEER2"; do
 	if ip netns list | grep -qw "$ns"; then
 		# Processes still inside (a daemon, a generator) go first, by PID.
-		for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do not_ours "$pid" && kill "$pid" 2>/dev/null || true; done
 		ip netns del "$ns"
 	fi
 done

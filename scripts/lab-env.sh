@@ -39,3 +39,18 @@ WL_MTU=1500                      # so copies never need fragmenting
 LAB_STATE_DIR=/run/vxtap-lab
 LAB_ENV=$LAB_STATE_DIR/$P.env    # machine-readable facts for the demo and tests
 LAB_SESSIONS=$LAB_STATE_DIR/$P.sessions.yaml # the lab's mirror sessions, for vxtap run --config
+
+# not_ours PID: true unless PID is the calling script or one of its
+# ancestors. A test that runs lab-down.sh may have a thread inside a lab
+# namespace (ip netns pids then lists the test itself): killing it would
+# kill the caller.
+not_ours() {
+	local a=$$
+	# Bounded: each step goes one parent up; the chain ends at PID 1.
+	for _ in $(seq 64); do
+		[ "$a" = "$1" ] && return 1
+		a=$(sed 's/.*) //' "/proc/$a/stat" 2>/dev/null | awk '{print $2}')
+		[ -n "$a" ] && [ "$a" -gt 1 ] || return 0
+	done
+	return 0
+}

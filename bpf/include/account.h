@@ -235,6 +235,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	s->direction = flow_direction(p);
 	s->truncated = p->truncated;
 	s->rule = p->rule;
+	s->marks = 0;
 	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
 	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
 	err = bpf_map_update_elem(&flow_index, &p->key, &idx, BPF_NOEXIST);

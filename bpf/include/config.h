@@ -17,6 +17,7 @@ volatile const __u32 cfg_snap_len = 128;         /* bytes of inner frame per sam
 volatile const __u64 cfg_rb_wakeup_bytes = 65536;/* force a reader wakeup once this much is queued */
 volatile const __u32 cfg_flow_max = 65536;       /* max_entries of the flows map, for eviction counting */
 volatile const __u8 cfg_source_check = 0;        /* 1: only outer sources in allowed_sources are trusted */
+volatile const __u8 cfg_threat_enabled = 0;      /* 1: check accounted copies against the threats trie (detect.h) */
 volatile const __u8 cfg_decap = 0;               /* 1: redirect accepted copies' inner frames to decap_ports (redirect.h) */
 volatile const __u8 cfg_decap_frags = 0;         /* 1: the decap targets take multi-buffer frames: jumbo copies go whole */
 

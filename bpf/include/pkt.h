@@ -12,6 +12,7 @@ struct pkt {
 	__u32 flags;          /* bitmask of enum vxtap_flag to count */
 	__u32 vxlan_off;      /* offset of the VXLAN header from ctx->data */
 	__u32 inner_off;      /* offset of the inner Ethernet header from ctx->data */
+	__u32 ip_off;         /* offset of the inner IP header from ctx->data */
 	__u32 ip_len;         /* inner IP length as its header states it */
 	__u32 sample_rule;    /* filter rule asking for a sample of this packet, 0 = none */
 	__u32 sample_rate;    /* 1-in-N sampling for this packet's session, 0 = off */

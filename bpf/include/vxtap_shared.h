@@ -69,6 +69,8 @@ enum vxtap_flag {
 	FLAG_FLOW_START,    /* flow-start event emitted */
 	FLAG_FLOW_END,      /* flow-end event emitted (TCP FIN/RST) */
 	FLAG_SAMPLED,       /* packet sample emitted */
+	FLAG_THREAT_HIT,    /* an accounted copy to or from a threat-listed address (every one) */
+	FLAG_THREAT_EVENT,  /* threat-hit event emitted (a flow's first hit) */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
 	FLAG_DECAP_FORWARDED, /* --decap-to: inner frame handed to the redirect (delivered = this minus the decap_failed the target refused) */
 	/* lost: a record userspace will never see */
@@ -102,6 +104,8 @@ enum vxtap_event_type {
 	EVENT_FLOW_START = 1, /* struct flow_event: first packet of a flow */
 	EVENT_FLOW_END = 2,   /* struct flow_event: TCP FIN or RST seen */
 	EVENT_SAMPLE = 3,     /* struct sample_hdr followed by cap_len bytes */
+	EVENT_CAPTURE = 4,    /* struct capture_hdr followed by cap_len bytes (vxtap capture) */
+	EVENT_THREAT_HIT = 5, /* struct threat_event: a flow's first packet to or from a threat-listed address */
 };
 
 /* One packet/byte pair of a counter. */
@@ -159,7 +163,13 @@ struct flow_slot {
 	struct flow_key key;
 	__u32 gen;          /* bumped by Go each time it frees the slot, so a reader in another process can tell a slot reused while it copied */
 	__u32 rule;         /* RuleNumber of the filter rule that accepted the first packet, 0 = none decided; set when claimed */
-	__u8 pad[12];
+	__u32 marks;        /* enum flow_mark bits: zeroed when claimed, then only set, by atomic or */
+	__u8 pad[8];
+};
+
+/* flow_slot.marks: things that happen once per flow. */
+enum flow_mark {
+	FLOW_MARK_THREAT = 1, /* the threat-hit event of this flow was sent */
 };
 
 /* Trusted outer sources (allowed_sources) LPM key. prefixlen counts the 32
@@ -400,6 +410,116 @@ struct filter_ruleset_meta {
 	__u8 valid;       /* 1 when this ruleset exists in its generation */
 	__u8 amazon_dns;  /* 1: the filter mirrors Amazon DNS traffic */
 	__u8 pad[5];
+};
+
+/* ---- Live captures (`vxtap capture`): compiled top-view filters the
+ * program checks for every accounted copy (include/capture.h), written by
+ * loader/capture.go. ---- */
+
+/* Capture limits (enums so Go gets them). */
+enum capture_const {
+	CAPTURE_MAX_SLOTS = 8, /* captures at once: one bit each in capture_hdr.captures */
+	CAPTURE_MAX_TERMS = 8, /* terms (ANDed) of one capture filter */
+};
+
+/* What one term of a capture filter tests. */
+enum capture_term_kind {
+	CAPTURE_TERM_VNI = 0, /* VNI == num */
+	CAPTURE_TERM_ADDR,    /* inner source or destination in the prefix */
+	CAPTURE_TERM_SRC,     /* inner source in the prefix */
+	CAPTURE_TERM_DST,     /* inner destination in the prefix */
+	CAPTURE_TERM_MIRROR,  /* outer source (the mirror source) in the prefix */
+	CAPTURE_TERM_PORT,    /* TCP/UDP source or destination port == num */
+	CAPTURE_TERM_SPORT,   /* TCP/UDP source port == num */
+	CAPTURE_TERM_DPORT,   /* TCP/UDP destination port == num */
+	CAPTURE_TERM_PROTO,   /* inner protocol's bit set in protos */
+};
+
+/* One term. A prefix is stored masked with its mask, both network order
+ * (IPv4 in the first 4 bytes), so a match is four masked word compares
+ * that need no byte swap. num is host order. */
+struct capture_term {
+	__u8 kind;     /* enum capture_term_kind */
+	__u8 family;   /* prefix terms: 4 or 6 */
+	__u8 pad[2];
+	__u32 num;     /* VNI or port, host order */
+	__u8 addr[16]; /* prefix address, masked, network order */
+	__u8 mask[16]; /* prefix mask, network order */
+	__u64 protos[4]; /* bit p of the 256: protocol p matches */
+};
+
+/* One capture slot: a running capture's filter (all terms must match). */
+struct capture_slot {
+	__u32 active;   /* 1: a capture runs in this slot */
+	__u32 nterms;   /* terms used, <= CAPTURE_MAX_TERMS */
+	__u32 snap_len; /* bytes of inner frame the capture wants, <= MAX_SNAP_LEN */
+	__u8 gen;       /* generation Go gives each capture set here, echoed in capture_hdr.gen */
+	__u8 pad[3];
+	__u64 limit;    /* copies to send, 0 = no limit (-c) */
+	__u64 taken;    /* copies claimed against limit (atomic add by the program) */
+	struct capture_term terms[CAPTURE_MAX_TERMS];
+};
+
+/* capture_ctl value: how many slots are active, so a copy skips the
+ * slots when no capture runs. */
+struct capture_ctl {
+	__u32 nactive; /* slots with active = 1 */
+	__u32 pad;
+};
+
+/* Per-CPU counters of one capture slot (zeroed by Go when it sets the slot). */
+struct capture_counters {
+	__u64 matched;   /* accounted copies the filter matched */
+	__u64 sent;      /* of those, put in the ring buffer */
+	__u64 lost;      /* of those, lost: the ring buffer was full */
+	__u64 over_limit;/* of those, not sent: the -c limit was reached */
+};
+
+/* EVENT_CAPTURE record header; cap_len bytes of the inner frame follow.
+ * Sent once per copy, however many captures it matched. */
+struct capture_hdr {
+	__u32 type;         /* EVENT_CAPTURE */
+	__u32 vni;
+	__u64 ts_ns;        /* program clock */
+	__u32 orig_len;     /* inner frame length: as its IP header states it for a copy the session truncated, else as delivered */
+	__u32 cap_len;      /* bytes that follow: the largest snap length of the captures matched */
+	__u32 rule;         /* filter rule that accepted the copy, 0 = none decided */
+	__u8 captures;      /* bit i: capture slot i matched */
+	__u8 outer_family;  /* 4 or 6 */
+	__u8 pad[2];
+	__u8 gen[CAPTURE_MAX_SLOTS]; /* each slot's generation when sent, so a reused slot is told apart */
+	__u8 outer_src[16]; /* the mirror source, network order */
+};
+
+/* ---- Threat lists (issue 13, include/detect.h): addresses and CIDRs of
+ * the detect: threat_lists, checked on every accounted copy. ---- */
+
+/* threat_event.side: which inner address is listed (bits). */
+enum threat_side {
+	THREAT_SIDE_SRC = 1, /* the inner source */
+	THREAT_SIDE_DST = 2, /* the inner destination */
+};
+
+/* threats LPM key. prefixlen counts the 32 family bits plus the CIDR's,
+ * so IPv4 and IPv6 share one trie. */
+struct threat_lpm_key {
+	__u32 prefixlen;
+	__u32 family;  /* 4 or 6 */
+	__u8 addr[16]; /* network order, IPv4 in the first 4 bytes */
+};
+
+/* EVENT_THREAT_HIT record. */
+struct threat_event {
+	__u32 type;         /* EVENT_THREAT_HIT */
+	__u8 tcp_flags;     /* flags of the packet that hit */
+	__u8 outer_family;  /* 4 or 6 */
+	__u8 side;          /* enum threat_side bits */
+	__u8 first;         /* 1: the packet that hit started the flow */
+	__u64 ts_ns;        /* program clock */
+	struct flow_key key;
+	__u8 outer_src[16]; /* mirror source, network order */
+	__u32 src_list;     /* list id (threats value) of the source's match, 0 = none */
+	__u32 dst_list;     /* list id of the destination's match, 0 = none */
 };
 
 #endif /* VXTAP_SHARED_H */

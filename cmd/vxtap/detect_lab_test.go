@@ -219,6 +219,10 @@ func TestLabFindings(t *testing.T) {
 			t.Errorf("finding %v after the first packet", took)
 		}
 		t.Logf("finding %s %v after the first packet", f.ID, f.CreatedAt.Sub(f.Service.EventFirstSeen))
+		// Raised by the kernel's threat trie: one hit event (the answer
+		// is a flow of its own and hits too), none from userspace.
+		waitMetric(t, lab.AppNS, `vxtap_detect_inputs_total{kind="threat_hit"} 2`)
+		waitMetric(t, lab.AppNS, `vxtap_flagged_packets_total{flag="threat_event",iface="`+lab.AppIf+`"} 2`)
 	})
 	t.Run("nmap SYN scan out of the workload", func(t *testing.T) {
 		inNS(t, s1.NS, "nmap", "-n", "-Pn", "-sS", "-T4", "--max-retries", "0", "-p", "1-300", peer)
@@ -306,6 +310,7 @@ while True:
 		waitMetric(t, lab.AppNS, `vxtap_detect_reloads_total{result="ok"} 1`)
 		inNS(t, s1.NS, "bash", "-c", "exec 3<>/dev/tcp/"+more.String()+"/443 || true")
 		expectOne(t, c, &seq, want{detect.TypeMaliciousIP, 5, detect.Actor, wl, more.String(), vni, "lab-src1"}, 2*time.Second)
+		waitMetric(t, lab.AppNS, `vxtap_detect_inputs_total{kind="threat_hit"} 4`) // the reload reached the kernel's trie
 	})
 
 	time.Sleep(300 * time.Millisecond) // one --follow poll

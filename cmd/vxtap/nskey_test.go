@@ -4,36 +4,23 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"testing"
 
-	"github.com/vishvananda/netns"
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
 // inNetns runs fn on an OS thread switched to namespace ns, so what keys
 // by namespace (ifname.Key, loader.PinDir) and netlink see ns, as a
-// daemon running there does.
+// daemon running there does. The thread goes back to its namespace
+// afterwards: a thread left behind could be the process's main one, and
+// then the whole test process would seem to live in ns (ip netns pids,
+// which lab-down.sh reads).
 func inNetns(t testing.TB, ns string, fn func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			t.Error(err)
-			return
-		}
-		fn()
-	}()
-	<-done
+	if err := testutil.DoInNetns(ns, func() error { fn(); return nil }); err != nil {
+		t.Error(err)
+	}
 }
 
 // pinnedIn reports whether iface in namespace ns has pins.

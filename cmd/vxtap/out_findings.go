@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog/log"
 	"github.com/urfave/cli/v2"
+	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/api"
 	"github.com/vxtap/vxtap/userspace/detect"
 	"github.com/vxtap/vxtap/userspace/filter"
@@ -22,6 +23,50 @@ import (
 var detectHooks struct {
 	store     api.FindingsSource
 	collector prometheus.Collector
+	engine    *detect.Engine
+}
+
+// minThreatTrie is the least size of the kernel's threat trie: entries
+// take memory only when inserted (no preallocation), so room to grow on
+// reload costs nothing until used.
+const minThreatTrie = 1 << 18
+
+// detectLoad switches the program's threat check on, and sizes its trie,
+// when the detect configuration names threat lists at start; without
+// them the check is compiled out of the running program (lists a reload
+// adds later are checked in userspace).
+func detectLoad(cfg *loader.Config) {
+	e := detectHooks.engine
+	if e == nil || len(e.Config().ThreatLists) == 0 {
+		return
+	}
+	cfg.ThreatEnabled = true
+	cfg.ThreatSize = uint32(max(minThreatTrie, 2*e.ThreatPrefixes()))
+}
+
+// detectAttach hands the loaded (or re-opened) program's threat trie to
+// the engine, whenever the program has the check (lists a reload adds go
+// there too); a program loaded without it, or a trie the lists do not
+// fit, leaves the userspace check on, with a warning.
+func detectAttach(objs *loader.Objects) {
+	e := detectHooks.engine
+	if !objs.ThreatEnabled() {
+		if e != nil && len(e.Config().ThreatLists) > 0 {
+			log.Warn().Msg("the running program was loaded without the threat check: threat lists are checked in userspace (flow starts and records); detach and restart to check them in the kernel")
+		}
+		return
+	}
+	if e == nil { // a re-opened program with the check, detection now off
+		if err := objs.Threats().SetThreats(nil); err != nil {
+			log.Warn().Err(err).Msg("empty the threat table")
+		}
+		return
+	}
+	if err := e.UseKernelThreats(objs.Threats()); err != nil {
+		log.Warn().Err(err).Msg("threat lists stay checked in userspace")
+		return
+	}
+	log.Info().Int("prefixes", e.ThreatPrefixes()).Msg("threat lists checked in the kernel")
 }
 
 func init() {
@@ -80,7 +125,7 @@ func buildFindings(c *cli.Context, env outputEnv) (pipeline.Outputs, error) {
 		return pipeline.Outputs{}, fmt.Errorf("flag --config: detect: %w", err)
 	}
 	e.Start()
-	detectHooks.store, detectHooks.collector = e.Store(), e.Metrics()
+	detectHooks.store, detectHooks.collector, detectHooks.engine = e.Store(), e.Metrics(), e
 	go reloadDetectOnHUP(c, e, path)
 	log.Info().Int("threat_lists", len(cfg.ThreatLists)).Int("sinks", len(sinks)).Msg("detection on")
 	return e.Outputs(), nil

@@ -59,6 +59,11 @@ func runDaemon(c *cli.Context) error {
 	memtune.Apply()
 	cfg := loader.DefaultConfig()
 	// Every flag is checked (and --listen bound, after the lock) before anything is attached.
+	// Flags the configuration file sets (run:) count as given, unless
+	// the command line gives them.
+	if err := applyConfigFlags(c, c.String("config")); err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
 	pre, err := validateRun(c, &cfg)
 	if err != nil {
 		return err
@@ -107,6 +112,7 @@ func runDaemon(c *cli.Context) error {
 		}
 	}()
 
+	detectLoad(&cfg) // the threat check and its trie, when threat lists are configured
 	if err := checkBPFFS(); err != nil {
 		return err
 	}
@@ -141,6 +147,7 @@ func runDaemon(c *cli.Context) error {
 	if err := filters.start(filterCtx, objs, cfg.PinPath); err != nil {
 		return err
 	}
+	detectAttach(objs)
 
 	events, err := objs.OpenEvents()
 	if err != nil {
@@ -154,6 +161,11 @@ func runDaemon(c *cli.Context) error {
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)
 	dcfg.Instance, dcfg.Seq, dcfg.Enrich = env.Instance, seq, env.Sessions
+	caps, err := newCaptures(objs, env.Sessions) // vxtap capture: capture_daemon.go
+	if err != nil {
+		return err
+	}
+	dcfg.Captures = caps.hub.Route
 	tracker := newRates(objs.FlowTableSize())
 	outs.Observers = append(outs.Observers, tracker)
 	built = false
@@ -177,7 +189,7 @@ func runDaemon(c *cli.Context) error {
 
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
-	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions)
+	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions, caps)
 	if err != nil {
 		return err
 	}
@@ -203,6 +215,7 @@ func runDaemon(c *cli.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	srv.Shutdown(shutCtx)
 	cancel()
+	local.stop() // before the maps close: live captures end cleanly
 
 	n, serr := d.Shutdown(!keep)
 	log.Info().Int("records", n).Bool("keep_attached", keep).Msg("final sweep done")

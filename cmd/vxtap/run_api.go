@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog/log"
@@ -19,6 +20,7 @@ import (
 type localAPI struct {
 	srv  *api.Server
 	done chan error
+	once sync.Once
 }
 
 // newRates sizes the tracker for the flow table: the room is reserved,
@@ -29,7 +31,7 @@ func newRates(tableSize uint32) *rates.Tracker {
 }
 
 // startAPI serves /run/vxtap/<iface>.sock for the daemon d.
-func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState, sessions *enrich.Sessions) (*localAPI, error) {
+func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.Daemon, st runState, sessions *enrich.Sessions, caps *captures) (*localAPI, error) {
 	status := func() api.Status {
 		ok, why := d.Health()
 		s := d.State()
@@ -37,7 +39,7 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 			Healthy: ok, Health: why, XDPMode: st.Mode, Driver: st.Driver, ProgID: st.ProgID,
 			FlowTableSize: objs.FlowTableSize(), Flows: s.LastSweep.Flows,
 			LastSweepSeconds: s.LastSweep.Duration.Seconds(), Records: s.Records, Evicted: s.Evicted, Vanished: s.Vanished, Samples: s.Samples,
-			Sinks: s.Sinks}
+			Captures: caps.hub.Running(), CaptureCopies: s.Captured, Sinks: s.Sinks}
 	}
 	srv, err := api.Listen(iface, api.Parts{Rates: tr, Datapath: objs, StatusFunc: status, Sessions: sessionName(sessions)})
 	if err != nil {
@@ -46,6 +48,7 @@ func startAPI(iface string, tr *rates.Tracker, objs *loader.Objects, d *daemon.D
 	if detectHooks.store != nil {
 		srv.SetFindings(detectHooks.store) // GET /v1/findings
 	}
+	srv.SetCaptures(caps.hub, caps.sessions) // GET /v1/capture
 	a := &localAPI{srv: srv, done: make(chan error, 1)}
 	go func() { a.done <- srv.Serve() }()
 	log.Info().Str("socket", srv.Path()).Msg("local API listening")
@@ -60,11 +63,15 @@ func sessionName(s *enrich.Sessions) func(uint32) string {
 	}
 }
 
+// stop ends the API (live captures get their end frame and their slots
+// are cleared while the maps are still open); safe to call twice.
 func (a *localAPI) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	a.srv.Shutdown(ctx)
-	<-a.done
+	a.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		a.srv.Shutdown(ctx)
+		<-a.done
+	})
 }
 
 // With no daemon, `vxtap top` reads the flow map a --keep-attached

@@ -75,6 +75,7 @@ func printStatus(iface string) error {
 			fmt.Fprintf(tw, "daemon status\tunavailable: %v\n", err)
 		} else {
 			fmt.Fprintf(tw, "health\t%s\n", ds.Health)
+			fmt.Fprintf(tw, "live captures\t%d running, %d copies sent to captures\n", ds.Captures, ds.CaptureCopies)
 			sinks = ds.Sinks
 		}
 	} else {

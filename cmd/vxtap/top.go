@@ -41,7 +41,7 @@ func topCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "top",
 		Usage: "live top talkers of a running daemon (or of the pinned flow table when none runs)",
-		Description: "Keys: q quit, s/S sort (rate, bytes, packets), g/G grouping, / filter, Esc clear filter, p pause, ? help.\n" +
+		Description: "Keys: q quit, s/S sort (rate, bytes, packets), g/G grouping, / filter, Esc clear filter, f findings pane, p pause, ? help.\n" +
 			"Filter terms (all must match): vni 42, 198.18.0.0/15 (source or destination), src/dst/mirror CIDR,\n" +
 			"port 443, sport N, dport N, tcp, udp, icmp, proto N.",
 		Flags: append([]cli.Flag{
@@ -49,6 +49,7 @@ func topCommand() *cli.Command {
 			&cli.StringFlag{Name: "socket", Usage: "API socket (default: " + api.SocketPath("<iface>") + ")"},
 			&cli.BoolFlag{Name: "once", Usage: "print the table once and exit"},
 			&cli.BoolFlag{Name: "json", Usage: "print the view once as JSON and exit"},
+			&cli.BoolFlag{Name: "findings", Usage: "the daemon's findings: with --once/--json print them instead of the talkers; live, open with the findings pane (key f)"},
 			&cli.IntFlag{Name: "n", Usage: "rows to show, 0 = the most the daemon gives (10000) (default: 20 with --once/--json, what fits on screen otherwise)"},
 			&cli.StringFlag{Name: "group", Value: string(topview.GroupFlow), Usage: "5tuple, src, dst, pair, dport, vni or mirror"},
 			&cli.StringFlag{Name: "sort", Value: string(topview.SortRate), Usage: "rate (bits/s), bytes (total) or packets (packets/s)"},
@@ -82,9 +83,13 @@ func runTop(c *cli.Context) error {
 		if !c.IsSet("n") {
 			q.N = 20
 		}
+		if c.Bool("findings") {
+			return findingsOnce(src, q.N, c.Bool("json"))
+		}
 		return topOnce(src, q, c.Bool("json"), interval)
 	}
 	m := newTopModel(src, q, c.IsSet("n"), interval)
+	m.showFindings = c.Bool("findings")
 	if _, err := tea.NewProgram(m, tea.WithAltScreen()).Run(); err != nil {
 		return fmt.Errorf("vxtap top: %w", err)
 	}
@@ -294,13 +299,44 @@ type topModel struct {
 	filterErr     string
 	fetching      bool
 	again         bool // the query changed while a fetch was out
+
+	showFindings bool          // the findings pane is open (key f)
+	feed         *findingsFeed // the daemon's findings, polled while the pane is open
+	findErr      error
+	findFetching bool
 }
 
 func newTopModel(src topSource, q topview.Query, fixedN bool, interval time.Duration) *topModel {
 	return &topModel{src: src, q: q, fixedN: fixedN, interval: interval}
 }
 
-func (m *topModel) Init() tea.Cmd { return tea.Batch(m.fetch(), m.tick()) }
+func (m *topModel) Init() tea.Cmd { return tea.Batch(m.fetch(), m.tick(), m.pollFindings()) }
+
+// pollFindings asks for the findings changed since the last answer, one
+// request at a time, while the pane is open.
+func (m *topModel) pollFindings() tea.Cmd {
+	if !m.showFindings || m.findFetching {
+		return nil
+	}
+	if m.feed == nil {
+		m.feed = newFindingsFeed()
+	}
+	m.findFetching = true
+	return fetchFindings(m.src, m.feed.seq)
+}
+
+// paneLines is the height of the findings pane: its title, column names
+// and up to half the rows, 0 while closed.
+func (m *topModel) paneLines() int {
+	if !m.showFindings {
+		return 0
+	}
+	h := m.height
+	if h == 0 {
+		h = 24
+	}
+	return max(3, (h-m.chrome())/2+2)
+}
 
 func (m *topModel) tick() tea.Cmd {
 	return tea.Tick(m.interval, func(t time.Time) tea.Msg { return topTick(t) })
@@ -319,7 +355,7 @@ func (m *topModel) chrome() int {
 func (m *topModel) rows() int {
 	fit := 50
 	if m.height > 0 {
-		fit = max(1, m.height-m.chrome())
+		fit = max(1, m.height-m.chrome()-m.paneLines())
 	}
 	if m.fixedN && m.q.N > 0 && m.q.N < fit {
 		return m.q.N
@@ -354,7 +390,16 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.paused {
 			return m, m.tick()
 		}
-		return m, tea.Batch(m.tick(), m.fetch())
+		return m, tea.Batch(m.tick(), m.fetch(), m.pollFindings())
+	case topFindings:
+		m.findFetching = false
+		if msg.err != nil {
+			m.findErr = msg.err
+		} else {
+			m.feed.merge(msg.page)
+			m.findErr = nil
+		}
+		return m, nil
 	case topResult:
 		m.fetching = false
 		if msg.err != nil {
@@ -418,6 +463,9 @@ func (m *topModel) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.q.Filter = topview.Filter{}
 			return m, m.fetch()
 		}
+	case "f":
+		m.showFindings = !m.showFindings
+		return m, tea.Batch(m.fetch(), m.pollFindings())
 	case "p", " ":
 		m.paused = !m.paused
 		if !m.paused {
@@ -469,6 +517,9 @@ const topHelp = `vxtap top: keys
              vni 42  198.18.0.0/15  src/dst/mirror CIDR
              port 443  sport N  dport N  tcp  udp  icmp  proto 47
   Esc        clear the filter
+  f          show / hide the findings pane: the daemon's latest
+             findings (severity, type, role, local, remote,
+             count, last seen)
   p, Space   pause / resume the refresh
   ?          this help
 
@@ -499,7 +550,7 @@ func (m *topModel) View() string {
 		}
 		b.WriteString(columnStyle.Render(pad(tab.Columns, m.width)) + "\n")
 		lines++
-		room := max(0, m.height-lines-1)
+		room := max(0, m.height-lines-1-m.paneLines())
 		for i, l := range tab.Rows {
 			if i >= room {
 				break
@@ -511,10 +562,41 @@ func (m *topModel) View() string {
 		b.WriteString("waiting for the first answer...\n")
 		lines++
 	}
-	for ; lines < m.height-1; lines++ {
+	for ; lines < m.height-1-m.paneLines(); lines++ {
 		b.WriteString("\n")
 	}
+	if pane := m.paneLines(); pane > 0 {
+		b.WriteString(m.findingsPane(pane))
+	}
 	b.WriteString(m.status())
+	return b.String()
+}
+
+// findingsPane is the pane's lines, exactly n of them.
+func (m *topModel) findingsPane(n int) string {
+	var lines []string
+	switch {
+	case m.feed == nil:
+		lines = []string{titleStyle.Render("findings: waiting for the daemon...")}
+	default:
+		tab := topview.FindingsTable(m.feed.list(), time.Now(), max(1, n-2), m.width)
+		lines = append(lines, titleStyle.Render(tab.Title[0]), columnStyle.Render(pad(tab.Columns, m.width)))
+		lines = append(lines, tab.Rows...)
+	}
+	if m.findErr != nil {
+		msg := []rune(m.findErr.Error())
+		if m.width > 0 && len(msg) > m.width {
+			msg = msg[:m.width]
+		}
+		lines = append(lines[:1], errStyle.Render(string(msg)))
+	}
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i < len(lines) {
+			b.WriteString(lines[i])
+		}
+		b.WriteString("\n")
+	}
 	return b.String()
 }
 
@@ -535,7 +617,7 @@ func (m *topModel) status() string {
 	case m.err != nil:
 		return errStyle.Render(cutw(m.err.Error() + " (retrying)"))
 	}
-	hint := "q quit  s sort  g group  / filter  p pause  ? help"
+	hint := "q quit  s sort  g group  / filter  f findings  p pause  ? help"
 	if m.paused {
 		hint = "PAUSED (p resumes)  " + hint
 	}

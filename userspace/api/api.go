@@ -60,6 +60,8 @@ type Status struct {
 	Evicted          uint64            `json:"evicted"`           // removed early: the table was over 90% full
 	Vanished         uint64            `json:"vanished"`          // left the table without the daemon
 	Samples          uint64            `json:"samples"`
+	Captures         int               `json:"captures"`       // live captures running (vxtap capture)
+	CaptureCopies    uint64            `json:"capture_copies"` // copies they were sent
 	// Sinks are the outputs' queues: written, dropped, errors, the last error.
 	Sinks []pipeline.SinkStats `json:"sinks,omitempty"`
 }

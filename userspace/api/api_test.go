@@ -232,7 +232,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"GET", "/v1/top?limit=5", 400, "limit", `parameter limit: unknown parameter "limit": want sort, group, n or filter`},
 		{"GET", "/v1/status?verbose=1", 400, "", "/v1/status takes no parameters"},
 		{"GET", "/v1/counters?x", 400, "", "/v1/counters takes no parameters"},
-		{"GET", "/v2/top", 404, "", "no endpoint /v2/top: want /v1/top, /v1/status, /v1/counters or /v1/findings"},
+		{"GET", "/v2/top", 404, "", "no endpoint /v2/top: want /v1/top, /v1/status, /v1/counters, /v1/findings or /v1/capture"},
 		{"POST", "/v1/top", 405, "", "method POST not allowed: the API is read-only (GET)"},
 		{"DELETE", "/v1/status", 405, "", "method DELETE not allowed"},
 	}

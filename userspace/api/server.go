@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog/log"
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/livecap"
 	"github.com/vxtap/vxtap/userspace/rates"
 	"github.com/vxtap/vxtap/userspace/topview"
 )
@@ -52,8 +53,10 @@ type Server struct {
 	once   sync.Once
 	slots  chan struct{} // MaxInFlight tokens
 
-	findingsSrc FindingsSource // GET /v1/findings (findings.go); nil: detection off
-	groups      chan struct{}  // MaxGrouped tokens
+	findingsSrc FindingsSource           // GET /v1/findings (findings.go); nil: detection off
+	groups      chan struct{}            // MaxGrouped tokens
+	capHub      *livecap.Hub             // GET /v1/capture (capture.go); nil: captures off
+	capSessions func() map[uint32]string // VNI -> session name, for captures
 }
 
 // Listen creates the daemon's socket for iface (SocketPath) and returns
@@ -138,8 +141,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/v1/status", s.status)
 	mux.HandleFunc("/v1/counters", s.counters)
 	mux.HandleFunc("/v1/findings", s.findings)
+	mux.HandleFunc(CapturePath, s.capture)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no endpoint %s: want /v1/top, /v1/status, /v1/counters or /v1/findings", r.URL.Path))
+		writeError(w, http.StatusNotFound, "", fmt.Sprintf("no endpoint %s: want /v1/top, /v1/status, /v1/counters, /v1/findings or /v1/capture", r.URL.Path))
 	})
 	return s.guard(mux)
 }
@@ -157,6 +161,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeError(w, http.StatusMethodNotAllowed, "", fmt.Sprintf("method %s not allowed: the API is read-only (GET)", r.Method))
+			return
+		}
+		if r.URL.Path == CapturePath {
+			// Captures last long and have their own bound (livecap.MaxSlots).
+			next.ServeHTTP(w, r)
 			return
 		}
 		select {

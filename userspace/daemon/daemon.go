@@ -41,6 +41,10 @@ type Config struct {
 	// ShutdownWait bounds how long Shutdown waits for sinks to write what
 	// is queued.
 	ShutdownWait time.Duration
+	// Captures takes the copies live captures asked for (vxtap capture,
+	// livecap.Hub.Route), on the ring-buffer reader: it must not block.
+	// nil: such copies are counted and dropped.
+	Captures func([]flow.Sample)
 }
 
 // DefaultConfig is the daemon's default.
@@ -85,6 +89,7 @@ type Daemon struct {
 	lastDrain  atomic.Int64 // unix ns of the last completed drain
 	samples    atomic.Uint64
 	lostStarts atomic.Uint64 // flow starts the sweep loop was too busy to take
+	captures   atomic.Uint64 // copies for live captures (not samples)
 
 	mu       sync.Mutex
 	last     aggregate.Stats // the last sweep
@@ -347,6 +352,7 @@ type State struct {
 	VNIPackets map[uint32]uint64
 	VNIBytes   map[uint32]uint64
 	Samples    uint64
+	Captured   uint64 // copies live captures asked for (vxtap capture), not samples
 	Evicted    uint64
 	Vanished   uint64
 	KnownFlows int
@@ -370,6 +376,6 @@ func (d *Daemon) State() State {
 		rec[k] = v
 	}
 	return State{Uptime: time.Since(d.start), LastSweep: d.last, Records: rec,
-		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: d.samples.Load(),
+		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: d.samples.Load(), Captured: d.captures.Load(),
 		Evicted: d.evicted, Vanished: d.vanished, LostStarts: d.lostStarts.Load(), Sinks: d.fan.stats()}
 }

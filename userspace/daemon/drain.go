@@ -32,6 +32,9 @@ func (d *Daemon) drainOnce(deadline time.Time) error {
 	}
 	d.lastDrain.Store(time.Now().UnixNano())
 	if len(sms) > 0 {
+		sms = d.takeCaptures(sms) // live captures: capture.go
+	}
+	if len(sms) > 0 {
 		d.samples.Add(uint64(len(sms)))
 		d.fan.samples(sms)
 	}

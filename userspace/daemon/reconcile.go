@@ -11,9 +11,13 @@ import (
 // clockSlack absorbs a restart's clock base: the loader turns the data
 // path's monotonic stamps into wall time with time.Now() minus
 // CLOCK_MONOTONIC taken anew, so the same packet reads microseconds apart
-// in the killed daemon's record and in this one's table. A flow that
-// started within it after the record's last packet is the same flow (a
-// new flow reusing the 5-tuple that fast is not told apart).
+// in the killed daemon's record and in this one's table (loader/clock.go
+// keeps each base's error to the clocks' read time). A flow whose packets
+// all share one timestamp (first equal to last, a coarse clock) otherwise
+// looked like a newer flow and was counted twice. A flow that started
+// within it after the record's last packet, with at least the record's
+// totals, is the same flow (a new flow reusing the 5-tuple that fast is
+// not told apart).
 const clockSlack = 10 * time.Millisecond
 
 // reconcile runs once at start, before the ledger loads. A daemon killed
@@ -21,8 +25,9 @@ const clockSlack = 10 * time.Millisecond
 // of the ledger, or the ledger ahead of the table:
 //
 //   - records of batches after the committed one whose flow is still in
-//     the table (as the same flow: started no later than clockSlack
-//     after the record's last packet) are dropped from each durable sink: the ledger never
+//     the table (as the same flow, isSameFlow: started no later than the
+//     record's last packet, give or take clockSlack, and counted at least
+//     the record's totals) are dropped from each durable sink: the ledger never
 //     took them, and the next sweep makes them again; the others (the
 //     last packets of flows already removed) are kept: nothing else has
 //     them;
@@ -83,7 +88,7 @@ func (d *Daemon) reconcile() error {
 			return ov.holds(r)
 		}
 		c, ok := table[r.Key()]
-		return ok && !c.First.After(r.Last.Add(clockSlack))
+		return ok && isSameFlow(c, r)
 	}
 	for _, s := range sinks {
 		if err := s.s.DropAfter(d.cfg.Instance, committed, sameFlow); err != nil {
@@ -132,4 +137,16 @@ func (d *Daemon) reconcile() error {
 		return d.src.Ledger.Forget(forget)
 	}
 	return nil
+}
+
+// isSameFlow tells whether the table's flow c is the one record r counted
+// rather than a newer flow with the same key: one flow's counters never
+// go down, and a newer flow's first packet came after r's last one (a
+// flow replaces another only once the daemon removed it, or the kernel
+// evicted it, both after r's walk).
+func isSameFlow(c flow.Counters, r flow.Record) bool {
+	if c.Packets < r.TotalPackets {
+		return false
+	}
+	return !c.First.After(r.Last.Add(clockSlack))
 }

@@ -37,12 +37,17 @@ type Sink interface {
 // sinks. Its methods are safe to call from several goroutines.
 type Engine struct {
 	mu        sync.Mutex
+	reloadMu  sync.Mutex // one list reload at a time, kernel trie and lists swapped together
 	closeOnce sync.Once
 	stop      func()       // ends the list watcher
 	open      atomic.Int32 // pipeline sinks not yet closed
 	cfg       *Config
 	lists     *lists
 	sessions  Sessions
+	// kernel is the data path's threat trie once UseKernelThreats handed
+	// it over: then the kernel checks every accounted copy and the
+	// userspace threat check stands down (overflow records aside).
+	kernel flow.ThreatTable
 
 	scratch obs // the observation being looked at (under mu)
 
@@ -97,7 +102,12 @@ func (e *Engine) Metrics() *Metrics { return e.metrics }
 // Reload swaps in a new configuration and sessions; the lists are read
 // first, and on any error the running configuration stays.
 func (e *Engine) Reload(cfg *Config, sessions Sessions) error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
 	l, err := loadLists(cfg)
+	if err == nil {
+		err = e.pushThreats(l)
+	}
 	if err != nil {
 		e.metrics.reloads.WithLabelValues("error").Inc()
 		return err
@@ -118,10 +128,15 @@ func (e *Engine) Reload(cfg *Config, sessions Sessions) error {
 
 // reloadLists re-reads the list files (they changed on disk).
 func (e *Engine) reloadLists() error {
+	e.reloadMu.Lock()
+	defer e.reloadMu.Unlock()
 	e.mu.Lock()
 	cfg := e.cfg
 	e.mu.Unlock()
 	l, err := loadLists(cfg)
+	if err == nil {
+		err = e.pushThreats(l)
+	}
 	if err != nil {
 		e.metrics.reloads.WithLabelValues("error").Inc()
 		return err
@@ -191,22 +206,30 @@ func (o *obs) sides() {
 	}
 }
 
-// WriteEvents feeds flow starts (flow ends carry nothing the detectors
-// need: records follow).
+// WriteEvents feeds flow starts and the kernel's threat hits (flow ends
+// carry nothing the detectors need: records follow).
 func (e *Engine) WriteEvents(evs []flow.Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for i := range evs {
 		ev := &evs[i]
-		if ev.Type != flow.FlowStart {
+		switch ev.Type {
+		case flow.FlowStart:
+			e.metrics.inStart.Inc()
+		case flow.ThreatHit:
+			e.metrics.inThreat.Inc()
+		default:
 			continue
 		}
-		e.metrics.inStart.Inc()
 		o := &e.scratch // under e.mu; no allocation per event
 		*o = obs{vni: ev.Key.VNI, mirror: ev.MirrorSource, sess: e.sessions[ev.Key.VNI], key: ev.Key,
-			flags: ev.TCPFlags, packets: 1, first: ev.Time, last: ev.Time, start: true}
+			flags: ev.TCPFlags, packets: 1, first: ev.Time, last: ev.Time, start: ev.Type == flow.FlowStart || ev.Threat.First}
 		o.dir = direction(o.sess, o.mirror, o.key.Src, o.key.Dst)
 		o.sides()
+		if ev.Type == flow.ThreatHit {
+			e.kernelThreat(o, ev.Threat)
+			continue
+		}
 		e.onStart(o)
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/vxtap/vxtap/userspace/flow"
 )
 
 // prefixSet matches addresses against a set of CIDRs (addresses are
@@ -64,6 +66,9 @@ func (s *prefixSet) len() int {
 	}
 	return len(s.set)
 }
+
+// maxThreatLists: list ids travel as 16 bits through the kernel's event.
+const maxThreatLists = 0xffff
 
 // listLimit bounds a list file: a runaway file must not take the
 // appliance's memory.
@@ -129,9 +134,13 @@ func readLines(path string, fn func(line int, s string) error) error {
 // configuration.
 type lists struct {
 	threats *prefixSet
-	pools   *prefixSet
-	domains map[string]string    // mining domain -> origin
-	stamps  map[string]fileStamp // each file as it was just before it was read
+	// threatEntries are the threat prefixes with their list ids (the
+	// 1-based index in ThreatLists), for the kernel's trie.
+	threatEntries []flow.ThreatEntry
+	threatFiles   []string // list id - 1 -> file
+	pools         *prefixSet
+	domains       map[string]string    // mining domain -> origin
+	stamps        map[string]fileStamp // each file as it was just before it was read
 }
 
 // loadLists reads every list file and the inline entries of cfg.
@@ -140,11 +149,23 @@ func loadLists(cfg *Config) (*lists, error) {
 	for _, f := range listFiles(cfg) {
 		l.stamps[f] = stampOf(f)
 	}
-	for _, f := range cfg.ThreatLists {
-		if err := readPrefixFile(f, l.threats); err != nil {
+	if len(cfg.ThreatLists) > maxThreatLists {
+		return nil, fmt.Errorf("threat lists: %d files, at most %d", len(cfg.ThreatLists), maxThreatLists)
+	}
+	for i, f := range cfg.ThreatLists {
+		one := newPrefixSet()
+		if err := readPrefixFile(f, one); err != nil {
 			return nil, fmt.Errorf("threat list: %w", err)
 		}
+		for p, origin := range one.set {
+			if _, dup := l.threats.set[p]; dup {
+				continue // the first list naming a prefix keeps it
+			}
+			l.threats.add(p, origin)
+			l.threatEntries = append(l.threatEntries, flow.ThreatEntry{Prefix: p, List: uint16(i + 1)})
+		}
 	}
+	l.threatFiles = append([]string(nil), cfg.ThreatLists...)
 	for _, p := range cfg.Mining.Pools {
 		l.pools.add(p, "detect.mining.pools")
 	}

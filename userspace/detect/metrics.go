@@ -18,6 +18,7 @@ type Metrics struct {
 	inStart    prometheus.Counter // inputs by kind, resolved once: the hot path
 	inRecord   prometheus.Counter
 	inDNS      prometheus.Counter
+	inThreat   prometheus.Counter
 	entries    *prometheus.Desc
 	evictions  *prometheus.Desc
 	held       *prometheus.Desc
@@ -57,6 +58,7 @@ func NewMetrics() *Metrics {
 		m.dnsParse.WithLabelValues(r)
 	}
 	m.inStart, m.inRecord, m.inDNS = m.inputs.WithLabelValues("flow_start"), m.inputs.WithLabelValues("record"), m.inputs.WithLabelValues("dns_query")
+	m.inThreat = m.inputs.WithLabelValues("threat_hit")
 	return m
 }
 

@@ -25,7 +25,7 @@ const (
 
 // Top-level keys by document kind.
 var topKeys = map[DocKind][]string{
-	DocConfig:      {"sessions", "default", "filters", "amazon_dns", "vpc_cidrs", "allowed_sources", "detect", "TrafficMirrorFilters", "TrafficMirrorSessions", "NextToken"}, // detect: read by userspace/detect
+	DocConfig:      {"sessions", "default", "filters", "amazon_dns", "vpc_cidrs", "allowed_sources", "detect", "run", "TrafficMirrorFilters", "TrafficMirrorSessions", "NextToken"}, // detect: read by userspace/detect; run: flags of vxtap run (cmd/vxtap/config_flags.go)
 	DocAWSFilters:  {"TrafficMirrorFilters", "NextToken"},
 	DocAWSSessions: {"TrafficMirrorSessions", "NextToken"},
 }

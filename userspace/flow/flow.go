@@ -85,15 +85,41 @@ type EventType uint8
 const (
 	FlowStart EventType = 1 // first packet of a flow
 	FlowEnd   EventType = 2 // TCP FIN or RST seen
+	ThreatHit EventType = 5 // a flow's first packet to or from a threat-listed address (Threat says which side)
 )
 
-// Event is a flow-start or flow-end record from the ring buffer.
+// Event is a flow-start, flow-end or threat-hit record from the ring buffer.
 type Event struct {
 	Type         EventType
+	Threat       ThreatMatch // ThreatHit only
 	Time         time.Time
 	Key          Key
 	TCPFlags     uint8
 	MirrorSource netip.Addr
+}
+
+// ThreatMatch is which inner addresses of a ThreatHit are listed: the id
+// of the list each one's longest listed prefix is on, 0 = not listed.
+type ThreatMatch struct {
+	SrcList uint16
+	DstList uint16
+	First   bool // the packet that hit started the flow (its flags are the flow's first)
+}
+
+// ThreatEntry is one listed prefix and the list it is on (ids from 1).
+type ThreatEntry struct {
+	Prefix netip.Prefix
+	List   uint16
+}
+
+// ThreatTable is the data path's threat trie: every accounted copy is
+// checked against it, and a flow's first hit comes back as a ThreatHit.
+type ThreatTable interface {
+	// SetThreats makes entries the listed prefixes; a prefix in both the
+	// old and the new set is never missing meanwhile.
+	SetThreats(entries []ThreatEntry) error
+	// ThreatCapacity is how many prefixes the table holds.
+	ThreatCapacity() int
 }
 
 // Sample is a sampled inner frame from the ring buffer.
@@ -103,6 +129,12 @@ type Sample struct {
 	OrigLen uint32 // inner frame length as the mirror delivered it
 	Rule    uint32 // filter rule that asked for it, 0 = rate sampling
 	Data    []byte // up to the snap length of the inner frame
+	// Live captures (vxtap capture): bit i set when capture slot i asked
+	// for this copy, with slot i's generation when it was sent; 0 for the
+	// rate and rule samples of the sample sinks.
+	Captures     uint8
+	CaptureGens  [8]uint8
+	MirrorSource netip.Addr // the mirror source, when the record carries it
 }
 
 // Counter is one named data path counter, CPUs merged.

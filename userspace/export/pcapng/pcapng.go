@@ -22,8 +22,11 @@ type Writer struct {
 	ifaces  map[uint32]int // VNI -> pcapng interface id
 	snapLen uint32
 	// Names, if set, names the session of a VNI in its interface description.
-	Names   func(vni uint32) string
-	Written uint64
+	Names func(vni uint32) string
+	// SessionNames names each VNI's interface after its session (from
+	// Names) instead of "vni-N", as `vxtap capture` does.
+	SessionNames bool
+	Written      uint64
 }
 
 // NewWriter starts a pcapng section on w. The first interface is a
@@ -45,13 +48,17 @@ func (w *Writer) Write(s flow.Sample) error {
 	id, ok := w.ifaces[s.VNI]
 	if !ok {
 		desc := fmt.Sprintf("VXLAN VNI %d", s.VNI)
+		name := fmt.Sprintf("vni-%d", s.VNI)
 		if w.Names != nil {
 			if n := w.Names(s.VNI); n != "" {
 				desc += " (session " + n + ")"
+				if w.SessionNames {
+					name = n
+				}
 			}
 		}
 		var err error
-		id, err = w.w.AddInterface(pcapgo.NgInterface{Name: fmt.Sprintf("vni-%d", s.VNI), Description: desc,
+		id, err = w.w.AddInterface(pcapgo.NgInterface{Name: name, Description: desc,
 			LinkType: layers.LinkTypeEthernet, SnapLength: w.snapLen, TimestampResolution: 9, OS: runtime.GOOS})
 		if err != nil {
 			return fmt.Errorf("pcapng interface for VNI %d: %w", s.VNI, err)
@@ -59,6 +66,9 @@ func (w *Writer) Write(s flow.Sample) error {
 		w.ifaces[s.VNI] = id
 	}
 	comment := fmt.Sprintf("vni=%d", s.VNI)
+	if s.MirrorSource.IsValid() {
+		comment += " mirror=" + s.MirrorSource.String()
+	}
 	if s.Rule != 0 {
 		comment += fmt.Sprintf(" rule=%d", s.Rule)
 	}

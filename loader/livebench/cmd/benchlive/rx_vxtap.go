@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ func (v *vxtapRx) start(l *livebench.Lab) error {
 		args = append(args, "--config", cfg)
 	case "sample":
 		args = append(args, "--sample-rate", "64", "--sample-file", filepath.Join(v.dir, "samples.pcapng"))
+	case "decap":
+		// The feed's far end is what an IDS would read; vxtap creates it.
+		args = append(args, "--decap-to", "create:"+decapName)
 	case "flood":
 		// Room for every new flow below the 90% pressure-relief mark.
 		args = append(args, "--flow-table-size", strconv.FormatUint(v.s.floodFrames*5/4+1024, 10))
@@ -52,6 +56,11 @@ func (v *vxtapRx) start(l *livebench.Lab) error {
 func (v *vxtapRx) finish(l *livebench.Lab) (account, error) {
 	defer os.RemoveAll(v.dir)
 	cpu, _ := procSeconds(v.d.pid())
+	var fwd string
+	if v.variant == "decap" {
+		// Read before the stop: what the feed took and what it lost.
+		fwd = decapCounts(l)
+	}
 	if err := v.d.stop(syscall.SIGTERM, 120*time.Second); err != nil {
 		return account{}, fmt.Errorf("vxtap run: %w: %s", err, v.d.tail())
 	}
@@ -59,7 +68,34 @@ func (v *vxtapRx) finish(l *livebench.Lab) (account, error) {
 	if err != nil {
 		return account{}, err
 	}
-	return account{packets: n, procCPU: cpu, note: fmt.Sprintf("%d records", records)}, nil
+	return account{packets: n, procCPU: cpu, note: strings.TrimSpace(fmt.Sprintf("%d records %s", records, fwd))}, nil
+}
+
+// decapName is the decap feed the vxtap-decap receiver creates (at most
+// 10 characters: vxtap adds "-peer" for the side it redirects into).
+const decapName = "blfeed"
+
+// decapCounts reads the feed's counters from the daemon's /metrics in the
+// receiver's namespace: copies forwarded, and any not delivered.
+func decapCounts(l *livebench.Lab) string {
+	out, err := exec.Command("nsenter", "--net="+livebench.NSPath(l.RxNS), "curl", "-sf", "--max-time", "5",
+		"http://127.0.0.1:19781/metrics").Output()
+	if err != nil {
+		return "(decap counters unread: " + err.Error() + ")"
+	}
+	var parts []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "vxtap_flagged_packets_total{") || !strings.Contains(line, `flag="decap_`) {
+			continue
+		}
+		f := strings.Fields(line)
+		name := line[strings.Index(line, `flag="`)+6:]
+		name = name[:strings.Index(name, `"`)]
+		if f[len(f)-1] != "0" {
+			parts = append(parts, name+"="+f[len(f)-1])
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // sumRecords adds up the packets of every flow record in a flow log.

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/vxtap/vxtap/loader/livebench"
@@ -31,7 +32,7 @@ func TestBenchLiveSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lab.Close() })
-	specs, err := pickReceivers("drop,touch,vxtap,vxtap-4096,vxtap-newflows")
+	specs, err := pickReceivers("drop,touch,vxtap,vxtap-4096,vxtap-decap,vxtap-newflows")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +54,8 @@ func TestBenchLiveSmoke(t *testing.T) {
 				t.Errorf("%s %s: receiver got %d of %d transmitted", mode, spec.name, res.Received, res.Offered)
 			case res.Received == 0 || !res.Exact:
 				t.Errorf("%s %s: accounted %d of %d received", mode, spec.name, res.Accounted, res.Received)
+			case spec.name == "vxtap-decap" && !strings.Contains(res.Note, fmt.Sprintf("decap_forwarded=%d", res.Accounted)):
+				t.Errorf("%s %s: every accounted copy should be forwarded to the feed: %s", mode, spec.name, res.Note)
 			}
 		}
 	}

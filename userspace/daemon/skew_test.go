@@ -1,0 +1,166 @@
+package daemon
+
+import (
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vxtap/vxtap/userspace/export/jsonl"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/flow/flowtest"
+	"github.com/vxtap/vxtap/userspace/pipeline"
+)
+
+// skewedTable converts times as the loader does: each walk takes its own
+// clock base (wall minus monotonic, read anew), so the same kernel
+// timestamp comes out a little different from one walk to the next, and
+// from one daemon to the next. Here every walk's base is step later than
+// the previous one.
+type skewedTable struct {
+	*flowtest.Table
+	step time.Duration
+	mu   sync.Mutex
+	n    int
+}
+
+func (t *skewedTable) Walk(fn func(flow.Key, flow.Counters)) error {
+	t.mu.Lock()
+	t.n++
+	skew := time.Duration(t.n) * t.step
+	t.mu.Unlock()
+	return t.Table.Walk(func(k flow.Key, c flow.Counters) {
+		c.First, c.Last = c.First.Add(skew), c.Last.Add(skew)
+		fn(k, c)
+	})
+}
+
+func (t *skewedTable) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
+	t.mu.Lock()
+	t.n++
+	skew := time.Duration(t.n) * t.step
+	t.mu.Unlock()
+	out, err := t.Table.Remove(keys)
+	for k, c := range out {
+		c.First, c.Last = c.First.Add(skew), c.Last.Add(skew)
+		out[k] = c
+	}
+	return out, err
+}
+
+// TestKillWithClockSkew reproduces the soak's doubled flows: a flow whose
+// packets all share one timestamp (first == last) has a record in the
+// last batch a daemon committed (or stored without committing); the
+// daemon is killed; the next one reads the table with a clock base a
+// microsecond later, so the flow's first packet seems to come after the
+// record's last one. Reconcile must still know it as the same flow: keep
+// its ledger totals (and cut its uncommitted records), so every packet is
+// counted exactly once.
+func TestKillWithClockSkew(t *testing.T) {
+	for _, tc := range []string{"committed", "committed-ledger-failed", "stored-not-committed"} {
+		t.Run(tc, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "flows.json")
+			tab := &skewedTable{Table: flowtest.NewTable(), step: time.Microsecond}
+			led := newLedger()
+			const n = 10
+			sent := map[flow.Key]uint64{}
+			at := time.Now()
+			send := func() {
+				for i := 0; i < n; i++ {
+					tab.Packet(key(i), 100, at, 0) // one timestamp for every packet
+					sent[key(i)]++
+				}
+			}
+			newDaemon := func(sink pipeline.RecordSink) *Daemon {
+				seq, err := pipeline.OpenSeq(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg := fastConfig()
+				cfg.Seq = seq
+				cfg.Aggregate.ActiveTimeout = time.Millisecond
+				cfg.Aggregate.IdleTimeout = time.Hour // the flows stay in the table
+				cfg.ShutdownWait = 50 * time.Millisecond
+				d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return d
+			}
+			open := func() *jsonl.Sink {
+				s, err := jsonl.Open(jsonl.Config{Path: path})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			send()
+			d := newDaemon(open())
+			time.Sleep(2 * time.Millisecond)
+			switch tc {
+			case "committed":
+				d.sweep(time.Now())
+				if !d.settle(time.Now().Add(time.Second)) {
+					t.Fatal("batch not committed")
+				}
+			case "committed-ledger-failed":
+				led.failSave = 1
+				d.sweep(time.Now())
+				d.settle(time.Now().Add(time.Second))
+			case "stored-not-committed":
+				// A first batch committed, then one stored but not committed.
+				d.sweep(time.Now())
+				if !d.settle(time.Now().Add(time.Second)) {
+					t.Fatal("batch not committed")
+				}
+				d.Close()
+				send()
+				stall := make(chan struct{})
+				defer close(stall)
+				d = newDaemon(stallAfterWrite{open(), stall})
+				time.Sleep(2 * time.Millisecond)
+				d.sweep(time.Now())
+				if d.settle(time.Now().Add(100 * time.Millisecond)) {
+					t.Fatal("the stalled batch was committed")
+				}
+			}
+			d.Close() // killed: no shutdown records
+			d = newDaemon(open())
+			time.Sleep(2 * time.Millisecond)
+			if _, err := d.Shutdown(true); err != nil {
+				t.Fatal(err)
+			}
+			got := sumFile(t, path)
+			for k, want := range sent {
+				if got[k] != want {
+					t.Errorf("%v: the flow log carries %d packets, %d were sent", k, got[k], want)
+				}
+			}
+		})
+	}
+}
+
+// TestIsSameFlow: a flow that began within the clocks' slack of a
+// record's last packet, with at least its totals, is the record's flow; a
+// flow with fewer packets than the record's totals, or begun later, is a
+// newer one with the same key.
+func TestIsSameFlow(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	r := flow.Record{First: t0, Last: t0, Packets: 5, TotalPackets: 5}
+	for _, tc := range []struct {
+		name string
+		c    flow.Counters
+		same bool
+	}{
+		{"same stamps", flow.Counters{First: t0, Last: t0, Packets: 5}, true},
+		{"read a microsecond later", flow.Counters{First: t0.Add(time.Microsecond), Packets: 7}, true},
+		{"read a microsecond earlier", flow.Counters{First: t0.Add(-time.Microsecond), Packets: 5}, true},
+		{"fewer packets than the record's totals", flow.Counters{First: t0, Packets: 4}, false},
+		{"begun after the slack", flow.Counters{First: t0.Add(clockSlack + time.Nanosecond), Packets: 9}, false},
+	} {
+		if got := isSameFlow(tc.c, r); got != tc.same {
+			t.Errorf("%s: same flow %v, want %v", tc.name, got, tc.same)
+		}
+	}
+}
