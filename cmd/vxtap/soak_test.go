@@ -151,10 +151,18 @@ loop:
 	if got.err != nil {
 		t.Fatal(got.err)
 	}
-	if !freed {
+	if filled && !freed {
 		os.Remove(filler)
 	}
-	// Past the idle timeout, so every flow's last packets are in a record.
+	// The held batch lands at the sink's next retry (its backoff reaches
+	// 5 s): wait until /healthz no longer says degraded, then past the
+	// idle timeout, so every flow's last packets are in a record.
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		h, err := inAppNS(t, lab.AppNS, "curl", "-s", "--max-time", "5", "http://127.0.0.1:9781/healthz")
+		if err == nil && !strings.Contains(h, "degraded") {
+			break
+		}
+	}
 	time.Sleep(3 * time.Second)
 	d.stop(t, syscall.SIGTERM)
 
