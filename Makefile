@@ -52,10 +52,10 @@ bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per sour
 	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
 
 soak: build ## the lab for 10 minutes (SOAK=10m) under SIGKILL restarts, SIGHUP reloads and a full-then-freed flow-log disk: exact records, flat memory (go test runs 2 minutes)
-	VXTAP_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/vxtap/ | grep -E '^(=== RUN|--- |\s+soak_test|ok|FAIL|PASS)'
+	set -o pipefail; VXTAP_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/vxtap/ | grep -E '^(=== RUN|--- |\s+soak_test|ok|FAIL|PASS)'
 
 torture: ## the differential torture: 200,000 generated frames through XDP and the Go reference parser (go test runs 20,000)
-	VXTAP_TORTURE_N=200000 $(GO) test -count=1 -timeout 30m -run TestTortureDifferential -v ./loader/ | tail -3
+	set -o pipefail; VXTAP_TORTURE_N=200000 $(GO) test -count=1 -timeout 30m -run TestTortureDifferential -v ./loader/ | tail -3
 
 # Every decoder of outside input, as package:FuzzTarget; seeds in each
 # package's testdata/fuzz/<target>/.
