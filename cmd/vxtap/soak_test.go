@@ -86,7 +86,9 @@ func TestSoak(t *testing.T) {
 	if lab.Sessions == "" {
 		t.Fatal("the lab wrote no sessions file")
 	}
-	disk := testutil.Tmpfs(t, 32<<20)
+	// Room for the flow log of the whole run (~16 MB a minute of the lab's
+	// traffic) with a margin: the disk must fill only when the test fills it.
+	disk := testutil.Tmpfs(t, int(dur.Minutes()+1)*48<<20)
 	flowLog := filepath.Join(disk, "flows.json")
 	filler := filepath.Join(disk, "filler")
 	// The state directory is elsewhere: only the flow log's disk fills.
