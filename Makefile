@@ -51,7 +51,7 @@ bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN; live captures too), 1M-f
 bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per source and in total
 	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
 
-soak: build ## the lab for 10 minutes (SOAK=10m) under SIGKILL restarts, SIGHUP reloads and a full-then-freed flow-log disk: exact records, flat memory (go test runs 2 minutes)
+soak: build ## the lab for 10 minutes (SOAK=10m) under SIGKILL restarts, SIGHUP reloads and a full-then-freed flow-log disk: exact records, flat memory
 	set -o pipefail; VXTAP_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/vxtap/ | grep -E '^(=== RUN|--- |\s+soak_test|ok|FAIL|PASS)'
 
 torture: ## the differential torture: 200,000 generated frames through XDP and the Go reference parser (go test runs 20,000)
