@@ -47,6 +47,7 @@ func runCommand() *cli.Command {
 			&cli.DurationFlag{Name: "idle-timeout", Value: dd.Aggregate.IdleTimeout, Usage: "flow idle timeout"},
 			&cli.DurationFlag{Name: "active-timeout", Value: dd.Aggregate.ActiveTimeout, Usage: "flow active timeout"},
 			&cli.DurationFlag{Name: "sweep-interval", Value: dd.SweepInterval, Usage: "flow table sweep interval"},
+			&cli.DurationFlag{Name: "shutdown-wait", Value: time.Minute, Usage: "at a stop, how long the outputs may take to store the last records (a million flows take seconds) before the program is left attached for the next run"},
 		}, append(append(filterRunFlags(), decapFlags()...), outputFlags()...)...),
 		Action: runDaemon,
 	}
@@ -157,6 +158,7 @@ func runDaemon(c *cli.Context) error {
 
 	dcfg := daemon.DefaultConfig()
 	dcfg.SweepInterval = c.Duration("sweep-interval")
+	dcfg.ShutdownWait = c.Duration("shutdown-wait")
 	dcfg.Aggregate.IdleTimeout, dcfg.Aggregate.ActiveTimeout = c.Duration("idle-timeout"), c.Duration("active-timeout")
 	dcfg.Aggregate.TableSize = int(objs.FlowTableSize())
 	progID := progID(objs)

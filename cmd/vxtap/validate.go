@@ -79,7 +79,7 @@ func validateRun(c *cli.Context, cfg *loader.Config) (*runPrecheck, error) {
 	if err := checkIface(c.String("iface")); err != nil {
 		return nil, err
 	}
-	if err := positiveDurations(c, "idle-timeout", "active-timeout", "sweep-interval"); err != nil {
+	if err := positiveDurations(c, "idle-timeout", "active-timeout", "sweep-interval", "shutdown-wait"); err != nil {
 		return nil, err
 	}
 	switch m := c.String("xdp-mode"); m {
