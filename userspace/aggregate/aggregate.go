@@ -88,23 +88,77 @@ func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
-// from now on.
+// from now on. An entry counts only for the flow it was written for: one
+// whose key is no longer in the table (a daemon killed between removing
+// the flow and forgetting the entry), or is there with fewer packets or
+// bytes than the entry says (a new flow reusing the 5-tuple: one flow's
+// counters never go down), is forgotten instead, or the new flow's
+// packets would be taken for ones already exported and never recorded.
 func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 	a.ledger = l
 	if err := a.useOverflowLedger(l); err != nil {
 		return err
 	}
+	entries, order, err := loadLedger(l)
+	if err != nil {
+		return err
+	}
+	keep, err := currentEntries(a.src, entries)
+	if err != nil {
+		return err
+	}
 	at := a.clock.stamp(now)
-	return l.Load(func(k flow.Key, packets, bytes uint64) {
+	var stale []flow.Key
+	for _, k := range order {
+		v, ok := keep[k]
+		if !ok {
+			stale = append(stale, k)
+			continue
+		}
 		// A flow already known starts over, as a new one would.
 		fk := pack(&k)
-		i, ok := a.state.get(&fk)
-		if ok {
+		if i, ok := a.state.get(&fk); ok {
 			a.state.drop(i)
 		}
 		e := &a.state.slots[a.add(fk, at)]
-		e.packets, e.bytes = packets, bytes
+		e.packets, e.bytes = v[0], v[1]
+	}
+	if len(stale) > 0 {
+		return l.Forget(stale)
+	}
+	return nil
+}
+
+// loadLedger reads every entry (a key met twice keeps its later totals)
+// and the keys in the order first met.
+func loadLedger(l Ledger) (map[flow.Key][2]uint64, []flow.Key, error) {
+	entries := map[flow.Key][2]uint64{}
+	var order []flow.Key
+	err := l.Load(func(k flow.Key, packets, bytes uint64) {
+		if _, ok := entries[k]; !ok {
+			order = append(order, k)
+		}
+		entries[k] = [2]uint64{packets, bytes}
 	})
+	return entries, order, err
+}
+
+// currentEntries keeps the ledger entries whose flow is in the table now
+// with at least the entry's counts.
+func currentEntries(src flow.FlowSource, entries map[flow.Key][2]uint64) (map[flow.Key][2]uint64, error) {
+	keep := make(map[flow.Key][2]uint64, len(entries))
+	if len(entries) == 0 {
+		return keep, nil
+	}
+	err := src.Walk(func(k flow.Key, c flow.Counters) {
+		if v, ok := entries[k]; ok && c.Packets >= v[0] && c.Bytes >= v[1] {
+			keep[k] = v
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("check flow ledger against the table: %w", err)
+	}
+	return keep, nil
 }
 
 // flush saves the pending records' totals in the ledger, then emits them.
