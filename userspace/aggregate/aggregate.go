@@ -4,8 +4,10 @@
 package aggregate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -99,66 +101,57 @@ func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 	if err := a.useOverflowLedger(l); err != nil {
 		return err
 	}
-	entries, order, err := loadLedger(l)
-	if err != nil {
-		return err
-	}
-	keep, err := currentEntries(a.src, entries)
-	if err != nil {
-		return err
-	}
 	at := a.clock.stamp(now)
-	var stale []flow.Key
-	for _, k := range order {
-		v, ok := keep[k]
-		if !ok {
-			stale = append(stale, k)
-			continue
-		}
+	loaded := map[uint32]bool{} // slots made from an entry: true once the table has their flow
+	err := l.Load(func(k flow.Key, packets, bytes uint64) {
 		// A flow already known starts over, as a new one would.
 		fk := pack(&k)
 		if i, ok := a.state.get(&fk); ok {
 			a.state.drop(i)
+			delete(loaded, i)
 		}
-		e := &a.state.slots[a.add(fk, at)]
-		e.packets, e.bytes = v[0], v[1]
-	}
-	if len(stale) > 0 {
-		return l.Forget(stale)
-	}
-	return nil
-}
-
-// loadLedger reads every entry (a key met twice keeps its later totals)
-// and the keys in the order first met.
-func loadLedger(l Ledger) (map[flow.Key][2]uint64, []flow.Key, error) {
-	entries := map[flow.Key][2]uint64{}
-	var order []flow.Key
-	err := l.Load(func(k flow.Key, packets, bytes uint64) {
-		if _, ok := entries[k]; !ok {
-			order = append(order, k)
-		}
-		entries[k] = [2]uint64{packets, bytes}
+		i := a.add(fk, at)
+		e := &a.state.slots[i]
+		e.packets, e.bytes = packets, bytes
+		loaded[i] = false
 	})
-	return entries, order, err
-}
-
-// currentEntries keeps the ledger entries whose flow is in the table now
-// with at least the entry's counts.
-func currentEntries(src flow.FlowSource, entries map[flow.Key][2]uint64) (map[flow.Key][2]uint64, error) {
-	keep := make(map[flow.Key][2]uint64, len(entries))
-	if len(entries) == 0 {
-		return keep, nil
+	if err != nil || len(loaded) == 0 {
+		return err
 	}
-	err := src.Walk(func(k flow.Key, c flow.Counters) {
-		if v, ok := entries[k]; ok && c.Packets >= v[0] && c.Bytes >= v[1] {
-			keep[k] = v
+	err = a.src.Walk(func(k flow.Key, c flow.Counters) {
+		fk := pack(&k)
+		if i, ok := a.state.get(&fk); ok {
+			if _, ok := loaded[i]; ok {
+				e := &a.state.slots[i]
+				loaded[i] = loaded[i] || (c.Packets >= e.packets && c.Bytes >= e.bytes)
+			}
 		}
 	})
 	if err != nil {
-		return nil, fmt.Errorf("check flow ledger against the table: %w", err)
+		return fmt.Errorf("check flow ledger against the table: %w", err)
 	}
-	return keep, nil
+	var stale []fkey
+	for i, current := range loaded {
+		if !current {
+			stale = append(stale, a.state.slots[i].key)
+			a.state.drop(i)
+		}
+	}
+	return forgetStale(l, stale)
+}
+
+// forgetStale forgets the ledger entries of flows no longer in the table,
+// in key order.
+func forgetStale(l Ledger, stale []fkey) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	slices.SortFunc(stale, func(x, y fkey) int { return bytes.Compare(x[:], y[:]) })
+	keys := make([]flow.Key, len(stale))
+	for i := range stale {
+		keys[i] = stale[i].unpack()
+	}
+	return l.Forget(keys)
 }
 
 // flush saves the pending records' totals in the ledger, then emits them.

@@ -43,7 +43,7 @@ func newRef(cfg Config, src flow.FlowSource, emit func(flow.Record)) *refAggrega
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
 // from now on. Entries whose flow is not in the table with at least their
-// counts are another flow's: forgotten, in the order first loaded.
+// counts are another flow's: forgotten.
 func (a *refAggregator) UseLedger(l Ledger, now time.Time) error {
 	a.ledger = l
 	loaded := map[flow.Key][2]uint64{}
@@ -62,19 +62,17 @@ func (a *refAggregator) UseLedger(l Ledger, now time.Time) error {
 			return err
 		}
 	}
-	var stale []flow.Key
+	var stale []fkey
 	for _, k := range order {
 		v := loaded[k]
 		if c, ok := table[k]; !ok || c.Packets < v[0] || c.Bytes < v[1] {
-			stale = append(stale, k)
+			stale = append(stale, pack(&k))
+			delete(a.state, k) // a flow known from an event starts over, as a new one would
 			continue
 		}
 		a.state[k] = &refExported{packets: v[0], bytes: v[1], lastRecord: now, seen: a.sweeps}
 	}
-	if len(stale) > 0 {
-		return l.Forget(stale)
-	}
-	return nil
+	return forgetStale(l, stale)
 }
 
 // flush saves the pending records' totals in the ledger, then emits them.
