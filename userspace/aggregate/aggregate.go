@@ -4,8 +4,10 @@
 package aggregate
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -88,23 +90,68 @@ func New(cfg Config, src flow.FlowSource, emit func(flow.Record)) *Aggregator {
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
-// from now on.
+// from now on. An entry counts only for the flow it was written for: one
+// whose key is no longer in the table (a daemon killed between removing
+// the flow and forgetting the entry), or is there with fewer packets or
+// bytes than the entry says (a new flow reusing the 5-tuple: one flow's
+// counters never go down), is forgotten instead, or the new flow's
+// packets would be taken for ones already exported and never recorded.
 func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 	a.ledger = l
 	if err := a.useOverflowLedger(l); err != nil {
 		return err
 	}
 	at := a.clock.stamp(now)
-	return l.Load(func(k flow.Key, packets, bytes uint64) {
+	loaded := map[uint32]bool{} // slots made from an entry: true once the table has their flow
+	err := l.Load(func(k flow.Key, packets, bytes uint64) {
 		// A flow already known starts over, as a new one would.
 		fk := pack(&k)
-		i, ok := a.state.get(&fk)
-		if ok {
+		if i, ok := a.state.get(&fk); ok {
+			a.state.drop(i)
+			delete(loaded, i)
+		}
+		i := a.add(fk, at)
+		e := &a.state.slots[i]
+		e.packets, e.bytes = packets, bytes
+		loaded[i] = false
+	})
+	if err != nil || len(loaded) == 0 {
+		return err
+	}
+	err = a.src.Walk(func(k flow.Key, c flow.Counters) {
+		fk := pack(&k)
+		if i, ok := a.state.get(&fk); ok {
+			if _, ok := loaded[i]; ok {
+				e := &a.state.slots[i]
+				loaded[i] = loaded[i] || (c.Packets >= e.packets && c.Bytes >= e.bytes)
+			}
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("check flow ledger against the table: %w", err)
+	}
+	var stale []fkey
+	for i, current := range loaded {
+		if !current {
+			stale = append(stale, a.state.slots[i].key)
 			a.state.drop(i)
 		}
-		e := &a.state.slots[a.add(fk, at)]
-		e.packets, e.bytes = packets, bytes
-	})
+	}
+	return forgetStale(l, stale)
+}
+
+// forgetStale forgets the ledger entries of flows no longer in the table,
+// in key order.
+func forgetStale(l Ledger, stale []fkey) error {
+	if len(stale) == 0 {
+		return nil
+	}
+	slices.SortFunc(stale, func(x, y fkey) int { return bytes.Compare(x[:], y[:]) })
+	keys := make([]flow.Key, len(stale))
+	for i := range stale {
+		keys[i] = stale[i].unpack()
+	}
+	return l.Forget(keys)
 }
 
 // flush saves the pending records' totals in the ledger, then emits them.

@@ -228,6 +228,16 @@ func runHistory(t *testing.T, h history) {
 		for i := 0; i < 20; i++ {
 			load = append(load, keys[rnd.IntN(12)])
 		}
+		// Some of the loaded flows are in the table, with more or fewer
+		// packets than their entry (the same flow, or a new one with the
+		// key); the rest left it: their entries are forgotten.
+		for _, k := range keys[:10] {
+			c := flow.Counters{Packets: uint64(rnd.IntN(25)), First: wallBase, Last: wallBase}
+			c.Bytes = c.Packets * 100
+			for _, s := range sides {
+				s.tab.put(k, c)
+			}
+		}
 		at := clockAt(0)
 		for _, s := range sides {
 			if err := s.agg.UseLedger(&logLedger{load: load, log: &s.log}, at); err != nil {

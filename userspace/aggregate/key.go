@@ -40,3 +40,26 @@ func family(a netip.Addr) byte {
 	}
 	return 0
 }
+
+// unpack is the flow key p was packed from.
+func (p *fkey) unpack() flow.Key {
+	k := flow.Key{
+		VNI:   binary.LittleEndian.Uint32(p[32:36]),
+		SPort: binary.LittleEndian.Uint16(p[36:38]),
+		DPort: binary.LittleEndian.Uint16(p[38:40]),
+		Proto: p[40],
+	}
+	k.Src = unpackAddr([16]byte(p[0:16]), p[41]&3)
+	k.Dst = unpackAddr([16]byte(p[16:32]), p[41]>>2&3)
+	return k
+}
+
+func unpackAddr(b [16]byte, fam byte) netip.Addr {
+	switch fam {
+	case 1:
+		return netip.AddrFrom16(b).Unmap()
+	case 2:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
+}

@@ -42,12 +42,37 @@ func newRef(cfg Config, src flow.FlowSource, emit func(flow.Record)) *refAggrega
 }
 
 // UseLedger loads what earlier runs exported and keeps the ledger current
-// from now on.
+// from now on. Entries whose flow is not in the table with at least their
+// counts are another flow's: forgotten.
 func (a *refAggregator) UseLedger(l Ledger, now time.Time) error {
 	a.ledger = l
-	return l.Load(func(k flow.Key, packets, bytes uint64) {
-		a.state[k] = &refExported{packets: packets, bytes: bytes, lastRecord: now, seen: a.sweeps}
-	})
+	loaded := map[flow.Key][2]uint64{}
+	var order []flow.Key
+	if err := l.Load(func(k flow.Key, packets, bytes uint64) {
+		if _, ok := loaded[k]; !ok {
+			order = append(order, k)
+		}
+		loaded[k] = [2]uint64{packets, bytes}
+	}); err != nil {
+		return err
+	}
+	table := map[flow.Key]flow.Counters{}
+	if len(loaded) > 0 {
+		if err := a.src.Walk(func(k flow.Key, c flow.Counters) { table[k] = c }); err != nil {
+			return err
+		}
+	}
+	var stale []fkey
+	for _, k := range order {
+		v := loaded[k]
+		if c, ok := table[k]; !ok || c.Packets < v[0] || c.Bytes < v[1] {
+			stale = append(stale, pack(&k))
+			delete(a.state, k) // a flow known from an event starts over, as a new one would
+			continue
+		}
+		a.state[k] = &refExported{packets: v[0], bytes: v[1], lastRecord: now, seen: a.sweeps}
+	}
+	return forgetStale(l, stale)
 }
 
 // flush saves the pending records' totals in the ledger, then emits them.

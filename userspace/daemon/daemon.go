@@ -136,7 +136,13 @@ func New(cfg Config, src Sources, outs pipeline.Outputs) (*Daemon, error) {
 		return nil, err
 	}
 	if src.Ledger != nil {
-		if err := d.agg.UseLedger(src.Ledger, time.Now()); err != nil {
+		// UseLedger walks the table to tell its entries' flows from new
+		// ones with the same key: no sweep, so the observers do not see it.
+		obs := d.outs.Observers
+		d.outs.Observers = nil
+		err := d.agg.UseLedger(src.Ledger, time.Now())
+		d.outs.Observers = obs
+		if err != nil {
 			return nil, err
 		}
 	}
