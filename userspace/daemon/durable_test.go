@@ -20,17 +20,21 @@ import (
 	"github.com/vxtap/vxtap/userspace/report"
 )
 
-// memLedger stands in for the pinned ledger map; failSave makes the next
-// Save fail (a kill between the flow log and the ledger looks the same).
-type memLedger struct {
+// memTable is an in-memory pinned ledger map: totals by key; failSave
+// makes the next save fail (a kill before the ledger write looks the same
+// to the next daemon).
+type memTable[K comparable] struct {
 	mu       sync.Mutex
-	m        map[flow.Key][2]uint64
+	m        map[K][2]uint64
 	failSave int
+	name     string
 }
 
-func newLedger() *memLedger { return &memLedger{m: map[flow.Key][2]uint64{}} }
+func newMemTable[K comparable](name string) memTable[K] {
+	return memTable[K]{m: map[K][2]uint64{}, name: name}
+}
 
-func (l *memLedger) Load(fn func(k flow.Key, p, b uint64)) error {
+func (l *memTable[K]) load(fn func(k K, p, b uint64)) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for k, v := range l.m {
@@ -39,18 +43,18 @@ func (l *memLedger) Load(fn func(k flow.Key, p, b uint64)) error {
 	return nil
 }
 
-func (l *memLedger) Save(e map[flow.Key][2]uint64) error {
+func (l *memTable[K]) save(e map[K][2]uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.failSave > 0 {
 		l.failSave--
-		return errors.New("ledger: injected failure")
+		return errors.New(l.name + ": injected failure")
 	}
 	maps.Copy(l.m, e)
 	return nil
 }
 
-func (l *memLedger) Forget(keys []flow.Key) error {
+func (l *memTable[K]) forget(keys []K) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, k := range keys {
@@ -59,11 +63,20 @@ func (l *memLedger) Forget(keys []flow.Key) error {
 	return nil
 }
 
-func (l *memLedger) len() int {
+func (l *memTable[K]) len() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.m)
 }
+
+// memLedger is the pinned flow ledger (aggregate.Ledger).
+type memLedger struct{ memTable[flow.Key] }
+
+func newLedger() *memLedger { return &memLedger{newMemTable[flow.Key]("ledger")} }
+
+func (l *memLedger) Load(fn func(k flow.Key, p, b uint64)) error { return l.load(fn) }
+func (l *memLedger) Save(e map[flow.Key][2]uint64) error         { return l.save(e) }
+func (l *memLedger) Forget(keys []flow.Key) error                { return l.forget(keys) }
 
 // sumFile is the packets the flow log's records carry per flow.
 func sumFile(t *testing.T, path string) map[flow.Key]uint64 {

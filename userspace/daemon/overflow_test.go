@@ -2,11 +2,8 @@ package daemon
 
 import (
 	"context"
-	"errors"
-	"maps"
 	"net/netip"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,54 +15,23 @@ import (
 	"github.com/vxtap/vxtap/userspace/pipeline/pipelinetest"
 )
 
-// ovLedger is the pinned flow and overflow ledgers; failSaveOverflow makes
+// ovLedger is the pinned flow and overflow ledgers; ov.failSave makes
 // the next SaveOverflow fail (a kill between the commit and the overflow
 // ledger looks the same to the next daemon).
 type ovLedger struct {
 	*memLedger
-	omu              sync.Mutex
-	ov               map[flow.OverflowID][2]uint64
-	failSaveOverflow int
+	ov memTable[flow.OverflowID]
 }
 
 func newOvLedger() *ovLedger {
-	return &ovLedger{memLedger: newLedger(), ov: map[flow.OverflowID][2]uint64{}}
+	return &ovLedger{memLedger: newLedger(), ov: newMemTable[flow.OverflowID]("overflow ledger")}
 }
 
 func (l *ovLedger) LoadOverflow(fn func(id flow.OverflowID, p, b uint64)) error {
-	l.omu.Lock()
-	defer l.omu.Unlock()
-	for id, v := range l.ov {
-		fn(id, v[0], v[1])
-	}
-	return nil
+	return l.ov.load(fn)
 }
-
-func (l *ovLedger) SaveOverflow(e map[flow.OverflowID][2]uint64) error {
-	l.omu.Lock()
-	defer l.omu.Unlock()
-	if l.failSaveOverflow > 0 {
-		l.failSaveOverflow--
-		return errors.New("overflow ledger: injected failure")
-	}
-	maps.Copy(l.ov, e)
-	return nil
-}
-
-func (l *ovLedger) ForgetOverflow(ids []flow.OverflowID) error {
-	l.omu.Lock()
-	defer l.omu.Unlock()
-	for _, id := range ids {
-		delete(l.ov, id)
-	}
-	return nil
-}
-
-func (l *ovLedger) ovLen() int {
-	l.omu.Lock()
-	defer l.omu.Unlock()
-	return len(l.ov)
-}
+func (l *ovLedger) SaveOverflow(e map[flow.OverflowID][2]uint64) error { return l.ov.save(e) }
+func (l *ovLedger) ForgetOverflow(ids []flow.OverflowID) error         { return l.ov.forget(ids) }
 
 // ovAggs are an aggregate of each level, with their record keys.
 var ovAggs = []flow.OverflowID{
@@ -136,7 +102,7 @@ func TestOverflowKillBetweenWriteAndCommit(t *testing.T) {
 				close(stall)
 			case "committed-ledger-failed":
 				d = newDaemon(open())
-				led.failSaveOverflow = 1
+				led.ov.failSave = 1
 				d.sweep(time.Now())
 				d.settle(time.Now().Add(time.Second))
 				d.Close()
@@ -152,8 +118,8 @@ func TestOverflowKillBetweenWriteAndCommit(t *testing.T) {
 					t.Errorf("%v: the flow log carries %d packets, %d were sent", k, got[k], want)
 				}
 			}
-			if tab.OverflowLen() != 0 || led.ovLen() != 0 || led.len() != 0 {
-				t.Errorf("left %d overflow aggregates, %d overflow ledger entries, %d flow ledger entries", tab.OverflowLen(), led.ovLen(), led.len())
+			if tab.OverflowLen() != 0 || led.ov.len() != 0 || led.len() != 0 {
+				t.Errorf("left %d overflow aggregates, %d overflow ledger entries, %d flow ledger entries", tab.OverflowLen(), led.ov.len(), led.len())
 			}
 		})
 	}
@@ -197,11 +163,11 @@ func TestOverflowHeldBatch(t *testing.T) {
 	if n := tab.OverflowLen(); n < len(ovAggs) {
 		t.Errorf("%d overflow aggregates left while their records wait, want at least %d", n, len(ovAggs))
 	}
-	if led.ovLen() != 0 {
+	if led.ov.len() != 0 {
 		t.Errorf("the overflow ledger advanced while the records were not stored")
 	}
 	disk.SetFail(nil)
-	eventually(t, "the held records to land and the aggregates to go", func() bool { return tab.OverflowLen() == 0 && led.ovLen() == 0 })
+	eventually(t, "the held records to land and the aggregates to go", func() bool { return tab.OverflowLen() == 0 && led.ov.len() == 0 })
 	cancel()
 	<-done
 	d.Shutdown(true)
