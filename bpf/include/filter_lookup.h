@@ -111,6 +111,8 @@ static __noinline __u8 flow_direction(struct pkt *p)
 
 	if (p->dir != FLOW_DIR_UNSET)
 		return p->dir;
+	if (p->has_sess) /* the VNI gate read the session already (trust.h) */
+		return flow_dir_of(filter_direction(&p->sess, p, p->gen));
 	gen = filter_active_gen();
 	s = filter_session_of(p->key.vni, gen);
 	return flow_dir_of(s ? filter_direction(s, p, gen) : filter_direction_outer(p));
