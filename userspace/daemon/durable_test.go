@@ -405,6 +405,7 @@ type stallOn struct {
 	*jsonl.Sink
 	n, calls int
 	stall    chan struct{}
+	reached  chan struct{} // closed when the n-th write starts (optional)
 }
 
 func (s *stallOn) WriteBatch(ctx context.Context, b pipeline.Batch) error {
@@ -412,6 +413,9 @@ func (s *stallOn) WriteBatch(ctx context.Context, b pipeline.Batch) error {
 		return err
 	}
 	if s.calls++; s.calls == s.n {
+		if s.reached != nil {
+			close(s.reached)
+		}
 		<-s.stall
 		return errors.New("killed")
 	}
@@ -452,11 +456,25 @@ func TestKillAfterLatePacketsWritten(t *testing.T) {
 		tab.sent[key(i)]++
 	}
 	stall := make(chan struct{})
-	d := newDaemon(&stallOn{Sink: open(), n: 2, stall: stall})
+	reached := make(chan struct{})
+	d := newDaemon(&stallOn{Sink: open(), n: 2, stall: stall, reached: reached})
 	time.Sleep(5 * time.Millisecond) // past EndGrace
 	d.sweep(time.Now())
-	if d.settle(time.Now().Add(200 * time.Millisecond)) {
-		t.Fatal("the follow-up batch was committed")
+	// Take acknowledgements until the follow-up batch is being written
+	// (the first one committed), however slow the machine.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if d.settle(time.Now().Add(20 * time.Millisecond)) {
+			t.Fatal("the follow-up batch was committed")
+		}
+		select {
+		case <-reached:
+		default:
+			if time.Now().After(deadline) {
+				t.Fatal("the follow-up batch never reached the sink")
+			}
+			continue
+		}
+		break
 	}
 	if tab.Len() != 0 {
 		t.Fatalf("%d flows still in the table after the commit", tab.Len())
