@@ -216,6 +216,9 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		st.Flows++
 		e := a.walked(&k, &c)
+		if a.defer_.isHeld(&k) {
+			return // a newer flow on a held flow's key: recorded once that one is released
+		}
 		idle := now.Sub(c.Last)
 		switch {
 		case c.EndSeen && idle >= a.cfg.EndGrace:
@@ -317,21 +320,52 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 }
 
 // finish removes flows from the table and emits their last records from
-// the counters the table held when each went.
+// the counters the table held when each went. With deferred commits (it
+// runs in Commit) the flows are detached: those that gained packets since
+// the walk stay held until their new records are committed (commit.go),
+// the others are released at once.
 func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now time.Time) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	final, err := a.src.Remove(keys)
+	var final map[flow.Key]flow.Counters
+	var err error
+	if a.defer_.on {
+		final, err = a.detach(keys)
+	} else {
+		final, err = a.src.Remove(keys)
+	}
 	at := a.clock.stamp(now)
 	n := 0
+	gone := keys
+	if a.defer_.on {
+		gone = make([]flow.Key, 0, len(keys))
+	}
 	for _, k := range keys {
 		c, ok := final[k]
-		if ok && a.record(&k, &c, a.known(&k, &c), reasons[k], now, at) {
+		late := ok && a.record(&k, &c, a.known(&k, &c), reasons[k], now, at)
+		if late {
 			n++
 		}
+		if a.defer_.on {
+			if late {
+				a.defer_.held[k] = true
+			} else {
+				gone = append(gone, k)
+			}
+		}
 	}
-	ferr := a.flush(keys)
+	if a.defer_.on {
+		// Released before flush forgets their ledger entries.
+		if rerr := a.release(gone); rerr != nil {
+			err = errors.Join(err, rerr)
+			for _, k := range gone {
+				a.defer_.held[k] = true // the next Commit tries again
+			}
+			gone = nil
+		}
+	}
+	ferr := a.flush(gone)
 	for _, k := range keys {
 		fk := pack(&k)
 		if i, ok := a.state.get(&fk); ok {

@@ -174,6 +174,19 @@ type FlowSource interface {
 	Remove(keys []Key) (map[Key]Counters, error)
 }
 
+// Detacher is a flow table that removes flows in two steps, so the
+// packets a flow gained after the walk its last record came from are
+// never only in the daemon's memory: Detach takes the flows out (no packet
+// adds to them, no walk shows them, a new flow with the same key gets a
+// new entry) and returns their final counters, but keeps them where the
+// next start's recovery finds them (loader RecoverSlots puts them back);
+// Release frees them once the records of those last packets are stored.
+type Detacher interface {
+	Detach(keys []Key) (map[Key]Counters, error)
+	// Release frees flows Detach took out (keys not held are ignored).
+	Release(keys []Key) error
+}
+
 // EventSource is the ring buffer.
 type EventSource interface {
 	// Read waits until records are queued or the deadline passes, then
