@@ -16,7 +16,9 @@ type Recovered struct {
 
 // RecoverSlots repairs what a daemon killed inside Remove can leave behind:
 // a slot still LIVE whose flow it had already taken out of flow_index, so
-// the data path no longer adds to it but a walk still shows it. When the
+// the data path no longer adds to it but a walk still shows it; and every
+// DETACHED slot (Detach): a finished flow whose last records the killed
+// daemon may not have stored. When the
 // flow is absent from the index, the slot goes back in (its packets were
 // never in a record; the ledger knows what earlier records carried). When
 // the flow came back meanwhile in another slot, the orphan's counts are
@@ -34,8 +36,9 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 	}
 	var orphans []uint32
 	for i := 0; i < n; i++ {
+		st := atomic.LoadUint32(&o.table.slots[i].State)
 		if published[i/64]&(1<<(i%64)) == 0 &&
-			atomic.LoadUint32(&o.table.slots[i].State) == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+			(st == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) || st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED)) {
 			orphans = append(orphans, uint32(i))
 		}
 	}
@@ -55,6 +58,9 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 			continue
 		}
 		s := &o.table.slots[idx]
+		// LIVE before it is in the index: a kill in between leaves an
+		// orphan the next start finds, never an indexed slot no walk shows.
+		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE))
 		err := o.FlowIndex.Update(&s.Key, idx, ebpf.UpdateNoExist)
 		if err == nil {
 			rec.Republished++

@@ -131,6 +131,7 @@ enum flow_slot_state {
 	FLOW_SLOT_FREE = 0,    /* unused, or given back by Go after a removal */
 	FLOW_SLOT_CLAIMED = 1, /* taken by the program, not yet in flow_index */
 	FLOW_SLOT_LIVE = 2,    /* in flow_index: a flow Go walks */
+	FLOW_SLOT_DETACHED = 3, /* taken out of flow_index by Go, kept until its last record is stored (Go only; a restart puts it back) */
 };
 
 /* flow_slot.direction: the flow seen from the source ENI, found once when
