@@ -187,3 +187,7 @@ func (o *Objects) FlowCount() (int, error) {
 	err := o.Walk(func(flow.Key, flow.Counters) { n++ })
 	return n, err
 }
+
+// ClockBase implements flow.ClockBaser: what a walk now adds to the
+// program's clock to make unix ns.
+func (o *Objects) ClockBase() int64 { return o.clock.base() }

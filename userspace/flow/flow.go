@@ -174,6 +174,14 @@ type FlowSource interface {
 	Remove(keys []Key) (map[Key]Counters, error)
 }
 
+// ClockBaser is a flow table whose times are the data path's clock plus a
+// base it reads anew (loader: wall minus monotonic, following a stepped
+// wall clock).
+type ClockBaser interface {
+	// ClockBase is what the table adds to the data path's clock now, in ns.
+	ClockBase() int64
+}
+
 // Detacher is a flow table that removes flows in two steps, so the
 // packets a flow gained after the walk its last record came from are
 // never only in the daemon's memory: Detach takes the flows out (no packet
