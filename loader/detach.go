@@ -36,6 +36,21 @@ func (o *Objects) Detach(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	return out, err
 }
 
+// Settle implements flow.Detacher: the detached slots of keys become
+// RECORDED, so a restart forgets their ledger entries and frees them
+// instead of putting them back.
+func (o *Objects) Settle(keys []flow.Key) error {
+	o.held.mu.Lock()
+	defer o.held.mu.Unlock()
+	for _, k := range keys {
+		for _, idx := range o.held.m[k] {
+			atomic.CompareAndSwapUint32(&o.table.slots[idx].State,
+				uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED), uint32(VxtapFlowSlotStateFLOW_SLOT_RECORDED))
+		}
+	}
+	return nil
+}
+
 // Release implements flow.Detacher: the detached slots of keys go back to
 // the data path.
 func (o *Objects) Release(keys []flow.Key) error {
@@ -44,7 +59,7 @@ func (o *Objects) Release(keys []flow.Key) error {
 	var err error
 	for _, k := range keys {
 		for _, idx := range o.held.m[k] {
-			if atomic.LoadUint32(&o.table.slots[idx].State) != uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED) {
+			if !detachedState(atomic.LoadUint32(&o.table.slots[idx].State)) {
 				continue
 			}
 			o.retire(idx)
@@ -57,9 +72,14 @@ func (o *Objects) Release(keys []flow.Key) error {
 	return err
 }
 
+// detachedState is true for the states of a slot Detach took out.
+func detachedState(st uint32) bool {
+	return st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED) || st == uint32(VxtapFlowSlotStateFLOW_SLOT_RECORDED)
+}
+
 // WalkDetached calls fn for every DETACHED slot: flows a daemon took out
 // of the table whose last records may not be stored (vxtap detach counts
-// them as unreported).
+// them as unreported). RECORDED ones are not: all their packets are.
 func (o *Objects) WalkDetached(fn func(flow.Key, flow.Counters)) error {
 	n, err := o.used()
 	if err != nil {

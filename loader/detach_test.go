@@ -12,7 +12,8 @@ import (
 // A daemon killed before Release (its follow-up records not stored) leaves
 // the slots DETACHED: the next start's RecoverSlots puts one back and adds
 // the other into the newer flow of its key, so every packet is in the
-// table again, once.
+// table again, once. One killed after Settle (every packet recorded)
+// leaves it RECORDED: RecoverSlots forgets its ledger entry and frees it.
 func TestDetachedSlotsRecovered(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	o := loadTable(t, 64)
@@ -33,7 +34,11 @@ func TestDetachedSlotsRecovered(t *testing.T) {
 	send(1, 3) // detached, released
 	send(2, 4) // detached, left for recovery
 	send(3, 5) // detached, then a new flow of its key, then recovery
-	final, err := o.Detach([]flow.Key{k(1), k(2), k(3)})
+	send(4, 6) // detached, settled, then recovery
+	if err := o.Ledger().Save(map[flow.Key][2]uint64{k(2): {4, 4 * 48}, k(4): {6, 6 * 48}}); err != nil {
+		t.Fatal(err)
+	}
+	final, err := o.Detach([]flow.Key{k(1), k(2), k(3), k(4)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,8 +55,11 @@ func TestDetachedSlotsRecovered(t *testing.T) {
 	if err := o.WalkDetached(func(k flow.Key, c flow.Counters) { detached[k.SPort] = c.Packets }); err != nil {
 		t.Fatal(err)
 	}
-	if len(detached) != 3 || detached[3] != 5 {
-		t.Errorf("detached slots %v, want sport 1, 2, 3 (5 packets)", detached)
+	if len(detached) != 4 || detached[3] != 5 {
+		t.Errorf("detached slots %v, want sport 1, 2, 3 (5 packets), 4", detached)
+	}
+	if err := o.Settle([]flow.Key{k(4)}); err != nil {
+		t.Fatal(err)
 	}
 	var next uint64
 	if err := o.FlowCtl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_NEXT), &next); err != nil {
@@ -73,8 +81,15 @@ func TestDetachedSlotsRecovered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec != (Recovered{Republished: 1, Merged: 1}) {
-		t.Fatalf("recovered %+v, want 1 republished, 1 merged", rec)
+	if rec != (Recovered{Republished: 1, Merged: 1, Freed: 1}) {
+		t.Fatalf("recovered %+v, want 1 republished, 1 merged, 1 freed", rec)
+	}
+	ledger := map[uint16]uint64{}
+	if err := o.Ledger().Load(func(k flow.Key, p, _ uint64) { ledger[k.SPort] = p }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ledger) != 1 || ledger[2] != 4 {
+		t.Errorf("ledger after recovery %v, want only sport 2 (4 packets): the settled flow's entry forgotten", ledger)
 	}
 	got := walk()
 	for sport, want := range map[uint16]uint64{2: 4, 3: 7, 9: 1} {

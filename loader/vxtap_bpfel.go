@@ -310,6 +310,7 @@ const (
 	VxtapFlowSlotStateFLOW_SLOT_CLAIMED  VxtapFlowSlotState = 1
 	VxtapFlowSlotStateFLOW_SLOT_LIVE     VxtapFlowSlotState = 2
 	VxtapFlowSlotStateFLOW_SLOT_DETACHED VxtapFlowSlotState = 3
+	VxtapFlowSlotStateFLOW_SLOT_RECORDED VxtapFlowSlotState = 4
 )
 
 type VxtapLedgerEntry struct {

@@ -337,12 +337,15 @@ func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now ti
 	}
 	at := a.clock.stamp(now)
 	n := 0
-	gone := keys
-	if a.defer_.on {
-		gone = make([]flow.Key, 0, len(keys))
-	}
+	var gone, retry []flow.Key
 	for _, k := range keys {
 		c, ok := final[k]
+		if !ok && err != nil && a.defer_.on {
+			// Maybe still in the table (the removal failed part way): keep
+			// its state and ledger entry, and try again at the next Commit.
+			retry = append(retry, k)
+			continue
+		}
 		late := ok && a.record(&k, &c, a.known(&k, &c), reasons[k], now, at)
 		if late {
 			n++
@@ -355,22 +358,24 @@ func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now ti
 			}
 		}
 	}
+	var ferr error
 	if a.defer_.on {
-		// Released before flush forgets their ledger entries.
-		if rerr := a.release(gone); rerr != nil {
-			err = errors.Join(err, rerr)
-			for _, k := range gone {
-				a.defer_.held[k] = true // the next Commit tries again
-			}
-			gone = nil
-		}
+		// The others' records are all stored: their entries go, then they.
+		ferr = errors.Join(a.flush(nil), a.letGo(gone))
+	} else {
+		ferr = a.flush(keys)
 	}
-	ferr := a.flush(gone)
 	for _, k := range keys {
+		if len(retry) > 0 && slices.Contains(retry, k) {
+			continue
+		}
 		fk := pack(&k)
 		if i, ok := a.state.get(&fk); ok {
 			a.state.drop(i)
 		}
+	}
+	if len(retry) > 0 {
+		a.defer_.removeLater(retry, reasons)
 	}
 	return n, errors.Join(err, ferr)
 }

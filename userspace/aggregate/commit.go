@@ -18,9 +18,10 @@ import (
 // detaches it and reads its final counters; a flow that gained packets
 // after the walk gets a last record for them (the follow-up batch) and
 // stays held, out of every walk but in the table's keeping, until the next
-// Commit says that record is stored too; only then is it released and its
-// ledger entry forgotten. A daemon killed in between leaves it for the next
-// start to put back, so those packets are never only in memory.
+// Commit says that record is stored too; only then is its ledger entry
+// forgotten and it is released (letGo). A daemon killed in between leaves
+// it for the next start to put back, so those packets are never only in
+// memory.
 type deferred struct {
 	on      bool
 	save    map[flow.Key][2]uint64 // ledger totals of the records not yet committed
@@ -114,11 +115,7 @@ func (a *Aggregator) Commit(now time.Time) (int, error) {
 	return n, errors.Join(rerr, oerr, ferr)
 }
 
-// releaseHeld frees the held flows, whose last records are now stored,
-// and forgets their ledger entries: in that order, so a kill in between
-// leaves an entry with no flow (forgotten at start), never a flow put
-// back with no entry (recorded twice). A flow that fails to go stays
-// held, for the next Commit.
+// releaseHeld lets the held flows go: their last records are now stored.
 func (a *Aggregator) releaseHeld() error {
 	d := &a.defer_
 	if len(d.held) == 0 {
@@ -128,14 +125,32 @@ func (a *Aggregator) releaseHeld() error {
 	for k := range d.held {
 		keys = append(keys, k)
 	}
-	if err := a.release(keys); err != nil {
-		return err
-	}
 	clear(d.held)
-	if a.ledger == nil {
+	return a.letGo(keys)
+}
+
+// letGo ends detached flows whose records are all stored: marked wholly
+// recorded, their ledger entries forgotten, then freed. In that order: a
+// kill after the mark leaves the flow for the next start, which forgets
+// the entry then frees it; a flow freed before its entry went would leave
+// an entry that a new flow of the same key with as many packets could be
+// taken for (its first packets never recorded). A flow whose entry could
+// not be forgotten stays held, for the next Commit.
+func (a *Aggregator) letGo(keys []flow.Key) error {
+	if len(keys) == 0 {
 		return nil
 	}
-	return a.ledger.Forget(keys)
+	err := a.settle(keys)
+	if err == nil && a.ledger != nil {
+		err = a.ledger.Forget(keys)
+	}
+	if err != nil {
+		for _, k := range keys {
+			a.defer_.held[k] = true
+		}
+		return err
+	}
+	return a.release(keys)
 }
 
 // detach takes finished flows out of the table, keeping them for Release
@@ -145,6 +160,15 @@ func (a *Aggregator) detach(keys []flow.Key) (map[flow.Key]flow.Counters, error)
 		return t.Detach(keys)
 	}
 	return a.src.Remove(keys)
+}
+
+// settle marks detached flows wholly recorded (nothing to do on a table
+// that removed them).
+func (a *Aggregator) settle(keys []flow.Key) error {
+	if t, ok := a.src.(flow.Detacher); ok {
+		return t.Settle(keys)
+	}
+	return nil
 }
 
 // release frees detached flows (nothing to do on a table that removed them).

@@ -73,7 +73,7 @@ func TestDeferredCommitsLoseNothing(t *testing.T) {
 		cfg := Config{IdleTimeout: 3 * time.Second, ActiveTimeout: 5 * time.Second, EndGrace: time.Second, TableSize: 40}
 		var pending []flow.Record // emitted, not yet stored
 		start := func() *Aggregator {
-			tab.Recover() // vxtap run: the flows a killed daemon detached come back
+			tab.Recover(led) // vxtap run: the flows a killed daemon detached come back
 			a := New(cfg, tab, func(r flow.Record) { pending = append(pending, r) })
 			a.DeferCommits()
 			if err := a.UseLedger(led, tab.now); err != nil {

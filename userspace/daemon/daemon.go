@@ -402,3 +402,11 @@ func (o observed) Release(keys []flow.Key) error {
 	}
 	return nil
 }
+
+// Settle forwards to the table's two-step removal (flow.Detacher).
+func (o observed) Settle(keys []flow.Key) error {
+	if t, ok := o.FlowSource.(flow.Detacher); ok {
+		return t.Settle(keys)
+	}
+	return nil
+}

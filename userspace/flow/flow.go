@@ -182,16 +182,21 @@ type ClockBaser interface {
 	ClockBase() int64
 }
 
-// Detacher is a flow table that removes flows in two steps, so the
-// packets a flow gained after the walk its last record came from are
-// never only in the daemon's memory: Detach takes the flows out (no packet
-// adds to them, no walk shows them, a new flow with the same key gets a
-// new entry) and returns their final counters, but keeps them where the
-// next start's recovery finds them (loader RecoverSlots puts them back);
-// Release frees them once the records of those last packets are stored.
+// Detacher is a flow table that removes flows in steps, so the packets a
+// flow gained after the walk its last record came from are never only in
+// the daemon's memory, and its ledger entry never outlives it: Detach
+// takes the flows out (no packet adds to them, no walk shows them, a new
+// flow with the same key gets a new entry) and returns their final
+// counters, but keeps them where the next start's recovery finds them
+// (loader RecoverSlots puts them back); once the records of those last
+// packets are stored, Settle marks them wholly recorded (a restart then
+// forgets their ledger entries and frees them), the ledger entries are
+// forgotten, and Release frees them.
 type Detacher interface {
 	Detach(keys []Key) (map[Key]Counters, error)
-	// Release frees flows Detach took out (keys not held are ignored).
+	// Settle marks detached flows wholly recorded (keys not held are ignored).
+	Settle(keys []Key) error
+	// Release frees detached flows (keys not held are ignored).
 	Release(keys []Key) error
 }
 

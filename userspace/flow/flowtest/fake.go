@@ -20,6 +20,7 @@ type Table struct {
 	// detached are flows Detach took out and Release has not freed: what
 	// a killed daemon leaves in the pinned slots (Recover).
 	detached map[flow.Key]flow.Counters
+	settled  map[flow.Key]bool // detached flows Settle marked wholly recorded
 }
 
 // NewTable returns an empty table.
@@ -123,12 +124,28 @@ func (t *Table) Detach(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	return out, nil
 }
 
+// Settle implements flow.Detacher.
+func (t *Table) Settle(keys []flow.Key) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		if _, ok := t.detached[k]; ok {
+			if t.settled == nil {
+				t.settled = map[flow.Key]bool{}
+			}
+			t.settled[k] = true
+		}
+	}
+	return nil
+}
+
 // Release implements flow.Detacher.
 func (t *Table) Release(keys []flow.Key) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, k := range keys {
 		delete(t.detached, k)
+		delete(t.settled, k)
 	}
 	return nil
 }
@@ -140,21 +157,38 @@ func (t *Table) Detached() int {
 	return len(t.detached)
 }
 
+// Forgetter is the part of the ledger Recover needs.
+type Forgetter interface{ Forget(keys []flow.Key) error }
+
 // Recover does what a start does with the pinned table a killed daemon
-// left (loader RecoverSlots): every detached flow goes back, or, when a
-// new flow took its key meanwhile, its counts are added into that one.
-// It returns how many flows came back.
-func (t *Table) Recover() int {
+// left (loader RecoverSlots): a settled flow (every packet recorded) is
+// freed and its ledger entry forgotten; every other detached flow goes
+// back, or, when a new flow took its key meanwhile, its counts are added
+// into that one. It returns how many flows came back.
+func (t *Table) Recover(l Forgetter) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	n := len(t.detached)
+	var gone []flow.Key
+	for k := range t.settled {
+		gone = append(gone, k)
+	}
+	if len(gone) > 0 {
+		if err := l.Forget(gone); err != nil {
+			panic(err)
+		}
+	}
+	n := 0
 	for k, c := range t.detached {
+		if t.settled[k] {
+			continue
+		}
 		if cur, ok := t.flows[k]; ok {
 			c = merge(cur, c)
 		}
 		t.flows[k] = c
+		n++
 	}
-	t.detached = nil
+	t.detached, t.settled = nil, nil
 	return n
 }
 
