@@ -46,8 +46,12 @@ func labDrops(t *testing.T, prefix string) []string {
 	}
 	var found []string
 	for _, l := range strings.Split(string(out), "\n") {
-		ns := strings.Fields(l + " ")[0]
-		if !strings.HasPrefix(ns, prefix+"-") {
+		f := strings.Fields(l)
+		if len(f) == 0 || !strings.HasPrefix(f[0], prefix+"-") {
+			continue
+		}
+		ns := f[0]
+		if ns == "" {
 			continue
 		}
 		js, err := exec.Command("ip", "-n", ns, "-s", "-j", "link", "show").Output()
