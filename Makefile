@@ -31,8 +31,9 @@ build: ## build bin/vxtap
 vet: ## go vet every package
 	$(GO) vet ./...
 
-test: build ## every test, privileged ones included (root: BPF, netns, lab)
+test: build ## every test, privileged ones included (root: BPF, netns, lab), then a 2-minute soak
 	$(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) --no-print-directory soak SOAK=2m
 
 test-unit: ## only the tests that need no privileges
 	VXTAP_REQUIRE_PRIVILEGED=0 $(GO) test -count=1 -short ./...
@@ -52,7 +53,7 @@ bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per sour
 	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
 
 soak: build ## the lab for 10 minutes (SOAK=10m) under SIGKILL restarts, SIGHUP reloads and a full-then-freed flow-log disk: exact records, flat memory
-	set -o pipefail; VXTAP_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/vxtap/ | grep -E '^(=== RUN|--- |\s+soak_test|ok|FAIL|PASS)'
+	set -o pipefail; VXTAP_SOAK=$(or $(SOAK),10m) $(GO) test -count=1 -timeout 60m -run '^TestSoak$$' -v ./cmd/vxtap/ | grep -E '^(=== RUN|--- |\s+soak_test|ok|FAIL|PASS|panic)'
 
 torture: ## the differential torture: 200,000 generated frames through XDP and the Go reference parser (go test runs 20,000)
 	set -o pipefail; VXTAP_TORTURE_N=200000 $(GO) test -count=1 -timeout 30m -run TestTortureDifferential -v ./loader/ | tail -3

@@ -104,20 +104,33 @@ func (o *Objects) giveBack(idx uint32) error {
 	return nil
 }
 
-// rcuTries is how often Remove asks for a grace period before giving up.
+// rcuTries is how often a removal asks for a grace period before giving up.
 const rcuTries = 3
 
-// Remove implements flow.FlowSource. It takes the flows out of flow_index,
-// waits for an RCU grace period (after which no program run can still add
-// to their slots), reads their final counters and gives the slots back to
-// the data path. Nothing a packet added is lost.
+// Remove implements flow.FlowSource: Detach, then free the slots at once.
+// Nothing a packet added is lost.
 func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
-	out := make(map[flow.Key]flow.Counters, len(keys))
-	type gone struct {
-		k   flow.Key
-		idx uint32
+	out, taken, err := o.takeOut(keys)
+	for _, g := range taken {
+		o.retire(g.idx)
+		err = errors.Join(err, o.giveBack(g.idx))
 	}
-	var taken []gone
+	return out, err
+}
+
+// takenSlot is a flow's slot taken out of flow_index.
+type takenSlot struct {
+	k   flow.Key
+	idx uint32
+}
+
+// takeOut takes the flows out of flow_index, waits for an RCU grace period
+// (after which no program run can still add to their slots), reads their
+// final counters and marks the slots DETACHED: no walk shows them, and a
+// restart's RecoverSlots puts them back. The caller frees them.
+func (o *Objects) takeOut(keys []flow.Key) (map[flow.Key]flow.Counters, []takenSlot, error) {
+	out := make(map[flow.Key]flow.Counters, len(keys))
+	var taken []takenSlot
 	var firstErr error
 	for _, k := range keys {
 		bk := keyToBPF(k)
@@ -130,12 +143,12 @@ func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 			firstErr = fmt.Errorf("remove flow %s: %w", k, err)
 			break
 		}
-		taken = append(taken, gone{k, idx})
+		taken = append(taken, takenSlot{k, idx})
 	}
 	if len(taken) == 0 {
-		return out, firstErr
+		return out, nil, firstErr
 	}
-	// Slots already out of the index must be read and freed whatever
+	// Slots already out of the index must be read and marked whatever
 	// happened above, or they would leak.
 	var rcuErr error
 	for range rcuTries {
@@ -151,19 +164,21 @@ func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 			back = append(back, g.idx)
 		}
 		_, perr := o.republish(back)
-		return out, errors.Join(firstErr, fmt.Errorf("wait for RCU before freeing flow slots: %w", rcuErr), perr)
+		return out, nil, errors.Join(firstErr, fmt.Errorf("wait for RCU before freeing flow slots: %w", rcuErr), perr)
 	}
 	base := o.clock.base()
+	kept := taken[:0]
 	for _, g := range taken {
 		if int(g.idx) >= len(o.table.slots) {
 			firstErr = errors.Join(firstErr, fmt.Errorf("flow %s: slot %d past the table", g.k, g.idx))
 			continue
 		}
-		out[g.k] = o.slotCounters(&o.table.slots[g.idx], base)
-		o.retire(g.idx)
-		firstErr = errors.Join(firstErr, o.giveBack(g.idx))
+		s := &o.table.slots[g.idx]
+		out[g.k] = o.slotCounters(s, base)
+		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED))
+		kept = append(kept, g)
 	}
-	return out, firstErr
+	return out, kept, firstErr
 }
 
 // FlowCount is the number of flows in the table now.
@@ -172,3 +187,7 @@ func (o *Objects) FlowCount() (int, error) {
 	err := o.Walk(func(flow.Key, flow.Counters) { n++ })
 	return n, err
 }
+
+// ClockBase implements flow.ClockBaser: what a walk now adds to the
+// program's clock to make unix ns.
+func (o *Objects) ClockBase() int64 { return o.clock.base() }

@@ -89,6 +89,7 @@ type Objects struct {
 	// ovSettled: an RCU grace period passed since this process last saw
 	// the overflow halves turn, so the half not in use is settled.
 	ovSettled bool
+	held      heldSlots // slots Detach took out and Release has not freed (detach.go)
 }
 
 // Load loads the XDP program with cfg's switches. Nothing is attached.

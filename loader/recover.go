@@ -6,17 +6,21 @@ import (
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
+	"github.com/vxtap/vxtap/userspace/flow"
 )
 
 // Recovered says what RecoverSlots repaired.
 type Recovered struct {
 	Republished int // live slots put back in flow_index: their flow was missing there
 	Merged      int // live slots added into the slot flow_index names for their flow, then freed
+	Freed       int // RECORDED slots freed, their ledger entries forgotten
 }
 
 // RecoverSlots repairs what a daemon killed inside Remove can leave behind:
 // a slot still LIVE whose flow it had already taken out of flow_index, so
-// the data path no longer adds to it but a walk still shows it. When the
+// the data path no longer adds to it but a walk still shows it; and every
+// DETACHED slot (Detach): a finished flow whose last records the killed
+// daemon may not have stored. When the
 // flow is absent from the index, the slot goes back in (its packets were
 // never in a record; the ledger knows what earlier records carried). When
 // the flow came back meanwhile in another slot, the orphan's counts are
@@ -32,14 +36,50 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 	if err != nil {
 		return Recovered{}, err
 	}
-	var orphans []uint32
+	var orphans, recorded []uint32
 	for i := 0; i < n; i++ {
-		if published[i/64]&(1<<(i%64)) == 0 &&
-			atomic.LoadUint32(&o.table.slots[i].State) == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+		st := atomic.LoadUint32(&o.table.slots[i].State)
+		switch {
+		case st == uint32(VxtapFlowSlotStateFLOW_SLOT_RECORDED):
+			recorded = append(recorded, uint32(i))
+		case published[i/64]&(1<<(i%64)) == 0 &&
+			(st == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) || st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED)):
 			orphans = append(orphans, uint32(i))
 		}
 	}
-	return o.republish(orphans)
+	freed, err := o.freeRecorded(recorded)
+	if err != nil {
+		return Recovered{}, err
+	}
+	rec, err := o.republish(orphans)
+	rec.Freed = freed
+	return rec, err
+}
+
+// freeRecorded ends RECORDED slots: a daemon killed after every packet of
+// their flow was in stored records, before it forgot the flow's ledger
+// entry or freed the slot. The entry is that flow's (nothing recorded a
+// newer flow of the key meanwhile), so it goes first, then the slot; a
+// kill in between leaves the slot for the next start. They left flow_index
+// a grace period ago: no program run holds them.
+func (o *Objects) freeRecorded(idxs []uint32) (int, error) {
+	if len(idxs) == 0 {
+		return 0, nil
+	}
+	keys := make([]flow.Key, len(idxs))
+	for i, idx := range idxs {
+		keys[i] = keyFromBPF(&o.table.slots[idx].Key)
+	}
+	if err := o.Ledger().Forget(keys); err != nil {
+		return 0, fmt.Errorf("recover flow slots: %w", err)
+	}
+	for _, idx := range idxs {
+		o.retire(idx)
+		if err := o.giveBack(idx); err != nil {
+			return 0, err
+		}
+	}
+	return len(idxs), nil
 }
 
 // republish puts live slots that are out of flow_index back in, or, where
@@ -55,6 +95,9 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 			continue
 		}
 		s := &o.table.slots[idx]
+		// LIVE before it is in the index: a kill in between leaves an
+		// orphan the next start finds, never an indexed slot no walk shows.
+		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE))
 		err := o.FlowIndex.Update(&s.Key, idx, ebpf.UpdateNoExist)
 		if err == nil {
 			rec.Republished++

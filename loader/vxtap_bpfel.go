@@ -306,9 +306,11 @@ type VxtapFlowSlot struct {
 type VxtapFlowSlotState uint32
 
 const (
-	VxtapFlowSlotStateFLOW_SLOT_FREE    VxtapFlowSlotState = 0
-	VxtapFlowSlotStateFLOW_SLOT_CLAIMED VxtapFlowSlotState = 1
-	VxtapFlowSlotStateFLOW_SLOT_LIVE    VxtapFlowSlotState = 2
+	VxtapFlowSlotStateFLOW_SLOT_FREE     VxtapFlowSlotState = 0
+	VxtapFlowSlotStateFLOW_SLOT_CLAIMED  VxtapFlowSlotState = 1
+	VxtapFlowSlotStateFLOW_SLOT_LIVE     VxtapFlowSlotState = 2
+	VxtapFlowSlotStateFLOW_SLOT_DETACHED VxtapFlowSlotState = 3
+	VxtapFlowSlotStateFLOW_SLOT_RECORDED VxtapFlowSlotState = 4
 )
 
 type VxtapLedgerEntry struct {

@@ -131,6 +131,8 @@ enum flow_slot_state {
 	FLOW_SLOT_FREE = 0,    /* unused, or given back by Go after a removal */
 	FLOW_SLOT_CLAIMED = 1, /* taken by the program, not yet in flow_index */
 	FLOW_SLOT_LIVE = 2,    /* in flow_index: a flow Go walks */
+	FLOW_SLOT_DETACHED = 3, /* taken out of flow_index by Go, kept until its last record is stored (Go only; a restart puts it back) */
+	FLOW_SLOT_RECORDED = 4, /* detached, every packet in stored records, ledger entry being forgotten (Go only; a restart forgets the entry and frees it) */
 };
 
 /* flow_slot.direction: the flow seen from the source ENI, found once when

@@ -94,13 +94,26 @@ func unreported(iface string) (unreportedFlows, error) {
 	if err := objs.Ledger().Load(func(k flow.Key, p, b uint64) { reported[k] = [2]uint64{p, b} }); err != nil {
 		return u, err
 	}
-	err = objs.Walk(func(k flow.Key, c flow.Counters) {
+	// A flow a killed daemon detached (its last records maybe not stored)
+	// counts with the newer flow of its key, as the next start merges them.
+	counted := map[flow.Key][2]uint64{}
+	add := func(k flow.Key, c flow.Counters) {
+		v := counted[k]
+		counted[k] = [2]uint64{v[0] + c.Packets, v[1] + c.Bytes}
+	}
+	if err := objs.Walk(add); err != nil {
+		return u, err
+	}
+	if err := objs.WalkDetached(add); err != nil {
+		return u, err
+	}
+	for k, c := range counted {
 		r := reported[k]
-		if c.Packets > r[0] {
+		if c[0] > r[0] {
 			u.flows++
-			u.packets += c.Packets - r[0]
-			u.bytes += c.Bytes - min(c.Bytes, r[1])
+			u.packets += c[0] - r[0]
+			u.bytes += c[1] - min(c[1], r[1])
 		}
-	})
-	return u, err
+	}
+	return u, nil
 }

@@ -126,11 +126,12 @@ func runDaemon(c *cli.Context) error {
 	started := false
 	defer func() { undoStart(started || wasPinned, iface, objs, att) }()
 	// A predecessor killed while removing flows may have left slots out of
-	// the index: put them back before the first sweep.
+	// the index: put them back (or, wholly recorded, free them and forget
+	// their ledger entries) before the first sweep and the ledger's load.
 	if rec, err := objs.RecoverSlots(); err != nil {
 		return err
-	} else if rec.Republished+rec.Merged > 0 {
-		log.Warn().Int("republished", rec.Republished).Int("merged", rec.Merged).
+	} else if rec.Republished+rec.Merged+rec.Freed > 0 {
+		log.Warn().Int("republished", rec.Republished).Int("merged", rec.Merged).Int("freed", rec.Freed).
 			Msg("flow slots a killed daemon left out of the index recovered")
 	}
 	// The decap feed stops (and its veths go) with the daemon.

@@ -216,6 +216,9 @@ func (a *Aggregator) Sweep(now time.Time) (Stats, error) {
 	err := a.src.Walk(func(k flow.Key, c flow.Counters) {
 		st.Flows++
 		e := a.walked(&k, &c)
+		if a.defer_.isHeld(&k) {
+			return // a newer flow on a held flow's key: recorded once that one is released
+		}
 		idle := now.Sub(c.Last)
 		switch {
 		case c.EndSeen && idle >= a.cfg.EndGrace:
@@ -317,26 +320,62 @@ func (a *Aggregator) Shutdown(now time.Time, remove bool) (int, error) {
 }
 
 // finish removes flows from the table and emits their last records from
-// the counters the table held when each went.
+// the counters the table held when each went. With deferred commits (it
+// runs in Commit) the flows are detached: those that gained packets since
+// the walk stay held until their new records are committed (commit.go),
+// the others are released at once.
 func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now time.Time) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	final, err := a.src.Remove(keys)
+	var final map[flow.Key]flow.Counters
+	var err error
+	if a.defer_.on {
+		final, err = a.detach(keys)
+	} else {
+		final, err = a.src.Remove(keys)
+	}
 	at := a.clock.stamp(now)
 	n := 0
+	var gone, retry []flow.Key
 	for _, k := range keys {
 		c, ok := final[k]
-		if ok && a.record(&k, &c, a.known(&k, &c), reasons[k], now, at) {
+		if !ok && err != nil && a.defer_.on {
+			// Maybe still in the table (the removal failed part way): keep
+			// its state and ledger entry, and try again at the next Commit.
+			retry = append(retry, k)
+			continue
+		}
+		late := ok && a.record(&k, &c, a.known(&k, &c), reasons[k], now, at)
+		if late {
 			n++
 		}
+		if a.defer_.on {
+			if late {
+				a.defer_.held[k] = true
+			} else {
+				gone = append(gone, k)
+			}
+		}
 	}
-	ferr := a.flush(keys)
+	var ferr error
+	if a.defer_.on {
+		// The others' records are all stored: their entries go, then they.
+		ferr = errors.Join(a.flush(nil), a.letGo(gone))
+	} else {
+		ferr = a.flush(keys)
+	}
 	for _, k := range keys {
+		if len(retry) > 0 && slices.Contains(retry, k) {
+			continue
+		}
 		fk := pack(&k)
 		if i, ok := a.state.get(&fk); ok {
 			a.state.drop(i)
 		}
+	}
+	if len(retry) > 0 {
+		a.defer_.removeLater(retry, reasons)
 	}
 	return n, errors.Join(err, ferr)
 }

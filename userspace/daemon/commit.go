@@ -12,6 +12,10 @@ import (
 type heldBatch struct {
 	b      pipeline.Batch
 	stored int // durable sinks that hold it
+	// base is the table's clock base when the records were made
+	// (flow.ClockBaser), kept with the committed number.
+	base    int64
+	hasBase bool
 }
 
 // publish numbers the sweep's records as one batch, enriches them, and
@@ -34,6 +38,9 @@ func (d *Daemon) publish(now time.Time) {
 	}
 	b := pipeline.Batch{Instance: d.cfg.Instance, Seq: seq, Time: now, Records: recs}
 	d.held = &heldBatch{b: b}
+	if cb, ok := d.src.Flows.(flow.ClockBaser); ok {
+		d.held.base, d.held.hasBase = cb.ClockBase(), true
+	}
 	d.heldSince.Store(time.Now().UnixNano())
 	d.fan.records(b)
 	if d.fan.durable == 0 {
@@ -70,7 +77,7 @@ func (d *Daemon) onAck(seq uint64) {
 // the walk and the removal make a follow-up batch, published at once.
 func (d *Daemon) commit() {
 	h := d.held
-	if err := d.cfg.Seq.Commit(h.b.Seq); err != nil {
+	if err := d.commitSeq(h); err != nil {
 		// Without the committed number on disk a restart could not tell
 		// this batch from an uncommitted one: hold it and try again at
 		// the next sweep (retryCommit).
@@ -96,6 +103,15 @@ func (d *Daemon) commit() {
 		logEvery("commit", err.Error(), "commit flow records")
 	}
 	d.publish(time.Now())
+}
+
+// commitSeq records h's number as committed, with its clock base where
+// the sequence keeps one (reconcile.go, clockShift).
+func (d *Daemon) commitSeq(h *heldBatch) error {
+	if ck, ok := d.cfg.Seq.(pipeline.ClockKeeper); ok && h.hasBase {
+		return ck.CommitBase(h.b.Seq, h.base)
+	}
+	return d.cfg.Seq.Commit(h.b.Seq)
 }
 
 // observeOnly walks the table for the sweep observers (rates stay live

@@ -385,3 +385,28 @@ func (d *Daemon) State() State {
 		VNIPackets: cp(d.vniPkts), VNIBytes: cp(d.vniBytes), Samples: d.samples.Load(), Captured: d.captures.Load(),
 		Evicted: d.evicted, Vanished: d.vanished, LostStarts: d.lostStarts.Load(), Sinks: d.fan.stats()}
 }
+
+// Detach forwards to the table's two-step removal (flow.Detacher), or
+// removes the flows when the table has none.
+func (o observed) Detach(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
+	if t, ok := o.FlowSource.(flow.Detacher); ok {
+		return t.Detach(keys)
+	}
+	return o.FlowSource.Remove(keys)
+}
+
+// Release forwards to the table's two-step removal (flow.Detacher).
+func (o observed) Release(keys []flow.Key) error {
+	if t, ok := o.FlowSource.(flow.Detacher); ok {
+		return t.Release(keys)
+	}
+	return nil
+}
+
+// Settle forwards to the table's two-step removal (flow.Detacher).
+func (o observed) Settle(keys []flow.Key) error {
+	if t, ok := o.FlowSource.(flow.Detacher); ok {
+		return t.Settle(keys)
+	}
+	return nil
+}

@@ -83,6 +83,11 @@ func (d *Daemon) reconcile() error {
 	}); err != nil {
 		return err
 	}
+	if shift := d.clockShift(); shift != 0 {
+		for k, c := range table {
+			table[k] = shiftTimes(c, shift)
+		}
+	}
 	sameFlow := func(r flow.Record) bool {
 		if r.EndReason == flow.EndOverflow {
 			return ov.holds(r)
@@ -149,4 +154,33 @@ func isSameFlow(c flow.Counters, r flow.Record) bool {
 		return false
 	}
 	return !c.First.After(r.Last.Add(clockSlack))
+}
+
+// clockShift is what to add to the table's times now to read them as the
+// daemon that made the committed batch did: the difference of the clock
+// bases, 0 when either is unknown. Without it a wall clock stepped by more
+// than clockSlack between a kill and the restart made every flow of the
+// last batch look newer than its record, so it was counted twice.
+func (d *Daemon) clockShift() time.Duration {
+	ck, ok := d.cfg.Seq.(pipeline.ClockKeeper)
+	cb, ok2 := d.src.Flows.(flow.ClockBaser)
+	if !ok || !ok2 {
+		return 0
+	}
+	saved, ok := ck.CommittedBase()
+	if !ok {
+		return 0
+	}
+	return time.Duration(saved - cb.ClockBase())
+}
+
+// shiftTimes moves a flow's times by shift (the zero time stays).
+func shiftTimes(c flow.Counters, shift time.Duration) flow.Counters {
+	if !c.First.IsZero() {
+		c.First = c.First.Add(shift)
+	}
+	if !c.Last.IsZero() {
+		c.Last = c.Last.Add(shift)
+	}
+	return c
 }

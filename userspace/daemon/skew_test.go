@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,19 +17,38 @@ import (
 // clock base (wall minus monotonic, read anew), so the same kernel
 // timestamp comes out a little different from one walk to the next, and
 // from one daemon to the next. Here every walk's base is step later than
-// the previous one.
+// the previous one, and jump is a step of the wall clock (NTP) on top.
 type skewedTable struct {
 	*flowtest.Table
 	step time.Duration
 	mu   sync.Mutex
 	n    int
+	jump time.Duration
+}
+
+// next is the base of a new walk or removal.
+func (t *skewedTable) next() time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n++
+	return time.Duration(t.n)*t.step + t.jump
+}
+
+// ClockBase implements flow.ClockBaser: the base a walk would take now.
+func (t *skewedTable) ClockBase() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return int64(time.Duration(t.n+1)*t.step + t.jump)
+}
+
+func (t *skewedTable) stepClock(d time.Duration) {
+	t.mu.Lock()
+	t.jump += d
+	t.mu.Unlock()
 }
 
 func (t *skewedTable) Walk(fn func(flow.Key, flow.Counters)) error {
-	t.mu.Lock()
-	t.n++
-	skew := time.Duration(t.n) * t.step
-	t.mu.Unlock()
+	skew := t.next()
 	return t.Table.Walk(func(k flow.Key, c flow.Counters) {
 		c.First, c.Last = c.First.Add(skew), c.Last.Add(skew)
 		fn(k, c)
@@ -36,11 +56,15 @@ func (t *skewedTable) Walk(fn func(flow.Key, flow.Counters)) error {
 }
 
 func (t *skewedTable) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
-	t.mu.Lock()
-	t.n++
-	skew := time.Duration(t.n) * t.step
-	t.mu.Unlock()
-	out, err := t.Table.Remove(keys)
+	return t.skewed(t.Table.Remove(keys))
+}
+
+func (t *skewedTable) Detach(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
+	return t.skewed(t.Table.Detach(keys))
+}
+
+func (t *skewedTable) skewed(out map[flow.Key]flow.Counters, err error) (map[flow.Key]flow.Counters, error) {
+	skew := t.next()
 	for k, c := range out {
 		c.First, c.Last = c.First.Add(skew), c.Last.Add(skew)
 		out[k] = c
@@ -56,8 +80,14 @@ func (t *skewedTable) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error
 // record's last one. Reconcile must still know it as the same flow: keep
 // its ledger totals (and cut its uncommitted records), so every packet is
 // counted exactly once.
+//
+// The -stepped cases also step the wall clock by a second between the kill
+// and the restart (a clock base that much later): the restart must read
+// the table's times with the base the committed batch was made with (kept
+// with the committed number), or every flow of that batch counts twice.
 func TestKillWithClockSkew(t *testing.T) {
-	for _, tc := range []string{"committed", "committed-ledger-failed", "stored-not-committed"} {
+	for _, tc := range []string{"committed", "committed-ledger-failed", "stored-not-committed",
+		"committed-stepped", "committed-ledger-failed-stepped", "stored-not-committed-stepped"} {
 		t.Run(tc, func(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "flows.json")
@@ -98,7 +128,7 @@ func TestKillWithClockSkew(t *testing.T) {
 			send()
 			d := newDaemon(open())
 			time.Sleep(2 * time.Millisecond)
-			switch tc {
+			switch strings.TrimSuffix(tc, "-stepped") {
 			case "committed":
 				d.sweep(time.Now())
 				if !d.settle(time.Now().Add(time.Second)) {
@@ -126,6 +156,9 @@ func TestKillWithClockSkew(t *testing.T) {
 				}
 			}
 			d.Close() // killed: no shutdown records
+			if strings.HasSuffix(tc, "-stepped") {
+				tab.stepClock(time.Second)
+			}
 			d = newDaemon(open())
 			time.Sleep(2 * time.Millisecond)
 			if _, err := d.Shutdown(true); err != nil {

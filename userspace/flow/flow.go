@@ -174,6 +174,32 @@ type FlowSource interface {
 	Remove(keys []Key) (map[Key]Counters, error)
 }
 
+// ClockBaser is a flow table whose times are the data path's clock plus a
+// base it reads anew (loader: wall minus monotonic, following a stepped
+// wall clock).
+type ClockBaser interface {
+	// ClockBase is what the table adds to the data path's clock now, in ns.
+	ClockBase() int64
+}
+
+// Detacher is a flow table that removes flows in steps, so the packets a
+// flow gained after the walk its last record came from are never only in
+// the daemon's memory, and its ledger entry never outlives it: Detach
+// takes the flows out (no packet adds to them, no walk shows them, a new
+// flow with the same key gets a new entry) and returns their final
+// counters, but keeps them where the next start's recovery finds them
+// (loader RecoverSlots puts them back); once the records of those last
+// packets are stored, Settle marks them wholly recorded (a restart then
+// forgets their ledger entries and frees them), the ledger entries are
+// forgotten, and Release frees them.
+type Detacher interface {
+	Detach(keys []Key) (map[Key]Counters, error)
+	// Settle marks detached flows wholly recorded (keys not held are ignored).
+	Settle(keys []Key) error
+	// Release frees detached flows (keys not held are ignored).
+	Release(keys []Key) error
+}
+
 // EventSource is the ring buffer.
 type EventSource interface {
 	// Read waits until records are queued or the deadline passes, then

@@ -30,6 +30,9 @@ type SeqFile struct {
 type seqState struct {
 	Reserved  uint64 `json:"reserved"`  // no batch has a Seq >= this yet
 	Committed uint64 `json:"committed"` // the ledger holds every batch up to this one
+	// ClockBase is the clock base the committed batch's records were made
+	// with (ClockKeeper); absent when never given.
+	ClockBase *int64 `json:"clock_base,omitempty"`
 }
 
 // OpenSeq reads (or creates) dir/seq.json.
@@ -84,7 +87,22 @@ func (s *SeqFile) Committed() uint64 {
 }
 
 // Commit records that the ledger holds every batch up to seq.
-func (s *SeqFile) Commit(seq uint64) error {
+func (s *SeqFile) Commit(seq uint64) error { return s.commit(seq, nil) }
+
+// CommitBase implements ClockKeeper.
+func (s *SeqFile) CommitBase(seq uint64, base int64) error { return s.commit(seq, &base) }
+
+// CommittedBase implements ClockKeeper.
+func (s *SeqFile) CommittedBase() (int64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.st.ClockBase == nil {
+		return 0, false
+	}
+	return *s.st.ClockBase, true
+}
+
+func (s *SeqFile) commit(seq uint64, base *int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if seq <= s.st.Committed {
@@ -92,6 +110,7 @@ func (s *SeqFile) Commit(seq uint64) error {
 	}
 	st := s.st
 	st.Committed = seq
+	st.ClockBase = base
 	st.Reserved = max(st.Reserved, s.next+seqReserve) // covers every number handed out
 	if err := writeFileSync(s.path, st); err != nil {
 		return fmt.Errorf("batch sequence: %w", err)
@@ -138,6 +157,27 @@ func writeFileSync(path string, v any) error {
 type MemSeq struct {
 	mu              sync.Mutex
 	next, committed uint64
+	base            *int64
+}
+
+// CommitBase implements ClockKeeper.
+func (m *MemSeq) CommitBase(seq uint64, base int64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if seq > m.committed {
+		m.committed, m.base = seq, &base
+	}
+	return nil
+}
+
+// CommittedBase implements ClockKeeper.
+func (m *MemSeq) CommittedBase() (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.base == nil {
+		return 0, false
+	}
+	return *m.base, true
 }
 
 // Next implements Sequencer.
@@ -159,7 +199,9 @@ func (m *MemSeq) Committed() uint64 {
 func (m *MemSeq) Commit(seq uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.committed = max(m.committed, seq)
+	if seq > m.committed {
+		m.committed, m.base = seq, nil
+	}
 	return nil
 }
 
@@ -169,4 +211,14 @@ type Sequencer interface {
 	Next() (uint64, error)
 	Committed() uint64
 	Commit(seq uint64) error
+}
+
+// ClockKeeper is a Sequencer that keeps, with the committed number, the
+// clock base the committed batch's records were made with (what the flow
+// table added to the data path's clock to make wall times, unix ns;
+// flow.ClockBaser). A restart then reads the table's times as the daemon
+// that made the batch did, whatever the wall clock did in between.
+type ClockKeeper interface {
+	CommitBase(seq uint64, base int64) error
+	CommittedBase() (base int64, ok bool)
 }

@@ -45,3 +45,39 @@ func TestSeqFileDamaged(t *testing.T) {
 		t.Error("a damaged seq.json was accepted")
 	}
 }
+
+// TestSeqFileClockBase: the clock base committed with a batch number is
+// read back by the next run; a plain Commit after it forgets it (that
+// batch's base is unknown).
+func TestSeqFileClockBase(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSeq(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.CommittedBase(); ok {
+		t.Error("a new state file has a clock base")
+	}
+	n, _ := s.Next()
+	if err := s.CommitBase(n, -42_000_000_123); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenSeq(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, ok := s.CommittedBase(); !ok || b != -42_000_000_123 || s.Committed() != n {
+		t.Errorf("after a restart: base %d %v, committed %d; want -42000000123 and %d", b, ok, s.Committed(), n)
+	}
+	n, _ = s.Next()
+	if err := s.Commit(n); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenSeq(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.CommittedBase(); ok {
+		t.Error("a batch committed without a base kept the previous one's")
+	}
+}

@@ -17,6 +17,10 @@ type Table struct {
 	samples []flow.Sample
 	reads   int
 	ov      overflow
+	// detached are flows Detach took out and Release has not freed: what
+	// a killed daemon leaves in the pinned slots (Recover).
+	detached map[flow.Key]flow.Counters
+	settled  map[flow.Key]bool // detached flows Settle marked wholly recorded
 }
 
 // NewTable returns an empty table.
@@ -94,6 +98,113 @@ func (t *Table) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 		}
 	}
 	return out, nil
+}
+
+// Detach implements flow.Detacher: the flows leave the table (a new
+// packet makes a new flow) but stay held until Release.
+func (t *Table) Detach(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.detached == nil {
+		t.detached = map[flow.Key]flow.Counters{}
+	}
+	out := map[flow.Key]flow.Counters{}
+	for _, k := range keys {
+		c, ok := t.flows[k]
+		if !ok {
+			continue
+		}
+		out[k] = c
+		delete(t.flows, k)
+		if old, ok := t.detached[k]; ok {
+			c = merge(old, c) // not expected: the aggregator releases first
+		}
+		t.detached[k] = c
+	}
+	return out, nil
+}
+
+// Settle implements flow.Detacher.
+func (t *Table) Settle(keys []flow.Key) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		if _, ok := t.detached[k]; ok {
+			if t.settled == nil {
+				t.settled = map[flow.Key]bool{}
+			}
+			t.settled[k] = true
+		}
+	}
+	return nil
+}
+
+// Release implements flow.Detacher.
+func (t *Table) Release(keys []flow.Key) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		delete(t.detached, k)
+		delete(t.settled, k)
+	}
+	return nil
+}
+
+// Detached is the number of flows detached and not released.
+func (t *Table) Detached() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.detached)
+}
+
+// Forgetter is the part of the ledger Recover needs.
+type Forgetter interface{ Forget(keys []flow.Key) error }
+
+// Recover does what a start does with the pinned table a killed daemon
+// left (loader RecoverSlots): a settled flow (every packet recorded) is
+// freed and its ledger entry forgotten; every other detached flow goes
+// back, or, when a new flow took its key meanwhile, its counts are added
+// into that one. It returns how many flows came back.
+func (t *Table) Recover(l Forgetter) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var gone []flow.Key
+	for k := range t.settled {
+		gone = append(gone, k)
+	}
+	if len(gone) > 0 {
+		if err := l.Forget(gone); err != nil {
+			panic(err)
+		}
+	}
+	n := 0
+	for k, c := range t.detached {
+		if t.settled[k] {
+			continue
+		}
+		if cur, ok := t.flows[k]; ok {
+			c = merge(cur, c)
+		}
+		t.flows[k] = c
+		n++
+	}
+	t.detached, t.settled = nil, nil
+	return n
+}
+
+// merge adds b's counts into a, as loader mergeSlot does.
+func merge(a, b flow.Counters) flow.Counters {
+	a.Packets += b.Packets
+	a.Bytes += b.Bytes
+	a.TCPFlags |= b.TCPFlags
+	a.EndSeen = a.EndSeen || b.EndSeen
+	if b.First.Before(a.First) {
+		a.First = b.First
+	}
+	if b.Last.After(a.Last) {
+		a.Last = b.Last
+	}
+	return a
 }
 
 // Sample queues a sampled frame for the next Read.
