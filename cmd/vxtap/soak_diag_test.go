@@ -20,12 +20,14 @@ func reasonPackets(t *testing.T, ns string) map[string]uint64 {
 	}
 	got := map[string]uint64{}
 	for _, l := range strings.Split(out, "\n") {
-		rest, ok := strings.CutPrefix(l, `vxtap_packets_total{reason="`)
+		labels, ok := strings.CutPrefix(l, `vxtap_packets_total{`)
 		if !ok {
 			continue
 		}
-		name, val, ok := strings.Cut(rest, `"} `)
-		if !ok {
+		labels, val, ok := strings.Cut(labels, `} `)
+		_, name, ok2 := strings.Cut(labels, `reason="`)
+		name, _, _ = strings.Cut(name, `"`)
+		if !ok || !ok2 {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
