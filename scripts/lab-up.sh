@@ -43,6 +43,12 @@ vpc_port() { # vpc_port NS IFNAME PORTNAME
 	ip -n "$NS_VPC" link set "$P-$3" master br0 up
 }
 vpc_port "$NS_APP" "$APP_IF" a
+# The appliance NIC runs XDP, so its veth takes frames through a ring of
+# 256: a burst beyond it while the appliance's CPU is busy was dropped by
+# the bridge port (tx_dropped: mirror copies lost on the way, under load).
+# With a queue on the port, the kernel (6.16+) stops it instead of dropping
+# and the copies wait.
+ip netns exec "$NS_VPC" tc qdisc replace dev "$P-a" root pfifo limit 100000
 vpc_port "$NS_SRC1" vpc0 s1
 vpc_port "$NS_SRC2" vpc0 s2
 

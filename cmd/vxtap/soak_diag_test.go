@@ -20,12 +20,14 @@ func reasonPackets(t *testing.T, ns string) map[string]uint64 {
 	}
 	got := map[string]uint64{}
 	for _, l := range strings.Split(out, "\n") {
-		rest, ok := strings.CutPrefix(l, `vxtap_packets_total{reason="`)
+		labels, ok := strings.CutPrefix(l, `vxtap_packets_total{`)
 		if !ok {
 			continue
 		}
-		name, val, ok := strings.Cut(rest, `"} `)
-		if !ok {
+		labels, val, ok := strings.Cut(labels, `} `)
+		_, name, ok2 := strings.Cut(labels, `reason="`)
+		name, _, _ = strings.Cut(name, `"`)
+		if !ok || !ok2 {
 			continue
 		}
 		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
@@ -37,8 +39,8 @@ func reasonPackets(t *testing.T, ns string) map[string]uint64 {
 }
 
 // labDrops lists the non-zero drop and error counters of every interface
-// in the lab's namespaces: a mirror copy the lab's own links dropped
-// (a full veth ring or backlog under load) never reached vxtap.
+// and queue in the lab's namespaces: a mirror copy the lab's own links
+// dropped (a full veth ring or backlog under load) never reached vxtap.
 func labDrops(t *testing.T, prefix string) []string {
 	out, err := exec.Command("ip", "netns", "list").Output()
 	if err != nil {
@@ -67,6 +69,18 @@ func labDrops(t *testing.T, prefix string) []string {
 		}
 		if json.Unmarshal(js, &links) != nil {
 			continue
+		}
+		var qdiscs []struct {
+			Dev   string `json:"dev"`
+			Kind  string `json:"kind"`
+			Drops uint64 `json:"drops"`
+		}
+		if js, err := exec.Command("ip", "netns", "exec", ns, "tc", "-s", "-j", "qdisc", "show").Output(); err == nil && json.Unmarshal(js, &qdiscs) == nil {
+			for _, q := range qdiscs {
+				if q.Drops > 0 {
+					found = append(found, fmt.Sprintf("%s/%s qdisc %s: drops=%d", ns, q.Dev, q.Kind, q.Drops))
+				}
+			}
 		}
 		for _, ln := range links {
 			var bad []string

@@ -212,6 +212,10 @@ loop:
 	// drops (a copy dropped on its way never reached vxtap).
 	t.Logf("data path: %d copies accounted as flows, %d in overflow aggregates (%v); lab link drops: %v",
 		reasons["flow"], reasons["overflow"], reasons, drops)
+	if acc := reasons["flow"] + reasons["overflow"]; bad > 0 && acc == gotPkts && acc < sentPkts {
+		t.Errorf("the records hold exactly the %d copies the data path accounted: the other %d never reached vxtap (lab link drops: %v)",
+			acc, sentPkts-acc, drops)
+	}
 	if skip == "" && (kills < 1 || !filled || !freed || reloads < 3) {
 		t.Errorf("the soak was too short to do everything: %d kills, %d reloads, filled %v, freed %v", kills, reloads, filled, freed)
 	}
