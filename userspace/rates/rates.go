@@ -5,11 +5,13 @@
 // A million flows cost about 100 bytes each here: per slot the flow's
 // identity (48 bytes: packed key, direction, interned mirror source), its
 // numbers (32 bytes: totals, rates as float32) and state (4), its place
-// in the walk orders (8) and in the key index (about 8). Nothing holds a pointer, so the
-// garbage collector never scans them, and the steady path allocates
-// nothing. A reader copies the numbers of the last closed sweep (40
-// bytes a flow) and works on the copy without any
-// lock; identities it points at are not reused while it reads.
+// in the walk orders (8) and in the key index (about 8). Nothing holds a
+// pointer, so the garbage collector never scans them, and the steady path
+// allocates nothing. A reader reads the tracker's own arrays, copying
+// nothing: a sweep that begins while a reader reads is skipped (the
+// next one measures over the longer interval) rather than waited for,
+// so readers never hold the daemon's sweep up and never cost a copy of
+// the table.
 package rates
 
 import (
@@ -79,13 +81,6 @@ const (
 	posMask = seen - 1
 )
 
-// held is a freed slot nobody may reuse yet: snapshots of sweeps before
-// before may still point at it.
-type held struct {
-	slot   uint32
-	before uint64
-}
-
 // Tracker computes rates from successive sweeps. Observe and EndSweep are
 // called from one goroutine (the daemon's loop); View from any.
 type Tracker struct {
@@ -96,7 +91,6 @@ type Tracker struct {
 	state     []uint32 // by slot: flags and walk place
 	mirrors   mirrorTable
 	free      []uint32
-	limbo     []held // freed, waiting for readers of older sweeps
 	// order lists the slots in the last sweep's walk order, and walk is
 	// this sweep's. A flow table walks in a stable order (slot order),
 	// so the next flow is most likely the one after the last match:
@@ -115,11 +109,18 @@ type Tracker struct {
 	totals Totals    // of the sweep being built
 
 	// mu is held by an open sweep from its first Observe to EndSweep, and
-	// by a reader while it copies the last closed sweep: a reader never
-	// sees half a sweep, and the sweep never waits for more than a copy.
-	mu      sync.Mutex
-	front   header   // the last closed sweep
-	readers []uint64 // sweep numbers of the snapshots being read
+	// by a reader while it registers: a reader never sees half a sweep.
+	// A sweep that finds readers (readers > 0) is skipped instead: it
+	// writes nothing and never waits.
+	mu       sync.Mutex
+	front    header // the last closed sweep
+	readers  int    // views reading the tracker's arrays
+	skipping bool   // the open sweep is skipped (sweep goroutine only)
+	// caughtUp, when not nil, is closed by the next sweep that is not
+	// skipped: readers arriving after a skip wait for it (at most
+	// readerWait), so a stream of views cannot keep the rates stale.
+	caughtUp chan struct{}
+	skipped  atomic.Uint64 // sweeps skipped for readers
 	// lastHold is how long the last View held mu, in ns.
 	lastHold atomic.Int64
 }
@@ -150,12 +151,20 @@ func New(cfg Config) *Tracker {
 	return t
 }
 
-// begin opens a sweep at time now.
+// begin opens a sweep at time now, or skips it while readers read.
 func (t *Tracker) begin(now time.Time) {
 	t.mu.Lock()
 	t.open = true
+	if t.readers > 0 {
+		t.skipping = true
+		if t.caughtUp == nil {
+			t.caughtUp = make(chan struct{})
+		}
+		t.skipped.Add(1)
+		t.mu.Unlock()
+		return
+	}
 	t.sweep++
-	t.release()
 	t.at = now
 	t.dt, t.alpha = 0, 0
 	if !t.prevAt.IsZero() && now.After(t.prevAt) {
@@ -165,24 +174,6 @@ func (t *Tracker) begin(now time.Time) {
 	t.totals = Totals{}
 	t.walk = t.walk[:0]
 	t.cursor, t.misses = 0, 0
-}
-
-// release frees the held slots no reader can still see.
-func (t *Tracker) release() {
-	oldest := t.sweep
-	for _, r := range t.readers {
-		oldest = min(oldest, r)
-	}
-	kept := t.limbo[:0]
-	for _, h := range t.limbo {
-		if h.before <= oldest {
-			t.mirrors.release(t.ids[h.slot].mirror)
-			t.free = append(t.free, h.slot)
-		} else {
-			kept = append(kept, h)
-		}
-	}
-	t.limbo = kept
 }
 
 // find returns the slot of a known flow: first where the last walk order
@@ -211,6 +202,9 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	if !t.open {
 		t.begin(now)
 	}
+	if t.skipping {
+		return
+	}
 	ck := compact(k)
 	var dp, db uint64
 	known := true
@@ -219,7 +213,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 		return // a walk of a changing table can meet a flow twice: count it once
 	}
 	if ok && (t.ids[i].dir != c.Direction || !t.mirrors.is(t.ids[i].mirror, c.MirrorSource)) {
-		i = t.move(i, &ck, c)
+		t.move(i, c)
 	}
 	switch {
 	case ok && c.Packets >= t.nums[i].packets && c.Bytes >= t.nums[i].bytes:
@@ -281,23 +275,21 @@ func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
 	return i
 }
 
-// drop frees slot i; snapshots up to this sweep's may still point at it.
+// drop frees slot i. No reader reads while a sweep writes, so the slot
+// may be reused at once.
 func (t *Tracker) drop(i uint32) {
 	t.index.Delete(t.index.Hash(t.ids[i].key[:]), i)
+	t.mirrors.release(t.ids[i].mirror)
 	t.nums[i], t.state[i] = nums{}, 0
-	t.limbo = append(t.limbo, held{slot: i, before: t.sweep})
+	t.free = append(t.free, i)
 }
 
-// move gives a flow whose mirror source or direction changed a new slot
-// with the same numbers: the old identity stays for the readers that
-// still show it.
-func (t *Tracker) move(i uint32, ck *ckey, c flow.Counters) uint32 {
-	n, primedNow := t.nums[i], t.state[i]&primed
-	t.drop(i)
-	j := t.alloc(ck, c)
-	t.nums[j] = n
-	t.state[j] |= primedNow
-	return j
+// move gives a flow whose mirror source or direction changed the new
+// ones, keeping its numbers.
+func (t *Tracker) move(i uint32, c flow.Counters) {
+	old := t.ids[i].mirror
+	t.ids[i].mirror, t.ids[i].dir = t.mirrors.acquire(c.MirrorSource), c.Direction
+	t.mirrors.release(old)
 }
 
 // EndSweep closes the sweep: flows it did not see are forgotten, and the
@@ -305,6 +297,10 @@ func (t *Tracker) move(i uint32, ck *ckey, c flow.Counters) uint32 {
 func (t *Tracker) EndSweep(now time.Time) {
 	if !t.open {
 		t.begin(now) // an empty table: no Observe opened the sweep
+	}
+	if t.skipping {
+		t.skipping, t.open = false, false
+		return
 	}
 	for i, st := range t.state {
 		switch {
@@ -324,6 +320,10 @@ func (t *Tracker) EndSweep(now time.Time) {
 	t.prevAt = t.at
 	t.open = false
 	t.front = h
+	if t.caughtUp != nil {
+		close(t.caughtUp)
+		t.caughtUp = nil
+	}
 	t.mu.Unlock()
 }
 
@@ -337,6 +337,9 @@ func (t *Tracker) Sweep(src flow.FlowSource, now time.Time) error {
 	t.EndSweep(now)
 	return err
 }
+
+// Skipped is how many sweeps were skipped because a reader was reading.
+func (t *Tracker) Skipped() uint64 { return t.skipped.Load() }
 
 // Len is the number of flows tracked.
 func (t *Tracker) Len() int { return t.index.Len() }
