@@ -119,3 +119,86 @@ func (t *Tracker) View(fn func(*Snapshot)) {
 // LastViewHold is how long the last View held the tracker's lock to
 // register: the longest a reader can have made a sweep wait.
 func (t *Tracker) LastViewHold() time.Duration { return time.Duration(t.lastHold.Load()) }
+
+// Parts of a flow's identity, as Diff reports them.
+const (
+	DiffVNI = 1 << iota
+	DiffMirror
+	DiffSrc
+	DiffDst
+	DiffProto
+	DiffSPort
+	DiffDPort
+)
+
+// Diff says which parts of flows i and j's identities differ (Diff*
+// bits), comparing the packed keys: cheaper than unpacking both.
+func (s *Snapshot) Diff(i, j int) uint8 {
+	a, b := &s.ids[s.order[i]], &s.ids[s.order[j]]
+	var d uint8
+	ka, kb := &a.key, &b.key
+	if [4]byte(ka[32:36]) != [4]byte(kb[32:36]) {
+		d |= DiffVNI
+	}
+	if a.mirror != b.mirror && s.mirrors[a.mirror].mirrorAddr != s.mirrors[b.mirror].mirrorAddr {
+		d |= DiffMirror
+	}
+	if [16]byte(ka[0:16]) != [16]byte(kb[0:16]) || ka[41]&3 != kb[41]&3 {
+		d |= DiffSrc
+	}
+	if [16]byte(ka[16:32]) != [16]byte(kb[16:32]) || ka[41]>>2&3 != kb[41]>>2&3 {
+		d |= DiffDst
+	}
+	if ka[40] != kb[40] {
+		d |= DiffProto
+	}
+	if [2]byte(ka[36:38]) != [2]byte(kb[36:38]) {
+		d |= DiffSPort
+	}
+	if [2]byte(ka[38:40]) != [2]byte(kb[38:40]) {
+		d |= DiffDPort
+	}
+	return d
+}
+
+// Addrs are flow i's source and destination as 16 bytes each (IPv4
+// mapped) and their families (FamilyNone, Family4, Family6): what
+// grouping by address needs, without unpacking the key.
+func (s *Snapshot) Addrs(i int) (src, dst [16]byte, srcFam, dstFam uint8) {
+	k := &s.ids[s.order[i]].key
+	return [16]byte(k[0:16]), [16]byte(k[16:32]), k[41] & 3, k[41] >> 2 & 3
+}
+
+// Ports are flow i's VNI, protocol and destination port.
+func (s *Snapshot) Ports(i int) (vni uint32, proto uint8, dport uint16) {
+	k := &s.ids[s.order[i]].key
+	return uint32(k[32])<<24 | uint32(k[33])<<16 | uint32(k[34])<<8 | uint32(k[35]), k[40], uint16(k[38])<<8 | uint16(k[39])
+}
+
+// MirrorAddr is flow i's mirror source as Addrs gives addresses.
+func (s *Snapshot) MirrorAddr(i int) ([16]byte, uint8) {
+	m := &s.mirrors[s.ids[s.order[i]].mirror]
+	return m.a, m.fam
+}
+
+// Address families as Addrs and MirrorAddr give them.
+const (
+	FamilyNone = 0
+	Family4    = 1
+	Family6    = 2
+)
+
+// Numbers are a flow's numbers and direction, without its key.
+type Numbers struct {
+	Direction                flow.Direction
+	Packets, Bytes           uint64
+	PPS, BPS, AvgPPS, AvgBPS float64
+}
+
+// Numbers is flow i's numbers.
+func (s *Snapshot) Numbers(i int) Numbers {
+	slot := s.order[i]
+	r := &s.nums[slot]
+	return Numbers{Direction: s.ids[slot].dir, Packets: r.packets, Bytes: r.bytes,
+		PPS: float64(r.pps), BPS: float64(r.bps), AvgPPS: float64(r.avgPPS), AvgBPS: float64(r.avgBPS)}
+}

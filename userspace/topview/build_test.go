@@ -3,6 +3,9 @@ package topview
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"math"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -235,6 +238,61 @@ func TestRowCap(t *testing.T) {
 			if f := res.Rows[0].BitsPerSecond; f != 8*float64(MaxRows+4) {
 				t.Errorf("group %s n=%d: first row %v bits/s, want the heaviest", g, n, f)
 			}
+		}
+	}
+}
+
+// A grouped view with more groups than one pass holds sums them share by
+// share, and answers exactly what one pass answers: the same groups,
+// sums, representatives and order, with and without a filter.
+func TestGroupsBeyondOnePass(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fs := make([]rates.Flow, 3000)
+	mirrors := []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("198.18.255.2")}
+	for i := range fs {
+		src := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(8)), byte(rng.IntN(256))})
+		dst := netip.AddrFrom4([4]byte{198, 19, 0, byte(rng.IntN(64))})
+		fs[i] = rates.Flow{Key: flow.Key{VNI: uint32(rng.IntN(300)), Src: src, Dst: dst, Proto: []uint8{6, 17}[rng.IntN(2)],
+			SPort: uint16(rng.IntN(65536)), DPort: uint16(rng.IntN(2000))},
+			MirrorSource: mirrors[rng.IntN(2)], Direction: flow.Direction(rng.IntN(3)),
+			PPS: float64(rng.IntN(50)), BPS: float64(rng.IntN(5000)), Packets: uint64(rng.IntN(100)), Bytes: uint64(rng.IntN(10000))}
+	}
+	s := rates.NewSnapshot(at, time.Second, 2, fs)
+	defer func(n int) { maxGroups = n }(maxGroups)
+	for _, g := range []Group{GroupSrc, GroupDst, GroupPair, GroupDPort, GroupVNI, GroupMirror} {
+		for _, filter := range []string{"", "tcp", "198.18.0.0/22"} {
+			for _, sort := range []Sort{SortRate, SortBytes} {
+				for _, n := range []int{0, 7} {
+					q := Query{Group: g, Sort: sort, N: n, Filter: must(ParseFilter(filter))}
+					maxGroups = 1 << 15
+					want := Build(s, q)
+					for _, limit := range []int{3, 100} {
+						maxGroups = limit
+						if got := Build(s, q); !reflect.DeepEqual(got, want) {
+							t.Fatalf("%s filter %q sort %s n %d, %d groups a pass: %d groups %d rows, want %d and %d",
+								g, filter, sort, n, limit, got.Header.Groups, len(got.Rows), want.Header.Groups, len(want.Rows))
+						}
+					}
+					if g == GroupPair && filter == "" && want.Header.Groups < 1000 {
+						t.Fatalf("only %d pairs: the test wants many groups", want.Header.Groups)
+					}
+				}
+			}
+		}
+	}
+}
+
+// The distinct count that sizes the shares is near the truth.
+func TestDistinctEstimate(t *testing.T) {
+	for _, n := range []int{100, 5000, 65536, 1_000_000} {
+		var d distinct
+		seed := maphash.MakeSeed()
+		for i := range n {
+			d.add(maphash.Comparable(seed, i))
+			d.add(maphash.Comparable(seed, i)) // twice: counted once
+		}
+		if e := d.estimate(); math.Abs(float64(e-n)) > 0.1*float64(n) {
+			t.Errorf("%d distinct: estimated %d", n, e)
 		}
 	}
 }
