@@ -27,12 +27,12 @@ const (
 
 // grouper sums flows into groups keyed by K.
 type grouper[K comparable] struct {
-	s      *rates.Snapshot
-	key    func(*rates.Snapshot, int) K
-	index  map[K]int32
-	accs   []acc
-	limit  int // groups held at most
-	f      rates.Numbers // flow i's, for add
+	s     *rates.Snapshot
+	key   func(*rates.Snapshot, int) K
+	index map[K]int32
+	accs  []acc
+	limit int           // groups held at most
+	f     rates.Numbers // flow i's, for add
 }
 
 // add sums flow i, its numbers already in g.f, into the group of key k. It returns
@@ -74,7 +74,7 @@ func groupTop[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rat
 	g := &grouper[K]{s: s, key: key, index: map[K]int32{}, limit: maxGroups}
 	top := topN[acc]{n: q.N, before: func(a, b acc) bool { return accBefore(&a, &b, q.Sort) }}
 	var (
-		seed    = maphash.MakeSeed()
+		seed = maphash.MakeSeed()
 		tags []uint16 // nil until the groups overflow
 	)
 	var count distinct
