@@ -1,6 +1,11 @@
 package aggregate
 
-import "github.com/vxtap/vxtap/userspace/internal/keyindex"
+import (
+	"runtime"
+
+	"github.com/vxtap/vxtap/userspace/internal/keyindex"
+	"github.com/vxtap/vxtap/userspace/internal/offheap"
+)
 
 // slot is what earlier records of one flow already carried: 88 bytes. It
 // holds no pointers, so a million of them are one allocation the garbage
@@ -46,6 +51,7 @@ const noPos = ^uint32(0)
 // that met every flow skips the search for evicted ones.
 type states struct {
 	index  *keyindex.Index
+	arena  *offheap.Arena // slots, order and walk live there, off the Go heap
 	slots  []slot
 	free   []uint32 // slots to reuse
 	sweep  uint64   // number of the current (or last) sweep
@@ -63,9 +69,13 @@ type states struct {
 
 // newStates sizes the slots for capacity flows: reserved, not touched,
 // so unused room costs address space, not memory, and a table filling
-// up never leaves grown-out copies behind.
+// up never leaves grown-out copies behind. They are off the Go heap
+// (package offheap), where they add nothing to the garbage collector's
+// goal.
 func newStates(capacity int) *states {
-	s := &states{slots: make([]slot, 0, capacity), order: make([]uint32, 0, capacity), walk: make([]uint32, 0, capacity)}
+	a := offheap.New()
+	s := &states{arena: a, slots: offheap.Make[slot](a, capacity), order: offheap.Make[uint32](a, capacity), walk: offheap.Make[uint32](a, capacity)}
+	runtime.AddCleanup(s, (*offheap.Arena).Free, a)
 	s.index = keyindex.New(capacity, func(i uint32) uint64 { return s.hash(&s.slots[i].key) })
 	return s
 }
@@ -77,6 +87,7 @@ func (s *states) hash(k *fkey) uint64 { return s.index.Hash(k[:]) }
 
 // begin starts sweep n.
 func (s *states) begin(n uint64) {
+	s.arena.Release() // nothing points into outgrown arrays between sweeps
 	s.sweep, s.marked = n, 0
 	s.walk = s.walk[:0]
 	s.cursor, s.misses = 0, 0
@@ -119,7 +130,7 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 		i = s.free[n-1]
 		s.free = s.free[:n-1]
 	} else {
-		s.slots = append(s.slots, slot{})
+		s.slots = offheap.Append(s.arena, s.slots, slot{})
 		i = uint32(len(s.slots) - 1)
 	}
 	s.slots[i] = slot{key: k, flags: slotUsed, pos: noPos}
@@ -157,7 +168,7 @@ func (s *states) walked(i uint32) {
 		s.marked++
 	}
 	sl.pos = uint32(len(s.walk))
-	s.walk = append(s.walk, i)
+	s.walk = offheap.Append(s.arena, s.walk, i)
 }
 
 // drop forgets slot i.

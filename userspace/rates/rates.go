@@ -17,12 +17,14 @@ package rates
 import (
 	"math"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/internal/keyindex"
+	"github.com/vxtap/vxtap/userspace/internal/offheap"
 )
 
 // Config sizes the tracker.
@@ -86,6 +88,7 @@ const (
 type Tracker struct {
 	smoothing time.Duration
 	index     *keyindex.Index
+	arena     *offheap.Arena // the per-slot arrays below live there, off the Go heap
 	ids       []ident  // by slot
 	nums      []nums   // by slot
 	state     []uint32 // by slot: flags and walk place
@@ -139,14 +142,17 @@ func New(cfg Config) *Tracker {
 		cfg.Smoothing = DefaultSmoothing
 	}
 	cfg.Capacity = max(cfg.Capacity, 0)
+	a := offheap.New()
 	t := &Tracker{
 		smoothing: cfg.Smoothing,
-		ids:       make([]ident, 0, cfg.Capacity),
-		nums:      make([]nums, 0, cfg.Capacity),
-		state:     make([]uint32, 0, cfg.Capacity),
-		order:     make([]uint32, 0, cfg.Capacity),
-		walk:      make([]uint32, 0, cfg.Capacity),
+		arena:     a,
+		ids:       offheap.Make[ident](a, cfg.Capacity),
+		nums:      offheap.Make[nums](a, cfg.Capacity),
+		state:     offheap.Make[uint32](a, cfg.Capacity),
+		order:     offheap.Make[uint32](a, cfg.Capacity),
+		walk:      offheap.Make[uint32](a, cfg.Capacity),
 	}
+	runtime.AddCleanup(t, (*offheap.Arena).Free, a)
 	t.index = keyindex.New(cfg.Capacity, func(i uint32) uint64 { return t.index.Hash(t.ids[i].key[:]) })
 	return t
 }
@@ -165,6 +171,7 @@ func (t *Tracker) begin(now time.Time) {
 		return
 	}
 	t.sweep++
+	t.arena.Release() // no reader reads, and no sweep keeps pointers: outgrown arrays can go
 	t.at = now
 	t.dt, t.alpha = 0, 0
 	if !t.prevAt.IsZero() && now.After(t.prevAt) {
@@ -246,7 +253,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	s.packets, s.bytes = c.Packets, c.Bytes
 	s.pps, s.bps, s.avgPPS, s.avgBPS = float32(pps), float32(bps), float32(avgPPS), float32(avgBPS)
 	t.state[i] = t.state[i]&(used|primed) | seen | uint32(min(len(t.walk), posMask))
-	t.walk = append(t.walk, i)
+	t.walk = offheap.Append(t.arena, t.walk, i)
 	tt := &t.totals
 	tt.Packets += c.Packets
 	tt.Bytes += c.Bytes
@@ -267,9 +274,9 @@ func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
 		t.nums[i], t.state[i] = nums{}, used
 	} else {
 		i = uint32(len(t.ids))
-		t.ids = append(t.ids, id)
-		t.nums = append(t.nums, nums{})
-		t.state = append(t.state, used)
+		t.ids = offheap.Append(t.arena, t.ids, id)
+		t.nums = offheap.Append(t.arena, t.nums, nums{})
+		t.state = offheap.Append(t.arena, t.state, used)
 	}
 	t.index.Insert(t.index.Hash(id.key[:]), i)
 	return i
