@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 )
 
 // ckey is a flow key without pointers (netip.Addr holds one for its
@@ -25,6 +26,9 @@ func compact(k flow.Key) ckey {
 	c[41] = family(k.Src) | family(k.Dst)<<2
 	return c
 }
+
+// packed is c as the key store takes it.
+func (c *ckey) packed() *shortkey.Packed { return (*shortkey.Packed)(c) }
 
 // key unpacks what compact packed.
 func (c *ckey) key() flow.Key {
@@ -60,12 +64,12 @@ func addr(b [16]byte, fam byte) netip.Addr {
 	return netip.Addr{}
 }
 
-// ident is what a tracked flow is: its key, and the mirror source and
-// direction the data path gave it (48 bytes). It never changes while the
+// ident is what a tracked flow is: its key (kept short: shortkey), and
+// the mirror source and direction the data path gave it (24 bytes). It never changes while the
 // slot holds the flow (a flow whose mirror source changes moves to a new
 // slot), so readers of a snapshot read it without locks.
 type ident struct {
-	key    ckey
+	key    shortkey.Key // in the tracker's (or snapshot's) key store
 	dir    flow.Direction
 	mirror uint32 // in the tracker's mirror table: a handful of ENIs serve a million flows
 }

@@ -2,8 +2,8 @@
 // daemon feeds it every flow of every sweep (Observe) and closes each sweep
 // (EndSweep); readers get the last closed sweep as a Snapshot.
 //
-// A million flows cost about 100 bytes each here: per slot the flow's
-// identity (48 bytes: packed key, direction, interned mirror source), its
+// A million flows cost about 76 bytes each here: per slot the flow's
+// identity (24 bytes: short key, direction, interned mirror source), its
 // numbers (32 bytes: totals, rates as float32) and state (4), its place
 // in the walk orders (8) and in the key index (about 8). Nothing holds a
 // pointer, so the garbage collector never scans them, and the steady path
@@ -25,6 +25,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/internal/keyindex"
 	"github.com/vxtap/vxtap/userspace/internal/offheap"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 )
 
 // Config sizes the tracker.
@@ -88,10 +89,11 @@ const (
 type Tracker struct {
 	smoothing time.Duration
 	index     *keyindex.Index
-	arena     *offheap.Arena // the per-slot arrays below live there, off the Go heap
-	ids       []ident  // by slot
-	nums      []nums   // by slot
-	state     []uint32 // by slot: flags and walk place
+	arena     *offheap.Arena  // the per-slot arrays below live there, off the Go heap
+	keys      *shortkey.Store // the IPv6 addresses of ids' keys
+	ids       []ident         // by slot
+	nums      []nums          // by slot
+	state     []uint32        // by slot: flags and walk place
 	mirrors   mirrorTable
 	free      []uint32
 	// order lists the slots in the last sweep's walk order, and walk is
@@ -146,6 +148,7 @@ func New(cfg Config) *Tracker {
 	t := &Tracker{
 		smoothing: cfg.Smoothing,
 		arena:     a,
+		keys:      shortkey.NewStore(),
 		ids:       offheap.Make[ident](a, cfg.Capacity),
 		nums:      offheap.Make[nums](a, cfg.Capacity),
 		state:     offheap.Make[uint32](a, cfg.Capacity),
@@ -153,7 +156,7 @@ func New(cfg Config) *Tracker {
 		walk:      offheap.Make[uint32](a, cfg.Capacity),
 	}
 	runtime.AddCleanup(t, (*offheap.Arena).Free, a)
-	t.index = keyindex.New(cfg.Capacity, func(i uint32) uint64 { return t.index.Hash(t.ids[i].key[:]) })
+	t.index = keyindex.New(cfg.Capacity, t.hashOf)
 	return t
 }
 
@@ -172,6 +175,7 @@ func (t *Tracker) begin(now time.Time) {
 	}
 	t.sweep++
 	t.arena.Release() // no reader reads, and no sweep keeps pointers: outgrown arrays can go
+	t.keys.Release()
 	t.at = now
 	t.dt, t.alpha = 0, 0
 	if !t.prevAt.IsZero() && now.After(t.prevAt) {
@@ -189,14 +193,14 @@ func (t *Tracker) begin(now time.Time) {
 // walk does not pay a wasted cache miss per flow.
 func (t *Tracker) find(ck *ckey) (uint32, bool) {
 	if t.cursor < len(t.order) && (t.misses < 4 || t.misses%16 == 0) {
-		if i := t.order[t.cursor]; t.ids[i].key == *ck {
+		if i := t.order[t.cursor]; t.keys.Equal(&t.ids[i].key, ck.packed()) {
 			t.cursor++
 			t.misses = 0
 			return i, true
 		}
 	}
 	t.misses++
-	i, ok := t.index.Find(t.index.Hash(ck[:]), func(i uint32) bool { return t.ids[i].key == *ck })
+	i, ok := t.index.Find(t.index.Hash(ck[:]), func(i uint32) bool { return t.keys.Equal(&t.ids[i].key, ck.packed()) })
 	if ok && t.state[i]&seen == 0 {
 		t.cursor = int(t.state[i]&posMask) + 1 // resynchronise after inserts and removals
 	}
@@ -265,7 +269,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 
 // alloc gives a new flow a slot, reusing freed ones first.
 func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
-	id := ident{key: *ck, dir: c.Direction, mirror: t.mirrors.acquire(c.MirrorSource)}
+	id := ident{key: t.keys.Put(ck.packed()), dir: c.Direction, mirror: t.mirrors.acquire(c.MirrorSource)}
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
@@ -278,14 +282,15 @@ func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
 		t.nums = offheap.Append(t.arena, t.nums, nums{})
 		t.state = offheap.Append(t.arena, t.state, used)
 	}
-	t.index.Insert(t.index.Hash(id.key[:]), i)
+	t.index.Insert(t.index.Hash(ck[:]), i)
 	return i
 }
 
 // drop frees slot i. No reader reads while a sweep writes, so the slot
 // may be reused at once.
 func (t *Tracker) drop(i uint32) {
-	t.index.Delete(t.index.Hash(t.ids[i].key[:]), i)
+	t.index.Delete(t.hashOf(i), i)
+	t.keys.Drop(&t.ids[i].key)
 	t.mirrors.release(t.ids[i].mirror)
 	t.nums[i], t.state[i] = nums{}, 0
 	t.free = append(t.free, i)
@@ -347,6 +352,12 @@ func (t *Tracker) Sweep(src flow.FlowSource, now time.Time) error {
 
 // Skipped is how many sweeps were skipped because a reader was reading.
 func (t *Tracker) Skipped() uint64 { return t.skipped.Load() }
+
+// hashOf is the index's hash of slot i's key.
+func (t *Tracker) hashOf(i uint32) uint64 {
+	p := t.keys.Packed(&t.ids[i].key)
+	return t.index.Hash(p[:])
+}
 
 // Len is the number of flows tracked.
 func (t *Tracker) Len() int { return t.index.Len() }

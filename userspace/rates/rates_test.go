@@ -421,7 +421,38 @@ func TestMirrorTableReclaimed(t *testing.T) {
 
 // What a million flows cost per slot: keep it there.
 func TestSlotSizes(t *testing.T) {
-	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}) + 4; n != 84 {
-		t.Errorf("identity, numbers and state are %d bytes a flow, want 84", n)
+	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}) + 4; n != 60 {
+		t.Errorf("identity, numbers and state are %d bytes a flow, want 60", n)
+	}
+}
+
+// IPv6 flows keep their addresses in the key store's side table: their
+// keys read back whole, and a flow that goes gives its place back.
+func TestIPv6Keys(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	key6 := func(n int) flow.Key {
+		return flow.Key{VNI: 7, Src: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(n >> 8), 15: byte(n)}),
+			Dst: netip.MustParseAddr("2001:db8::53"), Proto: 17, SPort: uint16(n), DPort: 53}
+	}
+	for s := range 20 {
+		at := t0.Add(time.Duration(s) * time.Second)
+		for n := 10 * s; n < 10*s+30; n++ { // 30 live IPv6 flows and 30 IPv4, 10 of each new a sweep
+			tr.Observe(at, key6(n), flow.Counters{Packets: uint64(s), Bytes: 1, First: first})
+			tr.Observe(at, key(n), flow.Counters{Packets: uint64(s), Bytes: 1, First: first})
+		}
+		tr.EndSweep(at)
+	}
+	_, got := view(tr)
+	for n := 190; n < 220; n++ {
+		if f, ok := got[key6(n)]; !ok || f.Packets != 19 {
+			t.Errorf("flow %v: %+v (%v)", key6(n), f, ok)
+		}
+		if _, ok := got[key(n)]; !ok {
+			t.Errorf("flow %v missing", key(n))
+		}
+	}
+	if len(got) != 60 || tr.keys.Long() != 30 {
+		t.Errorf("%d flows; side table holds %d keys", len(got), tr.keys.Long())
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 )
 
 // Snapshot is one closed sweep. Readers get it through Tracker.View and
@@ -16,29 +17,38 @@ type Snapshot struct {
 	Sweeps   uint64        // sweeps so far, this one included
 	Totals   Totals
 
-	order   []uint32      // the sweep's flows' slots in walk order
-	nums    []nums        // by slot
-	ids     []ident       // by slot
+	order   []uint32 // the sweep's flows' slots in walk order
+	nums    []nums   // by slot
+	ids     []ident  // by slot
+	keys    *shortkey.Store
 	mirrors []mirrorEntry // mirror sources the identities point at
 }
 
 // Len is the number of flows.
 func (s *Snapshot) Len() int { return len(s.order) }
 
+// packed is flow i's packed key.
+func (s *Snapshot) packed(i int) ckey { return ckey(s.keys.Packed(&s.ids[s.order[i]].key)) }
+
 // Key is flow i's key.
-func (s *Snapshot) Key(i int) flow.Key { return s.ids[s.order[i]].key.key() }
+func (s *Snapshot) Key(i int) flow.Key {
+	p := s.packed(i)
+	return p.key()
+}
 
 // KeyMirror is flow i's key and mirror source, what filters look at.
 func (s *Snapshot) KeyMirror(i int) (flow.Key, netip.Addr) {
 	id := &s.ids[s.order[i]]
-	return id.key.key(), s.mirrors[id.mirror].addr()
+	p := s.packed(i)
+	return p.key(), s.mirrors[id.mirror].addr()
 }
 
 // Flow is flow i.
 func (s *Snapshot) Flow(i int) Flow {
 	slot := s.order[i]
 	r, id := &s.nums[slot], &s.ids[slot]
-	return Flow{Key: id.key.key(), MirrorSource: s.mirrors[id.mirror].addr(), Direction: id.dir,
+	p := s.packed(i)
+	return Flow{Key: p.key(), MirrorSource: s.mirrors[id.mirror].addr(), Direction: id.dir,
 		Packets: r.packets, Bytes: r.bytes,
 		PPS: float64(r.pps), BPS: float64(r.bps), AvgPPS: float64(r.avgPPS), AvgBPS: float64(r.avgBPS)}
 }
@@ -55,11 +65,12 @@ func (s *Snapshot) Rates(i int) (pps, bps float64, bytes uint64) {
 // them (float32).
 func NewSnapshot(at time.Time, interval time.Duration, sweeps uint64, flows []Flow) *Snapshot {
 	s := &Snapshot{At: at, Interval: interval, Sweeps: sweeps,
-		order: make([]uint32, len(flows)), nums: make([]nums, len(flows)), ids: make([]ident, len(flows))}
+		order: make([]uint32, len(flows)), nums: make([]nums, len(flows)), ids: make([]ident, len(flows)), keys: shortkey.NewStore()}
 	var mt mirrorTable
 	for i, f := range flows {
 		s.order[i] = uint32(i)
-		s.ids[i] = ident{key: compact(f.Key), dir: f.Direction, mirror: mt.acquire(f.MirrorSource)}
+		ck := compact(f.Key)
+		s.ids[i] = ident{key: s.keys.Put(ck.packed()), dir: f.Direction, mirror: mt.acquire(f.MirrorSource)}
 		s.nums[i] = nums{packets: f.Packets, bytes: f.Bytes,
 			pps: float32(f.PPS), bps: float32(f.BPS), avgPPS: float32(f.AvgPPS), avgBPS: float32(f.AvgBPS)}
 		r := &s.nums[i]
@@ -103,7 +114,7 @@ func (t *Tracker) View(fn func(*Snapshot)) {
 	held := time.Now()
 	h := t.front
 	s := &Snapshot{At: h.at, Interval: h.interval, Sweeps: h.sweeps, Totals: h.totals,
-		order: t.order, nums: t.nums, ids: t.ids, mirrors: t.mirrors.entries}
+		order: t.order, nums: t.nums, ids: t.ids, keys: t.keys, mirrors: t.mirrors.entries}
 	t.readers++
 	t.lastHold.Store(int64(time.Since(held)))
 	t.mu.Unlock()
@@ -111,7 +122,7 @@ func (t *Tracker) View(fn func(*Snapshot)) {
 		t.mu.Lock()
 		t.readers--
 		t.mu.Unlock()
-		s.order, s.nums, s.ids, s.mirrors = nil, nil, nil, nil
+		s.order, s.nums, s.ids, s.keys, s.mirrors = nil, nil, nil, nil, nil
 	}()
 	fn(s)
 }
@@ -136,7 +147,8 @@ const (
 func (s *Snapshot) Diff(i, j int) uint8 {
 	a, b := &s.ids[s.order[i]], &s.ids[s.order[j]]
 	var d uint8
-	ka, kb := &a.key, &b.key
+	pa, pb := s.packed(i), s.packed(j)
+	ka, kb := &pa, &pb
 	if [4]byte(ka[32:36]) != [4]byte(kb[32:36]) {
 		d |= DiffVNI
 	}
@@ -165,13 +177,13 @@ func (s *Snapshot) Diff(i, j int) uint8 {
 // mapped) and their families (FamilyNone, Family4, Family6): what
 // grouping by address needs, without unpacking the key.
 func (s *Snapshot) Addrs(i int) (src, dst [16]byte, srcFam, dstFam uint8) {
-	k := &s.ids[s.order[i]].key
+	k := s.packed(i)
 	return [16]byte(k[0:16]), [16]byte(k[16:32]), k[41] & 3, k[41] >> 2 & 3
 }
 
 // Ports are flow i's VNI, protocol and destination port.
 func (s *Snapshot) Ports(i int) (vni uint32, proto uint8, dport uint16) {
-	k := &s.ids[s.order[i]].key
+	k := s.packed(i)
 	return uint32(k[32])<<24 | uint32(k[33])<<16 | uint32(k[34])<<8 | uint32(k[35]), k[40], uint16(k[38])<<8 | uint16(k[39])
 }
 
