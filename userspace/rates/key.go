@@ -42,6 +42,31 @@ func (c *ckey) key() flow.Key {
 	}
 }
 
+// keyOf is the flow key of a short key: read from it directly when it
+// holds its addresses (no IPv6), which is what views do a million times.
+func keyOf(st *shortkey.Store, k *shortkey.Key) flow.Key {
+	if !k.Short() {
+		p := ckey(st.Packed(k))
+		return p.key()
+	}
+	return flow.Key{ // k[8:18] is ckey[32:42]
+		VNI:   uint32(k[8])<<24 | uint32(k[9])<<16 | uint32(k[10])<<8 | uint32(k[11]),
+		Src:   addr4([4]byte(k[0:4]), k[17]&3),
+		Dst:   addr4([4]byte(k[4:8]), k[17]>>2&3),
+		Proto: k[16],
+		SPort: uint16(k[12])<<8 | uint16(k[13]),
+		DPort: uint16(k[14])<<8 | uint16(k[15]),
+	}
+}
+
+// addr4 is the IPv4 address b, or no address (family 0).
+func addr4(b [4]byte, fam byte) netip.Addr {
+	if fam == 1 {
+		return netip.AddrFrom4(b)
+	}
+	return netip.Addr{}
+}
+
 // family is 0 for an invalid address, 1 for IPv4, 2 for IPv6.
 func family(a netip.Addr) byte {
 	switch {

@@ -456,3 +456,60 @@ func TestIPv6Keys(t *testing.T) {
 		t.Errorf("%d flows; side table holds %d keys", len(got), tr.keys.Long())
 	}
 }
+
+// The snapshot's unpacking shortcuts (Key, Addrs, Ports, MirrorAddr,
+// Diff) agree with the flows as given, IPv4, IPv6, mixed and absent
+// addresses alike.
+func TestSnapshotAccessors(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.19.7.9"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::ffff:198.18.0.1"), {}}
+	mirrors := []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("2001:db8::ff")}
+	var fs []Flow
+	for i, src := range addrs {
+		for j, dst := range addrs {
+			fs = append(fs, Flow{Key: flow.Key{VNI: uint32(i * 70000), Src: src, Dst: dst, Proto: uint8(6 + j),
+				SPort: uint16(i * 300), DPort: uint16(j * 500)}, MirrorSource: mirrors[(i+j)%2], Direction: flow.Direction(j % 3)})
+		}
+	}
+	fam := func(a netip.Addr) uint8 {
+		switch {
+		case a.Is4():
+			return Family4
+		case a.Is6():
+			return Family6
+		}
+		return FamilyNone
+	}
+	s := NewSnapshot(t0, time.Second, 1, fs)
+	for i, f := range fs {
+		if got := s.Key(i); got != f.Key {
+			t.Errorf("Key(%d) = %v, want %v", i, got, f.Key)
+		}
+		src, dst, sf, df := s.Addrs(i)
+		if src != f.Key.Src.As16() || dst != f.Key.Dst.As16() || sf != fam(f.Key.Src) || df != fam(f.Key.Dst) {
+			t.Errorf("Addrs(%d) = %x %x %d %d for %v", i, src, dst, sf, df, f.Key)
+		}
+		if vni, proto, dport := s.Ports(i); vni != f.Key.VNI || proto != f.Key.Proto || dport != f.Key.DPort {
+			t.Errorf("Ports(%d) = %d %d %d for %v", i, vni, proto, dport, f.Key)
+		}
+		if m, mf := s.MirrorAddr(i); m != f.MirrorSource.As16() || mf != fam(f.MirrorSource) {
+			t.Errorf("MirrorAddr(%d) = %x %d", i, m, mf)
+		}
+		for j, g := range fs {
+			var want uint8
+			for _, c := range []struct {
+				bit  uint8
+				diff bool
+			}{{DiffVNI, f.Key.VNI != g.Key.VNI}, {DiffMirror, f.MirrorSource != g.MirrorSource}, {DiffSrc, f.Key.Src != g.Key.Src},
+				{DiffDst, f.Key.Dst != g.Key.Dst}, {DiffProto, f.Key.Proto != g.Key.Proto},
+				{DiffSPort, f.Key.SPort != g.Key.SPort}, {DiffDPort, f.Key.DPort != g.Key.DPort}} {
+				if c.diff {
+					want |= c.bit
+				}
+			}
+			if got := s.Diff(i, j); got != want {
+				t.Errorf("Diff(%v, %v) = %b, want %b", f.Key, g.Key, got, want)
+			}
+		}
+	}
+}

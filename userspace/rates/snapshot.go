@@ -31,24 +31,19 @@ func (s *Snapshot) Len() int { return len(s.order) }
 func (s *Snapshot) packed(i int) ckey { return ckey(s.keys.Packed(&s.ids[s.order[i]].key)) }
 
 // Key is flow i's key.
-func (s *Snapshot) Key(i int) flow.Key {
-	p := s.packed(i)
-	return p.key()
-}
+func (s *Snapshot) Key(i int) flow.Key { return keyOf(s.keys, &s.ids[s.order[i]].key) }
 
 // KeyMirror is flow i's key and mirror source, what filters look at.
 func (s *Snapshot) KeyMirror(i int) (flow.Key, netip.Addr) {
 	id := &s.ids[s.order[i]]
-	p := s.packed(i)
-	return p.key(), s.mirrors[id.mirror].addr()
+	return keyOf(s.keys, &id.key), s.mirrors[id.mirror].addr()
 }
 
 // Flow is flow i.
 func (s *Snapshot) Flow(i int) Flow {
 	slot := s.order[i]
 	r, id := &s.nums[slot], &s.ids[slot]
-	p := s.packed(i)
-	return Flow{Key: p.key(), MirrorSource: s.mirrors[id.mirror].addr(), Direction: id.dir,
+	return Flow{Key: keyOf(s.keys, &id.key), MirrorSource: s.mirrors[id.mirror].addr(), Direction: id.dir,
 		Packets: r.packets, Bytes: r.bytes,
 		PPS: float64(r.pps), BPS: float64(r.bps), AvgPPS: float64(r.avgPPS), AvgBPS: float64(r.avgBPS)}
 }
@@ -147,6 +142,31 @@ const (
 func (s *Snapshot) Diff(i, j int) uint8 {
 	a, b := &s.ids[s.order[i]], &s.ids[s.order[j]]
 	var d uint8
+	sa, sb := &a.key, &b.key
+	if sa.Short() && sb.Short() { // compare the short keys themselves: k[8:18] is ckey[32:42]
+		if [4]byte(sa[8:12]) != [4]byte(sb[8:12]) {
+			d |= DiffVNI
+		}
+		if a.mirror != b.mirror && s.mirrors[a.mirror].mirrorAddr != s.mirrors[b.mirror].mirrorAddr {
+			d |= DiffMirror
+		}
+		if [4]byte(sa[0:4]) != [4]byte(sb[0:4]) || sa[17]&3 != sb[17]&3 {
+			d |= DiffSrc
+		}
+		if [4]byte(sa[4:8]) != [4]byte(sb[4:8]) || sa[17]>>2&3 != sb[17]>>2&3 {
+			d |= DiffDst
+		}
+		if sa[16] != sb[16] {
+			d |= DiffProto
+		}
+		if [2]byte(sa[12:14]) != [2]byte(sb[12:14]) {
+			d |= DiffSPort
+		}
+		if [2]byte(sa[14:16]) != [2]byte(sb[14:16]) {
+			d |= DiffDPort
+		}
+		return d
+	}
 	pa, pb := s.packed(i), s.packed(j)
 	ka, kb := &pa, &pb
 	if [4]byte(ka[32:36]) != [4]byte(kb[32:36]) {
@@ -177,14 +197,28 @@ func (s *Snapshot) Diff(i, j int) uint8 {
 // mapped) and their families (FamilyNone, Family4, Family6): what
 // grouping by address needs, without unpacking the key.
 func (s *Snapshot) Addrs(i int) (src, dst [16]byte, srcFam, dstFam uint8) {
+	if k := &s.ids[s.order[i]].key; k.Short() {
+		return addr16(k[0:4], k[17]&3), addr16(k[4:8], k[17]>>2&3), k[17] & 3, k[17] >> 2 & 3
+	}
 	k := s.packed(i)
 	return [16]byte(k[0:16]), [16]byte(k[16:32]), k[41] & 3, k[41] >> 2 & 3
 }
 
+// addr16 is an address of family fam (none or IPv4) whose last 4 bytes
+// are b, as 16 bytes (IPv4-mapped, as netip's As16).
+func addr16(b []byte, fam uint8) [16]byte {
+	var a [16]byte
+	if fam == Family4 {
+		a[10], a[11] = 0xff, 0xff
+		copy(a[12:], b)
+	}
+	return a
+}
+
 // Ports are flow i's VNI, protocol and destination port.
 func (s *Snapshot) Ports(i int) (vni uint32, proto uint8, dport uint16) {
-	k := s.packed(i)
-	return uint32(k[32])<<24 | uint32(k[33])<<16 | uint32(k[34])<<8 | uint32(k[35]), k[40], uint16(k[38])<<8 | uint16(k[39])
+	k := &s.ids[s.order[i]].key // k[8:18] is ckey[32:42], in every short key
+	return uint32(k[8])<<24 | uint32(k[9])<<16 | uint32(k[10])<<8 | uint32(k[11]), k[16], uint16(k[14])<<8 | uint16(k[15])
 }
 
 // MirrorAddr is flow i's mirror source as Addrs gives addresses.

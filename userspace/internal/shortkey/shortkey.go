@@ -68,7 +68,11 @@ func (s *Store) Put(p *Packed) Key {
 	return k
 }
 
-func (k *Key) short() bool { return k[17]&3 != 2 && k[17]>>2&3 != 2 }
+// Short says whether k holds its addresses itself (neither is IPv6):
+// then k[0:4] and k[4:8] are their last 4 bytes.
+func (k *Key) Short() bool { return k[17]&3 != 2 && k[17]>>2&3 != 2 }
+
+func (k *Key) short() bool { return k.Short() }
 
 func (k *Key) place() uint32 { return uint32(k[0])<<24 | uint32(k[1])<<16 | uint32(k[2])<<8 | uint32(k[3]) }
 
