@@ -74,7 +74,9 @@ func (k *Key) Short() bool { return k[17]&3 != 2 && k[17]>>2&3 != 2 }
 
 func (k *Key) short() bool { return k.Short() }
 
-func (k *Key) place() uint32 { return uint32(k[0])<<24 | uint32(k[1])<<16 | uint32(k[2])<<8 | uint32(k[3]) }
+func (k *Key) place() uint32 {
+	return uint32(k[0])<<24 | uint32(k[1])<<16 | uint32(k[2])<<8 | uint32(k[3])
+}
 
 // addr fills 16 bytes of an address of family fam whose last 4 bytes are b.
 func addr(dst []byte, b []byte, fam byte) {
