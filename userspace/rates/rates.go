@@ -6,7 +6,8 @@
 // identity (24 bytes: short key, direction, interned mirror source), its
 // numbers (32 bytes: totals, rates as float32) and state (4), its place
 // in the walk orders (8) and in the key index (about 8). Nothing holds a
-// pointer, so the garbage collector never scans them, and the steady path
+// pointer, so they live off the Go heap (package offheap), where they
+// add nothing to the garbage collector's goal, and the steady path
 // allocates nothing. A reader reads the tracker's own arrays, copying
 // nothing: a sweep that begins while a reader reads is skipped (the
 // next one measures over the longer interval) rather than waited for,
