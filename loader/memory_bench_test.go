@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gopacket/gopacket/layers"
+
 	"github.com/vxtap/vxtap/userspace/aggregate"
 	"github.com/vxtap/vxtap/userspace/api"
 	"github.com/vxtap/vxtap/userspace/daemon"
@@ -76,7 +78,16 @@ func procStatus(tb testing.TB, field string) float64 {
 // them. The budget is 384 MiB of RSS, at the peak. Run it once
 // per process (-benchtime 1x): a second run would start on the first
 // one's heap.
-func BenchmarkDaemonMemory1M(b *testing.B) {
+func BenchmarkDaemonMemory1M(b *testing.B) { benchDaemonMemory(b, false) }
+
+// BenchmarkDaemonMemoryIPv6 is BenchmarkDaemonMemory1M with IPv6 flows
+// (2001:db8::/32): their addresses do not fit the short keys and take
+// side table places, 32 bytes a flow in the aggregator and in the rate
+// tracker each. It reports against the budget without enforcing it: the
+// promise is measured with IPv4 flows, as VPC traffic nearly all is.
+func BenchmarkDaemonMemoryIPv6(b *testing.B) { benchDaemonMemory(b, true) }
+
+func benchDaemonMemory(b *testing.B, ipv6 bool) {
 	testutil.RequirePrivileged(b)
 	if b.N > 1 {
 		b.Skip("measures one process once: run with -benchtime 1x")
@@ -88,7 +99,7 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 	o := loadTable(b, 1_250_000)
 	runtime.GC()
 	rssBefore := procStatus(b, "VmRSS")
-	fillSources(b, o, n)
+	fillSources(b, o, n, ipv6)
 	events, err := o.OpenEvents()
 	if err != nil {
 		b.Fatal(err)
@@ -170,7 +181,7 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 	mu.Unlock()
 	resetPeakRSS(b)
 	t0 := time.Now()
-	slowest := answerViews(b, srv.Path(), n)
+	slowest := answerViews(b, srv.Path(), n, ipv6)
 	elapsed := time.Since(t0)
 	peak := procStatus(b, "VmHWM")
 	mu.Lock()
@@ -187,7 +198,7 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 	if during == 0 {
 		b.Fatal("no sweep ran while the API answered")
 	}
-	if peak > memBudget {
+	if peak > memBudget && !ipv6 {
 		b.Errorf("peak RSS %.1f MiB while the API answered: over the %d MiB budget", peak/(1<<20), memBudget>>20)
 	}
 	runtime.KeepAlive(d) // measured above with the daemon's state live
@@ -198,7 +209,7 @@ func BenchmarkDaemonMemory1M(b *testing.B) {
 // n at the cap (0 and 10,000) by every sort, a filter, and every
 // grouping with n at the cap.
 var memViews = []string{
-	"", "n=0", "n=10000&sort=bytes", "n=0&sort=packets", "filter=" + url.QueryEscape("udp dport 53 src 198.18.0.0/15") + "&n=0",
+	"", "n=0", "n=10000&sort=bytes", "n=0&sort=packets", "filter=" + url.QueryEscape("udp dport 53 src SOURCES") + "&n=0",
 	"group=src&n=0", "group=dst&n=0", "group=pair&n=0", "group=dport&n=0", "group=vni&n=0", "group=mirror&n=0",
 	"group=src&sort=bytes&n=10000",
 }
@@ -207,7 +218,11 @@ var memViews = []string{
 // its share of them, twice), retrying what the server turns away (429)
 // as a client would, and checks each answer's row count. It returns the
 // longest an answered view took, from its request to its last row.
-func answerViews(tb testing.TB, sock string, flows int) time.Duration {
+func answerViews(tb testing.TB, sock string, flows int, ipv6 bool) time.Duration {
+	sources := url.QueryEscape("198.18.0.0/15")
+	if ipv6 {
+		sources = url.QueryEscape("2001:db8::/32")
+	}
 	tb.Helper()
 	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
@@ -222,7 +237,7 @@ func answerViews(tb testing.TB, sock string, flows int) time.Duration {
 			defer wg.Done()
 			for range 2 {
 				for i := w; i < len(memViews); i += 4 {
-					took, err := askView(c, memViews[i], flows)
+					took, err := askView(c, strings.Replace(memViews[i], "SOURCES", sources, 1), flows)
 					if err != nil {
 						errs <- err
 						return
@@ -300,16 +315,28 @@ func resetPeakRSS(tb testing.TB) {
 
 // fillSources puts n flows in the table with as many distinct pairs:
 // flow i from source i mod 2^17 of 198.18.0.0/15 to destination i/2^17
-// of 198.19.255.0/24, all to UDP port 53.
-func fillSources(tb testing.TB, o *Objects, n int) {
+// of 198.19.255.0/24 (with ipv6, 2001:db8::/32 and 2001:db8:1::/48),
+// all to UDP port 53.
+func fillSources(tb testing.TB, o *Objects, n int, ipv6 bool) {
 	tb.Helper()
+	const inner = 14 + 20 + 8 + 8 + 14 // the inner IP header
 	frame := mirrored(tb, 7, innerUDP4(1, 53, 20)...)
-	const srcOff, dstOff = 14 + 20 + 8 + 8 + 14 + 12, 14 + 20 + 8 + 8 + 14 + 16
+	srcOff, dstOff := inner+12, inner+16
+	if ipv6 {
+		frame = mirrored(tb, 7, ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolUDP, in6a, in6b), udpL(1, 53), payload(20))
+		srcOff, dstOff = inner+8+12, inner+24+12 // the last 4 bytes of each address
+	}
 	now := time.Now()
 	for i := range n {
 		a := i & (1<<17 - 1)
-		copy(frame[srcOff:], []byte{198, 18 + byte(a>>16), byte(a >> 8), byte(a)})
-		copy(frame[dstOff:], []byte{198, 19, 255, byte(i >> 17)})
+		if ipv6 {
+			copy(frame[srcOff:], []byte{0, 0, byte(a >> 8), byte(a)})
+			frame[srcOff-1] = byte(a >> 16)
+			copy(frame[dstOff:], []byte{0, 0, 0, byte(i >> 17)})
+		} else {
+			copy(frame[srcOff:], []byte{198, 18 + byte(a>>16), byte(a >> 8), byte(a)})
+			copy(frame[dstOff:], []byte{198, 19, 255, byte(i >> 17)})
+		}
 		if _, err := o.RunPacket(frame, now); err != nil {
 			tb.Fatal(err)
 		}
