@@ -140,6 +140,7 @@ func groupTop[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rat
 		sh := work[len(work)-1]
 		work = work[:len(work)-1]
 		g.reset()
+		g.limit = maxGroups
 		if sh.mod == maxShares-1 {
 			// Every flow of the share has the same tag: it cannot be
 			// split, so it is summed whole (only with billions of groups).
