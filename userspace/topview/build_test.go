@@ -281,6 +281,18 @@ func TestGroupsBeyondOnePass(t *testing.T) {
 			}
 		}
 	}
+	// One group a pass: shares split down to one tag, where groups whose
+	// tags collide are summed whole.
+	small := rates.NewSnapshot(at, time.Second, 2, fs[:300])
+	for _, g := range []Group{GroupSrc, GroupPair} {
+		q := Query{Group: g, Sort: SortRate}
+		maxGroups = 1 << 15
+		want := Build(small, q)
+		maxGroups = 1
+		if got := Build(small, q); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s, one group a pass: %d groups %d rows, want %d and %d", g, got.Header.Groups, len(got.Rows), want.Header.Groups, len(want.Rows))
+		}
+	}
 }
 
 // The distinct count that sizes the shares is near the truth.
