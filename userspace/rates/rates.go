@@ -123,9 +123,11 @@ type Tracker struct {
 	readers  int    // views reading the tracker's arrays
 	skipping bool   // the open sweep is skipped (sweep goroutine only)
 	// caughtUp, when not nil, is closed by the next sweep that is not
-	// skipped: readers arriving after a skip wait for it (at most
-	// readerWait), so a stream of views cannot keep the rates stale.
+	// skipped: readers arriving after maxSkipRun skips in a row wait for
+	// it (at most readerWait), so a stream of views cannot keep the
+	// rates stale.
 	caughtUp chan struct{}
+	skipRun  int           // sweeps skipped since the last one made
 	skipped  atomic.Uint64 // sweeps skipped for readers
 	// lastHold is how long the last View held mu, in ns.
 	lastHold atomic.Int64
@@ -167,7 +169,7 @@ func (t *Tracker) begin(now time.Time) {
 	t.open = true
 	if t.readers > 0 {
 		t.skipping = true
-		if t.caughtUp == nil {
+		if t.skipRun++; t.skipRun >= maxSkipRun && t.caughtUp == nil {
 			t.caughtUp = make(chan struct{})
 		}
 		t.skipped.Add(1)
@@ -333,6 +335,7 @@ func (t *Tracker) EndSweep(now time.Time) {
 	t.prevAt = t.at
 	t.open = false
 	t.front = h
+	t.skipRun = 0
 	if t.caughtUp != nil {
 		close(t.caughtUp)
 		t.caughtUp = nil

@@ -313,12 +313,21 @@ func TestSweepsSkippedWhileRead(t *testing.T) {
 	}
 }
 
-// After a skipped sweep, a new reader waits for the sweep that catches
-// up, so views one after another cannot keep the rates stale.
-func TestReaderWaitsAfterSkip(t *testing.T) {
+// After one skipped sweep a new reader reads at once; after two in a row
+// it waits for the sweep that catches up, so views one after another
+// cannot keep the rates stale.
+func TestReaderWaitsAfterSkips(t *testing.T) {
 	tr := New(Config{})
 	first := t0.Add(-time.Hour)
 	sweep(tr, t0, first, map[int][2]uint64{1: {1, 1}})
+	tr.View(func(*Snapshot) { sweep(tr, t0.Add(time.Second), first, map[int][2]uint64{1: {2, 2}}) })
+	done := make(chan struct{})
+	go func() { tr.View(func(*Snapshot) {}); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("a reader after one skip waited")
+	}
 	tr.View(func(*Snapshot) { sweep(tr, t0.Add(time.Second), first, map[int][2]uint64{1: {2, 2}}) })
 	got := make(chan uint64)
 	go func() { tr.View(func(s *Snapshot) { got <- s.Sweeps }) }()

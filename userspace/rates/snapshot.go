@@ -82,8 +82,13 @@ func NewSnapshot(at time.Time, interval time.Duration, sweeps uint64, flows []Fl
 	return s
 }
 
+// maxSkipRun is how many sweeps in a row readers may make the tracker
+// skip before new readers wait for one to be made: one view that
+// overlaps a sweep costs the next reader nothing.
+const maxSkipRun = 2
+
 // readerWait bounds how long a view waits for the sweep that catches up
-// after a skipped one: a daemon that stopped sweeping must not hang its
+// after skipped ones: a daemon that stopped sweeping must not hang its
 // readers.
 const readerWait = 5 * time.Second
 
@@ -91,9 +96,9 @@ const readerWait = 5 * time.Second
 // progress to close, then runs fn on the tracker's own arrays, copying
 // nothing (a million flows' copy was 40 MB). A sweep that begins while
 // fn runs is skipped, not held up: the next one measures the rates over
-// both intervals. After a skip, new readers wait for that next sweep,
-// so readers one after another cannot keep the rates stale. fn must
-// not keep the snapshot.
+// both intervals. After maxSkipRun skips in a row, new readers wait for
+// the next sweep, so readers one after another cannot keep the rates
+// stale. fn must not keep the snapshot.
 func (t *Tracker) View(fn func(*Snapshot)) {
 	t.mu.Lock()
 	if ch := t.caughtUp; ch != nil {
