@@ -81,7 +81,8 @@ func BenchmarkDaemonSweep1M(b *testing.B) { benchDaemonSweep(b, false) }
 
 // BenchmarkDaemonSweep1MWithReader is the same sweep while a client asks
 // GET /v1/top?n=0 over and over: views are built beside the sweeps, which
-// wait at most for a view's copy (ms-max-sweep-held).
+// wait at most for a view to register (ms-max-sweep-held) and skip the
+// rate tracker's part while a view reads.
 func BenchmarkDaemonSweep1MWithReader(b *testing.B) { benchDaemonSweep(b, true) }
 
 func benchDaemonSweep(b *testing.B, reader bool) {

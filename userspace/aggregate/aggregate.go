@@ -133,7 +133,7 @@ func (a *Aggregator) UseLedger(l Ledger, now time.Time) error {
 	var stale []fkey
 	for i, current := range loaded {
 		if !current {
-			stale = append(stale, a.state.slots[i].key)
+			stale = append(stale, a.state.key(i))
 			a.state.drop(i)
 		}
 	}

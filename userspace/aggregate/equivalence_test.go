@@ -370,7 +370,8 @@ func checkStates(t *testing.T, step int, s *states) {
 		if s.seenNow(sl) {
 			marked++
 		}
-		if j, ok := s.get(&sl.key); !ok || j != uint32(i) {
+		k := s.key(uint32(i))
+		if j, ok := s.get(&k); !ok || j != uint32(i) {
 			t.Fatalf("step %d: slot %d is not indexed under its key", step, i)
 		}
 	}

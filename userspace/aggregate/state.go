@@ -1,19 +1,25 @@
 package aggregate
 
-import "github.com/vxtap/vxtap/userspace/internal/keyindex"
+import (
+	"runtime"
 
-// slot is what earlier records of one flow already carried: 88 bytes. It
-// holds no pointers, so a million of them are one allocation the garbage
-// collector never scans.
+	"github.com/vxtap/vxtap/userspace/internal/keyindex"
+	"github.com/vxtap/vxtap/userspace/internal/offheap"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
+)
+
+// slot is what earlier records of one flow already carried: 64 bytes. It
+// holds no pointers, so a million of them are one array the garbage
+// collector never sees (it is off the heap: newStates).
 type slot struct {
-	key        fkey
-	flags      uint8  // slotUsed, slotOdd
-	zone       uint8  // location of lastPacket, an index into clock.zones
-	pos        uint32 // place in the walk of the sweep that last saw it; noPos when not walked then
 	packets    uint64
 	bytes      uint64
-	lastRecord stamp // when the last record was emitted (or the flow started)
-	lastPacket int64 // wall ns: Last of the last record
+	lastRecord stamp        // when the last record was emitted (or the flow started)
+	lastPacket int64        // wall ns: Last of the last record
+	key        shortkey.Key // the packed key (fkey), short: states.keys holds IPv6 addresses
+	flags      uint8        // slotUsed, slotOdd
+	zone       uint8        // location of lastPacket, an index into clock.zones
+	pos        uint32       // place in the walk of the sweep that last saw it; noPos when not walked then
 }
 
 // slot flags.
@@ -46,6 +52,8 @@ const noPos = ^uint32(0)
 // that met every flow skips the search for evicted ones.
 type states struct {
 	index  *keyindex.Index
+	arena  *offheap.Arena  // slots, order and walk live there, off the Go heap
+	keys   *shortkey.Store // the IPv6 addresses of the slots' keys
 	slots  []slot
 	free   []uint32 // slots to reuse
 	sweep  uint64   // number of the current (or last) sweep
@@ -63,12 +71,22 @@ type states struct {
 
 // newStates sizes the slots for capacity flows: reserved, not touched,
 // so unused room costs address space, not memory, and a table filling
-// up never leaves grown-out copies behind.
+// up never leaves grown-out copies behind. They are off the Go heap
+// (package offheap), where they add nothing to the garbage collector's
+// goal.
 func newStates(capacity int) *states {
-	s := &states{slots: make([]slot, 0, capacity), order: make([]uint32, 0, capacity), walk: make([]uint32, 0, capacity)}
-	s.index = keyindex.New(capacity, func(i uint32) uint64 { return s.hash(&s.slots[i].key) })
+	a := offheap.New()
+	s := &states{arena: a, keys: shortkey.NewStore(), slots: offheap.Make[slot](a, capacity), order: offheap.Make[uint32](a, capacity), walk: offheap.Make[uint32](a, capacity)}
+	runtime.AddCleanup(s, (*offheap.Arena).Free, a)
+	s.index = keyindex.New(capacity, func(i uint32) uint64 {
+		k := s.key(i)
+		return s.hash(&k)
+	})
 	return s
 }
+
+// key is slot i's packed key.
+func (s *states) key(i uint32) fkey { return fkey(s.keys.Packed(&s.slots[i].key)) }
 
 // len is the number of known flows.
 func (s *states) len() int { return s.index.Len() }
@@ -77,6 +95,8 @@ func (s *states) hash(k *fkey) uint64 { return s.index.Hash(k[:]) }
 
 // begin starts sweep n.
 func (s *states) begin(n uint64) {
+	s.arena.Release() // nothing points into outgrown arrays between sweeps
+	s.keys.Release()
 	s.sweep, s.marked = n, 0
 	s.walk = s.walk[:0]
 	s.cursor, s.misses = 0, 0
@@ -87,7 +107,7 @@ func (s *states) end() { s.order, s.walk = s.walk, s.order }
 
 // get returns a known flow's slot index.
 func (s *states) get(k *fkey) (uint32, bool) {
-	return s.index.Find(s.hash(k), func(i uint32) bool { return s.slots[i].key == *k })
+	return s.index.Find(s.hash(k), func(i uint32) bool { return s.keys.Equal(&s.slots[i].key, (*shortkey.Packed)(k)) })
 }
 
 // find is get for a flow met by the sweep's walk: it checks where the last
@@ -97,7 +117,7 @@ func (s *states) get(k *fkey) (uint32, bool) {
 func (s *states) find(k *fkey) (uint32, bool) {
 	if s.cursor < len(s.order) && (s.misses < 4 || s.misses%16 == 0) {
 		i := s.order[s.cursor]
-		if sl := &s.slots[i]; sl.used() && sl.key == *k {
+		if sl := &s.slots[i]; sl.used() && s.keys.Equal(&sl.key, (*shortkey.Packed)(k)) {
 			s.cursor++
 			s.misses = 0
 			return i, true
@@ -119,10 +139,10 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 		i = s.free[n-1]
 		s.free = s.free[:n-1]
 	} else {
-		s.slots = append(s.slots, slot{})
+		s.slots = offheap.Append(s.arena, s.slots, slot{})
 		i = uint32(len(s.slots) - 1)
 	}
-	s.slots[i] = slot{key: k, flags: slotUsed, pos: noPos}
+	s.slots[i] = slot{key: s.keys.Put((*shortkey.Packed)(&k)), flags: slotUsed, pos: noPos}
 	s.slots[i].setOdd(seen&1 == 1)
 	s.index.Insert(s.hash(&k), i)
 	if seen == s.sweep {
@@ -157,7 +177,7 @@ func (s *states) walked(i uint32) {
 		s.marked++
 	}
 	sl.pos = uint32(len(s.walk))
-	s.walk = append(s.walk, i)
+	s.walk = offheap.Append(s.arena, s.walk, i)
 }
 
 // drop forgets slot i.
@@ -166,7 +186,9 @@ func (s *states) drop(i uint32) {
 	if s.seenNow(sl) {
 		s.marked--
 	}
-	s.index.Delete(s.hash(&sl.key), i)
+	k := s.key(i)
+	s.index.Delete(s.hash(&k), i)
+	s.keys.Drop(&sl.key)
 	*sl = slot{}
 	s.free = append(s.free, i)
 }

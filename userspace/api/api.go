@@ -14,8 +14,8 @@
 // Bounds: n is at most MaxRows (n=0 asks for MaxRows), and the rows are
 // streamed as they are encoded; at most MaxInFlight requests are answered
 // at once and MaxGrouped grouped views built, the rest get 429 with
-// Retry-After. A view copies the last sweep and is built beside the
-// sweeps, never holding one up for longer than the copy.
+// Retry-After. A view reads the last sweep in place, copying nothing; a
+// sweep of the rates that begins meanwhile is skipped, never held up.
 package api
 
 import (

@@ -1,9 +1,9 @@
-// Package memtune sets the garbage collector for the daemon. Nearly all of
-// its heap is per-flow state in a few large pointer-free arrays, which a
-// collection does not scan: collecting often is cheap, while the Go
-// default (GOGC=100) lets garbage from records, scrapes and API views
-// grow the heap to twice those arrays before it collects, and the process
-// keeps what it grew to. At a million flows that is 250 MB more RSS.
+// Package memtune sets the garbage collector for the daemon. Its per-flow
+// state lives outside the Go heap (package offheap), so what is left is
+// a few MB of records, events, scrapes and API views: collecting often
+// is cheap, and every MB of garbage the goal allows is resident memory
+// the process keeps. A low GOGC keeps that garbage to a quarter of the
+// small live heap.
 package memtune
 
 import (

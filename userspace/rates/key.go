@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 )
 
 // ckey is a flow key without pointers (netip.Addr holds one for its
@@ -26,6 +27,9 @@ func compact(k flow.Key) ckey {
 	return c
 }
 
+// packed is c as the key store takes it.
+func (c *ckey) packed() *shortkey.Packed { return (*shortkey.Packed)(c) }
+
 // key unpacks what compact packed.
 func (c *ckey) key() flow.Key {
 	return flow.Key{
@@ -36,6 +40,31 @@ func (c *ckey) key() flow.Key {
 		SPort: uint16(c[36])<<8 | uint16(c[37]),
 		DPort: uint16(c[38])<<8 | uint16(c[39]),
 	}
+}
+
+// keyOf is the flow key of a short key: read from it directly when it
+// holds its addresses (no IPv6), which is what views do a million times.
+func keyOf(st *shortkey.Store, k *shortkey.Key) flow.Key {
+	if !k.Short() {
+		p := ckey(st.Packed(k))
+		return p.key()
+	}
+	return flow.Key{ // k[8:18] is ckey[32:42]
+		VNI:   uint32(k[8])<<24 | uint32(k[9])<<16 | uint32(k[10])<<8 | uint32(k[11]),
+		Src:   addr4([4]byte(k[0:4]), k[17]&3),
+		Dst:   addr4([4]byte(k[4:8]), k[17]>>2&3),
+		Proto: k[16],
+		SPort: uint16(k[12])<<8 | uint16(k[13]),
+		DPort: uint16(k[14])<<8 | uint16(k[15]),
+	}
+}
+
+// addr4 is the IPv4 address b, or no address (family 0).
+func addr4(b [4]byte, fam byte) netip.Addr {
+	if fam == 1 {
+		return netip.AddrFrom4(b)
+	}
+	return netip.Addr{}
 }
 
 // family is 0 for an invalid address, 1 for IPv4, 2 for IPv6.
@@ -60,12 +89,12 @@ func addr(b [16]byte, fam byte) netip.Addr {
 	return netip.Addr{}
 }
 
-// ident is what a tracked flow is: its key, and the mirror source and
-// direction the data path gave it (48 bytes). It never changes while the
+// ident is what a tracked flow is: its key (kept short: shortkey), and
+// the mirror source and direction the data path gave it (24 bytes). It never changes while the
 // slot holds the flow (a flow whose mirror source changes moves to a new
 // slot), so readers of a snapshot read it without locks.
 type ident struct {
-	key    ckey
+	key    shortkey.Key // in the tracker's (or snapshot's) key store
 	dir    flow.Direction
 	mirror uint32 // in the tracker's mirror table: a handful of ENIs serve a million flows
 }

@@ -2,25 +2,31 @@
 // daemon feeds it every flow of every sweep (Observe) and closes each sweep
 // (EndSweep); readers get the last closed sweep as a Snapshot.
 //
-// A million flows cost about 100 bytes each here: per slot the flow's
-// identity (48 bytes: packed key, direction, interned mirror source), its
+// A million flows cost about 76 bytes each here: per slot the flow's
+// identity (24 bytes: short key, direction, interned mirror source), its
 // numbers (32 bytes: totals, rates as float32) and state (4), its place
-// in the walk orders (8) and in the key index (about 8). Nothing holds a pointer, so the
-// garbage collector never scans them, and the steady path allocates
-// nothing. A reader copies the numbers of the last closed sweep (40
-// bytes a flow) and works on the copy without any
-// lock; identities it points at are not reused while it reads.
+// in the walk orders (8) and in the key index (about 8). Nothing holds a
+// pointer, so they live off the Go heap (package offheap), where they
+// add nothing to the garbage collector's goal, and the steady path
+// allocates nothing. A reader reads the tracker's own arrays, copying
+// nothing: a sweep that begins while a reader reads is skipped (the
+// next one measures over the longer interval) rather than waited for,
+// so readers never hold the daemon's sweep up and never cost a copy of
+// the table.
 package rates
 
 import (
 	"math"
 	"net/netip"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/internal/keyindex"
+	"github.com/vxtap/vxtap/userspace/internal/offheap"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 )
 
 // Config sizes the tracker.
@@ -79,24 +85,18 @@ const (
 	posMask = seen - 1
 )
 
-// held is a freed slot nobody may reuse yet: snapshots of sweeps before
-// before may still point at it.
-type held struct {
-	slot   uint32
-	before uint64
-}
-
 // Tracker computes rates from successive sweeps. Observe and EndSweep are
 // called from one goroutine (the daemon's loop); View from any.
 type Tracker struct {
 	smoothing time.Duration
 	index     *keyindex.Index
-	ids       []ident  // by slot
-	nums      []nums   // by slot
-	state     []uint32 // by slot: flags and walk place
+	arena     *offheap.Arena  // the per-slot arrays below live there, off the Go heap
+	keys      *shortkey.Store // the IPv6 addresses of ids' keys
+	ids       []ident         // by slot
+	nums      []nums          // by slot
+	state     []uint32        // by slot: flags and walk place
 	mirrors   mirrorTable
 	free      []uint32
-	limbo     []held // freed, waiting for readers of older sweeps
 	// order lists the slots in the last sweep's walk order, and walk is
 	// this sweep's. A flow table walks in a stable order (slot order),
 	// so the next flow is most likely the one after the last match:
@@ -115,11 +115,20 @@ type Tracker struct {
 	totals Totals    // of the sweep being built
 
 	// mu is held by an open sweep from its first Observe to EndSweep, and
-	// by a reader while it copies the last closed sweep: a reader never
-	// sees half a sweep, and the sweep never waits for more than a copy.
-	mu      sync.Mutex
-	front   header   // the last closed sweep
-	readers []uint64 // sweep numbers of the snapshots being read
+	// by a reader while it registers: a reader never sees half a sweep.
+	// A sweep that finds readers (readers > 0) is skipped instead: it
+	// writes nothing and never waits.
+	mu       sync.Mutex
+	front    header // the last closed sweep
+	readers  int    // views reading the tracker's arrays
+	skipping bool   // the open sweep is skipped (sweep goroutine only)
+	// caughtUp, when not nil, is closed by the next sweep that is not
+	// skipped: readers arriving after maxSkipRun skips in a row wait for
+	// it (at most readerWait), so a stream of views cannot keep the
+	// rates stale.
+	caughtUp chan struct{}
+	skipRun  int           // sweeps skipped since the last one made
+	skipped  atomic.Uint64 // sweeps skipped for readers
 	// lastHold is how long the last View held mu, in ns.
 	lastHold atomic.Int64
 }
@@ -138,24 +147,38 @@ func New(cfg Config) *Tracker {
 		cfg.Smoothing = DefaultSmoothing
 	}
 	cfg.Capacity = max(cfg.Capacity, 0)
+	a := offheap.New()
 	t := &Tracker{
 		smoothing: cfg.Smoothing,
-		ids:       make([]ident, 0, cfg.Capacity),
-		nums:      make([]nums, 0, cfg.Capacity),
-		state:     make([]uint32, 0, cfg.Capacity),
-		order:     make([]uint32, 0, cfg.Capacity),
-		walk:      make([]uint32, 0, cfg.Capacity),
+		arena:     a,
+		keys:      shortkey.NewStore(),
+		ids:       offheap.Make[ident](a, cfg.Capacity),
+		nums:      offheap.Make[nums](a, cfg.Capacity),
+		state:     offheap.Make[uint32](a, cfg.Capacity),
+		order:     offheap.Make[uint32](a, cfg.Capacity),
+		walk:      offheap.Make[uint32](a, cfg.Capacity),
 	}
-	t.index = keyindex.New(cfg.Capacity, func(i uint32) uint64 { return t.index.Hash(t.ids[i].key[:]) })
+	runtime.AddCleanup(t, (*offheap.Arena).Free, a)
+	t.index = keyindex.New(cfg.Capacity, t.hashOf)
 	return t
 }
 
-// begin opens a sweep at time now.
+// begin opens a sweep at time now, or skips it while readers read.
 func (t *Tracker) begin(now time.Time) {
 	t.mu.Lock()
 	t.open = true
+	if t.readers > 0 {
+		t.skipping = true
+		if t.skipRun++; t.skipRun >= maxSkipRun && t.caughtUp == nil {
+			t.caughtUp = make(chan struct{})
+		}
+		t.skipped.Add(1)
+		t.mu.Unlock()
+		return
+	}
 	t.sweep++
-	t.release()
+	t.arena.Release() // no reader reads, and no sweep keeps pointers: outgrown arrays can go
+	t.keys.Release()
 	t.at = now
 	t.dt, t.alpha = 0, 0
 	if !t.prevAt.IsZero() && now.After(t.prevAt) {
@@ -167,38 +190,20 @@ func (t *Tracker) begin(now time.Time) {
 	t.cursor, t.misses = 0, 0
 }
 
-// release frees the held slots no reader can still see.
-func (t *Tracker) release() {
-	oldest := t.sweep
-	for _, r := range t.readers {
-		oldest = min(oldest, r)
-	}
-	kept := t.limbo[:0]
-	for _, h := range t.limbo {
-		if h.before <= oldest {
-			t.mirrors.release(t.ids[h.slot].mirror)
-			t.free = append(t.free, h.slot)
-		} else {
-			kept = append(kept, h)
-		}
-	}
-	t.limbo = kept
-}
-
 // find returns the slot of a known flow: first where the last walk order
 // expects it, else through the index. After a run of wrong guesses (the
 // order changed wholesale) it guesses only every 16th flow, so a shuffled
 // walk does not pay a wasted cache miss per flow.
 func (t *Tracker) find(ck *ckey) (uint32, bool) {
 	if t.cursor < len(t.order) && (t.misses < 4 || t.misses%16 == 0) {
-		if i := t.order[t.cursor]; t.ids[i].key == *ck {
+		if i := t.order[t.cursor]; t.keys.Equal(&t.ids[i].key, ck.packed()) {
 			t.cursor++
 			t.misses = 0
 			return i, true
 		}
 	}
 	t.misses++
-	i, ok := t.index.Find(t.index.Hash(ck[:]), func(i uint32) bool { return t.ids[i].key == *ck })
+	i, ok := t.index.Find(t.index.Hash(ck[:]), func(i uint32) bool { return t.keys.Equal(&t.ids[i].key, ck.packed()) })
 	if ok && t.state[i]&seen == 0 {
 		t.cursor = int(t.state[i]&posMask) + 1 // resynchronise after inserts and removals
 	}
@@ -211,6 +216,9 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	if !t.open {
 		t.begin(now)
 	}
+	if t.skipping {
+		return
+	}
 	ck := compact(k)
 	var dp, db uint64
 	known := true
@@ -219,7 +227,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 		return // a walk of a changing table can meet a flow twice: count it once
 	}
 	if ok && (t.ids[i].dir != c.Direction || !t.mirrors.is(t.ids[i].mirror, c.MirrorSource)) {
-		i = t.move(i, &ck, c)
+		t.move(i, c)
 	}
 	switch {
 	case ok && c.Packets >= t.nums[i].packets && c.Bytes >= t.nums[i].bytes:
@@ -252,7 +260,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	s.packets, s.bytes = c.Packets, c.Bytes
 	s.pps, s.bps, s.avgPPS, s.avgBPS = float32(pps), float32(bps), float32(avgPPS), float32(avgBPS)
 	t.state[i] = t.state[i]&(used|primed) | seen | uint32(min(len(t.walk), posMask))
-	t.walk = append(t.walk, i)
+	t.walk = offheap.Append(t.arena, t.walk, i)
 	tt := &t.totals
 	tt.Packets += c.Packets
 	tt.Bytes += c.Bytes
@@ -264,7 +272,7 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 
 // alloc gives a new flow a slot, reusing freed ones first.
 func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
-	id := ident{key: *ck, dir: c.Direction, mirror: t.mirrors.acquire(c.MirrorSource)}
+	id := ident{key: t.keys.Put(ck.packed()), dir: c.Direction, mirror: t.mirrors.acquire(c.MirrorSource)}
 	var i uint32
 	if n := len(t.free); n > 0 {
 		i = t.free[n-1]
@@ -273,31 +281,30 @@ func (t *Tracker) alloc(ck *ckey, c flow.Counters) uint32 {
 		t.nums[i], t.state[i] = nums{}, used
 	} else {
 		i = uint32(len(t.ids))
-		t.ids = append(t.ids, id)
-		t.nums = append(t.nums, nums{})
-		t.state = append(t.state, used)
+		t.ids = offheap.Append(t.arena, t.ids, id)
+		t.nums = offheap.Append(t.arena, t.nums, nums{})
+		t.state = offheap.Append(t.arena, t.state, used)
 	}
-	t.index.Insert(t.index.Hash(id.key[:]), i)
+	t.index.Insert(t.index.Hash(ck[:]), i)
 	return i
 }
 
-// drop frees slot i; snapshots up to this sweep's may still point at it.
+// drop frees slot i. No reader reads while a sweep writes, so the slot
+// may be reused at once.
 func (t *Tracker) drop(i uint32) {
-	t.index.Delete(t.index.Hash(t.ids[i].key[:]), i)
+	t.index.Delete(t.hashOf(i), i)
+	t.keys.Drop(&t.ids[i].key)
+	t.mirrors.release(t.ids[i].mirror)
 	t.nums[i], t.state[i] = nums{}, 0
-	t.limbo = append(t.limbo, held{slot: i, before: t.sweep})
+	t.free = append(t.free, i)
 }
 
-// move gives a flow whose mirror source or direction changed a new slot
-// with the same numbers: the old identity stays for the readers that
-// still show it.
-func (t *Tracker) move(i uint32, ck *ckey, c flow.Counters) uint32 {
-	n, primedNow := t.nums[i], t.state[i]&primed
-	t.drop(i)
-	j := t.alloc(ck, c)
-	t.nums[j] = n
-	t.state[j] |= primedNow
-	return j
+// move gives a flow whose mirror source or direction changed the new
+// ones, keeping its numbers.
+func (t *Tracker) move(i uint32, c flow.Counters) {
+	old := t.ids[i].mirror
+	t.ids[i].mirror, t.ids[i].dir = t.mirrors.acquire(c.MirrorSource), c.Direction
+	t.mirrors.release(old)
 }
 
 // EndSweep closes the sweep: flows it did not see are forgotten, and the
@@ -305,6 +312,10 @@ func (t *Tracker) move(i uint32, ck *ckey, c flow.Counters) uint32 {
 func (t *Tracker) EndSweep(now time.Time) {
 	if !t.open {
 		t.begin(now) // an empty table: no Observe opened the sweep
+	}
+	if t.skipping {
+		t.skipping, t.open = false, false
+		return
 	}
 	for i, st := range t.state {
 		switch {
@@ -324,6 +335,11 @@ func (t *Tracker) EndSweep(now time.Time) {
 	t.prevAt = t.at
 	t.open = false
 	t.front = h
+	t.skipRun = 0
+	if t.caughtUp != nil {
+		close(t.caughtUp)
+		t.caughtUp = nil
+	}
 	t.mu.Unlock()
 }
 
@@ -336,6 +352,15 @@ func (t *Tracker) Sweep(src flow.FlowSource, now time.Time) error {
 	err := src.Walk(func(k flow.Key, c flow.Counters) { t.Observe(now, k, c) })
 	t.EndSweep(now)
 	return err
+}
+
+// Skipped is how many sweeps were skipped because a reader was reading.
+func (t *Tracker) Skipped() uint64 { return t.skipped.Load() }
+
+// hashOf is the index's hash of slot i's key.
+func (t *Tracker) hashOf(i uint32) uint64 {
+	p := t.keys.Packed(&t.ids[i].key)
+	return t.index.Hash(p[:])
 }
 
 // Len is the number of flows tracked.

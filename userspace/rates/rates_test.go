@@ -110,8 +110,8 @@ func TestTotals(t *testing.T) {
 	}
 }
 
-// A reader inside View keeps its buffer: sweeps go on into other buffers
-// and the reader's snapshot does not change under it.
+// A reader's snapshot does not change under it while sweeps come (they
+// are skipped); the first sweep after it catches up.
 func TestViewIsStableDuringSweeps(t *testing.T) {
 	tr := New(Config{Capacity: 2})
 	first := t0.Add(-time.Hour)
@@ -125,9 +125,11 @@ func TestViewIsStableDuringSweeps(t *testing.T) {
 			t.Fatalf("snapshot changed under the reader: sweep %d, %+v", s.Sweeps, s.Flow(0))
 		}
 	})
+	sweep(tr, t0.Add(6*time.Second), first, map[int][2]uint64{1: {7, 1}, 2: {1, 1}})
 	snap, got := view(tr)
-	if snap.Sweeps != 6 || len(got) != 2 {
-		t.Fatalf("after the reader: sweep %d with %d flows, want 6 with 2", snap.Sweeps, len(got))
+	if snap.Sweeps != 2 || len(got) != 2 || got[key(1)].PPS != 1 || tr.Skipped() != 5 {
+		t.Fatalf("after the reader: sweep %d with %d flows (flow 1 %+v, %d skipped), want 2 with 2",
+			snap.Sweeps, len(got), got[key(1)], tr.Skipped())
 	}
 }
 
@@ -263,27 +265,28 @@ func TestDuplicateInWalk(t *testing.T) {
 	}
 }
 
-// A reader's flows keep their keys while sweeps drop them and new flows
-// take their places: freed slots wait until no reader can show them.
-func TestFreedSlotsWaitForReaders(t *testing.T) {
-	tr := New(Config{Capacity: 64}) // room reserved: slots are not moved by growth
-
+// A sweep that begins while a reader reads is skipped, not waited for:
+// the reader's flows stay as they were, and the next sweep measures the
+// rates over the whole time since the last one it made.
+func TestSweepsSkippedWhileRead(t *testing.T) {
+	tr := New(Config{Capacity: 64})
 	first := t0.Add(-time.Hour)
-	flows := func(from, to int) map[int][2]uint64 {
+	flows := func(from, to int, packets uint64) map[int][2]uint64 {
 		m := map[int][2]uint64{}
 		for n := from; n < to; n++ {
-			m[n] = [2]uint64{uint64(n), uint64(100 * n)}
+			m[n] = [2]uint64{packets, 100 * packets}
 		}
 		return m
 	}
-	sweep(tr, t0, first, flows(0, 10))
+	sweep(tr, t0, first, flows(0, 10, 10))
+	sweep(tr, t0.Add(time.Second), first, flows(0, 10, 20))
 	tr.View(func(s *Snapshot) {
 		before := map[int]Flow{}
 		for i := range s.Len() {
 			before[i] = s.Flow(i)
 		}
-		for i := 1; i <= 4; i++ { // flows 0..9 go, 10..19 come, and go again
-			sweep(tr, t0.Add(time.Duration(i)*time.Second), first, flows(10*i, 10*i+10))
+		for i := 2; i <= 4; i++ { // flows 0..9 go, 10..19 come: while read, none of it happens
+			sweep(tr, t0.Add(time.Duration(i)*time.Second), first, flows(10, 20, 5))
 		}
 		for i := range s.Len() {
 			if got := s.Flow(i); got != before[i] {
@@ -291,13 +294,51 @@ func TestFreedSlotsWaitForReaders(t *testing.T) {
 			}
 		}
 	})
-	// Once the reader is gone, the slots are reused: the tracker does
-	// not grow past what one reader's lifetime needed.
-	for i := 5; i <= 40; i++ {
-		sweep(tr, t0.Add(time.Duration(i)*time.Second), first, flows(10*i, 10*i+10))
+	if n := tr.Skipped(); n != 3 {
+		t.Errorf("%d sweeps skipped, want 3", n)
 	}
-	if n := len(tr.ids); n > 60 {
+	// Flows 0..4 went on from 20 to 60 packets over the 4 s since the
+	// last sweep made: 10 packets/s; flows 5..9 left.
+	sweep(tr, t0.Add(5*time.Second), first, flows(0, 5, 60))
+	snap, got := view(tr)
+	if snap.Sweeps != 3 || snap.Interval != 4*time.Second || len(got) != 5 || got[key(1)].PPS != 10 || got[key(1)].BPS != 1000 {
+		t.Errorf("after the skips: sweep %d over %v, %d flows, flow 1 %+v", snap.Sweeps, snap.Interval, len(got), got[key(1)])
+	}
+	// Freed slots are reused at once: no reader can show them.
+	for i := 6; i <= 40; i++ {
+		sweep(tr, t0.Add(time.Duration(i)*time.Second), first, flows(10*i, 10*i+10, 1))
+	}
+	if n := len(tr.ids); n > 20 {
 		t.Errorf("%d slots for 10 live flows", n)
+	}
+}
+
+// After one skipped sweep a new reader reads at once; after two in a row
+// it waits for the sweep that catches up, so views one after another
+// cannot keep the rates stale.
+func TestReaderWaitsAfterSkips(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	sweep(tr, t0, first, map[int][2]uint64{1: {1, 1}})
+	tr.View(func(*Snapshot) { sweep(tr, t0.Add(time.Second), first, map[int][2]uint64{1: {2, 2}}) })
+	done := make(chan struct{})
+	go func() { tr.View(func(*Snapshot) {}); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("a reader after one skip waited")
+	}
+	tr.View(func(*Snapshot) { sweep(tr, t0.Add(time.Second), first, map[int][2]uint64{1: {2, 2}}) })
+	got := make(chan uint64)
+	go func() { tr.View(func(s *Snapshot) { got <- s.Sweeps }) }()
+	select {
+	case n := <-got:
+		t.Fatalf("a reader after the skip read sweep %d before the catching-up sweep", n)
+	case <-time.After(50 * time.Millisecond):
+	}
+	sweep(tr, t0.Add(2*time.Second), first, map[int][2]uint64{1: {3, 3}})
+	if n := <-got; n != 2 {
+		t.Errorf("reader read sweep %d, want 2", n)
 	}
 }
 
@@ -389,35 +430,95 @@ func TestMirrorTableReclaimed(t *testing.T) {
 
 // What a million flows cost per slot: keep it there.
 func TestSlotSizes(t *testing.T) {
-	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}) + 4; n != 84 {
-		t.Errorf("identity, numbers and state are %d bytes a flow, want 84", n)
+	if n := unsafe.Sizeof(ident{}) + unsafe.Sizeof(nums{}) + 4; n != 60 {
+		t.Errorf("identity, numbers and state are %d bytes a flow, want 60", n)
 	}
 }
 
-// A view of a sweep big enough for a mapped copy (rowBuffer) reads the
-// same as a small one, and gives the mapping back.
-func TestLargeView(t *testing.T) {
-	const n = 40_000 // 1.6 MB of rows: past mmapRows
-	tr := New(Config{Capacity: n})
+// IPv6 flows keep their addresses in the key store's side table: their
+// keys read back whole, and a flow that goes gives its place back.
+func TestIPv6Keys(t *testing.T) {
+	tr := New(Config{})
 	first := t0.Add(-time.Hour)
-	for s := range 2 {
+	key6 := func(n int) flow.Key {
+		return flow.Key{VNI: 7, Src: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(n >> 8), 15: byte(n)}),
+			Dst: netip.MustParseAddr("2001:db8::53"), Proto: 17, SPort: uint16(n), DPort: 53}
+	}
+	for s := range 20 {
 		at := t0.Add(time.Duration(s) * time.Second)
-		for i := range n {
-			tr.Observe(at, key(i), flow.Counters{Packets: uint64((s + 1) * i), Bytes: 1, First: first})
+		for n := 10 * s; n < 10*s+30; n++ { // 30 live IPv6 flows and 30 IPv4, 10 of each new a sweep
+			tr.Observe(at, key6(n), flow.Counters{Packets: uint64(s), Bytes: 1, First: first})
+			tr.Observe(at, key(n), flow.Counters{Packets: uint64(s), Bytes: 1, First: first})
 		}
 		tr.EndSweep(at)
 	}
-	for range 3 {
-		tr.View(func(s *Snapshot) {
-			if s.Len() != n {
-				t.Fatalf("%d flows", s.Len())
-			}
-			for i := range s.Len() {
-				f := s.Flow(i)
-				if want := uint64(2 * int(f.Key.SPort-40000)); f.Packets != want || f.PPS != float64(want/2) {
-					t.Fatalf("flow %v: %d packets %v/s, want %d and %d/s", f.Key, f.Packets, f.PPS, want, want/2)
+	_, got := view(tr)
+	for n := 190; n < 220; n++ {
+		if f, ok := got[key6(n)]; !ok || f.Packets != 19 {
+			t.Errorf("flow %v: %+v (%v)", key6(n), f, ok)
+		}
+		if _, ok := got[key(n)]; !ok {
+			t.Errorf("flow %v missing", key(n))
+		}
+	}
+	if len(got) != 60 || tr.keys.Long() != 30 {
+		t.Errorf("%d flows; side table holds %d keys", len(got), tr.keys.Long())
+	}
+}
+
+// The snapshot's unpacking shortcuts (Key, Addrs, Ports, MirrorAddr,
+// Diff) agree with the flows as given, IPv4, IPv6, mixed and absent
+// addresses alike.
+func TestSnapshotAccessors(t *testing.T) {
+	addrs := []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.19.7.9"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::ffff:198.18.0.1"), {}}
+	mirrors := []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("2001:db8::ff")}
+	var fs []Flow
+	for i, src := range addrs {
+		for j, dst := range addrs {
+			fs = append(fs, Flow{Key: flow.Key{VNI: uint32(i * 70000), Src: src, Dst: dst, Proto: uint8(6 + j),
+				SPort: uint16(i * 300), DPort: uint16(j * 500)}, MirrorSource: mirrors[(i+j)%2], Direction: flow.Direction(j % 3)})
+		}
+	}
+	fam := func(a netip.Addr) uint8 {
+		switch {
+		case a.Is4():
+			return Family4
+		case a.Is6():
+			return Family6
+		}
+		return FamilyNone
+	}
+	s := NewSnapshot(t0, time.Second, 1, fs)
+	for i, f := range fs {
+		if got := s.Key(i); got != f.Key {
+			t.Errorf("Key(%d) = %v, want %v", i, got, f.Key)
+		}
+		src, dst, sf, df := s.Addrs(i)
+		if src != f.Key.Src.As16() || dst != f.Key.Dst.As16() || sf != fam(f.Key.Src) || df != fam(f.Key.Dst) {
+			t.Errorf("Addrs(%d) = %x %x %d %d for %v", i, src, dst, sf, df, f.Key)
+		}
+		if vni, proto, dport := s.Ports(i); vni != f.Key.VNI || proto != f.Key.Proto || dport != f.Key.DPort {
+			t.Errorf("Ports(%d) = %d %d %d for %v", i, vni, proto, dport, f.Key)
+		}
+		if m, mf := s.MirrorAddr(i); m != f.MirrorSource.As16() || mf != fam(f.MirrorSource) {
+			t.Errorf("MirrorAddr(%d) = %x %d", i, m, mf)
+		}
+		for j, g := range fs {
+			var want uint8
+			for _, c := range []struct {
+				bit  uint8
+				diff bool
+			}{{DiffVNI, f.Key.VNI != g.Key.VNI}, {DiffMirror, f.MirrorSource != g.MirrorSource}, {DiffSrc, f.Key.Src != g.Key.Src},
+				{DiffDst, f.Key.Dst != g.Key.Dst}, {DiffProto, f.Key.Proto != g.Key.Proto},
+				{DiffSPort, f.Key.SPort != g.Key.SPort}, {DiffDPort, f.Key.DPort != g.Key.DPort}} {
+				if c.diff {
+					want |= c.bit
 				}
 			}
-		})
+			if got := s.Diff(i, j); got != want {
+				t.Errorf("Diff(%v, %v) = %b, want %b", f.Key, g.Key, got, want)
+			}
+		}
 	}
 }

@@ -12,7 +12,11 @@ import (
 )
 
 // snapshot1M is a million flows from 65,536 sources in 16 VNIs.
-func snapshot1M(unique bool) *rates.Snapshot {
+func snapshot1M(unique bool) *rates.Snapshot { return snapshotOf(unique, false) }
+
+// snapshotOf is snapshot1M, with idle flows (no rates, all the same size:
+// every rank ties and keys decide) if idle.
+func snapshotOf(unique, idle bool) *rates.Snapshot {
 	const n = 1_000_000
 	fs := make([]rates.Flow, n)
 	dst := netip.MustParseAddr("198.19.0.1")
@@ -24,6 +28,9 @@ func snapshot1M(unique bool) *rates.Snapshot {
 		fs[i] = rates.Flow{Key: flow.Key{VNI: uint32(i % 16), Src: src,
 			Dst: dst, Proto: 6, SPort: uint16(i >> 4), DPort: uint16(443 + i%7)},
 			PPS: float64(i % 1000), BPS: float64(i%9973) * 100, Packets: uint64(i), Bytes: uint64(i) * 100}
+		if idle {
+			fs[i].PPS, fs[i].BPS, fs[i].Packets, fs[i].Bytes = 0, 0, 1, 48
+		}
 	}
 	return rates.NewSnapshot(time.Now(), time.Second, 2, fs)
 }
@@ -32,7 +39,7 @@ func snapshot1M(unique bool) *rates.Snapshot {
 // million flows: the view of the 50 heaviest, encoded as the API sends it.
 // It runs inside Tracker.View, beside the sweeps, not in their way.
 func BenchmarkBuild1M(b *testing.B) {
-	s, unique := snapshot1M(false), snapshot1M(true)
+	s, unique, idle := snapshot1M(false), snapshot1M(true), snapshotOf(true, true)
 	tcp := must(ParseFilter("tcp port 443"))
 	for _, bc := range []struct {
 		name string
@@ -47,6 +54,8 @@ func BenchmarkBuild1M(b *testing.B) {
 		{"src-1M-groups", unique, Query{Sort: SortRate, Group: GroupSrc, N: 50}},
 		{"5tuple-n0", s, Query{Sort: SortRate, Group: GroupFlow}},
 		{"src-1M-groups-n0", unique, Query{Sort: SortRate, Group: GroupSrc}},
+		{"idle-5tuple-n0", idle, Query{Sort: SortRate, Group: GroupFlow}},
+		{"idle-src-1M-groups-n0", idle, Query{Sort: SortRate, Group: GroupSrc}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

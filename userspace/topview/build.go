@@ -3,7 +3,6 @@ package topview
 import (
 	"bytes"
 	"net/netip"
-	"slices"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/rates"
@@ -26,7 +25,8 @@ func rowsFor(n int) int {
 // data path's (shown as "-" while unknown, "*" for a group of several).
 //
 // With a million flows the 5-tuple view costs one pass and a heap of at
-// most MaxRows; other groupings add one map entry per group.
+// most MaxRows; other groupings sum at most maxGroups groups at once
+// (group.go), however many there are.
 func Build(s *rates.Snapshot, q Query) Result {
 	if q.Sort == "" {
 		q.Sort = SortRate
@@ -64,31 +64,45 @@ func Build(s *rates.Snapshot, q Query) Result {
 		return res
 	}
 
-	var accs []acc
+	var top []acc
 	switch q.Group {
-	case GroupSrc, GroupDst, GroupMirror:
-		accs = group(s, q, h, func(f *rates.Flow) addrKey {
-			a, _ := groupAddrs(q.Group, f)
-			return addrKey{a.As16(), a.Is4()}
+	case GroupSrc:
+		h.Groups, top = groupTop(s, q, h, func(s *rates.Snapshot, i int) addrKey {
+			a, _, fam, _ := s.Addrs(i)
+			return addrKey{a, fam == rates.Family4}
 		})
-	case GroupPair:
-		accs = group(s, q, h, func(f *rates.Flow) pairKey {
-			a, b := groupAddrs(q.Group, f)
-			return pairKey{a.As16(), b.As16(), a.Is4()}
+	case GroupDst:
+		h.Groups, top = groupTop(s, q, h, func(s *rates.Snapshot, i int) addrKey {
+			_, b, _, fam := s.Addrs(i)
+			return addrKey{b, fam == rates.Family4}
+		})
+	case GroupMirror:
+		h.Groups, top = groupTop(s, q, h, func(s *rates.Snapshot, i int) addrKey {
+			a, fam := s.MirrorAddr(i)
+			return addrKey{a, fam == rates.Family4}
+		})
+	case GroupPair: // both directions of a conversation together, as groupAddrs orders them
+		h.Groups, top = groupTop(s, q, h, func(s *rates.Snapshot, i int) pairKey {
+			a, b, fa, fb := s.Addrs(i)
+			if fb < fa || fb == fa && bytes.Compare(b[:], a[:]) < 0 {
+				a, b, fa = b, a, fb
+			}
+			return pairKey{a, b, fa == rates.Family4}
 		})
 	case GroupDPort:
-		accs = group(s, q, h, func(f *rates.Flow) uint32 { return uint32(f.Key.Proto)<<16 | uint32(f.Key.DPort) })
+		h.Groups, top = groupTop(s, q, h, func(s *rates.Snapshot, i int) uint32 {
+			_, proto, dport := s.Ports(i)
+			return uint32(proto)<<16 | uint32(dport)
+		})
 	case GroupVNI:
-		accs = group(s, q, h, func(f *rates.Flow) uint32 { return f.Key.VNI })
+		h.Groups, top = groupTop(s, q, h, func(s *rates.Snapshot, i int) uint32 {
+			vni, _, _ := s.Ports(i)
+			return vni
+		})
 	}
-	h.Groups = len(accs)
-	gtop := topN[*acc]{n: q.N, before: func(a, b *acc) bool { return accBefore(a, b, q.Sort) }}
-	for i := range accs {
-		gtop.push(&accs[i])
-	}
-	for _, a := range gtop.sorted() {
-		rep := s.Flow(int(a.first))
-		res.Rows = append(res.Rows, a.row(q.Group, &rep))
+	for i := range top {
+		rep := s.Flow(int(top[i].first))
+		res.Rows = append(res.Rows, top[i].row(q.Group, &rep))
 	}
 	return res
 }
@@ -120,42 +134,6 @@ type (
 		is4  bool
 	}
 )
-
-// group sums the flows q keeps into one acc per key.
-func group[K comparable](s *rates.Snapshot, q Query, h *Header, key func(*rates.Flow) K) []acc {
-	var accs []acc
-	index := map[K]int32{}
-	// One flow and one representative unpacked at a time, in variables
-	// outside the loop: key may keep its argument as far as the compiler
-	// knows, so a variable inside would cost an allocation per flow.
-	f, rep := new(rates.Flow), new(rates.Flow)
-	for i := range s.Len() {
-		*f = s.Flow(i)
-		if !q.Filter.Match(&f.Key, f.MirrorSource) {
-			continue
-		}
-		h.Matched++
-		h.MatchedPacketsPerSecond += f.PPS
-		h.MatchedBitsPerSecond += 8 * f.BPS
-		k := key(f)
-		j, ok := index[k]
-		if !ok {
-			j = int32(len(accs))
-			index[k] = j
-			if len(accs) == cap(accs) { // double: append grows big slices by a quarter, copying often
-				accs = slices.Grow(accs, max(len(accs), 64))
-			}
-			accs = append(accs, acc{k: groupKey(q.Group, f), first: int32(i)})
-		}
-		if accs[j].flows == 0 {
-			accs[j].add(f, f)
-		} else {
-			*rep = s.Flow(int(accs[j].first))
-			accs[j].add(f, rep)
-		}
-	}
-	return accs
-}
 
 func dirOrDash(d string) string {
 	if d == "" {
@@ -269,13 +247,13 @@ func cmp3(less bool) int {
 
 // Which key fields differ among a group's flows.
 const (
-	varyVNI = 1 << iota
-	varyMirror
-	varySrc
-	varyDst
-	varyProto
-	varySPort
-	varyDPort
+	varyVNI    = rates.DiffVNI
+	varyMirror = rates.DiffMirror
+	varySrc    = rates.DiffSrc
+	varyDst    = rates.DiffDst
+	varyProto  = rates.DiffProto
+	varySPort  = rates.DiffSPort
+	varyDPort  = rates.DiffDPort
 )
 
 // acc sums a group's flows. It is kept small: grouping a million flows
@@ -295,34 +273,14 @@ type acc struct {
 	bytes   uint64
 }
 
-// add sums flow f into the group whose first flow is rep.
-func (a *acc) add(f, rep *rates.Flow) {
-	k, r := &f.Key, &rep.Key
+// add sums flow f into the group; diff is how its key differs from the
+// group's first flow's (rates.Snapshot.Diff).
+func (a *acc) add(f *rates.Numbers, diff uint8) {
 	d := f.Direction
 	if a.flows == 0 {
 		a.dir = d
 	} else {
-		if k.VNI != r.VNI {
-			a.vary |= varyVNI
-		}
-		if f.MirrorSource != rep.MirrorSource {
-			a.vary |= varyMirror
-		}
-		if k.Src != r.Src {
-			a.vary |= varySrc
-		}
-		if k.Dst != r.Dst {
-			a.vary |= varyDst
-		}
-		if k.Proto != r.Proto {
-			a.vary |= varyProto
-		}
-		if k.SPort != r.SPort {
-			a.vary |= varySPort
-		}
-		if k.DPort != r.DPort {
-			a.vary |= varyDPort
-		}
+		a.vary |= diff
 		a.dirVary = a.dirVary || d != a.dir
 	}
 	a.flows++

@@ -3,8 +3,12 @@ package topview
 import (
 	"encoding/json"
 	"fmt"
+	"hash/maphash"
+	"math"
+	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,4 +241,156 @@ func TestRowCap(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A grouped view with more groups than one pass holds sums them share by
+// share, and answers exactly what one pass answers: the same groups,
+// sums, representatives and order, with and without a filter.
+func TestGroupsBeyondOnePass(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fs := make([]rates.Flow, 3000)
+	mirrors := []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("198.18.255.2")}
+	for i := range fs {
+		src := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(8)), byte(rng.IntN(256))})
+		dst := netip.AddrFrom4([4]byte{198, 19, 0, byte(rng.IntN(64))})
+		fs[i] = rates.Flow{Key: flow.Key{VNI: uint32(rng.IntN(300)), Src: src, Dst: dst, Proto: []uint8{6, 17}[rng.IntN(2)],
+			SPort: uint16(rng.IntN(65536)), DPort: uint16(rng.IntN(2000))},
+			MirrorSource: mirrors[rng.IntN(2)], Direction: flow.Direction(rng.IntN(3)),
+			PPS: float64(rng.IntN(50)), BPS: float64(rng.IntN(5000)), Packets: uint64(rng.IntN(100)), Bytes: uint64(rng.IntN(10000))}
+	}
+	s := rates.NewSnapshot(at, time.Second, 2, fs)
+	defer func(n int) { maxGroups = n }(maxGroups)
+	for _, g := range []Group{GroupSrc, GroupDst, GroupPair, GroupDPort, GroupVNI, GroupMirror} {
+		for _, filter := range []string{"", "tcp", "198.18.0.0/22"} {
+			for _, sort := range []Sort{SortRate, SortBytes} {
+				for _, n := range []int{0, 7} {
+					q := Query{Group: g, Sort: sort, N: n, Filter: must(ParseFilter(filter))}
+					maxGroups = 1 << 15
+					want := Build(s, q)
+					for _, limit := range []int{3, 100} {
+						maxGroups = limit
+						if got := Build(s, q); !reflect.DeepEqual(got, want) {
+							t.Fatalf("%s filter %q sort %s n %d, %d groups a pass: %d groups %d rows, want %d and %d",
+								g, filter, sort, n, limit, got.Header.Groups, len(got.Rows), want.Header.Groups, len(want.Rows))
+						}
+					}
+					if g == GroupPair && filter == "" && want.Header.Groups < 1000 {
+						t.Fatalf("only %d pairs: the test wants many groups", want.Header.Groups)
+					}
+				}
+			}
+		}
+	}
+	// One group a pass: shares split down to one tag, where groups whose
+	// tags collide are summed whole.
+	small := rates.NewSnapshot(at, time.Second, 2, fs[:300])
+	for _, g := range []Group{GroupSrc, GroupPair} {
+		q := Query{Group: g, Sort: SortRate}
+		maxGroups = 1 << 15
+		want := Build(small, q)
+		maxGroups = 1
+		if got := Build(small, q); !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s, one group a pass: %d groups %d rows, want %d and %d", g, got.Header.Groups, len(got.Rows), want.Header.Groups, len(want.Rows))
+		}
+	}
+}
+
+// The distinct count that sizes the shares is near the truth.
+func TestDistinctEstimate(t *testing.T) {
+	for _, n := range []int{100, 5000, 65536, 1_000_000} {
+		var d distinct
+		seed := maphash.MakeSeed()
+		for i := range n {
+			d.add(maphash.Comparable(seed, i))
+			d.add(maphash.Comparable(seed, i)) // twice: counted once
+		}
+		if e := d.estimate(); math.Abs(float64(e-n)) > 0.1*float64(n) {
+			t.Errorf("%d distinct: estimated %d", n, e)
+		}
+	}
+}
+
+// Grouped views answer what grouping the unpacked flows one by one
+// answers (the way views were built before keys were read packed), for
+// IPv4, IPv6, mixed and absent addresses, both directions of pairs.
+func TestGroupsMatchUnpacked(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	addrs := []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2"), netip.MustParseAddr("198.19.1.1"),
+		netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("::ffff:198.18.0.1"), {}}
+	mirrors := []netip.Addr{netip.MustParseAddr("198.18.255.1"), netip.MustParseAddr("2001:db8::ff")}
+	fs := make([]rates.Flow, 400)
+	for i := range fs {
+		fs[i] = rates.Flow{Key: flow.Key{VNI: uint32(rng.IntN(3)), Src: addrs[rng.IntN(len(addrs))], Dst: addrs[rng.IntN(len(addrs))],
+			Proto: []uint8{6, 17}[rng.IntN(2)], SPort: uint16(rng.IntN(3)), DPort: uint16(rng.IntN(3))},
+			MirrorSource: mirrors[rng.IntN(2)], Direction: flow.Direction(rng.IntN(3)),
+			PPS: float64(rng.IntN(5)), BPS: float64(rng.IntN(50)), AvgPPS: float64(rng.IntN(5)), AvgBPS: float64(rng.IntN(50)),
+			Packets: uint64(rng.IntN(10)), Bytes: uint64(rng.IntN(100))}
+	}
+	s := rates.NewSnapshot(at, time.Second, 2, fs)
+	for _, g := range []Group{GroupSrc, GroupDst, GroupPair, GroupDPort, GroupVNI, GroupMirror} {
+		for _, sort := range []Sort{SortRate, SortBytes, SortPackets} {
+			q := Query{Group: g, Sort: sort, N: 0}
+			got := Build(s, q)
+			// The same view from unpacked flows.
+			byKey := map[any]int{} // keyed as views were: see oldKey
+			var accs []acc
+			for i := range s.Len() {
+				f := s.Flow(i)
+				k := oldKey(g, &f)
+				j, ok := byKey[k]
+				if !ok {
+					j = len(accs)
+					byKey[k] = j
+					accs = append(accs, acc{k: groupKey(g, &f), first: int32(i)})
+				}
+				a := &accs[j]
+				var diff uint8
+				if a.flows > 0 {
+					r := s.Flow(int(a.first))
+					for _, c := range []struct {
+						bit  uint8
+						diff bool
+					}{{varyVNI, f.Key.VNI != r.Key.VNI}, {varyMirror, f.MirrorSource != r.MirrorSource}, {varySrc, f.Key.Src != r.Key.Src},
+						{varyDst, f.Key.Dst != r.Key.Dst}, {varyProto, f.Key.Proto != r.Key.Proto},
+						{varySPort, f.Key.SPort != r.Key.SPort}, {varyDPort, f.Key.DPort != r.Key.DPort}} {
+						if c.diff {
+							diff |= c.bit
+						}
+					}
+				}
+				n := rates.Numbers{Direction: f.Direction, Packets: f.Packets, Bytes: f.Bytes, PPS: f.PPS, BPS: f.BPS, AvgPPS: f.AvgPPS, AvgBPS: f.AvgBPS}
+				a.add(&n, diff)
+			}
+			slices.SortFunc(accs, func(a, b acc) int {
+				if accBefore(&a, &b, sort) {
+					return -1
+				}
+				return 1
+			})
+			if got.Header.Groups != len(accs) || len(got.Rows) != len(accs) {
+				t.Fatalf("%s by %s: %d groups, %d rows; want %d", g, sort, got.Header.Groups, len(got.Rows), len(accs))
+			}
+			for i := range accs {
+				rep := s.Flow(int(accs[i].first))
+				if want := accs[i].row(g, &rep); !reflect.DeepEqual(got.Rows[i], want) {
+					t.Fatalf("%s by %s, row %d: %+v, want %+v", g, sort, i, got.Rows[i], want)
+				}
+			}
+		}
+	}
+}
+
+// oldKey is the key a view grouped flows by before it read keys packed.
+func oldKey(g Group, f *rates.Flow) any {
+	switch g {
+	case GroupSrc, GroupDst, GroupMirror:
+		a, _ := groupAddrs(g, f)
+		return addrKey{a.As16(), a.Is4()}
+	case GroupPair:
+		a, b := groupAddrs(g, f)
+		return pairKey{a.As16(), b.As16(), a.Is4()}
+	case GroupDPort:
+		return uint32(f.Key.Proto)<<16 | uint32(f.Key.DPort)
+	}
+	return f.Key.VNI
 }

@@ -13,6 +13,9 @@ package keyindex
 import (
 	"hash/maphash"
 	"math/bits"
+	"runtime"
+
+	"github.com/vxtap/vxtap/userspace/internal/offheap"
 )
 
 // Index maps hashes to slot numbers with linear probing and
@@ -21,7 +24,8 @@ import (
 type Index struct {
 	seed     maphash.Seed
 	hashOf   func(slot uint32) uint64 // the hash of the key a slot holds
-	tab      []uint32                 // tag<<slotBits | slot+1; 0 is empty
+	tab      []uint32                 // tag<<slotBits | slot+1; 0 is empty; off the heap
+	arena    *offheap.Arena
 	mask     uint64
 	slotBits uint // low bits of an entry that hold slot+1; the rest is a tag
 	n        int
@@ -34,7 +38,8 @@ const minSize = 16
 // the hash (Hash) of the key a slot holds: growing the table and
 // deleting need it, as entries keep only part of the hash.
 func New(capacity int, hashOf func(slot uint32) uint64) *Index {
-	x := &Index{seed: maphash.MakeSeed(), hashOf: hashOf, slotBits: uint(max(bits.Len(uint(capacity)), 16))}
+	x := &Index{seed: maphash.MakeSeed(), hashOf: hashOf, slotBits: uint(max(bits.Len(uint(capacity)), 16)), arena: offheap.New()}
+	runtime.AddCleanup(x, (*offheap.Arena).Free, x.arena)
 	x.alloc(sizeFor(capacity))
 	return x
 }
@@ -49,7 +54,7 @@ func sizeFor(n int) int {
 }
 
 func (x *Index) alloc(size int) {
-	x.tab = make([]uint32, size)
+	x.tab = offheap.Make[uint32](x.arena, size)[:size]
 	x.mask = uint64(size - 1)
 }
 
@@ -133,6 +138,7 @@ func (x *Index) rebuild(size int, slotBits uint) {
 			x.put(h, x.entry(h, slot))
 		}
 	}
+	offheap.Drop(x.arena, old)
 }
 
 // Delete removes slot, stored under hash h, if it is there.
