@@ -81,10 +81,9 @@ func procStatus(tb testing.TB, field string) float64 {
 func BenchmarkDaemonMemory1M(b *testing.B) { benchDaemonMemory(b, false) }
 
 // BenchmarkDaemonMemoryIPv6 is BenchmarkDaemonMemory1M with IPv6 flows
-// (2001:db8::/32): their addresses do not fit the short keys and take
-// side table places, 32 bytes a flow in the aggregator and in the rate
-// tracker each. It reports against the budget without enforcing it: the
-// promise is measured with IPv4 flows, as VPC traffic nearly all is.
+// (2001:db8::/32), held to the same budget: their addresses do not fit
+// the short keys, and each distinct one is kept once in an address
+// table of the aggregator and of the rate tracker (131,080 of them here).
 func BenchmarkDaemonMemoryIPv6(b *testing.B) { benchDaemonMemory(b, true) }
 
 func benchDaemonMemory(b *testing.B, ipv6 bool) {
@@ -198,7 +197,7 @@ func benchDaemonMemory(b *testing.B, ipv6 bool) {
 	if during == 0 {
 		b.Fatal("no sweep ran while the API answered")
 	}
-	if peak > memBudget && !ipv6 {
+	if peak > memBudget {
 		b.Errorf("peak RSS %.1f MiB while the API answered: over the %d MiB budget", peak/(1<<20), memBudget>>20)
 	}
 	runtime.KeepAlive(d) // measured above with the daemon's state live

@@ -1,6 +1,7 @@
 package shortkey
 
 import (
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 )
@@ -60,9 +61,94 @@ func TestRoundTrip(t *testing.T) {
 	if n := s.Long(); n != 0 {
 		t.Errorf("%d keys in the side table after dropping all", n)
 	}
-	p := pack(v6a, v6a, 9) // a freed place is reused
+	if n := s.Addrs(); n != 0 {
+		t.Errorf("%d addresses in the table after dropping all", n)
+	}
+	p := pack(v6a, v6a, 9) // a freed number is reused
 	k := s.Put(&p)
-	if s.Long() != 1 || len(s.long) != 4 || s.Packed(&k) != p {
-		t.Errorf("reuse: %d long, table %d", s.Long(), len(s.long))
+	if s.Long() != 1 || s.Addrs() != 1 || s.Packed(&k) != p {
+		t.Errorf("reuse: %d long, %d addresses", s.Long(), s.Addrs())
+	}
+}
+
+// TestAddressesShared checks that keys sharing an address keep it once,
+// and that it stays until the last of them is dropped.
+func TestAddressesShared(t *testing.T) {
+	s := NewStore()
+	eni := netip.MustParseAddr("2001:db8::a")
+	var keys []Key
+	var packed []Packed
+	for i := range 1000 {
+		peer := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 1, 15: byte(i % 10)})
+		p := pack(eni, peer, byte(i))
+		keys, packed = append(keys, s.Put(&p)), append(packed, p)
+	}
+	if s.Addrs() != 11 || s.Long() != 1000 {
+		t.Fatalf("%d addresses for %d keys, want 11 for 1000", s.Addrs(), s.Long())
+	}
+	for i := range keys[:990] { // the last ten keep every address
+		s.Drop(&keys[i])
+	}
+	for i := 990; i < 1000; i++ {
+		if got := s.Packed(&keys[i]); got != packed[i] || !s.Equal(&keys[i], &packed[i]) {
+			t.Fatalf("key %d after the others went: %x, want %x", i, got, packed[i])
+		}
+	}
+	if s.Addrs() != 11 {
+		t.Fatalf("%d addresses with ten keys left, want 11", s.Addrs())
+	}
+	for i := 990; i < 1000; i++ {
+		s.Drop(&keys[i])
+	}
+	if s.Addrs() != 0 || s.Long() != 0 {
+		t.Fatalf("%d addresses, %d keys after dropping all", s.Addrs(), s.Long())
+	}
+}
+
+// TestChurn puts and drops keys at random, over few addresses so they
+// are shared and reused, and checks every live key against what it
+// was made from and the table against the live keys' addresses.
+func TestChurn(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(1, 2))
+	addrOf := func() netip.Addr {
+		switch rnd.IntN(4) {
+		case 0:
+			return netip.AddrFrom4([4]byte{198, 18, 0, byte(rnd.IntN(8))})
+		case 1:
+			return netip.Addr{}
+		}
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(rnd.IntN(40))})
+	}
+	s := NewStore()
+	type live struct {
+		k Key
+		p Packed
+	}
+	var keys []live
+	for step := range 20000 {
+		if len(keys) > 0 && rnd.IntN(2) == 0 {
+			j := rnd.IntN(len(keys))
+			s.Drop(&keys[j].k)
+			keys[j] = keys[len(keys)-1]
+			keys = keys[:len(keys)-1]
+		} else {
+			p := pack(addrOf(), addrOf(), byte(step))
+			keys = append(keys, live{s.Put(&p), p})
+		}
+		if step%997 != 0 {
+			continue
+		}
+		distinct := map[[16]byte]bool{}
+		for _, l := range keys {
+			if got := s.Packed(&l.k); got != l.p || !s.Equal(&l.k, &l.p) {
+				t.Fatalf("step %d: %x unpacked %x", step, l.p, got)
+			}
+			if !l.k.Short() {
+				distinct[[16]byte(l.p[0:16])], distinct[[16]byte(l.p[16:32])] = true, true
+			}
+		}
+		if s.Addrs() != len(distinct) {
+			t.Fatalf("step %d: %d addresses in the table, live keys have %d", step, s.Addrs(), len(distinct))
+		}
 	}
 }
