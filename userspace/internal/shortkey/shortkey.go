@@ -105,9 +105,13 @@ func (s *Store) Put(p *Packed) Key {
 	return k
 }
 
-func putNum(b []byte, i uint32) { b[0], b[1], b[2], b[3] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i) }
+func putNum(b []byte, i uint32) {
+	b[0], b[1], b[2], b[3] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+}
 
-func num(b []byte) uint32 { return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) }
+func num(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
 
 // Short says whether k holds its addresses itself (neither is IPv6):
 // then k[0:4] and k[4:8] are their last 4 bytes.
