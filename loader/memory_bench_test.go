@@ -166,6 +166,7 @@ func benchDaemonMemory(b *testing.B, ipv6 bool) {
 	b.ReportMetric(rssBefore/(1<<20), "MiB-RSS-empty")
 	b.ReportMetric((rss-rssBefore)/n, "RSS-B/flow")
 	b.ReportMetric(float64(after.HeapInuse)/(1<<20), "MiB-Go-heap-inuse")
+	b.ReportMetric(float64(after.HeapSys-after.HeapReleased)/(1<<20), "MiB-Go-heap-held")
 	b.ReportMetric(float64(last.Duration.Milliseconds()), "ms/sweep-5")
 
 	// The local API answering over its socket while the daemon sweeps.
