@@ -78,15 +78,24 @@ func procStatus(tb testing.TB, field string) float64 {
 // them. The budget is 384 MiB of RSS, at the peak. Run it once
 // per process (-benchtime 1x): a second run would start on the first
 // one's heap.
-func BenchmarkDaemonMemory1M(b *testing.B) { benchDaemonMemory(b, false) }
+func BenchmarkDaemonMemory1M(b *testing.B) { benchDaemonMemory(b, false, false) }
 
 // BenchmarkDaemonMemoryIPv6 is BenchmarkDaemonMemory1M with IPv6 flows
 // (2001:db8::/32), held to the same budget: their addresses do not fit
 // the short keys, and each distinct one is kept once in an address
 // table of the aggregator and of the rate tracker (131,080 of them here).
-func BenchmarkDaemonMemoryIPv6(b *testing.B) { benchDaemonMemory(b, true) }
+func BenchmarkDaemonMemoryIPv6(b *testing.B) { benchDaemonMemory(b, true, false) }
 
-func benchDaemonMemory(b *testing.B, ipv6 bool) {
+// BenchmarkDaemonMemoryIPv6Distinct is BenchmarkDaemonMemoryIPv6 with a
+// source of its own for every flow: a million distinct addresses, the
+// address tables' worst case (a scan or a spoofed flood from as many
+// IPv6 sources). It reports against the budget without holding to it:
+// this case is over it (docs/RELIABILITY.md, known limits).
+func BenchmarkDaemonMemoryIPv6Distinct(b *testing.B) { benchDaemonMemory(b, true, true) }
+
+// benchDaemonMemory runs the memory benchmarks: IPv4 or IPv6 flows, from
+// 131,072 sources or (distinct) one source a flow.
+func benchDaemonMemory(b *testing.B, ipv6, distinct bool) {
 	testutil.RequirePrivileged(b)
 	if b.N > 1 {
 		b.Skip("measures one process once: run with -benchtime 1x")
@@ -98,7 +107,7 @@ func benchDaemonMemory(b *testing.B, ipv6 bool) {
 	o := loadTable(b, 1_250_000)
 	runtime.GC()
 	rssBefore := procStatus(b, "VmRSS")
-	fillSources(b, o, n, ipv6)
+	fillSources(b, o, n, ipv6, distinct)
 	events, err := o.OpenEvents()
 	if err != nil {
 		b.Fatal(err)
@@ -198,7 +207,7 @@ func benchDaemonMemory(b *testing.B, ipv6 bool) {
 	if during == 0 {
 		b.Fatal("no sweep ran while the API answered")
 	}
-	if peak > memBudget {
+	if peak > memBudget && !distinct {
 		b.Errorf("peak RSS %.1f MiB while the API answered: over the %d MiB budget", peak/(1<<20), memBudget>>20)
 	}
 	runtime.KeepAlive(d) // measured above with the daemon's state live
@@ -316,8 +325,8 @@ func resetPeakRSS(tb testing.TB) {
 // fillSources puts n flows in the table with as many distinct pairs:
 // flow i from source i mod 2^17 of 198.18.0.0/15 to destination i/2^17
 // of 198.19.255.0/24 (with ipv6, 2001:db8::/32 and 2001:db8:1::/48),
-// all to UDP port 53.
-func fillSources(tb testing.TB, o *Objects, n int, ipv6 bool) {
+// all to UDP port 53; with distinct (IPv6 only), from source i.
+func fillSources(tb testing.TB, o *Objects, n int, ipv6, distinct bool) {
 	tb.Helper()
 	const inner = 14 + 20 + 8 + 8 + 14 // the inner IP header
 	frame := mirrored(tb, 7, innerUDP4(1, 53, 20)...)
@@ -329,6 +338,9 @@ func fillSources(tb testing.TB, o *Objects, n int, ipv6 bool) {
 	now := time.Now()
 	for i := range n {
 		a := i & (1<<17 - 1)
+		if distinct {
+			a = i
+		}
 		if ipv6 {
 			copy(frame[srcOff:], []byte{0, 0, byte(a >> 8), byte(a)})
 			frame[srcOff-1] = byte(a >> 16)
