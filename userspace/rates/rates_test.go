@@ -435,8 +435,9 @@ func TestSlotSizes(t *testing.T) {
 	}
 }
 
-// IPv6 flows keep their addresses in the key store's side table: their
-// keys read back whole, and a flow that goes gives its place back.
+// IPv6 flows keep their addresses in the key store's address table,
+// each distinct one once: their keys read back whole, and a flow that
+// goes gives its addresses back.
 func TestIPv6Keys(t *testing.T) {
 	tr := New(Config{})
 	first := t0.Add(-time.Hour)
@@ -461,8 +462,8 @@ func TestIPv6Keys(t *testing.T) {
 			t.Errorf("flow %v missing", key(n))
 		}
 	}
-	if len(got) != 60 || tr.keys.Long() != 30 {
-		t.Errorf("%d flows; side table holds %d keys", len(got), tr.keys.Long())
+	if len(got) != 60 || tr.keys.Long() != 30 || tr.keys.Addrs() != 31 {
+		t.Errorf("%d flows; address table holds %d keys' %d addresses, want 30 keys' 31 (one destination)", len(got), tr.keys.Long(), tr.keys.Addrs())
 	}
 }
 

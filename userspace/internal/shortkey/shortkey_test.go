@@ -53,13 +53,13 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	if n := s.Long(); n != 4 {
-		t.Errorf("%d keys in the side table, want 4", n)
+		t.Errorf("%d keys with numbered addresses, want 4", n)
 	}
 	for i := range keys {
 		s.Drop(&keys[i])
 	}
 	if n := s.Long(); n != 0 {
-		t.Errorf("%d keys in the side table after dropping all", n)
+		t.Errorf("%d keys with numbered addresses after dropping all", n)
 	}
 	if n := s.Addrs(); n != 0 {
 		t.Errorf("%d addresses in the table after dropping all", n)
