@@ -107,8 +107,9 @@ func (o *Objects) giveBack(idx uint32) error {
 // rcuTries is how often a removal asks for a grace period before giving up.
 const rcuTries = 3
 
-// Remove implements flow.FlowSource: Detach, then free the slots at once.
-// Nothing a packet added is lost.
+// Remove implements flow.FlowSource: the flows are taken out as Detach
+// takes them, and their slots freed at once. Nothing a packet added is
+// lost.
 func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	out, taken, err := o.takeOut(keys)
 	for _, g := range taken {

@@ -20,13 +20,15 @@ type Recovered struct {
 // a slot still LIVE whose flow it had already taken out of flow_index, so
 // the data path no longer adds to it but a walk still shows it; and every
 // DETACHED slot (Detach): a finished flow whose last records the killed
-// daemon may not have stored. When the
-// flow is absent from the index, the slot goes back in (its packets were
-// never in a record; the ledger knows what earlier records carried). When
-// the flow came back meanwhile in another slot, the orphan's counts are
-// added into that slot and the orphan is freed, so the flow's total stays
-// exact and the walk shows it once. The writer (vxtap run) calls it once
-// after re-opening a pinned table, before its first sweep.
+// daemon may not have stored. When the flow is absent from the index, the
+// slot goes back in (its packets were never in a record; the ledger knows
+// what earlier records carried). When the flow came back meanwhile in
+// another slot, the orphan's counts are added into that slot and the
+// orphan is freed, so the flow's total stays exact and the walk shows it
+// once. RECORDED slots (every packet in stored records) are freed after
+// their ledger entries are forgotten. The writer (vxtap run) calls it once
+// after re-opening a pinned table, before its first sweep and the ledger's
+// load.
 func (o *Objects) RecoverSlots() (Recovered, error) {
 	n, err := o.used()
 	if err != nil {
