@@ -18,6 +18,7 @@ import (
 const (
 	DecapTraceMapAllowedSources     = "allowed_sources"
 	DecapTraceMapClock              = "clock"
+	DecapTraceMapClockCache         = "clock_cache"
 	DecapTraceMapCounters           = "counters"
 	DecapTraceMapDecapIfaces        = "decap_ifaces"
 	DecapTraceMapEvents             = "events"
@@ -100,6 +101,7 @@ type DecapTraceProgramSpecs struct {
 type DecapTraceMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
+	ClockCache     *ebpf.MapSpec `ebpf:"clock_cache"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapIfaces    *ebpf.MapSpec `ebpf:"decap_ifaces"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -154,6 +156,7 @@ func (o *DecapTraceObjects) Close() error {
 type DecapTraceMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
 	Clock          *ebpf.Map `ebpf:"clock"`
+	ClockCache     *ebpf.Map `ebpf:"clock_cache"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapIfaces    *ebpf.Map `ebpf:"decap_ifaces"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -175,6 +178,7 @@ func (m *DecapTraceMaps) Close() error {
 	return _DecapTraceClose(
 		m.AllowedSources,
 		m.Clock,
+		m.ClockCache,
 		m.Counters,
 		m.DecapIfaces,
 		m.Events,

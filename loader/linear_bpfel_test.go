@@ -40,6 +40,7 @@ const (
 	LinearMapCaptureSlots             = "capture_slots"
 	LinearMapCaptureStats             = "capture_stats"
 	LinearMapClock                    = "clock"
+	LinearMapClockCache               = "clock_cache"
 	LinearMapCounters                 = "counters"
 	LinearMapDecapPorts               = "decap_ports"
 	LinearMapEvents                   = "events"
@@ -164,6 +165,7 @@ type LinearMapSpecs struct {
 	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
+	ClockCache     *ebpf.MapSpec `ebpf:"clock_cache"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -264,6 +266,7 @@ type LinearMaps struct {
 	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
+	ClockCache     *ebpf.Map `ebpf:"clock_cache"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -304,6 +307,7 @@ func (m *LinearMaps) Close() error {
 		m.CaptureSlots,
 		m.CaptureStats,
 		m.Clock,
+		m.ClockCache,
 		m.Counters,
 		m.DecapPorts,
 		m.Events,

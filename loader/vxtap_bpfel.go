@@ -92,6 +92,12 @@ const (
 	VxtapCaptureTermKindCAPTURE_TERM_PROTO  VxtapCaptureTermKind = 8
 )
 
+type VxtapClockCache struct {
+	_       structs.HostLayout
+	Jiffies uint64
+	Ns      uint64
+}
+
 type VxtapCounter struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -516,6 +522,7 @@ const (
 	VxtapMapCaptureSlots             = "capture_slots"
 	VxtapMapCaptureStats             = "capture_stats"
 	VxtapMapClock                    = "clock"
+	VxtapMapClockCache               = "clock_cache"
 	VxtapMapCounters                 = "counters"
 	VxtapMapDecapPorts               = "decap_ports"
 	VxtapMapEvents                   = "events"
@@ -638,6 +645,7 @@ type VxtapMapSpecs struct {
 	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
+	ClockCache     *ebpf.MapSpec `ebpf:"clock_cache"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -736,6 +744,7 @@ type VxtapMaps struct {
 	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
+	ClockCache     *ebpf.Map `ebpf:"clock_cache"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -775,6 +784,7 @@ func (m *VxtapMaps) Close() error {
 		m.CaptureSlots,
 		m.CaptureStats,
 		m.Clock,
+		m.ClockCache,
 		m.Counters,
 		m.DecapPorts,
 		m.Events,

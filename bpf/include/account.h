@@ -12,18 +12,37 @@
 #include "overflow.h"
 #include "pkt.h"
 
-/* clock_ns: the program's clock. Live: CLOCK_MONOTONIC at jiffy resolution,
- * cheap and plenty for flow timeouts (Go converts to wall time). Offline:
- * the capture's timestamp, put in the clock map before each packet. */
+/* clock_ns: the program's clock. Live: CLOCK_MONOTONIC at tick resolution
+ * (Go converts to wall time). bpf_ktime_get_coarse_ns is a helper call,
+ * dear on the hot path (every RET is costly under SRSO/retpoline
+ * mitigations), while bpf_jiffies64 and a per-CPU array lookup are inlined
+ * by the verifier: so each CPU reads the coarse clock once per jiffy and
+ * reuses it until jiffies move. Jiffies and the coarse clock advance
+ * together (one timekeeping update), so a reading is at most one tick
+ * behind the coarse clock, itself at most one tick behind: records carry
+ * times at tick resolution (4 ms at HZ=250), never ahead of the clock, in
+ * order on each CPU. Offline: the capture's timestamp, put in the clock map
+ * before each packet. */
 static __always_inline __u64 clock_ns(void)
 {
+	__u32 zero = 0;
+	struct clock_cache *cc;
+	__u64 j;
+
 	if (cfg_offline_clock) {
-		__u32 zero = 0;
 		__u64 *t = bpf_map_lookup_elem(&clock, &zero);
 
 		return t ? *t : 0;
 	}
-	return bpf_ktime_get_coarse_ns();
+	j = bpf_jiffies64();
+	cc = bpf_map_lookup_elem(&clock_cache, &zero);
+	if (!cc)
+		return bpf_ktime_get_coarse_ns(); /* not reached: the array has entry 0 */
+	if (cc->jiffies != j || !cc->ns) {
+		cc->ns = bpf_ktime_get_coarse_ns();
+		cc->jiffies = j;
+	}
+	return cc->ns;
 }
 
 /* count: add one packet of wire_len bytes to counter idx. */

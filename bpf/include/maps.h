@@ -94,6 +94,19 @@ struct {
 	__type(value, __u64);
 } clock SEC(".maps");
 
+/* Per-CPU clock cache (clock_ns in account.h): the coarse clock as read
+ * at one jiffy, reused until jiffies move. */
+struct clock_cache {
+	__u64 jiffies; /* jiffies64 when ns was read */
+	__u64 ns;      /* bpf_ktime_get_coarse_ns at that jiffy, 0 = never read */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_cache);
+} clock_cache SEC(".maps");
+
 /* Trusted outer sources (allowed_sources, value unused), both families in
  * one trie. Read only when cfg_source_check is set. Size set from Go. */
 struct {
