@@ -97,9 +97,10 @@ __noinline int geneve_to_vxlan(struct xdp_md *ctx, struct pkt *p)
 
 /* parse_outer: outer Ethernet/IP/UDP up to the VXLAN header. Returns a
  * terminal reason, -1 with p->vxlan_off on the VXLAN header, or
- * PARSE_GENEVE_NEXT. A global function: the verifier checks it once, not
- * once per path through the rest of the program. */
-__noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
+ * PARSE_GENEVE_NEXT. Inlined: a BPF-to-BPF call (and its RET, dear under
+ * SRSO/retpoline mitigations) on every packet cost more than its few paths
+ * add to verification. */
+static __always_inline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
 	struct cursor cur = { .pos = data, .end = (void *)(long)ctx->data_end };
@@ -148,8 +149,10 @@ __noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 }
 
 /* parse_inner: VXLAN header and the inner frame up to its L4 ports. Returns
- * a terminal reason, or -1 with p->key and p->ip_len filled. Global, as
- * parse_outer, so its paths add to the outer ones instead of multiplying. */
+ * a terminal reason, or -1 with p->key and p->ip_len filled. Global, so its
+ * paths (VLANs, IPv6 extension chains, cut L4 headers) add to the rest of
+ * the program's instead of multiplying them: inlined, the program passes the
+ * verifier's 1M-instruction budget. */
 __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
@@ -243,9 +246,10 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 	return -1;
 }
 
-/* finish: filter, account and sample a parsed mirror copy. Global, so the
- * accounting paths are verified once. */
-__noinline int finish(struct xdp_md *ctx, struct pkt *p)
+/* finish: filter, account and sample a parsed mirror copy. Inlined, as
+ * parse_outer: its rare branches (classifier, new flow, capture, overflow)
+ * are global functions of their own, so the verifier still walks them once. */
+static __always_inline int finish(struct xdp_md *ctx, struct pkt *p)
 {
 	__u64 now;
 	int reason;

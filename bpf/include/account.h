@@ -56,16 +56,25 @@ static __always_inline void count(__u32 idx, __u64 wire_len)
 	}
 }
 
-/* count_flags: one count per flag set on the packet. */
-static __always_inline void count_flags(struct pkt *p)
+/* flags_count: one count per flag in flags. Global, so the verifier walks
+ * the flag tests once instead of once per combination of flags the paths
+ * before it can set. */
+__noinline int flags_count(__u32 flags, __u64 wire_len)
 {
-	if (!p->flags)
-		return;
-	/* Bounded by FLAG__MAX (a dozen): one test per known flag. */
+	/* Bounded by FLAG__MAX (a score): one test per known flag. */
 #pragma unroll
 	for (__u32 f = 0; f < FLAG__MAX; f++)
-		if (p->flags & (1U << f))
-			count(REASON__MAX + f, p->wire_len);
+		if (flags & (1U << f))
+			count(REASON__MAX + f, wire_len);
+	return 0;
+}
+
+/* count_flags: one count per flag set on the packet; most packets set
+ * none and pay one test. */
+static __always_inline void count_flags(struct pkt *p)
+{
+	if (p->flags)
+		flags_count(p->flags, p->wire_len);
 }
 
 /* Consumer position at the last forced wakeup (racy across CPUs on
