@@ -22,6 +22,7 @@ const (
 	DecapTraceMapCounters           = "counters"
 	DecapTraceMapDecapIfaces        = "decap_ifaces"
 	DecapTraceMapEvents             = "events"
+	DecapTraceMapFlowCache          = "flow_cache"
 	DecapTraceMapFlowCtl            = "flow_ctl"
 	DecapTraceMapFlowFree           = "flow_free"
 	DecapTraceMapFlowIndex          = "flow_index"
@@ -105,6 +106,7 @@ type DecapTraceMapSpecs struct {
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapIfaces    *ebpf.MapSpec `ebpf:"decap_ifaces"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
+	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
@@ -160,6 +162,7 @@ type DecapTraceMaps struct {
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapIfaces    *ebpf.Map `ebpf:"decap_ifaces"`
 	Events         *ebpf.Map `ebpf:"events"`
+	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
@@ -182,6 +185,7 @@ func (m *DecapTraceMaps) Close() error {
 		m.Counters,
 		m.DecapIfaces,
 		m.Events,
+		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
 		m.FlowIndex,

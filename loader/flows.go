@@ -87,6 +87,13 @@ func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
 	return nil
 }
 
+// dying marks a slot Remove took out of flow_index DYING, before the grace
+// period it waits for: the data path's per-CPU flow cache adds only to
+// LIVE slots, so after the grace period nothing adds to it any more.
+func (o *Objects) dying(idx uint32) {
+	atomic.StoreUint32(&o.table.slots[idx].State, uint32(VxtapFlowSlotStateFLOW_SLOT_DYING))
+}
+
 // retire marks a slot out of flow_index FREE, with a new generation, so
 // no walk shows it again; it is not yet back in the data path's hands.
 func (o *Objects) retire(idx uint32) {
@@ -108,9 +115,10 @@ func (o *Objects) giveBack(idx uint32) error {
 const rcuTries = 3
 
 // Remove implements flow.FlowSource. It takes the flows out of flow_index,
-// waits for an RCU grace period (after which no program run can still add
-// to their slots), reads their final counters and gives the slots back to
-// the data path. Nothing a packet added is lost.
+// marks their slots DYING (the flow cache's hits need LIVE), waits for an
+// RCU grace period (after which no program run can still add to their
+// slots), reads their final counters and gives the slots back to the data
+// path. Nothing a packet added is lost.
 func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	out := make(map[flow.Key]flow.Counters, len(keys))
 	type gone struct {
@@ -129,6 +137,9 @@ func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 		if err != nil {
 			firstErr = fmt.Errorf("remove flow %s: %w", k, err)
 			break
+		}
+		if int(idx) < len(o.table.slots) {
+			o.dying(idx)
 		}
 		taken = append(taken, gone{k, idx})
 	}

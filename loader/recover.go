@@ -15,8 +15,10 @@ type Recovered struct {
 }
 
 // RecoverSlots repairs what a daemon killed inside Remove can leave behind:
-// a slot still LIVE whose flow it had already taken out of flow_index, so
-// the data path no longer adds to it but a walk still shows it. When the
+// a slot still LIVE (or DYING) whose flow it had already taken out of
+// flow_index, so only the data path's flow cache may still add to it and a
+// walk still shows it (or no longer does); and a slot DYING though in the
+// index (killed while republishing), which goes back to LIVE. When the
 // flow is absent from the index, the slot goes back in (its packets were
 // never in a record; the ledger knows what earlier records carried). When
 // the flow came back meanwhile in another slot, the orphan's counts are
@@ -33,23 +35,38 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 		return Recovered{}, err
 	}
 	var orphans []uint32
+	revived := 0
 	for i := 0; i < n; i++ {
-		if published[i/64]&(1<<(i%64)) == 0 &&
-			atomic.LoadUint32(&o.table.slots[i].State) == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) {
+		st := &o.table.slots[i].State
+		state := atomic.LoadUint32(st)
+		if state != uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) && state != uint32(VxtapFlowSlotStateFLOW_SLOT_DYING) {
+			continue
+		}
+		if published[i/64]&(1<<(i%64)) == 0 {
 			orphans = append(orphans, uint32(i))
+		} else if state == uint32(VxtapFlowSlotStateFLOW_SLOT_DYING) {
+			atomic.StoreUint32(st, uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE))
+			revived++
 		}
 	}
-	return o.republish(orphans)
+	rec, err := o.republish(orphans)
+	rec.Republished += revived
+	return rec, err
 }
 
-// republish puts live slots that are out of flow_index back in, or, where
-// the flow is in the index again in another slot, adds their counts there.
-// A merged slot is marked FREE at once, so nothing counts it twice even if
-// this process dies next; it goes back to the data path after a grace
-// period (or leaks, if none comes: a lost slot, never a wrong count).
+// republish puts slots that are out of flow_index back in (LIVE again), or,
+// where the flow is in the index again in another slot, adds their counts
+// there. Such a slot is first marked DYING and a grace period passes, so
+// no flow cache hit still adds to it while it is merged; it is marked FREE
+// right after its merge, so nothing counts it twice even if this process
+// dies next, and it goes back to the data path at once (no run can reach
+// it any more). Without a grace period the slots stay DYING, out of the
+// index: a later RecoverSlots merges them (a lost slot, never a wrong
+// count).
 func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 	var rec Recovered
-	var merged []uint32
+	type dup struct{ orphan, live uint32 }
+	var dups []dup
 	for _, idx := range idxs {
 		if int(idx) >= len(o.table.slots) {
 			continue
@@ -57,6 +74,7 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 		s := &o.table.slots[idx]
 		err := o.FlowIndex.Update(&s.Key, idx, ebpf.UpdateNoExist)
 		if err == nil {
+			atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE))
 			rec.Republished++
 			continue
 		}
@@ -68,23 +86,29 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 			return rec, fmt.Errorf("recover flow slot %d: %w", idx, err)
 		}
 		if j == idx || int(j) >= len(o.table.slots) {
+			if j == idx {
+				atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE))
+			}
 			continue // published after the index was read: not an orphan
 		}
-		mergeSlot(&o.table.slots[j], s)
-		o.retire(idx)
-		merged = append(merged, idx)
-		rec.Merged++
+		o.dying(idx)
+		dups = append(dups, dup{idx, j})
 	}
-	if len(merged) == 0 {
+	if len(dups) == 0 {
 		return rec, nil
 	}
-	// The orphans left the index before, so no program run still holds
-	// them after one grace period.
+	// The orphans are out of the index and DYING, so no program run
+	// still adds to them after one grace period.
 	if err := syncRCU(); err != nil {
-		return rec, fmt.Errorf("wait for RCU before freeing flow slots: %w", err)
+		return rec, fmt.Errorf("wait for RCU before merging flow slots: %w", err)
 	}
-	for _, idx := range merged {
-		if err := o.giveBack(idx); err != nil {
+	for _, d := range dups {
+		mergeSlot(&o.table.slots[d.live], &o.table.slots[d.orphan])
+		o.retire(d.orphan)
+		rec.Merged++
+	}
+	for _, d := range dups {
+		if err := o.giveBack(d.orphan); err != nil {
 			return rec, err
 		}
 	}

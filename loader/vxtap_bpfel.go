@@ -315,6 +315,7 @@ const (
 	VxtapFlowSlotStateFLOW_SLOT_FREE    VxtapFlowSlotState = 0
 	VxtapFlowSlotStateFLOW_SLOT_CLAIMED VxtapFlowSlotState = 1
 	VxtapFlowSlotStateFLOW_SLOT_LIVE    VxtapFlowSlotState = 2
+	VxtapFlowSlotStateFLOW_SLOT_DYING   VxtapFlowSlotState = 3
 )
 
 type VxtapLedgerEntry struct {
@@ -538,6 +539,7 @@ const (
 	VxtapMapFilterSessions           = "filter_sessions"
 	VxtapMapFilterV4node             = "filter_v4node"
 	VxtapMapFilterV4root             = "filter_v4root"
+	VxtapMapFlowCache                = "flow_cache"
 	VxtapMapFlowCtl                  = "flow_ctl"
 	VxtapMapFlowFree                 = "flow_free"
 	VxtapMapFlowIndex                = "flow_index"
@@ -587,6 +589,7 @@ const (
 	VxtapVarCfgSourceCheck           = "cfg_source_check"
 	VxtapVarCfgThreatEnabled         = "cfg_threat_enabled"
 	VxtapVarCfgVxlanPort             = "cfg_vxlan_port"
+	VxtapVarCfgWeakOrder             = "cfg_weak_order"
 	VxtapVarRbForcedCons             = "rb_forced_cons"
 )
 
@@ -661,6 +664,7 @@ type VxtapMapSpecs struct {
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
+	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
@@ -715,6 +719,7 @@ type VxtapVariableSpecs struct {
 	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	CfgWeakOrder             *ebpf.VariableSpec `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
@@ -760,6 +765,7 @@ type VxtapMaps struct {
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
+	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
@@ -800,6 +806,7 @@ func (m *VxtapMaps) Close() error {
 		m.FilterSessions,
 		m.FilterV4node,
 		m.FilterV4root,
+		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
 		m.FlowIndex,
@@ -855,6 +862,7 @@ type VxtapVariables struct {
 	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.Variable `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	CfgWeakOrder             *ebpf.Variable `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 

@@ -272,6 +272,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 		 * weakly ordered CPUs (arm64) Go never sees LIVE before the
 		 * key and counters written above. */
 		__sync_lock_test_and_set(&s->state, FLOW_SLOT_LIVE);
+		p->slot = idx + 1;
 		emit_flow_event(p, EVENT_FLOW_START, now);
 		if (end)
 			emit_flow_event(p, EVENT_FLOW_END, now);
@@ -286,32 +287,98 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	other = bpf_map_lookup_elem(&flow_index, &p->key);
 	if (!other)
 		return overflow_add(p, now); /* published and removed meanwhile */
-	s = bpf_map_lookup_elem(&flow_slots, other);
+	idx = *other; /* read once: the element may be reused for another flow */
+	s = bpf_map_lookup_elem(&flow_slots, &idx);
 	if (!s || !flow_key_eq(&s->key, &p->key))
 		return overflow_add(p, now); /* removed and reused meanwhile */
+	p->slot = idx + 1;
 	slot_add(s, p, now);
 	return REASON_FLOW;
 }
 
-/* account: add the packet to its flow, creating the flow on first sight.
- * Returns the terminal reason. */
-static __always_inline int account(struct pkt *p, __u64 now)
+/* flow_cache_index: the flow cache entry of a key: each 64-bit word of the
+ * key times its own odd constant, XORed, top bits. Cheap (independent
+ * multiplies), and a collision only costs a miss. */
+static __always_inline __u32 flow_cache_index(const struct flow_key *k)
 {
-	__u32 *idx = bpf_map_lookup_elem(&flow_index, &p->key);
+	const __u64 *q = (const __u64 *)k;
+	__u64 h;
+
+	_Static_assert(sizeof(struct flow_key) == 5 * 8 + 4, "flow_key is 5 words and a half");
+	h = (q[0] * 0x9E3779B97F4A7C15ULL) ^ (q[1] * 0xC2B2AE3D27D4EB4FULL) ^
+	    (q[2] * 0x165667B19E3779F9ULL) ^ (q[3] * 0xD6E8FEB86659FD93ULL) ^
+	    (q[4] * 0xFF51AFD7ED558CCDULL) ^ ((__u64)((const __u32 *)k)[10] * 0xC4CEB9FE1A85EC53ULL);
+	return h >> (64 - FLOW_CACHE_BITS);
+}
+
+/* cached_slot: the slot the flow cache entry names, when it is still this
+ * flow's: LIVE and holding the same key. Go marks a slot DYING before it
+ * waits for the grace period after which it reads the slot for good, so a
+ * run that saw LIVE started before that wait and its add is in the read;
+ * a slot given back and reused holds another key, or is this flow's again.
+ * The key is read after the state (x86 keeps loads in order; elsewhere a
+ * fence, an atomic on this CPU's entry, orders them), so a LIVE of a later
+ * use of the slot is never paired with the key of an earlier one. */
+static __always_inline struct flow_slot *cached_slot(__u32 *ce, const struct flow_key *key)
+{
 	struct flow_slot *s;
+	__u32 idx = *ce;
 
 	if (!idx)
-		return new_flow(p, now);
-	s = bpf_map_lookup_elem(&flow_slots, idx);
+		return NULL;
+	idx--;
+	s = bpf_map_lookup_elem(&flow_slots, &idx);
+	if (!s || s->state != FLOW_SLOT_LIVE)
+		return NULL;
+	if (cfg_weak_order) {
+		__u32 fence = __sync_fetch_and_add(ce, 0); /* fully ordered: BPF_FETCH */
+
+		asm volatile("" : : "r"(fence)); /* keeps the fetch (and its ordering) */
+	}
+	if (!flow_key_eq(&s->key, key))
+		return NULL;
+	return s;
+}
+
+/* account: add the packet to its flow, creating the flow on first sight.
+ * The per-CPU flow cache first (no hash of the 44-byte key, no call), then
+ * flow_index, whose answer refills the cache. Returns the terminal reason. */
+static __always_inline int account(struct pkt *p, __u64 now)
+{
+	__u32 ck = flow_cache_index(&p->key);
+	__u32 *ce = bpf_map_lookup_elem(&flow_cache, &ck);
+	struct flow_slot *s;
+	__u32 *found, idx;
+	int reason;
+
+	if (ce) {
+		s = cached_slot(ce, &p->key);
+		if (s) {
+			slot_add(s, p, now);
+			return REASON_FLOW;
+		}
+	}
+	found = bpf_map_lookup_elem(&flow_index, &p->key);
+	if (!found)
+		goto create;
+	idx = *found; /* read once: the element may be reused for another flow */
+	s = bpf_map_lookup_elem(&flow_slots, &idx);
 	if (!s)
 		return overflow_add(p, now); /* not reached: flow_index holds only valid slots */
 	/* flow_index is preallocated: an element Go deletes is reused at once,
 	 * so the index read may already be another flow's. Then the slot's key
 	 * says so, and the flow is looked up again as new. */
 	if (!flow_key_eq(&s->key, &p->key))
-		return new_flow(p, now);
+		goto create;
+	if (ce)
+		*ce = idx + 1;
 	slot_add(s, p, now);
 	return REASON_FLOW;
+create:
+	reason = new_flow(p, now);
+	if (ce && p->slot)
+		*ce = p->slot;
+	return reason;
 }
 
 /* note_vni: per-VNI counts of the copies that make no flow. */

@@ -94,6 +94,16 @@ struct {
 	__type(value, __u64);
 } clock SEC(".maps");
 
+/* Per-CPU flow cache in front of flow_index (account.h): a hash of the
+ * flow key -> its flow_slots index + 1 (0 = empty), direct-mapped. Only a
+ * hint: a hit counts only when the slot is LIVE and holds the same key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} flow_cache SEC(".maps");
+
 /* Per-CPU clock cache (clock_ns in account.h): the coarse clock as read
  * at one jiffy, reused until jiffies move. */
 struct clock_cache {

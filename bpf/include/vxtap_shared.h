@@ -131,6 +131,7 @@ enum flow_slot_state {
 	FLOW_SLOT_FREE = 0,    /* unused, or given back by Go after a removal */
 	FLOW_SLOT_CLAIMED = 1, /* taken by the program, not yet in flow_index */
 	FLOW_SLOT_LIVE = 2,    /* in flow_index: a flow Go walks */
+	FLOW_SLOT_DYING = 3,   /* taken out of flow_index by Go, which waits for a grace period before reading it: the flow cache no longer adds to it */
 };
 
 /* flow_slot.direction: the flow seen from the source ENI, found once when
