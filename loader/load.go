@@ -174,6 +174,12 @@ func Load(cfg Config) (*Objects, error) {
 		o.Close()
 		return nil, err
 	}
+	if cfg.PinPath != "" && cfg.FilterEnabled {
+		if err := o.FilterMaps().markSessions(); err != nil {
+			o.Close()
+			return nil, err
+		}
+	}
 	return o, nil
 }
 

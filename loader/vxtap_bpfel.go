@@ -128,6 +128,7 @@ const (
 	VxtapFilterConstFILTER_V4TERMINAL         VxtapFilterConst = 1
 	VxtapFilterConstFILTER_V4RESOLVER         VxtapFilterConst = 2
 	VxtapFilterConstFILTER_V4SHIFT            VxtapFilterConst = 2
+	VxtapFilterConstFILTER_GEN_SESSIONS       VxtapFilterConst = 2
 )
 
 type VxtapFilterDir uint32

@@ -311,6 +311,7 @@ enum filter_const {
 	FILTER_V4_TERMINAL = 1,         /* filter_v4_node entry: a bitset (index << FILTER_V4_SHIFT), else a child node */
 	FILTER_V4_RESOLVER = 2,         /* filter_v4_node entry: the address is an Amazon DNS resolver */
 	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
+	FILTER_GEN_SESSIONS = 2,        /* filter_gen value bit: the active generation holds sessions; clear, no rule set is applied and no packet looks one up */
 };
 
 /* Index layout of the per-ruleset filter tables: every table is indexed by
