@@ -250,6 +250,12 @@ type VxtapFilterV4Node struct {
 	E [256]uint32
 }
 
+type VxtapFlowCacheEntry struct {
+	_    structs.HostLayout
+	Slot uint32
+	Tag  uint32
+}
+
 type VxtapFlowDir uint32
 
 const (

@@ -296,10 +296,11 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	return REASON_FLOW;
 }
 
-/* flow_cache_index: the flow cache entry of a key: each 64-bit word of the
- * key times its own odd constant, XORed, top bits. Cheap (independent
- * multiplies), and a collision only costs a miss. */
-static __always_inline __u32 flow_cache_index(const struct flow_key *k)
+/* flow_cache_hash: the flow cache hash of a key: each 64-bit word of the
+ * key times its own odd constant, XORed. Cheap (independent multiplies);
+ * its top FLOW_CACHE_BITS pick the entry, the 32 below are the tag, and a
+ * collision only costs a miss. */
+static __always_inline __u64 flow_cache_hash(const struct flow_key *k)
 {
 	const __u64 *q = (const __u64 *)k;
 	__u64 h;
@@ -308,7 +309,7 @@ static __always_inline __u32 flow_cache_index(const struct flow_key *k)
 	h = (q[0] * 0x9E3779B97F4A7C15ULL) ^ (q[1] * 0xC2B2AE3D27D4EB4FULL) ^
 	    (q[2] * 0x165667B19E3779F9ULL) ^ (q[3] * 0xD6E8FEB86659FD93ULL) ^
 	    (q[4] * 0xFF51AFD7ED558CCDULL) ^ ((__u64)((const __u32 *)k)[10] * 0xC4CEB9FE1A85EC53ULL);
-	return h >> (64 - FLOW_CACHE_BITS);
+	return h;
 }
 
 /* cached_slot: the slot the flow cache entry names, when it is still this
@@ -319,19 +320,20 @@ static __always_inline __u32 flow_cache_index(const struct flow_key *k)
  * The key is read after the state (x86 keeps loads in order; elsewhere a
  * fence, an atomic on this CPU's entry, orders them), so a LIVE of a later
  * use of the slot is never paired with the key of an earlier one. */
-static __always_inline struct flow_slot *cached_slot(__u32 *ce, const struct flow_key *key)
+static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce, __u32 tag,
+						       const struct flow_key *key)
 {
 	struct flow_slot *s;
-	__u32 idx = *ce;
+	__u32 idx = ce->slot;
 
-	if (!idx)
+	if (!idx || ce->tag != tag)
 		return NULL;
 	idx--;
 	s = bpf_map_lookup_elem(&flow_slots, &idx);
 	if (!s || s->state != FLOW_SLOT_LIVE)
 		return NULL;
 	if (cfg_weak_order) {
-		__u32 fence = __sync_fetch_and_add(ce, 0); /* fully ordered: BPF_FETCH */
+		__u32 fence = __sync_fetch_and_add(&ce->tag, 0); /* fully ordered: BPF_FETCH */
 
 		asm volatile("" : : "r"(fence)); /* keeps the fetch (and its ordering) */
 	}
@@ -345,14 +347,15 @@ static __always_inline struct flow_slot *cached_slot(__u32 *ce, const struct flo
  * flow_index, whose answer refills the cache. Returns the terminal reason. */
 static __always_inline int account(struct pkt *p, __u64 now)
 {
-	__u32 ck = flow_cache_index(&p->key);
-	__u32 *ce = bpf_map_lookup_elem(&flow_cache, &ck);
+	__u64 h = flow_cache_hash(&p->key);
+	__u32 ck = h >> (64 - FLOW_CACHE_BITS), tag = h >> (64 - FLOW_CACHE_BITS - 32);
+	struct flow_cache_entry *ce = bpf_map_lookup_elem(&flow_cache, &ck);
 	struct flow_slot *s;
 	__u32 *found, idx;
 	int reason;
 
 	if (ce) {
-		s = cached_slot(ce, &p->key);
+		s = cached_slot(ce, tag, &p->key);
 		if (s) {
 			slot_add(s, p, now);
 			return REASON_FLOW;
@@ -370,14 +373,18 @@ static __always_inline int account(struct pkt *p, __u64 now)
 	 * says so, and the flow is looked up again as new. */
 	if (!flow_key_eq(&s->key, &p->key))
 		goto create;
-	if (ce)
-		*ce = idx + 1;
+	if (ce) {
+		ce->slot = idx + 1;
+		ce->tag = tag;
+	}
 	slot_add(s, p, now);
 	return REASON_FLOW;
 create:
 	reason = new_flow(p, now);
-	if (ce && p->slot)
-		*ce = p->slot;
+	if (ce && p->slot) {
+		ce->slot = p->slot;
+		ce->tag = tag;
+	}
 	return reason;
 }
 

@@ -21,7 +21,7 @@
 
 #define MAX_OUTER_LEN    1024   /* VXLAN header offset bound: outer + GENEVE headers never reach it */
 
-#define FLOW_CACHE_BITS  13     /* per-CPU flow cache: 8,192 entries (32 KiB per CPU) */
+#define FLOW_CACHE_BITS  13     /* per-CPU flow cache: 8,192 entries (64 KiB per CPU) */
 #define FLOW_CACHE_SLOTS (1U << FLOW_CACHE_BITS)
 
 /* Constants Go needs as well (MAX_SNAP_LEN, FLOW_CTL_*) are enum vxtap_const

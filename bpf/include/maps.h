@@ -94,14 +94,22 @@ struct {
 	__type(value, __u64);
 } clock SEC(".maps");
 
+/* One flow cache entry: the slot of the flow last seen with this entry's
+ * hash, and more bits of that hash, so a new flow rarely reads another
+ * flow's (cold) slot to find it is not its own. */
+struct flow_cache_entry {
+	__u32 slot; /* flow_slots index + 1, 0 = empty */
+	__u32 tag;  /* hash bits the entry's index does not use */
+};
+
 /* Per-CPU flow cache in front of flow_index (account.h): a hash of the
- * flow key -> its flow_slots index + 1 (0 = empty), direct-mapped. Only a
- * hint: a hit counts only when the slot is LIVE and holds the same key. */
+ * flow key -> its slot, direct-mapped. Only a hint: a hit counts only when
+ * the slot is LIVE and holds the same key. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FLOW_CACHE_SLOTS);
 	__type(key, __u32);
-	__type(value, __u32);
+	__type(value, struct flow_cache_entry);
 } flow_cache SEC(".maps");
 
 /* Per-CPU clock cache (clock_ns in account.h): the coarse clock as read
