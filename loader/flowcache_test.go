@@ -3,6 +3,7 @@ package loader
 import (
 	"runtime"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -90,5 +91,45 @@ func TestFlowCacheFollowsRemove(t *testing.T) {
 	got = counts()
 	if got[ka].Packets != uint64(ncpu) || got[kb].Packets != uint64(ncpu) || len(got) != 2 {
 		t.Errorf("after a second removal: %+v, want %d packets each for a and b", got, ncpu)
+	}
+}
+
+// TestClockIsCoarseMonotonic: the per-CPU clock cache gives what
+// bpf_ktime_get_coarse_ns would: each packet's time lies between
+// CLOCK_MONOTONIC_COARSE read just before and just after it, on every
+// CPU, across many ticks.
+func TestClockIsCoarseMonotonic(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	o := loadTable(t, 64)
+	f := mirrored(t, 7, innerUDP4(4101, 53, 20)...)
+	k := keyToBPF(*k4(7, 17, 4101, 53))
+	coarse := func() uint64 {
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC_COARSE, &ts); err != nil {
+			t.Fatal(err)
+		}
+		return uint64(ts.Nano())
+	}
+	for cpu := 0; cpu < runtime.NumCPU(); cpu++ {
+		onCPU(t, cpu, func() {
+			for i := 0; i < 300; i++ { // 300 packets 1 ms apart: about 75 ticks at HZ=250
+				before := coarse()
+				if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
+					t.Error(err)
+					return
+				}
+				after := coarse()
+				var idx uint32
+				if err := o.FlowIndex.Lookup(&k, &idx); err != nil {
+					t.Error(err)
+					return
+				}
+				if last := o.table.slots[idx].LastNs; last < before || last > after {
+					t.Errorf("cpu %d packet %d: time %d outside the coarse clock's %d..%d", cpu, i, last, before, after)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
 	}
 }

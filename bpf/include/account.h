@@ -13,16 +13,17 @@
 #include "pkt.h"
 
 /* clock_ns: the program's clock. Live: CLOCK_MONOTONIC at tick resolution
- * (Go converts to wall time). bpf_ktime_get_coarse_ns is a helper call,
+ * (bpf_ktime_get_coarse_ns; Go converts to wall time). The helper call is
  * dear on the hot path (every RET is costly under SRSO/retpoline
  * mitigations), while bpf_jiffies64 and a per-CPU array lookup are inlined
  * by the verifier: so each CPU reads the coarse clock once per jiffy and
- * reuses it until jiffies move. Jiffies and the coarse clock advance
- * together (one timekeeping update), so a reading is at most one tick
- * behind the coarse clock, itself at most one tick behind: records carry
- * times at tick resolution (4 ms at HZ=250), never ahead of the clock, in
- * order on each CPU. Offline: the capture's timestamp, put in the clock map
- * before each packet. */
+ * reuses the reading until jiffies move. The coarse clock only moves in the
+ * timekeeping update that follows a jiffies increment, so the reuse returns
+ * what the helper would; a reading taken between the two (jiffies moved,
+ * the clock not yet) is not kept, and the next packet reads again. Records
+ * carry the same times as with the helper: tick resolution (4 ms at
+ * HZ=250). Offline: the capture's timestamp, put in the clock map before
+ * each packet. */
 static __always_inline __u64 clock_ns(void)
 {
 	__u32 zero = 0;
@@ -38,9 +39,14 @@ static __always_inline __u64 clock_ns(void)
 	cc = bpf_map_lookup_elem(&clock_cache, &zero);
 	if (!cc)
 		return bpf_ktime_get_coarse_ns(); /* not reached: the array has entry 0 */
-	if (cc->jiffies != j || !cc->ns) {
-		cc->ns = bpf_ktime_get_coarse_ns();
-		cc->jiffies = j;
+	if (cc->jiffies != j) {
+		__u64 t = bpf_ktime_get_coarse_ns();
+
+		if (t != cc->ns) { /* else the clock has not moved with jiffies yet */
+			cc->ns = t;
+			cc->jiffies = j;
+		}
+		return t;
 	}
 	return cc->ns;
 }

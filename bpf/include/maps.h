@@ -116,7 +116,7 @@ struct {
  * at one jiffy, reused until jiffies move. */
 struct clock_cache {
 	__u64 jiffies; /* jiffies64 when ns was read */
-	__u64 ns;      /* bpf_ktime_get_coarse_ns at that jiffy, 0 = never read */
+	__u64 ns;      /* bpf_ktime_get_coarse_ns at that jiffy */
 };
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
