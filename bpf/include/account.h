@@ -187,18 +187,19 @@ static __always_inline int sample_due(__u32 rate)
 	return 1;
 }
 
-/* flow_key_eq: two flow keys are equal, as 11 aligned 32-bit words
- * (struct flow_key is 44 bytes, no padding). */
+/* flow_key_eq: two flow keys are equal, as five aligned 64-bit words and a
+ * 32-bit one (struct flow_key is 44 bytes, no padding; both keys sit at
+ * 8-byte aligned offsets: struct pkt and struct flow_slot start with
+ * 64-bit fields and the slot's key is at offset 64). */
 static __always_inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-	__u32 diff = 0;
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff;
 
-	_Static_assert(sizeof(struct flow_key) == 44, "flow_key is 11 words");
-	/* Bounded: 11 words, unrolled. */
-#pragma unroll
-	for (int i = 0; i < 11; i++)
-		diff |= x[i] ^ y[i];
+	_Static_assert(sizeof(struct flow_key) == 44, "flow_key is 5 words and a half");
+	_Static_assert(__builtin_offsetof(struct flow_slot, key) % 8 == 0, "slot key 8-byte aligned");
+	diff = (x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
+	       (((const __u32 *)a)[10] ^ ((const __u32 *)b)[10]);
 	return diff == 0;
 }
 
