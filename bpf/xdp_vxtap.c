@@ -42,8 +42,9 @@ static __always_inline int outer_l3_reason(int err)
 /* geneve_to_vxlan: inside GENEVE (at p->vxlan_off), the IP/UDP/VXLAN packet
  * the mirror source sent. Returns a terminal reason, or -1 with
  * p->vxlan_off moved to the VXLAN header and the mirror source in p.
- * Global, so its paths are verified apart from the outer ones. */
-__noinline int geneve_to_vxlan(struct xdp_md *ctx, struct pkt *p)
+ * Inlined: one call and RET less per copy behind a Gateway Load Balancer;
+ * it adds little to verification since the inner IPv6 parse went global. */
+static __always_inline int geneve_to_vxlan(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
 	struct cursor cur = { .end = (void *)(long)ctx->data_end };
@@ -53,8 +54,6 @@ __noinline int geneve_to_vxlan(struct xdp_md *ctx, struct pkt *p)
 	__u32 off;
 	__u8 vlans;
 
-	if (!p)
-		return REASON_BAD_GENEVE;
 	off = p->vxlan_off;
 	if (off > MAX_OUTER_LEN) /* keeps data + off a bounded packet pointer */
 		return REASON_BAD_GENEVE;
@@ -97,9 +96,10 @@ __noinline int geneve_to_vxlan(struct xdp_md *ctx, struct pkt *p)
 
 /* parse_outer: outer Ethernet/IP/UDP up to the VXLAN header. Returns a
  * terminal reason, -1 with p->vxlan_off on the VXLAN header, or
- * PARSE_GENEVE_NEXT. A global function: the verifier checks it once, not
- * once per path through the rest of the program. */
-__noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
+ * PARSE_GENEVE_NEXT. Inlined: a BPF-to-BPF call (and its RET, dear under
+ * SRSO/retpoline mitigations) on every packet cost more than its few paths
+ * add to verification. */
+static __always_inline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
 	struct cursor cur = { .pos = data, .end = (void *)(long)ctx->data_end };
@@ -109,8 +109,6 @@ __noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 	__u8 vlans;
 	int err;
 
-	if (!p)
-		return REASON_NOT_MIRROR;
 	err = parse_eth(c, &proto, &vlans);
 	if (err)
 		return err == PARSE_SHORT ? REASON_SHORT_OUTER_ETH : REASON_SHORT_OUTER_VLAN;
@@ -147,43 +145,16 @@ __noinline int parse_outer(struct xdp_md *ctx, struct pkt *p)
 	return -1;
 }
 
-/* parse_inner: VXLAN header and the inner frame up to its L4 ports. Returns
- * a terminal reason, or -1 with p->key and p->ip_len filled. Global, as
- * parse_outer, so its paths add to the outer ones instead of multiplying. */
-__noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
+/* parse_inner_ip: the inner IP header at the cursor (proto, host order)
+ * and its L4 ports. Returns a terminal reason, or -1 with p->key, p->ip_off
+ * and p->ip_len filled. */
+static __always_inline int parse_inner_ip(struct cursor *c, void *data, struct pkt *p, __u16 proto)
 {
-	void *data = (void *)(long)ctx->data;
-	struct cursor cur = { .end = (void *)(long)ctx->data_end };
-	struct cursor *c = &cur;
 	struct l3info l3 = {};
-	__u16 proto, sport = 0, dport = 0;
-	__u32 captured, ip_off, off;
-	__u8 vlans, nonstd, tcp_flags = 0;
+	__u16 sport = 0, dport = 0;
+	__u32 captured, ip_off;
+	__u8 tcp_flags = 0;
 	int err;
-
-	if (!p)
-		return REASON_SHORT_VXLAN;
-	off = p->vxlan_off;
-	if (off > MAX_OUTER_LEN) /* keeps data + off a bounded packet pointer */
-		return REASON_SHORT_VXLAN;
-	c->pos = data + off;
-	err = parse_vxlan(c, &p->key.vni, &nonstd);
-	if (err)
-		return err == PARSE_SHORT ? REASON_SHORT_VXLAN : REASON_BAD_VXLAN_FLAGS;
-	if (nonstd)
-		pkt_flag(p, FLAG_VXLAN_NONSTD);
-	err = vni_gate(p);
-	if (err >= 0)
-		return err;
-	p->inner_off = cursor_off(c, data);
-
-	err = parse_eth(c, &proto, &vlans);
-	if (err)
-		return err == PARSE_SHORT ? REASON_SHORT_INNER_ETH : REASON_SHORT_INNER_VLAN;
-	if (vlans)
-		pkt_flag(p, FLAG_INNER_VLAN);
-	if (proto != ETH_P_IP && proto != ETH_P_IPV6)
-		return REASON_NON_IP;
 
 	ip_off = cursor_off(c, data);
 	p->ip_off = ip_off;
@@ -243,15 +214,74 @@ __noinline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 	return -1;
 }
 
-/* finish: filter, account and sample a parsed mirror copy. Global, so the
- * accounting paths are verified once. */
-__noinline int finish(struct xdp_md *ctx, struct pkt *p)
+/* parse_inner_ip6: parse_inner_ip for an inner IPv6 header at p->ip_off.
+ * Global: its extension-header chains would multiply the paths of the
+ * inlined rest, past the verifier's budget; IPv4 stays inline. */
+__noinline int parse_inner_ip6(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	struct cursor cur = { .end = (void *)(long)ctx->data_end };
+	__u32 off;
+
+	if (!p)
+		return REASON_SHORT_INNER_IP;
+	off = p->ip_off;
+	if (off > MAX_INNER_IP_OFF) /* keeps data + off a bounded packet pointer */
+		return REASON_SHORT_INNER_IP;
+	cur.pos = data + off;
+	return parse_inner_ip(&cur, data, p, ETH_P_IPV6);
+}
+
+/* parse_inner: VXLAN header and the inner frame up to its L4 ports. Returns
+ * a terminal reason, or -1 with p->key and p->ip_len filled. Inlined for
+ * an inner IPv4 packet (one call and RET less per packet), IPv6 in
+ * parse_inner_ip6. */
+static __always_inline int parse_inner(struct xdp_md *ctx, struct pkt *p)
+{
+	void *data = (void *)(long)ctx->data;
+	struct cursor cur = { .end = (void *)(long)ctx->data_end };
+	struct cursor *c = &cur;
+	__u16 proto;
+	__u32 off;
+	__u8 vlans, nonstd;
+	int err;
+
+	off = p->vxlan_off;
+	if (off > MAX_OUTER_LEN) /* keeps data + off a bounded packet pointer */
+		return REASON_SHORT_VXLAN;
+	c->pos = data + off;
+	err = parse_vxlan(c, &p->key.vni, &nonstd);
+	if (err)
+		return err == PARSE_SHORT ? REASON_SHORT_VXLAN : REASON_BAD_VXLAN_FLAGS;
+	if (nonstd)
+		pkt_flag(p, FLAG_VXLAN_NONSTD);
+	err = vni_gate(p);
+	if (err >= 0)
+		return err;
+	p->inner_off = cursor_off(c, data);
+
+	err = parse_eth(c, &proto, &vlans);
+	if (err)
+		return err == PARSE_SHORT ? REASON_SHORT_INNER_ETH : REASON_SHORT_INNER_VLAN;
+	if (vlans)
+		pkt_flag(p, FLAG_INNER_VLAN);
+	if (proto == ETH_P_IPV6) {
+		p->ip_off = cursor_off(c, data);
+		return parse_inner_ip6(ctx, p);
+	}
+	if (proto != ETH_P_IP)
+		return REASON_NON_IP;
+	return parse_inner_ip(c, data, p, ETH_P_IP);
+}
+
+/* finish: filter, account and sample a parsed mirror copy. Inlined, as
+ * parse_outer: its rare branches (classifier, new flow, capture, overflow)
+ * are global functions of their own, so the verifier still walks them once. */
+static __always_inline int finish(struct xdp_md *ctx, struct pkt *p)
 {
 	__u64 now;
 	int reason;
 
-	if (!p)
-		return REASON_FLOW_INSERT_FAILED;
 	p->sample_rate = cfg_sample_rate;
 	if (cfg_filter_enabled && classify(ctx, p) == CLASSIFY_REJECT)
 		return REASON_FILTER_REJECT;

@@ -18,9 +18,11 @@ import (
 const (
 	DecapTraceMapAllowedSources     = "allowed_sources"
 	DecapTraceMapClock              = "clock"
+	DecapTraceMapClockCache         = "clock_cache"
 	DecapTraceMapCounters           = "counters"
 	DecapTraceMapDecapIfaces        = "decap_ifaces"
 	DecapTraceMapEvents             = "events"
+	DecapTraceMapFlowCache          = "flow_cache"
 	DecapTraceMapFlowCtl            = "flow_ctl"
 	DecapTraceMapFlowFree           = "flow_free"
 	DecapTraceMapFlowIndex          = "flow_index"
@@ -100,9 +102,11 @@ type DecapTraceProgramSpecs struct {
 type DecapTraceMapSpecs struct {
 	AllowedSources *ebpf.MapSpec `ebpf:"allowed_sources"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
+	ClockCache     *ebpf.MapSpec `ebpf:"clock_cache"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapIfaces    *ebpf.MapSpec `ebpf:"decap_ifaces"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
+	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
@@ -154,9 +158,11 @@ func (o *DecapTraceObjects) Close() error {
 type DecapTraceMaps struct {
 	AllowedSources *ebpf.Map `ebpf:"allowed_sources"`
 	Clock          *ebpf.Map `ebpf:"clock"`
+	ClockCache     *ebpf.Map `ebpf:"clock_cache"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapIfaces    *ebpf.Map `ebpf:"decap_ifaces"`
 	Events         *ebpf.Map `ebpf:"events"`
+	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
@@ -175,9 +181,11 @@ func (m *DecapTraceMaps) Close() error {
 	return _DecapTraceClose(
 		m.AllowedSources,
 		m.Clock,
+		m.ClockCache,
 		m.Counters,
 		m.DecapIfaces,
 		m.Events,
+		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
 		m.FlowIndex,

@@ -77,9 +77,9 @@ func detachedState(st uint32) bool {
 	return st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED) || st == uint32(VxtapFlowSlotStateFLOW_SLOT_RECORDED)
 }
 
-// WalkDetached calls fn for every DETACHED slot: flows a daemon took out
-// of the table whose last records may not be stored (vxtap detach counts
-// them as unreported). RECORDED ones are not: all their packets are.
+// WalkDetached calls fn for every DETACHED or DYING slot: flows a daemon
+// took out of the table whose last records may not be stored (vxtap detach
+// counts them as unreported). RECORDED ones are not: all their packets are.
 func (o *Objects) WalkDetached(fn func(flow.Key, flow.Counters)) error {
 	n, err := o.used()
 	if err != nil {
@@ -88,7 +88,8 @@ func (o *Objects) WalkDetached(fn func(flow.Key, flow.Counters)) error {
 	base := o.clock.base()
 	for i := 0; i < n; i++ {
 		s := &o.table.slots[i]
-		if atomic.LoadUint32(&s.State) == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED) {
+		if st := atomic.LoadUint32(&s.State); st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED) ||
+			st == uint32(VxtapFlowSlotStateFLOW_SLOT_DYING) {
 			fn(keyFromBPF(&s.Key), o.slotCounters(s, base))
 		}
 	}

@@ -37,7 +37,7 @@ func (f *FilterMaps) Apply(c *filter.Compiled) ([]RuleHit, error) {
 	if err := f.fill(c, gen); err != nil {
 		return nil, fmt.Errorf("write filter tables (the running rules are unchanged): %w", err)
 	}
-	if err := f.Gen.Put(uint32(0), gen); err != nil {
+	if err := f.Gen.Put(uint32(0), genWord(gen, len(c.Sessions) > 0)); err != nil {
 		return nil, fmt.Errorf("switch filter generation (the running rules are unchanged): %w", err)
 	}
 	if err := syncRCU(); err != nil {
@@ -380,4 +380,41 @@ func filterMode(m filter.Mode) uint8 {
 		return uint8(VxtapFilterModeFILTER_MODE_UNKNOWN_VNI)
 	}
 	return uint8(VxtapFilterModeFILTER_MODE_RULES)
+}
+
+// genWord is the filter_gen value for a generation: FILTER_GEN_SESSIONS
+// set when it holds sessions, so with no rule set applied no packet looks
+// a session up.
+func genWord(gen uint32, sessions bool) uint32 {
+	if sessions {
+		gen |= uint32(VxtapFilterConstFILTER_GEN_SESSIONS)
+	}
+	return gen
+}
+
+// markSessions sets FILTER_GEN_SESSIONS when the active generation holds
+// sessions but the bit is clear: tables applied by a vxtap that predates
+// the bit and re-opened from pins.
+func (f *FilterMaps) markSessions() error {
+	unlock, err := f.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var w uint32
+	if err := f.Gen.Lookup(uint32(0), &w); err != nil {
+		return fmt.Errorf("read filter_gen: %w", err)
+	}
+	if w&uint32(VxtapFilterConstFILTER_GEN_SESSIONS) != 0 {
+		return nil
+	}
+	var k VxtapFilterSessionKey
+	iter := f.Sessions.Iterate()
+	var v VxtapFilterSession
+	for iter.Next(&k, &v) {
+		if k.Gen == w&1 {
+			return f.Gen.Put(uint32(0), genWord(w&1, true))
+		}
+	}
+	return iter.Err()
 }

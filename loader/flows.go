@@ -87,6 +87,13 @@ func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
 	return nil
 }
 
+// dying marks a slot taken out of flow_index DYING, before the grace
+// period the removal waits for: the data path's per-CPU flow cache adds
+// only to LIVE slots, so after the grace period nothing adds to it any more.
+func (o *Objects) dying(idx uint32) {
+	atomic.StoreUint32(&o.table.slots[idx].State, uint32(VxtapFlowSlotStateFLOW_SLOT_DYING))
+}
+
 // retire marks a slot out of flow_index FREE, with a new generation, so
 // no walk shows it again; it is not yet back in the data path's hands.
 func (o *Objects) retire(idx uint32) {
@@ -125,9 +132,10 @@ type takenSlot struct {
 	idx uint32
 }
 
-// takeOut takes the flows out of flow_index, waits for an RCU grace period
-// (after which no program run can still add to their slots), reads their
-// final counters and marks the slots DETACHED: no walk shows them, and a
+// takeOut takes the flows out of flow_index and marks their slots DYING
+// (the flow cache's hits need LIVE), waits for an RCU grace period (after
+// which no program run can still add to their slots), reads their final
+// counters and marks the slots DETACHED: no walk shows them, and a
 // restart's RecoverSlots puts them back. The caller frees them.
 func (o *Objects) takeOut(keys []flow.Key) (map[flow.Key]flow.Counters, []takenSlot, error) {
 	out := make(map[flow.Key]flow.Counters, len(keys))
@@ -143,6 +151,9 @@ func (o *Objects) takeOut(keys []flow.Key) (map[flow.Key]flow.Counters, []takenS
 		if err != nil {
 			firstErr = fmt.Errorf("remove flow %s: %w", k, err)
 			break
+		}
+		if int(idx) < len(o.table.slots) {
+			o.dying(idx)
 		}
 		taken = append(taken, takenSlot{k, idx})
 	}

@@ -40,6 +40,7 @@ const (
 	LinearMapCaptureSlots             = "capture_slots"
 	LinearMapCaptureStats             = "capture_stats"
 	LinearMapClock                    = "clock"
+	LinearMapClockCache               = "clock_cache"
 	LinearMapCounters                 = "counters"
 	LinearMapDecapPorts               = "decap_ports"
 	LinearMapEvents                   = "events"
@@ -55,6 +56,7 @@ const (
 	LinearMapFilterSessions           = "filter_sessions"
 	LinearMapFilterV4node             = "filter_v4node"
 	LinearMapFilterV4root             = "filter_v4root"
+	LinearMapFlowCache                = "flow_cache"
 	LinearMapFlowCtl                  = "flow_ctl"
 	LinearMapFlowFree                 = "flow_free"
 	LinearMapFlowIndex                = "flow_index"
@@ -106,6 +108,7 @@ const (
 	LinearVarCfgSourceCheck           = "cfg_source_check"
 	LinearVarCfgThreatEnabled         = "cfg_threat_enabled"
 	LinearVarCfgVxlanPort             = "cfg_vxlan_port"
+	LinearVarCfgWeakOrder             = "cfg_weak_order"
 	LinearVarRbForcedCons             = "rb_forced_cons"
 )
 
@@ -164,6 +167,7 @@ type LinearMapSpecs struct {
 	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
+	ClockCache     *ebpf.MapSpec `ebpf:"clock_cache"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -179,6 +183,7 @@ type LinearMapSpecs struct {
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
+	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
@@ -235,6 +240,7 @@ type LinearVariableSpecs struct {
 	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	CfgWeakOrder             *ebpf.VariableSpec `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
@@ -264,6 +270,7 @@ type LinearMaps struct {
 	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
+	ClockCache     *ebpf.Map `ebpf:"clock_cache"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -279,6 +286,7 @@ type LinearMaps struct {
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
+	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
@@ -304,6 +312,7 @@ func (m *LinearMaps) Close() error {
 		m.CaptureSlots,
 		m.CaptureStats,
 		m.Clock,
+		m.ClockCache,
 		m.Counters,
 		m.DecapPorts,
 		m.Events,
@@ -319,6 +328,7 @@ func (m *LinearMaps) Close() error {
 		m.FilterSessions,
 		m.FilterV4node,
 		m.FilterV4root,
+		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
 		m.FlowIndex,
@@ -376,6 +386,7 @@ type LinearVariables struct {
 	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.Variable `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	CfgWeakOrder             *ebpf.Variable `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -119,6 +120,7 @@ func Load(cfg Config) (*Objects, error) {
 		"cfg_threat_enabled":  boolU8(cfg.ThreatEnabled),
 		"cfg_decap":           boolU8(cfg.Decap),
 		"cfg_decap_frags":     boolU8(cfg.DecapFrags),
+		"cfg_weak_order":      boolU8(weakOrder()),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -173,6 +175,12 @@ func Load(cfg Config) (*Objects, error) {
 		o.Close()
 		return nil, err
 	}
+	if cfg.PinPath != "" && cfg.FilterEnabled {
+		if err := o.FilterMaps().markSessions(); err != nil {
+			o.Close()
+			return nil, err
+		}
+	}
 	return o, nil
 }
 
@@ -181,4 +189,15 @@ func boolU8(b bool) uint8 {
 		return 1
 	}
 	return 0
+}
+
+// weakOrder says whether this CPU may reorder loads with other loads (the
+// flow cache then fences between a slot's state and its key). Only x86
+// and s390x keep loads in order.
+func weakOrder() bool {
+	switch runtime.GOARCH {
+	case "amd64", "386", "s390x":
+		return false
+	}
+	return true
 }

@@ -17,8 +17,10 @@ type Recovered struct {
 }
 
 // RecoverSlots repairs what a daemon killed inside Remove can leave behind:
-// a slot still LIVE whose flow it had already taken out of flow_index, so
-// the data path no longer adds to it but a walk still shows it; and every
+// a slot still LIVE (or DYING) whose flow it had already taken out of
+// flow_index, so only the data path's flow cache may still add to it and a
+// walk still shows it (or no longer does); a slot DYING though in the index
+// (killed while republishing), which goes back to LIVE; and every
 // DETACHED slot (Detach): a finished flow whose last records the killed
 // daemon may not have stored. When the flow is absent from the index, the
 // slot goes back in (its packets were never in a record; the ledger knows
@@ -39,14 +41,20 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 		return Recovered{}, err
 	}
 	var orphans, recorded []uint32
+	revived := 0
 	for i := 0; i < n; i++ {
 		st := atomic.LoadUint32(&o.table.slots[i].State)
+		indexed := published[i/64]&(1<<(i%64)) != 0
 		switch {
 		case st == uint32(VxtapFlowSlotStateFLOW_SLOT_RECORDED):
 			recorded = append(recorded, uint32(i))
-		case published[i/64]&(1<<(i%64)) == 0 &&
-			(st == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) || st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED)):
+		case !indexed && (st == uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE) ||
+			st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED) || st == uint32(VxtapFlowSlotStateFLOW_SLOT_DYING)):
 			orphans = append(orphans, uint32(i))
+		case indexed && st == uint32(VxtapFlowSlotStateFLOW_SLOT_DYING):
+			// Killed while republishing it: in the index, so LIVE.
+			atomic.StoreUint32(&o.table.slots[i].State, uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE))
+			revived++
 		}
 	}
 	freed, err := o.freeRecorded(recorded)
@@ -54,6 +62,7 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 		return Recovered{}, err
 	}
 	rec, err := o.republish(orphans)
+	rec.Republished += revived
 	rec.Freed = freed
 	return rec, err
 }
@@ -84,14 +93,19 @@ func (o *Objects) freeRecorded(idxs []uint32) (int, error) {
 	return len(idxs), nil
 }
 
-// republish puts live slots that are out of flow_index back in, or, where
-// the flow is in the index again in another slot, adds their counts there.
-// A merged slot is marked FREE at once, so nothing counts it twice even if
-// this process dies next; it goes back to the data path after a grace
-// period (or leaks, if none comes: a lost slot, never a wrong count).
+// republish puts slots that are out of flow_index back in (LIVE again), or,
+// where the flow is in the index again in another slot, adds their counts
+// there. Such a slot is first marked DYING and a grace period passes, so
+// no flow cache hit still adds to it while it is merged; it is marked FREE
+// right after its merge, so nothing counts it twice even if this process
+// dies next, and it goes back to the data path at once (no run can reach
+// it any more). Without a grace period the slots stay DYING, out of the
+// index: a later RecoverSlots merges them (a lost slot, never a wrong
+// count).
 func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 	var rec Recovered
-	var merged []uint32
+	type dup struct{ orphan, live uint32 }
+	var dups []dup
 	for _, idx := range idxs {
 		if int(idx) >= len(o.table.slots) {
 			continue
@@ -115,21 +129,24 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 		if j == idx || int(j) >= len(o.table.slots) {
 			continue // published after the index was read: not an orphan
 		}
-		mergeSlot(&o.table.slots[j], s)
-		o.retire(idx)
-		merged = append(merged, idx)
-		rec.Merged++
+		o.dying(idx)
+		dups = append(dups, dup{idx, j})
 	}
-	if len(merged) == 0 {
+	if len(dups) == 0 {
 		return rec, nil
 	}
-	// The orphans left the index before, so no program run still holds
-	// them after one grace period.
+	// The orphans are out of the index and DYING, so no program run
+	// still adds to them after one grace period.
 	if err := syncRCU(); err != nil {
-		return rec, fmt.Errorf("wait for RCU before freeing flow slots: %w", err)
+		return rec, fmt.Errorf("wait for RCU before merging flow slots: %w", err)
 	}
-	for _, idx := range merged {
-		if err := o.giveBack(idx); err != nil {
+	for _, d := range dups {
+		mergeSlot(&o.table.slots[d.live], &o.table.slots[d.orphan])
+		o.retire(d.orphan)
+		rec.Merged++
+	}
+	for _, d := range dups {
+		if err := o.giveBack(d.orphan); err != nil {
 			return rec, err
 		}
 	}

@@ -10,25 +10,46 @@ import (
 )
 
 // TestRecoverSlots: a daemon killed inside Remove, after taking flows out
-// of flow_index and before freeing their slots. One such flow got no more
-// packets: it goes back in the index. One came back in a new slot: the
-// orphan's counts are added there and the orphan is freed. Either way the
-// walk shows each flow once with every packet, and the freed slot is used
-// again.
+// of flow_index (and marking their slots DYING, as Remove does) and before
+// freeing their slots. One such flow got no more packets: it goes back in
+// the index. One came back in a new slot: the orphan's counts are added
+// there and the orphan is freed. One was killed before its slot was marked
+// DYING, so the flow cache may still add to the orphan: either way its
+// packets are all counted once. One slot is DYING but still in the index
+// (killed while republishing): it is LIVE again. The walk shows each flow
+// once with every packet, and a freed slot is used again.
 func TestRecoverSlots(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	o := loadTable(t, 64)
 	send := func(sport uint16, n int) { sendUDP(t, o, sport, n) }
-	send(1, 3) // stays whole
-	send(2, 4) // orphaned, no more packets
-	send(3, 5) // orphaned, then back in a new slot with 2 more
-	for _, sport := range []uint16{2, 3} {
+	slotOf := func(sport uint16) uint32 {
+		k := keyToBPF(flowKey(7, in4a, in4b, 17, sport, 53))
+		var idx uint32
+		if err := o.FlowIndex.Lookup(&k, &idx); err != nil {
+			t.Fatal(err)
+		}
+		return idx
+	}
+	unpublish := func(sport uint16) {
 		k := keyToBPF(flowKey(7, in4a, in4b, 17, sport, 53))
 		if err := o.FlowIndex.Delete(&k); err != nil {
 			t.Fatal(err)
 		}
 	}
+	send(1, 3) // stays whole
+	send(2, 4) // orphaned, no more packets
+	send(3, 5) // orphaned, then back in a new slot with 2 more
+	send(4, 1) // DYING but still published
+	send(5, 2) // orphaned but still LIVE, then 3 more
+	for _, sport := range []uint16{2, 3} {
+		idx := slotOf(sport)
+		unpublish(sport)
+		o.dying(idx)
+	}
+	o.dying(slotOf(4))
+	unpublish(5)
 	send(3, 2)
+	send(5, 3)
 	walk := func() map[uint16]flow.Counters {
 		got := map[uint16]flow.Counters{}
 		if err := o.Walk(func(k flow.Key, c flow.Counters) {
@@ -45,22 +66,28 @@ func TestRecoverSlots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec != (Recovered{Republished: 1, Merged: 1}) {
-		t.Fatalf("recovered %+v, want 1 republished, 1 merged", rec)
+	// Flow 5's orphan is merged when its 3 packets opened a new slot, or
+	// republished when the flow cache added them to the orphan.
+	if rec.Republished+rec.Merged != 4 || rec.Merged < 1 || rec.Merged > 2 {
+		t.Fatalf("recovered %+v, want 2 or 3 republished (flows 2, 4, maybe 5) and 1 or 2 merged (flow 3, maybe 5)", rec)
 	}
 	got := walk()
-	for sport, want := range map[uint16]uint64{1: 3, 2: 4, 3: 7} {
+	for sport, want := range map[uint16]uint64{1: 3, 2: 4, 3: 7, 4: 1, 5: 5} {
 		if c := got[sport]; c.Packets != want || c.Bytes != want*48 {
 			t.Errorf("flow sport %d: %d packets %d bytes, want %d and %d", sport, c.Packets, c.Bytes, want, want*48)
 		}
 	}
-	if len(got) != 3 {
-		t.Errorf("walk saw %d flows, want 3", len(got))
+	if len(got) != 5 {
+		t.Errorf("walk saw %d flows, want 5", len(got))
 	}
-	// Packets of the republished flow land in its slot again.
+	// Packets of the republished and the revived flow land in their slots again.
 	send(2, 1)
+	send(4, 1)
 	if c := walk()[2]; c.Packets != 5 {
 		t.Errorf("republished flow: %d packets after one more, want 5", c.Packets)
+	}
+	if c := walk()[4]; c.Packets != 2 {
+		t.Errorf("revived flow: %d packets after one more, want 2", c.Packets)
 	}
 	// A second pass finds nothing more to do.
 	if rec, err := o.RecoverSlots(); err != nil || rec != (Recovered{}) {
@@ -79,8 +106,8 @@ func TestRecoverSlots(t *testing.T) {
 	if after != next {
 		t.Errorf("a new flow took a never-used slot (next %d -> %d): the freed one was not reused", next, after)
 	}
-	if n, _ := o.FlowCount(); n != 4 {
-		t.Errorf("flow count %d, want 4", n)
+	if n, _ := o.FlowCount(); n != 6 {
+		t.Errorf("flow count %d, want 6", n)
 	}
 }
 

@@ -92,6 +92,12 @@ const (
 	VxtapCaptureTermKindCAPTURE_TERM_PROTO  VxtapCaptureTermKind = 8
 )
 
+type VxtapClockCache struct {
+	_       structs.HostLayout
+	Jiffies uint64
+	Ns      uint64
+}
+
 type VxtapCounter struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -122,6 +128,7 @@ const (
 	VxtapFilterConstFILTER_V4TERMINAL         VxtapFilterConst = 1
 	VxtapFilterConstFILTER_V4RESOLVER         VxtapFilterConst = 2
 	VxtapFilterConstFILTER_V4SHIFT            VxtapFilterConst = 2
+	VxtapFilterConstFILTER_GEN_SESSIONS       VxtapFilterConst = 2
 )
 
 type VxtapFilterDir uint32
@@ -243,6 +250,12 @@ type VxtapFilterV4Node struct {
 	E [256]uint32
 }
 
+type VxtapFlowCacheEntry struct {
+	_    structs.HostLayout
+	Slot uint32
+	Tag  uint32
+}
+
 type VxtapFlowDir uint32
 
 const (
@@ -311,6 +324,7 @@ const (
 	VxtapFlowSlotStateFLOW_SLOT_LIVE     VxtapFlowSlotState = 2
 	VxtapFlowSlotStateFLOW_SLOT_DETACHED VxtapFlowSlotState = 3
 	VxtapFlowSlotStateFLOW_SLOT_RECORDED VxtapFlowSlotState = 4
+	VxtapFlowSlotStateFLOW_SLOT_DYING    VxtapFlowSlotState = 5
 )
 
 type VxtapLedgerEntry struct {
@@ -518,6 +532,7 @@ const (
 	VxtapMapCaptureSlots             = "capture_slots"
 	VxtapMapCaptureStats             = "capture_stats"
 	VxtapMapClock                    = "clock"
+	VxtapMapClockCache               = "clock_cache"
 	VxtapMapCounters                 = "counters"
 	VxtapMapDecapPorts               = "decap_ports"
 	VxtapMapEvents                   = "events"
@@ -533,6 +548,7 @@ const (
 	VxtapMapFilterSessions           = "filter_sessions"
 	VxtapMapFilterV4node             = "filter_v4node"
 	VxtapMapFilterV4root             = "filter_v4root"
+	VxtapMapFlowCache                = "flow_cache"
 	VxtapMapFlowCtl                  = "flow_ctl"
 	VxtapMapFlowFree                 = "flow_free"
 	VxtapMapFlowIndex                = "flow_index"
@@ -582,6 +598,7 @@ const (
 	VxtapVarCfgSourceCheck           = "cfg_source_check"
 	VxtapVarCfgThreatEnabled         = "cfg_threat_enabled"
 	VxtapVarCfgVxlanPort             = "cfg_vxlan_port"
+	VxtapVarCfgWeakOrder             = "cfg_weak_order"
 	VxtapVarRbForcedCons             = "rb_forced_cons"
 )
 
@@ -640,6 +657,7 @@ type VxtapMapSpecs struct {
 	CaptureSlots   *ebpf.MapSpec `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.MapSpec `ebpf:"capture_stats"`
 	Clock          *ebpf.MapSpec `ebpf:"clock"`
+	ClockCache     *ebpf.MapSpec `ebpf:"clock_cache"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	DecapPorts     *ebpf.MapSpec `ebpf:"decap_ports"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -655,6 +673,7 @@ type VxtapMapSpecs struct {
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
+	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
@@ -709,6 +728,7 @@ type VxtapVariableSpecs struct {
 	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
+	CfgWeakOrder             *ebpf.VariableSpec `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
 }
 
@@ -738,6 +758,7 @@ type VxtapMaps struct {
 	CaptureSlots   *ebpf.Map `ebpf:"capture_slots"`
 	CaptureStats   *ebpf.Map `ebpf:"capture_stats"`
 	Clock          *ebpf.Map `ebpf:"clock"`
+	ClockCache     *ebpf.Map `ebpf:"clock_cache"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	DecapPorts     *ebpf.Map `ebpf:"decap_ports"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -753,6 +774,7 @@ type VxtapMaps struct {
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
+	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
@@ -777,6 +799,7 @@ func (m *VxtapMaps) Close() error {
 		m.CaptureSlots,
 		m.CaptureStats,
 		m.Clock,
+		m.ClockCache,
 		m.Counters,
 		m.DecapPorts,
 		m.Events,
@@ -792,6 +815,7 @@ func (m *VxtapMaps) Close() error {
 		m.FilterSessions,
 		m.FilterV4node,
 		m.FilterV4root,
+		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
 		m.FlowIndex,
@@ -847,6 +871,7 @@ type VxtapVariables struct {
 	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.Variable `ebpf:"cfg_threat_enabled"`
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
+	CfgWeakOrder             *ebpf.Variable `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
 }
 

@@ -12,18 +12,43 @@
 #include "overflow.h"
 #include "pkt.h"
 
-/* clock_ns: the program's clock. Live: CLOCK_MONOTONIC at jiffy resolution,
- * cheap and plenty for flow timeouts (Go converts to wall time). Offline:
- * the capture's timestamp, put in the clock map before each packet. */
+/* clock_ns: the program's clock. Live: CLOCK_MONOTONIC at tick resolution
+ * (bpf_ktime_get_coarse_ns; Go converts to wall time). The helper call is
+ * dear on the hot path (every RET is costly under SRSO/retpoline
+ * mitigations), while bpf_jiffies64 and a per-CPU array lookup are inlined
+ * by the verifier: so each CPU reads the coarse clock once per jiffy and
+ * reuses the reading until jiffies move. The coarse clock only moves in the
+ * timekeeping update that follows a jiffies increment, so the reuse returns
+ * what the helper would; a reading taken between the two (jiffies moved,
+ * the clock not yet) is not kept, and the next packet reads again. Records
+ * carry the same times as with the helper: tick resolution (4 ms at
+ * HZ=250). Offline: the capture's timestamp, put in the clock map before
+ * each packet. */
 static __always_inline __u64 clock_ns(void)
 {
+	__u32 zero = 0;
+	struct clock_cache *cc;
+	__u64 j;
+
 	if (cfg_offline_clock) {
-		__u32 zero = 0;
 		__u64 *t = bpf_map_lookup_elem(&clock, &zero);
 
 		return t ? *t : 0;
 	}
-	return bpf_ktime_get_coarse_ns();
+	j = bpf_jiffies64();
+	cc = bpf_map_lookup_elem(&clock_cache, &zero);
+	if (!cc)
+		return bpf_ktime_get_coarse_ns(); /* not reached: the array has entry 0 */
+	if (cc->jiffies != j) {
+		__u64 t = bpf_ktime_get_coarse_ns();
+
+		if (t != cc->ns) { /* else the clock has not moved with jiffies yet */
+			cc->ns = t;
+			cc->jiffies = j;
+		}
+		return t;
+	}
+	return cc->ns;
 }
 
 /* count: add one packet of wire_len bytes to counter idx. */
@@ -37,16 +62,25 @@ static __always_inline void count(__u32 idx, __u64 wire_len)
 	}
 }
 
-/* count_flags: one count per flag set on the packet. */
-static __always_inline void count_flags(struct pkt *p)
+/* flags_count: one count per flag in flags. Global, so the verifier walks
+ * the flag tests once instead of once per combination of flags the paths
+ * before it can set. */
+__noinline int flags_count(__u32 flags, __u64 wire_len)
 {
-	if (!p->flags)
-		return;
-	/* Bounded by FLAG__MAX (a dozen): one test per known flag. */
+	/* Bounded by FLAG__MAX (a score): one test per known flag. */
 #pragma unroll
 	for (__u32 f = 0; f < FLAG__MAX; f++)
-		if (p->flags & (1U << f))
-			count(REASON__MAX + f, p->wire_len);
+		if (flags & (1U << f))
+			count(REASON__MAX + f, wire_len);
+	return 0;
+}
+
+/* count_flags: one count per flag set on the packet; most packets set
+ * none and pay one test. */
+static __always_inline void count_flags(struct pkt *p)
+{
+	if (p->flags)
+		flags_count(p->flags, p->wire_len);
 }
 
 /* Consumer position at the last forced wakeup (racy across CPUs on
@@ -153,18 +187,19 @@ static __always_inline int sample_due(__u32 rate)
 	return 1;
 }
 
-/* flow_key_eq: two flow keys are equal, as 11 aligned 32-bit words
- * (struct flow_key is 44 bytes, no padding). */
+/* flow_key_eq: two flow keys are equal, as five aligned 64-bit words and a
+ * 32-bit one (struct flow_key is 44 bytes, no padding; both keys sit at
+ * 8-byte aligned offsets: struct pkt and struct flow_slot start with
+ * 64-bit fields and the slot's key is at offset 64). */
 static __always_inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
 {
-	const __u32 *x = (const __u32 *)a, *y = (const __u32 *)b;
-	__u32 diff = 0;
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff;
 
-	_Static_assert(sizeof(struct flow_key) == 44, "flow_key is 11 words");
-	/* Bounded: 11 words, unrolled. */
-#pragma unroll
-	for (int i = 0; i < 11; i++)
-		diff |= x[i] ^ y[i];
+	_Static_assert(sizeof(struct flow_key) == 44, "flow_key is 5 words and a half");
+	_Static_assert(__builtin_offsetof(struct flow_slot, key) % 8 == 0, "slot key 8-byte aligned");
+	diff = (x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
+	       (((const __u32 *)a)[10] ^ ((const __u32 *)b)[10]);
 	return diff == 0;
 }
 
@@ -244,6 +279,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 		 * weakly ordered CPUs (arm64) Go never sees LIVE before the
 		 * key and counters written above. */
 		__sync_lock_test_and_set(&s->state, FLOW_SLOT_LIVE);
+		p->slot = idx + 1;
 		emit_flow_event(p, EVENT_FLOW_START, now);
 		if (end)
 			emit_flow_event(p, EVENT_FLOW_END, now);
@@ -258,32 +294,105 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	other = bpf_map_lookup_elem(&flow_index, &p->key);
 	if (!other)
 		return overflow_add(p, now); /* published and removed meanwhile */
-	s = bpf_map_lookup_elem(&flow_slots, other);
+	idx = *other; /* read once: the element may be reused for another flow */
+	s = bpf_map_lookup_elem(&flow_slots, &idx);
 	if (!s || !flow_key_eq(&s->key, &p->key))
 		return overflow_add(p, now); /* removed and reused meanwhile */
+	p->slot = idx + 1;
 	slot_add(s, p, now);
 	return REASON_FLOW;
 }
 
+/* flow_cache_hash: the flow cache hash of a key: each 64-bit word of the
+ * key times its own odd constant, XORed. Cheap (independent multiplies);
+ * its top FLOW_CACHE_BITS pick the entry, the 32 below are the tag, and a
+ * collision only costs a miss. */
+static __always_inline __u64 flow_cache_hash(const struct flow_key *k)
+{
+	const __u64 *q = (const __u64 *)k;
+	__u64 h;
+
+	_Static_assert(sizeof(struct flow_key) == 5 * 8 + 4, "flow_key is 5 words and a half");
+	h = (q[0] * 0x9E3779B97F4A7C15ULL) ^ (q[1] * 0xC2B2AE3D27D4EB4FULL) ^
+	    (q[2] * 0x165667B19E3779F9ULL) ^ (q[3] * 0xD6E8FEB86659FD93ULL) ^
+	    (q[4] * 0xFF51AFD7ED558CCDULL) ^ ((__u64)((const __u32 *)k)[10] * 0xC4CEB9FE1A85EC53ULL);
+	return h;
+}
+
+/* cached_slot: the slot the flow cache entry names, when it is still this
+ * flow's: LIVE and holding the same key. Go marks a slot DYING before it
+ * waits for the grace period after which it reads the slot for good, so a
+ * run that saw LIVE started before that wait and its add is in the read;
+ * a slot given back and reused holds another key, or is this flow's again.
+ * The key is read after the state (x86 keeps loads in order; elsewhere a
+ * fence, an atomic on this CPU's entry, orders them), so a LIVE of a later
+ * use of the slot is never paired with the key of an earlier one. */
+static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce, __u32 tag,
+						       const struct flow_key *key)
+{
+	struct flow_slot *s;
+	__u32 idx = ce->slot;
+
+	if (!idx || ce->tag != tag)
+		return NULL;
+	idx--;
+	s = bpf_map_lookup_elem(&flow_slots, &idx);
+	if (!s || s->state != FLOW_SLOT_LIVE)
+		return NULL;
+	if (cfg_weak_order) {
+		__u32 fence = __sync_fetch_and_add(&ce->tag, 0); /* fully ordered: BPF_FETCH */
+
+		asm volatile("" : : "r"(fence)); /* keeps the fetch (and its ordering) */
+	}
+	if (!flow_key_eq(&s->key, key))
+		return NULL;
+	return s;
+}
+
 /* account: add the packet to its flow, creating the flow on first sight.
- * Returns the terminal reason. */
+ * The per-CPU flow cache first (no hash of the 44-byte key, no call), then
+ * flow_index, whose answer refills the cache. Returns the terminal reason. */
 static __always_inline int account(struct pkt *p, __u64 now)
 {
-	__u32 *idx = bpf_map_lookup_elem(&flow_index, &p->key);
+	__u64 h = flow_cache_hash(&p->key);
+	__u32 ck = h >> (64 - FLOW_CACHE_BITS), tag = h >> (64 - FLOW_CACHE_BITS - 32);
+	struct flow_cache_entry *ce = bpf_map_lookup_elem(&flow_cache, &ck);
 	struct flow_slot *s;
+	__u32 *found, idx;
+	int reason;
 
-	if (!idx)
-		return new_flow(p, now);
-	s = bpf_map_lookup_elem(&flow_slots, idx);
+	if (ce) {
+		s = cached_slot(ce, tag, &p->key);
+		if (s) {
+			slot_add(s, p, now);
+			return REASON_FLOW;
+		}
+	}
+	found = bpf_map_lookup_elem(&flow_index, &p->key);
+	if (!found)
+		goto create;
+	idx = *found; /* read once: the element may be reused for another flow */
+	s = bpf_map_lookup_elem(&flow_slots, &idx);
 	if (!s)
 		return overflow_add(p, now); /* not reached: flow_index holds only valid slots */
 	/* flow_index is preallocated: an element Go deletes is reused at once,
 	 * so the index read may already be another flow's. Then the slot's key
 	 * says so, and the flow is looked up again as new. */
 	if (!flow_key_eq(&s->key, &p->key))
-		return new_flow(p, now);
+		goto create;
+	if (ce) {
+		ce->slot = idx + 1;
+		ce->tag = tag;
+	}
 	slot_add(s, p, now);
 	return REASON_FLOW;
+create:
+	reason = new_flow(p, now);
+	if (ce && p->slot) {
+		ce->slot = p->slot;
+		ce->tag = tag;
+	}
+	return reason;
 }
 
 /* note_vni: per-VNI counts of the copies that make no flow. */

@@ -133,9 +133,12 @@ __noinline int filter_classify(struct pkt *p)
 	return filter_decide(p, s, dir & 1, gen);
 }
 
-/* classify: the hook the data path calls (xdp_vxtap.c, finish). */
+/* classify: the hook the data path calls (xdp_vxtap.c, finish). A copy
+ * with no session (no rule set applied) is accepted here, without the call. */
 static __always_inline int classify(struct xdp_md *ctx, struct pkt *p)
 {
+	if (!p->has_sess)
+		return CLASSIFY_ACCEPT;
 	return filter_classify(p);
 }
 

@@ -20,6 +20,10 @@
 #define TCPF_BYTE_RST     0x04   /* TCP RST in the flags byte */
 
 #define MAX_OUTER_LEN    1024   /* VXLAN header offset bound: outer + GENEVE headers never reach it */
+#define MAX_INNER_IP_OFF (MAX_OUTER_LEN + 8 + 14 + 8) /* inner IP offset bound: VXLAN, Ethernet, two VLAN tags past MAX_OUTER_LEN */
+
+#define FLOW_CACHE_BITS  13     /* per-CPU flow cache: 8,192 entries (64 KiB per CPU) */
+#define FLOW_CACHE_SLOTS (1U << FLOW_CACHE_BITS)
 
 /* Constants Go needs as well (MAX_SNAP_LEN, FLOW_CTL_*) are enum vxtap_const
  * in vxtap_shared.h. */

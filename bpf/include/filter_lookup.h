@@ -24,14 +24,21 @@ static __always_inline __u32 filter_port_index(__u32 table, __u32 field, __u16 p
 	return filter_field_table(table, field) * FILTER_PORT_BLOCKS + (port >> 8);
 }
 
-/* filter_active_gen: the generation this packet is classified by. Read
- * exactly once: every later lookup carries it in its key. */
-static __always_inline __u32 filter_active_gen(void)
+/* filter_gen_word: the filter_gen value: the active generation (bit 0)
+ * and FILTER_GEN_SESSIONS. */
+static __always_inline __u32 filter_gen_word(void)
 {
 	__u32 zero = 0;
 	__u32 *g = bpf_map_lookup_elem(&filter_gen, &zero);
 
-	return g ? (*(volatile __u32 *)g & 1) : 0;
+	return g ? *(volatile __u32 *)g : 0;
+}
+
+/* filter_active_gen: the generation this packet is classified by. Read
+ * exactly once: every later lookup carries it in its key. */
+static __always_inline __u32 filter_active_gen(void)
+{
+	return filter_gen_word() & 1;
 }
 
 /* filter_session_of: the VNI's session, else the default session; NULL
@@ -113,7 +120,10 @@ static __noinline __u8 flow_direction(struct pkt *p)
 		return p->dir;
 	if (p->has_sess) /* the VNI gate read the session already (trust.h) */
 		return flow_dir_of(filter_direction(&p->sess, p, p->gen));
-	gen = filter_active_gen();
+	gen = filter_gen_word();
+	if (!(gen & FILTER_GEN_SESSIONS))
+		return flow_dir_of(filter_direction_outer(p)); /* no rule set applied: no session to look up */
+	gen &= 1;
 	s = filter_session_of(p->key.vni, gen);
 	return flow_dir_of(s ? filter_direction(s, p, gen) : filter_direction_outer(p));
 }

@@ -94,6 +94,37 @@ struct {
 	__type(value, __u64);
 } clock SEC(".maps");
 
+/* One flow cache entry: the slot of the flow last seen with this entry's
+ * hash, and more bits of that hash, so a new flow rarely reads another
+ * flow's (cold) slot to find it is not its own. */
+struct flow_cache_entry {
+	__u32 slot; /* flow_slots index + 1, 0 = empty */
+	__u32 tag;  /* hash bits the entry's index does not use */
+};
+
+/* Per-CPU flow cache in front of flow_index (account.h): a hash of the
+ * flow key -> its slot, direct-mapped. Only a hint: a hit counts only when
+ * the slot is LIVE and holds the same key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FLOW_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct flow_cache_entry);
+} flow_cache SEC(".maps");
+
+/* Per-CPU clock cache (clock_ns in account.h): the coarse clock as read
+ * at one jiffy, reused until jiffies move. */
+struct clock_cache {
+	__u64 jiffies; /* jiffies64 when ns was read */
+	__u64 ns;      /* bpf_ktime_get_coarse_ns at that jiffy */
+};
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct clock_cache);
+} clock_cache SEC(".maps");
+
 /* Trusted outer sources (allowed_sources, value unused), both families in
  * one trie. Read only when cfg_source_check is set. Size set from Go. */
 struct {

@@ -30,7 +30,8 @@ static __always_inline int source_allowed(__u8 family, const void *addr)
 /* vni_gate: the VNI's filter session, read once into p. Returns
  * REASON_UNKNOWN_VNI when no session names the VNI and there is no default
  * session, else -1. With no rule set applied (no --config), every VNI is
- * accepted: the daemon warns about it. */
+ * accepted: the daemon warns about it; Go then leaves FILTER_GEN_SESSIONS
+ * clear, and no packet pays the two session lookups that would miss. */
 static __always_inline int vni_gate(struct pkt *p)
 {
 	struct filter_session *s;
@@ -38,7 +39,10 @@ static __always_inline int vni_gate(struct pkt *p)
 
 	if (!cfg_filter_enabled)
 		return -1;
-	gen = filter_active_gen();
+	gen = filter_gen_word();
+	if (!(gen & FILTER_GEN_SESSIONS))
+		return -1;
+	gen &= 1;
 	s = filter_session_of(p->key.vni, gen);
 	if (!s)
 		return -1;

@@ -133,6 +133,7 @@ enum flow_slot_state {
 	FLOW_SLOT_LIVE = 2,    /* in flow_index: a flow Go walks */
 	FLOW_SLOT_DETACHED = 3, /* taken out of flow_index by Go, kept until its last record is stored (Go only; a restart puts it back) */
 	FLOW_SLOT_RECORDED = 4, /* detached, every packet in stored records, ledger entry being forgotten (Go only; a restart forgets the entry and frees it) */
+	FLOW_SLOT_DYING = 5,    /* taken out of flow_index by Go, which waits for a grace period before reading it: the flow cache no longer adds to it */
 };
 
 /* flow_slot.direction: the flow seen from the source ENI, found once when
@@ -312,6 +313,7 @@ enum filter_const {
 	FILTER_V4_TERMINAL = 1,         /* filter_v4_node entry: a bitset (index << FILTER_V4_SHIFT), else a child node */
 	FILTER_V4_RESOLVER = 2,         /* filter_v4_node entry: the address is an Amazon DNS resolver */
 	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
+	FILTER_GEN_SESSIONS = 2,        /* filter_gen value bit: the active generation holds sessions; clear, no rule set is applied and no packet looks one up */
 };
 
 /* Index layout of the per-ruleset filter tables: every table is indexed by
