@@ -48,7 +48,7 @@ func BenchmarkDecap(b *testing.B) {
 	var d *Decap
 	if err := testutil.DoInNetns(ns, func() error {
 		var err error
-		if d, err = on.OpenDecap(); err != nil {
+		if d, err = on.OpenDecap("dcb-mirror"); err != nil {
 			return err
 		}
 		_, err = d.SetTarget(DecapDefault, "dcb0", true, 1500)

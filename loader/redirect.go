@@ -9,6 +9,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
+	"github.com/vxtap/vxtap/userspace/ifname"
 )
 
 // The decapsulated feed (--decap-to): the XDP program redirects the inner
@@ -30,10 +31,61 @@ const DecapPeerSuffix = "-peer"
 // tracepoints and removes the veth pairs it created.
 type Decap struct {
 	o       *Objects
+	owner   string // the mirror interface, whose instance key marks created pairs
 	keys    []uint32
 	trace   decapTraceObjects
 	links   []link.Link
 	created []string // veth pairs created, by the name tools read
+
+	// Replaced names the pairs a killed run had left and this one made
+	// anew, for the log.
+	Replaced []string
+}
+
+// decapAliasPrefix starts the interface alias vxtap gives the NAME end of a
+// pair it creates; the owner's instance key follows, so a pair a killed
+// daemon left behind is known as its own (and nobody else's is touched).
+const decapAliasPrefix = "vxtap decap feed of "
+
+// decapAlias is the alias of the pairs created for mirror interface owner.
+func decapAlias(owner string) string { return decapAliasPrefix + ifname.Key(owner) }
+
+// isDecapLeftover says whether l is the NAME end of a veth pair created for
+// owner's instance: a veth whose alias says so.
+func isDecapLeftover(l netlink.Link, owner string) bool {
+	_, veth := l.(*netlink.Veth)
+	return veth && l.Attrs().Alias == decapAlias(owner)
+}
+
+// DecapLeftover says whether the interface name is a pair created for
+// owner's instance by a run that did not remove it (killed): a restart
+// may take the name again.
+func DecapLeftover(name, owner string) bool {
+	l, err := netlink.LinkByName(name)
+	return err == nil && isDecapLeftover(l, owner)
+}
+
+// RemoveDecapLeftovers removes every pair created for owner's instance
+// that is still there (the daemon was killed) and returns their names.
+// Only for a stopped instance: a running daemon's pairs look the same.
+func RemoveDecapLeftovers(owner string) ([]string, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var gone []string
+	var errs []error
+	for _, l := range links {
+		if !isDecapLeftover(l, owner) {
+			continue
+		}
+		if err := netlink.LinkDel(l); err != nil {
+			errs = append(errs, fmt.Errorf("remove veth %s: %w", l.Attrs().Name, err))
+			continue
+		}
+		gone = append(gone, l.Attrs().Name)
+	}
+	return gone, errors.Join(errs...)
 }
 
 // decapTraceObjects is what vxtap loads of bpf/decap_trace.c: the programs
@@ -59,8 +111,10 @@ func (t *decapTraceObjects) close() error {
 }
 
 // OpenDecap loads the failure counters and attaches them; targets come
-// with SetTarget. The program must have been loaded with Config.Decap.
-func (o *Objects) OpenDecap() (*Decap, error) {
+// with SetTarget. The program must have been loaded with Config.Decap;
+// owner is the mirror interface it runs on (created pairs carry its
+// instance key, see decapAlias).
+func (o *Objects) OpenDecap(owner string) (*Decap, error) {
 	spec, err := LoadDecapTrace()
 	if err != nil {
 		return nil, fmt.Errorf("read embedded decap BPF object: %w", err)
@@ -73,7 +127,7 @@ func (o *Objects) OpenDecap() (*Decap, error) {
 	if err := spec.Variables["cfg_decap_map_id"].Set(uint32(id)); err != nil {
 		return nil, fmt.Errorf("set cfg_decap_map_id: %w", err)
 	}
-	d := &Decap{o: o}
+	d := &Decap{o: o, owner: owner}
 	opts := &ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{"counters": o.VxtapMaps.Counters}}
 	if err := spec.LoadAndAssign(&d.trace, opts); err != nil {
 		return nil, fmt.Errorf("load decap failure counters: %w", err)
@@ -134,8 +188,16 @@ func (d *Decap) createVeth(name string, mtu int) error {
 	if err := DecapVethName(name); err != nil {
 		return err
 	}
-	if _, err := netlink.LinkByName(name); err == nil {
-		return fmt.Errorf("create:%s: an interface %s already exists (give it without create: to use it)", name, name)
+	if l, err := netlink.LinkByName(name); err == nil {
+		if !isDecapLeftover(l, d.owner) {
+			return fmt.Errorf("create:%s: an interface %s already exists (give it without create: to use it)", name, name)
+		}
+		// A pair a killed run left behind: it carries none of this
+		// run's programs, so it is made anew.
+		if err := netlink.LinkDel(l); err != nil {
+			return fmt.Errorf("create:%s: remove the pair left by a previous run: %w", name, err)
+		}
+		d.Replaced = append(d.Replaced, name)
 	}
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = name
@@ -145,6 +207,11 @@ func (d *Decap) createVeth(name string, mtu int) error {
 		return fmt.Errorf("create veth pair %s/%s%s: %w", name, name, DecapPeerSuffix, err)
 	}
 	d.created = append(d.created, name)
+	if l, err := netlink.LinkByName(name); err != nil {
+		return fmt.Errorf("veth %s: %w", name, err)
+	} else if err := netlink.LinkSetAlias(l, decapAlias(d.owner)); err != nil {
+		return fmt.Errorf("veth %s: mark it as vxtap's: %w", name, err)
+	}
 	for _, n := range []string{name, name + DecapPeerSuffix} {
 		// No IPv6 of its own: the feed carries only mirrored frames,
 		// never the kernel's router solicitations or MLD reports.

@@ -32,6 +32,7 @@ type decapTarget struct {
 
 // decapPlan is the feed the flags ask for, checked before anything changes.
 type decapPlan struct {
+	owner   string // the mirror interface
 	targets []decapTarget
 	mtu     int // the mirror interface's, for created veths
 }
@@ -39,7 +40,7 @@ type decapPlan struct {
 // parseDecap checks the decap flags: names, VNIs, interfaces that must
 // exist. A nil plan means no feed. It sets cfg's decap switches.
 func parseDecap(c *cli.Context, cfg *loader.Config) (*decapPlan, error) {
-	p := &decapPlan{}
+	p := &decapPlan{owner: c.String("iface")}
 	allCreated := true
 	add := func(flag string, vni uint32, val string) error {
 		t := decapTarget{vni: vni, iface: val}
@@ -48,7 +49,7 @@ func parseDecap(c *cli.Context, cfg *loader.Config) (*decapPlan, error) {
 			if err := loader.DecapVethName(name); err != nil {
 				return fmt.Errorf("flag %s: %w", flag, err)
 			}
-			if _, err := net.InterfaceByName(name); err == nil {
+			if _, err := net.InterfaceByName(name); err == nil && !loader.DecapLeftover(name, c.String("iface")) {
 				return fmt.Errorf("flag %s: create:%s: an interface %s already exists", flag, name, name)
 			}
 		} else {
@@ -111,7 +112,7 @@ func (p *decapPlan) open(objs *loader.Objects) (*loader.Decap, error) {
 	if !objs.DecapEnabled() {
 		return nil, fmt.Errorf("--decap-to: the program carried over from the previous run was started without it; `vxtap detach --iface IFACE` and start again")
 	}
-	d, err := objs.OpenDecap()
+	d, err := objs.OpenDecap(p.owner)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +127,9 @@ func (p *decapPlan) open(objs *loader.Objects) (*loader.Decap, error) {
 			ev = ev.Uint32("vni", t.vni)
 		}
 		ev.Msg("decapsulated feed")
+	}
+	for _, n := range d.Replaced {
+		log.Warn().Str("veth", n).Msg("decap veth pair left by a previous run (killed) replaced")
 	}
 	return d, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -30,7 +31,7 @@ func detachCommand() *cli.Command {
 			defer lock.release()
 			if !loader.Pinned(iface) {
 				fmt.Printf("nothing attached to %s\n", iface)
-				return loader.Detach(iface)
+				return errors.Join(loader.Detach(iface), removeDecapLeftovers(iface))
 			}
 			u, uerr := unreported(iface)
 			switch {
@@ -41,6 +42,9 @@ func detachCommand() *cli.Command {
 					iface, u, iface), 1)
 			}
 			if err := loader.Detach(iface); err != nil {
+				return err
+			}
+			if err := removeDecapLeftovers(iface); err != nil {
 				return err
 			}
 			switch {
@@ -54,6 +58,16 @@ func detachCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// removeDecapLeftovers removes the --decap-to create:NAME pairs a killed
+// daemon of iface left behind (the lock is held: none is running).
+func removeDecapLeftovers(iface string) error {
+	gone, err := loader.RemoveDecapLeftovers(iface)
+	for _, n := range gone {
+		fmt.Printf("removed the decap veth pair %s/%s%s a killed daemon left\n", n, n, loader.DecapPeerSuffix)
+	}
+	return err
 }
 
 // unreportedFlows is what the pinned table counted beyond what flow

@@ -59,6 +59,8 @@ var receiverSpecs = []receiverSpec{
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "sample"} }},
 	{name: "vxtap-decap", about: "vxtap run --decap-to create:NAME: every copy also decapsulated and redirected to a veth (the IDS feed)",
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "decap"} }},
+	{name: "vxtap-capture", about: "vxtap run with a `vxtap capture -w /dev/null` of every accounted copy running (the Wireshark case)",
+		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "capture"} }},
 	{name: "vxtap-newflows", about: "vxtap run, every frame a new flow (a SYN flood on a mirrored instance)", flood: true,
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "flood"} }},
 	{name: "tcpdump", about: "tcpdump -w /dev/null, no XDP: frames reach the stack",

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,13 +17,15 @@ import (
 )
 
 // vxtapRx is `vxtap run` on the receiving veth (native XDP), in one of
-// its variants: defaults, 4,096 rules, sampling 1 in 64, or a flood of
-// new flows (with a flow table big enough for every one of them).
+// its variants: defaults, 4,096 rules, sampling 1 in 64, the decapsulated
+// feed, a live capture of every copy, or a flood of new flows (with a flow
+// table big enough for every one of them).
 type vxtapRx struct {
 	s       *settings
 	variant string
 	dir     string
 	d       *daemon
+	capture *daemon // `vxtap capture`, in the capture variant
 }
 
 func (v *vxtapRx) start(l *livebench.Lab) error {
@@ -50,7 +53,35 @@ func (v *vxtapRx) start(l *livebench.Lab) error {
 	}
 	env := []string{"VXTAP_RUN_DIR=" + v.s.runDir, "VXTAP_PIN_ROOT=" + v.s.pinRoot}
 	v.d, err = startDaemon("vxtap run", l.RxNS, v.s.appCPU, env, filepath.Join(v.dir, "stderr.log"), "vxtap running", args...)
+	if err != nil || v.variant != "capture" {
+		return err
+	}
+	// It says nothing when the daemon took it: startDaemon gives it half
+	// a second, and its summary says how many copies it was sent.
+	v.capture, err = startDaemon("vxtap capture", l.RxNS, v.s.appCPU, env, filepath.Join(v.dir, "capture.log"), "",
+		v.s.vxtap, "capture", "--iface", l.RxIf, "--write", "/dev/null")
+	if err != nil {
+		v.d.stop(syscall.SIGTERM, 120*time.Second)
+	}
 	return err
+}
+
+// captureSummary matches the counts `vxtap capture` prints at its end.
+var captureSummary = regexp.MustCompile(`(\d+) packets captured[^\n]*\n(\d+) packets matched the filter in the data path: (\d+) sent, (\d+) lost \(ring buffer full\), \d+ past the count\n(\d+) packets dropped by the daemon`)
+
+// stopCapture ends the capture variant's `vxtap capture` (before the
+// daemon, which then sends its end of capture) and says what it got.
+func (v *vxtapRx) stopCapture() (string, error) {
+	time.Sleep(drainWait)
+	cpu, _ := procSeconds(v.capture.pid())
+	if err := v.capture.stop(syscall.SIGINT, 30*time.Second); err != nil {
+		return "", fmt.Errorf("vxtap capture: %w: %s", err, v.capture.tail())
+	}
+	m := captureSummary.FindStringSubmatch(v.capture.tail())
+	if m == nil {
+		return "", fmt.Errorf("vxtap capture printed no summary: %s", v.capture.tail())
+	}
+	return fmt.Sprintf("capture: %s written, %s matched, %s lost (ring full), %s dropped (slow reader), %.2f CPU s", m[1], m[2], m[4], m[5], cpu), nil
 }
 
 func (v *vxtapRx) finish(l *livebench.Lab) (account, error) {
@@ -60,6 +91,13 @@ func (v *vxtapRx) finish(l *livebench.Lab) (account, error) {
 	if v.variant == "decap" {
 		// Read before the stop: what the feed took and what it lost.
 		fwd = decapCounts(l)
+	}
+	if v.capture != nil {
+		var err error
+		if fwd, err = v.stopCapture(); err != nil {
+			v.d.stop(syscall.SIGTERM, 120*time.Second)
+			return account{}, err
+		}
 	}
 	if err := v.d.stop(syscall.SIGTERM, 120*time.Second); err != nil {
 		return account{}, fmt.Errorf("vxtap run: %w: %s", err, v.d.tail())

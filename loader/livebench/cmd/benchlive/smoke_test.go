@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -32,7 +34,7 @@ func TestBenchLiveSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lab.Close() })
-	specs, err := pickReceivers("drop,touch,vxtap,vxtap-4096,vxtap-decap,vxtap-newflows")
+	specs, err := pickReceivers("drop,touch,vxtap,vxtap-4096,vxtap-decap,vxtap-capture,vxtap-newflows")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +58,20 @@ func TestBenchLiveSmoke(t *testing.T) {
 				t.Errorf("%s %s: accounted %d of %d received", mode, spec.name, res.Accounted, res.Received)
 			case spec.name == "vxtap-decap" && !strings.Contains(res.Note, fmt.Sprintf("decap_forwarded=%d", res.Accounted)):
 				t.Errorf("%s %s: every accounted copy should be forwarded to the feed: %s", mode, spec.name, res.Note)
+			case spec.name == "vxtap-capture" && !captureAccountsAll(res.Note, res.Accounted):
+				t.Errorf("%s %s: the capture should have every accounted copy written, lost or dropped (counted): %s", mode, spec.name, res.Note)
 			}
 		}
 	}
+}
+
+// captureAccountsAll says whether the capture variant's note has every
+// accounted copy either written or counted as lost or dropped.
+func captureAccountsAll(note string, accounted uint64) bool {
+	m := regexp.MustCompile(`capture: (\d+) written, (\d+) matched, (\d+) lost \(ring full\), (\d+) dropped`).FindStringSubmatch(note)
+	if m == nil {
+		return false
+	}
+	n := func(i int) uint64 { v, _ := strconv.ParseUint(m[i], 10, 64); return v }
+	return n(2) == accounted && n(1)+n(3)+n(4) == accounted
 }
