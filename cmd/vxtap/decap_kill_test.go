@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -54,6 +55,12 @@ func TestDecapVethAfterKill(t *testing.T) {
 	}
 	if !strings.Contains(string(out), feed) {
 		t.Errorf("detach did not name the pair it removed:\n%s", out)
+	}
+	// Nor does the killed daemon's state file or API socket stay behind.
+	for _, p := range []string{stateFile(nsKey(t, ns, "vxdk0")), filepath.Join(filepath.Dir(stateFile("x")), nsKey(t, ns, "vxdk0")+".sock")} {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s still there after detach", p)
+		}
 	}
 
 	// Someone else's interface of that name is not taken.

@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/urfave/cli/v2"
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/api"
 	"github.com/vxtap/vxtap/userspace/flow"
 )
 
@@ -31,6 +33,7 @@ func detachCommand() *cli.Command {
 			defer lock.release()
 			if !loader.Pinned(iface) {
 				fmt.Printf("nothing attached to %s\n", iface)
+				clearStale(iface)
 				return errors.Join(loader.Detach(iface), removeDecapLeftovers(iface))
 			}
 			u, uerr := unreported(iface)
@@ -44,6 +47,7 @@ func detachCommand() *cli.Command {
 			if err := loader.Detach(iface); err != nil {
 				return err
 			}
+			clearStale(iface)
 			if err := removeDecapLeftovers(iface); err != nil {
 				return err
 			}
@@ -57,6 +61,16 @@ func detachCommand() *cli.Command {
 			}
 			return nil
 		},
+	}
+}
+
+// clearStale removes the state file and API socket a killed daemon of
+// iface left behind (the lock is held: none is running). Only a socket is
+// removed at the socket's path: anything else there is not vxtap's.
+func clearStale(iface string) {
+	os.Remove(statePath(iface))
+	if fi, err := os.Lstat(api.SocketPath(iface)); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(api.SocketPath(iface))
 	}
 }
 
