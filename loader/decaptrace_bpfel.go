@@ -25,6 +25,7 @@ const (
 	DecapTraceMapFlowCache          = "flow_cache"
 	DecapTraceMapFlowCtl            = "flow_ctl"
 	DecapTraceMapFlowFree           = "flow_free"
+	DecapTraceMapFlowFreeHint       = "flow_free_hint"
 	DecapTraceMapFlowIndex          = "flow_index"
 	DecapTraceMapFlowLedger         = "flow_ledger"
 	DecapTraceMapFlowSlots          = "flow_slots"
@@ -43,6 +44,7 @@ const (
 	DecapTraceVarBtfAnchorFlag      = "btf_anchor_flag"
 	DecapTraceVarBtfAnchorFlowDir   = "btf_anchor_flow_dir"
 	DecapTraceVarBtfAnchorFlowEvent = "btf_anchor_flow_event"
+	DecapTraceVarBtfAnchorFreeHint  = "btf_anchor_free_hint"
 	DecapTraceVarBtfAnchorReason    = "btf_anchor_reason"
 	DecapTraceVarBtfAnchorSampleHdr = "btf_anchor_sample_hdr"
 	DecapTraceVarBtfAnchorSlotState = "btf_anchor_slot_state"
@@ -109,6 +111,7 @@ type DecapTraceMapSpecs struct {
 	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
+	FlowFreeHint   *ebpf.MapSpec `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
@@ -130,6 +133,7 @@ type DecapTraceVariableSpecs struct {
 	BtfAnchorFlag      *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir   *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFreeHint  *ebpf.VariableSpec `ebpf:"btf_anchor_free_hint"`
 	BtfAnchorReason    *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
@@ -165,6 +169,7 @@ type DecapTraceMaps struct {
 	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
+	FlowFreeHint   *ebpf.Map `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
@@ -188,6 +193,7 @@ func (m *DecapTraceMaps) Close() error {
 		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
+		m.FlowFreeHint,
 		m.FlowIndex,
 		m.FlowLedger,
 		m.FlowSlots,
@@ -210,6 +216,7 @@ type DecapTraceVariables struct {
 	BtfAnchorFlag      *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir   *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFreeHint  *ebpf.Variable `ebpf:"btf_anchor_free_hint"`
 	BtfAnchorReason    *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState *ebpf.Variable `ebpf:"btf_anchor_slot_state"`

@@ -33,6 +33,14 @@ func (o *Objects) mapSlots() error {
 		return fmt.Errorf("mmap flow_slots: %w", err)
 	}
 	o.table = &slotTable{mem: mem, slots: unsafe.Slice((*VxtapFlowSlot)(unsafe.Pointer(&mem[0])), n)}
+	hint, err := unix.Mmap(o.FlowFreeHint.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Munmap(mem)
+		o.table = nil
+		return fmt.Errorf("mmap flow_free_hint: %w", err)
+	}
+	o.hintMem = hint
+	o.freeHint = (*VxtapFreeHint)(unsafe.Pointer(&hint[0]))
 	return nil
 }
 
@@ -42,6 +50,10 @@ func (o *Objects) Close() error {
 	if o.table != nil {
 		err = unix.Munmap(o.table.mem)
 		o.table = nil
+	}
+	if o.hintMem != nil {
+		err = errors.Join(err, unix.Munmap(o.hintMem))
+		o.hintMem, o.freeHint = nil, nil
 	}
 	return errors.Join(err, o.VxtapObjects.Close())
 }
@@ -108,6 +120,9 @@ func (o *Objects) giveBack(idx uint32) error {
 	if err := o.FlowFree.Update(nil, idx, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("give back flow slot %d: %w", idx, err)
 	}
+	// Counted after the push: the data path pops only while the count says
+	// a slot waits (a lagging count only defers the slot's reuse).
+	atomic.AddUint64(&o.freeHint.Pushed, 1)
 	return nil
 }
 

@@ -59,6 +59,7 @@ const (
 	LinearMapFlowCache                = "flow_cache"
 	LinearMapFlowCtl                  = "flow_ctl"
 	LinearMapFlowFree                 = "flow_free"
+	LinearMapFlowFreeHint             = "flow_free_hint"
 	LinearMapFlowIndex                = "flow_index"
 	LinearMapFlowLedger               = "flow_ledger"
 	LinearMapFlowSlots                = "flow_slots"
@@ -89,6 +90,7 @@ const (
 	LinearVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
 	LinearVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
 	LinearVarBtfAnchorFlowMark        = "btf_anchor_flow_mark"
+	LinearVarBtfAnchorFreeHint        = "btf_anchor_free_hint"
 	LinearVarBtfAnchorLinearRule      = "btf_anchor_linear_rule"
 	LinearVarBtfAnchorReason          = "btf_anchor_reason"
 	LinearVarBtfAnchorSampleHdr       = "btf_anchor_sample_hdr"
@@ -186,6 +188,7 @@ type LinearMapSpecs struct {
 	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
+	FlowFreeHint   *ebpf.MapSpec `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
@@ -221,6 +224,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorFreeHint        *ebpf.VariableSpec `ebpf:"btf_anchor_free_hint"`
 	BtfAnchorLinearRule      *ebpf.VariableSpec `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason          *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
@@ -289,6 +293,7 @@ type LinearMaps struct {
 	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
+	FlowFreeHint   *ebpf.Map `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
@@ -331,6 +336,7 @@ func (m *LinearMaps) Close() error {
 		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
+		m.FlowFreeHint,
 		m.FlowIndex,
 		m.FlowLedger,
 		m.FlowSlots,
@@ -367,6 +373,7 @@ type LinearVariables struct {
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorFreeHint        *ebpf.Variable `ebpf:"btf_anchor_free_hint"`
 	BtfAnchorLinearRule      *ebpf.Variable `ebpf:"btf_anchor_linear_rule"`
 	BtfAnchorReason          *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`

@@ -87,6 +87,9 @@ type Objects struct {
 	names  counterNames
 	clock  clockConv
 	table  *slotTable // flow_slots, mmapped
+	// flow_free_hint, mmapped: giveBack counts its pushes there.
+	hintMem  []byte
+	freeHint *VxtapFreeHint
 	// ovSettled: an RCU grace period passed since this process last saw
 	// the overflow halves turn, so the half not in use is settled.
 	ovSettled bool

@@ -327,6 +327,12 @@ const (
 	VxtapFlowSlotStateFLOW_SLOT_DYING    VxtapFlowSlotState = 5
 )
 
+type VxtapFreeHint struct {
+	_      structs.HostLayout
+	Pushed uint64
+	Popped uint64
+}
+
 type VxtapLedgerEntry struct {
 	_       structs.HostLayout
 	Packets uint64
@@ -551,6 +557,7 @@ const (
 	VxtapMapFlowCache                = "flow_cache"
 	VxtapMapFlowCtl                  = "flow_ctl"
 	VxtapMapFlowFree                 = "flow_free"
+	VxtapMapFlowFreeHint             = "flow_free_hint"
 	VxtapMapFlowIndex                = "flow_index"
 	VxtapMapFlowLedger               = "flow_ledger"
 	VxtapMapFlowSlots                = "flow_slots"
@@ -580,6 +587,7 @@ const (
 	VxtapVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
 	VxtapVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
 	VxtapVarBtfAnchorFlowMark        = "btf_anchor_flow_mark"
+	VxtapVarBtfAnchorFreeHint        = "btf_anchor_free_hint"
 	VxtapVarBtfAnchorReason          = "btf_anchor_reason"
 	VxtapVarBtfAnchorSampleHdr       = "btf_anchor_sample_hdr"
 	VxtapVarBtfAnchorSlotState       = "btf_anchor_slot_state"
@@ -676,6 +684,7 @@ type VxtapMapSpecs struct {
 	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
+	FlowFreeHint   *ebpf.MapSpec `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
@@ -710,6 +719,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorFreeHint        *ebpf.VariableSpec `ebpf:"btf_anchor_free_hint"`
 	BtfAnchorReason          *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState       *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
@@ -777,6 +787,7 @@ type VxtapMaps struct {
 	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
+	FlowFreeHint   *ebpf.Map `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
@@ -818,6 +829,7 @@ func (m *VxtapMaps) Close() error {
 		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
+		m.FlowFreeHint,
 		m.FlowIndex,
 		m.FlowLedger,
 		m.FlowSlots,
@@ -853,6 +865,7 @@ type VxtapVariables struct {
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
+	BtfAnchorFreeHint        *ebpf.Variable `ebpf:"btf_anchor_free_hint"`
 	BtfAnchorReason          *ebpf.Variable `ebpf:"btf_anchor_reason"`
 	BtfAnchorSampleHdr       *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
 	BtfAnchorSlotState       *ebpf.Variable `ebpf:"btf_anchor_slot_state"`

@@ -222,14 +222,32 @@ static __always_inline void slot_add(struct flow_slot *s, struct pkt *p, __u64 n
 		emit_flow_event(p, EVENT_FLOW_END, now);
 }
 
+/* pop_free: a slot from flow_free, counted in the hint after the pop. */
+static __always_inline int pop_free(struct free_hint *h, __u32 *idx)
+{
+	if (bpf_map_pop_elem(&flow_free, idx))
+		return -1;
+	if (h)
+		__sync_fetch_and_add(&h->popped, 1);
+	return 0;
+}
+
 /* claim_slot: a slot for a new flow: one Go gave back, else the next never
- * used one. Returns NULL when the table is full. */
+ * used one. Returns NULL when the table is full. The pop (a helper call
+ * and the queue's lock, dear even on an empty queue) is tried first only
+ * while the hint says a slot waits there. The hint lags a push by a moment
+ * (each pusher counts after its push), so it may say empty while a slot
+ * waits: then a never-used slot is taken instead, and once those run out
+ * the pop is always tried. It never hands out a slot itself: the queue
+ * does, so no slot is lost or given twice. */
 static __always_inline struct flow_slot *claim_slot(__u32 *idx)
 {
-	__u32 k_next = FLOW_CTL_NEXT;
+	__u32 zero = 0, k_next = FLOW_CTL_NEXT;
+	struct free_hint *h = bpf_map_lookup_elem(&flow_free_hint, &zero);
 	__u64 *next, n;
 
-	if (bpf_map_pop_elem(&flow_free, idx) == 0)
+	if ((!h || (__s64)(*(volatile __u64 *)&h->pushed - *(volatile __u64 *)&h->popped) > 0) &&
+	    pop_free(h, idx) == 0)
 		return bpf_map_lookup_elem(&flow_slots, idx);
 	next = bpf_map_lookup_elem(&flow_ctl, &k_next);
 	if (!next)
@@ -237,8 +255,11 @@ static __always_inline struct flow_slot *claim_slot(__u32 *idx)
 	/* Past the end it keeps counting up (harmless): Go reads
 	 * min(next, table size). */
 	n = __sync_fetch_and_add(next, 1);
-	if (n >= cfg_flow_max)
+	if (n >= cfg_flow_max) {
+		if (pop_free(h, idx) == 0) /* the hint lagged a push */
+			return bpf_map_lookup_elem(&flow_slots, idx);
 		return NULL;
+	}
 	*idx = n;
 	return bpf_map_lookup_elem(&flow_slots, idx);
 }
@@ -288,7 +309,13 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	/* Never published, so no other CPU saw it: hand it back. The queue is
 	 * as big as the table, so the push cannot fail. */
 	s->state = FLOW_SLOT_FREE;
-	bpf_map_push_elem(&flow_free, &idx, BPF_ANY);
+	if (bpf_map_push_elem(&flow_free, &idx, BPF_ANY) == 0) {
+		__u32 zero = 0;
+		struct free_hint *h = bpf_map_lookup_elem(&flow_free_hint, &zero);
+
+		if (h)
+			__sync_fetch_and_add(&h->pushed, 1);
+	}
 	if (err != -EEXIST)
 		return overflow_add(p, now);
 	other = bpf_map_lookup_elem(&flow_index, &p->key);

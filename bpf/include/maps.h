@@ -37,6 +37,16 @@ struct {
 	__type(value, __u32);
 } flow_free SEC(".maps");
 
+/* Pushes to and pops from flow_free, so claim_slot skips the pop (a
+ * helper call and a lock) while nothing was given back. Mmapped by Go. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct free_hint);
+} flow_free_hint SEC(".maps");
+
 /* Counters by terminal reason (0..REASON__MAX-1) then by flag. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -192,6 +202,7 @@ const enum vxtap_event_type *btf_anchor_event_type __attribute__((unused));
 const enum vxtap_flag *btf_anchor_flag __attribute__((unused));
 const enum vxtap_reason *btf_anchor_reason __attribute__((unused));
 const enum flow_slot_state *btf_anchor_slot_state __attribute__((unused));
+const struct free_hint *btf_anchor_free_hint __attribute__((unused));
 const enum flow_dir *btf_anchor_flow_dir __attribute__((unused));
 const enum vxtap_const *btf_anchor_const __attribute__((unused));
 

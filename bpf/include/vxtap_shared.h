@@ -99,6 +99,14 @@ enum vxtap_const {
 	DECAP_MAX_TARGETS = 4096,  /* decap_ports entries: the default plus one per VNI */
 };
 
+/* Counts of slots put in flow_free and taken out of it (flow_free_hint,
+ * mmapped by Go): a new flow skips the queue's locked pop while nothing
+ * waits there. Only a hint; see claim_slot. */
+struct free_hint {
+	__u64 pushed; /* slots pushed to flow_free, counted after each push (Go and BPF) */
+	__u64 popped; /* slots popped from flow_free, counted after each pop (BPF) */
+};
+
 /* Ring buffer record types (first field of every record). */
 enum vxtap_event_type {
 	EVENT_FLOW_START = 1, /* struct flow_event: first packet of a flow */
