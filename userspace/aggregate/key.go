@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"encoding/binary"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 	"net/netip"
 
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -26,20 +27,10 @@ func pack(k *flow.Key) fkey {
 	binary.LittleEndian.PutUint16(p[36:38], k.SPort)
 	binary.LittleEndian.PutUint16(p[38:40], k.DPort)
 	p[40] = k.Proto
-	p[41] = family(k.Src) | family(k.Dst)<<2
+	p[41] = shortkey.Family(k.Src) | shortkey.Family(k.Dst)<<2
 	return p
 }
 
-// family is 0 for an invalid address, 1 for IPv4, 2 for IPv6.
-func family(a netip.Addr) byte {
-	switch {
-	case a.Is4():
-		return 1
-	case a.Is6():
-		return 2
-	}
-	return 0
-}
 
 // unpack is the flow key p was packed from.
 func (p *fkey) unpack() flow.Key {

@@ -23,7 +23,7 @@ func compact(k flow.Key) ckey {
 	c[36], c[37] = byte(k.SPort>>8), byte(k.SPort)
 	c[38], c[39] = byte(k.DPort>>8), byte(k.DPort)
 	c[40] = k.Proto
-	c[41] = family(k.Src) | family(k.Dst)<<2
+	c[41] = shortkey.Family(k.Src) | shortkey.Family(k.Dst)<<2
 	return c
 }
 
@@ -67,16 +67,6 @@ func addr4(b [4]byte, fam byte) netip.Addr {
 	return netip.Addr{}
 }
 
-// family is 0 for an invalid address, 1 for IPv4, 2 for IPv6.
-func family(a netip.Addr) byte {
-	switch {
-	case a.Is4():
-		return 1
-	case a.Is6():
-		return 2
-	}
-	return 0
-}
 
 // addr is the address of 16 bytes in family fam.
 func addr(b [16]byte, fam byte) netip.Addr {
@@ -102,10 +92,10 @@ type ident struct {
 // mirrorAddr is a mirror source as the mirror table keeps it.
 type mirrorAddr struct {
 	a   [16]byte
-	fam uint8 // as family() says
+	fam uint8 // as shortkey.Family says
 }
 
-func mirrorOf(a netip.Addr) mirrorAddr { return mirrorAddr{a: a.As16(), fam: family(a)} }
+func mirrorOf(a netip.Addr) mirrorAddr { return mirrorAddr{a: a.As16(), fam: shortkey.Family(a)} }
 
 func (m *mirrorAddr) addr() netip.Addr { return addr(m.a, m.fam) }
 

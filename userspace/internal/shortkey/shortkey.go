@@ -14,6 +14,7 @@
 package shortkey
 
 import (
+	"net/netip"
 	"runtime"
 
 	"github.com/vxtap/vxtap/userspace/internal/keyindex"
@@ -27,6 +28,18 @@ type Packed = [42]byte
 // number in the address table; [4:8] the same for the destination;
 // [8:18] the packed key's last 10 bytes.
 type Key [18]byte
+
+// Family is an address's family as a packed key's last byte holds it: 0
+// for an invalid address, 1 for IPv4, 2 for IPv6.
+func Family(a netip.Addr) byte {
+	switch {
+	case a.Is4():
+		return 1
+	case a.Is6():
+		return 2
+	}
+	return 0
+}
 
 // v4 is the first 12 bytes of an IPv4 address as 16 bytes (netip's
 // As16: IPv4-mapped IPv6).

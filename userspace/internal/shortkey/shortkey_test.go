@@ -16,15 +16,7 @@ func pack(src, dst netip.Addr, rest byte) Packed {
 	for i := 32; i < 41; i++ {
 		p[i] = rest + byte(i)
 	}
-	fam := func(a netip.Addr) byte {
-		switch {
-		case a.Is4():
-			return 1
-		case a.Is6():
-			return 2
-		}
-		return 0
-	}
+	fam := Family
 	p[41] = fam(src) | fam(dst)<<2
 	return p
 }
