@@ -31,7 +31,6 @@ func pack(k *flow.Key) fkey {
 	return p
 }
 
-
 // unpack is the flow key p was packed from.
 func (p *fkey) unpack() flow.Key {
 	k := flow.Key{

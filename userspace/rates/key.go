@@ -67,7 +67,6 @@ func addr4(b [4]byte, fam byte) netip.Addr {
 	return netip.Addr{}
 }
 
-
 // addr is the address of 16 bytes in family fam.
 func addr(b [16]byte, fam byte) netip.Addr {
 	switch fam {
