@@ -2,10 +2,10 @@ package aggregate
 
 import (
 	"encoding/binary"
-	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 	"net/netip"
 
 	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/internal/shortkey"
 )
 
 // fkey is a flow key packed into plain bytes. flow.Key holds pointers
