@@ -2,6 +2,7 @@ package ipfix
 
 import (
 	"context"
+	"encoding/binary"
 	"net"
 	"strings"
 	"sync"
@@ -83,13 +84,34 @@ func (c *tcpCollector) stream(i int) []byte {
 }
 
 // recordsIn decodes one connection's stream (templates first, as a
-// collector must get them) and counts its flow records.
+// collector must get them) and counts its flow records. The stream may
+// still be arriving: a message not yet read whole is left for the next
+// call (only its header's length must be sane).
 func recordsIn(t *testing.T, stream []byte) int {
 	t.Helper()
+	stream = wholeMessages(t, stream)
 	if len(stream) == 0 {
 		return 0
 	}
 	return len(decodeAll(t, splitStream(t, stream)).records)
+}
+
+// wholeMessages is the part of a stream read so far that ends at a
+// message boundary.
+func wholeMessages(t *testing.T, b []byte) []byte {
+	t.Helper()
+	n := 0
+	for len(b)-n >= headerLen {
+		m := int(binary.BigEndian.Uint16(b[n+2:]))
+		if m < headerLen {
+			t.Fatalf("message length %d at offset %d", m, n)
+		}
+		if m > len(b)-n {
+			break // the rest of it is still on its way
+		}
+		n += m
+	}
+	return b[:n]
 }
 
 // TestTCPCollectorRestarts: over real TCP, in a namespace: records reach
