@@ -207,27 +207,12 @@ func TestKillBetweenWriteAndCommit(t *testing.T) {
 				}
 			}
 			newDaemon := func(sink pipeline.RecordSink) *Daemon {
-				seq, err := pipeline.OpenSeq(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := fastConfig()
-				cfg.Seq = seq
-				cfg.Aggregate.ActiveTimeout = time.Millisecond // a record every sweep: flows stay in the table
-				cfg.ShutdownWait = 50 * time.Millisecond
-				d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return d
+				return newLife(t, dir, Sources{Flows: tab, Events: tab, Ledger: led}, sink, func(cfg *Config) {
+					cfg.Aggregate.ActiveTimeout = time.Millisecond // a record every sweep: flows stay in the table
+					cfg.ShutdownWait = 50 * time.Millisecond
+				})
 			}
-			open := func() *jsonl.Sink {
-				s, err := jsonl.Open(jsonl.Config{Path: path})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			open := func() *jsonl.Sink { return openLog(t, path) }
 			// A first daemon writes and commits one batch.
 			send()
 			d := newDaemon(open())
@@ -458,25 +443,11 @@ func killWithLatePackets(t *testing.T, before bool) {
 	tab := &lateTable{Table: flowtest.NewTable(), sent: map[flow.Key]uint64{}}
 	led := newLedger()
 	newDaemon := func(sink pipeline.RecordSink) *Daemon {
-		seq, err := pipeline.OpenSeq(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := fastConfig()
-		cfg.Seq, cfg.ShutdownWait = seq, 50*time.Millisecond
-		d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+		return newLife(t, dir, Sources{Flows: tab, Events: tab, Ledger: led}, sink, func(cfg *Config) {
+			cfg.ShutdownWait = 50 * time.Millisecond
+		})
 	}
-	open := func() *jsonl.Sink {
-		s, err := jsonl.Open(jsonl.Config{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	open := func() *jsonl.Sink { return openLog(t, path) }
 	for i := 0; i < 5; i++ {
 		tab.Packet(key(i), 100, time.Now(), 0x01) // FIN
 		tab.sent[key(i)]++

@@ -69,28 +69,13 @@ func TestOutageThenKillAtEachStep(t *testing.T) {
 				}
 			}
 			newDaemon := func(sink pipeline.RecordSink) *Daemon {
-				seq, err := pipeline.OpenSeq(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := fastConfig()
-				cfg.Seq = seq
-				cfg.Aggregate.ActiveTimeout = time.Millisecond
-				cfg.Aggregate.IdleTimeout = time.Hour // the flows stay in the table
-				cfg.ShutdownWait = 50 * time.Millisecond
-				d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return d
+				return newLife(t, dir, Sources{Flows: tab, Events: tab, Ledger: led}, sink, func(cfg *Config) {
+					cfg.Aggregate.ActiveTimeout = time.Millisecond
+					cfg.Aggregate.IdleTimeout = time.Hour // the flows stay in the table
+					cfg.ShutdownWait = 50 * time.Millisecond
+				})
 			}
-			open := func() *jsonl.Sink {
-				s, err := jsonl.Open(jsonl.Config{Path: path})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			open := func() *jsonl.Sink { return openLog(t, path) }
 			// A batch lands before the outage.
 			send()
 			sink := &outageSink{Sink: open()}

@@ -61,26 +61,11 @@ func TestOverflowKillBetweenWriteAndCommit(t *testing.T) {
 				}
 			}
 			newDaemon := func(sink pipeline.RecordSink) *Daemon {
-				seq, err := pipeline.OpenSeq(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
-				cfg := fastConfig()
-				cfg.Seq = seq
-				cfg.ShutdownWait = 2 * time.Second
-				d, err := New(cfg, Sources{Flows: tab, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return d
+				return newLife(t, dir, Sources{Flows: tab, Events: tab, Ledger: led}, sink, func(cfg *Config) {
+					cfg.ShutdownWait = 2 * time.Second
+				})
 			}
-			open := func() *jsonl.Sink {
-				s, err := jsonl.Open(jsonl.Config{Path: path})
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
-			}
+			open := func() *jsonl.Sink { return openLog(t, path) }
 			// A first daemon writes and commits one batch.
 			send(3)
 			d := newDaemon(open())

@@ -5,10 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxtap/vxtap/userspace/export/jsonl"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/flow/flowtest"
-	"github.com/vxtap/vxtap/userspace/pipeline"
 )
 
 // shiftedTable is the flow table as a restarted daemon reads it: the
@@ -45,23 +43,10 @@ func TestReconcileToleratesClockBase(t *testing.T) {
 		sent[key(i)]++
 	}
 	newDaemon := func(src flow.FlowSource) *Daemon {
-		seq, err := pipeline.OpenSeq(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sink, err := jsonl.Open(jsonl.Config{Path: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := fastConfig()
-		cfg.Seq = seq
-		cfg.Aggregate.ActiveTimeout = time.Millisecond // a record every sweep: flows stay in the table
-		cfg.ShutdownWait = 50 * time.Millisecond
-		d, err := New(cfg, Sources{Flows: src, Events: tab, Ledger: led}, pipeline.Outputs{Records: []pipeline.RecordSink{sink}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return d
+		return newLife(t, dir, Sources{Flows: src, Events: tab, Ledger: led}, openLog(t, path), func(cfg *Config) {
+			cfg.Aggregate.ActiveTimeout = time.Millisecond // a record every sweep: flows stay in the table
+			cfg.ShutdownWait = 50 * time.Millisecond
+		})
 	}
 	d := newDaemon(tab)
 	led.failSave = 1 // committed, then killed before the ledger took it
