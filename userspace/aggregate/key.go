@@ -2,7 +2,6 @@ package aggregate
 
 import (
 	"encoding/binary"
-	"net/netip"
 
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/internal/shortkey"
@@ -39,17 +38,7 @@ func (p *fkey) unpack() flow.Key {
 		DPort: binary.LittleEndian.Uint16(p[38:40]),
 		Proto: p[40],
 	}
-	k.Src = unpackAddr([16]byte(p[0:16]), p[41]&3)
-	k.Dst = unpackAddr([16]byte(p[16:32]), p[41]>>2&3)
+	k.Src = shortkey.Addr([16]byte(p[0:16]), p[41]&3)
+	k.Dst = shortkey.Addr([16]byte(p[16:32]), p[41]>>2&3)
 	return k
-}
-
-func unpackAddr(b [16]byte, fam byte) netip.Addr {
-	switch fam {
-	case 1:
-		return netip.AddrFrom16(b).Unmap()
-	case 2:
-		return netip.AddrFrom16(b)
-	}
-	return netip.Addr{}
 }

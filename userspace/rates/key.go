@@ -34,8 +34,8 @@ func (c *ckey) packed() *shortkey.Packed { return (*shortkey.Packed)(c) }
 func (c *ckey) key() flow.Key {
 	return flow.Key{
 		VNI:   uint32(c[32])<<24 | uint32(c[33])<<16 | uint32(c[34])<<8 | uint32(c[35]),
-		Src:   addr([16]byte(c[0:16]), c[41]&3),
-		Dst:   addr([16]byte(c[16:32]), c[41]>>2&3),
+		Src:   shortkey.Addr([16]byte(c[0:16]), c[41]&3),
+		Dst:   shortkey.Addr([16]byte(c[16:32]), c[41]>>2&3),
 		Proto: c[40],
 		SPort: uint16(c[36])<<8 | uint16(c[37]),
 		DPort: uint16(c[38])<<8 | uint16(c[39]),
@@ -67,17 +67,6 @@ func addr4(b [4]byte, fam byte) netip.Addr {
 	return netip.Addr{}
 }
 
-// addr is the address of 16 bytes in family fam.
-func addr(b [16]byte, fam byte) netip.Addr {
-	switch fam {
-	case 1:
-		return netip.AddrFrom16(b).Unmap()
-	case 2:
-		return netip.AddrFrom16(b)
-	}
-	return netip.Addr{}
-}
-
 // ident is what a tracked flow is: its key (kept short: shortkey), and
 // the mirror source and direction the data path gave it (24 bytes). It never changes while the
 // slot holds the flow (a flow whose mirror source changes moves to a new
@@ -96,7 +85,7 @@ type mirrorAddr struct {
 
 func mirrorOf(a netip.Addr) mirrorAddr { return mirrorAddr{a: a.As16(), fam: shortkey.Family(a)} }
 
-func (m *mirrorAddr) addr() netip.Addr { return addr(m.a, m.fam) }
+func (m *mirrorAddr) addr() netip.Addr { return shortkey.Addr(m.a, m.fam) }
 
 // mirrorEntry is a mirror source and how many slots (live, or freed but
 // still shown to a reader) refer to it.

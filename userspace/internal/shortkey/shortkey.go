@@ -41,6 +41,18 @@ func Family(a netip.Addr) byte {
 	return 0
 }
 
+// Addr is the address a packed key holds in 16 bytes with family fam
+// (as Family gives it).
+func Addr(b [16]byte, fam byte) netip.Addr {
+	switch fam {
+	case 1:
+		return netip.AddrFrom16(b).Unmap()
+	case 2:
+		return netip.AddrFrom16(b)
+	}
+	return netip.Addr{}
+}
+
 // v4 is the first 12 bytes of an IPv4 address as 16 bytes (netip's
 // As16: IPv4-mapped IPv6).
 var v4 = [12]byte{10: 0xff, 11: 0xff}
