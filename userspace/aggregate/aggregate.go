@@ -79,6 +79,8 @@ type Aggregator struct {
 	// defer_ holds ledger writes and removals until Commit (commit.go).
 	defer_ deferred
 	ov     overflowState // the overflow aggregates (overflow.go)
+	// touched keeps OnEvents' early index loads alive (never read).
+	touched uint32
 	// Totals over the aggregator's life.
 	TotalRecords, TotalEvicted, TotalVanished uint64
 }
@@ -200,6 +202,49 @@ func (a *Aggregator) OnEvent(ev flow.Event) {
 	fk := pack(&ev.Key)
 	if _, ok := a.state.get(&fk); !ok {
 		a.add(fk, a.clock.stamp(ev.Time))
+	}
+}
+
+// eventGroup is how many flow starts OnEvents looks up together: enough
+// independent cache misses in flight to hide most of their latency,
+// few enough that the group's keys stay in registers and L1.
+const eventGroup = 32
+
+// OnEvents is OnEvent for a batch, as the ring-buffer reader hands them
+// on. A flow start is nearly always a flow the index has never seen, and
+// with a large table each lookup misses the cache: here each group's
+// probes are started together (keyindex.Touch) and then made in order,
+// so the misses overlap instead of queueing. The outcome is OnEvent's,
+// event by event.
+func (a *Aggregator) OnEvents(evs []flow.Event) {
+	var keys [eventGroup]fkey
+	var hs [eventGroup]uint64
+	var idx [eventGroup]int32
+	for len(evs) > 0 {
+		g := evs[:min(len(evs), eventGroup)]
+		evs = evs[len(g):]
+		n := 0
+		for j := range g {
+			if g[j].Type != flow.FlowStart {
+				continue
+			}
+			keys[n] = pack(&g[j].Key)
+			hs[n] = a.state.hash(&keys[n])
+			idx[n] = int32(j)
+			n++
+		}
+		// A loop of nothing but the loads, so they all fit in the
+		// CPU's window of instructions in flight and miss together.
+		var sink uint32
+		for _, h := range hs[:n] {
+			sink |= a.state.index.Touch(h)
+		}
+		a.touched |= sink
+		for m := 0; m < n; m++ {
+			if _, ok := a.state.getHashed(&keys[m], hs[m]); !ok {
+				a.addHashed(keys[m], hs[m], a.clock.stamp(g[idx[m]].Time))
+			}
+		}
 	}
 }
 
@@ -405,7 +450,12 @@ func (a *Aggregator) known(k *flow.Key, c *flow.Counters) *slot {
 
 // add makes the state of a new flow whose records start at lastRecord.
 func (a *Aggregator) add(fk fkey, lastRecord stamp) uint32 {
-	i := a.state.add(fk, a.sweeps)
+	return a.addHashed(fk, a.state.hash(&fk), lastRecord)
+}
+
+// addHashed is add for a key whose index hash h is known.
+func (a *Aggregator) addHashed(fk fkey, h uint64, lastRecord stamp) uint32 {
+	i := a.state.addHashed(fk, a.sweeps, h)
 	e := &a.state.slots[i]
 	e.lastRecord, e.lastPacket = lastRecord, zeroWall
 	return i

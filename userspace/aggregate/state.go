@@ -106,8 +106,11 @@ func (s *states) begin(n uint64) {
 func (s *states) end() { s.order, s.walk = s.walk, s.order }
 
 // get returns a known flow's slot index.
-func (s *states) get(k *fkey) (uint32, bool) {
-	return s.index.Find(s.hash(k), func(i uint32) bool { return s.keys.Equal(&s.slots[i].key, (*shortkey.Packed)(k)) })
+func (s *states) get(k *fkey) (uint32, bool) { return s.getHashed(k, s.hash(k)) }
+
+// getHashed is get for a key whose hash h is known.
+func (s *states) getHashed(k *fkey, h uint64) (uint32, bool) {
+	return s.index.Find(h, func(i uint32) bool { return s.keys.Equal(&s.slots[i].key, (*shortkey.Packed)(k)) })
 }
 
 // find is get for a flow met by the sweep's walk: it checks where the last
@@ -133,7 +136,10 @@ func (s *states) find(k *fkey) (uint32, bool) {
 
 // add makes a slot for a new flow, seen by sweep seen, reusing freed
 // slots first.
-func (s *states) add(k fkey, seen uint64) uint32 {
+func (s *states) add(k fkey, seen uint64) uint32 { return s.addHashed(k, seen, s.hash(&k)) }
+
+// addHashed is add for a key whose hash h is known.
+func (s *states) addHashed(k fkey, seen uint64, h uint64) uint32 {
 	var i uint32
 	if n := len(s.free); n > 0 {
 		i = s.free[n-1]
@@ -144,7 +150,7 @@ func (s *states) add(k fkey, seen uint64) uint32 {
 	}
 	s.slots[i] = slot{key: s.keys.Put((*shortkey.Packed)(&k)), flags: slotUsed, pos: noPos}
 	s.slots[i].setOdd(seen&1 == 1)
-	s.index.Insert(s.hash(&k), i)
+	s.index.Insert(h, i)
 	if seen == s.sweep {
 		s.marked++
 	}

@@ -219,11 +219,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // onEvents hands flow starts to the aggregator (sweep loop only).
-func (d *Daemon) onEvents(evs []flow.Event) {
-	for _, e := range evs {
-		d.agg.OnEvent(e)
-	}
-}
+func (d *Daemon) onEvents(evs []flow.Event) { d.agg.OnEvents(evs) }
 
 // takeEvents applies every flow start queued so far (sweep loop only).
 func (d *Daemon) takeEvents() {
