@@ -20,6 +20,45 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* The kernel's struct xdp_buff (include/net/xdp.h), only the field read
+ * here: CO-RE relocates its offset against the running kernel's BTF (it
+ * sits in an anonymous union there; the match looks through it). */
+struct xdp_buff___vxtap {
+	__u32 flags; /* enum xdp_buff_flags */
+} __attribute__((preserve_access_index));
+
+/* XDP_FLAGS_HAS_FRAGS of enum xdp_buff_flags (BIT(0) since 5.18): the frame
+ * has fragments past its linear part. */
+#define XDP_BUFF_HAS_FRAGS 1U
+
+/* The XDP context as the kernel's struct xdp_buff. A kfunc the verifier
+ * replaces by a register move (no call); weak, so the program still loads
+ * where the kernel lacks it (6.2+) and then asks the helper every time. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/* ksym_exists: a __weak kfunc was found in the kernel. Its address loads as
+ * a constant the verifier folds, so the untaken branch costs nothing. */
+#define ksym_exists(sym) ({                                                        \
+	_Static_assert(!__builtin_constant_p(!!(sym)), #sym " must be __weak");    \
+	!!(sym);                                                                   \
+})
+
+/* frame_len: the whole frame's length, fragments of a multi-buffer frame
+ * included. bpf_xdp_get_buff_len is a helper call (and RET, dear under
+ * SRSO/retbleed mitigations) on every packet; a linear frame's length is
+ * data_end - data, so the helper is only asked for a frame the kernel
+ * flags as having fragments (a field load through the kernel context). */
+static __always_inline __u64 frame_len(struct xdp_md *ctx)
+{
+	if (ksym_exists(bpf_cast_to_kern_ctx)) {
+		struct xdp_buff___vxtap *xdp = bpf_cast_to_kern_ctx(ctx);
+
+		if (!(xdp->flags & XDP_BUFF_HAS_FRAGS))
+			return (__u64)((long)ctx->data_end - (long)ctx->data);
+	}
+	return bpf_xdp_get_buff_len(ctx);
+}
+
 /* copy_addr: an IPv4 or IPv6 address into a 16-byte slot (IPv4 in the first 4). */
 static __always_inline void copy_addr(__u8 *dst, const void *src, __u8 family)
 {
@@ -332,7 +371,7 @@ int vxtap_xdp(struct xdp_md *ctx)
 	struct pkt p = {};
 	int reason;
 
-	p.wire_len = bpf_xdp_get_buff_len(ctx);
+	p.wire_len = frame_len(ctx);
 	reason = process(ctx, &p);
 	count(reason, p.wire_len);
 	count_flags(&p);
