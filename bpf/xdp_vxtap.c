@@ -368,9 +368,10 @@ static __always_inline int process(struct xdp_md *ctx, struct pkt *p)
 SEC("xdp.frags")
 int vxtap_xdp(struct xdp_md *ctx)
 {
-	struct pkt p = {};
+	struct pkt p;
 	int reason;
 
+	pkt_init(&p);
 	p.wire_len = frame_len(ctx);
 	reason = process(ctx, &p);
 	count(reason, p.wire_len);
