@@ -59,13 +59,22 @@ static __always_inline __u64 frame_len(struct xdp_md *ctx)
 	return bpf_xdp_get_buff_len(ctx);
 }
 
-/* copy_addr: an IPv4 or IPv6 address into a 16-byte slot (IPv4 in the first 4). */
+/* copy_addr: an IPv4 or IPv6 address into a 16-byte slot (IPv4 in the first
+ * 4), as 32-bit words: __builtin_memcpy from a packet pointer of unknown
+ * alignment compiles to a load, a store and shifts per byte. dst is 4-byte
+ * aligned (struct pkt); src may not be, which the verifier allows for packet
+ * data on x86-64 and arm64 (efficient unaligned access). */
 static __always_inline void copy_addr(__u8 *dst, const void *src, __u8 family)
 {
-	if (family == 4)
-		__builtin_memcpy(dst, src, 4);
-	else
-		__builtin_memcpy(dst, src, 16);
+	const __u32 *s = src;
+	__u32 *d = (__u32 *)dst;
+
+	d[0] = s[0];
+	if (family != 4) {
+		d[1] = s[1];
+		d[2] = s[2];
+		d[3] = s[3];
+	}
 }
 
 /* outer_l3_reason: terminal reason for a failed outer IP parse. */
