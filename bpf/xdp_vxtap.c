@@ -20,13 +20,61 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* copy_addr: an IPv4 or IPv6 address into a 16-byte slot (IPv4 in the first 4). */
+/* The kernel's struct xdp_buff (include/net/xdp.h), only the field read
+ * here: CO-RE relocates its offset against the running kernel's BTF (it
+ * sits in an anonymous union there; the match looks through it). */
+struct xdp_buff___vxtap {
+	__u32 flags; /* enum xdp_buff_flags */
+} __attribute__((preserve_access_index));
+
+/* XDP_FLAGS_HAS_FRAGS of enum xdp_buff_flags (BIT(0) since 5.18): the frame
+ * has fragments past its linear part. */
+#define XDP_BUFF_HAS_FRAGS 1U
+
+/* The XDP context as the kernel's struct xdp_buff. A kfunc the verifier
+ * replaces by a register move (no call); weak, so the program still loads
+ * where the kernel lacks it (6.2+) and then asks the helper every time. */
+extern void *bpf_cast_to_kern_ctx(void *obj) __ksym __weak;
+
+/* ksym_exists: a __weak kfunc was found in the kernel. Its address loads as
+ * a constant the verifier folds, so the untaken branch costs nothing. */
+#define ksym_exists(sym) ({                                                        \
+	_Static_assert(!__builtin_constant_p(!!(sym)), #sym " must be __weak");    \
+	!!(sym);                                                                   \
+})
+
+/* frame_len: the whole frame's length, fragments of a multi-buffer frame
+ * included. bpf_xdp_get_buff_len is a helper call (and RET, dear under
+ * SRSO/retbleed mitigations) on every packet; a linear frame's length is
+ * data_end - data, so the helper is only asked for a frame the kernel
+ * flags as having fragments (a field load through the kernel context). */
+static __always_inline __u64 frame_len(struct xdp_md *ctx)
+{
+	if (ksym_exists(bpf_cast_to_kern_ctx)) {
+		struct xdp_buff___vxtap *xdp = bpf_cast_to_kern_ctx(ctx);
+
+		if (!(xdp->flags & XDP_BUFF_HAS_FRAGS))
+			return (__u64)((long)ctx->data_end - (long)ctx->data);
+	}
+	return bpf_xdp_get_buff_len(ctx);
+}
+
+/* copy_addr: an IPv4 or IPv6 address into a 16-byte slot (IPv4 in the first
+ * 4), as 32-bit words: __builtin_memcpy from a packet pointer of unknown
+ * alignment compiles to a load, a store and shifts per byte. dst is 4-byte
+ * aligned (struct pkt); src may not be, which the verifier allows for packet
+ * data on x86-64 and arm64 (efficient unaligned access). */
 static __always_inline void copy_addr(__u8 *dst, const void *src, __u8 family)
 {
-	if (family == 4)
-		__builtin_memcpy(dst, src, 4);
-	else
-		__builtin_memcpy(dst, src, 16);
+	const __u32 *s = src;
+	__u32 *d = (__u32 *)dst;
+
+	d[0] = s[0];
+	if (family != 4) {
+		d[1] = s[1];
+		d[2] = s[2];
+		d[3] = s[3];
+	}
 }
 
 /* outer_l3_reason: terminal reason for a failed outer IP parse. */
@@ -329,10 +377,11 @@ static __always_inline int process(struct xdp_md *ctx, struct pkt *p)
 SEC("xdp.frags")
 int vxtap_xdp(struct xdp_md *ctx)
 {
-	struct pkt p = {};
+	struct pkt p;
 	int reason;
 
-	p.wire_len = bpf_xdp_get_buff_len(ctx);
+	pkt_init(&p);
+	p.wire_len = frame_len(ctx);
 	reason = process(ctx, &p);
 	count(reason, p.wire_len);
 	count_flags(&p);

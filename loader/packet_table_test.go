@@ -230,8 +230,9 @@ func packetCases() []pktCase {
 
 // snapshot is the data path's observable state.
 type snapshot struct {
-	reasons, flags map[string]uint64
-	flows          map[flow.Key]flow.Counters
+	reasons, flags         map[string]uint64
+	reasonBytes, flagBytes map[string]uint64 // wire bytes: whole frames, fragments of multi-buffer frames included
+	flows                  map[flow.Key]flow.Counters
 }
 
 func takeSnapshot(t *testing.T, o *Objects) snapshot {
@@ -240,12 +241,14 @@ func takeSnapshot(t *testing.T, o *Objects) snapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := snapshot{reasons: map[string]uint64{}, flags: map[string]uint64{}, flows: map[flow.Key]flow.Counters{}}
+	s := snapshot{reasons: map[string]uint64{}, flags: map[string]uint64{}, reasonBytes: map[string]uint64{}, flagBytes: map[string]uint64{}, flows: map[flow.Key]flow.Counters{}}
 	for _, c := range rs {
 		s.reasons[c.Name] = c.Packets
+		s.reasonBytes[c.Name] = c.Bytes
 	}
 	for _, c := range fs {
 		s.flags[c.Name] = c.Packets
+		s.flagBytes[c.Name] = c.Bytes
 	}
 	if err := o.Walk(func(k flow.Key, c flow.Counters) { s.flows[k] = c }); err != nil {
 		t.Fatal(err)
@@ -307,6 +310,10 @@ func runPktCase(t *testing.T, o *Objects, ev *Events, c pktCase) {
 		if d := v - before.reasons[name]; d != want {
 			t.Errorf("reason %s moved by %d, want %d", name, d, want)
 		}
+		// Wire bytes are the whole frame, also when it is a multi-buffer one.
+		if d := after.reasonBytes[name] - before.reasonBytes[name]; d != want*uint64(len(frame)) {
+			t.Errorf("reason %s bytes moved by %d, want %d", name, d, want*uint64(len(frame)))
+		}
 	}
 	wantFlags := map[string]bool{}
 	for _, f := range c.flags {
@@ -325,6 +332,9 @@ func runPktCase(t *testing.T, o *Objects, ev *Events, c pktCase) {
 		}
 		if d := v - before.flags[name]; d != want {
 			t.Errorf("flag %s moved by %d, want %d", name, d, want)
+		}
+		if d := after.flagBytes[name] - before.flagBytes[name]; d != want*uint64(len(frame)) {
+			t.Errorf("flag %s bytes moved by %d, want %d", name, d, want*uint64(len(frame)))
 		}
 	}
 	checkFlows(t, c, before.flows, after.flows)

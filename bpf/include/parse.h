@@ -89,7 +89,9 @@ static __always_inline int parse_eth(struct cursor *c, __u16 *proto, __u8 *vlans
 	if ((void *)(eth + 1) > c->end)
 		return PARSE_SHORT;
 	c->pos = eth + 1;
-	type = eth->h_proto;
+	/* One 16-bit load: struct ethhdr is packed, so eth->h_proto would be
+	 * read a byte at a time. */
+	type = *(__be16 *)((void *)eth + __builtin_offsetof(struct ethhdr, h_proto));
 	*vlans = 0;
 
 	/* Bounded by MAX_VLAN_TAGS: 802.1ad + 802.1Q is the deepest real stack. */
@@ -263,14 +265,18 @@ static __always_inline int parse_tcp_flags(struct cursor *c, __u8 *flags)
 static __always_inline int parse_vxlan(struct cursor *c, __u32 *vni, __u8 *nonstd)
 {
 	struct vxlanhdr *vx = c->pos;
+	__u32 w0, w1;
 
 	if ((void *)(vx + 1) > c->end)
 		return PARSE_SHORT;
 	if (!(vx->flags & VXLAN_FLAG_I))
 		return PARSE_BAD;
-	*vni = ((__u32)vx->vni[0] << 16) | ((__u32)vx->vni[1] << 8) | vx->vni[2];
-	*nonstd = (vx->flags & ~VXLAN_FLAG_I) || vx->rsvd1[0] || vx->rsvd1[1] ||
-		  vx->rsvd1[2] || vx->rsvd2;
+	/* The header as two 32-bit words, network order: flags and rsvd1,
+	 * then the VNI and rsvd2 (two loads, not eight). */
+	w0 = bpf_ntohl(*(__be32 *)vx);
+	w1 = bpf_ntohl(*(__be32 *)((void *)vx + 4));
+	*vni = w1 >> 8;
+	*nonstd = (w0 & ~((__u32)VXLAN_FLAG_I << 24)) || (w1 & 0xff);
 	c->pos = vx + 1;
 	return PARSE_OK;
 }
