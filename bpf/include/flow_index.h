@@ -25,7 +25,7 @@
 #include "maps.h"
 
 #define FLOW_ENTRY_SLOT_MASK ((1U << FLOW_ENTRY_SLOT_BITS) - 1) /* slot index + 1 of an entry */
-#define FLOW_LOCK_SPINS 256 /* reads of a held bucket lock before the packet goes to the overflow, see flow_index_lock */
+#define FLOW_LOCK_SPINS 1024 /* tries of a held bucket lock before the packet goes to the overflow, see flow_index_lock */
 
 /* flow_key_eq: two flow keys are equal, as five aligned 64-bit words and a
  * 32-bit one (struct flow_key is 44 bytes, no padding; both keys sit at
@@ -139,21 +139,45 @@ static __always_inline struct flow_slot *flow_index_find(const struct flow_key *
 	return flow_bucket_find(b, tag, key, idx);
 }
 
-/* flow_index_lock: take bucket b's lock. Bounded: FLOW_LOCK_SPINS reads
- * of the lock word (a few hundred nanoseconds, longer than an insert's
- * critical section: a rescan, a slot claimed and filled, one entry
- * swapped in). A lock held longer is held by a holder that was preempted
- * (Go's republish, or a preemptible run): waiting for it would stall the
- * NIC queue, so the caller sends the packet to the overflow aggregates,
- * counted and exact. Returns 1 when taken. */
-static __always_inline int flow_index_lock(struct flow_bucket *b)
+/* flow_lock_wait: what the spin on a held lock works on (bpf_loop's context). */
+struct flow_lock_wait {
+	struct flow_bucket *b; /* the bucket whose lock is wanted */
+	int taken;             /* 1 once this CPU took it */
+};
+
+/* flow_lock_try: one read of the lock word, and a compare-and-swap when it
+ * looks free. bpf_loop callback: 1 stops the loop. */
+static long flow_lock_try(__u64 i, void *ctx)
 {
-#pragma nounroll
-	for (int i = 0; i < FLOW_LOCK_SPINS; i++) {
-		if (*(volatile __u32 *)&b->lock == 0 && __sync_val_compare_and_swap(&b->lock, 0, 1) == 0)
-			return 1;
+	struct flow_lock_wait *w = ctx;
+	struct flow_bucket *b = w->b;
+
+	if (*(volatile __u32 *)&b->lock == 0 && __sync_val_compare_and_swap(&b->lock, 0, 1) == 0) {
+		w->taken = 1;
+		return 1;
 	}
 	return 0;
+}
+
+/* flow_index_lock: take bucket b's lock: one compare-and-swap, and when
+ * another holds it, up to FLOW_LOCK_SPINS more tries in bpf_loop (one
+ * callback the verifier checks once, where an open loop is walked once
+ * per try). Bounded: a holder's critical section (a rescan, a slot
+ * claimed and filled, an entry swapped in) is a few cache misses, under a
+ * few microseconds even with the lines bouncing between CPUs; the spins
+ * last longer than that. A lock held longer than that has a holder that
+ * was preempted (Go's republish) or killed (Go, before it takes the lock
+ * over): waiting for it would stall the NIC queue, so the caller sends the
+ * packet to the overflow aggregates, counted and exact. Returns 1 when
+ * taken. */
+static __always_inline int flow_index_lock(struct flow_bucket *b)
+{
+	struct flow_lock_wait w = { .b = b };
+
+	if (__sync_val_compare_and_swap(&b->lock, 0, 1) == 0)
+		return 1;
+	bpf_loop(FLOW_LOCK_SPINS, flow_lock_try, &w, 0);
+	return w.taken;
 }
 
 /* flow_index_unlock: an exchange, fully ordered, so every CPU (arm64
