@@ -106,9 +106,19 @@ type flowIndex struct {
 // errIndexFull: the key's home and next bucket have no empty entry.
 var errIndexFull = errors.New("flow index: the key's buckets are full")
 
+// errOtherLayout: pinned maps of a vxtap version with another flow index.
+var errOtherLayout = errors.New("maps pinned by another vxtap version (detach with that version first, or vxtap detach --force)")
+
 // mapIndex maps flow_index and takes the hash key from the seed in
-// flow_ctl.
+// flow_ctl. Pins of a version with the kernel hash as flow_index (or a
+// flow_ctl without the seed) are refused, saying so.
 func mapIndex(m, ctl *ebpf.Map, slots []VxtapFlowSlot) (*flowIndex, error) {
+	if m.Type() != ebpf.Array || m.ValueSize() != uint32(unsafe.Sizeof(VxtapFlowBucket{})) || m.Flags()&unix.BPF_F_MMAPABLE == 0 {
+		return nil, fmt.Errorf("flow_index is a %s of %d-byte values, not this version's bucket array: %w", m.Type(), m.ValueSize(), errOtherLayout)
+	}
+	if ctl.MaxEntries() < uint32(VxtapVxtapConstFLOW_CTL_MAX) {
+		return nil, fmt.Errorf("flow_ctl has %d entries, not %d: %w", ctl.MaxEntries(), VxtapVxtapConstFLOW_CTL_MAX, errOtherLayout)
+	}
 	var seed uint64
 	if err := ctl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_SEED), &seed); err != nil {
 		return nil, fmt.Errorf("read flow hash seed: %w", err)

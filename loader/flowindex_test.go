@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -183,6 +184,32 @@ func TestFlowTableTooLarge(t *testing.T) {
 	_, err := Load(cfg)
 	if err == nil || !strings.Contains(err.Error(), "flow index") {
 		t.Fatalf("Load with %d slots: %v, want the flow index's limit", cfg.FlowTableSize, err)
+	}
+}
+
+// TestOtherLayoutRefused: pins of a version whose flow_index is the
+// kernel hash (or whose flow_ctl has no seed) are refused with a message
+// that says so, never mapped.
+func TestOtherLayoutRefused(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 44, ValueSize: 4, MaxEntries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	ctl, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ctl.Close()
+	o := loadTable(t, 64)
+	for _, c := range []struct {
+		index, ctl *ebpf.Map
+	}{{old, o.FlowCtl}, {o.FlowIndex, ctl}} {
+		_, err := mapIndex(c.index, c.ctl, nil)
+		if !errors.Is(err, errOtherLayout) {
+			t.Errorf("mapIndex(%s, flow_ctl of %d): %v, want the other-version error", c.index.Type(), c.ctl.MaxEntries(), err)
+		}
 	}
 }
 
