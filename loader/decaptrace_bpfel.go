@@ -16,39 +16,40 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	DecapTraceMapAllowedSources     = "allowed_sources"
-	DecapTraceMapClock              = "clock"
-	DecapTraceMapClockCache         = "clock_cache"
-	DecapTraceMapCounters           = "counters"
-	DecapTraceMapDecapIfaces        = "decap_ifaces"
-	DecapTraceMapEvents             = "events"
-	DecapTraceMapFlowCache          = "flow_cache"
-	DecapTraceMapFlowCtl            = "flow_ctl"
-	DecapTraceMapFlowFree           = "flow_free"
-	DecapTraceMapFlowFreeHint       = "flow_free_hint"
-	DecapTraceMapFlowIndex          = "flow_index"
-	DecapTraceMapFlowLedger         = "flow_ledger"
-	DecapTraceMapFlowSlots          = "flow_slots"
-	DecapTraceMapOffenders          = "offenders"
-	DecapTraceMapOverflowAll        = "overflow_all"
-	DecapTraceMapOverflowFlows      = "overflow_flows"
-	DecapTraceMapOverflowLedger     = "overflow_ledger"
-	DecapTraceMapOverflowVnis       = "overflow_vnis"
-	DecapTraceMapScratch            = "scratch"
-	DecapTraceMapVniStats           = "vni_stats"
-	DecapTraceProgDecapPeerPass     = "decap_peer_pass"
-	DecapTraceProgDecapRedirectErr  = "decap_redirect_err"
-	DecapTraceProgDecapXmit         = "decap_xmit"
-	DecapTraceVarBtfAnchorConst     = "btf_anchor_const"
-	DecapTraceVarBtfAnchorEventType = "btf_anchor_event_type"
-	DecapTraceVarBtfAnchorFlag      = "btf_anchor_flag"
-	DecapTraceVarBtfAnchorFlowDir   = "btf_anchor_flow_dir"
-	DecapTraceVarBtfAnchorFlowEvent = "btf_anchor_flow_event"
-	DecapTraceVarBtfAnchorFreeHint  = "btf_anchor_free_hint"
-	DecapTraceVarBtfAnchorReason    = "btf_anchor_reason"
-	DecapTraceVarBtfAnchorSampleHdr = "btf_anchor_sample_hdr"
-	DecapTraceVarBtfAnchorSlotState = "btf_anchor_slot_state"
-	DecapTraceVarCfgDecapMapId      = "cfg_decap_map_id"
+	DecapTraceMapAllowedSources      = "allowed_sources"
+	DecapTraceMapClock               = "clock"
+	DecapTraceMapClockCache          = "clock_cache"
+	DecapTraceMapCounters            = "counters"
+	DecapTraceMapDecapIfaces         = "decap_ifaces"
+	DecapTraceMapEvents              = "events"
+	DecapTraceMapFlowCache           = "flow_cache"
+	DecapTraceMapFlowCtl             = "flow_ctl"
+	DecapTraceMapFlowFree            = "flow_free"
+	DecapTraceMapFlowFreeHint        = "flow_free_hint"
+	DecapTraceMapFlowIndex           = "flow_index"
+	DecapTraceMapFlowLedger          = "flow_ledger"
+	DecapTraceMapFlowSlots           = "flow_slots"
+	DecapTraceMapOffenders           = "offenders"
+	DecapTraceMapOverflowAll         = "overflow_all"
+	DecapTraceMapOverflowFlows       = "overflow_flows"
+	DecapTraceMapOverflowLedger      = "overflow_ledger"
+	DecapTraceMapOverflowVnis        = "overflow_vnis"
+	DecapTraceMapScratch             = "scratch"
+	DecapTraceMapVniStats            = "vni_stats"
+	DecapTraceProgDecapPeerPass      = "decap_peer_pass"
+	DecapTraceProgDecapRedirectErr   = "decap_redirect_err"
+	DecapTraceProgDecapXmit          = "decap_xmit"
+	DecapTraceVarBtfAnchorConst      = "btf_anchor_const"
+	DecapTraceVarBtfAnchorEventType  = "btf_anchor_event_type"
+	DecapTraceVarBtfAnchorFlag       = "btf_anchor_flag"
+	DecapTraceVarBtfAnchorFlowBucket = "btf_anchor_flow_bucket"
+	DecapTraceVarBtfAnchorFlowDir    = "btf_anchor_flow_dir"
+	DecapTraceVarBtfAnchorFlowEvent  = "btf_anchor_flow_event"
+	DecapTraceVarBtfAnchorFreeHint   = "btf_anchor_free_hint"
+	DecapTraceVarBtfAnchorReason     = "btf_anchor_reason"
+	DecapTraceVarBtfAnchorSampleHdr  = "btf_anchor_sample_hdr"
+	DecapTraceVarBtfAnchorSlotState  = "btf_anchor_slot_state"
+	DecapTraceVarCfgDecapMapId       = "cfg_decap_map_id"
 )
 
 // LoadDecapTrace returns the embedded CollectionSpec for DecapTrace.
@@ -128,16 +129,17 @@ type DecapTraceMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type DecapTraceVariableSpecs struct {
-	BtfAnchorConst     *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
-	BtfAnchorEventType *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFlag      *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir   *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorFreeHint  *ebpf.VariableSpec `ebpf:"btf_anchor_free_hint"`
-	BtfAnchorReason    *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
-	CfgDecapMapId      *ebpf.VariableSpec `ebpf:"cfg_decap_map_id"`
+	BtfAnchorConst      *ebpf.VariableSpec `ebpf:"btf_anchor_const"`
+	BtfAnchorEventType  *ebpf.VariableSpec `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFlag       *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowBucket *ebpf.VariableSpec `ebpf:"btf_anchor_flow_bucket"`
+	BtfAnchorFlowDir    *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent  *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFreeHint   *ebpf.VariableSpec `ebpf:"btf_anchor_free_hint"`
+	BtfAnchorReason     *ebpf.VariableSpec `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr  *ebpf.VariableSpec `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState  *ebpf.VariableSpec `ebpf:"btf_anchor_slot_state"`
+	CfgDecapMapId       *ebpf.VariableSpec `ebpf:"cfg_decap_map_id"`
 }
 
 // DecapTraceObjects contains all objects after they have been loaded into the kernel.
@@ -211,16 +213,17 @@ func (m *DecapTraceMaps) Close() error {
 //
 // It can be passed to LoadDecapTraceObjects or ebpf.CollectionSpec.LoadAndAssign.
 type DecapTraceVariables struct {
-	BtfAnchorConst     *ebpf.Variable `ebpf:"btf_anchor_const"`
-	BtfAnchorEventType *ebpf.Variable `ebpf:"btf_anchor_event_type"`
-	BtfAnchorFlag      *ebpf.Variable `ebpf:"btf_anchor_flag"`
-	BtfAnchorFlowDir   *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
-	BtfAnchorFlowEvent *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
-	BtfAnchorFreeHint  *ebpf.Variable `ebpf:"btf_anchor_free_hint"`
-	BtfAnchorReason    *ebpf.Variable `ebpf:"btf_anchor_reason"`
-	BtfAnchorSampleHdr *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
-	BtfAnchorSlotState *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
-	CfgDecapMapId      *ebpf.Variable `ebpf:"cfg_decap_map_id"`
+	BtfAnchorConst      *ebpf.Variable `ebpf:"btf_anchor_const"`
+	BtfAnchorEventType  *ebpf.Variable `ebpf:"btf_anchor_event_type"`
+	BtfAnchorFlag       *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowBucket *ebpf.Variable `ebpf:"btf_anchor_flow_bucket"`
+	BtfAnchorFlowDir    *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
+	BtfAnchorFlowEvent  *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
+	BtfAnchorFreeHint   *ebpf.Variable `ebpf:"btf_anchor_free_hint"`
+	BtfAnchorReason     *ebpf.Variable `ebpf:"btf_anchor_reason"`
+	BtfAnchorSampleHdr  *ebpf.Variable `ebpf:"btf_anchor_sample_hdr"`
+	BtfAnchorSlotState  *ebpf.Variable `ebpf:"btf_anchor_slot_state"`
+	CfgDecapMapId       *ebpf.Variable `ebpf:"cfg_decap_map_id"`
 }
 
 // DecapTracePrograms contains all programs after they have been loaded into the kernel.

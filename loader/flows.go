@@ -11,9 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The flow table is two maps: flow_index (key -> slot number, a hash the
-// data path looks flows up in) and flow_slots (the flows themselves, an
-// mmapable array). A walk is a sequential read of the mmapped slots: no
+// The flow table is two maps: flow_index (key -> slot number, our own
+// hash table the data path looks flows up in, flowindex.go) and
+// flow_slots (the flows themselves, an mmapable array); both mmapped. A walk is a sequential read of the mmapped slots: no
 // syscall and no pointer chasing, where a batch lookup of a hash map costs
 // about half a microsecond a flow in cache misses alone.
 
@@ -41,6 +41,9 @@ func (o *Objects) mapSlots() error {
 	}
 	o.hintMem = hint
 	o.freeHint = (*VxtapFreeHint)(unsafe.Pointer(&hint[0]))
+	if o.index, err = mapIndex(o.FlowIndex, o.FlowCtl, o.table.slots); err != nil {
+		return err // Close unmaps the rest
+	}
 	return nil
 }
 
@@ -54,6 +57,10 @@ func (o *Objects) Close() error {
 	if o.hintMem != nil {
 		err = errors.Join(err, unix.Munmap(o.hintMem))
 		o.hintMem, o.freeHint = nil, nil
+	}
+	if o.index != nil {
+		err = errors.Join(err, o.index.close())
+		o.index = nil
 	}
 	return errors.Join(err, o.VxtapObjects.Close())
 }
@@ -158,14 +165,9 @@ func (o *Objects) takeOut(keys []flow.Key) (map[flow.Key]flow.Counters, []takenS
 	var firstErr error
 	for _, k := range keys {
 		bk := keyToBPF(k)
-		var idx uint32
-		err := o.FlowIndex.LookupAndDelete(&bk, &idx)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
+		idx, ok := o.index.Delete(&bk)
+		if !ok {
 			continue
-		}
-		if err != nil {
-			firstErr = fmt.Errorf("remove flow %s: %w", k, err)
-			break
 		}
 		if int(idx) < len(o.table.slots) {
 			o.dying(idx)

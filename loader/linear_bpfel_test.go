@@ -87,6 +87,7 @@ const (
 	LinearVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	LinearVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
 	LinearVarBtfAnchorFlag            = "btf_anchor_flag"
+	LinearVarBtfAnchorFlowBucket      = "btf_anchor_flow_bucket"
 	LinearVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
 	LinearVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
 	LinearVarBtfAnchorFlowMark        = "btf_anchor_flow_mark"
@@ -100,6 +101,8 @@ const (
 	LinearVarCfgDecap                 = "cfg_decap"
 	LinearVarCfgDecapFrags            = "cfg_decap_frags"
 	LinearVarCfgFilterEnabled         = "cfg_filter_enabled"
+	LinearVarCfgFlowBuckets           = "cfg_flow_buckets"
+	LinearVarCfgFlowHashKey           = "cfg_flow_hash_key"
 	LinearVarCfgFlowMax               = "cfg_flow_max"
 	LinearVarCfgGenevePort            = "cfg_geneve_port"
 	LinearVarCfgOfflineClock          = "cfg_offline_clock"
@@ -221,6 +224,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowBucket      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
@@ -234,6 +238,8 @@ type LinearVariableSpecs struct {
 	CfgDecap                 *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDecapFrags            *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
+	CfgFlowBuckets           *ebpf.VariableSpec `ebpf:"cfg_flow_buckets"`
+	CfgFlowHashKey           *ebpf.VariableSpec `ebpf:"cfg_flow_hash_key"`
 	CfgFlowMax               *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgOfflineClock          *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
@@ -370,6 +376,7 @@ type LinearVariables struct {
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowBucket      *ebpf.Variable `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
@@ -383,6 +390,8 @@ type LinearVariables struct {
 	CfgDecap                 *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDecapFrags            *ebpf.Variable `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.Variable `ebpf:"cfg_filter_enabled"`
+	CfgFlowBuckets           *ebpf.Variable `ebpf:"cfg_flow_buckets"`
+	CfgFlowHashKey           *ebpf.Variable `ebpf:"cfg_flow_hash_key"`
 	CfgFlowMax               *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgOfflineClock          *ebpf.Variable `ebpf:"cfg_offline_clock"`

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 
 	"github.com/cilium/ebpf"
@@ -74,6 +75,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("snap length %d out of range 1..%d", c.SnapLen, MaxSnapLen)
 	case c.FlowTableSize < 1:
 		return errors.New("flow table size must be at least 1")
+	case c.FlowTableSize > MaxFlowTableSize:
+		return fmt.Errorf("flow table size %d past the flow index's %d (an entry keeps the slot in 24 bits)", c.FlowTableSize, MaxFlowTableSize)
 	case c.RingBytes < uint32(unix.Getpagesize()) || c.RingBytes&(c.RingBytes-1) != 0:
 		return fmt.Errorf("ring buffer size %d is not a power of two of at least a page", c.RingBytes)
 	}
@@ -87,6 +90,7 @@ type Objects struct {
 	names  counterNames
 	clock  clockConv
 	table  *slotTable // flow_slots, mmapped
+	index  *flowIndex // flow_index, mmapped
 	// flow_free_hint, mmapped: giveBack counts its pushes there.
 	hintMem  []byte
 	freeHint *VxtapFreeHint
@@ -109,7 +113,14 @@ func Load(cfg Config) (*Objects, error) {
 	if err != nil {
 		return nil, err
 	}
+	seed, fresh, err := flowSeed(cfg.PinPath)
+	if err != nil {
+		return nil, err
+	}
+	nb := flowBuckets(cfg.FlowTableSize)
 	vars := map[string]any{
+		"cfg_flow_buckets":    nb,
+		"cfg_flow_hash_key":   flowHashKey(seed),
 		"cfg_vxlan_port":      cfg.VXLANPort,
 		"cfg_geneve_port":     cfg.GenevePort,
 		"cfg_pass_mirror":     boolU8(cfg.PassMirror),
@@ -134,9 +145,10 @@ func Load(cfg Config) (*Objects, error) {
 			return nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	for _, name := range []string{"flow_index", "flow_slots", "flow_free"} {
+	for _, name := range []string{"flow_slots", "flow_free"} {
 		spec.Maps[name].MaxEntries = cfg.FlowTableSize
 	}
+	spec.Maps["flow_index"].MaxEntries = nb
 	spec.Maps["flow_ledger"].MaxEntries = cfg.FlowTableSize
 	if cfg.OverflowSize > 0 {
 		spec.Maps["overflow_flows"].MaxEntries = 2 * cfg.OverflowSize // both halves
@@ -174,6 +186,14 @@ func Load(cfg Config) (*Objects, error) {
 		}
 		return nil, fmt.Errorf("load XDP program: %w", err)
 	}
+	if fresh {
+		// A new pin set (or none): the seed the program was loaded with
+		// goes into flow_ctl, for a restarted daemon and OpenPinned.
+		if err := o.FlowCtl.Update(uint32(VxtapVxtapConstFLOW_CTL_SEED), seed, ebpf.UpdateExist); err != nil {
+			o.Close()
+			return nil, fmt.Errorf("store flow hash seed: %w", err)
+		}
+	}
 	if err := o.mapSlots(); err != nil {
 		o.Close()
 		return nil, err
@@ -185,6 +205,28 @@ func Load(cfg Config) (*Objects, error) {
 		}
 	}
 	return o, nil
+}
+
+// flowSeed is the flow hash seed of the pin set under dir: the one its
+// flow_ctl holds, so a restarted daemon keeps the index's layout; a new
+// random one (fresh) when there are no pins yet, or none was stored (a
+// start killed between creating the pins and storing it: nothing was
+// attached, so the index is empty). An older layout's flow_ctl, whose
+// seed cannot be read, gets a new seed too; the load then refuses its
+// pins as incompatible.
+func flowSeed(dir string) (seed uint64, fresh bool, err error) {
+	if dir != "" {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "flow_ctl"), nil)
+		if err == nil {
+			err = m.Lookup(uint32(VxtapVxtapConstFLOW_CTL_SEED), &seed)
+			m.Close()
+			if err == nil && seed != 0 {
+				return seed, false, nil
+			}
+		}
+	}
+	seed, err = newFlowSeed()
+	return seed, true, err
 }
 
 func boolU8(b bool) uint8 {

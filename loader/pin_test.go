@@ -58,24 +58,30 @@ func TestPinnedMapsHaveBTF(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bpftool map dump flow_index: %v", err)
 	}
-	var entries []struct {
+	var buckets []struct {
 		Formatted struct {
-			Key   map[string]any `json:"key"`
-			Value float64        `json:"value"`
+			Value struct {
+				Lock float64   `json:"lock"`
+				Ent  []float64 `json:"ent"`
+			} `json:"value"`
 		} `json:"formatted"`
 	}
-	if err := json.Unmarshal(out, &entries); err != nil {
+	if err := json.Unmarshal(out, &buckets); err != nil {
 		t.Fatalf("bpftool output %s: %v", out, err)
 	}
-	if len(entries) != 1 {
-		t.Fatalf("want 1 flow, bpftool shows %d: %s", len(entries), out)
+	var ents []uint32
+	for _, b := range buckets {
+		for _, e := range b.Formatted.Value.Ent {
+			if e != 0 {
+				ents = append(ents, uint32(e))
+			}
+		}
 	}
-	k := entries[0].Formatted.Key
-	if k["vni"] != float64(4242) || k["sport"] != float64(3333) || k["dport"] != float64(53) || k["proto"] != float64(17) {
-		t.Errorf("key fields by name: %v", k)
+	if len(buckets) != int(flowBuckets(cfg.FlowTableSize)) || len(ents) != 1 {
+		t.Fatalf("want 1 flow in %d buckets, bpftool shows %d in %d", flowBuckets(cfg.FlowTableSize), len(ents), len(buckets))
 	}
-	// The slot the index names: counters and the key again, by name.
-	idx := uint32(entries[0].Formatted.Value)
+	// The slot the index names: counters and the key, by name.
+	idx := ents[0]&entrySlotMask - 1
 	args := []string{"-j", "map", "lookup", "pinned", filepath.Join(dir, "flow_slots"), "key"}
 	for i := 0; i < 4; i++ {
 		args = append(args, fmt.Sprint(byte(idx>>(8*i))))
@@ -99,5 +105,8 @@ func TestPinnedMapsHaveBTF(t *testing.T) {
 	v := slot.Formatted.Value
 	if v.Packets != 1 || v.State != float64(VxtapFlowSlotStateFLOW_SLOT_LIVE) || v.Key["vni"] != float64(4242) {
 		t.Errorf("slot %d by name: %s", idx, out)
+	}
+	if k := v.Key; k["sport"] != float64(3333) || k["dport"] != float64(53) || k["proto"] != float64(17) {
+		t.Errorf("key fields by name: %v", k)
 	}
 }

@@ -114,16 +114,12 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 		// LIVE before it is in the index: a kill in between leaves an
 		// orphan the next start finds, never an indexed slot no walk shows.
 		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE))
-		err := o.FlowIndex.Update(&s.Key, idx, ebpf.UpdateNoExist)
+		j, err := o.index.InsertNoExist(&s.Key, idx)
 		if err == nil {
 			rec.Republished++
 			continue
 		}
 		if !errors.Is(err, ebpf.ErrKeyExist) {
-			return rec, fmt.Errorf("recover flow slot %d: %w", idx, err)
-		}
-		var j uint32
-		if err := o.FlowIndex.Lookup(&s.Key, &j); err != nil {
 			return rec, fmt.Errorf("recover flow slot %d: %w", idx, err)
 		}
 		if j == idx || int(j) >= len(o.table.slots) {
@@ -153,45 +149,15 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 	return rec, nil
 }
 
-// indexBatch is how many flow_index entries one batch lookup returns.
-const indexBatch = 4096
-
 // publishedSlots marks, in a bitset, every slot flow_index points at:
-// batch lookups where the kernel has them, a plain iteration otherwise.
+// one read of the mapped buckets.
 func (o *Objects) publishedSlots(n int) ([]uint64, error) {
 	bits := make([]uint64, (n+63)/64)
-	mark := func(idx uint32) {
+	o.index.Range(func(idx uint32) {
 		if int(idx) < n {
 			bits[idx/64] |= 1 << (idx % 64)
 		}
-	}
-	keys := make([]VxtapFlowKey, indexBatch)
-	vals := make([]uint32, indexBatch)
-	var cursor ebpf.MapBatchCursor
-	for {
-		got, err := o.FlowIndex.BatchLookup(&cursor, keys, vals, nil)
-		for _, idx := range vals[:got] {
-			mark(idx)
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			return bits, nil
-		}
-		if errors.Is(err, ebpf.ErrNotSupported) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read flow_index: %w", err)
-		}
-	}
-	var k VxtapFlowKey
-	var idx uint32
-	it := o.FlowIndex.Iterate()
-	for it.Next(&k, &idx) {
-		mark(idx)
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("read flow_index: %w", err)
-	}
+	})
 	return bits, nil
 }
 

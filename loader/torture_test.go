@@ -278,8 +278,7 @@ func TestTortureDifferential(t *testing.T) {
 		haveSlot := false
 		if want.Reason == "flow" {
 			bk = keyToBPF(want.Key)
-			if o.FlowIndex.Lookup(&bk, &idx) == nil {
-				haveSlot = true
+			if idx, haveSlot = o.index.Lookup(&bk); haveSlot {
 				slotBefore = o.table.slots[idx].Bytes
 			}
 		}
@@ -312,7 +311,10 @@ func TestTortureDifferential(t *testing.T) {
 			}
 		}
 		if want.Reason == "flow" {
-			if !haveSlot && o.FlowIndex.Lookup(&bk, &idx) != nil {
+			if !haveSlot {
+				idx, haveSlot = o.index.Lookup(&bk)
+			}
+			if !haveSlot {
 				diffs = append(diffs, fmt.Sprintf("no flow %s in the table", want.Key))
 			} else if got := o.table.slots[idx].Bytes - slotBefore; got != want.IPLen {
 				diffs = append(diffs, fmt.Sprintf("flow %s gained %d bytes, reference %d", want.Key, got, want.IPLen))

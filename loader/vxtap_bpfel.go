@@ -250,6 +250,12 @@ type VxtapFilterV4Node struct {
 	E [256]uint32
 }
 
+type VxtapFlowBucket struct {
+	_    structs.HostLayout
+	Lock uint32
+	Ent  [15]uint32
+}
+
 type VxtapFlowCacheEntry struct {
 	_    structs.HostLayout
 	Slot uint32
@@ -448,7 +454,12 @@ const (
 	VxtapVxtapConstMIN_FRAME             VxtapVxtapConst = 14
 	VxtapVxtapConstFLOW_CTL_NEXT         VxtapVxtapConst = 0
 	VxtapVxtapConstFLOW_CTL_OVERFLOW_GEN VxtapVxtapConst = 1
-	VxtapVxtapConstFLOW_CTL_MAX          VxtapVxtapConst = 2
+	VxtapVxtapConstFLOW_CTL_SEED         VxtapVxtapConst = 2
+	VxtapVxtapConstFLOW_CTL_MAX          VxtapVxtapConst = 3
+	VxtapVxtapConstFLOW_BUCKET_ENTRIES   VxtapVxtapConst = 15
+	VxtapVxtapConstFLOW_ENTRY_SLOT_BITS  VxtapVxtapConst = 24
+	VxtapVxtapConstFLOW_INDEX_MAX_SLOTS  VxtapVxtapConst = 16777215
+	VxtapVxtapConstFLOW_HASH_KEY_WORDS   VxtapVxtapConst = 6
 	VxtapVxtapConstDECAP_DEFAULT_KEY     VxtapVxtapConst = 16777216
 	VxtapVxtapConstDECAP_MAX_TARGETS     VxtapVxtapConst = 4096
 )
@@ -481,16 +492,18 @@ const (
 	VxtapVxtapFlagFLAG_THREAT_EVENT     VxtapVxtapFlag = 12
 	VxtapVxtapFlagFLAG_RB_WAKEUP        VxtapVxtapFlag = 13
 	VxtapVxtapFlagFLAG_DECAP_FORWARDED  VxtapVxtapFlag = 14
-	VxtapVxtapFlagFLAG_RINGBUF_FULL     VxtapVxtapFlag = 15
-	VxtapVxtapFlagFLAG_DECAP_UNSELECTED VxtapVxtapFlag = 16
-	VxtapVxtapFlagFLAG_DECAP_NO_TARGET  VxtapVxtapFlag = 17
-	VxtapVxtapFlagFLAG_DECAP_JUMBO      VxtapVxtapFlag = 18
-	VxtapVxtapFlagFLAG_DECAP_FAILED     VxtapVxtapFlag = 19
-	VxtapVxtapFlagFLAG__MAX             VxtapVxtapFlag = 20
+	VxtapVxtapFlagFLAG_INDEX_FULL       VxtapVxtapFlag = 15
+	VxtapVxtapFlagFLAG_INDEX_BUSY       VxtapVxtapFlag = 16
+	VxtapVxtapFlagFLAG_RINGBUF_FULL     VxtapVxtapFlag = 17
+	VxtapVxtapFlagFLAG_DECAP_UNSELECTED VxtapVxtapFlag = 18
+	VxtapVxtapFlagFLAG_DECAP_NO_TARGET  VxtapVxtapFlag = 19
+	VxtapVxtapFlagFLAG_DECAP_JUMBO      VxtapVxtapFlag = 20
+	VxtapVxtapFlagFLAG_DECAP_FAILED     VxtapVxtapFlag = 21
+	VxtapVxtapFlagFLAG__MAX             VxtapVxtapFlag = 22
 	VxtapVxtapFlagFLAG__CLASS_SHAPE     VxtapVxtapFlag = 0
 	VxtapVxtapFlagFLAG__CLASS_EVENT     VxtapVxtapFlag = 8
-	VxtapVxtapFlagFLAG__CLASS_LOST      VxtapVxtapFlag = 15
-	VxtapVxtapFlagFLAG__CLASS_DECAP     VxtapVxtapFlag = 16
+	VxtapVxtapFlagFLAG__CLASS_LOST      VxtapVxtapFlag = 17
+	VxtapVxtapFlagFLAG__CLASS_DECAP     VxtapVxtapFlag = 18
 )
 
 type VxtapVxtapReason uint32
@@ -584,6 +597,7 @@ const (
 	VxtapVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	VxtapVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
 	VxtapVarBtfAnchorFlag            = "btf_anchor_flag"
+	VxtapVarBtfAnchorFlowBucket      = "btf_anchor_flow_bucket"
 	VxtapVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
 	VxtapVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
 	VxtapVarBtfAnchorFlowMark        = "btf_anchor_flow_mark"
@@ -596,6 +610,8 @@ const (
 	VxtapVarCfgDecap                 = "cfg_decap"
 	VxtapVarCfgDecapFrags            = "cfg_decap_frags"
 	VxtapVarCfgFilterEnabled         = "cfg_filter_enabled"
+	VxtapVarCfgFlowBuckets           = "cfg_flow_buckets"
+	VxtapVarCfgFlowHashKey           = "cfg_flow_hash_key"
 	VxtapVarCfgFlowMax               = "cfg_flow_max"
 	VxtapVarCfgGenevePort            = "cfg_geneve_port"
 	VxtapVarCfgOfflineClock          = "cfg_offline_clock"
@@ -716,6 +732,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowBucket      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.VariableSpec `ebpf:"btf_anchor_flow_mark"`
@@ -728,6 +745,8 @@ type VxtapVariableSpecs struct {
 	CfgDecap                 *ebpf.VariableSpec `ebpf:"cfg_decap"`
 	CfgDecapFrags            *ebpf.VariableSpec `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.VariableSpec `ebpf:"cfg_filter_enabled"`
+	CfgFlowBuckets           *ebpf.VariableSpec `ebpf:"cfg_flow_buckets"`
+	CfgFlowHashKey           *ebpf.VariableSpec `ebpf:"cfg_flow_hash_key"`
 	CfgFlowMax               *ebpf.VariableSpec `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.VariableSpec `ebpf:"cfg_geneve_port"`
 	CfgOfflineClock          *ebpf.VariableSpec `ebpf:"cfg_offline_clock"`
@@ -862,6 +881,7 @@ type VxtapVariables struct {
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
+	BtfAnchorFlowBucket      *ebpf.Variable `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`
 	BtfAnchorFlowMark        *ebpf.Variable `ebpf:"btf_anchor_flow_mark"`
@@ -874,6 +894,8 @@ type VxtapVariables struct {
 	CfgDecap                 *ebpf.Variable `ebpf:"cfg_decap"`
 	CfgDecapFrags            *ebpf.Variable `ebpf:"cfg_decap_frags"`
 	CfgFilterEnabled         *ebpf.Variable `ebpf:"cfg_filter_enabled"`
+	CfgFlowBuckets           *ebpf.Variable `ebpf:"cfg_flow_buckets"`
+	CfgFlowHashKey           *ebpf.Variable `ebpf:"cfg_flow_hash_key"`
 	CfgFlowMax               *ebpf.Variable `ebpf:"cfg_flow_max"`
 	CfgGenevePort            *ebpf.Variable `ebpf:"cfg_geneve_port"`
 	CfgOfflineClock          *ebpf.Variable `ebpf:"cfg_offline_clock"`

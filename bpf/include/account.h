@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include "config.h"
 #include "filter_lookup.h"
+#include "flow_index.h"
 #include "maps.h"
 #include "overflow.h"
 #include "pkt.h"
@@ -187,22 +188,6 @@ static __always_inline int sample_due(__u32 rate)
 	return 1;
 }
 
-/* flow_key_eq: two flow keys are equal, as five aligned 64-bit words and a
- * 32-bit one (struct flow_key is 44 bytes, no padding; both keys sit at
- * 8-byte aligned offsets: struct pkt and struct flow_slot start with
- * 64-bit fields and the slot's key is at offset 64). */
-static __always_inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u64 diff;
-
-	_Static_assert(sizeof(struct flow_key) == 44, "flow_key is 5 words and a half");
-	_Static_assert(__builtin_offsetof(struct flow_slot, key) % 8 == 0, "slot key 8-byte aligned");
-	diff = (x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
-	       (((const __u32 *)a)[10] ^ ((const __u32 *)b)[10]);
-	return diff == 0;
-}
-
 /* slot_add: add the packet to a live slot. Several CPUs may update one flow
  * at once: counters by atomic add, flags by atomic or (only when they add a
  * flag), the flow-end event by compare-and-swap so exactly one CPU sends it. */
@@ -264,22 +249,62 @@ static __always_inline struct flow_slot *claim_slot(__u32 *idx)
 	return bpf_map_lookup_elem(&flow_slots, idx);
 }
 
-/* new_flow: claim a slot, fill it, then publish it in flow_index. Another CPU
- * may publish the same flow first: then the slot goes back and the packet
- * joins that CPU's slot. With no slot to be had, the overflow aggregates
- * (overflow.h) take the packet. Returns the terminal reason. */
-static __noinline int new_flow(struct pkt *p, __u64 now)
+/* give_back: a claimed slot never published, so no other CPU saw it: back
+ * to flow_free, counted in the hint after the push. The queue is as big as
+ * the table, so the push cannot fail. */
+static __always_inline void give_back(struct flow_slot *s, __u32 idx)
+{
+	s->state = FLOW_SLOT_FREE;
+	if (bpf_map_push_elem(&flow_free, &idx, BPF_ANY) == 0) {
+		__u32 zero = 0;
+		struct free_hint *h = bpf_map_lookup_elem(&flow_free_hint, &zero);
+
+		if (h)
+			__sync_fetch_and_add(&h->pushed, 1);
+	}
+}
+
+/* new_flow: under the home bucket's lock (flow_index.h), look for the key
+ * again (another CPU may have inserted it since this one looked: then the
+ * packet joins that slot), else claim a slot, fill it and publish it in
+ * the home or next bucket. With the lock not to be had, both buckets full
+ * or no slot left, the overflow aggregates (overflow.h) take the packet.
+ * h is the key's flow_hash. Returns the terminal reason. */
+static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 {
 	/* From the packet, not the slot: once published, another CPU may set
 	 * the slot's end_seen and send the flow-end event itself. */
 	__u32 end = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
+	__u32 hb = flow_home(h), nb = flow_next(hb), tag = flow_tag(h), idx, e;
+	struct flow_bucket *home = bpf_map_lookup_elem(&flow_index, &hb);
+	struct flow_bucket *next = bpf_map_lookup_elem(&flow_index, &nb);
 	struct flow_slot *s;
-	__u32 idx, *other;
-	long err;
 
-	s = claim_slot(&idx);
+	if (!home || !next)
+		return overflow_add(p, now); /* not reached: both < cfg_flow_buckets */
+	if (!flow_index_lock(home)) {
+		pkt_flag(p, FLAG_INDEX_BUSY);
+		return overflow_add(p, now);
+	}
+	s = flow_bucket_find(home, tag, &p->key, &idx);
 	if (!s)
+		s = flow_bucket_find(next, tag, &p->key, &idx);
+	if (s) { /* another CPU inserted it since this one looked */
+		flow_index_unlock(home);
+		p->slot = idx + 1;
+		slot_add(s, p, now);
+		return REASON_FLOW;
+	}
+	if (!flow_bucket_has_room(home) && !flow_bucket_has_room(next)) {
+		flow_index_unlock(home);
+		pkt_flag(p, FLAG_INDEX_FULL);
+		return overflow_add(p, now);
+	}
+	s = claim_slot(&idx);
+	if (!s) {
+		flow_index_unlock(home);
 		return overflow_add(p, now); /* table full: a coarser aggregate takes it */
+	}
 	s->state = FLOW_SLOT_CLAIMED;
 	s->packets = 1;
 	s->bytes = p->ip_len;
@@ -294,56 +319,26 @@ static __noinline int new_flow(struct pkt *p, __u64 now)
 	s->marks = 0;
 	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
 	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
-	err = bpf_map_update_elem(&flow_index, &p->key, &idx, BPF_NOEXIST);
-	if (err == 0) {
-		/* Exchange, not a plain store: a fully ordered atomic, so on
-		 * weakly ordered CPUs (arm64) Go never sees LIVE before the
-		 * key and counters written above. */
-		__sync_lock_test_and_set(&s->state, FLOW_SLOT_LIVE);
-		p->slot = idx + 1;
-		emit_flow_event(p, EVENT_FLOW_START, now);
-		if (end)
-			emit_flow_event(p, EVENT_FLOW_END, now);
-		return REASON_FLOW;
-	}
-	/* Never published, so no other CPU saw it: hand it back. The queue is
-	 * as big as the table, so the push cannot fail. */
-	s->state = FLOW_SLOT_FREE;
-	if (bpf_map_push_elem(&flow_free, &idx, BPF_ANY) == 0) {
-		__u32 zero = 0;
-		struct free_hint *h = bpf_map_lookup_elem(&flow_free_hint, &zero);
-
-		if (h)
-			__sync_fetch_and_add(&h->pushed, 1);
-	}
-	if (err != -EEXIST)
+	/* The entry's compare-and-swap is fully ordered: a CPU that finds the
+	 * entry sees the slot filled above. */
+	e = (idx + 1) | tag << FLOW_ENTRY_SLOT_BITS;
+	if (!flow_bucket_publish(home, e) && !flow_bucket_publish(next, e)) {
+		/* The next bucket's own inserters took its last room meanwhile. */
+		flow_index_unlock(home);
+		give_back(s, idx);
+		pkt_flag(p, FLAG_INDEX_FULL);
 		return overflow_add(p, now);
-	other = bpf_map_lookup_elem(&flow_index, &p->key);
-	if (!other)
-		return overflow_add(p, now); /* published and removed meanwhile */
-	idx = *other; /* read once: the element may be reused for another flow */
-	s = bpf_map_lookup_elem(&flow_slots, &idx);
-	if (!s || !flow_key_eq(&s->key, &p->key))
-		return overflow_add(p, now); /* removed and reused meanwhile */
+	}
+	flow_index_unlock(home);
+	/* Exchange, not a plain store: a fully ordered atomic, so on weakly
+	 * ordered CPUs (arm64) Go never sees LIVE before the key and counters
+	 * written above. */
+	__sync_lock_test_and_set(&s->state, FLOW_SLOT_LIVE);
 	p->slot = idx + 1;
-	slot_add(s, p, now);
+	emit_flow_event(p, EVENT_FLOW_START, now);
+	if (end)
+		emit_flow_event(p, EVENT_FLOW_END, now);
 	return REASON_FLOW;
-}
-
-/* flow_cache_hash: the flow cache hash of a key: each 64-bit word of the
- * key times its own odd constant, XORed. Cheap (independent multiplies);
- * its top FLOW_CACHE_BITS pick the entry, the 32 below are the tag, and a
- * collision only costs a miss. */
-static __always_inline __u64 flow_cache_hash(const struct flow_key *k)
-{
-	const __u64 *q = (const __u64 *)k;
-	__u64 h;
-
-	_Static_assert(sizeof(struct flow_key) == 5 * 8 + 4, "flow_key is 5 words and a half");
-	h = (q[0] * 0x9E3779B97F4A7C15ULL) ^ (q[1] * 0xC2B2AE3D27D4EB4FULL) ^
-	    (q[2] * 0x165667B19E3779F9ULL) ^ (q[3] * 0xD6E8FEB86659FD93ULL) ^
-	    (q[4] * 0xFF51AFD7ED558CCDULL) ^ ((__u64)((const __u32 *)k)[10] * 0xC4CEB9FE1A85EC53ULL);
-	return h;
 }
 
 /* cached_slot: the slot the flow cache entry names, when it is still this
@@ -377,44 +372,38 @@ static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce
 }
 
 /* account: add the packet to its flow, creating the flow on first sight.
- * The per-CPU flow cache first (no hash of the 44-byte key, no call), then
- * flow_index, whose answer refills the cache. Returns the terminal reason. */
+ * One hash of the key (flow_hash) serves both: the per-CPU flow cache
+ * first (no scan, no call), then flow_index, whose answer refills the
+ * cache. p->slot names the flow's slot after. Returns the terminal reason. */
 static __always_inline int account(struct pkt *p, __u64 now)
 {
-	__u64 h = flow_cache_hash(&p->key);
+	__u64 h = flow_hash(&p->key);
 	__u32 ck = h >> (64 - FLOW_CACHE_BITS), tag = h >> (64 - FLOW_CACHE_BITS - 32);
 	struct flow_cache_entry *ce = bpf_map_lookup_elem(&flow_cache, &ck);
 	struct flow_slot *s;
-	__u32 *found, idx;
+	__u32 idx;
 	int reason;
 
 	if (ce) {
 		s = cached_slot(ce, tag, &p->key);
 		if (s) {
+			p->slot = ce->slot;
 			slot_add(s, p, now);
 			return REASON_FLOW;
 		}
 	}
-	found = bpf_map_lookup_elem(&flow_index, &p->key);
-	if (!found)
-		goto create;
-	idx = *found; /* read once: the element may be reused for another flow */
-	s = bpf_map_lookup_elem(&flow_slots, &idx);
+	s = flow_index_find(&p->key, h, &idx);
 	if (!s)
-		return overflow_add(p, now); /* not reached: flow_index holds only valid slots */
-	/* flow_index is preallocated: an element Go deletes is reused at once,
-	 * so the index read may already be another flow's. Then the slot's key
-	 * says so, and the flow is looked up again as new. */
-	if (!flow_key_eq(&s->key, &p->key))
 		goto create;
 	if (ce) {
 		ce->slot = idx + 1;
 		ce->tag = tag;
 	}
+	p->slot = idx + 1;
 	slot_add(s, p, now);
 	return REASON_FLOW;
 create:
-	reason = new_flow(p, now);
+	reason = new_flow(p, now, h);
 	if (ce && p->slot) {
 		ce->slot = p->slot;
 		ce->tag = tag;

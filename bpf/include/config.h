@@ -16,6 +16,8 @@ volatile const __u32 cfg_sample_rate = 0;        /* sample 1 in N accounted pack
 volatile const __u32 cfg_snap_len = 128;         /* bytes of inner frame per sample, <= MAX_SNAP_LEN */
 volatile const __u64 cfg_rb_wakeup_bytes = 65536;/* force a reader wakeup once this much is queued */
 volatile const __u32 cfg_flow_max = 65536;       /* max_entries of the flows map, for eviction counting */
+volatile const __u32 cfg_flow_buckets = 8739;    /* flow_index buckets: ceil(cfg_flow_max * 2 / FLOW_BUCKET_ENTRIES), set from Go */
+volatile const __u64 cfg_flow_hash_key[6] = {1, 2, 3, 4, 5, 6}; /* flow hash key (FLOW_HASH_KEY_WORDS), expanded by Go from the pinned seed */
 volatile const __u8 cfg_source_check = 0;        /* 1: only outer sources in allowed_sources are trusted */
 volatile const __u8 cfg_threat_enabled = 0;      /* 1: check accounted copies against the threats trie (detect.h) */
 volatile const __u8 cfg_decap = 0;               /* 1: redirect accepted copies' inner frames to decap_ports (redirect.h) */

@@ -44,15 +44,16 @@ static __always_inline __u32 threat_list_of(__u8 family, const __u8 *addr)
 
 /* threat_first_hit: marks the packet's flow as hit; 1 when this CPU set
  * the mark (so exactly one event per flow), 0 when it was already set.
- * A flow removed meanwhile has no slot to mark: the hit is sent. */
+ * The slot is the one account() added the packet to (p->slot): Go frees
+ * it only a grace period after taking it out, so it is still this flow's. */
 static __always_inline int threat_first_hit(struct pkt *p)
 {
-	__u32 *idx = bpf_map_lookup_elem(&flow_index, &p->key);
+	__u32 idx = p->slot - 1;
 	struct flow_slot *s;
 
-	if (!idx)
+	if (!p->slot)
 		return 1;
-	s = bpf_map_lookup_elem(&flow_slots, idx);
+	s = bpf_map_lookup_elem(&flow_slots, &idx);
 	if (!s || !flow_key_eq(&s->key, &p->key))
 		return 1;
 	if (s->marks & FLOW_MARK_THREAT)

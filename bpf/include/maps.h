@@ -9,18 +9,21 @@
 #include "consts.h"
 #include "vxtap_shared.h"
 
-/* One-way inner flows: flow key -> index of its slot in flow_slots. Plain
- * hash, no LRU: Go removes idle flows (it must read their last counts
- * anyway), and a full table refuses new flows, counted. Size set from Go. */
+/* One-way inner flows: flow key -> index of its slot in flow_slots, an
+ * open-addressed table of our own (flow_index.h) in cache-line buckets,
+ * mmapped by Go, which removes flows from it without a syscall. No LRU: Go
+ * removes idle flows (it must read their last counts anyway), and a full
+ * table refuses new flows, counted. Buckets set from Go (cfg_flow_buckets). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct flow_key);
-	__type(value, __u32);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8739);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct flow_bucket);
 } flow_index SEC(".maps");
 
-/* The flows' counters, one slot each, mmapped by Go. Size set from Go (same
- * as flow_index). */
+/* The flows' counters, one slot each, mmapped by Go. Size set from Go
+ * (cfg_flow_max). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 65536);
@@ -203,6 +206,7 @@ const enum vxtap_flag *btf_anchor_flag __attribute__((unused));
 const enum vxtap_reason *btf_anchor_reason __attribute__((unused));
 const enum flow_slot_state *btf_anchor_slot_state __attribute__((unused));
 const struct free_hint *btf_anchor_free_hint __attribute__((unused));
+const struct flow_bucket *btf_anchor_flow_bucket __attribute__((unused));
 const enum flow_dir *btf_anchor_flow_dir __attribute__((unused));
 const enum vxtap_const *btf_anchor_const __attribute__((unused));
 

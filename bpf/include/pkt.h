@@ -18,7 +18,7 @@ struct pkt {
 	__u32 sample_rule;    /* filter rule asking for a sample of this packet, 0 = none */
 	__u32 snap_len;       /* sample bytes for this packet's filter session, 0 = cfg_snap_len */
 	__u32 rule;           /* RuleNumber of the filter rule that accepted the packet, 0 = none */
-	__u32 slot;           /* flow_slots index + 1 of the flow new_flow added the packet to, 0 = none */
+	__u32 slot;           /* flow_slots index + 1 of the flow account() added the packet to, 0 = none */
 	__u8 outer_family;    /* 4 or 6 */
 	__u8 tcp_flags;       /* flags byte of an inner TCP header, else 0 */
 	__u8 mirror;          /* 1 once the frame is known to be mirror traffic */

@@ -73,6 +73,8 @@ enum vxtap_flag {
 	FLAG_THREAT_EVENT,  /* threat-hit event emitted (a flow's first hit) */
 	FLAG_RB_WAKEUP,     /* reader woken because the ring passed its fill threshold */
 	FLAG_DECAP_FORWARDED, /* --decap-to: inner frame handed to the redirect (delivered = this minus the decap_failed the target refused) */
+	FLAG_INDEX_FULL,    /* a new flow's home and next flow_index buckets were full: the copy went to the overflow aggregates */
+	FLAG_INDEX_BUSY,    /* a new flow's home bucket stayed locked: the copy went to the overflow aggregates */
 	/* lost: a record userspace will never see */
 	FLAG_RINGBUF_FULL,  /* a ring buffer reserve/output failed: record lost */
 	/* decap: an accounted copy the decapsulated feed (--decap-to) did not deliver */
@@ -94,7 +96,12 @@ enum vxtap_const {
 	MIN_FRAME = 14,            /* shortest frame BPF_PROG_TEST_RUN runs XDP on: an Ethernet header */
 	FLOW_CTL_NEXT = 0,         /* flow_ctl index: next never-used flow slot (may pass the table size) */
 	FLOW_CTL_OVERFLOW_GEN = 1, /* flow_ctl index: overflow half (bit 0) the data path adds to */
-	FLOW_CTL_MAX = 2,          /* entries in flow_ctl */
+	FLOW_CTL_SEED = 2,         /* flow_ctl index: the flow hash seed, random, set by Go when the pins are created */
+	FLOW_CTL_MAX = 3,          /* entries in flow_ctl */
+	FLOW_BUCKET_ENTRIES = 15,  /* entries in one flow_index bucket (64 bytes with its lock) */
+	FLOW_ENTRY_SLOT_BITS = 24, /* low bits of a flow_index entry: slot index + 1; the 8 above are the tag */
+	FLOW_INDEX_MAX_SLOTS = (1 << 24) - 1, /* largest flow table: slot index + 1 fits FLOW_ENTRY_SLOT_BITS */
+	FLOW_HASH_KEY_WORDS = 6,   /* 64-bit words of the flow hash key (cfg_flow_hash_key), from the seed */
 	DECAP_DEFAULT_KEY = 1 << 24, /* decap_ports key of the interface for VNIs without their own (no 24-bit VNI) */
 	DECAP_MAX_TARGETS = 4096,  /* decap_ports entries: the default plus one per VNI */
 };
@@ -105,6 +112,15 @@ enum vxtap_const {
 struct free_hint {
 	__u64 pushed; /* slots pushed to flow_free, counted after each push (Go and BPF) */
 	__u64 popped; /* slots popped from flow_free, counted after each pop (BPF) */
+};
+
+/* One bucket of flow_index (flow_index.h): a lock and FLOW_BUCKET_ENTRIES
+ * entries, 64 bytes, one cache line. A flow's entry sits in its home bucket
+ * or the next one. Go maps the array and removes, inserts and reads
+ * entries with the same atomics. */
+struct flow_bucket {
+	__u32 lock;    /* 0 free, 1 held by an inserter (BPF or Go): taken by compare-and-swap, released by exchange */
+	__u32 ent[15]; /* 0 empty, else (slot index + 1) | tag << FLOW_ENTRY_SLOT_BITS; set by compare-and-swap */
 };
 
 /* Ring buffer record types (first field of every record). */

@@ -41,9 +41,11 @@ func ifaceExists(name string) error {
 	return nil
 }
 
-// maxFlowTableSize bounds --flow-table-size: at ~380 B of locked memory
-// per entry, 1<<28 entries is ~100 GB, beyond any appliance.
-const maxFlowTableSize = 1 << 28
+// maxFlowTableSize bounds --flow-table-size: a flow index entry keeps its
+// slot number (plus one) in 24 bits beside an 8-bit tag of the hash, so
+// 1<<24 - 1 flows; at ~300 B of locked memory per flow that is ~5 GB, past
+// what one appliance's NIC queues fill within an idle timeout.
+const maxFlowTableSize = uint64(loader.MaxFlowTableSize)
 
 // uintFlag range-checks an integer flag before it is narrowed: a value
 // past the target type must be refused, not wrap (4294967296 once became

@@ -77,6 +77,7 @@ func TestIntegerFlagsRangeChecked(t *testing.T) {
 	for _, args := range [][]string{
 		{"analyze", "--flow-table-size", "4294967296", "x.pcap"},
 		{"run", "--iface", "none0", "--flow-table-size", "4294967296"},
+		{"run", "--iface", "none0", "--flow-table-size", "16777216"}, // past the flow index's 24-bit slots
 		{"run", "--iface", "none0", "--sample-rate", "4294967296"},
 		{"run", "--iface", "none0", "--snap-len", "0"},
 	} {

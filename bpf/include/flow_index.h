@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* The flow index: flow key -> slot, an open-addressed table of our own in
+ * flow_index (an mmapable array of 64-byte struct flow_bucket). A key's
+ * entry sits in its home bucket or the next one (wrapping): 30 entries;
+ * with both full, a new flow goes to the overflow aggregates, counted.
+ * An entry is (slot + 1) | tag << 24, the tag 8 more bits of the key's hash,
+ * so a scan reads a slot only when the tag matches.
+ *
+ * Who writes what: an insert (here, or Go's republish) holds the home
+ * bucket's lock, rescans both buckets for the key, and publishes by
+ * compare-and-swap of an empty entry (the next bucket's own lock holders
+ * may write there too). Removal (Go only) swaps an entry to 0 without the
+ * lock: it only makes the key absent. Lookups take no lock. So a key is
+ * inserted only under its home bucket's lock, after a rescan: never twice.
+ *
+ * The hash is seeded (the pinned flow_ctl[FLOW_CTL_SEED], expanded by Go
+ * into cfg_flow_hash_key), so inner 5-tuples an attacker picks cannot be
+ * aimed at one bucket. loader/flowindex.go is its Go twin. */
+#ifndef VXTAP_FLOW_INDEX_H
+#define VXTAP_FLOW_INDEX_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "config.h"
+#include "maps.h"
+
+#define FLOW_ENTRY_SLOT_MASK ((1U << FLOW_ENTRY_SLOT_BITS) - 1) /* slot index + 1 of an entry */
+#define FLOW_LOCK_SPINS 1024 /* tries of a held bucket lock before the packet goes to the overflow, see flow_index_lock */
+
+/* flow_key_eq: two flow keys are equal, as five aligned 64-bit words and a
+ * 32-bit one (struct flow_key is 44 bytes, no padding; both keys sit at
+ * 8-byte aligned offsets: struct pkt and struct flow_slot start with
+ * 64-bit fields and the slot's key is at offset 64). */
+static __always_inline int flow_key_eq(const struct flow_key *a, const struct flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 diff;
+
+	_Static_assert(sizeof(struct flow_key) == 44, "flow_key is 5 words and a half");
+	_Static_assert(__builtin_offsetof(struct flow_slot, key) % 8 == 0, "slot key 8-byte aligned");
+	diff = (x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]) |
+	       (((const __u32 *)a)[10] ^ ((const __u32 *)b)[10]);
+	return diff == 0;
+}
+
+/* nh_word: one NH term: the two 32-bit halves of a key word, each plus its
+ * half of the hash key (mod 2^32), multiplied into 64 bits. */
+static __always_inline __u64 nh_word(__u64 w, __u64 k)
+{
+	return (__u64)(__u32)((__u32)w + (__u32)k) * (__u64)(__u32)((__u32)(w >> 32) + (__u32)(k >> 32));
+}
+
+/* flow_hash: the one 64-bit hash of a key, for the flow cache (its top
+ * bits) and the flow index (bucket and tag). NH over the key's eleven
+ * 32-bit words with the secret cfg_flow_hash_key (two keys differing
+ * anywhere collide in all 64 bits with probability about 2^-32 over the
+ * seed), then a multiply-xorshift finisher so every output bit depends on
+ * every input bit (NH alone leaves its top bits to the high words). Six
+ * independent multiplies and one more. */
+static __always_inline __u64 flow_hash(const struct flow_key *k)
+{
+	const __u64 *q = (const __u64 *)k;
+	__u64 h;
+
+	_Static_assert(sizeof(struct flow_key) == 5 * 8 + 4, "flow_key is 5 words and a half");
+	h = nh_word(q[0], cfg_flow_hash_key[0]) + nh_word(q[1], cfg_flow_hash_key[1]) +
+	    nh_word(q[2], cfg_flow_hash_key[2]) + nh_word(q[3], cfg_flow_hash_key[3]) +
+	    nh_word(q[4], cfg_flow_hash_key[4]) + nh_word(((const __u32 *)k)[10], cfg_flow_hash_key[5]);
+	h ^= h >> 32;
+	h *= 0x9E3779B97F4A7C15ULL; /* odd: a bijection */
+	h ^= h >> 29;
+	return h;
+}
+
+/* flow_home: the key's home bucket: the hash's top 32 bits scaled to
+ * cfg_flow_buckets (multiply-shift: no power of two needed). */
+static __always_inline __u32 flow_home(__u64 h)
+{
+	return ((h >> 32) * (__u64)cfg_flow_buckets) >> 32;
+}
+
+/* flow_tag: the 8 hash bits an entry keeps beside its slot (bits 24..31:
+ * not the ones flow_home uses). */
+static __always_inline __u32 flow_tag(__u64 h)
+{
+	return (__u32)(h >> 24) & 0xff;
+}
+
+/* flow_next: the bucket after b, wrapping. */
+static __always_inline __u32 flow_next(__u32 b)
+{
+	return b + 1 >= cfg_flow_buckets ? 0 : b + 1;
+}
+
+/* flow_bucket_find: the slot of key among bucket b's entries, with its
+ * index in *idx; NULL when none holds it. An entry read just before Go
+ * removed it still names the flow's slot: Go reads the slot for good only
+ * after a grace period, which waits for this run. A slot freed and reused
+ * meanwhile holds another key, which the compare rejects. */
+static __always_inline struct flow_slot *flow_bucket_find(struct flow_bucket *b, __u32 tag,
+							   const struct flow_key *key, __u32 *idx)
+{
+	struct flow_slot *s;
+	__u32 e, j;
+
+	/* Bounded by FLOW_BUCKET_ENTRIES: one test per entry, unrolled. */
+#pragma unroll
+	for (int i = 0; i < FLOW_BUCKET_ENTRIES; i++) {
+		e = *(volatile __u32 *)&b->ent[i];
+		if (!e || e >> FLOW_ENTRY_SLOT_BITS != tag)
+			continue;
+		j = (e & FLOW_ENTRY_SLOT_MASK) - 1;
+		s = bpf_map_lookup_elem(&flow_slots, &j);
+		if (s && flow_key_eq(&s->key, key)) {
+			*idx = j;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+/* flow_index_find: the slot of key (hash h) in flow_index, NULL when
+ * absent: the home bucket, then the next (a removal leaves holes, so a
+ * home bucket with room says nothing about the next one). */
+static __always_inline struct flow_slot *flow_index_find(const struct flow_key *key, __u64 h, __u32 *idx)
+{
+	__u32 hb = flow_home(h), nb = flow_next(hb), tag = flow_tag(h);
+	struct flow_bucket *b = bpf_map_lookup_elem(&flow_index, &hb);
+	struct flow_slot *s;
+
+	if (!b)
+		return NULL; /* not reached: hb < cfg_flow_buckets, the array's size */
+	s = flow_bucket_find(b, tag, key, idx);
+	if (s)
+		return s;
+	b = bpf_map_lookup_elem(&flow_index, &nb);
+	if (!b)
+		return NULL;
+	return flow_bucket_find(b, tag, key, idx);
+}
+
+/* flow_lock_wait: what the spin on a held lock works on (bpf_loop's context). */
+struct flow_lock_wait {
+	struct flow_bucket *b; /* the bucket whose lock is wanted */
+	int taken;             /* 1 once this CPU took it */
+};
+
+/* flow_lock_try: one read of the lock word, and a compare-and-swap when it
+ * looks free. bpf_loop callback: 1 stops the loop. */
+static long flow_lock_try(__u64 i, void *ctx)
+{
+	struct flow_lock_wait *w = ctx;
+	struct flow_bucket *b = w->b;
+
+	if (*(volatile __u32 *)&b->lock == 0 && __sync_val_compare_and_swap(&b->lock, 0, 1) == 0) {
+		w->taken = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* flow_index_lock: take bucket b's lock: one compare-and-swap, and when
+ * another holds it, up to FLOW_LOCK_SPINS more tries in bpf_loop (one
+ * callback the verifier checks once, where an open loop is walked once
+ * per try). Bounded: a holder's critical section (a rescan, a slot
+ * claimed and filled, an entry swapped in) is a few cache misses, well
+ * under the spins' 4.4 µs (measured); an open loop of 256 reads (about
+ * 0.3 µs) lost the race to a busy holder on 7% of contended keys. A lock held longer than that has a holder that
+ * was preempted (Go's republish) or killed (Go, before it takes the lock
+ * over): waiting for it would stall the NIC queue, so the caller sends the
+ * packet to the overflow aggregates, counted and exact. Returns 1 when
+ * taken. */
+static __always_inline int flow_index_lock(struct flow_bucket *b)
+{
+	struct flow_lock_wait w = { .b = b };
+
+	if (__sync_val_compare_and_swap(&b->lock, 0, 1) == 0)
+		return 1;
+	bpf_loop(FLOW_LOCK_SPINS, flow_lock_try, &w, 0);
+	return w.taken;
+}
+
+/* flow_index_unlock: an exchange, fully ordered, so every CPU (arm64
+ * included) sees the entry published under the lock before the unlock. */
+static __always_inline void flow_index_unlock(struct flow_bucket *b)
+{
+	__sync_lock_test_and_set(&b->lock, 0);
+}
+
+/* flow_bucket_has_room: bucket b has an empty entry now (another inserter
+ * may still take it before us: flow_bucket_publish says for sure). */
+static __always_inline int flow_bucket_has_room(struct flow_bucket *b)
+{
+	/* Bounded by FLOW_BUCKET_ENTRIES: one test per entry, unrolled. */
+#pragma unroll
+	for (int i = 0; i < FLOW_BUCKET_ENTRIES; i++)
+		if (*(volatile __u32 *)&b->ent[i] == 0)
+			return 1;
+	return 0;
+}
+
+/* flow_bucket_publish: entry e into the first empty entry of b, by
+ * compare-and-swap (the lock holder of the bucket before b writes b's
+ * entries too). Returns 1 when placed. */
+static __always_inline int flow_bucket_publish(struct flow_bucket *b, __u32 e)
+{
+	/* Bounded by FLOW_BUCKET_ENTRIES: one try per entry, unrolled. */
+#pragma unroll
+	for (int i = 0; i < FLOW_BUCKET_ENTRIES; i++)
+		if (*(volatile __u32 *)&b->ent[i] == 0 && __sync_val_compare_and_swap(&b->ent[i], 0, e) == 0)
+			return 1;
+	return 0;
+}
+
+#endif /* VXTAP_FLOW_INDEX_H */

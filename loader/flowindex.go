@@ -1,0 +1,252 @@
+package loader
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// The flow index (bpf/include/flow_index.h) is flow_index, an mmapable
+// array of 64-byte buckets: a lock word and 15 entries, each 0 or
+// (slot + 1) | tag << 24. A key's entry sits in its home bucket or the
+// next one. This file is its Go side: the same hash, bucket and tag (the
+// reference the tests compare the kernel with), and the removal, insert
+// and scans Go does over the mapped buckets with the data path's atomics.
+// Nothing else in Go knows the layout.
+
+const (
+	bucketEntries = int(VxtapVxtapConstFLOW_BUCKET_ENTRIES)
+	entrySlotBits = uint32(VxtapVxtapConstFLOW_ENTRY_SLOT_BITS)
+	entrySlotMask = uint32(1)<<entrySlotBits - 1
+	// MaxFlowTableSize is the largest flow table: an entry keeps slot + 1
+	// in 24 bits beside its 8-bit tag.
+	MaxFlowTableSize = uint32(VxtapVxtapConstFLOW_INDEX_MAX_SLOTS)
+	hashKeyWords     = int(VxtapVxtapConstFLOW_HASH_KEY_WORDS)
+)
+
+// flowBuckets is how many buckets a table of slots flows gets: at most
+// half the entries used when the table is full, so a home bucket and the
+// next rarely both fill up.
+func flowBuckets(slots uint32) uint32 {
+	return uint32((uint64(slots)*2 + uint64(bucketEntries) - 1) / uint64(bucketEntries))
+}
+
+// flowHashKey expands the pinned 64-bit seed into the hash key the program
+// gets as cfg_flow_hash_key (splitmix64: every word differs and depends
+// on all of the seed).
+func flowHashKey(seed uint64) [hashKeyWords]uint64 {
+	var k [hashKeyWords]uint64
+	for i := range k {
+		seed += 0x9E3779B97F4A7C15
+		z := seed
+		z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+		z = (z ^ z>>27) * 0x94D049BB133111EB
+		k[i] = z ^ z>>31
+	}
+	return k
+}
+
+// newFlowSeed is a random seed for a new pin set (never 0, which a
+// flow_ctl not yet written holds).
+func newFlowSeed() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("flow hash seed: %w", err)
+		}
+		if s := binary.LittleEndian.Uint64(b[:]); s != 0 {
+			return s, nil
+		}
+	}
+}
+
+// nhWord is flow_index.h's nh_word: the two 32-bit halves of a key word,
+// each plus its half of the hash key, multiplied.
+func nhWord(w, k uint64) uint64 {
+	return uint64(uint32(w)+uint32(k)) * uint64(uint32(w>>32)+uint32(k>>32))
+}
+
+// flowHash is flow_index.h's flow_hash: NH over the key's words (as the
+// program loads them: the host's byte order) with the hash key, then a
+// multiply-xorshift finisher.
+func flowHash(k *VxtapFlowKey, hk *[hashKeyWords]uint64) uint64 {
+	b := (*[44]byte)(unsafe.Pointer(k))
+	ne := binary.NativeEndian
+	h := nhWord(ne.Uint64(b[0:]), hk[0]) + nhWord(ne.Uint64(b[8:]), hk[1]) +
+		nhWord(ne.Uint64(b[16:]), hk[2]) + nhWord(ne.Uint64(b[24:]), hk[3]) +
+		nhWord(ne.Uint64(b[32:]), hk[4]) + nhWord(uint64(ne.Uint32(b[40:])), hk[5])
+	h ^= h >> 32
+	h *= 0x9E3779B97F4A7C15
+	h ^= h >> 29
+	return h
+}
+
+// flowHome is flow_home: the top 32 bits of the hash scaled to n buckets.
+func flowHome(h uint64, n uint32) uint32 { return uint32((h >> 32) * uint64(n) >> 32) }
+
+// flowTag is flow_tag: hash bits 24..31.
+func flowTag(h uint64) uint32 { return uint32(h>>24) & 0xff }
+
+// flowIndex is flow_index mapped into this process.
+type flowIndex struct {
+	mem     []byte
+	buckets []VxtapFlowBucket
+	key     [hashKeyWords]uint64
+	slots   []VxtapFlowSlot // flow_slots, to compare keys
+}
+
+// errIndexFull: the key's home and next bucket have no empty entry.
+var errIndexFull = errors.New("flow index: the key's buckets are full")
+
+// errOtherLayout: pinned maps of a vxtap version with another flow index.
+var errOtherLayout = errors.New("maps pinned by another vxtap version (detach with that version first, or vxtap detach --force)")
+
+// mapIndex maps flow_index and takes the hash key from the seed in
+// flow_ctl. Pins of a version with the kernel hash as flow_index (or a
+// flow_ctl without the seed) are refused, saying so.
+func mapIndex(m, ctl *ebpf.Map, slots []VxtapFlowSlot) (*flowIndex, error) {
+	if m.Type() != ebpf.Array || m.ValueSize() != uint32(unsafe.Sizeof(VxtapFlowBucket{})) || m.Flags()&unix.BPF_F_MMAPABLE == 0 {
+		return nil, fmt.Errorf("flow_index is a %s of %d-byte values, not this version's bucket array: %w", m.Type(), m.ValueSize(), errOtherLayout)
+	}
+	if ctl.MaxEntries() < uint32(VxtapVxtapConstFLOW_CTL_MAX) {
+		return nil, fmt.Errorf("flow_ctl has %d entries, not %d: %w", ctl.MaxEntries(), VxtapVxtapConstFLOW_CTL_MAX, errOtherLayout)
+	}
+	var seed uint64
+	if err := ctl.Lookup(uint32(VxtapVxtapConstFLOW_CTL_SEED), &seed); err != nil {
+		return nil, fmt.Errorf("read flow hash seed: %w", err)
+	}
+	n := int(m.MaxEntries())
+	size := n * int(unsafe.Sizeof(VxtapFlowBucket{}))
+	page := unix.Getpagesize()
+	size = (size + page - 1) / page * page
+	mem, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap flow_index: %w", err)
+	}
+	return &flowIndex{
+		mem:     mem,
+		buckets: unsafe.Slice((*VxtapFlowBucket)(unsafe.Pointer(&mem[0])), n),
+		key:     flowHashKey(seed),
+		slots:   slots,
+	}, nil
+}
+
+func (x *flowIndex) close() error { return unix.Munmap(x.mem) }
+
+// place is where a key's entries may sit: its home bucket, the next, and
+// the tag its entries carry.
+func (x *flowIndex) place(k *VxtapFlowKey) (home, next *VxtapFlowBucket, tag uint32) {
+	n := uint32(len(x.buckets))
+	h := flowHash(k, &x.key)
+	hb := flowHome(h, n)
+	nb := hb + 1
+	if nb >= n {
+		nb = 0
+	}
+	return &x.buckets[hb], &x.buckets[nb], flowTag(h)
+}
+
+// find is the entry of k among the two buckets, its value and its slot.
+func (x *flowIndex) find(k *VxtapFlowKey, home, next *VxtapFlowBucket, tag uint32) (*uint32, uint32, uint32, bool) {
+	for _, b := range [2]*VxtapFlowBucket{home, next} {
+		for i := range b.Ent {
+			e := atomic.LoadUint32(&b.Ent[i])
+			if e == 0 || e>>entrySlotBits != tag {
+				continue
+			}
+			j := e&entrySlotMask - 1
+			if int(j) < len(x.slots) && x.slots[j].Key == *k {
+				return &b.Ent[i], e, j, true
+			}
+		}
+	}
+	return nil, 0, 0, false
+}
+
+// Lookup is the slot of k, if the index holds it.
+func (x *flowIndex) Lookup(k *VxtapFlowKey) (uint32, bool) {
+	home, next, tag := x.place(k)
+	_, _, j, ok := x.find(k, home, next, tag)
+	return j, ok
+}
+
+// Delete takes k out of the index and says which slot it named. No lock:
+// a removal only makes the key absent, and an insert rescans under the
+// lock after taking it. Only one Go process writes the index (the
+// daemon's lock), so the entry found is not swapped by anyone else but
+// the data path's inserts, which write only empty entries.
+func (x *flowIndex) Delete(k *VxtapFlowKey) (uint32, bool) {
+	home, next, tag := x.place(k)
+	p, e, j, ok := x.find(k, home, next, tag)
+	if !ok || !atomic.CompareAndSwapUint32(p, e, 0) {
+		return 0, false
+	}
+	return j, true
+}
+
+// staleLock is how long Go waits for a bucket lock before it takes it as
+// left by a daemon killed while holding it: the data path holds one for
+// well under a microsecond, without preemption (XDP runs in softirq).
+const staleLock = 100 * time.Millisecond
+
+// lock takes bucket b's lock as the data path does (compare-and-swap),
+// yielding while another holds it.
+func lockBucket(b *VxtapFlowBucket) {
+	start := time.Now()
+	for spins := 0; !atomic.CompareAndSwapUint32(&b.Lock, 0, 1); spins++ {
+		if spins%64 == 63 && time.Since(start) > staleLock {
+			return // a killed holder's: ours now, released below
+		}
+		runtime.Gosched()
+	}
+}
+
+// unlockBucket releases b's lock with an exchange (fully ordered, as the
+// data path's).
+func unlockBucket(b *VxtapFlowBucket) { atomic.SwapUint32(&b.Lock, 0) }
+
+// InsertNoExist puts k -> slot idx in the index unless k is there already:
+// then ebpf.ErrKeyExist (and the slot it names in existing). Under the
+// home bucket's lock, as the data path inserts, so neither can add the
+// key beside the other.
+func (x *flowIndex) InsertNoExist(k *VxtapFlowKey, idx uint32) (existing uint32, err error) {
+	if idx >= entrySlotMask {
+		return 0, fmt.Errorf("flow slot %d past the index's %d", idx, entrySlotMask)
+	}
+	home, next, tag := x.place(k)
+	lockBucket(home)
+	defer unlockBucket(home)
+	if _, _, j, ok := x.find(k, home, next, tag); ok {
+		return j, ebpf.ErrKeyExist
+	}
+	e := (idx + 1) | tag<<entrySlotBits
+	for _, b := range [2]*VxtapFlowBucket{home, next} {
+		for i := range b.Ent {
+			if atomic.LoadUint32(&b.Ent[i]) == 0 && atomic.CompareAndSwapUint32(&b.Ent[i], 0, e) {
+				return 0, nil
+			}
+		}
+	}
+	return 0, errIndexFull
+}
+
+// Range calls fn with the slot of every entry, bucket by bucket (one
+// sequential read of the mapped array).
+func (x *flowIndex) Range(fn func(slot uint32)) {
+	for bi := range x.buckets {
+		b := &x.buckets[bi]
+		for i := range b.Ent {
+			if e := atomic.LoadUint32(&b.Ent[i]); e != 0 {
+				fn(e&entrySlotMask - 1)
+			}
+		}
+	}
+}
