@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"sync/atomic"
-	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -192,19 +191,19 @@ func (x *flowIndex) Delete(k *VxtapFlowKey) (uint32, bool) {
 	return j, true
 }
 
-// staleLock is how long Go waits for a bucket lock before it takes it as
-// left by a daemon killed while holding it: the data path holds one for
-// well under a microsecond, without preemption (XDP runs in softirq).
-const staleLock = 100 * time.Millisecond
+// goLockHeld is the lock word while Go holds a bucket (the data path
+// writes 1; any non-zero value is held for both). Only a daemon killed
+// while holding one leaves it behind, so RecoverSlots, which runs before
+// this daemon inserts anything, releases every bucket that holds it.
+const goLockHeld = 2
 
 // lock takes bucket b's lock as the data path does (compare-and-swap),
 // yielding while another holds it.
 func lockBucket(b *VxtapFlowBucket) {
-	start := time.Now()
-	for spins := 0; !atomic.CompareAndSwapUint32(&b.Lock, 0, 1); spins++ {
-		if spins%64 == 63 && time.Since(start) > staleLock {
-			return // a killed holder's: ours now, released below
-		}
+	// Not bounded: the data path holds a lock for well under a
+	// microsecond (XDP runs to completion in softirq), and the locks a
+	// killed daemon left were released by RecoverSlots before any insert.
+	for !atomic.CompareAndSwapUint32(&b.Lock, 0, goLockHeld) {
 		runtime.Gosched()
 	}
 }
@@ -236,6 +235,20 @@ func (x *flowIndex) InsertNoExist(k *VxtapFlowKey, idx uint32) (existing uint32,
 		}
 	}
 	return 0, errIndexFull
+}
+
+// releaseStaleLocks releases every bucket a killed daemon left locked
+// (goLockHeld; the one daemon of a table calls it before it locks any)
+// and says how many. A data-path lock (1) is left alone: it is released
+// within microseconds by the run that holds it.
+func (x *flowIndex) releaseStaleLocks() int {
+	n := 0
+	for bi := range x.buckets {
+		if atomic.CompareAndSwapUint32(&x.buckets[bi].Lock, goLockHeld, 0) {
+			n++
+		}
+	}
+	return n
 }
 
 // Range calls fn with the slot of every entry, bucket by bucket (one

@@ -542,3 +542,39 @@ func TestFlowIndexRemoveReinsert(t *testing.T) {
 	}
 	t.Logf("republished %d, merged %d, overflow %d", recovered.Republished, recovered.Merged, over)
 }
+
+// TestStaleGoLockClearedOnRecover: a daemon killed while its republish
+// held a bucket lock leaves the lock taken in the pinned index; the next
+// daemon's RecoverSlots (run at every start) releases it, so new flows
+// homed there get slots again instead of going to the overflow for good.
+// A lock the data path holds (1) is never taken for stale.
+func TestStaleGoLockClearedOnRecover(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	o := loadTable(t, 256)
+	const b = 9
+	fresh := homedAt(o, b, 1, 1)[0]
+	atomic.StoreUint32(&o.index.buckets[b].Lock, goLockHeld) // as a SIGKILL inside InsertNoExist leaves it
+	atomic.StoreUint32(&o.index.buckets[b+1].Lock, 1)        // a data-path holder, mid-insert
+	rec, err := o.RecoverSlots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := atomic.LoadUint32(&o.index.buckets[b].Lock); got != 0 || rec.StaleLocks != 1 {
+		t.Fatalf("after RecoverSlots the stale lock is %d (released %d), want 0 (1)", got, rec.StaleLocks)
+	}
+	if got := atomic.LoadUint32(&o.index.buckets[b+1].Lock); got != 1 {
+		t.Fatalf("RecoverSlots released a data-path lock (%d)", got)
+	}
+	atomic.StoreUint32(&o.index.buckets[b+1].Lock, 0)
+	sendUDP(t, o, fresh, 3)
+	if f := flagPackets(t, o, "index_busy"); f != 0 {
+		t.Fatalf("%d copies found the recovered bucket busy", f)
+	}
+	got := map[flow.Key]uint64{}
+	if err := o.Walk(func(k flow.Key, c flow.Counters) { got[k] = c.Packets }); err != nil {
+		t.Fatal(err)
+	}
+	if k := flowKey(7, in4a, in4b, 17, fresh, 53); got[k] != 3 {
+		t.Fatalf("the new flow has %d packets in its slot, want 3", got[k])
+	}
+}

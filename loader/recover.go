@@ -14,6 +14,7 @@ type Recovered struct {
 	Republished int // live slots put back in flow_index: their flow was missing there
 	Merged      int // live slots added into the slot flow_index names for their flow, then freed
 	Freed       int // RECORDED slots freed, their ledger entries forgotten
+	StaleLocks  int // flow index buckets a killed daemon left locked, released
 }
 
 // RecoverSlots repairs what a daemon killed inside Remove can leave behind:
@@ -32,6 +33,8 @@ type Recovered struct {
 // after re-opening a pinned table, before its first sweep and the ledger's
 // load.
 func (o *Objects) RecoverSlots() (Recovered, error) {
+	// First, so the republish below cannot wait on a lock no one holds.
+	stale := o.index.releaseStaleLocks()
 	n, err := o.used()
 	if err != nil {
 		return Recovered{}, err
@@ -64,6 +67,7 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 	rec, err := o.republish(orphans)
 	rec.Republished += revived
 	rec.Freed = freed
+	rec.StaleLocks = stale
 	return rec, err
 }
 
