@@ -295,7 +295,41 @@ func (f *FilterMaps) fillSessions(c *filter.Compiled, l layout) error {
 	if err := putBatch(f.ENI, ek, ev); err != nil {
 		return err
 	}
-	return putBatch(f.Sessions, sk, sv)
+	if err := putBatch(f.Sessions, sk, sv); err != nil {
+		return err
+	}
+	return f.fillVNI(sk, sv, l.gen)
+}
+
+// fillVNI writes every filter_vni entry of generation gen from the
+// sessions written to filter_sessions: a slot one session's VNI picks
+// holds it, a slot several pick sends the packet to the hash, the rest say
+// no session (the default decides). Entries of the other generation are
+// left alone.
+func (f *FilterMaps) fillVNI(keys []VxtapFilterSessionKey, vals []VxtapFilterSession, gen uint32) error {
+	ents := make([]VxtapFilterVniSlot, vniStride)
+	for i := range ents {
+		ents[i].Kind = uint8(VxtapFilterVniKindFILTER_VNI_NONE)
+	}
+	for i, k := range keys {
+		e := &ents[vniSlots]
+		if k.Vni != uint32(VxtapFilterConstFILTER_DEFAULT_VNI) {
+			e = &ents[k.Vni&(vniSlots-1)]
+			if e.Kind == uint8(VxtapFilterVniKindFILTER_VNI_ONE) {
+				*e = VxtapFilterVniSlot{Kind: uint8(VxtapFilterVniKindFILTER_VNI_LOOKUP)}
+				continue
+			}
+			if e.Kind == uint8(VxtapFilterVniKindFILTER_VNI_LOOKUP) {
+				continue
+			}
+		}
+		*e = VxtapFilterVniSlot{Vni: k.Vni, Kind: uint8(VxtapFilterVniKindFILTER_VNI_ONE), Sess: vals[i]}
+	}
+	idx := make([]uint32, vniStride)
+	for i := range idx {
+		idx[i] = gen*vniStride + uint32(i)
+	}
+	return putBatch(f.VNI, idx, ents)
 }
 
 func eniKey(gen, vni uint32, a netip.Addr) VxtapFilterEniKey {

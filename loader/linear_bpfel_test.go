@@ -56,6 +56,7 @@ const (
 	LinearMapFilterSessions           = "filter_sessions"
 	LinearMapFilterV4node             = "filter_v4node"
 	LinearMapFilterV4root             = "filter_v4root"
+	LinearMapFilterVni                = "filter_vni"
 	LinearMapFlowCache                = "flow_cache"
 	LinearMapFlowCtl                  = "flow_ctl"
 	LinearMapFlowFree                 = "flow_free"
@@ -86,6 +87,7 @@ const (
 	LinearVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	LinearVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	LinearVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	LinearVarBtfAnchorFilterVniKind   = "btf_anchor_filter_vni_kind"
 	LinearVarBtfAnchorFlag            = "btf_anchor_flag"
 	LinearVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
 	LinearVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
@@ -185,6 +187,7 @@ type LinearMapSpecs struct {
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.MapSpec `ebpf:"filter_vni"`
 	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
@@ -220,6 +223,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
@@ -290,6 +294,7 @@ type LinearMaps struct {
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.Map `ebpf:"filter_vni"`
 	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
@@ -333,6 +338,7 @@ func (m *LinearMaps) Close() error {
 		m.FilterSessions,
 		m.FilterV4node,
 		m.FilterV4root,
+		m.FilterVni,
 		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
@@ -369,6 +375,7 @@ type LinearVariables struct {
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.Variable `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`

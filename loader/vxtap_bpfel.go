@@ -157,6 +157,8 @@ const (
 	VxtapFilterLayoutFILTER_PROTOS       VxtapFilterLayout = 256
 	VxtapFilterLayoutFILTER_PORT_BLOCKS  VxtapFilterLayout = 256
 	VxtapFilterLayoutFILTER_PORT_UNIFORM VxtapFilterLayout = 2147483648
+	VxtapFilterLayoutFILTER_VNI_SLOTS    VxtapFilterLayout = 4096
+	VxtapFilterLayoutFILTER_VNI_STRIDE   VxtapFilterLayout = 4097
 )
 
 type VxtapFilterLpm6Key struct {
@@ -248,6 +250,22 @@ const (
 type VxtapFilterV4Node struct {
 	_ structs.HostLayout
 	E [256]uint32
+}
+
+type VxtapFilterVniKind uint32
+
+const (
+	VxtapFilterVniKindFILTER_VNI_LOOKUP VxtapFilterVniKind = 0
+	VxtapFilterVniKindFILTER_VNI_ONE    VxtapFilterVniKind = 1
+	VxtapFilterVniKindFILTER_VNI_NONE   VxtapFilterVniKind = 2
+)
+
+type VxtapFilterVniSlot struct {
+	_    structs.HostLayout
+	Vni  uint32
+	Kind uint8
+	Pad  [3]uint8
+	Sess VxtapFilterSession
 }
 
 type VxtapFlowCacheEntry struct {
@@ -554,6 +572,7 @@ const (
 	VxtapMapFilterSessions           = "filter_sessions"
 	VxtapMapFilterV4node             = "filter_v4node"
 	VxtapMapFilterV4root             = "filter_v4root"
+	VxtapMapFilterVni                = "filter_vni"
 	VxtapMapFlowCache                = "flow_cache"
 	VxtapMapFlowCtl                  = "flow_ctl"
 	VxtapMapFlowFree                 = "flow_free"
@@ -583,6 +602,7 @@ const (
 	VxtapVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	VxtapVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	VxtapVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	VxtapVarBtfAnchorFilterVniKind   = "btf_anchor_filter_vni_kind"
 	VxtapVarBtfAnchorFlag            = "btf_anchor_flag"
 	VxtapVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
 	VxtapVarBtfAnchorFlowEvent       = "btf_anchor_flow_event"
@@ -681,6 +701,7 @@ type VxtapMapSpecs struct {
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.MapSpec `ebpf:"filter_vni"`
 	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
@@ -715,6 +736,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.VariableSpec `ebpf:"btf_anchor_flow_event"`
@@ -784,6 +806,7 @@ type VxtapMaps struct {
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.Map `ebpf:"filter_vni"`
 	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
@@ -826,6 +849,7 @@ func (m *VxtapMaps) Close() error {
 		m.FilterSessions,
 		m.FilterV4node,
 		m.FilterV4root,
+		m.FilterVni,
 		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
@@ -861,6 +885,7 @@ type VxtapVariables struct {
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.Variable `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`
 	BtfAnchorFlowEvent       *ebpf.Variable `ebpf:"btf_anchor_flow_event"`

@@ -41,9 +41,8 @@ static __always_inline __u32 filter_active_gen(void)
 	return filter_gen_word() & 1;
 }
 
-/* filter_session_of: the VNI's session, else the default session; NULL
- * when no rule set was ever applied. */
-static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 gen)
+/* filter_session_hashed: filter_session_of from the filter_sessions hash. */
+static __always_inline struct filter_session *filter_session_hashed(__u32 vni, __u32 gen)
 {
 	struct filter_session_key k = { .vni = vni, .gen = gen };
 	struct filter_session *s = bpf_map_lookup_elem(&filter_sessions, &k);
@@ -52,6 +51,26 @@ static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32
 		return s;
 	k.vni = FILTER_DEFAULT_VNI;
 	return bpf_map_lookup_elem(&filter_sessions, &k);
+}
+
+/* filter_session_of: the VNI's session, else the default session; NULL
+ * when no rule set was ever applied. From filter_vni (array lookups,
+ * inlined) unless the VNI's slot is shared or the entry unwritten. */
+static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 gen)
+{
+	__u32 i = gen * FILTER_VNI_STRIDE + (vni & (FILTER_VNI_SLOTS - 1));
+	struct filter_vni_slot *e = bpf_map_lookup_elem(&filter_vni, &i);
+
+	if (!e || e->kind == FILTER_VNI_LOOKUP)
+		return filter_session_hashed(vni, gen);
+	if (e->kind == FILTER_VNI_ONE && e->vni == vni)
+		return &e->sess;
+	/* No session has this VNI: the default session's entry decides. */
+	i = gen * FILTER_VNI_STRIDE + FILTER_VNI_SLOTS;
+	e = bpf_map_lookup_elem(&filter_vni, &i);
+	if (!e || e->kind == FILTER_VNI_LOOKUP)
+		return filter_session_hashed(vni, gen);
+	return e->kind == FILTER_VNI_ONE ? &e->sess : NULL;
 }
 
 /* filter_addr_eq: two 16-byte address slots are equal (4-byte aligned). */

@@ -337,6 +337,15 @@ enum filter_layout {
 	FILTER_PROTOS = 256,           /* protocol table entries per table */
 	FILTER_PORT_BLOCKS = 256,      /* port blocks (256 ports each) per field table */
 	FILTER_PORT_UNIFORM = 1U << 31,/* port top entry: one bitset for the whole block */
+	FILTER_VNI_SLOTS = 4096,       /* filter_vni entries per generation picked by the VNI's low bits (a power of two) */
+	FILTER_VNI_STRIDE = 4097,      /* filter_vni entries per generation: the slots, then the default session's */
+};
+
+/* What a filter_vni entry says about the VNIs whose low bits pick it. */
+enum filter_vni_kind {
+	FILTER_VNI_LOOKUP = 0, /* look the VNI up in filter_sessions: several sessions share the slot (or a zeroed table) */
+	FILTER_VNI_ONE = 1,    /* vni's session is sess; any other VNI of the slot has none (the default entry decides) */
+	FILTER_VNI_NONE = 2,   /* no session's VNI picks the slot (the default entry decides); in the default entry: no default session */
 };
 
 /* filter_sessions key. vni FILTER_DEFAULT_VNI (not a 24-bit VNI) holds the
@@ -358,6 +367,15 @@ struct filter_session {
 	__u8 unknown;       /* enum filter_unknown */
 	__u8 flags;         /* FILTER_SESSION_* */
 	__u8 pad;
+};
+
+/* filter_vni value: the session of a slot's one VNI, or of the default
+ * (the entry after the slots), so the VNI gate needs no hash lookup. */
+struct filter_vni_slot {
+	__u32 vni;                  /* the VNI sess belongs to (FILTER_VNI_ONE) */
+	__u8 kind;                  /* enum filter_vni_kind */
+	__u8 pad[3];
+	struct filter_session sess; /* as filter_sessions holds it */
 };
 
 /* filter_eni key: one address of a session's source ENI. */
