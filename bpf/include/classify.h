@@ -13,6 +13,7 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "account.h"
 #include "filter_lookup.h"
 #include "pkt.h"
 
@@ -120,7 +121,10 @@ __noinline int filter_classify(struct pkt *p)
 	dir = filter_direction(s, p, gen);
 	p->dir = flow_dir_of(dir);
 	if (dir == FILTER_DIR_UNKNOWN) {
-		pkt_flag(p, FLAG_DIR_UNKNOWN);
+		/* Counted here rather than through p->flags: a session whose
+		 * copies all have an unknown direction would otherwise make
+		 * every packet call flags_count (a call and its RET). */
+		count(REASON__MAX + FLAG_DIR_UNKNOWN, p->wire_len);
 		if (s->unknown == FILTER_UNKNOWN_INGRESS) {
 			dir = FILTER_DIR_INGRESS;
 		} else if (s->unknown == FILTER_UNKNOWN_EGRESS) {
