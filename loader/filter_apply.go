@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -298,7 +299,7 @@ func (f *FilterMaps) fillSessions(c *filter.Compiled, l layout) error {
 	if err := putBatch(f.Sessions, sk, sv); err != nil {
 		return err
 	}
-	return f.fillVNI(sk, sv, l.gen)
+	return f.fillVNI(c, sk, sv, l.gen)
 }
 
 // fillVNI writes every filter_vni entry of generation gen from the
@@ -306,7 +307,11 @@ func (f *FilterMaps) fillSessions(c *filter.Compiled, l layout) error {
 // holds it, a slot several pick sends the packet to the hash, the rest say
 // no session (the default decides). Entries of the other generation are
 // left alone.
-func (f *FilterMaps) fillVNI(keys []VxtapFilterSessionKey, vals []VxtapFilterSession, gen uint32) error {
+//
+// An entry holding a session also holds its source-ENI addresses when
+// they fit (FILTER_VNI_ADDRS4, FILTER_VNI_ADDRS6), so the direction needs
+// no filter_eni lookup either.
+func (f *FilterMaps) fillVNI(c *filter.Compiled, keys []VxtapFilterSessionKey, vals []VxtapFilterSession, gen uint32) error {
 	ents := make([]VxtapFilterVniSlot, vniStride)
 	for i := range ents {
 		ents[i].Kind = uint8(VxtapFilterVniKindFILTER_VNI_NONE)
@@ -324,12 +329,37 @@ func (f *FilterMaps) fillVNI(keys []VxtapFilterSessionKey, vals []VxtapFilterSes
 			}
 		}
 		*e = VxtapFilterVniSlot{Vni: k.Vni, Kind: uint8(VxtapFilterVniKindFILTER_VNI_ONE), Sess: vals[i]}
+		vniAddrs(e, c.Sessions[i].Addrs)
 	}
 	idx := make([]uint32, vniStride)
 	for i := range idx {
 		idx[i] = gen*vniStride + uint32(i)
 	}
 	return putBatch(f.VNI, idx, ents)
+}
+
+// vniAddrs puts a session's source-ENI addresses in its filter_vni entry
+// when they fit; else the entry says to look them up in filter_eni.
+func vniAddrs(e *VxtapFilterVniSlot, addrs []netip.Addr) {
+	for _, a := range addrs {
+		if a.Is4() {
+			if int(e.Naddr4) == len(e.Addr4) {
+				e.Addrs, e.Naddr4, e.Naddr6 = 0, 0, 0
+				return
+			}
+			b := a.As4()
+			e.Addr4[e.Naddr4] = binary.NativeEndian.Uint32(b[:])
+			e.Naddr4++
+		} else {
+			if int(e.Naddr6) == len(e.Addr6) {
+				e.Addrs, e.Naddr4, e.Naddr6 = 0, 0, 0
+				return
+			}
+			e.Addr6[e.Naddr6] = a.As16()
+			e.Naddr6++
+		}
+	}
+	e.Addrs = 1
 }
 
 func eniKey(gen, vni uint32, a netip.Addr) VxtapFilterEniKey {

@@ -3,6 +3,7 @@ package loader
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,87 @@ filters:
 					}
 					if got := slotPackets(t, fm, slot) - before; got != 1 {
 						t.Errorf("round %d config %d VNI %d proto %d: the reference decides it by %s (slot %d); the kernel counted %d there", round, ci, vni, proto, d.By, slot, got)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestFilterVNIAddrs: the direction from the source-ENI addresses a
+// filter_vni entry holds agrees with the reference evaluator for sessions
+// whose list fits the entry (up to FILTER_VNI_ADDRS4 IPv4 and
+// FILTER_VNI_ADDRS6 IPv6 addresses), whose list does not (looked up in
+// filter_eni), and whose slot is shared; for inner addresses on the list,
+// off it, and 0.0.0.0 (an unused entry's bytes).
+func TestFilterVNIAddrs(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	o := loadFiltered(t, DefaultFilterCapacity)
+	fm := o.FilterMaps()
+	slots := uint32(VxtapFilterLayoutFILTER_VNI_SLOTS)
+	v4 := func(i int) string { return fmt.Sprintf("198.18.1.%d", i) }
+	v6 := func(i int) string { return fmt.Sprintf("\"2001:db8::%d\"", i) }
+	list := func(n4, n6 int) string {
+		var l []string
+		for i := 1; i <= n4; i++ {
+			l = append(l, v4(i))
+		}
+		for i := 1; i <= n6; i++ {
+			l = append(l, v6(i))
+		}
+		return "[" + strings.Join(l, ", ") + "]"
+	}
+	doc := fmt.Sprintf(`
+sessions:
+  1: {filter: f, addresses: %s}
+  2: {filter: f, addresses: %s}
+  3: {filter: f, addresses: %s}
+  4: {filter: f, addresses: %s}
+  5: {filter: f, addresses: %s}
+  %d: {filter: f, addresses: %s}
+  6: {filter: f}
+filters:
+  f:
+    ingress: [{rule: 1, action: accept, protocol: udp}, {rule: 2, action: reject}]
+    egress: [{rule: 1, action: reject, protocol: udp}, {rule: 2, action: accept}]
+`, list(1, 0), list(4, 2), list(5, 1), list(1, 3), list(2, 1), 5+slots, list(0, 1))
+	comp := compileYAML(t, "addrs.yaml", doc)
+	for round := 0; round < 2; round++ { // both generations
+		if _, err := fm.Apply(comp); err != nil {
+			t.Fatal(err)
+		}
+		gen, err := fm.ActiveGen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := fm.layout(comp, gen)
+		peer4, peer6 := netip.MustParseAddr("198.19.9.9"), netip.MustParseAddr("2001:db8:9::9")
+		var addrs []netip.Addr
+		for i := 1; i <= 6; i++ {
+			addrs = append(addrs, netip.MustParseAddr(v4(i)), netip.MustParseAddr(strings.Trim(v6(i), "\"")))
+		}
+		addrs = append(addrs, netip.MustParseAddr("0.0.0.0"), netip.MustParseAddr("::"))
+		for _, vni := range []uint32{1, 2, 3, 4, 5, 5 + slots, 6} {
+			for _, a := range addrs {
+				peer, outer := peer4, netip.MustParseAddr("198.18.200.1")
+				if a.Is6() {
+					peer, outer = peer6, netip.MustParseAddr("2001:db8:200::1")
+				}
+				for _, proto := range []uint8{6, 17} {
+					for _, p := range []filter.Packet{
+						{VNI: vni, OuterSrc: outer, Src: peer, Dst: a, Proto: proto, SrcPort: 1000, DstPort: 80},
+						{VNI: vni, OuterSrc: outer, Src: a, Dst: peer, Proto: proto, SrcPort: 1000, DstPort: 80},
+					} {
+						d := comp.Config.Evaluate(p)
+						slot := expectedSlot(comp, l, d)
+						before := slotPackets(t, fm, slot)
+						if _, err := o.RunPacket(filterFrame(t, p), time.Time{}); err != nil {
+							t.Fatal(err)
+						}
+						if got := slotPackets(t, fm, slot) - before; got != 1 {
+							t.Errorf("gen %d VNI %d %s -> %s proto %d: the reference decides it by %s (%s, slot %d); the kernel counted %d there",
+								gen, vni, p.Src, p.Dst, proto, d.By, d.Direction, slot, got)
+						}
 					}
 				}
 			}

@@ -129,6 +129,8 @@ const (
 	VxtapFilterConstFILTER_V4RESOLVER         VxtapFilterConst = 2
 	VxtapFilterConstFILTER_V4SHIFT            VxtapFilterConst = 2
 	VxtapFilterConstFILTER_GEN_SESSIONS       VxtapFilterConst = 2
+	VxtapFilterConstFILTER_VNI_ADDRS4         VxtapFilterConst = 4
+	VxtapFilterConstFILTER_VNI_ADDRS6         VxtapFilterConst = 2
 )
 
 type VxtapFilterDir uint32
@@ -261,11 +263,15 @@ const (
 )
 
 type VxtapFilterVniSlot struct {
-	_    structs.HostLayout
-	Vni  uint32
-	Kind uint8
-	Pad  [3]uint8
-	Sess VxtapFilterSession
+	_      structs.HostLayout
+	Vni    uint32
+	Kind   uint8
+	Addrs  uint8
+	Naddr4 uint8
+	Naddr6 uint8
+	Sess   VxtapFilterSession
+	Addr4  [4]uint32
+	Addr6  [2][16]uint8
 }
 
 type VxtapFlowCacheEntry struct {

@@ -103,13 +103,48 @@ static __always_inline int filter_direction_outer(const struct pkt *p)
 	return FILTER_DIR_UNKNOWN;
 }
 
+/* filter_vni_has: addr (the packet's family) is one of the addresses a
+ * filter_vni entry holds. */
+static __always_inline int filter_vni_has(const struct filter_vni_slot *e, const struct pkt *p, const __u8 *addr)
+{
+	if (p->key.family == 4) {
+		__u32 a = *(const __u32 *)addr; /* 4-byte aligned in the flow key */
+
+		/* Bounded by FILTER_VNI_ADDRS4, the entry's room. */
+#pragma unroll
+		for (int j = 0; j < FILTER_VNI_ADDRS4; j++)
+			if (j < e->naddr4 && e->addr4[j] == a)
+				return 1;
+		return 0;
+	}
+	/* Bounded by FILTER_VNI_ADDRS6, the entry's room. */
+#pragma unroll
+	for (int j = 0; j < FILTER_VNI_ADDRS6; j++)
+		if (j < e->naddr6 && filter_addr_eq(e->addr6[j], addr))
+			return 1;
+	return 0;
+}
+
 /* filter_direction: ingress when the inner destination is the source
  * ENI's, egress when the inner source is; the ENI's addresses are the
- * session's list, or else the outer source. */
+ * session's list, or else the outer source. The list is read from the
+ * VNI's filter_vni entry when that entry is the session's and holds the
+ * whole list (compared inline), else from filter_eni (hash lookups). */
 static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 gen)
 {
+	__u32 i = gen * FILTER_VNI_STRIDE + (p->key.vni & (FILTER_VNI_SLOTS - 1));
+	struct filter_vni_slot *e;
+
 	if (!(s->flags & FILTER_SESSION_ADDRS))
 		return filter_direction_outer(p);
+	e = bpf_map_lookup_elem(&filter_vni, &i);
+	if (e && e->kind == FILTER_VNI_ONE && e->vni == p->key.vni && e->addrs) {
+		if (filter_vni_has(e, p, p->key.dst))
+			return FILTER_DIR_INGRESS;
+		if (filter_vni_has(e, p, p->key.src))
+			return FILTER_DIR_EGRESS;
+		return FILTER_DIR_UNKNOWN;
+	}
 	if (filter_eni_has(gen, p, p->key.dst))
 		return FILTER_DIR_INGRESS;
 	if (filter_eni_has(gen, p, p->key.src))

@@ -322,6 +322,8 @@ enum filter_const {
 	FILTER_V4_RESOLVER = 2,         /* filter_v4_node entry: the address is an Amazon DNS resolver */
 	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
 	FILTER_GEN_SESSIONS = 2,        /* filter_gen value bit: the active generation holds sessions; clear, no rule set is applied and no packet looks one up */
+	FILTER_VNI_ADDRS4 = 4,          /* IPv4 source-ENI addresses a filter_vni entry holds; a session with more is looked up in filter_eni */
+	FILTER_VNI_ADDRS6 = 2,          /* IPv6 ones */
 };
 
 /* Index layout of the per-ruleset filter tables: every table is indexed by
@@ -374,8 +376,12 @@ struct filter_session {
 struct filter_vni_slot {
 	__u32 vni;                  /* the VNI sess belongs to (FILTER_VNI_ONE) */
 	__u8 kind;                  /* enum filter_vni_kind */
-	__u8 pad[3];
+	__u8 addrs;                 /* 1: addr4 and addr6 are all of sess's source-ENI addresses (else look in filter_eni) */
+	__u8 naddr4;                /* addresses in addr4 */
+	__u8 naddr6;                /* addresses in addr6 */
 	struct filter_session sess; /* as filter_sessions holds it */
+	__u32 addr4[FILTER_VNI_ADDRS4];        /* IPv4 source-ENI addresses, network order */
+	__u8 addr6[FILTER_VNI_ADDRS6][16];     /* IPv6 ones, network order */
 };
 
 /* filter_eni key: one address of a session's source ENI. */
