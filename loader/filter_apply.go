@@ -450,6 +450,8 @@ func filterMode(m filter.Mode) uint8 {
 // set when it holds sessions, so with no rule set applied no packet looks
 // a session up.
 func genWord(gen uint32, sessions bool) uint32 {
+	// filter_vni is written with every generation (fillVNI).
+	gen |= uint32(VxtapFilterConstFILTER_GEN_VNI)
 	if sessions {
 		gen |= uint32(VxtapFilterConstFILTER_GEN_SESSIONS)
 	}
@@ -477,7 +479,8 @@ func (f *FilterMaps) markSessions() error {
 	var v VxtapFilterSession
 	for iter.Next(&k, &v) {
 		if k.Gen == w&1 {
-			return f.Gen.Put(uint32(0), genWord(w&1, true))
+			// Not genWord: tables that old left filter_vni unwritten.
+			return f.Gen.Put(uint32(0), w|uint32(VxtapFilterConstFILTER_GEN_SESSIONS))
 		}
 	}
 	return iter.Err()

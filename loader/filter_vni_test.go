@@ -171,3 +171,84 @@ filters:
 		}
 	}
 }
+
+// TestFilterVNIOlderApply: rules applied by an older vxtap (filter_sessions
+// and filter_eni written, filter_vni not, filter_gen without
+// FILTER_GEN_VNI) decide, not the stale filter_vni half of that
+// generation.
+func TestFilterVNIOlderApply(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	o := loadFiltered(t, DefaultFilterCapacity)
+	fm := o.FilterMaps()
+	compA := compileYAML(t, "a.yaml", `
+sessions: {5: {filter: a, addresses: [198.19.2.2]}}
+filters:
+  a: {ingress: [{rule: 1, action: accept}], egress: [{rule: 1, action: accept}]}
+`)
+	compB := compileYAML(t, "b.yaml", `
+sessions: {5: {action: reject}}
+filters: {}
+`)
+	for _, c := range []*filter.Compiled{compA, compB, compA} {
+		if _, err := fm.Apply(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// gen holds A (filter_vni included); an older vxtap now applies B
+	// into the other half: everything but filter_vni, then the flip
+	// with its filter_gen value (no FILTER_GEN_VNI).
+	gen, err := fm.ActiveGen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := gen ^ 1
+	if err := fm.clearGen(old); err != nil {
+		t.Fatal(err)
+	}
+	l := fm.layout(compB, old)
+	for _, step := range []func(*filter.Compiled, layout) error{fm.fillBitsets, fm.fillSlots, fm.fillRulesets, fm.fillFields, fm.fillPrefixes} {
+		if err := step(compB, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sk []VxtapFilterSessionKey
+	var sv []VxtapFilterSession
+	for i, cs := range compB.Sessions {
+		vni := cs.VNI
+		if cs.Default {
+			vni = uint32(VxtapFilterConstFILTER_DEFAULT_VNI)
+		}
+		sk = append(sk, VxtapFilterSessionKey{Vni: vni, Gen: old})
+		sv = append(sv, VxtapFilterSession{Slot: l.sessionSlot[i], Mode: filterMode(cs.Mode)})
+	}
+	if err := putBatch(fm.Sessions, sk, sv); err != nil {
+		t.Fatal(err)
+	}
+	// The half's filter_vni entries are A's, as two applies ago left them.
+	for i := uint32(0); i < vniStride; i++ {
+		var e VxtapFilterVniSlot
+		if err := fm.VNI.Lookup(gen*vniStride+i, &e); err != nil {
+			t.Fatal(err)
+		}
+		if err := fm.VNI.Put(old*vniStride+i, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := fm.Gen.Put(uint32(0), old|uint32(VxtapFilterConstFILTER_GEN_SESSIONS)); err != nil {
+		t.Fatal(err)
+	}
+	p := filter.Packet{VNI: 5, OuterSrc: netip.MustParseAddr("198.18.0.1"), Src: netip.MustParseAddr("198.19.1.1"),
+		Dst: netip.MustParseAddr("198.19.2.2"), Proto: 6, SrcPort: 1000, DstPort: 80}
+	d := compB.Config.Evaluate(p)
+	slot := expectedSlot(compB, l, d)
+	before, rejected := slotPackets(t, fm, slot), reasonPackets(t, o, "filter_reject")
+	if _, err := o.RunPacket(filterFrame(t, p), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := slotPackets(t, fm, slot) - before; got != 1 {
+		t.Errorf("B's session slot %d counted %d packets, want 1", slot, got)
+	}
+	if got := reasonPackets(t, o, "filter_reject") - rejected; got != 1 {
+		t.Errorf("filter_reject counted %d packets, want 1 (B rejects VNI 5)", got)
+	}
+}

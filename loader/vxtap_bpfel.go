@@ -129,6 +129,7 @@ const (
 	VxtapFilterConstFILTER_V4RESOLVER         VxtapFilterConst = 2
 	VxtapFilterConstFILTER_V4SHIFT            VxtapFilterConst = 2
 	VxtapFilterConstFILTER_GEN_SESSIONS       VxtapFilterConst = 2
+	VxtapFilterConstFILTER_GEN_VNI            VxtapFilterConst = 4
 	VxtapFilterConstFILTER_VNI_ADDRS4         VxtapFilterConst = 4
 	VxtapFilterConstFILTER_VNI_ADDRS6         VxtapFilterConst = 2
 )

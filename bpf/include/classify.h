@@ -109,7 +109,7 @@ __noinline int filter_classify(struct pkt *p)
 	if (!p || !p->has_sess)
 		return CLASSIFY_ACCEPT; /* no rule set applied yet: analyze all */
 	s = &p->sess; /* read once by the VNI gate (trust.h) */
-	gen = p->gen;
+	gen = p->gen & 1;
 	if (s->sample_rate)
 		p->sample_rate = s->sample_rate;
 	if (s->snap_len)
@@ -118,7 +118,7 @@ __noinline int filter_classify(struct pkt *p)
 		filter_hit(s->slot, p);
 		return s->mode == FILTER_MODE_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
 	}
-	dir = filter_direction(s, p, gen);
+	dir = filter_direction(s, p, p->gen);
 	p->dir = flow_dir_of(dir);
 	if (dir == FILTER_DIR_UNKNOWN) {
 		/* Counted here rather than through p->flags: a session whose

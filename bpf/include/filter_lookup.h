@@ -54,13 +54,19 @@ static __always_inline struct filter_session *filter_session_hashed(__u32 vni, _
 }
 
 /* filter_session_of: the VNI's session, else the default session; NULL
- * when no rule set was ever applied. From filter_vni (array lookups,
- * inlined) unless the VNI's slot is shared or the entry unwritten. */
-static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 gen)
+ * when no rule set was ever applied. word is the generation (bit 0) and
+ * FILTER_GEN_VNI of the filter_gen value the packet read. From filter_vni
+ * (array lookups, inlined) unless the VNI's slot is shared, or the
+ * generation's filter_vni half was not written with it (FILTER_GEN_VNI
+ * clear: an older vxtap applied the rules). */
+static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 word)
 {
-	__u32 i = gen * FILTER_VNI_STRIDE + (vni & (FILTER_VNI_SLOTS - 1));
-	struct filter_vni_slot *e = bpf_map_lookup_elem(&filter_vni, &i);
+	__u32 gen = word & 1, i = gen * FILTER_VNI_STRIDE + (vni & (FILTER_VNI_SLOTS - 1));
+	struct filter_vni_slot *e;
 
+	if (!(word & FILTER_GEN_VNI))
+		return filter_session_hashed(vni, gen);
+	e = bpf_map_lookup_elem(&filter_vni, &i);
 	if (!e || e->kind == FILTER_VNI_LOOKUP)
 		return filter_session_hashed(vni, gen);
 	if (e->kind == FILTER_VNI_ONE && e->vni == vni)
@@ -130,14 +136,15 @@ static __always_inline int filter_vni_has(const struct filter_vni_slot *e, const
  * session's list, or else the outer source. The list is read from the
  * VNI's filter_vni entry when that entry is the session's and holds the
  * whole list (compared inline), else from filter_eni (hash lookups). */
-static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 gen)
+static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 word)
 {
-	__u32 i = gen * FILTER_VNI_STRIDE + (p->key.vni & (FILTER_VNI_SLOTS - 1));
-	struct filter_vni_slot *e;
+	__u32 gen = word & 1, i = gen * FILTER_VNI_STRIDE + (p->key.vni & (FILTER_VNI_SLOTS - 1));
+	struct filter_vni_slot *e = NULL;
 
 	if (!(s->flags & FILTER_SESSION_ADDRS))
 		return filter_direction_outer(p);
-	e = bpf_map_lookup_elem(&filter_vni, &i);
+	if (word & FILTER_GEN_VNI)
+		e = bpf_map_lookup_elem(&filter_vni, &i);
 	if (e && e->kind == FILTER_VNI_ONE && e->vni == p->key.vni && e->addrs) {
 		if (filter_vni_has(e, p, p->key.dst))
 			return FILTER_DIR_INGRESS;
@@ -177,7 +184,7 @@ static __noinline __u8 flow_direction(struct pkt *p)
 	gen = filter_gen_word();
 	if (!(gen & FILTER_GEN_SESSIONS))
 		return flow_dir_of(filter_direction_outer(p)); /* no rule set applied: no session to look up */
-	gen &= 1;
+	gen &= 1 | FILTER_GEN_VNI;
 	s = filter_session_of(p->key.vni, gen);
 	return flow_dir_of(s ? filter_direction(s, p, gen) : filter_direction_outer(p));
 }

@@ -26,7 +26,7 @@ struct pkt {
 	__u8 truncated;       /* 1: the copy holds less than its inner IP header states */
 	__u8 no_forward;      /* 1: the accepting filter rule keeps the copy out of the decap feed */
 	__u8 redirect;        /* 1: decap armed a redirect: the verdict is XDP_REDIRECT */
-	__u32 gen;            /* filter generation sess was read from */
+	__u32 gen;            /* filter generation sess was read from (bit 0), and FILTER_GEN_VNI of that filter_gen value */
 	__u32 rule;           /* RuleNumber of the filter rule that accepted the packet, 0 = none */
 	__u32 slot;           /* flow_slots index + 1 of the flow new_flow added the packet to, 0 = none */
 	struct filter_session sess; /* copy of the VNI's filter session, read once by the VNI gate */

@@ -322,6 +322,7 @@ enum filter_const {
 	FILTER_V4_RESOLVER = 2,         /* filter_v4_node entry: the address is an Amazon DNS resolver */
 	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
 	FILTER_GEN_SESSIONS = 2,        /* filter_gen value bit: the active generation holds sessions; clear, no rule set is applied and no packet looks one up */
+	FILTER_GEN_VNI = 4,             /* filter_gen value bit: filter_vni holds the active generation's sessions; an older vxtap's apply clears it, and filter_sessions decides */
 	FILTER_VNI_ADDRS4 = 4,          /* IPv4 source-ENI addresses a filter_vni entry holds; a session with more is looked up in filter_eni */
 	FILTER_VNI_ADDRS6 = 2,          /* IPv6 ones */
 };
