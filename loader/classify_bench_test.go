@@ -159,7 +159,7 @@ func loadLinear(b *testing.B) *linearObjects {
 
 func (lin *linearObjects) filterMaps() *FilterMaps {
 	m := lin.LinearMaps
-	return &FilterMaps{Gen: m.FilterGen, Sessions: m.FilterSessions, ENI: m.FilterEni, V4Root: m.FilterV4root,
+	return &FilterMaps{Gen: m.FilterGen, Sessions: m.FilterSessions, VNI: m.FilterVni, ENI: m.FilterEni, V4Root: m.FilterV4root,
 		V4Node: m.FilterV4node, LPM6: m.FilterLpm6, Proto: m.FilterProto, PortTop: m.FilterPortTop, PortBlk: m.FilterPortBlk,
 		Bitsets: m.FilterBitsets, Rules: m.FilterRules, Hits: m.RuleHits, Rulesets: m.FilterRulesets,
 		ncpu: ebpf.MustPossibleCPU()}

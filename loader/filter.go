@@ -20,6 +20,7 @@ import (
 type FilterMaps struct {
 	Gen      *ebpf.Map `ebpf:"filter_gen"`
 	Sessions *ebpf.Map `ebpf:"filter_sessions"`
+	VNI      *ebpf.Map `ebpf:"filter_vni"`
 	ENI      *ebpf.Map `ebpf:"filter_eni"`
 	V4Root   *ebpf.Map `ebpf:"filter_v4root"`
 	V4Node   *ebpf.Map `ebpf:"filter_v4node"`
@@ -41,7 +42,7 @@ type FilterMaps struct {
 // FilterMaps returns the loaded program's filter tables.
 func (o *Objects) FilterMaps() *FilterMaps {
 	m := o.VxtapMaps
-	return &FilterMaps{Gen: m.FilterGen, Sessions: m.FilterSessions, ENI: m.FilterEni, V4Root: m.FilterV4root,
+	return &FilterMaps{Gen: m.FilterGen, Sessions: m.FilterSessions, VNI: m.FilterVni, ENI: m.FilterEni, V4Root: m.FilterV4root,
 		V4Node: m.FilterV4node, LPM6: m.FilterLpm6, Proto: m.FilterProto, PortTop: m.FilterPortTop, PortBlk: m.FilterPortBlk,
 		Bitsets: m.FilterBitsets, Rules: m.FilterRules, Hits: m.RuleHits, Rulesets: m.FilterRulesets,
 		dir: o.Config.PinPath, ncpu: ebpf.MustPossibleCPU()}
@@ -83,7 +84,7 @@ func (f *FilterMaps) Close() error {
 }
 
 func (f *FilterMaps) all() []*ebpf.Map {
-	return []*ebpf.Map{f.Gen, f.Sessions, f.ENI, f.V4Root, f.V4Node, f.LPM6, f.Proto, f.PortTop, f.PortBlk, f.Bitsets, f.Rules, f.Hits, f.Rulesets}
+	return []*ebpf.Map{f.Gen, f.Sessions, f.VNI, f.ENI, f.V4Root, f.V4Node, f.LPM6, f.Proto, f.PortTop, f.PortBlk, f.Bitsets, f.Rules, f.Hits, f.Rulesets}
 }
 
 // ActiveGen is the generation the program classifies with.

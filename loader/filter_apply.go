@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -295,7 +296,70 @@ func (f *FilterMaps) fillSessions(c *filter.Compiled, l layout) error {
 	if err := putBatch(f.ENI, ek, ev); err != nil {
 		return err
 	}
-	return putBatch(f.Sessions, sk, sv)
+	if err := putBatch(f.Sessions, sk, sv); err != nil {
+		return err
+	}
+	return f.fillVNI(c, sk, sv, l.gen)
+}
+
+// fillVNI writes every filter_vni entry of generation gen from the
+// sessions written to filter_sessions: a slot one session's VNI picks
+// holds it, a slot several pick sends the packet to the hash, the rest say
+// no session (the default decides). Entries of the other generation are
+// left alone.
+//
+// An entry holding a session also holds its source-ENI addresses when
+// they fit (FILTER_VNI_ADDRS4, FILTER_VNI_ADDRS6), so the direction needs
+// no filter_eni lookup either.
+func (f *FilterMaps) fillVNI(c *filter.Compiled, keys []VxtapFilterSessionKey, vals []VxtapFilterSession, gen uint32) error {
+	ents := make([]VxtapFilterVniSlot, vniStride)
+	for i := range ents {
+		ents[i].Kind = uint8(VxtapFilterVniKindFILTER_VNI_NONE)
+	}
+	for i, k := range keys {
+		e := &ents[vniSlots]
+		if k.Vni != uint32(VxtapFilterConstFILTER_DEFAULT_VNI) {
+			e = &ents[k.Vni&(vniSlots-1)]
+			if e.Kind == uint8(VxtapFilterVniKindFILTER_VNI_ONE) {
+				*e = VxtapFilterVniSlot{Kind: uint8(VxtapFilterVniKindFILTER_VNI_LOOKUP)}
+				continue
+			}
+			if e.Kind == uint8(VxtapFilterVniKindFILTER_VNI_LOOKUP) {
+				continue
+			}
+		}
+		*e = VxtapFilterVniSlot{Vni: k.Vni, Kind: uint8(VxtapFilterVniKindFILTER_VNI_ONE), Sess: vals[i]}
+		vniAddrs(e, c.Sessions[i].Addrs)
+	}
+	idx := make([]uint32, vniStride)
+	for i := range idx {
+		idx[i] = gen*vniStride + uint32(i)
+	}
+	return putBatch(f.VNI, idx, ents)
+}
+
+// vniAddrs puts a session's source-ENI addresses in its filter_vni entry
+// when they fit; else the entry says to look them up in filter_eni.
+func vniAddrs(e *VxtapFilterVniSlot, addrs []netip.Addr) {
+	for _, a := range addrs {
+		if a.Is4() {
+			if int(e.Naddr4) == len(e.Addr4) {
+				e.Addrs, e.Naddr4, e.Naddr6 = 0, 0, 0
+				return
+			}
+			b := a.As4()
+			e.Addr4[e.Naddr4] = binary.NativeEndian.Uint32(b[:])
+			e.Naddr4++
+		} else {
+			if int(e.Naddr6) == len(e.Addr6) {
+				e.Addrs, e.Naddr4, e.Naddr6 = 0, 0, 0
+				return
+			}
+			e.Addr6[e.Naddr6] = a.As16()
+			e.Naddr6++
+		}
+	}
+	e.Addrs = 1
 }
 
 func eniKey(gen, vni uint32, a netip.Addr) VxtapFilterEniKey {
@@ -386,6 +450,8 @@ func filterMode(m filter.Mode) uint8 {
 // set when it holds sessions, so with no rule set applied no packet looks
 // a session up.
 func genWord(gen uint32, sessions bool) uint32 {
+	// filter_vni is written with every generation (fillVNI).
+	gen |= uint32(VxtapFilterConstFILTER_GEN_VNI)
 	if sessions {
 		gen |= uint32(VxtapFilterConstFILTER_GEN_SESSIONS)
 	}
@@ -413,7 +479,8 @@ func (f *FilterMaps) markSessions() error {
 	var v VxtapFilterSession
 	for iter.Next(&k, &v) {
 		if k.Gen == w&1 {
-			return f.Gen.Put(uint32(0), genWord(w&1, true))
+			// Not genWord: tables that old left filter_vni unwritten.
+			return f.Gen.Put(uint32(0), w|uint32(VxtapFilterConstFILTER_GEN_SESSIONS))
 		}
 	}
 	return iter.Err()

@@ -9,6 +9,8 @@ const (
 	filterProtos     = uint32(VxtapFilterLayoutFILTER_PROTOS)
 	filterPortBlocks = uint32(VxtapFilterLayoutFILTER_PORT_BLOCKS)
 	portUniform      = uint32(VxtapFilterLayoutFILTER_PORT_UNIFORM) // port top entry: one bitset for the block
+	vniSlots         = uint32(VxtapFilterLayoutFILTER_VNI_SLOTS)    // filter_vni entries a VNI's low bits pick
+	vniStride        = uint32(VxtapFilterLayoutFILTER_VNI_STRIDE)   // filter_vni entries per generation: the slots, then the default
 )
 
 // filterTable is the table of a ruleset in a generation.

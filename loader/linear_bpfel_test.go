@@ -56,6 +56,7 @@ const (
 	LinearMapFilterSessions           = "filter_sessions"
 	LinearMapFilterV4node             = "filter_v4node"
 	LinearMapFilterV4root             = "filter_v4root"
+	LinearMapFilterVni                = "filter_vni"
 	LinearMapFlowCache                = "flow_cache"
 	LinearMapFlowCtl                  = "flow_ctl"
 	LinearMapFlowFree                 = "flow_free"
@@ -86,6 +87,7 @@ const (
 	LinearVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	LinearVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	LinearVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	LinearVarBtfAnchorFilterVniKind   = "btf_anchor_filter_vni_kind"
 	LinearVarBtfAnchorFlag            = "btf_anchor_flag"
 	LinearVarBtfAnchorFlowBucket      = "btf_anchor_flow_bucket"
 	LinearVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
@@ -188,6 +190,7 @@ type LinearMapSpecs struct {
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.MapSpec `ebpf:"filter_vni"`
 	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
@@ -223,6 +226,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
@@ -296,6 +300,7 @@ type LinearMaps struct {
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.Map `ebpf:"filter_vni"`
 	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
@@ -339,6 +344,7 @@ func (m *LinearMaps) Close() error {
 		m.FilterSessions,
 		m.FilterV4node,
 		m.FilterV4root,
+		m.FilterVni,
 		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
@@ -375,6 +381,7 @@ type LinearVariables struct {
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.Variable `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.Variable `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`

@@ -129,6 +129,9 @@ const (
 	VxtapFilterConstFILTER_V4RESOLVER         VxtapFilterConst = 2
 	VxtapFilterConstFILTER_V4SHIFT            VxtapFilterConst = 2
 	VxtapFilterConstFILTER_GEN_SESSIONS       VxtapFilterConst = 2
+	VxtapFilterConstFILTER_GEN_VNI            VxtapFilterConst = 4
+	VxtapFilterConstFILTER_VNI_ADDRS4         VxtapFilterConst = 4
+	VxtapFilterConstFILTER_VNI_ADDRS6         VxtapFilterConst = 2
 )
 
 type VxtapFilterDir uint32
@@ -157,6 +160,8 @@ const (
 	VxtapFilterLayoutFILTER_PROTOS       VxtapFilterLayout = 256
 	VxtapFilterLayoutFILTER_PORT_BLOCKS  VxtapFilterLayout = 256
 	VxtapFilterLayoutFILTER_PORT_UNIFORM VxtapFilterLayout = 2147483648
+	VxtapFilterLayoutFILTER_VNI_SLOTS    VxtapFilterLayout = 4096
+	VxtapFilterLayoutFILTER_VNI_STRIDE   VxtapFilterLayout = 4097
 )
 
 type VxtapFilterLpm6Key struct {
@@ -248,6 +253,26 @@ const (
 type VxtapFilterV4Node struct {
 	_ structs.HostLayout
 	E [256]uint32
+}
+
+type VxtapFilterVniKind uint32
+
+const (
+	VxtapFilterVniKindFILTER_VNI_LOOKUP VxtapFilterVniKind = 0
+	VxtapFilterVniKindFILTER_VNI_ONE    VxtapFilterVniKind = 1
+	VxtapFilterVniKindFILTER_VNI_NONE   VxtapFilterVniKind = 2
+)
+
+type VxtapFilterVniSlot struct {
+	_      structs.HostLayout
+	Vni    uint32
+	Kind   uint8
+	Addrs  uint8
+	Naddr4 uint8
+	Naddr6 uint8
+	Sess   VxtapFilterSession
+	Addr4  [4]uint32
+	Addr6  [2][16]uint8
 }
 
 type VxtapFlowBucket struct {
@@ -567,6 +592,7 @@ const (
 	VxtapMapFilterSessions           = "filter_sessions"
 	VxtapMapFilterV4node             = "filter_v4node"
 	VxtapMapFilterV4root             = "filter_v4root"
+	VxtapMapFilterVni                = "filter_vni"
 	VxtapMapFlowCache                = "flow_cache"
 	VxtapMapFlowCtl                  = "flow_ctl"
 	VxtapMapFlowFree                 = "flow_free"
@@ -596,6 +622,7 @@ const (
 	VxtapVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	VxtapVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	VxtapVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	VxtapVarBtfAnchorFilterVniKind   = "btf_anchor_filter_vni_kind"
 	VxtapVarBtfAnchorFlag            = "btf_anchor_flag"
 	VxtapVarBtfAnchorFlowBucket      = "btf_anchor_flow_bucket"
 	VxtapVarBtfAnchorFlowDir         = "btf_anchor_flow_dir"
@@ -697,6 +724,7 @@ type VxtapMapSpecs struct {
 	FilterSessions *ebpf.MapSpec `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.MapSpec `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.MapSpec `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.MapSpec `ebpf:"filter_vni"`
 	FlowCache      *ebpf.MapSpec `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.MapSpec `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.MapSpec `ebpf:"flow_free"`
@@ -731,6 +759,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.VariableSpec `ebpf:"btf_anchor_flow_dir"`
@@ -803,6 +832,7 @@ type VxtapMaps struct {
 	FilterSessions *ebpf.Map `ebpf:"filter_sessions"`
 	FilterV4node   *ebpf.Map `ebpf:"filter_v4node"`
 	FilterV4root   *ebpf.Map `ebpf:"filter_v4root"`
+	FilterVni      *ebpf.Map `ebpf:"filter_vni"`
 	FlowCache      *ebpf.Map `ebpf:"flow_cache"`
 	FlowCtl        *ebpf.Map `ebpf:"flow_ctl"`
 	FlowFree       *ebpf.Map `ebpf:"flow_free"`
@@ -845,6 +875,7 @@ func (m *VxtapMaps) Close() error {
 		m.FilterSessions,
 		m.FilterV4node,
 		m.FilterV4root,
+		m.FilterVni,
 		m.FlowCache,
 		m.FlowCtl,
 		m.FlowFree,
@@ -880,6 +911,7 @@ type VxtapVariables struct {
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVniKind   *ebpf.Variable `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.Variable `ebpf:"btf_anchor_flow_bucket"`
 	BtfAnchorFlowDir         *ebpf.Variable `ebpf:"btf_anchor_flow_dir"`

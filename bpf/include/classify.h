@@ -13,6 +13,7 @@
 
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include "account.h"
 #include "filter_lookup.h"
 #include "pkt.h"
 
@@ -108,7 +109,7 @@ __noinline int filter_classify(struct pkt *p)
 	if (!p || !p->has_sess)
 		return CLASSIFY_ACCEPT; /* no rule set applied yet: analyze all */
 	s = &p->sess; /* read once by the VNI gate (trust.h) */
-	gen = p->gen;
+	gen = p->gen & 1;
 	if (s->sample_rate)
 		p->sample_rate = s->sample_rate;
 	if (s->snap_len)
@@ -117,10 +118,13 @@ __noinline int filter_classify(struct pkt *p)
 		filter_hit(s->slot, p);
 		return s->mode == FILTER_MODE_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
 	}
-	dir = filter_direction(s, p, gen);
+	dir = filter_direction(s, p, p->gen);
 	p->dir = flow_dir_of(dir);
 	if (dir == FILTER_DIR_UNKNOWN) {
-		pkt_flag(p, FLAG_DIR_UNKNOWN);
+		/* Counted here rather than through p->flags: a session whose
+		 * copies all have an unknown direction would otherwise make
+		 * every packet call flags_count (a call and its RET). */
+		count(REASON__MAX + FLAG_DIR_UNKNOWN, p->wire_len);
 		if (s->unknown == FILTER_UNKNOWN_INGRESS) {
 			dir = FILTER_DIR_INGRESS;
 		} else if (s->unknown == FILTER_UNKNOWN_EGRESS) {

@@ -41,9 +41,8 @@ static __always_inline __u32 filter_active_gen(void)
 	return filter_gen_word() & 1;
 }
 
-/* filter_session_of: the VNI's session, else the default session; NULL
- * when no rule set was ever applied. */
-static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 gen)
+/* filter_session_hashed: filter_session_of from the filter_sessions hash. */
+static __always_inline struct filter_session *filter_session_hashed(__u32 vni, __u32 gen)
 {
 	struct filter_session_key k = { .vni = vni, .gen = gen };
 	struct filter_session *s = bpf_map_lookup_elem(&filter_sessions, &k);
@@ -52,6 +51,32 @@ static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32
 		return s;
 	k.vni = FILTER_DEFAULT_VNI;
 	return bpf_map_lookup_elem(&filter_sessions, &k);
+}
+
+/* filter_session_of: the VNI's session, else the default session; NULL
+ * when no rule set was ever applied. word is the generation (bit 0) and
+ * FILTER_GEN_VNI of the filter_gen value the packet read. From filter_vni
+ * (array lookups, inlined) unless the VNI's slot is shared, or the
+ * generation's filter_vni half was not written with it (FILTER_GEN_VNI
+ * clear: an older vxtap applied the rules). */
+static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 word)
+{
+	__u32 gen = word & 1, i = gen * FILTER_VNI_STRIDE + (vni & (FILTER_VNI_SLOTS - 1));
+	struct filter_vni_slot *e;
+
+	if (!(word & FILTER_GEN_VNI))
+		return filter_session_hashed(vni, gen);
+	e = bpf_map_lookup_elem(&filter_vni, &i);
+	if (!e || e->kind == FILTER_VNI_LOOKUP)
+		return filter_session_hashed(vni, gen);
+	if (e->kind == FILTER_VNI_ONE && e->vni == vni)
+		return &e->sess;
+	/* No session has this VNI: the default session's entry decides. */
+	i = gen * FILTER_VNI_STRIDE + FILTER_VNI_SLOTS;
+	e = bpf_map_lookup_elem(&filter_vni, &i);
+	if (!e || e->kind == FILTER_VNI_LOOKUP)
+		return filter_session_hashed(vni, gen);
+	return e->kind == FILTER_VNI_ONE ? &e->sess : NULL;
 }
 
 /* filter_addr_eq: two 16-byte address slots are equal (4-byte aligned). */
@@ -84,13 +109,49 @@ static __always_inline int filter_direction_outer(const struct pkt *p)
 	return FILTER_DIR_UNKNOWN;
 }
 
+/* filter_vni_has: addr (the packet's family) is one of the addresses a
+ * filter_vni entry holds. */
+static __always_inline int filter_vni_has(const struct filter_vni_slot *e, const struct pkt *p, const __u8 *addr)
+{
+	if (p->key.family == 4) {
+		__u32 a = *(const __u32 *)addr; /* 4-byte aligned in the flow key */
+
+		/* Bounded by FILTER_VNI_ADDRS4, the entry's room. */
+#pragma unroll
+		for (int j = 0; j < FILTER_VNI_ADDRS4; j++)
+			if (j < e->naddr4 && e->addr4[j] == a)
+				return 1;
+		return 0;
+	}
+	/* Bounded by FILTER_VNI_ADDRS6, the entry's room. */
+#pragma unroll
+	for (int j = 0; j < FILTER_VNI_ADDRS6; j++)
+		if (j < e->naddr6 && filter_addr_eq(e->addr6[j], addr))
+			return 1;
+	return 0;
+}
+
 /* filter_direction: ingress when the inner destination is the source
  * ENI's, egress when the inner source is; the ENI's addresses are the
- * session's list, or else the outer source. */
-static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 gen)
+ * session's list, or else the outer source. The list is read from the
+ * VNI's filter_vni entry when that entry is the session's and holds the
+ * whole list (compared inline), else from filter_eni (hash lookups). */
+static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 word)
 {
+	__u32 gen = word & 1, i = gen * FILTER_VNI_STRIDE + (p->key.vni & (FILTER_VNI_SLOTS - 1));
+	struct filter_vni_slot *e = NULL;
+
 	if (!(s->flags & FILTER_SESSION_ADDRS))
 		return filter_direction_outer(p);
+	if (word & FILTER_GEN_VNI)
+		e = bpf_map_lookup_elem(&filter_vni, &i);
+	if (e && e->kind == FILTER_VNI_ONE && e->vni == p->key.vni && e->addrs) {
+		if (filter_vni_has(e, p, p->key.dst))
+			return FILTER_DIR_INGRESS;
+		if (filter_vni_has(e, p, p->key.src))
+			return FILTER_DIR_EGRESS;
+		return FILTER_DIR_UNKNOWN;
+	}
 	if (filter_eni_has(gen, p, p->key.dst))
 		return FILTER_DIR_INGRESS;
 	if (filter_eni_has(gen, p, p->key.src))
@@ -123,7 +184,7 @@ static __noinline __u8 flow_direction(struct pkt *p)
 	gen = filter_gen_word();
 	if (!(gen & FILTER_GEN_SESSIONS))
 		return flow_dir_of(filter_direction_outer(p)); /* no rule set applied: no session to look up */
-	gen &= 1;
+	gen &= 1 | FILTER_GEN_VNI;
 	s = filter_session_of(p->key.vni, gen);
 	return flow_dir_of(s ? filter_direction(s, p, gen) : filter_direction_outer(p));
 }

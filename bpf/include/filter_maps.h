@@ -34,6 +34,19 @@ struct {
 	__type(value, struct filter_session);
 } filter_sessions SEC(".maps");
 
+/* The same sessions indexed by gen * FILTER_VNI_STRIDE + (vni &
+ * (FILTER_VNI_SLOTS - 1)), the default session's at gen * FILTER_VNI_STRIDE
+ * + FILTER_VNI_SLOTS: an array lookup, inlined by the verifier, instead of
+ * a hash lookup (a call and its RET) on every packet. Slots several
+ * sessions share say so, and those VNIs are looked up in filter_sessions.
+ * Every entry of a generation is rewritten when it is filled. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FILTER_GENS * FILTER_VNI_STRIDE);
+	__type(key, __u32);
+	__type(value, struct filter_vni_slot);
+} filter_vni SEC(".maps");
+
 /* Addresses of each session's source ENI (value unused). Set from Go. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -138,6 +151,7 @@ const enum filter_action *btf_anchor_filter_action __attribute__((unused));
 const enum filter_dir *btf_anchor_filter_dir __attribute__((unused));
 const enum filter_mode *btf_anchor_filter_mode __attribute__((unused));
 const enum filter_layout *btf_anchor_filter_layout __attribute__((unused));
+const enum filter_vni_kind *btf_anchor_filter_vni_kind __attribute__((unused));
 const enum filter_unknown *btf_anchor_filter_unknown __attribute__((unused));
 const enum filter_slot_kind *btf_anchor_filter_slot_kind __attribute__((unused));
 const enum filter_const *btf_anchor_filter_const __attribute__((unused));

@@ -42,7 +42,7 @@ static __always_inline int vni_gate(struct pkt *p)
 	gen = filter_gen_word();
 	if (!(gen & FILTER_GEN_SESSIONS))
 		return -1;
-	gen &= 1;
+	gen &= 1 | FILTER_GEN_VNI; /* the generation, and whether filter_vni holds it */
 	s = filter_session_of(p->key.vni, gen);
 	if (!s)
 		return -1;

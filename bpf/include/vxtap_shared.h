@@ -338,6 +338,9 @@ enum filter_const {
 	FILTER_V4_RESOLVER = 2,         /* filter_v4_node entry: the address is an Amazon DNS resolver */
 	FILTER_V4_SHIFT = 2,            /* filter_v4_node entry: index bits start here */
 	FILTER_GEN_SESSIONS = 2,        /* filter_gen value bit: the active generation holds sessions; clear, no rule set is applied and no packet looks one up */
+	FILTER_GEN_VNI = 4,             /* filter_gen value bit: filter_vni holds the active generation's sessions; an older vxtap's apply clears it, and filter_sessions decides */
+	FILTER_VNI_ADDRS4 = 4,          /* IPv4 source-ENI addresses a filter_vni entry holds; a session with more is looked up in filter_eni */
+	FILTER_VNI_ADDRS6 = 2,          /* IPv6 ones */
 };
 
 /* Index layout of the per-ruleset filter tables: every table is indexed by
@@ -353,6 +356,15 @@ enum filter_layout {
 	FILTER_PROTOS = 256,           /* protocol table entries per table */
 	FILTER_PORT_BLOCKS = 256,      /* port blocks (256 ports each) per field table */
 	FILTER_PORT_UNIFORM = 1U << 31,/* port top entry: one bitset for the whole block */
+	FILTER_VNI_SLOTS = 4096,       /* filter_vni entries per generation picked by the VNI's low bits (a power of two) */
+	FILTER_VNI_STRIDE = 4097,      /* filter_vni entries per generation: the slots, then the default session's */
+};
+
+/* What a filter_vni entry says about the VNIs whose low bits pick it. */
+enum filter_vni_kind {
+	FILTER_VNI_LOOKUP = 0, /* look the VNI up in filter_sessions: several sessions share the slot (or a zeroed table) */
+	FILTER_VNI_ONE = 1,    /* vni's session is sess; any other VNI of the slot has none (the default entry decides) */
+	FILTER_VNI_NONE = 2,   /* no session's VNI picks the slot (the default entry decides); in the default entry: no default session */
 };
 
 /* filter_sessions key. vni FILTER_DEFAULT_VNI (not a 24-bit VNI) holds the
@@ -374,6 +386,19 @@ struct filter_session {
 	__u8 unknown;       /* enum filter_unknown */
 	__u8 flags;         /* FILTER_SESSION_* */
 	__u8 pad;
+};
+
+/* filter_vni value: the session of a slot's one VNI, or of the default
+ * (the entry after the slots), so the VNI gate needs no hash lookup. */
+struct filter_vni_slot {
+	__u32 vni;                  /* the VNI sess belongs to (FILTER_VNI_ONE) */
+	__u8 kind;                  /* enum filter_vni_kind */
+	__u8 addrs;                 /* 1: addr4 and addr6 are all of sess's source-ENI addresses (else look in filter_eni) */
+	__u8 naddr4;                /* addresses in addr4 */
+	__u8 naddr6;                /* addresses in addr6 */
+	struct filter_session sess; /* as filter_sessions holds it */
+	__u32 addr4[FILTER_VNI_ADDRS4];        /* IPv4 source-ENI addresses, network order */
+	__u8 addr6[FILTER_VNI_ADDRS6][16];     /* IPv6 ones, network order */
 };
 
 /* filter_eni key: one address of a session's source ENI. */

@@ -1,10 +1,13 @@
 package livebench
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vxtap/vxtap/loader"
+	"github.com/vxtap/vxtap/userspace/filter"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
@@ -15,6 +18,11 @@ import (
 // <= 200 ns) come from figures measured side by side. The ratio case
 // reports them. The `run-defaults` cases load the program as `vxtap run`
 // does without --config: the classifier compiled in, no rule set applied.
+// The `rules-4096` cases load it as `vxtap run --config` does with the live
+// benchmark's vxtap-4096 configuration (RulesConfig): as is (the direction
+// is unknown, the session analyzes without the rules), and with the
+// generator's inner destination as the source ENI's address (`-eni`: every
+// packet ingress, classified against the 4,096 rules, the last deciding).
 func BenchmarkXDPTouch(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	cfg := DefaultGenConfig()
@@ -41,13 +49,18 @@ func BenchmarkXDPTouch(b *testing.B) {
 	}
 	defer rd.Close()
 
+	r4k := loadRules(b, cfg, "")
+	defer r4k.Close()
+	r4kENI := loadRules(b, cfg, "addresses: [198.18.200.1]")
+	defer r4kENI.Close()
+
 	var drop LiveDropObjects
 	if err := LoadLiveDropObjects(&drop, nil); err != nil {
 		b.Fatal(err)
 	}
 	defer drop.Close()
 
-	var touchNs, existingNs, newNs, rdExistingNs, rdNewNs, singleNs float64
+	var touchNs, existingNs, newNs, rdExistingNs, rdNewNs, singleNs, r4kNs, r4kENINs float64
 	// repeated runs frame n times inside one BPF_PROG_TEST_RUN.
 	repeated := func(p interface {
 		Benchmark([]byte, int, func()) (uint32, time.Duration, error)
@@ -65,6 +78,8 @@ func BenchmarkXDPTouch(b *testing.B) {
 	b.Run("touch", repeated(touch.LiveTouch, &touchNs))
 	b.Run("vxlan-ipv4-tcp-existing-flow", repeated(o.VxtapXdp, &existingNs))
 	b.Run("run-defaults-existing-flow", repeated(rd.VxtapXdp, &rdExistingNs))
+	b.Run("rules-4096-existing-flow", repeated(r4k.VxtapXdp, &r4kNs))
+	b.Run("rules-4096-eni-existing-flow", repeated(r4kENI.VxtapXdp, &r4kENINs))
 	b.Run("vxlan-ipv4-tcp-new-flow", func(b *testing.B) {
 		newNs = newFlowNs(b, cfg, loader.DefaultConfig())
 		b.ReportMetric(newNs, "ns/op")
@@ -93,12 +108,46 @@ func BenchmarkXDPTouch(b *testing.B) {
 		if touchNs > 0 {
 			b.ReportMetric(existingNs/touchNs, "existing/touch")
 			b.ReportMetric(rdExistingNs/touchNs, "run-defaults-existing/touch")
+			b.ReportMetric(r4kNs/touchNs, "rules-4096-existing/touch")
+			b.ReportMetric(r4kENINs/touchNs, "rules-4096-eni-existing/touch")
 			b.ReportMetric(newNs/touchNs, "new/touch")
 			b.ReportMetric(newNs-singleNs, "new-minus-harness-ns")
 			b.ReportMetric(rdNewNs-singleNs, "run-defaults-new-minus-harness-ns")
 		}
 		b.ReportMetric(0, "ns/op")
 	})
+}
+
+// loadRules loads vxtap's program as `vxtap run --config` does with the
+// live benchmark's 4,096-rule configuration (session adds fields to its
+// sessions), the tables sized as the daemon sizes them (setupFilter:
+// twice what the rule set needs, at least the defaults), and applies it.
+func loadRules(b *testing.B, gen GenConfig, session string) *loader.Objects {
+	path := filepath.Join(b.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte(RulesConfig(gen.VNIBase, gen.VNIs, 4096, session)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	fc, err := filter.Load(path, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	comp := filter.Compile(fc)
+	need := loader.CapacityFor(comp)
+	k := loader.DefaultFilterCapacity.Max(loader.FilterCapacity{Rulesets: 2 * need.Rulesets, Bitsets: 2 * need.Bitsets,
+		Blocks: 2 * need.Blocks, Slots: 2 * need.Slots, Sessions: 2 * need.Sessions, ENIAddrs: 2 * need.ENIAddrs,
+		Nodes4: 2 * need.Nodes4, Prefix6: 2 * need.Prefix6})
+	lcfg := loader.DefaultConfig()
+	lcfg.FilterEnabled = true
+	lcfg.MapSizes = k.MapSizes()
+	o, err := loader.Load(lcfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := o.FilterMaps().Apply(comp); err != nil {
+		o.Close()
+		b.Fatal(err)
+	}
+	return o
 }
 
 // newFlowNs is vxtap's in-kernel time per packet when every packet opens
