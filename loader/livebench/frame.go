@@ -43,7 +43,7 @@ func Template(n int, dport uint16) ([]byte, error) {
 	binary.BigEndian.PutUint16(u[4:], uint16(n-offOuterUDP)) // checksum 0: allowed over IPv4
 	f[offVXLAN] = 0x08                                       // I flag; VNI set per frame
 	copy(f[offInnerEth:], []byte{2, 0, 0, 0, 1, 2, 2, 0, 0, 0, 1, 1, 0x08, 0x00})
-	ipv4(f[offInnerIP:], n-offInnerIP, 6, [4]byte{198, 19, 0, 0}, [4]byte{198, 18, 200, 1})
+	ipv4(f[offInnerIP:], n-offInnerIP, 6, [4]byte{198, 19, 0, 0}, innerDst)
 	t := f[offInnerL4:]
 	binary.BigEndian.PutUint16(t[0:], 1024)
 	binary.BigEndian.PutUint16(t[2:], 443)

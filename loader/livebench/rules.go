@@ -2,17 +2,28 @@ package livebench
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 )
+
+// innerDst is the inner destination of every generated frame: the
+// mirrored instance, so the address of its source ENI.
+var innerDst = [4]byte{198, 18, 200, 1}
+
+// ENISession is the session field that names the generator's source ENI
+// (its inner destination), so every copy has a known direction (ingress)
+// and the filter's rules decide it, as for a real mirror session, whose
+// copies come from and go to the ENI's addresses.
+var ENISession = fmt.Sprintf("addresses: [%s]", netip.AddrFrom4(innerDst))
 
 // RulesConfig is a vxtap configuration that puts the VNIs vniBase ..
 // vniBase+vnis-1 under one filter of n rules per direction: n-1 that never
 // match the generator's traffic (TCP to port 22 from single addresses of
 // 198.18.0.0/16; the generator's inner sources are in 198.19.0.0/16) and
 // a last one that accepts everything. session is added to every session's
-// fields ("" for none). The live benchmark's vxtap-4096 receiver and
-// BenchmarkXDPTouch's rules-4096 cases load it, so both measure the same
-// tables.
+// fields ("" for none). The live benchmark's vxtap-4096 receiver loads
+// it with ENISession, as BenchmarkXDPTouch's rules-4096-eni cases do, so
+// both measure the same tables deciding every copy.
 //
 // Without addresses in session, a session takes its source ENI to be the
 // copy's outer source; the generator's outer source is neither inner

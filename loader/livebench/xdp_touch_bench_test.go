@@ -51,7 +51,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 
 	r4k := loadRules(b, cfg, "")
 	defer r4k.Close()
-	r4kENI := loadRules(b, cfg, "addresses: [198.18.200.1]")
+	r4kENI := loadRules(b, cfg, ENISession)
 	defer r4kENI.Close()
 
 	var drop LiveDropObjects

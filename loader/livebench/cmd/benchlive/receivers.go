@@ -53,7 +53,7 @@ var receiverSpecs = []receiverSpec{
 		make: func(*settings) receiver { return &baseline{name: "touch"} }},
 	{name: "vxtap", about: "vxtap run, defaults",
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "defaults"} }},
-	{name: "vxtap-4096", about: "vxtap run --config with 4,096 rules per direction",
+	{name: "vxtap-4096", about: "vxtap run --config with 4,096 rules per direction, the last one deciding (sessions name the source ENI)",
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "rules"} }},
 	{name: "vxtap-sample64", about: "vxtap run --sample-rate 64 --sample-file",
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "sample"} }},

@@ -97,8 +97,8 @@ func TestRulesConfig(t *testing.T) {
 	if n := strings.Count(c, "action: reject"); n != 2*4095 {
 		t.Errorf("%d reject rules, want %d", n, 2*4095)
 	}
-	if !strings.Contains(c, "- {rule: 4096, action: accept}") || !strings.Contains(c, "  101: {name: bench-101, filter: bench}") {
-		t.Errorf("config lacks the accept-all rule or VNI 101")
+	if !strings.Contains(c, "- {rule: 4096, action: accept}") || !strings.Contains(c, "  101: {name: bench-101, filter: bench, addresses: [198.18.200.1]}") {
+		t.Errorf("config lacks the accept-all rule, or VNI 101 naming the generator's source ENI (without it no rule decides)")
 	}
 }
 

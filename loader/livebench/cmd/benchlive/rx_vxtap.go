@@ -159,7 +159,9 @@ func sumRecords(path string) (packets, records uint64, err error) {
 }
 
 // rulesConfig is the live benchmark's 4,096-rule configuration
-// (livebench.RulesConfig, which BenchmarkXDPTouch's rules-4096 cases load too).
+// (livebench.RulesConfig, which BenchmarkXDPTouch's rules-4096-eni cases
+// load too), its sessions naming the source ENI so the rules decide every
+// copy: without it the direction is unknown and no rule is evaluated.
 func rulesConfig(vniBase, vnis uint32, n int) string {
-	return livebench.RulesConfig(vniBase, vnis, n, "")
+	return livebench.RulesConfig(vniBase, vnis, n, livebench.ENISession)
 }
