@@ -578,3 +578,56 @@ func TestStaleGoLockClearedOnRecover(t *testing.T) {
 		t.Fatalf("the new flow has %d packets in its slot, want 3", got[k])
 	}
 }
+
+// TestRepublishFullBucketsDefers: a slot a killed daemon left out of the
+// index (an orphan) whose home and next buckets filled up meanwhile cannot
+// go back in. The start must not fail for it (it would fail at every start,
+// as nothing empties the buckets while no daemon runs): the slot is kept
+// out of walks with its counts (DYING) and the next RecoverSlots, once
+// there is room, puts it back with every packet.
+func TestRepublishFullBucketsDefers(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	o := loadTable(t, 256)
+	const b = 3
+	sport := homedAt(o, b, 1, 1)[0]
+	sendUDP(t, o, sport, 5)
+	bk := keyToBPF(flowKey(7, in4a, in4b, 17, sport, 53))
+	idx, ok := o.index.Delete(&bk) // killed inside Remove: out of the index, still LIVE
+	if !ok {
+		t.Fatal("the flow is not in the index")
+	}
+	tag := flowTag(flowHash(&bk, &o.index.key))
+	filler := ((tag^1)&0xff)<<entrySlotBits | 200 // another tag: never read as this key's
+	var filled []*uint32
+	for _, bi := range []uint32{b, b + 1} {
+		for i := range o.index.buckets[bi].Ent {
+			if p := &o.index.buckets[bi].Ent[i]; atomic.CompareAndSwapUint32(p, 0, filler) {
+				filled = append(filled, p)
+			}
+		}
+	}
+	rec, err := o.RecoverSlots()
+	if err != nil {
+		t.Fatalf("RecoverSlots with the orphan's buckets full: %v", err)
+	}
+	if rec.Deferred != 1 || rec.Republished != 0 {
+		t.Fatalf("recovered %+v, want 1 deferred", rec)
+	}
+	if st := atomic.LoadUint32(&o.table.slots[idx].State); st != uint32(VxtapFlowSlotStateFLOW_SLOT_DYING) {
+		t.Fatalf("deferred slot in state %d, want DYING (out of walks, counts kept)", st)
+	}
+	for _, p := range filled {
+		atomic.StoreUint32(p, 0)
+	}
+	if rec, err = o.RecoverSlots(); err != nil || rec.Republished != 1 {
+		t.Fatalf("second RecoverSlots: %+v, %v; want it republished", rec, err)
+	}
+	sendUDP(t, o, sport, 2)
+	got := map[flow.Key]uint64{}
+	if err := o.Walk(func(k flow.Key, c flow.Counters) { got[k] += c.Packets }); err != nil {
+		t.Fatal(err)
+	}
+	if k := flowKey(7, in4a, in4b, 17, sport, 53); got[k] != 7 {
+		t.Fatalf("flow has %d packets, want 7", got[k])
+	}
+}

@@ -15,6 +15,7 @@ type Recovered struct {
 	Merged      int // live slots added into the slot flow_index names for their flow, then freed
 	Freed       int // RECORDED slots freed, their ledger entries forgotten
 	StaleLocks  int // flow index buckets a killed daemon left locked, released
+	Deferred    int // orphans whose home and next bucket are full: kept DYING (out of walks, counts kept) for the next RecoverSlots
 }
 
 // RecoverSlots repairs what a daemon killed inside Remove can leave behind:
@@ -121,6 +122,15 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 		j, err := o.index.InsertNoExist(&s.Key, idx)
 		if err == nil {
 			rec.Republished++
+			continue
+		}
+		if errors.Is(err, errIndexFull) {
+			// No room in its two buckets (filled while it was out):
+			// kept out of walks with its counts, for the next
+			// RecoverSlots. Failing here would fail every start, as
+			// nothing empties the buckets while no daemon runs.
+			o.dying(idx)
+			rec.Deferred++
 			continue
 		}
 		if !errors.Is(err, ebpf.ErrKeyExist) {

@@ -130,8 +130,9 @@ func runDaemon(c *cli.Context) error {
 	// their ledger entries) before the first sweep and the ledger's load.
 	if rec, err := objs.RecoverSlots(); err != nil {
 		return err
-	} else if rec.Republished+rec.Merged+rec.Freed+rec.StaleLocks > 0 {
+	} else if rec.Republished+rec.Merged+rec.Freed+rec.StaleLocks+rec.Deferred > 0 {
 		log.Warn().Int("republished", rec.Republished).Int("merged", rec.Merged).Int("freed", rec.Freed).Int("stale_locks", rec.StaleLocks).
+			Int("deferred", rec.Deferred).
 			Msg("flow slots a killed daemon left out of the index recovered")
 	}
 	// The decap feed stops (and its veths go) with the daemon.
