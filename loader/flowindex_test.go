@@ -631,3 +631,21 @@ func TestRepublishFullBucketsDefers(t *testing.T) {
 		t.Fatalf("flow has %d packets, want 7", got[k])
 	}
 }
+
+// TestFlowSeedUnreadable: pins whose flow_ctl exists but cannot be read
+// are an error, not a reason for a new seed: a new seed over a filled
+// index would hide every indexed flow from the data path (a second slot
+// per key) and from Go's removal.
+func TestFlowSeedUnreadable(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	dir := t.TempDir() // not a BPF file system: the pin cannot be opened
+	if err := os.WriteFile(filepath.Join(dir, "flow_ctl"), []byte("not a map"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if seed, fresh, err := flowSeed(dir); err == nil {
+		t.Fatalf("flowSeed over an unreadable flow_ctl: seed %#x fresh %v, want an error", seed, fresh)
+	}
+	if _, fresh, err := flowSeed(t.TempDir()); err != nil || !fresh {
+		t.Fatalf("flowSeed without pins: fresh %v, %v; want a new seed", fresh, err)
+	}
+}

@@ -211,17 +211,27 @@ func Load(cfg Config) (*Objects, error) {
 // flow_ctl holds, so a restarted daemon keeps the index's layout; a new
 // random one (fresh) when there are no pins yet, or none was stored (a
 // start killed between creating the pins and storing it: nothing was
-// attached, so the index is empty). An older layout's flow_ctl, whose
-// seed cannot be read, gets a new seed too; the load then refuses its
-// pins as incompatible.
+// attached, so the index is empty). An older layout's flow_ctl (too few
+// entries to hold a seed) gets a new seed too; the load then refuses its
+// pins as incompatible. A flow_ctl that exists but cannot be read is an
+// error: a new seed over a filled index would hide every flow in it.
 func flowSeed(dir string) (seed uint64, fresh bool, err error) {
 	if dir != "" {
-		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "flow_ctl"), nil)
-		if err == nil {
-			err = m.Lookup(uint32(VxtapVxtapConstFLOW_CTL_SEED), &seed)
-			m.Close()
-			if err == nil && seed != 0 {
-				return seed, false, nil
+		path := filepath.Join(dir, "flow_ctl")
+		m, err := ebpf.LoadPinnedMap(path, nil)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+		case err != nil:
+			return 0, false, fmt.Errorf("read the flow hash seed from %s: %w", path, err)
+		default:
+			defer m.Close()
+			if m.MaxEntries() > uint32(VxtapVxtapConstFLOW_CTL_SEED) {
+				if err := m.Lookup(uint32(VxtapVxtapConstFLOW_CTL_SEED), &seed); err != nil {
+					return 0, false, fmt.Errorf("read the flow hash seed from %s: %w", path, err)
+				}
+				if seed != 0 {
+					return seed, false, nil
+				}
 			}
 		}
 	}
