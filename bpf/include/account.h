@@ -330,10 +330,12 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 		return overflow_add(p, now);
 	}
 	flow_index_unlock(home);
-	/* Exchange, not a plain store: a fully ordered atomic, so on weakly
+	/* Compare-and-swap, not a store: a fully ordered atomic, so on weakly
 	 * ordered CPUs (arm64) Go never sees LIVE before the key and counters
-	 * written above. */
-	__sync_lock_test_and_set(&s->state, FLOW_SLOT_LIVE);
+	 * written above; and only from CLAIMED, so a removal Go made since the
+	 * entry was published (DYING) is not undone: the flow cache would add
+	 * to a slot Go is about to read for good. */
+	__sync_val_compare_and_swap(&s->state, FLOW_SLOT_CLAIMED, FLOW_SLOT_LIVE);
 	p->slot = idx + 1;
 	emit_flow_event(p, EVENT_FLOW_START, now);
 	if (end)
