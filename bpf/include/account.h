@@ -276,12 +276,15 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	 * the slot's end_seen and send the flow-end event itself. */
 	__u32 end = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
 	__u32 hb = flow_home(h), nb = flow_next(hb), tag = flow_tag(h), idx, e;
+	__u8 dir;
 	struct flow_bucket *home = bpf_map_lookup_elem(&flow_index, &hb);
 	struct flow_bucket *next = bpf_map_lookup_elem(&flow_index, &nb);
 	struct flow_slot *s;
 
 	if (!home || !next)
 		return overflow_add(p, now); /* not reached: both < cfg_flow_buckets */
+	/* Before the lock: it may look up the filter session, a call. */
+	dir = flow_direction(p);
 	if (!flow_index_lock(home)) {
 		pkt_flag(p, FLAG_INDEX_BUSY);
 		return overflow_add(p, now);
@@ -313,7 +316,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	s->tcp_flags = p->tcp_flags;
 	s->end_seen = end;
 	s->outer_family = p->outer_family;
-	s->direction = flow_direction(p);
+	s->direction = dir;
 	s->truncated = p->truncated;
 	s->rule = p->rule;
 	s->marks = 0;
