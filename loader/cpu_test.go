@@ -84,6 +84,17 @@ func TestExactOnSeveralCPUs(t *testing.T) {
 			t.Errorf("flow %s: %d packets %d bytes, want %d and %d", k, got[k].Packets, got[k].Bytes, want, want*bytes[i])
 		}
 	}
+	starts := flowStarts(t, ev)
+	for _, k := range keys {
+		if starts[k] != 1 {
+			t.Errorf("flow %s: %d flow-start events, want 1", k, starts[k])
+		}
+	}
+}
+
+// flowStarts drains the ring buffer and counts the flow starts per key.
+func flowStarts(t *testing.T, ev *Events) map[flow.Key]int {
+	t.Helper()
 	starts := map[flow.Key]int{}
 	if _, err := ev.Read(time.Unix(1, 0), func(e flow.Event) {
 		if e.Type == flow.FlowStart {
@@ -92,9 +103,5 @@ func TestExactOnSeveralCPUs(t *testing.T) {
 	}, nil); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range keys {
-		if starts[k] != 1 {
-			t.Errorf("flow %s: %d flow-start events, want 1", k, starts[k])
-		}
-	}
+	return starts
 }

@@ -54,14 +54,7 @@ filters:
 	for round := 0; round < 2; round++ {
 		for ci, doc := range configs {
 			comp := compileYAML(t, "vni.yaml", fmt.Sprintf(doc, shared[ci]))
-			if _, err := fm.Apply(comp); err != nil {
-				t.Fatal(err)
-			}
-			gen, err := fm.ActiveGen()
-			if err != nil {
-				t.Fatal(err)
-			}
-			l := fm.layout(comp, gen)
+			l := applyLayout(t, fm, comp)
 			for _, vni := range vnis {
 				for _, proto := range []uint8{6, 17} {
 					p := filter.Packet{VNI: vni, OuterSrc: dst, Src: src, Dst: dst, Proto: proto, SrcPort: 1000, DstPort: 80}
@@ -130,14 +123,7 @@ filters:
 `, list(1, 0), list(4, 2), list(5, 1), list(1, 3), list(2, 1), 5+slots, list(0, 1))
 	comp := compileYAML(t, "addrs.yaml", doc)
 	for round := 0; round < 2; round++ { // both generations
-		if _, err := fm.Apply(comp); err != nil {
-			t.Fatal(err)
-		}
-		gen, err := fm.ActiveGen()
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := fm.layout(comp, gen)
+		l := applyLayout(t, fm, comp)
 		peer4, peer6 := netip.MustParseAddr("198.19.9.9"), netip.MustParseAddr("2001:db8:9::9")
 		var addrs []netip.Addr
 		for i := 1; i <= 6; i++ {
@@ -162,8 +148,8 @@ filters:
 							t.Fatal(err)
 						}
 						if got := slotPackets(t, fm, slot) - before; got != 1 {
-							t.Errorf("gen %d VNI %d %s -> %s proto %d: the reference decides it by %s (%s, slot %d); the kernel counted %d there",
-								gen, vni, p.Src, p.Dst, proto, d.By, d.Direction, slot, got)
+							t.Errorf("round %d VNI %d %s -> %s proto %d: the reference decides it by %s (%s, slot %d); the kernel counted %d there",
+								round, vni, p.Src, p.Dst, proto, d.By, d.Direction, slot, got)
 						}
 					}
 				}
@@ -251,4 +237,18 @@ filters: {}
 	if got := reasonPackets(t, o, "filter_reject") - rejected; got != 1 {
 		t.Errorf("filter_reject counted %d packets, want 1 (B rejects VNI 5)", got)
 	}
+}
+
+// applyLayout applies comp and returns the layout of the generation it
+// went into.
+func applyLayout(t *testing.T, fm *FilterMaps, comp *filter.Compiled) layout {
+	t.Helper()
+	if _, err := fm.Apply(comp); err != nil {
+		t.Fatal(err)
+	}
+	gen, err := fm.ActiveGen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fm.layout(comp, gen)
 }

@@ -422,14 +422,7 @@ func TestFlowIndexConcurrentInsert(t *testing.T) {
 		t.Errorf("overflow %d, index_busy %d: only a busy lock sends a copy there", over, flagPackets(t, o, "index_busy"))
 	}
 	t.Logf("copies to the overflow on a busy lock: %d of %d", over, ncpu*rounds*nflows)
-	starts := map[flow.Key]int{}
-	if _, err := ev.Read(time.Unix(1, 0), func(e flow.Event) {
-		if e.Type == flow.FlowStart {
-			starts[e.Key]++
-		}
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	starts := flowStarts(t, ev)
 	for k := range got {
 		if starts[k] != 1 {
 			t.Errorf("flow %s: %d flow starts, want 1", k, starts[k])
