@@ -106,6 +106,13 @@ type mirrorTable struct {
 	entries []mirrorEntry
 	byAddr  map[mirrorAddr]uint32
 	free    []uint32
+	// is last found entry lastID to be source last (valid while
+	// lastOK): a handful of ENIs serve a million flows, so most checks of
+	// a sweep compare two addresses instead of rebuilding 16 bytes. Only
+	// the sweep goroutine uses them; release forgets a freed entry.
+	last   netip.Addr
+	lastID uint32
+	lastOK bool
 }
 
 func (m *mirrorTable) acquire(a netip.Addr) uint32 {
@@ -133,6 +140,9 @@ func (m *mirrorTable) acquire(a netip.Addr) uint32 {
 func (m *mirrorTable) release(id uint32) {
 	e := &m.entries[id]
 	if e.refs--; e.refs == 0 {
+		if m.lastID == id {
+			m.lastOK = false // the entry may be reused for another source
+		}
 		delete(m.byAddr, e.mirrorAddr)
 		m.free = append(m.free, id)
 	}
@@ -140,5 +150,12 @@ func (m *mirrorTable) release(id uint32) {
 
 // is says whether entry id is mirror source a.
 func (m *mirrorTable) is(id uint32, a netip.Addr) bool {
-	return m.entries[id].mirrorAddr == mirrorOf(a)
+	if m.lastOK && m.lastID == id && m.last == a {
+		return true
+	}
+	if m.entries[id].mirrorAddr != mirrorOf(a) {
+		return false
+	}
+	m.last, m.lastID, m.lastOK = a, id, true
+	return true
 }
