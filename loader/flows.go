@@ -91,13 +91,16 @@ func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
 	}
 	base := o.clock.base()
 	live := uint32(VxtapFlowSlotStateFLOW_SLOT_LIVE)
+	var k flow.Key
+	var c flow.Counters // filled in place, slot by slot
 	for i := 0; i < n; i++ {
 		s := &o.table.slots[i]
 		gen := atomic.LoadUint32(&s.Gen)
 		if atomic.LoadUint32(&s.State) != live {
 			continue
 		}
-		k, c := keyFromBPF(&s.Key), o.slotCounters(s, base)
+		k = keyFromBPF(&s.Key)
+		o.readCounters(&c, s, base)
 		if atomic.LoadUint32(&s.Gen) != gen || atomic.LoadUint32(&s.State) != live {
 			continue
 		}

@@ -428,7 +428,8 @@ func (a *Aggregator) finish(keys []flow.Key, reasons map[flow.Key]string, now ti
 // walked returns the state of a flow the sweep's walk met, creating it for
 // a flow first met there, and marks it seen.
 func (a *Aggregator) walked(k *flow.Key, c *flow.Counters) *slot {
-	fk := pack(k)
+	var fk fkey
+	packTo(&fk, k)
 	i, ok := a.state.find(&fk)
 	if !ok {
 		i = a.add(fk, a.clock.stamp(c.First))

@@ -16,15 +16,21 @@ type ckey [42]byte
 // each address's family (so 10.0.0.1 and ::ffff:10.0.0.1 stay apart).
 func compact(k flow.Key) ckey {
 	var c ckey
-	s, d := k.Src.As16(), k.Dst.As16()
-	copy(c[0:16], s[:])
-	copy(c[16:32], d[:])
+	compactTo(&c, &k)
+	return c
+}
+
+// compactTo is compact into c, for the sweep's walk: with no copies and
+// each address written whole (shortkey.Put16), it costs a third of
+// As16 and copies.
+func compactTo(c *ckey, k *flow.Key) {
+	fs := shortkey.Put16((*[16]byte)(c[0:16]), k.Src)
+	fd := shortkey.Put16((*[16]byte)(c[16:32]), k.Dst)
 	c[32], c[33], c[34], c[35] = byte(k.VNI>>24), byte(k.VNI>>16), byte(k.VNI>>8), byte(k.VNI)
 	c[36], c[37] = byte(k.SPort>>8), byte(k.SPort)
 	c[38], c[39] = byte(k.DPort>>8), byte(k.DPort)
 	c[40] = k.Proto
-	c[41] = shortkey.Family(k.Src) | shortkey.Family(k.Dst)<<2
-	return c
+	c[41] = fs | fd<<2
 }
 
 // packed is c as the key store takes it.
@@ -100,6 +106,13 @@ type mirrorTable struct {
 	entries []mirrorEntry
 	byAddr  map[mirrorAddr]uint32
 	free    []uint32
+	// is last found entry lastID to be source last (valid while
+	// lastOK): a handful of ENIs serve a million flows, so most checks of
+	// a sweep compare two addresses instead of rebuilding 16 bytes. Only
+	// the sweep goroutine uses them; release forgets a freed entry.
+	last   netip.Addr
+	lastID uint32
+	lastOK bool
 }
 
 func (m *mirrorTable) acquire(a netip.Addr) uint32 {
@@ -127,6 +140,9 @@ func (m *mirrorTable) acquire(a netip.Addr) uint32 {
 func (m *mirrorTable) release(id uint32) {
 	e := &m.entries[id]
 	if e.refs--; e.refs == 0 {
+		if m.lastID == id {
+			m.lastOK = false // the entry may be reused for another source
+		}
 		delete(m.byAddr, e.mirrorAddr)
 		m.free = append(m.free, id)
 	}
@@ -134,5 +150,12 @@ func (m *mirrorTable) release(id uint32) {
 
 // is says whether entry id is mirror source a.
 func (m *mirrorTable) is(id uint32, a netip.Addr) bool {
-	return m.entries[id].mirrorAddr == mirrorOf(a)
+	if m.lastOK && m.lastID == id && m.last == a {
+		return true
+	}
+	if m.entries[id].mirrorAddr != mirrorOf(a) {
+		return false
+	}
+	m.last, m.lastID, m.lastOK = a, id, true
+	return true
 }

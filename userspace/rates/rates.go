@@ -219,7 +219,8 @@ func (t *Tracker) Observe(now time.Time, k flow.Key, c flow.Counters) {
 	if t.skipping {
 		return
 	}
-	ck := compact(k)
+	var ck ckey
+	compactTo(&ck, &k)
 	var dp, db uint64
 	known := true
 	i, ok := t.find(&ck)

@@ -358,6 +358,31 @@ func TestMirrorChange(t *testing.T) {
 	}
 }
 
+// A mirror entry freed and reused for another source is not taken for
+// the source it last matched (the mirror table remembers its last match).
+func TestMirrorEntryReused(t *testing.T) {
+	tr := New(Config{})
+	first := t0.Add(-time.Hour)
+	m1, m2 := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	at := t0
+	obs := func(n int, m netip.Addr) {
+		tr.Observe(at, key(n), flow.Counters{Packets: 1, Bytes: 1, First: first, MirrorSource: m})
+	}
+	for _, step := range []struct {
+		n int
+		m netip.Addr
+	}{{1, m1}, {1, m1}, {0, netip.Addr{}}, {2, m2}, {2, m1}} {
+		if step.n != 0 {
+			obs(step.n, step.m) // flow 1 leaves at step 3, its entry going to m2 at step 4
+		}
+		tr.EndSweep(at)
+		at = at.Add(time.Second)
+	}
+	if _, got := view(tr); got[key(2)].MirrorSource != m1 {
+		t.Errorf("flow 2 shows mirror source %v, want %v", got[key(2)].MirrorSource, m1)
+	}
+}
+
 // Readers on other goroutines while sweeps run and flows churn: every
 // snapshot is one whole sweep (run with -race).
 func TestConcurrentReaders(t *testing.T) {

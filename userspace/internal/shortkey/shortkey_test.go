@@ -144,3 +144,15 @@ func TestChurn(t *testing.T) {
 		}
 	}
 }
+
+// TestPut16 checks Put16 against As16 and Family.
+func TestPut16(t *testing.T) {
+	for _, a := range []netip.Addr{{}, netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("0.0.0.0"),
+		netip.MustParseAddr("255.255.255.255"), netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("::ffff:198.18.0.1"),
+		netip.MustParseAddr("::"), netip.MustParseAddr("fe80::1%eth0")} {
+		dst := [16]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16} // overwritten whole
+		if fam := Put16(&dst, a); dst != a.As16() || fam != Family(a) {
+			t.Errorf("%v: Put16 %x family %d, want %x %d", a, dst, fam, a.As16(), Family(a))
+		}
+	}
+}
