@@ -127,6 +127,10 @@ func Detach(iface string) error {
 	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		errs = append(errs, err)
 	}
+	// The root too, once no instance is left under it (a remove of a
+	// directory that is not empty fails and changes nothing; a start
+	// racing this one retries its MkdirAll, see Load).
+	os.Remove(PinRoot)
 	return errors.Join(errs...)
 }
 

@@ -168,7 +168,7 @@ func Load(cfg Config) (*Objects, error) {
 	spec.Maps["overflow_ledger"].MaxEntries = spec.Maps["overflow_flows"].MaxEntries + spec.Maps["overflow_vnis"].MaxEntries + 2
 	var opts ebpf.CollectionOptions
 	if cfg.PinPath != "" {
-		if err := os.MkdirAll(cfg.PinPath, 0o700); err != nil {
+		if err := mkdirPins(cfg.PinPath); err != nil {
 			return nil, fmt.Errorf("create pin directory: %w", err)
 		}
 		for _, ms := range spec.Maps {
@@ -255,4 +255,17 @@ func weakOrder() bool {
 		return false
 	}
 	return true
+}
+
+// mkdirPins makes the pin directory, trying again when the root it goes
+// under vanished meanwhile (Detach of the last other instance removes an
+// empty root).
+func mkdirPins(dir string) error {
+	var err error
+	for range 3 {
+		if err = os.MkdirAll(dir, 0o700); err == nil || !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	return err
 }
