@@ -13,9 +13,10 @@ import (
 
 // The flow table is two maps: flow_index (key -> slot number, our own
 // hash table the data path looks flows up in, flowindex.go) and
-// flow_slots (the flows themselves, an mmapable array); both mmapped. A walk is a sequential read of the mmapped slots: no
-// syscall and no pointer chasing, where a batch lookup of a hash map costs
-// about half a microsecond a flow in cache misses alone.
+// flow_slots (the flows themselves, an mmapable array); both mmapped. A
+// walk is a sequential read of the mmapped slots: no syscall and no
+// pointer chasing, where a batch lookup of a hash map costs about half a
+// microsecond a flow in cache misses alone.
 
 // slotTable is flow_slots mapped into this process.
 type slotTable struct {

@@ -165,11 +165,10 @@ static long flow_lock_try(__u64 i, void *ctx)
  * per try). Bounded: a holder's critical section (a rescan, a slot
  * claimed and filled, an entry swapped in) is a few cache misses, well
  * under the spins' 4.4 µs (measured); an open loop of 256 reads (about
- * 0.3 µs) lost the race to a busy holder on 7% of contended keys. A lock held longer than that has a holder that
- * was preempted (Go's republish) or killed (Go, before it takes the lock
- * over): waiting for it would stall the NIC queue, so the caller sends the
- * packet to the overflow aggregates, counted and exact. Returns 1 when
- * taken. */
+ * 0.3 µs) lost the race to a busy holder on 7% of contended keys. A lock
+ * held longer than that has a preempted holder (Go's republish): waiting
+ * for it would stall the NIC queue, so the caller sends the packet to the
+ * overflow aggregates, counted and exact. Returns 1 when taken. */
 static __always_inline int flow_index_lock(struct flow_bucket *b)
 {
 	struct flow_lock_wait w = { .b = b };

@@ -228,7 +228,7 @@ func (a *Aggregator) OnEvents(evs []flow.Event) {
 			if g[j].Type != flow.FlowStart {
 				continue
 			}
-			keys[n] = pack(&g[j].Key)
+			packTo(&keys[n], &g[j].Key)
 			hs[n] = a.state.hash(&keys[n])
 			idx[n] = int32(j)
 			n++

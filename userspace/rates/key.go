@@ -106,7 +106,7 @@ type mirrorTable struct {
 	entries []mirrorEntry
 	byAddr  map[mirrorAddr]uint32
 	free    []uint32
-	// is last found entry lastID to be source last (valid while
+	// is last found entry lastID to hold source last (valid while
 	// lastOK): a handful of ENIs serve a million flows, so most checks of
 	// a sweep compare two addresses instead of rebuilding 16 bytes. Only
 	// the sweep goroutine uses them; release forgets a freed entry.

@@ -60,7 +60,7 @@ func Addr(b [16]byte, fam byte) netip.Addr {
 func Put16(dst *[16]byte, a netip.Addr) byte {
 	switch {
 	case a.Is4():
-		*dst = v4Mapped
+		*(*[12]byte)(dst[:12]) = v4
 		*(*[4]byte)(dst[12:16]) = a.As4()
 		return 1
 	case a.Is6():
@@ -70,9 +70,6 @@ func Put16(dst *[16]byte, a netip.Addr) byte {
 	*dst = [16]byte{}
 	return 0
 }
-
-// v4Mapped is an IPv4-mapped IPv6 address with its IPv4 part zero.
-var v4Mapped = [16]byte{10: 0xff, 11: 0xff}
 
 // v4 is the first 12 bytes of an IPv4 address as 16 bytes (netip's
 // As16: IPv4-mapped IPv6).
