@@ -53,6 +53,15 @@ static __always_inline struct filter_session *filter_session_hashed(__u32 vni, _
 	return bpf_map_lookup_elem(&filter_sessions, &k);
 }
 
+/* filter_vni_entry: the filter_vni entry of generation gen a VNI picks
+ * (slot) or the default session's (the entry after the slots). */
+static __always_inline struct filter_vni_slot *filter_vni_entry(__u32 gen, __u32 slot)
+{
+	__u32 i = gen * FILTER_VNI_STRIDE + slot;
+
+	return bpf_map_lookup_elem(&filter_vni, &i);
+}
+
 /* filter_session_of: the VNI's session, else the default session; NULL
  * when no rule set was ever applied. word is the generation (bit 0) and
  * FILTER_GEN_VNI of the filter_gen value the packet read. From filter_vni
@@ -61,19 +70,18 @@ static __always_inline struct filter_session *filter_session_hashed(__u32 vni, _
  * clear: an older vxtap applied the rules). */
 static __always_inline struct filter_session *filter_session_of(__u32 vni, __u32 word)
 {
-	__u32 gen = word & 1, i = gen * FILTER_VNI_STRIDE + (vni & (FILTER_VNI_SLOTS - 1));
+	__u32 gen = word & 1;
 	struct filter_vni_slot *e;
 
 	if (!(word & FILTER_GEN_VNI))
 		return filter_session_hashed(vni, gen);
-	e = bpf_map_lookup_elem(&filter_vni, &i);
+	e = filter_vni_entry(gen, vni & (FILTER_VNI_SLOTS - 1));
 	if (!e || e->kind == FILTER_VNI_LOOKUP)
 		return filter_session_hashed(vni, gen);
 	if (e->kind == FILTER_VNI_ONE && e->vni == vni)
 		return &e->sess;
 	/* No session has this VNI: the default session's entry decides. */
-	i = gen * FILTER_VNI_STRIDE + FILTER_VNI_SLOTS;
-	e = bpf_map_lookup_elem(&filter_vni, &i);
+	e = filter_vni_entry(gen, FILTER_VNI_SLOTS);
 	if (!e || e->kind == FILTER_VNI_LOOKUP)
 		return filter_session_hashed(vni, gen);
 	return e->kind == FILTER_VNI_ONE ? &e->sess : NULL;
@@ -138,13 +146,13 @@ static __always_inline int filter_vni_has(const struct filter_vni_slot *e, const
  * whole list (compared inline), else from filter_eni (hash lookups). */
 static __always_inline int filter_direction(const struct filter_session *s, const struct pkt *p, __u32 word)
 {
-	__u32 gen = word & 1, i = gen * FILTER_VNI_STRIDE + (p->key.vni & (FILTER_VNI_SLOTS - 1));
+	__u32 gen = word & 1;
 	struct filter_vni_slot *e = NULL;
 
 	if (!(s->flags & FILTER_SESSION_ADDRS))
 		return filter_direction_outer(p);
 	if (word & FILTER_GEN_VNI)
-		e = bpf_map_lookup_elem(&filter_vni, &i);
+		e = filter_vni_entry(gen, p->key.vni & (FILTER_VNI_SLOTS - 1));
 	if (e && e->kind == FILTER_VNI_ONE && e->vni == p->key.vni && e->addrs) {
 		if (filter_vni_has(e, p, p->key.dst))
 			return FILTER_DIR_INGRESS;
