@@ -327,14 +327,20 @@ static __always_inline int parse_inner(struct xdp_md *ctx, struct pkt *p)
  * are global functions of their own, so the verifier still walks them once. */
 static __always_inline int finish(struct xdp_md *ctx, struct pkt *p)
 {
+	struct flow_probe f;
 	__u64 now;
 	int reason;
 
 	p->sample_rate = cfg_sample_rate;
-	if (cfg_filter_enabled && classify(ctx, p) == CLASSIFY_REJECT)
+	p->verdict = 0;
+	/* The flow first: a packet of a flow its slot kept the decision for
+	 * (under this rule set) replays it instead of being classified. */
+	flow_probe_cache(p, &f);
+	if (cfg_filter_enabled && !(f.s && classify_replay(p, f.s)) &&
+	    classify(ctx, p) == CLASSIFY_REJECT)
 		return REASON_FILTER_REJECT;
 	now = clock_ns();
-	reason = account(p, now);
+	reason = account(p, now, &f);
 	if (cfg_threat_enabled && reason == REASON_FLOW)
 		threat_check(p, now);
 	if (reason == REASON_FLOW && (p->sample_rule || sample_due(p->sample_rate)))

@@ -68,7 +68,16 @@ func benchFrame(b *testing.B, n int) []byte {
 // linear/rules=N the same program scanning the rules in order.
 func BenchmarkClassify(b *testing.B) {
 	testutil.RequirePrivileged(b)
-	o := loadFiltered(b, benchCapacity)
+	// Every packet classified: with the flow's kept decision replayed, the
+	// repeated frame would measure the replay, not the classifier.
+	cfg := DefaultConfig()
+	cfg.FilterEnabled, cfg.NoVerdictCache = true, true
+	cfg.MapSizes = benchCapacity.MapSizes()
+	o, err := Load(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer o.Close()
 	lin := loadLinear(b)
 	sizes := []int{1, 16, 256, 4096}
 	for _, n := range sizes {

@@ -190,8 +190,15 @@ func (f *FilterMaps) capacity() FilterCapacity {
 	}
 }
 
+// maxRuleSlots is the most rule_hits slots a generation may use: a flow's
+// kept decision names its slot in the bits of FILTER_VERDICT_HIT_MASK.
+const maxRuleSlots = (int(VxtapFilterVerdictFILTER_VERDICT_HIT_MASK) + 1) / int(filterGens)
+
 // fits says which table a configuration overflows, if any.
 func (k FilterCapacity) fits(need FilterCapacity) error {
+	if need.Slots > maxRuleSlots {
+		return fmt.Errorf("the rule set needs %d rule slots, more than vxtap can name (%d)", need.Slots, maxRuleSlots)
+	}
 	for _, c := range []struct {
 		name       string
 		need, have int

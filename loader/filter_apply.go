@@ -25,10 +25,11 @@ func (f *FilterMaps) Apply(c *filter.Compiled) ([]RuleHit, error) {
 		return nil, err
 	}
 	defer unlock()
-	old, err := f.ActiveGen()
-	if err != nil {
-		return nil, err
+	var word uint32
+	if err := f.Gen.Lookup(uint32(0), &word); err != nil {
+		return nil, fmt.Errorf("read filter_gen: %w", err)
 	}
+	old := word & 1
 	gen := old ^ 1
 	// The previous Apply waited for a grace period after leaving gen:
 	// nothing reads it now.
@@ -38,7 +39,7 @@ func (f *FilterMaps) Apply(c *filter.Compiled) ([]RuleHit, error) {
 	if err := f.fill(c, gen); err != nil {
 		return nil, fmt.Errorf("write filter tables (the running rules are unchanged): %w", err)
 	}
-	if err := f.Gen.Put(uint32(0), genWord(gen, len(c.Sessions) > 0)); err != nil {
+	if err := f.Gen.Put(uint32(0), genWord(gen, len(c.Sessions) > 0)|nextApply(word)); err != nil {
 		return nil, fmt.Errorf("switch filter generation (the running rules are unchanged): %w", err)
 	}
 	if err := syncRCU(); err != nil {
@@ -456,6 +457,17 @@ func genWord(gen uint32, sessions bool) uint32 {
 		gen |= uint32(VxtapFilterConstFILTER_GEN_SESSIONS)
 	}
 	return gen
+}
+
+// nextApply is the apply count of the filter_gen value after word's, in
+// the bits from FILTER_GEN_APPLY_SHIFT (wrapping). A flow's slot keeps the
+// classifier's decision with the whole value it was made under
+// (flow_slot.verdict), so each apply makes every kept decision stale; one
+// is taken for current again only if its flow sends no packet through a
+// multiple of 2^24 applies.
+func nextApply(word uint32) uint32 {
+	shift := uint32(VxtapFilterConstFILTER_GEN_APPLY_SHIFT)
+	return (word>>shift + 1) << shift
 }
 
 // markSessions sets FILTER_GEN_SESSIONS when the active generation holds

@@ -87,6 +87,7 @@ const (
 	LinearVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	LinearVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	LinearVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	LinearVarBtfAnchorFilterVerdict   = "btf_anchor_filter_verdict"
 	LinearVarBtfAnchorFilterVniKind   = "btf_anchor_filter_vni_kind"
 	LinearVarBtfAnchorFlag            = "btf_anchor_flag"
 	LinearVarBtfAnchorFlowBucket      = "btf_anchor_flow_bucket"
@@ -114,6 +115,7 @@ const (
 	LinearVarCfgSnapLen               = "cfg_snap_len"
 	LinearVarCfgSourceCheck           = "cfg_source_check"
 	LinearVarCfgThreatEnabled         = "cfg_threat_enabled"
+	LinearVarCfgVerdictCache          = "cfg_verdict_cache"
 	LinearVarCfgVxlanPort             = "cfg_vxlan_port"
 	LinearVarCfgWeakOrder             = "cfg_weak_order"
 	LinearVarRbForcedCons             = "rb_forced_cons"
@@ -226,6 +228,7 @@ type LinearVariableSpecs struct {
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVerdict   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_verdict"`
 	BtfAnchorFilterVniKind   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_bucket"`
@@ -253,6 +256,7 @@ type LinearVariableSpecs struct {
 	CfgSnapLen               *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
 	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
+	CfgVerdictCache          *ebpf.VariableSpec `ebpf:"cfg_verdict_cache"`
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.VariableSpec `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
@@ -381,6 +385,7 @@ type LinearVariables struct {
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVerdict   *ebpf.Variable `ebpf:"btf_anchor_filter_verdict"`
 	BtfAnchorFilterVniKind   *ebpf.Variable `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.Variable `ebpf:"btf_anchor_flow_bucket"`
@@ -408,6 +413,7 @@ type LinearVariables struct {
 	CfgSnapLen               *ebpf.Variable `ebpf:"cfg_snap_len"`
 	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.Variable `ebpf:"cfg_threat_enabled"`
+	CfgVerdictCache          *ebpf.Variable `ebpf:"cfg_verdict_cache"`
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.Variable `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`

@@ -19,6 +19,10 @@ type Config struct {
 	PassMirror    bool   // XDP_PASS mirror copies instead of dropping them
 	OfflineClock  bool   // clock from the clock map (vxtap analyze), not the kernel
 	FilterEnabled bool   // classify against compiled filter rules
+	// NoVerdictCache classifies every packet, where by default a flow's
+	// later packets replay the decision its slot keeps (benchmarks of the
+	// classifier itself turn the cache off).
+	NoVerdictCache bool
 	SampleRate    uint32 // 1-in-N packet samples, 0 = off
 	SnapLen       uint32 // bytes of inner frame per sample
 	FlowTableSize uint32 // max flows in the flow table
@@ -135,6 +139,7 @@ func Load(cfg Config) (*Objects, error) {
 		"cfg_decap":           boolU8(cfg.Decap),
 		"cfg_decap_frags":     boolU8(cfg.DecapFrags),
 		"cfg_weak_order":      boolU8(weakOrder()),
+		"cfg_verdict_cache":   boolU8(!cfg.NoVerdictCache),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]

@@ -132,6 +132,7 @@ const (
 	VxtapFilterConstFILTER_GEN_VNI            VxtapFilterConst = 4
 	VxtapFilterConstFILTER_VNI_ADDRS4         VxtapFilterConst = 4
 	VxtapFilterConstFILTER_VNI_ADDRS6         VxtapFilterConst = 2
+	VxtapFilterConstFILTER_GEN_APPLY_SHIFT    VxtapFilterConst = 8
 )
 
 type VxtapFilterDir uint32
@@ -255,6 +256,14 @@ type VxtapFilterV4Node struct {
 	E [256]uint32
 }
 
+type VxtapFilterVerdict uint32
+
+const (
+	VxtapFilterVerdictFILTER_VERDICT_HIT_MASK    VxtapFilterVerdict = 1073741823
+	VxtapFilterVerdictFILTER_VERDICT_RULE        VxtapFilterVerdict = 1073741824
+	VxtapFilterVerdictFILTER_VERDICT_DIR_UNKNOWN VxtapFilterVerdict = 2147483648
+)
+
 type VxtapFilterVniKind uint32
 
 const (
@@ -344,7 +353,7 @@ type VxtapFlowSlot struct {
 	Gen         uint32
 	Rule        uint32
 	Marks       uint32
-	Pad         [8]uint8
+	Verdict     uint64
 }
 
 type VxtapFlowSlotState uint32
@@ -622,6 +631,7 @@ const (
 	VxtapVarBtfAnchorFilterMode      = "btf_anchor_filter_mode"
 	VxtapVarBtfAnchorFilterSlotKind  = "btf_anchor_filter_slot_kind"
 	VxtapVarBtfAnchorFilterUnknown   = "btf_anchor_filter_unknown"
+	VxtapVarBtfAnchorFilterVerdict   = "btf_anchor_filter_verdict"
 	VxtapVarBtfAnchorFilterVniKind   = "btf_anchor_filter_vni_kind"
 	VxtapVarBtfAnchorFlag            = "btf_anchor_flag"
 	VxtapVarBtfAnchorFlowBucket      = "btf_anchor_flow_bucket"
@@ -648,6 +658,7 @@ const (
 	VxtapVarCfgSnapLen               = "cfg_snap_len"
 	VxtapVarCfgSourceCheck           = "cfg_source_check"
 	VxtapVarCfgThreatEnabled         = "cfg_threat_enabled"
+	VxtapVarCfgVerdictCache          = "cfg_verdict_cache"
 	VxtapVarCfgVxlanPort             = "cfg_vxlan_port"
 	VxtapVarCfgWeakOrder             = "cfg_weak_order"
 	VxtapVarRbForcedCons             = "rb_forced_cons"
@@ -759,6 +770,7 @@ type VxtapVariableSpecs struct {
 	BtfAnchorFilterMode      *ebpf.VariableSpec `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.VariableSpec `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVerdict   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_verdict"`
 	BtfAnchorFilterVniKind   *ebpf.VariableSpec `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.VariableSpec `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.VariableSpec `ebpf:"btf_anchor_flow_bucket"`
@@ -785,6 +797,7 @@ type VxtapVariableSpecs struct {
 	CfgSnapLen               *ebpf.VariableSpec `ebpf:"cfg_snap_len"`
 	CfgSourceCheck           *ebpf.VariableSpec `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.VariableSpec `ebpf:"cfg_threat_enabled"`
+	CfgVerdictCache          *ebpf.VariableSpec `ebpf:"cfg_verdict_cache"`
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.VariableSpec `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
@@ -911,6 +924,7 @@ type VxtapVariables struct {
 	BtfAnchorFilterMode      *ebpf.Variable `ebpf:"btf_anchor_filter_mode"`
 	BtfAnchorFilterSlotKind  *ebpf.Variable `ebpf:"btf_anchor_filter_slot_kind"`
 	BtfAnchorFilterUnknown   *ebpf.Variable `ebpf:"btf_anchor_filter_unknown"`
+	BtfAnchorFilterVerdict   *ebpf.Variable `ebpf:"btf_anchor_filter_verdict"`
 	BtfAnchorFilterVniKind   *ebpf.Variable `ebpf:"btf_anchor_filter_vni_kind"`
 	BtfAnchorFlag            *ebpf.Variable `ebpf:"btf_anchor_flag"`
 	BtfAnchorFlowBucket      *ebpf.Variable `ebpf:"btf_anchor_flow_bucket"`
@@ -937,6 +951,7 @@ type VxtapVariables struct {
 	CfgSnapLen               *ebpf.Variable `ebpf:"cfg_snap_len"`
 	CfgSourceCheck           *ebpf.Variable `ebpf:"cfg_source_check"`
 	CfgThreatEnabled         *ebpf.Variable `ebpf:"cfg_threat_enabled"`
+	CfgVerdictCache          *ebpf.Variable `ebpf:"cfg_verdict_cache"`
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.Variable `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`

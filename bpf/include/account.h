@@ -320,6 +320,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	s->truncated = p->truncated;
 	s->rule = p->rule;
 	s->marks = 0;
+	s->verdict = p->verdict; /* the classifier's decision, for later packets (0: none) */
 	__builtin_memcpy(s->outer_src, p->outer_src, sizeof(s->outer_src));
 	__builtin_memcpy(&s->key, &p->key, sizeof(s->key));
 	/* The entry's compare-and-swap is fully ordered: a CPU that finds the
@@ -376,42 +377,85 @@ static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce
 	return s;
 }
 
-/* account: add the packet to its flow, creating the flow on first sight.
- * One hash of the key (flow_hash) serves both: the per-CPU flow cache
- * first (no scan, no call), then flow_index, whose answer refills the
- * cache. p->slot names the flow's slot after. Returns the terminal reason. */
-static __always_inline int account(struct pkt *p, __u64 now)
+/* flow_probe: a packet's look into the per-CPU flow cache, made before
+ * the classifier so a flow's later packets can replay the decision their
+ * slot keeps (filter_replay, classify.h). One hash of the key (flow_hash)
+ * serves the cache and flow_index. */
+struct flow_probe {
+	__u64 h;                      /* flow_hash of the key */
+	struct flow_cache_entry *ce;  /* this CPU's cache entry for the hash, NULL if none */
+	struct flow_slot *s;          /* the flow's slot when the entry names it (cached_slot), else NULL */
+	__u32 slot;                   /* s's flow_slots index + 1 */
+	__u32 tag;                    /* the hash bits the entry keeps */
+};
+
+/* flow_probe_cache: fill f for p's key. */
+static __always_inline void flow_probe_cache(struct pkt *p, struct flow_probe *f)
 {
-	__u64 h = flow_hash(&p->key);
-	__u32 ck = h >> (64 - FLOW_CACHE_BITS), tag = h >> (64 - FLOW_CACHE_BITS - 32);
-	struct flow_cache_entry *ce = bpf_map_lookup_elem(&flow_cache, &ck);
-	struct flow_slot *s;
+	__u32 ck;
+
+	f->h = flow_hash(&p->key);
+	ck = f->h >> (64 - FLOW_CACHE_BITS);
+	f->tag = f->h >> (64 - FLOW_CACHE_BITS - 32);
+	f->ce = bpf_map_lookup_elem(&flow_cache, &ck);
+	f->s = NULL;
+	if (f->ce) {
+		f->slot = f->ce->slot;
+		f->s = cached_slot(f->ce, f->tag, &p->key);
+	}
+}
+
+/* flow_outer_same: the packet came from the mirror source its flow's slot
+ * names (the first packet's): a kept verdict holds for it only then, since
+ * the direction may hang on the outer source. */
+static __always_inline int flow_outer_same(const struct flow_slot *s, const struct pkt *p)
+{
+	return s->outer_family == p->outer_family && filter_addr_eq(s->outer_src, p->outer_src);
+}
+
+/* slot_keep_verdict: a packet classified afresh (a new rule set, or this
+ * CPU's cache did not name the flow) leaves its decision in the flow's
+ * slot for later packets: one 64-bit store, so a reader never pairs one
+ * rule set's generation with another's decision. Only when the packet
+ * came from the slot's mirror source, whose decision the slot keeps. */
+static __always_inline void slot_keep_verdict(struct flow_slot *s, const struct pkt *p)
+{
+	if (p->verdict && *(volatile __u64 *)&s->verdict != p->verdict && flow_outer_same(s, p))
+		*(volatile __u64 *)&s->verdict = p->verdict;
+}
+
+/* account: add the packet to its flow, creating the flow on first sight:
+ * the slot flow_probe_cache found (no scan, no call), else flow_index's
+ * answer, which refills the cache. p->slot names the flow's slot after.
+ * Returns the terminal reason. */
+static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *f)
+{
+	struct flow_slot *s = f->s;
 	__u32 idx;
 	int reason;
 
-	if (ce) {
-		s = cached_slot(ce, tag, &p->key);
-		if (s) {
-			p->slot = ce->slot;
-			slot_add(s, p, now);
-			return REASON_FLOW;
-		}
+	if (s) {
+		p->slot = f->slot;
+		slot_add(s, p, now);
+		slot_keep_verdict(s, p);
+		return REASON_FLOW;
 	}
-	s = flow_index_find(&p->key, h, &idx);
+	s = flow_index_find(&p->key, f->h, &idx);
 	if (!s)
 		goto create;
-	if (ce) {
-		ce->slot = idx + 1;
-		ce->tag = tag;
+	if (f->ce) {
+		f->ce->slot = idx + 1;
+		f->ce->tag = f->tag;
 	}
 	p->slot = idx + 1;
 	slot_add(s, p, now);
+	slot_keep_verdict(s, p);
 	return REASON_FLOW;
 create:
-	reason = new_flow(p, now, h);
-	if (ce && p->slot) {
-		ce->slot = p->slot;
-		ce->tag = tag;
+	reason = new_flow(p, now, f->h);
+	if (f->ce && p->slot) {
+		f->ce->slot = p->slot;
+		f->ce->tag = f->tag;
 	}
 	return reason;
 }

@@ -49,8 +49,37 @@ static __always_inline int filter_first_rule(const struct filter_bitset *a, cons
 	return -1;
 }
 
+/* filter_rule_apply: what an accepting rule asks of the packet. */
+static __always_inline void filter_rule_apply(struct pkt *p, const struct filter_rule *r)
+{
+	if (r->sample_rate)
+		p->sample_rate = r->sample_rate;
+	if (r->capture)
+		p->sample_rule = r->number;
+	p->no_forward = r->no_forward;
+	p->rule = r->number;
+}
+
+/* filter_session_apply: what the session asks of its packets. */
+static __always_inline void filter_session_apply(struct pkt *p, const struct filter_session *s)
+{
+	if (s->sample_rate)
+		p->sample_rate = s->sample_rate;
+	if (s->snap_len)
+		p->snap_len = s->snap_len;
+}
+
+/* filter_keep: note an accepting decision (counted under rule_hits slot
+ * hit, bits from enum filter_verdict) in p->verdict, for the flow's slot to
+ * keep under the filter_gen value the packet read (finish, account.h). */
+static __always_inline void filter_keep(struct pkt *p, __u32 hit, __u32 bits)
+{
+	p->verdict = (__u64)((hit & FILTER_VERDICT_HIT_MASK) | bits) << 32 | p->gen;
+}
+
 /* filter_decide: evaluate one ruleset (a filter's rules for one direction). */
-static __always_inline int filter_decide(struct pkt *p, const struct filter_session *s, __u32 dir, __u32 gen)
+static __always_inline int filter_decide(struct pkt *p, const struct filter_session *s, __u32 dir, __u32 gen,
+					 __u32 unknown)
 {
 	__u32 rs = s->ruleset[dir], base = s->rule_base[dir], n = s->nrules[dir];
 	__u32 table = filter_table(rs, gen), src = 0, dst = 0, slot;
@@ -65,7 +94,10 @@ static __always_inline int filter_decide(struct pkt *p, const struct filter_sess
 	 * service, whatever the rules say. */
 	if (i > 0) {
 		filter_hit(base + n + 1, p);
-		return (s->flags & FILTER_SESSION_AMAZON_DNS) ? CLASSIFY_ACCEPT : CLASSIFY_REJECT;
+		if (!(s->flags & FILTER_SESSION_AMAZON_DNS))
+			return CLASSIFY_REJECT;
+		filter_keep(p, base + n + 1, unknown);
+		return CLASSIFY_ACCEPT;
 	}
 	bs = filter_bitset_at(src);
 	bd = filter_bitset_at(dst);
@@ -86,12 +118,8 @@ static __always_inline int filter_decide(struct pkt *p, const struct filter_sess
 	filter_hit(slot, p);
 	if (r->action != FILTER_ACCEPT)
 		return CLASSIFY_REJECT;
-	if (r->sample_rate)
-		p->sample_rate = r->sample_rate;
-	if (r->capture)
-		p->sample_rule = r->number;
-	p->no_forward = r->no_forward;
-	p->rule = r->number;
+	filter_rule_apply(p, r);
+	filter_keep(p, slot, FILTER_VERDICT_RULE | unknown);
 	return CLASSIFY_ACCEPT;
 no_match:
 	filter_hit(base + n, p);
@@ -103,20 +131,20 @@ no_match:
 __noinline int filter_classify(struct pkt *p)
 {
 	struct filter_session *s;
-	__u32 gen;
+	__u32 gen, unknown = 0;
 	int dir;
 
 	if (!p || !p->has_sess)
 		return CLASSIFY_ACCEPT; /* no rule set applied yet: analyze all */
 	s = &p->sess; /* read once by the VNI gate (trust.h) */
 	gen = p->gen & 1;
-	if (s->sample_rate)
-		p->sample_rate = s->sample_rate;
-	if (s->snap_len)
-		p->snap_len = s->snap_len;
+	filter_session_apply(p, s);
 	if (s->mode != FILTER_MODE_RULES) {
 		filter_hit(s->slot, p);
-		return s->mode == FILTER_MODE_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
+		if (s->mode == FILTER_MODE_REJECT)
+			return CLASSIFY_REJECT;
+		filter_keep(p, s->slot, 0);
+		return CLASSIFY_ACCEPT;
 	}
 	dir = filter_direction(s, p, p->gen);
 	p->dir = flow_dir_of(dir);
@@ -125,16 +153,58 @@ __noinline int filter_classify(struct pkt *p)
 		 * copies all have an unknown direction would otherwise make
 		 * every packet call flags_count (a call and its RET). */
 		count(REASON__MAX + FLAG_DIR_UNKNOWN, p->wire_len);
+		unknown = FILTER_VERDICT_DIR_UNKNOWN;
 		if (s->unknown == FILTER_UNKNOWN_INGRESS) {
 			dir = FILTER_DIR_INGRESS;
 		} else if (s->unknown == FILTER_UNKNOWN_EGRESS) {
 			dir = FILTER_DIR_EGRESS;
 		} else {
 			filter_hit(s->slot, p);
-			return s->unknown == FILTER_UNKNOWN_REJECT ? CLASSIFY_REJECT : CLASSIFY_ACCEPT;
+			if (s->unknown == FILTER_UNKNOWN_REJECT)
+				return CLASSIFY_REJECT;
+			filter_keep(p, s->slot, unknown);
+			return CLASSIFY_ACCEPT;
 		}
 	}
-	return filter_decide(p, s, dir & 1, gen);
+	return filter_decide(p, s, dir & 1, gen, unknown);
+}
+
+/* filter_replay: a later packet of a flow whose slot s kept the
+ * classifier's decision under the filter_gen value this packet read (so
+ * the same rule set: Go counts applies in that value) and that came from
+ * the slot's mirror source (the direction may hang on it): the decision's
+ * counts, and what it asks of the packet, as filter_classify would give
+ * them, without its lookups. Returns 1 when it replayed, 0 when the packet
+ * is to be classified. */
+static __always_inline int filter_replay(struct pkt *p, const struct flow_slot *s)
+{
+	__u64 v = *(volatile const __u64 *)&s->verdict;
+	__u32 bits = v >> 32, hit = bits & FILTER_VERDICT_HIT_MASK;
+	struct filter_rule *r = NULL;
+
+	if ((__u32)v != p->gen || !flow_outer_same(s, p))
+		return 0; /* also when none is kept: p->gen is never 0 with a session */
+	if (bits & FILTER_VERDICT_RULE) {
+		r = bpf_map_lookup_elem(&filter_rules, &hit);
+		if (!r)
+			return 0; /* not reached: hit was a rule's slot in this generation */
+	}
+	filter_session_apply(p, &p->sess);
+	if (bits & FILTER_VERDICT_DIR_UNKNOWN)
+		count(REASON__MAX + FLAG_DIR_UNKNOWN, p->wire_len);
+	filter_hit(hit, p);
+	if (r)
+		filter_rule_apply(p, r);
+	return 1;
+}
+
+/* classify_replay: the hook finish calls with the slot the flow cache
+ * found: 1 when the slot's kept decision decided the packet (accepted). */
+static __always_inline int classify_replay(struct pkt *p, const struct flow_slot *s)
+{
+	if (!cfg_verdict_cache || !p->has_sess)
+		return 0;
+	return filter_replay(p, s);
 }
 
 /* classify: the hook the data path calls (xdp_vxtap.c, finish). A copy

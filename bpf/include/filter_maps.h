@@ -155,5 +155,6 @@ const enum filter_vni_kind *btf_anchor_filter_vni_kind __attribute__((unused));
 const enum filter_unknown *btf_anchor_filter_unknown __attribute__((unused));
 const enum filter_slot_kind *btf_anchor_filter_slot_kind __attribute__((unused));
 const enum filter_const *btf_anchor_filter_const __attribute__((unused));
+const enum filter_verdict *btf_anchor_filter_verdict __attribute__((unused));
 
 #endif /* VXTAP_FILTER_MAPS_H */

@@ -123,6 +123,12 @@ __noinline int linear_classify(struct pkt *p)
 	return CLASSIFY_ACCEPT;
 }
 
+/* classify_replay: the baseline classifies every packet. */
+static __always_inline int classify_replay(struct pkt *p, const struct flow_slot *s)
+{
+	return 0;
+}
+
 /* classify: the data path's hook, as in classify.h. */
 static __always_inline int classify(struct xdp_md *ctx, struct pkt *p)
 {

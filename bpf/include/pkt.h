@@ -34,7 +34,8 @@ struct pkt {
 	__u32 ip_off;         /* offset of the inner IP header from ctx->data: set before the inner IP parse */
 	__u32 ip_len;         /* inner IP length as its header states it: set by a successful inner parse */
 	__u32 sample_rate;    /* 1-in-N sampling for this packet's session, 0 = off: set by finish first */
-	__u32 gen;            /* filter generation sess was read from (bit 0), and FILTER_GEN_VNI of that filter_gen value: read only when has_sess */
+	__u32 gen;            /* the filter_gen value sess was read from (generation in bit 0, FILTER_GEN_VNI, applies): read only when has_sess */
+	__u64 verdict;        /* flow_slot.verdict of the classifier's decision for this packet, 0 = not classified: set by finish first */
 	struct filter_session sess; /* copy of the VNI's filter session, read once by the VNI gate; read only when has_sess */
 };
 

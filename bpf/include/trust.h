@@ -42,14 +42,13 @@ static __always_inline int vni_gate(struct pkt *p)
 	gen = filter_gen_word();
 	if (!(gen & FILTER_GEN_SESSIONS))
 		return -1;
-	gen &= 1 | FILTER_GEN_VNI; /* the generation, and whether filter_vni holds it */
 	s = filter_session_of(p->key.vni, gen);
 	if (!s)
 		return -1;
 	if (s->mode == FILTER_MODE_UNKNOWN_VNI)
 		return REASON_UNKNOWN_VNI;
 	__builtin_memcpy(&p->sess, s, sizeof(p->sess));
-	p->gen = gen;
+	p->gen = gen; /* whole: the generation, FILTER_GEN_VNI, and the applies a cached verdict is checked against */
 	p->has_sess = 1;
 	return -1;
 }

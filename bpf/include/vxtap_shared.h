@@ -191,7 +191,7 @@ struct flow_slot {
 	__u32 gen;          /* bumped by Go each time it frees the slot, so a reader in another process can tell a slot reused while it copied */
 	__u32 rule;         /* RuleNumber of the filter rule that accepted the first packet, 0 = none decided; set when claimed */
 	__u32 marks;        /* enum flow_mark bits: zeroed when claimed, then only set, by atomic or */
-	__u8 pad[8];
+	__u64 verdict;      /* the classifier's decision for the flow, kept for its later packets: 0 = none; else the filter_gen value it was decided under (low 32 bits, FILTER_GEN_APPLIES counts applies) and enum filter_verdict (high 32); one 64-bit store */
 };
 
 /* flow_slot.marks: things that happen once per flow. */
@@ -341,6 +341,15 @@ enum filter_const {
 	FILTER_GEN_VNI = 4,             /* filter_gen value bit: filter_vni holds the active generation's sessions; an older vxtap's apply clears it, and filter_sessions decides */
 	FILTER_VNI_ADDRS4 = 4,          /* IPv4 source-ENI addresses a filter_vni entry holds; a session with more is looked up in filter_eni */
 	FILTER_VNI_ADDRS6 = 2,          /* IPv6 ones */
+	FILTER_GEN_APPLY_SHIFT = 8,     /* filter_gen value: the bits from here count rule-set applies (wrapping), so a cached verdict names the exact rule set */
+};
+
+/* flow_slot.verdict, high 32 bits: how to replay the classifier's decision
+ * for a later packet of the flow without classifying it again. */
+enum filter_verdict {
+	FILTER_VERDICT_HIT_MASK = (1U << 30) - 1, /* the rule_hits slot the decision was counted under */
+	FILTER_VERDICT_RULE = 1U << 30,           /* that slot is a filter_rules slot: the rule's attributes apply to the packet */
+	FILTER_VERDICT_DIR_UNKNOWN = 1U << 31,    /* the direction was unknown: counted under FLAG_DIR_UNKNOWN */
 };
 
 /* Index layout of the per-ruleset filter tables: every table is indexed by

@@ -23,6 +23,9 @@ import (
 // is unknown, the session analyzes without the rules), and with the
 // generator's inner destination as the source ENI's address (`-eni`: every
 // packet ingress, classified against the 4,096 rules, the last deciding).
+// A flow's later packets replay the decision its slot kept; the
+// `classify-every-packet` case loads the program with that off
+// (NoVerdictCache), so the classifier's own cost shows beside it.
 func BenchmarkXDPTouch(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	cfg := DefaultGenConfig()
@@ -49,10 +52,12 @@ func BenchmarkXDPTouch(b *testing.B) {
 	}
 	defer rd.Close()
 
-	r4k := loadRules(b, cfg, "")
+	r4k := loadRules(b, cfg, "", false)
 	defer r4k.Close()
-	r4kENI := loadRules(b, cfg, ENISession)
+	r4kENI := loadRules(b, cfg, ENISession, false)
 	defer r4kENI.Close()
+	r4kENIEvery := loadRules(b, cfg, ENISession, true)
+	defer r4kENIEvery.Close()
 
 	var drop LiveDropObjects
 	if err := LoadLiveDropObjects(&drop, nil); err != nil {
@@ -60,7 +65,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 	}
 	defer drop.Close()
 
-	var touchNs, existingNs, newNs, rdExistingNs, rdNewNs, singleNs, r4kNs, r4kENINs float64
+	var touchNs, existingNs, newNs, rdExistingNs, rdNewNs, singleNs, r4kNs, r4kENINs, r4kENIEveryNs float64
 	// repeated runs frame n times inside one BPF_PROG_TEST_RUN.
 	repeated := func(p interface {
 		Benchmark([]byte, int, func()) (uint32, time.Duration, error)
@@ -80,6 +85,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 	b.Run("run-defaults-existing-flow", repeated(rd.VxtapXdp, &rdExistingNs))
 	b.Run("rules-4096-existing-flow", repeated(r4k.VxtapXdp, &r4kNs))
 	b.Run("rules-4096-eni-existing-flow", repeated(r4kENI.VxtapXdp, &r4kENINs))
+	b.Run("rules-4096-eni-classify-every-packet", repeated(r4kENIEvery.VxtapXdp, &r4kENIEveryNs))
 	b.Run("vxlan-ipv4-tcp-new-flow", func(b *testing.B) {
 		newNs = newFlowNs(b, cfg, loader.DefaultConfig())
 		b.ReportMetric(newNs, "ns/op")
@@ -110,6 +116,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 			b.ReportMetric(rdExistingNs/touchNs, "run-defaults-existing/touch")
 			b.ReportMetric(r4kNs/touchNs, "rules-4096-existing/touch")
 			b.ReportMetric(r4kENINs/touchNs, "rules-4096-eni-existing/touch")
+			b.ReportMetric(r4kENIEveryNs/touchNs, "rules-4096-eni-classify-every-packet/touch")
 			b.ReportMetric(newNs/touchNs, "new/touch")
 			b.ReportMetric(newNs-singleNs, "new-minus-harness-ns")
 			b.ReportMetric(rdNewNs-singleNs, "run-defaults-new-minus-harness-ns")
@@ -122,7 +129,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 // live benchmark's 4,096-rule configuration (session adds fields to its
 // sessions), the tables sized as the daemon sizes them (setupFilter:
 // twice what the rule set needs, at least the defaults), and applies it.
-func loadRules(b *testing.B, gen GenConfig, session string) *loader.Objects {
+func loadRules(b *testing.B, gen GenConfig, session string, noVerdictCache bool) *loader.Objects {
 	path := filepath.Join(b.TempDir(), "rules.yaml")
 	if err := os.WriteFile(path, []byte(RulesConfig(gen.VNIBase, gen.VNIs, 4096, session)), 0o644); err != nil {
 		b.Fatal(err)
@@ -138,6 +145,7 @@ func loadRules(b *testing.B, gen GenConfig, session string) *loader.Objects {
 		Nodes4: 2 * need.Nodes4, Prefix6: 2 * need.Prefix6})
 	lcfg := loader.DefaultConfig()
 	lcfg.FilterEnabled = true
+	lcfg.NoVerdictCache = noVerdictCache
 	lcfg.MapSizes = k.MapSizes()
 	o, err := loader.Load(lcfg)
 	if err != nil {
