@@ -276,6 +276,7 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	 * the slot's end_seen and send the flow-end event itself. */
 	__u32 end = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
 	__u32 hb = flow_home(h), nb = flow_next(hb), tag = flow_tag(h), idx, e;
+	__u32 room_home, room_next = 0;
 	__u8 dir;
 	struct flow_bucket *home = bpf_map_lookup_elem(&flow_index, &hb);
 	struct flow_bucket *next = bpf_map_lookup_elem(&flow_index, &nb);
@@ -289,16 +290,16 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 		pkt_flag(p, FLAG_INDEX_BUSY);
 		return overflow_add(p, now);
 	}
-	s = flow_bucket_find(home, tag, &p->key, &idx);
+	s = flow_bucket_find(home, flow_bucket_match(home, tag, &room_home), tag, &p->key, &idx);
 	if (!s)
-		s = flow_bucket_find(next, tag, &p->key, &idx);
+		s = flow_bucket_find(next, flow_bucket_match(next, tag, &room_next), tag, &p->key, &idx);
 	if (s) { /* another CPU inserted it since this one looked */
 		flow_index_unlock(home);
 		p->slot = idx + 1;
 		slot_add(s, p, now);
 		return REASON_FLOW;
 	}
-	if (!flow_bucket_has_room(home) && !flow_bucket_has_room(next)) {
+	if (!room_home && !room_next) {
 		flow_index_unlock(home);
 		pkt_flag(p, FLAG_INDEX_FULL);
 		return overflow_add(p, now);
