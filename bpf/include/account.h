@@ -123,14 +123,14 @@ static __always_inline void flow_event_count(struct pkt *p, __u32 flag)
 		count(REASON__MAX + flag, p->wire_len);
 }
 
-/* emit_flow_event: a flow-start or flow-end record. */
-static __always_inline void emit_flow_event(struct pkt *p, __u32 type, __u64 now)
+/* emit_flow_event: a flow-start or flow-end record. Returns 1 when sent. */
+static __always_inline int emit_flow_event(struct pkt *p, __u32 type, __u64 now)
 {
 	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 
 	if (!ev) {
 		pkt_flag(p, FLAG_RINGBUF_FULL);
-		return;
+		return 0;
 	}
 	ev->type = type;
 	ev->tcp_flags = p->tcp_flags;
@@ -141,6 +141,7 @@ static __always_inline void emit_flow_event(struct pkt *p, __u32 type, __u64 now
 	__builtin_memcpy(ev->outer_src, p->outer_src, sizeof(ev->outer_src));
 	flow_event_count(p, type == EVENT_FLOW_START ? FLAG_FLOW_START : FLAG_FLOW_END);
 	bpf_ringbuf_submit(ev, rb_flags(p));
+	return 1;
 }
 
 /* emit_sample: up to the snap length (the session's, else cfg_snap_len)
@@ -357,9 +358,14 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	 * to a slot Go is about to read for good. */
 	__sync_val_compare_and_swap(&s->state, FLOW_SLOT_CLAIMED, FLOW_SLOT_LIVE);
 	p->slot = idx + 1;
-	emit_flow_event(p, EVENT_FLOW_START, now);
-	if (end)
-		emit_flow_event(p, EVENT_FLOW_END, now);
+	/* A flow whose first packet ends it (FIN or RST: the answers to a
+	 * scan, the last half of a teardown) sends one record, not a start
+	 * and an end: the start's tcp_flags carry the FIN or RST, and the
+	 * reader makes the end of it (loader/events.go). A record costs a
+	 * reserve and a submit, each a helper call, on a ring line no CPU
+	 * touched lately. Both are counted, as before. */
+	if (emit_flow_event(p, EVENT_FLOW_START, now) && end)
+		flow_event_count(p, FLAG_FLOW_END);
 	return REASON_FLOW;
 }
 
