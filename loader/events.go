@@ -79,13 +79,18 @@ func (e *Events) decode(raw []byte, base int64, onEvent func(flow.Event), onSamp
 		}
 		ev := (*VxtapFlowEvent)(unsafe.Pointer(&raw[0]))
 		if onEvent != nil {
-			onEvent(flow.Event{
+			fe := flow.Event{
 				Type:         flow.EventType(ev.Type),
 				Time:         e.clock.wall(ev.TsNs, base),
 				Key:          keyFromBPF(&ev.Key),
 				TCPFlags:     ev.TcpFlags,
 				MirrorSource: addrFrom(ev.OuterSrc, ev.OuterFamily),
-			})
+			}
+			onEvent(fe)
+			if startEnds(ev) {
+				fe.Type = flow.FlowEnd
+				onEvent(fe)
+			}
 		}
 	case VxtapVxtapEventTypeEVENT_THREAT_HIT:
 		if len(raw) < threatEvSize {
@@ -127,6 +132,19 @@ func (e *Events) decode(raw []byte, base int64, onEvent func(flow.Event), onSamp
 	default:
 		e.Malformed++
 	}
+}
+
+// tcpEndFlags are the TCP flags that end a flow: FIN (0x01) and RST
+// (0x04), bits of the TCP header's flags byte (RFC 9293).
+const tcpEndFlags = 0x01 | 0x04
+
+// startEnds reports whether a flow-start record also ends its flow: the
+// program sends one record, not a start and an end, for a flow whose
+// first packet carries FIN or RST (new_flow in bpf/include/account.h),
+// and that packet's flags are the record's. A flow-end record the program
+// sent on its own still comes as one.
+func startEnds(ev *VxtapFlowEvent) bool {
+	return ev.Type == uint32(VxtapVxtapEventTypeEVENT_FLOW_START) && ev.TcpFlags&tcpEndFlags != 0
 }
 
 // listID narrows a trie value to the list ids Go writes (SetThreats takes

@@ -125,7 +125,7 @@ struct flow_bucket {
 
 /* Ring buffer record types (first field of every record). */
 enum vxtap_event_type {
-	EVENT_FLOW_START = 1, /* struct flow_event: first packet of a flow */
+	EVENT_FLOW_START = 1, /* struct flow_event: first packet of a flow; with FIN or RST in its tcp_flags it also ends the flow (one record, read as a start and an end) */
 	EVENT_FLOW_END = 2,   /* struct flow_event: TCP FIN or RST seen */
 	EVENT_SAMPLE = 3,     /* struct sample_hdr followed by cap_len bytes */
 	EVENT_CAPTURE = 4,    /* struct capture_hdr followed by cap_len bytes (vxtap capture) */
