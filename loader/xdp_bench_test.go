@@ -58,6 +58,9 @@ func BenchmarkXDP(b *testing.B) {
 	b.Run("not-mirror", inKernel(prog(o.VxtapXdp), ssh))
 	b.Run("vxlan-ipv4-tcp-new-flow", func(b *testing.B) { benchNewFlows(b) })
 	b.Run("vxlan-ipv4-tcp-existing-flow", inKernel(prog(o.VxtapXdp), tcp4))
+	// A session whose PacketLength cuts every copy: one flag per packet
+	// (truncated), counted inline.
+	b.Run("vxlan-ipv4-tcp-truncated-existing-flow", inKernel(prog(o.VxtapXdp), tcp4[:len(tcp4)-60]))
 	b.Run("vxlan-ipv6-existing-flow", inKernel(prog(o.VxtapXdp), ipv6))
 	b.Run("geneve-vxlan-existing-flow", inKernel(prog(o.VxtapXdp), geneve))
 	// The threat check on (10,000 listed prefixes): a flow on no list,

@@ -63,25 +63,44 @@ static __always_inline void count(__u32 idx, __u64 wire_len)
 	}
 }
 
-/* flags_count: one count per flag in flags. Global, so the verifier walks
- * the flag tests once instead of once per combination of flags the paths
- * before it can set. */
+/* flag_index: the index of the lowest flag set in flags != 0. BPF has no
+ * count-trailing-zeros; the popcount of the bits below the lowest set one
+ * is plain arithmetic (as filter_ctz in classify.h). */
+static __always_inline __u32 flag_index(__u32 flags)
+{
+	return __builtin_popcount((flags & -flags) - 1);
+}
+
+/* flags_count: one count per flag in flags (two or more). Global, so the
+ * verifier walks it once instead of once per combination of flags the
+ * paths before it can set. */
 __noinline int flags_count(__u32 flags, __u64 wire_len)
 {
-	/* Bounded by FLAG__MAX (a score): one test per known flag. */
-#pragma unroll
-	for (__u32 f = 0; f < FLAG__MAX; f++)
-		if (flags & (1U << f))
-			count(REASON__MAX + f, wire_len);
+	/* Bounded by FLAG__MAX: each pass counts and clears the lowest flag
+	 * set, and no more flags than that exist. Set flags only: a test per
+	 * known flag cost about 50 ns a packet (a new flow's, timed inside
+	 * the program). */
+	for (int i = 0; i < FLAG__MAX && flags; i++) {
+		count(REASON__MAX + flag_index(flags), wire_len);
+		flags &= flags - 1;
+	}
 	return 0;
 }
 
-/* count_flags: one count per flag set on the packet; most packets set
- * none and pay one test. */
+/* count_flags: one count per flag set on the packet. Most packets set
+ * none and pay one test; one flag (a session's PacketLength truncates
+ * every copy: FLAG_TRUNCATED) is counted inline, without the call and its
+ * RET. */
 static __always_inline void count_flags(struct pkt *p)
 {
-	if (p->flags)
-		flags_count(p->flags, p->wire_len);
+	__u32 f = p->flags;
+
+	if (!f)
+		return;
+	if (!(f & (f - 1)))
+		count(REASON__MAX + flag_index(f), p->wire_len);
+	else
+		flags_count(f, p->wire_len);
 }
 
 /* Consumer position at the last forced wakeup (racy across CPUs on
