@@ -343,16 +343,28 @@ static __always_inline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 #define ld16(data, off) (*(__be16 *)((data) + (off)))
 #define ld32(data, off) (*(__be32 *)((data) + (off)))
 
+/* fast_outer: the fields parse_outer fills for the outer headers
+ * parse_fast takes. */
+static __always_inline void fast_outer(struct pkt *p, void *data)
+{
+	p->mirror = 1;
+	p->vxlan_off = FAST_VXLAN;
+	p->outer_family = 4;
+	*(__u32 *)p->outer_src = ld32(data, FAST_OUTER_IP + 12);
+}
+
 /* parse_fast: the copy nearly every mirror session sends, in one pass with
  * one bounds check: what parse_outer then parse_inner would do with it, the
  * same fields filled and the same answer (-1, or the VNI gate's reason),
  * in about a third of their instructions (their many small header steps,
  * each with its own cursor, bounds check and reason, were the largest part
- * of an existing flow's cost). Anything else, or anything those parsers
- * would flag or refuse (VLAN tags, IP options or fragments, GENEVE, IPv6,
- * a stated length below the header's, non-standard VXLAN bits, an L4
- * header cut short, an untrusted source), is PARSE_FAST_MISS, and nothing
- * in p has been written: the general parsers then decide. */
+ * of an existing flow's cost). An inner IPv6 packet behind those outer
+ * headers goes on in parse_inner_ip6, as from parse_inner, without the
+ * outer headers parsed twice. Anything else, or anything those parsers
+ * would flag or refuse (VLAN tags, IP options or fragments, GENEVE, a
+ * stated length below the header's, non-standard VXLAN bits, an L4 header
+ * cut short, an untrusted source), is PARSE_FAST_MISS, and nothing in p
+ * has been written: the general parsers then decide. */
 static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 {
 	void *data = (void *)(long)ctx->data;
@@ -361,7 +373,7 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 	__u16 sport = 0, dport = 0;
 	__u8 proto, tcp_flags = 0;
 
-	if (data + FAST_L4 + 8 > end) /* through a UDP header; TCP checks its 20 below */
+	if (data + FAST_INNER_IP > end) /* through the inner Ethernet header */
 		return PARSE_FAST_MISS;
 	if (ld16(data, 12) != bpf_htons(ETH_P_IP) || ld8(data, FAST_OUTER_IP) != 0x45 ||
 	    bpf_ntohs(ld16(data, FAST_OUTER_IP + 2)) < 20 ||
@@ -373,6 +385,23 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 	vx1 = bpf_ntohl(ld32(data, FAST_VXLAN + 4));
 	if (vx0 != bpf_htonl((__u32)VXLAN_FLAG_I << 24) || (vx1 & 0xff))
 		return PARSE_FAST_MISS; /* parse_vxlan: bad, or non-standard bits to flag */
+	if (ld16(data, FAST_INNER_ETH + 12) == bpf_htons(ETH_P_IPV6)) {
+		/* An inner IPv6 packet: parse_inner_ip6 (global, as from
+		 * parse_inner) from the inner IP header, the outer headers
+		 * and VXLAN not parsed a second time. */
+		if (cfg_source_check && !source_allowed(4, data + FAST_OUTER_IP + 12))
+			return PARSE_FAST_MISS;
+		fast_outer(p, data);
+		p->key.vni = vx1 >> 8;
+		vx0 = vni_gate(p);
+		if ((int)vx0 >= 0)
+			return vx0;
+		p->inner_off = FAST_INNER_ETH;
+		p->ip_off = FAST_INNER_IP;
+		return parse_inner_ip6(ctx, p);
+	}
+	if (data + FAST_L4 + 8 > end) /* through a UDP header; TCP checks its 20 below */
+		return PARSE_FAST_MISS;
 	if (ld16(data, FAST_INNER_ETH + 12) != bpf_htons(ETH_P_IP) || ld8(data, FAST_INNER_IP) != 0x45 ||
 	    (ld16(data, FAST_INNER_IP + 6) & bpf_htons(IP_MF | IP_OFFMASK)))
 		return PARSE_FAST_MISS;
@@ -394,11 +423,7 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 	if (cfg_source_check && !source_allowed(4, data + FAST_OUTER_IP + 12))
 		return PARSE_FAST_MISS;
 
-	/* parse_outer's fields */
-	p->mirror = 1;
-	p->vxlan_off = FAST_VXLAN;
-	p->outer_family = 4;
-	*(__u32 *)p->outer_src = ld32(data, FAST_OUTER_IP + 12);
+	fast_outer(p, data);
 	/* parse_inner's, the VNI gate first as there */
 	p->key.vni = vx1 >> 8;
 	vx0 = vni_gate(p);

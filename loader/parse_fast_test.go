@@ -38,6 +38,27 @@ func fastFrame() []byte {
 	return f
 }
 
+// fastFrame6 is fastFrame with an inner IPv6 packet (TCP, 20 bytes, and
+// a payload), which parse_fast hands to parse_inner_ip6.
+func fastFrame6() []byte {
+	f := fastFrame()[:64]
+	binary.BigEndian.PutUint16(f[62:], 0x86dd)
+	ip := make([]byte, 40+20+40)
+	ip[0] = 0x60
+	binary.BigEndian.PutUint16(ip[4:], uint16(len(ip)-40))
+	ip[6], ip[7] = 6, 64
+	ip[8], ip[9], ip[23] = 0x20, 0x01, 1 // 2001:db8-style addresses
+	ip[24], ip[25], ip[39] = 0x20, 0x01, 2
+	binary.BigEndian.PutUint16(ip[40:], 1234)
+	binary.BigEndian.PutUint16(ip[42:], 443)
+	ip[52] = 5 << 4
+	ip[53] = 0x18
+	f = append(f, ip...)
+	binary.BigEndian.PutUint16(f[16:], uint16(len(f)-14))
+	binary.BigEndian.PutUint16(f[38:], uint16(len(f)-34))
+	return f
+}
+
 // TestParseFastMatchesReference: frames one detail away from parse_fast's
 // layout (so taken by it, or left to the general parsers at every check it
 // makes) get the reference parser's reason, verdict, shape flags and flow
@@ -109,6 +130,21 @@ func TestParseFastMatchesReference(t *testing.T) {
 		"inner TCP cut at 86":    func(f []byte) []byte { return f[:86] },
 		"whole, stated 84+20":    func(f []byte) []byte { f = f[:104]; return put16(put16(f, 66, 40), 16, 90) },
 		"stated shorter than L4": func(f []byte) []byte { return put16(f, 66, 30) },
+	}
+	six := func(mod func([]byte) []byte) func([]byte) []byte {
+		return func([]byte) []byte { return mod(fastFrame6()) }
+	}
+	cases["v6 fast"] = six(func(f []byte) []byte { return f })
+	cases["v6 UDP"] = six(func(f []byte) []byte { f[70] = 17; return f })
+	cases["v6 hop-by-hop"] = six(func(f []byte) []byte { f[70] = 0; return f })
+	cases["v6 fragment header"] = six(func(f []byte) []byte { f[70] = 44; return f })
+	cases["v6 version 4"] = six(func(f []byte) []byte { f[64] = 0x40; return f })
+	cases["v6 length 0"] = six(func(f []byte) []byte { return put16(f, 68, 0) })
+	cases["v6 truncated"] = six(func(f []byte) []byte { return put16(f, 68, 1400) })
+	cases["v6 VXLAN rsvd2"] = six(func(f []byte) []byte { f[49] = 1; return f })
+	cases["v6 outer DF"] = six(func(f []byte) []byte { return put16(f, 20, 0x4000) })
+	for _, cut := range []int{63, 64, 65, 91, 92, 103, 104, 123, 124} {
+		cases[fmt.Sprintf("v6 cut at %d", cut)] = six(func(f []byte) []byte { return f[:cut] })
 	}
 	for name, mod := range cases {
 		t.Run(name, func(t *testing.T) {
