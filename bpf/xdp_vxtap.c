@@ -344,13 +344,24 @@ static __always_inline int parse_inner(struct xdp_md *ctx, struct pkt *p)
 #define ld32(data, off) (*(__be32 *)((data) + (off)))
 
 /* fast_outer: the fields parse_outer fills for the outer headers
- * parse_fast takes. */
-static __always_inline void fast_outer(struct pkt *p, void *data)
+ * parse_fast takes, then what parse_inner does up to the inner IP header:
+ * the VNI (vx1: the VXLAN header's second word, host order), the VNI gate
+ * and the inner offsets. Returns the VNI gate's answer (-1 or a reason). */
+static __always_inline int fast_outer(struct pkt *p, void *data, __u32 vx1)
 {
+	int reason;
+
 	p->mirror = 1;
 	p->vxlan_off = FAST_VXLAN;
 	p->outer_family = 4;
 	*(__u32 *)p->outer_src = ld32(data, FAST_OUTER_IP + 12);
+	p->key.vni = vx1 >> 8;
+	reason = vni_gate(p);
+	if (reason >= 0)
+		return reason;
+	p->inner_off = FAST_INNER_ETH;
+	p->ip_off = FAST_INNER_IP;
+	return -1;
 }
 
 /* parse_fast: the copy nearly every mirror session sends, in one pass with
@@ -372,6 +383,7 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 	__u32 vx0, vx1, captured, len;
 	__u16 sport = 0, dport = 0;
 	__u8 proto, tcp_flags = 0;
+	int reason;
 
 	if (data + FAST_INNER_IP > end) /* through the inner Ethernet header */
 		return PARSE_FAST_MISS;
@@ -391,13 +403,9 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 		 * and VXLAN not parsed a second time. */
 		if (cfg_source_check && !source_allowed(4, data + FAST_OUTER_IP + 12))
 			return PARSE_FAST_MISS;
-		fast_outer(p, data);
-		p->key.vni = vx1 >> 8;
-		vx0 = vni_gate(p);
-		if ((int)vx0 >= 0)
-			return vx0;
-		p->inner_off = FAST_INNER_ETH;
-		p->ip_off = FAST_INNER_IP;
+		reason = fast_outer(p, data, vx1);
+		if (reason >= 0)
+			return reason;
 		return parse_inner_ip6(ctx, p);
 	}
 	if (data + FAST_L4 + 8 > end) /* through a UDP header; TCP checks its 20 below */
@@ -423,14 +431,9 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 	if (cfg_source_check && !source_allowed(4, data + FAST_OUTER_IP + 12))
 		return PARSE_FAST_MISS;
 
-	fast_outer(p, data);
-	/* parse_inner's, the VNI gate first as there */
-	p->key.vni = vx1 >> 8;
-	vx0 = vni_gate(p);
-	if ((int)vx0 >= 0)
-		return vx0;
-	p->inner_off = FAST_INNER_ETH;
-	p->ip_off = FAST_INNER_IP;
+	reason = fast_outer(p, data, vx1);
+	if (reason >= 0)
+		return reason;
 	captured = p->wire_len - FAST_INNER_IP;
 	p->ip_len = len;
 	p->truncated = captured < len;

@@ -23,11 +23,11 @@ type Config struct {
 	// later packets replay the decision its slot keeps (benchmarks of the
 	// classifier itself turn the cache off).
 	NoVerdictCache bool
-	SampleRate    uint32 // 1-in-N packet samples, 0 = off
-	SnapLen       uint32 // bytes of inner frame per sample
-	FlowTableSize uint32 // max flows in the flow table
-	RingBytes     uint32 // ring buffer size: a power of two, a multiple of the page size
-	WakeupBytes   uint64 // force a reader wakeup past this much queued data
+	SampleRate     uint32 // 1-in-N packet samples, 0 = off
+	SnapLen        uint32 // bytes of inner frame per sample
+	FlowTableSize  uint32 // max flows in the flow table
+	RingBytes      uint32 // ring buffer size: a power of two, a multiple of the page size
+	WakeupBytes    uint64 // force a reader wakeup past this much queued data
 	// SourceCheck trusts only outer sources in the allowed_sources table
 	// (Sources().Set); off, every outer source is trusted.
 	SourceCheck bool

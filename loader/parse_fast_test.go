@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/refparse"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
@@ -65,23 +64,7 @@ func fastFrame6() []byte {
 // bytes. The torture test covers random frames; these are the edges.
 func TestParseFastMatchesReference(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	cfg := DefaultConfig()
-	o, err := Load(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	rcfg := refparse.Config{VXLANPort: cfg.VXLANPort, GenevePort: cfg.GenevePort}
-	reasons, flags, err := o.Counters()
-	if err != nil {
-		t.Fatal(err)
-	}
-	shape := map[string]bool{}
-	for _, f := range flags {
-		if f.Class == flow.ClassShape {
-			shape[f.Name] = true
-		}
-	}
+	o, rcfg, reasons, flags, shape := refHarness(t, 0)
 	put16 := func(f []byte, off int, v uint16) []byte { binary.BigEndian.PutUint16(f[off:], v); return f }
 	cases := map[string]func([]byte) []byte{
 		"fast":                   func(f []byte) []byte { return f },

@@ -244,17 +244,21 @@ func tortureCount(t *testing.T) int {
 	return n
 }
 
-func TestTortureDifferential(t *testing.T) {
-	testutil.RequirePrivileged(t)
-	n := tortureCount(t)
+// refHarness loads the default program (flow table of the given size) to
+// be compared with the reference parser: the program, the reference's
+// configuration, the reasons and flags in counter order, and the names of
+// the shape flags (those the reference predicts).
+func refHarness(t *testing.T, flows uint32) (*Objects, refparse.Config, []flow.Counter, []flow.Counter, map[string]bool) {
+	t.Helper()
 	cfg := DefaultConfig()
-	cfg.FlowTableSize = 1 << 17
+	if flows != 0 {
+		cfg.FlowTableSize = flows
+	}
 	o, err := Load(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer o.Close()
-	rcfg := refparse.Config{VXLANPort: cfg.VXLANPort, GenevePort: cfg.GenevePort}
+	t.Cleanup(func() { o.Close() })
 	reasons, flags, err := o.Counters()
 	if err != nil {
 		t.Fatal(err)
@@ -265,6 +269,13 @@ func TestTortureDifferential(t *testing.T) {
 			shape[f.Name] = true
 		}
 	}
+	return o, refparse.Config{VXLANPort: cfg.VXLANPort, GenevePort: cfg.GenevePort}, reasons, flags, shape
+}
+
+func TestTortureDifferential(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	n := tortureCount(t)
+	o, rcfg, reasons, flags, shape := refHarness(t, 1<<17)
 	before := counterVector(t, o)
 	failures, byReason := 0, map[string]int{}
 	tortureFrames(uint64(time.Now().UnixNano()), n, func(i int, f []byte) {
