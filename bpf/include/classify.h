@@ -60,13 +60,14 @@ static __always_inline void filter_rule_apply(struct pkt *p, const struct filter
 	p->rule = r->number;
 }
 
-/* filter_session_apply: what the session asks of its packets. */
-static __always_inline void filter_session_apply(struct pkt *p, const struct filter_session *s)
+/* filter_session_apply: what the session asks of its packets (the VNI
+ * gate kept it in p). */
+static __always_inline void filter_session_apply(struct pkt *p)
 {
-	if (s->sample_rate)
-		p->sample_rate = s->sample_rate;
-	if (s->snap_len)
-		p->snap_len = s->snap_len;
+	if (p->sess_sample_rate)
+		p->sample_rate = p->sess_sample_rate;
+	if (p->sess_snap_len)
+		p->snap_len = p->sess_snap_len;
 }
 
 /* filter_keep: note an accepting decision (counted under rule_hits slot
@@ -136,9 +137,14 @@ __noinline int filter_classify(struct pkt *p)
 
 	if (!p || !p->has_sess)
 		return CLASSIFY_ACCEPT; /* no rule set applied yet: analyze all */
-	s = &p->sess; /* read once by the VNI gate (trust.h) */
+	/* The session the VNI gate found: the same filter_gen value finds the
+	 * same entry, and Go rewrites a generation's tables only a grace
+	 * period after leaving it, which waits for this run. */
+	s = filter_session_of(p->key.vni, p->gen);
+	if (!s)
+		return CLASSIFY_ACCEPT; /* not reached: the VNI gate found it */
 	gen = p->gen & 1;
-	filter_session_apply(p, s);
+	filter_session_apply(p);
 	if (s->mode != FILTER_MODE_RULES) {
 		filter_hit(s->slot, p);
 		if (s->mode == FILTER_MODE_REJECT)
@@ -189,7 +195,7 @@ static __always_inline int filter_replay(struct pkt *p, const struct flow_slot *
 		if (!r)
 			return 0; /* not reached: hit was a rule's slot in this generation */
 	}
-	filter_session_apply(p, &p->sess);
+	filter_session_apply(p);
 	if (bits & FILTER_VERDICT_DIR_UNKNOWN)
 		count(REASON__MAX + FLAG_DIR_UNKNOWN, p->wire_len);
 	filter_hit(hit, p);

@@ -187,12 +187,13 @@ static __noinline __u8 flow_direction(struct pkt *p)
 
 	if (p->dir != FLOW_DIR_UNSET)
 		return p->dir;
-	if (p->has_sess) /* the VNI gate read the session already (trust.h) */
-		return flow_dir_of(filter_direction(&p->sess, p, p->gen));
-	gen = filter_gen_word();
-	if (!(gen & FILTER_GEN_SESSIONS))
-		return flow_dir_of(filter_direction_outer(p)); /* no rule set applied: no session to look up */
-	gen &= 1 | FILTER_GEN_VNI;
+	if (p->has_sess) {
+		gen = p->gen; /* the filter_gen value the VNI gate read (trust.h) */
+	} else {
+		gen = filter_gen_word();
+		if (!(gen & FILTER_GEN_SESSIONS))
+			return flow_dir_of(filter_direction_outer(p)); /* no rule set applied: no session to look up */
+	}
 	s = filter_session_of(p->key.vni, gen);
 	return flow_dir_of(s ? filter_direction(s, p, gen) : filter_direction_outer(p));
 }

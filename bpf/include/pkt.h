@@ -23,7 +23,7 @@ struct pkt {
 	__u8 tcp_flags;       /* flags byte of an inner TCP header, else 0 */
 	__u8 mirror;          /* 1 once the frame is known to be mirror traffic */
 	__u8 dir;             /* enum flow_dir the classifier found, FLOW_DIR_UNSET if it did not look */
-	__u8 has_sess;        /* 1: sess holds the VNI's filter session (else no rule set is applied) */
+	__u8 has_sess;        /* 1: the VNI has a filter session, found under gen (else no rule set is applied) */
 	__u8 truncated;       /* 1: the copy holds less than its inner IP header states */
 	__u8 no_forward;      /* 1: the accepting filter rule keeps the copy out of the decap feed */
 	__u8 redirect;        /* 1: decap armed a redirect: the verdict is XDP_REDIRECT */
@@ -34,14 +34,14 @@ struct pkt {
 	__u32 ip_off;         /* offset of the inner IP header from ctx->data: set before the inner IP parse */
 	__u32 ip_len;         /* inner IP length as its header states it: set by a successful inner parse */
 	__u32 sample_rate;    /* 1-in-N sampling for this packet's session, 0 = off: set by finish first */
-	__u32 gen;            /* the filter_gen value sess was read from (generation in bit 0, FILTER_GEN_VNI, applies): read only when has_sess */
+	__u32 gen;            /* the filter_gen value the session was found under (generation in bit 0, FILTER_GEN_VNI, applies): read only when has_sess */
 	__u64 verdict;        /* flow_slot.verdict of the classifier's decision for this packet, 0 = not classified: set by finish first */
-	struct filter_session sess; /* copy of the VNI's filter session, read once by the VNI gate; read only when has_sess */
+	__u32 sess_sample_rate; /* the VNI's filter session's sample_rate, set by the VNI gate: read only when has_sess */
+	__u32 sess_snap_len;    /* and its snap_len */
 };
 
-/* pkt_init: zero the fields before wire_len (11 8-byte stores, where
- * zeroing the whole struct took 20; the filter session alone is 40 bytes
- * and only read once the VNI gate copied it). */
+/* pkt_init: zero the fields before wire_len (11 8-byte stores; the whole
+ * struct would take more, for fields every path writes before reading). */
 static __always_inline void pkt_init(struct pkt *p)
 {
 	_Static_assert(__builtin_offsetof(struct pkt, wire_len) % 8 == 0, "zeroed part in whole words");
