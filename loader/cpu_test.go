@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"runtime"
 	"sync"
 	"testing"
@@ -11,6 +12,40 @@ import (
 	"github.com/vxtap/vxtap/userspace/testutil"
 	"golang.org/x/sys/unix"
 )
+
+// pinnedTo runs fn on this goroutine's thread pinned to cpu (a
+// BPF_PROG_TEST_RUN runs on its caller's CPU, so the packets fn sends meet
+// that CPU's per-CPU state), then gives the thread its CPUs back.
+func pinnedTo(cpu int, fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return err
+	}
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return err
+	}
+	defer unix.SchedSetaffinity(0, &old)
+	return fn()
+}
+
+// onEachCPU runs fn(cpu) on every CPU below ncpu at once, each pinned
+// there (pinnedTo), and returns when all have, with their errors.
+func onEachCPU(ncpu int, fn func(cpu int) error) error {
+	errs := make([]error, ncpu)
+	var wg sync.WaitGroup
+	for cpu := range ncpu {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[cpu] = pinnedTo(cpu, func() error { return fn(cpu) })
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
 
 // TestExactOnSeveralCPUs: the same flows hit on every CPU at once (each
 // BPF_PROG_TEST_RUN runs on the CPU of its calling thread) add up exactly
@@ -44,33 +79,17 @@ func TestExactOnSeveralCPUs(t *testing.T) {
 	keys := []flow.Key{*k4(7, 6, 2001, 443), *k4(7, 17, 2002, 53), *k4(8, 6, 2001, 443)}
 	bytes := []uint64{140, 48, 140}
 
-	var wg sync.WaitGroup
-	errs := make(chan error, ncpu)
-	for cpu := 0; cpu < ncpu; cpu++ {
-		wg.Add(1)
-		go func(cpu int) {
-			defer wg.Done()
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			var set unix.CPUSet
-			set.Set(cpu)
-			if err := unix.SchedSetaffinity(0, &set); err != nil {
-				errs <- err
-				return
-			}
-			for i := 0; i < repeat; i++ { // interleave the flows
-				for _, f := range frames {
-					if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
-						errs <- err
-						return
-					}
+	err = onEachCPU(ncpu, func(int) error {
+		for i := 0; i < repeat; i++ { // interleave the flows
+			for _, f := range frames {
+				if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
+					return err
 				}
 			}
-		}(cpu)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 

@@ -11,24 +11,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// onCPU runs fn on one CPU (a BPF_PROG_TEST_RUN runs on its caller's CPU,
-// so the packets fn sends meet that CPU's flow cache).
+// onCPU runs fn on one CPU (pinnedTo; a goroutine of its own, so fn must
+// not call t.Fatal).
 func onCPU(t *testing.T, cpu int, fn func()) {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		var set unix.CPUSet
-		set.Set(cpu)
-		done <- unix.SchedSetaffinity(0, &set)
-		fn()
-		done <- nil
-	}()
+	go func() { done <- pinnedTo(cpu, func() error { fn(); return nil }) }()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	<-done
 }
 
 // TestFlowCacheFollowsRemove: every CPU's flow cache holds a flow when Go

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,7 +18,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // flagPackets is the count of a flag by name.
@@ -327,18 +325,6 @@ func TestFlowIndexLockHeld(t *testing.T) {
 	}
 }
 
-// pinnedTo runs fn on this goroutine's thread, pinned to cpu.
-func pinnedTo(cpu int, fn func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var set unix.CPUSet
-	set.Set(cpu)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return err
-	}
-	return fn()
-}
-
 // TestFlowIndexConcurrentInsert: every CPU sends the same new flows in the
 // same order, meeting at each key first, so their first copies race to
 // insert the same keys.
@@ -362,38 +348,26 @@ func TestFlowIndexConcurrentInsert(t *testing.T) {
 	for i := range frames {
 		frames[i] = mirrored(t, 9, innerUDP4(uint16(1000+i), 53, 20)...)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, ncpu)
 	// arrived counts the CPUs at each key of the first round: each waits
 	// for all before sending its first copy, so they race on every key.
 	arrived := make([]atomic.Int32, nflows)
-	for cpu := 0; cpu < ncpu; cpu++ {
-		wg.Add(1)
-		go func(cpu int) {
-			defer wg.Done()
-			errs <- pinnedTo(cpu, func() error {
-				for r := 0; r < rounds; r++ {
-					for i, f := range frames {
-						if r == 0 {
-							arrived[i].Add(1)
-							for deadline := time.Now().Add(time.Second); arrived[i].Load() < int32(ncpu) && time.Now().Before(deadline); {
-							}
-						}
-						if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
-							return err
-						}
+	err = onEachCPU(ncpu, func(int) error {
+		for r := 0; r < rounds; r++ {
+			for i, f := range frames {
+				if r == 0 {
+					arrived[i].Add(1)
+					for deadline := time.Now().Add(time.Second); arrived[i].Load() < int32(ncpu) && time.Now().Before(deadline); {
 					}
 				}
-				return nil
-			})
-		}(cpu)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+				if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
+					return err
+				}
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	got := map[flow.Key]uint64{}
 	var sum uint64
@@ -447,70 +421,58 @@ func TestFlowIndexRemoveReinsert(t *testing.T) {
 		frames[i] = mirrored(t, 11, innerUDP4(uint16(2000+i), 53, 20)...)
 		keys[i] = flowKey(11, in4a, in4b, 17, uint16(2000+i), 53)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, ncpu+1)
 	var stop atomic.Bool
-	for cpu := 0; cpu < ncpu; cpu++ {
-		wg.Add(1)
-		go func(cpu int) {
-			defer wg.Done()
-			errs <- pinnedTo(cpu, func() error {
-				for r := 0; r < rounds; r++ {
-					for _, f := range frames {
-						if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
-							return err
-						}
+	sent := make(chan error, 1)
+	go func() {
+		sent <- onEachCPU(ncpu, func(int) error {
+			for r := 0; r < rounds; r++ {
+				for _, f := range frames {
+					if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
+						return err
 					}
 				}
-				return nil
-			})
-		}(cpu)
-	}
+			}
+			return nil
+		})
+		stop.Store(true)
+	}()
+	// Go removes, detaches and recovers while the CPUs send.
 	removed := map[flow.Key]uint64{}
 	var recovered Recovered
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r := rand.New(rand.NewPCG(2, 3))
-		for !stop.Load() {
-			var rm, det []flow.Key
-			for _, k := range keys {
-				switch r.IntN(4) {
-				case 0:
-					rm = append(rm, k)
-				case 1:
-					det = append(det, k)
-				}
+	var goErr error
+	r := rand.New(rand.NewPCG(2, 3))
+	for !stop.Load() && goErr == nil {
+		var rm, det []flow.Key
+		for _, k := range keys {
+			switch r.IntN(4) {
+			case 0:
+				rm = append(rm, k)
+			case 1:
+				det = append(det, k)
 			}
-			out, err := o.Remove(rm)
-			if err != nil {
-				errs <- err
-				return
-			}
-			for k, c := range out {
-				removed[k] += c.Packets
-			}
-			if _, err := o.Detach(det); err != nil {
-				errs <- err
-				return
-			}
-			rec, err := o.RecoverSlots()
-			if err != nil {
-				errs <- err
-				return
-			}
-			recovered.Republished += rec.Republished
-			recovered.Merged += rec.Merged
 		}
-	}()
-	wg.Wait()
-	stop.Store(true)
-	<-done
-	close(errs)
-	for err := range errs {
+		out, err := o.Remove(rm)
 		if err != nil {
-			t.Fatal(err)
+			goErr = err
+			break
 		}
+		for k, c := range out {
+			removed[k] += c.Packets
+		}
+		if _, err := o.Detach(det); err != nil {
+			goErr = err
+			break
+		}
+		rec, err := o.RecoverSlots()
+		if err != nil {
+			goErr = err
+			break
+		}
+		recovered.Republished += rec.Republished
+		recovered.Merged += rec.Merged
+	}
+	if err := errors.Join(<-sent, goErr); err != nil {
+		t.Fatal(err)
 	}
 	got := map[flow.Key]uint64{}
 	if err := o.Walk(func(k flow.Key, c flow.Counters) { got[k] += c.Packets }); err != nil {

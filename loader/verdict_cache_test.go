@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/vxtap/vxtap/userspace/filter"
 	"github.com/vxtap/vxtap/userspace/filter/filtertest"
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -32,28 +30,6 @@ func loadVerdict(t testing.TB, cache bool) *Objects {
 	}
 	t.Cleanup(func() { o.Close() })
 	return o
-}
-
-// pinThread keeps the calling goroutine on one CPU until the returned
-// function runs: a flow's later packets replay only from the flow cache
-// of the CPU that saw it (BPF_PROG_TEST_RUN runs on its caller's CPU).
-func pinThread(t testing.TB, cpu int) func() {
-	t.Helper()
-	runtime.LockOSThread()
-	var old, set unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	set.Set(cpu)
-	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	return func() {
-		unix.SchedSetaffinity(0, &old)
-		runtime.UnlockOSThread()
-	}
 }
 
 // otherOuter is a mirror source that is neither filtertest ENI: a copy of
@@ -79,59 +55,62 @@ func TestVerdictCacheDifferential(t *testing.T) {
 	total, repeats := 0, 0
 	seen := map[filter.Packet]bool{}
 	for round := 0; round < 24; round++ {
-		// A round on one CPU, so the flows it repeats meet their cache.
-		// (A failing round exits with the thread locked: Go ends it.)
-		unpin := pinThread(t, round%runtime.NumCPU())
 		n := []int{1, 3, 8, 40, 300, 4096}[round%6]
-		cfg := filtertest.Config(rng, filtertest.Options{Rules: n, Sessions: 5, V6Share: 40, Narrow: round%2 == 0})
-		comp := filter.Compile(cfg)
-		var l layout
-		for _, o := range []*Objects{on, off} {
-			if _, err := o.FilterMaps().Apply(comp); err != nil {
-				t.Fatalf("round %d (%d rules): %v", round, n, err)
-			}
-			gen, err := o.FilterMaps().ActiveGen()
-			if err != nil {
-				t.Fatal(err)
-			}
-			l = o.FilterMaps().layout(comp, gen) // both programs use the same layout
-		}
-		// Half the pool carries on from the last rule set, half is new.
-		for len(pool) < 64 {
-			pool = append(pool, filtertest.Packet(rng, cfg))
-		}
-		for i := range pool {
-			if rng.IntN(2) == 0 {
-				pool[i] = filtertest.Packet(rng, cfg)
-			}
-		}
-		want := map[int]uint64{}
-		base := map[int][2]uint64{}
-		for k := 0; k < 1500; k++ {
-			p := pool[rng.IntN(len(pool))]
-			p.OuterSrc = outers[rng.IntN(len(outers))]
-			if seen[p] {
-				repeats++
-			}
-			seen[p] = true
-			slot := expectedSlot(comp, l, cfg.Evaluate(p))
-			if _, ok := base[slot]; !ok {
-				base[slot] = [2]uint64{slotPackets(t, on.FilterMaps(), slot), slotPackets(t, off.FilterMaps(), slot)}
-			}
-			frame := filterFrame(t, p)
-			for j, o := range []*Objects{on, off} {
-				if _, err := o.RunPacket(frame, time.Time{}); err != nil {
+		// A round on one CPU, so the flows it repeats meet their cache.
+		err := pinnedTo(round%runtime.NumCPU(), func() error {
+			cfg := filtertest.Config(rng, filtertest.Options{Rules: n, Sessions: 5, V6Share: 40, Narrow: round%2 == 0})
+			comp := filter.Compile(cfg)
+			var l layout
+			for _, o := range []*Objects{on, off} {
+				if _, err := o.FilterMaps().Apply(comp); err != nil {
+					t.Fatalf("round %d (%d rules): %v", round, n, err)
+				}
+				gen, err := o.FilterMaps().ActiveGen()
+				if err != nil {
 					t.Fatal(err)
 				}
-				if got := slotPackets(t, o.FilterMaps(), slot) - base[slot][j]; got != want[slot]+1 {
-					t.Fatalf("round %d (%d rules), packet %d %+v, %s: counted %d under slot %d, the reference says %d",
-						round, n, k, p, []string{"replaying", "classifying"}[j], got, slot, want[slot]+1)
+				l = o.FilterMaps().layout(comp, gen) // both programs use the same layout
+			}
+			// Half the pool carries on from the last rule set, half is new.
+			for len(pool) < 64 {
+				pool = append(pool, filtertest.Packet(rng, cfg))
+			}
+			for i := range pool {
+				if rng.IntN(2) == 0 {
+					pool[i] = filtertest.Packet(rng, cfg)
 				}
 			}
-			want[slot]++
-			total++
+			want := map[int]uint64{}
+			base := map[int][2]uint64{}
+			for k := 0; k < 1500; k++ {
+				p := pool[rng.IntN(len(pool))]
+				p.OuterSrc = outers[rng.IntN(len(outers))]
+				if seen[p] {
+					repeats++
+				}
+				seen[p] = true
+				slot := expectedSlot(comp, l, cfg.Evaluate(p))
+				if _, ok := base[slot]; !ok {
+					base[slot] = [2]uint64{slotPackets(t, on.FilterMaps(), slot), slotPackets(t, off.FilterMaps(), slot)}
+				}
+				frame := filterFrame(t, p)
+				for j, o := range []*Objects{on, off} {
+					if _, err := o.RunPacket(frame, time.Time{}); err != nil {
+						t.Fatal(err)
+					}
+					if got := slotPackets(t, o.FilterMaps(), slot) - base[slot][j]; got != want[slot]+1 {
+						t.Fatalf("round %d (%d rules), packet %d %+v, %s: counted %d under slot %d, the reference says %d",
+							round, n, k, p, []string{"replaying", "classifying"}[j], got, slot, want[slot]+1)
+					}
+				}
+				want[slot]++
+				total++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		unpin()
 	}
 	for _, kind := range []string{"reasons", "flags"} {
 		a, b := countsOf(t, on, kind), countsOf(t, off, kind)
@@ -190,7 +169,13 @@ func flowsOf(t *testing.T, o *Objects) map[flow.Key]flow.Counters {
 // so the next packet is classified again and stamps the new value.
 func TestVerdictKeptInSlot(t *testing.T) {
 	testutil.RequirePrivileged(t)
-	defer pinThread(t, 0)()
+	// One CPU: the replay needs this CPU's flow cache to name the slot.
+	if err := pinnedTo(0, func() error { verdictKeptInSlot(t); return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verdictKeptInSlot(t *testing.T) {
 	o := loadVerdict(t, true)
 	fm := o.FilterMaps()
 	comp := compileYAML(t, "A.yaml", reloadA)
