@@ -397,12 +397,14 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 	vx1 = bpf_ntohl(ld32(data, FAST_VXLAN + 4));
 	if (vx0 != bpf_htonl((__u32)VXLAN_FLAG_I << 24) || (vx1 & 0xff))
 		return PARSE_FAST_MISS; /* parse_vxlan: bad, or non-standard bits to flag */
+	/* Trust before anything is written (parse_outer's order of answers:
+	 * an untrusted source is noted by the general path). */
+	if (cfg_source_check && !source_allowed(4, data + FAST_OUTER_IP + 12))
+		return PARSE_FAST_MISS;
 	if (ld16(data, FAST_INNER_ETH + 12) == bpf_htons(ETH_P_IPV6)) {
 		/* An inner IPv6 packet: parse_inner_ip6 (global, as from
 		 * parse_inner) from the inner IP header, the outer headers
 		 * and VXLAN not parsed a second time. */
-		if (cfg_source_check && !source_allowed(4, data + FAST_OUTER_IP + 12))
-			return PARSE_FAST_MISS;
 		reason = fast_outer(p, data, vx1);
 		if (reason >= 0)
 			return reason;
@@ -426,11 +428,6 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 		sport = bpf_ntohs(ld16(data, FAST_L4));
 		dport = bpf_ntohs(ld16(data, FAST_L4 + 2));
 	}
-	/* Trust before anything is written (parse_outer's order of answers:
-	 * an untrusted source is noted by the general path). */
-	if (cfg_source_check && !source_allowed(4, data + FAST_OUTER_IP + 12))
-		return PARSE_FAST_MISS;
-
 	reason = fast_outer(p, data, vx1);
 	if (reason >= 0)
 		return reason;

@@ -326,9 +326,9 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 		pkt_flag(p, FLAG_INDEX_BUSY);
 		return overflow_add(p, now);
 	}
-	s = flow_bucket_find(home, flow_bucket_match(home, tag, &room_home), tag, &p->key, &idx);
+	s = flow_bucket_lookup(home, tag, &p->key, &idx, &room_home);
 	if (!s)
-		s = flow_bucket_find(next, flow_bucket_match(next, tag, &room_next), tag, &p->key, &idx);
+		s = flow_bucket_lookup(next, tag, &p->key, &idx, &room_next);
 	if (s) { /* another CPU inserted it since this one looked */
 		flow_index_unlock(home);
 		p->slot = idx + 1;
@@ -389,7 +389,8 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	return REASON_FLOW;
 }
 
-/* cached_slot: the slot the flow cache entry names, when it is still this
+/* cached_slot: the slot the flow cache entry names (slot: its index + 1,
+ * read once by the caller), when it is still this
  * flow's: LIVE and holding the same key. Go marks a slot DYING before it
  * waits for the grace period after which it reads the slot for good, so a
  * run that saw LIVE started before that wait and its add is in the read;
@@ -397,15 +398,14 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
  * The key is read after the state (x86 keeps loads in order; elsewhere a
  * fence, an atomic on this CPU's entry, orders them), so a LIVE of a later
  * use of the slot is never paired with the key of an earlier one. */
-static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce, __u32 tag,
+static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce, __u32 slot, __u32 tag,
 						       const struct flow_key *key)
 {
 	struct flow_slot *s;
-	__u32 idx = ce->slot;
+	__u32 idx = slot - 1;
 
-	if (!idx || ce->tag != tag)
+	if (!slot || ce->tag != tag)
 		return NULL;
-	idx--;
 	s = bpf_map_lookup_elem(&flow_slots, &idx);
 	if (!s || s->state != FLOW_SLOT_LIVE)
 		return NULL;
@@ -443,7 +443,7 @@ static __always_inline void flow_probe_cache(struct pkt *p, struct flow_probe *f
 	f->s = NULL;
 	if (f->ce) {
 		f->slot = f->ce->slot;
-		f->s = cached_slot(f->ce, f->tag, &p->key);
+		f->s = cached_slot(f->ce, f->slot, f->tag, &p->key);
 	}
 }
 

@@ -22,7 +22,7 @@ volatile const __u8 cfg_source_check = 0;        /* 1: only outer sources in all
 volatile const __u8 cfg_threat_enabled = 0;      /* 1: check accounted copies against the threats trie (detect.h) */
 volatile const __u8 cfg_decap = 0;               /* 1: redirect accepted copies' inner frames to decap_ports (redirect.h) */
 volatile const __u8 cfg_decap_frags = 0;         /* 1: the decap targets take multi-buffer frames: jumbo copies go whole */
-volatile const __u8 cfg_verdict_cache = 1;      /* 1: a flow's later packets replay the classifier's decision kept in its slot (flow_slot.verdict) */
+volatile const __u8 cfg_verdict_cache = 1;       /* 1: a flow's later packets replay the classifier's decision kept in its slot (flow_slot.verdict) */
 volatile const __u8 cfg_weak_order = 0;          /* 1: the CPU may reorder loads (arm64...): a fence orders the flow cache's reads */
 
 #endif /* VXTAP_CONFIG_H */

@@ -155,6 +155,14 @@ static __always_inline struct flow_slot *flow_bucket_find(struct flow_bucket *b,
 	return NULL;
 }
 
+/* flow_bucket_lookup: the slot of key in bucket b (its index in *idx),
+ * NULL when b does not hold it; *room as flow_bucket_match says. */
+static __always_inline struct flow_slot *flow_bucket_lookup(struct flow_bucket *b, __u32 tag,
+							     const struct flow_key *key, __u32 *idx, __u32 *room)
+{
+	return flow_bucket_find(b, flow_bucket_match(b, tag, room), tag, key, idx);
+}
+
 /* flow_index_find: the slot of key (hash h) in flow_index, NULL when
  * absent: the home bucket, then the next (a removal leaves holes, so a
  * home bucket with room says nothing about the next one). */
@@ -167,13 +175,13 @@ static __always_inline struct flow_slot *flow_index_find(const struct flow_key *
 
 	if (!b)
 		return NULL; /* not reached: hb < cfg_flow_buckets, the array's size */
-	s = flow_bucket_find(b, flow_bucket_match(b, tag, &room), tag, key, idx);
+	s = flow_bucket_lookup(b, tag, key, idx, &room);
 	if (s)
 		return s;
 	b = bpf_map_lookup_elem(&flow_index, &nb);
 	if (!b)
 		return NULL;
-	return flow_bucket_find(b, flow_bucket_match(b, tag, &room), tag, key, idx);
+	return flow_bucket_lookup(b, tag, key, idx, &room);
 }
 
 /* flow_lock_wait: what the spin on a held lock works on (bpf_loop's context). */

@@ -191,7 +191,7 @@ struct flow_slot {
 	__u32 gen;          /* bumped by Go each time it frees the slot, so a reader in another process can tell a slot reused while it copied */
 	__u32 rule;         /* RuleNumber of the filter rule that accepted the first packet, 0 = none decided; set when claimed */
 	__u32 marks;        /* enum flow_mark bits: zeroed when claimed, then only set, by atomic or */
-	__u64 verdict;      /* the classifier's decision for the flow, kept for its later packets: 0 = none; else the filter_gen value it was decided under (low 32 bits, FILTER_GEN_APPLIES counts applies) and enum filter_verdict (high 32); one 64-bit store */
+	__u64 verdict;      /* the classifier's decision for the flow, kept for its later packets: 0 = none; else the filter_gen value it was decided under (low 32 bits, with the applies counted from FILTER_GEN_APPLY_SHIFT) and enum filter_verdict (high 32); one 64-bit store */
 };
 
 /* flow_slot.marks: things that happen once per flow. */
