@@ -40,10 +40,7 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 	if err != nil {
 		return Recovered{}, err
 	}
-	published, err := o.publishedSlots(n)
-	if err != nil {
-		return Recovered{}, err
-	}
+	published := o.publishedSlots(n)
 	var orphans, recorded []uint32
 	revived := 0
 	for i := 0; i < n; i++ {
@@ -165,14 +162,14 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 
 // publishedSlots marks, in a bitset, every slot flow_index points at:
 // one read of the mapped buckets.
-func (o *Objects) publishedSlots(n int) ([]uint64, error) {
+func (o *Objects) publishedSlots(n int) []uint64 {
 	bits := make([]uint64, (n+63)/64)
 	o.index.Range(func(idx uint32) {
 		if int(idx) < n {
 			bits[idx/64] |= 1 << (idx % 64)
 		}
 	})
-	return bits, nil
+	return bits
 }
 
 // mergeSlot adds an orphaned slot's counts into the flow's live slot, with

@@ -106,10 +106,11 @@ type mirrorTable struct {
 	entries []mirrorEntry
 	byAddr  map[mirrorAddr]uint32
 	free    []uint32
-	// is last found entry lastID to hold source last (valid while
-	// lastOK): a handful of ENIs serve a million flows, so most checks of
-	// a sweep compare two addresses instead of rebuilding 16 bytes. Only
-	// the sweep goroutine uses them; release forgets a freed entry.
+	// last is the source the last check found in entry lastID (valid
+	// while lastOK): a handful of ENIs serve a million flows, so most
+	// checks of a sweep compare two addresses instead of rebuilding 16
+	// bytes. Only the sweep goroutine uses them; release forgets a freed
+	// entry.
 	last   netip.Addr
 	lastID uint32
 	lastOK bool
