@@ -16,13 +16,16 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	LiveGenMapGenSent     = "gen_sent"
-	LiveGenProgLiveGen    = "live_gen"
-	LiveGenVarCfgFlows    = "cfg_flows"
-	LiveGenVarCfgGapNs    = "cfg_gap_ns"
-	LiveGenVarCfgNewEvery = "cfg_new_every"
-	LiveGenVarCfgVniBase  = "cfg_vni_base"
-	LiveGenVarCfgVnis     = "cfg_vnis"
+	LiveGenMapGenChain      = "gen_chain"
+	LiveGenMapGenSent       = "gen_sent"
+	LiveGenProgLiveChainEnd = "live_chain_end"
+	LiveGenProgLiveGen      = "live_gen"
+	LiveGenProgLiveGenChain = "live_gen_chain"
+	LiveGenVarCfgFlows      = "cfg_flows"
+	LiveGenVarCfgGapNs      = "cfg_gap_ns"
+	LiveGenVarCfgNewEvery   = "cfg_new_every"
+	LiveGenVarCfgVniBase    = "cfg_vni_base"
+	LiveGenVarCfgVnis       = "cfg_vnis"
 )
 
 // LoadLiveGen returns the embedded CollectionSpec for LiveGen.
@@ -67,14 +70,17 @@ type LiveGenSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type LiveGenProgramSpecs struct {
-	LiveGen *ebpf.ProgramSpec `ebpf:"live_gen"`
+	LiveChainEnd *ebpf.ProgramSpec `ebpf:"live_chain_end"`
+	LiveGen      *ebpf.ProgramSpec `ebpf:"live_gen"`
+	LiveGenChain *ebpf.ProgramSpec `ebpf:"live_gen_chain"`
 }
 
 // LiveGenMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type LiveGenMapSpecs struct {
-	GenSent *ebpf.MapSpec `ebpf:"gen_sent"`
+	GenChain *ebpf.MapSpec `ebpf:"gen_chain"`
+	GenSent  *ebpf.MapSpec `ebpf:"gen_sent"`
 }
 
 // LiveGenVariableSpecs contains global variables before they are loaded into the kernel.
@@ -108,11 +114,13 @@ func (o *LiveGenObjects) Close() error {
 //
 // It can be passed to LoadLiveGenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LiveGenMaps struct {
-	GenSent *ebpf.Map `ebpf:"gen_sent"`
+	GenChain *ebpf.Map `ebpf:"gen_chain"`
+	GenSent  *ebpf.Map `ebpf:"gen_sent"`
 }
 
 func (m *LiveGenMaps) Close() error {
 	return _LiveGenClose(
+		m.GenChain,
 		m.GenSent,
 	)
 }
@@ -132,12 +140,16 @@ type LiveGenVariables struct {
 //
 // It can be passed to LoadLiveGenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type LiveGenPrograms struct {
-	LiveGen *ebpf.Program `ebpf:"live_gen"`
+	LiveChainEnd *ebpf.Program `ebpf:"live_chain_end"`
+	LiveGen      *ebpf.Program `ebpf:"live_gen"`
+	LiveGenChain *ebpf.Program `ebpf:"live_gen_chain"`
 }
 
 func (p *LiveGenPrograms) Close() error {
 	return _LiveGenClose(
+		p.LiveChainEnd,
 		p.LiveGen,
+		p.LiveGenChain,
 	)
 }
 

@@ -57,8 +57,10 @@ static __always_inline __u16 ip_csum(const __u16 *hdr)
 	return ~sum;
 }
 
-SEC("xdp")
-int live_gen(struct xdp_md *ctx)
+/* gen_frame: make the frame the next one of its flow. Returns XDP_TX to
+ * send it, XDP_DROP when pacing holds it back, XDP_ABORTED on a template
+ * too short. */
+static __always_inline int gen_frame(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
@@ -109,4 +111,45 @@ int live_gen(struct xdp_md *ctx)
 
 	*sent = i + 1;
 	return XDP_TX;
+}
+
+SEC("xdp")
+int live_gen(struct xdp_md *ctx)
+{
+	return gen_frame(ctx);
+}
+
+/* The program live_gen_chain hands each frame to: vxtap's, or
+ * live_chain_end for the harness's own cost. One slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} gen_chain SEC(".maps");
+
+/* live_gen_chain: in-kernel benchmarks of traffic that varies per frame
+ * (a new-flow flood): BPF_PROG_TEST_RUN repeats one frame, so this makes
+ * it the generator's next frame, then tail-calls the receiver under test
+ * on it, all inside one repeated run (warm caches, no system call per
+ * frame, as a flood arrives). Multi-buffer capable (xdp.frags), as
+ * vxtap's program: a program array holds programs of one kind only. */
+SEC("xdp.frags")
+int live_gen_chain(struct xdp_md *ctx)
+{
+	int verdict = gen_frame(ctx);
+
+	if (verdict != XDP_TX)
+		return verdict;
+	bpf_tail_call(ctx, &gen_chain, 0);
+	return XDP_ABORTED; /* no program in gen_chain */
+}
+
+/* live_chain_end: the harness's receiver for live_gen_chain: drops the
+ * frame, so a chain into it costs what the generator and the tail call
+ * add to the receiver's own time. */
+SEC("xdp.frags")
+int live_chain_end(struct xdp_md *ctx)
+{
+	return XDP_DROP;
 }

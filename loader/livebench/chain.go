@@ -1,0 +1,69 @@
+package livebench
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// Chain runs the generator and a receiver in one repeated
+// BPF_PROG_TEST_RUN (live_gen_chain: each repetition makes the next frame,
+// then tail-calls the receiver on it). A single run per call costs a
+// system call and cold caches per frame, which a flood does not pay; a
+// chain times traffic that changes every frame, a new-flow flood above
+// all, the way it arrives. Not live: nothing is sent.
+type Chain struct {
+	cfg   GenConfig
+	frame []byte
+	objs  LiveGenObjects
+}
+
+// NewChain loads the generator for a chain with cfg's traffic (its pacing
+// and batch settings do not apply).
+func NewChain(cfg GenConfig) (*Chain, error) {
+	cfg.GapNs = 0
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("chain: %w", err)
+	}
+	frame, err := Template(cfg.FrameLen, cfg.port())
+	if err != nil {
+		return nil, fmt.Errorf("chain: %w", err)
+	}
+	spec, err := LoadLiveGen()
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range map[string]any{"cfg_flows": cfg.Flows, "cfg_new_every": cfg.NewEvery,
+		"cfg_vnis": cfg.VNIs, "cfg_vni_base": cfg.VNIBase} {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("chain: set %s: %w", name, err)
+		}
+	}
+	c := &Chain{cfg: cfg, frame: frame}
+	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
+		return nil, fmt.Errorf("load chain: %w", err)
+	}
+	return c, nil
+}
+
+// Close unloads the chain's programs.
+func (c *Chain) Close() error { return c.objs.Close() }
+
+// End is the harness's receiver (XDP_DROP): a chain into it times the
+// generator and the tail call, to subtract from a receiver's figure.
+func (c *Chain) End() *ebpf.Program { return c.objs.LiveChainEnd }
+
+// Run runs n frames through the generator into recv (an XDP program
+// loaded with multi-buffer support, as vxtap's and End are) and returns
+// the kernel's time per frame and the last frame's verdict.
+func (c *Chain) Run(recv *ebpf.Program, n int) (time.Duration, uint32, error) {
+	if err := c.objs.GenChain.Put(uint32(0), recv); err != nil {
+		return 0, 0, fmt.Errorf("chain: set receiver: %w", err)
+	}
+	verdict, d, err := c.objs.LiveGenChain.Benchmark(c.frame, n, nil)
+	if err != nil {
+		return 0, 0, fmt.Errorf("chain: run: %w", err)
+	}
+	return d, verdict, nil
+}
