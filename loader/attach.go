@@ -146,6 +146,9 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := pinShared(dir, spec); err != nil {
+		return nil, nil, err
+	}
 	o := &Objects{names: names, clock: newClockConv(false)}
 	if err := openPinnedMaps(dir, &o.VxtapMaps); err != nil {
 		o.Close()
@@ -174,6 +177,33 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 	// in userspace, which is slower but never wrong.
 	o.Config.ThreatEnabled, _ = pinnedSwitch(o.VxtapXdp, spec, "cfg_threat_enabled")
 	return o, a, nil
+}
+
+// pinShared creates flow_shared, sized as flow_slots, beside pins made
+// before it existed, so a daemon of this version carries on over them
+// (the older program there never reads the map: every CPU adds to the
+// slots with atomics, and Go's merges and reads use flow_shared all the
+// same). Pins without a flow_slots are left for openPinnedMaps to refuse.
+// Two processes at once: the second finds the first's pin and uses it.
+func pinShared(dir string, spec *ebpf.CollectionSpec) error {
+	if _, err := os.Stat(filepath.Join(dir, VxtapMapFlowShared)); err == nil {
+		return nil
+	}
+	slots, err := ebpf.LoadPinnedMap(filepath.Join(dir, VxtapMapFlowSlots), nil)
+	if err != nil {
+		return nil
+	}
+	defer slots.Close()
+	ms := spec.Maps[VxtapMapFlowShared].Copy()
+	ms.MaxEntries = slots.MaxEntries()
+	ms.Pinning = ebpf.PinByName // a pin already there (another process's) is used
+	var m *ebpf.Map
+	for range 2 { // a pin made between this one's look and its own fails once
+		if m, err = ebpf.NewMapWithOptions(ms, ebpf.MapOptions{PinPath: dir}); err == nil {
+			return m.Close()
+		}
+	}
+	return fmt.Errorf("create flow_shared beside older pins: %w", err)
 }
 
 // attachedMode asks netlink how XDP is attached to iface.

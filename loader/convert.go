@@ -51,20 +51,24 @@ func keyToBPF(k flow.Key) VxtapFlowKey {
 	return bk
 }
 
-// slotCounters reads one slot, converting times with one clock base
+// slotCounters reads slot idx, converting times with one clock base
 // (taken once per walk, so flows of a sweep keep their order).
-func (o *Objects) slotCounters(s *VxtapFlowSlot, base int64) flow.Counters {
+func (o *Objects) slotCounters(idx uint32, base int64) flow.Counters {
 	var c flow.Counters
-	o.readCounters(&c, s, base)
+	o.readCounters(&c, idx, base)
 	return c
 }
 
 // readCounters is slotCounters into c, every field written: a walk reads
-// a million slots into one Counters instead of copying each out.
-func (o *Objects) readCounters(c *flow.Counters, s *VxtapFlowSlot, base int64) {
+// a million slots into one Counters instead of copying each out. Every
+// reader of a flow's packets and bytes comes here (slotTable.counts: the
+// slot's plus its flow_shared entry's).
+func (o *Objects) readCounters(c *flow.Counters, idx uint32, base int64) {
+	s := &o.table.slots[idx]
+	packets, bytes := o.table.counts(idx)
 	*c = flow.Counters{
-		Packets:      atomic.LoadUint64(&s.Packets),
-		Bytes:        atomic.LoadUint64(&s.Bytes),
+		Packets:      packets,
+		Bytes:        bytes,
 		TCPFlags:     uint8(atomic.LoadUint32(&s.TcpFlags)),
 		EndSeen:      atomic.LoadUint32(&s.EndSeen) != 0,
 		MirrorSource: addrFrom(s.OuterSrc, s.OuterFamily),

@@ -28,6 +28,7 @@ const (
 	DecapTraceMapFlowFreeHint        = "flow_free_hint"
 	DecapTraceMapFlowIndex           = "flow_index"
 	DecapTraceMapFlowLedger          = "flow_ledger"
+	DecapTraceMapFlowShared          = "flow_shared"
 	DecapTraceMapFlowSlots           = "flow_slots"
 	DecapTraceMapOffenders           = "offenders"
 	DecapTraceMapOverflowAll         = "overflow_all"
@@ -115,6 +116,7 @@ type DecapTraceMapSpecs struct {
 	FlowFreeHint   *ebpf.MapSpec `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
+	FlowShared     *ebpf.MapSpec `ebpf:"flow_shared"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
 	Offenders      *ebpf.MapSpec `ebpf:"offenders"`
 	OverflowAll    *ebpf.MapSpec `ebpf:"overflow_all"`
@@ -174,6 +176,7 @@ type DecapTraceMaps struct {
 	FlowFreeHint   *ebpf.Map `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
+	FlowShared     *ebpf.Map `ebpf:"flow_shared"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
 	Offenders      *ebpf.Map `ebpf:"offenders"`
 	OverflowAll    *ebpf.Map `ebpf:"overflow_all"`
@@ -198,6 +201,7 @@ func (m *DecapTraceMaps) Close() error {
 		m.FlowFreeHint,
 		m.FlowIndex,
 		m.FlowLedger,
+		m.FlowShared,
 		m.FlowSlots,
 		m.Offenders,
 		m.OverflowAll,

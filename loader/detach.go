@@ -90,7 +90,7 @@ func (o *Objects) WalkDetached(fn func(flow.Key, flow.Counters)) error {
 		s := &o.table.slots[i]
 		if st := atomic.LoadUint32(&s.State); st == uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED) ||
 			st == uint32(VxtapFlowSlotStateFLOW_SLOT_DYING) {
-			fn(keyFromBPF(&s.Key), o.slotCounters(s, base))
+			fn(keyFromBPF(&s.Key), o.slotCounters(uint32(i), base))
 		}
 	}
 	return nil

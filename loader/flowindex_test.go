@@ -254,7 +254,7 @@ func TestFlowIndexFullBuckets(t *testing.T) {
 		t.Fatalf("overflow %d after a key homed at bucket %d, want still 3", p, b+1)
 	}
 	bk := keyToBPF(flowKey(7, in4a, in4b, 17, nextHomed, 53))
-	if idx, ok := o.index.Lookup(&bk); !ok || o.table.slots[idx].Packets != 1 {
+	if idx, ok := o.index.Lookup(&bk); !ok || o.slotCounters(idx, 0).Packets != 1 {
 		t.Fatalf("flow homed at the next bucket: indexed %v", ok)
 	}
 	// One flow out: its hole takes the waiting key.
@@ -674,7 +674,7 @@ func TestFlowIndexTagMatch(t *testing.T) {
 			t.Errorf("port %d: %d packets, want %d", sp, got[k], rounds)
 		}
 		bk := keyToBPF(k)
-		if idx, ok := o.index.Lookup(&bk); !ok || o.table.slots[idx].Packets != rounds {
+		if idx, ok := o.index.Lookup(&bk); !ok || o.slotCounters(idx, 0).Packets != rounds {
 			t.Errorf("port %d: indexed %v", sp, ok)
 		}
 	}

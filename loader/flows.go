@@ -18,25 +18,44 @@ import (
 // pointer chasing, where a batch lookup of a hash map costs about half a
 // microsecond a flow in cache misses alone.
 
-// slotTable is flow_slots mapped into this process.
+// slotTable is flow_slots mapped into this process, with flow_shared
+// beside it: the counts of CPUs other than a slot's owner, entry i for
+// slot i. Only entries of slots with FLOW_MARK_SHARED are ever touched, so
+// flows that stay on one CPU cost shared no resident page.
 type slotTable struct {
-	mem   []byte
-	slots []VxtapFlowSlot
+	mem, sharedMem []byte
+	slots          []VxtapFlowSlot
+	shared         []VxtapFlowSharedCounts
+}
+
+// mmapArray maps the first n entries of an mmapable array map of size-byte values.
+func mmapArray(m *ebpf.Map, n, size int) ([]byte, error) {
+	page := unix.Getpagesize()
+	bytes := (n*size + page - 1) / page * page
+	return unix.Mmap(m.FD(), 0, bytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 }
 
 func (o *Objects) mapSlots() error {
 	n := int(o.FlowSlots.MaxEntries())
-	size := n * int(unsafe.Sizeof(VxtapFlowSlot{}))
-	page := unix.Getpagesize()
-	size = (size + page - 1) / page * page
-	mem, err := unix.Mmap(o.FlowSlots.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if m := int(o.FlowShared.MaxEntries()); m != n {
+		return fmt.Errorf("flow_shared holds %d entries, flow_slots %d: pins of another layout", m, n)
+	}
+	mem, err := mmapArray(o.FlowSlots, n, int(unsafe.Sizeof(VxtapFlowSlot{})))
 	if err != nil {
 		return fmt.Errorf("mmap flow_slots: %w", err)
 	}
-	o.table = &slotTable{mem: mem, slots: unsafe.Slice((*VxtapFlowSlot)(unsafe.Pointer(&mem[0])), n)}
-	hint, err := unix.Mmap(o.FlowFreeHint.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	shared, err := mmapArray(o.FlowShared, n, int(unsafe.Sizeof(VxtapFlowSharedCounts{})))
 	if err != nil {
 		unix.Munmap(mem)
+		return fmt.Errorf("mmap flow_shared: %w", err)
+	}
+	o.table = &slotTable{mem: mem, sharedMem: shared,
+		slots:  unsafe.Slice((*VxtapFlowSlot)(unsafe.Pointer(&mem[0])), n),
+		shared: unsafe.Slice((*VxtapFlowSharedCounts)(unsafe.Pointer(&shared[0])), n)}
+	page := unix.Getpagesize()
+	hint, err := unix.Mmap(o.FlowFreeHint.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		o.table.unmap()
 		o.table = nil
 		return fmt.Errorf("mmap flow_free_hint: %w", err)
 	}
@@ -52,7 +71,7 @@ func (o *Objects) mapSlots() error {
 func (o *Objects) Close() error {
 	var err error
 	if o.table != nil {
-		err = unix.Munmap(o.table.mem)
+		err = o.table.unmap()
 		o.table = nil
 	}
 	if o.hintMem != nil {
@@ -64,6 +83,46 @@ func (o *Objects) Close() error {
 		o.index = nil
 	}
 	return errors.Join(err, o.VxtapObjects.Close())
+}
+
+// unmap unmaps both arrays.
+func (t *slotTable) unmap() error {
+	return errors.Join(unix.Munmap(t.mem), unix.Munmap(t.sharedMem))
+}
+
+// sharedMark is FLOW_MARK_SHARED: the slot's flow_shared entry may hold counts.
+const sharedMark = uint32(VxtapFlowMarkFLOW_MARK_SHARED)
+
+// counts is slot idx's packets and bytes: the owner's in the slot plus,
+// when the slot's mark says so, the other CPUs' in flow_shared. The mark
+// is set before the first add there, so a read that misses it misses
+// nothing; read first, the slot's own counts are never ahead of the sum.
+func (t *slotTable) counts(idx uint32) (packets, bytes uint64) {
+	s := &t.slots[idx]
+	marked := atomic.LoadUint32(&s.Marks)&sharedMark != 0
+	packets, bytes = atomic.LoadUint64(&s.Packets), atomic.LoadUint64(&s.Bytes)
+	if marked {
+		sh := &t.shared[idx]
+		packets += atomic.LoadUint64(&sh.Packets)
+		bytes += atomic.LoadUint64(&sh.Bytes)
+	}
+	return packets, bytes
+}
+
+// addShared adds packets and bytes to slot idx's flow_shared entry, with
+// the atomics the data path uses there (its owner may be adding to the
+// slot's own counters with plain adds, so Go never writes those), the
+// mark set first.
+func (t *slotTable) addShared(idx uint32, packets, bytes uint64) {
+	if packets == 0 && bytes == 0 {
+		return
+	}
+	s := &t.slots[idx]
+	if atomic.LoadUint32(&s.Marks)&sharedMark == 0 {
+		atomic.OrUint32(&s.Marks, sharedMark)
+	}
+	atomic.AddUint64(&t.shared[idx].Packets, packets)
+	atomic.AddUint64(&t.shared[idx].Bytes, bytes)
 }
 
 // FlowTableSize is how many flows the table holds.
@@ -101,7 +160,7 @@ func (o *Objects) Walk(fn func(flow.Key, flow.Counters)) error {
 			continue
 		}
 		k = keyFromBPF(&s.Key)
-		o.readCounters(&c, s, base)
+		o.readCounters(&c, uint32(i), base)
 		if atomic.LoadUint32(&s.Gen) != gen || atomic.LoadUint32(&s.State) != live {
 			continue
 		}
@@ -119,10 +178,19 @@ func (o *Objects) dying(idx uint32) {
 
 // retire marks a slot out of flow_index FREE, with a new generation, so
 // no walk shows it again; it is not yet back in the data path's hands.
+// Then it zeroes the slot's flow_shared entry (when the mark says it was
+// used), so the next flow in the slot starts from zero: after the final
+// read, and after FREE, so a kill before the zeroing leaves a slot that
+// is neither recovered (its counts intact until then) nor queued for
+// reuse. Every way Go frees a slot goes through here.
 func (o *Objects) retire(idx uint32) {
 	s := &o.table.slots[idx]
 	atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
 	atomic.AddUint32(&s.Gen, 1)
+	if atomic.LoadUint32(&s.Marks)&sharedMark != 0 {
+		atomic.StoreUint64(&o.table.shared[idx].Packets, 0)
+		atomic.StoreUint64(&o.table.shared[idx].Bytes, 0)
+	}
 }
 
 // giveBack queues a retired slot for the data path; only after an RCU
@@ -207,7 +275,7 @@ func (o *Objects) takeOut(keys []flow.Key) (map[flow.Key]flow.Counters, []takenS
 			continue
 		}
 		s := &o.table.slots[g.idx]
-		out[g.k] = o.slotCounters(s, base)
+		out[g.k] = o.slotCounters(g.idx, base)
 		atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_DETACHED))
 		kept = append(kept, g)
 	}

@@ -63,6 +63,7 @@ const (
 	LinearMapFlowFreeHint             = "flow_free_hint"
 	LinearMapFlowIndex                = "flow_index"
 	LinearMapFlowLedger               = "flow_ledger"
+	LinearMapFlowShared               = "flow_shared"
 	LinearMapFlowSlots                = "flow_slots"
 	LinearMapLinearRules              = "linear_rules"
 	LinearMapOffenders                = "offenders"
@@ -199,6 +200,7 @@ type LinearMapSpecs struct {
 	FlowFreeHint   *ebpf.MapSpec `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
+	FlowShared     *ebpf.MapSpec `ebpf:"flow_shared"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
 	LinearRules    *ebpf.MapSpec `ebpf:"linear_rules"`
 	Offenders      *ebpf.MapSpec `ebpf:"offenders"`
@@ -311,6 +313,7 @@ type LinearMaps struct {
 	FlowFreeHint   *ebpf.Map `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
+	FlowShared     *ebpf.Map `ebpf:"flow_shared"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
 	LinearRules    *ebpf.Map `ebpf:"linear_rules"`
 	Offenders      *ebpf.Map `ebpf:"offenders"`
@@ -355,6 +358,7 @@ func (m *LinearMaps) Close() error {
 		m.FlowFreeHint,
 		m.FlowIndex,
 		m.FlowLedger,
+		m.FlowShared,
 		m.FlowSlots,
 		m.LinearRules,
 		m.Offenders,

@@ -150,7 +150,7 @@ func Load(cfg Config) (*Objects, error) {
 			return nil, fmt.Errorf("set %s: %w", name, err)
 		}
 	}
-	for _, name := range []string{"flow_slots", "flow_free"} {
+	for _, name := range []string{"flow_slots", "flow_shared", "flow_free"} {
 		spec.Maps[name].MaxEntries = cfg.FlowTableSize
 	}
 	spec.Maps["flow_index"].MaxEntries = nb

@@ -148,7 +148,7 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 		return rec, fmt.Errorf("wait for RCU before merging flow slots: %w", err)
 	}
 	for _, d := range dups {
-		mergeSlot(&o.table.slots[d.live], &o.table.slots[d.orphan])
+		o.table.mergeSlot(d.live, d.orphan)
 		o.retire(d.orphan)
 		rec.Merged++
 	}
@@ -173,10 +173,13 @@ func (o *Objects) publishedSlots(n int) []uint64 {
 }
 
 // mergeSlot adds an orphaned slot's counts into the flow's live slot, with
-// the atomics the data path uses on it.
-func mergeSlot(live, orphan *VxtapFlowSlot) {
-	atomic.AddUint64(&live.Packets, atomic.LoadUint64(&orphan.Packets))
-	atomic.AddUint64(&live.Bytes, atomic.LoadUint64(&orphan.Bytes))
+// the atomics the data path uses on it. Packets and bytes go to the live
+// slot's flow_shared entry (addShared): its owner CPU adds to the slot's
+// own with plain adds, which an atomic add beside them would break.
+func (t *slotTable) mergeSlot(liveIdx, orphanIdx uint32) {
+	live, orphan := &t.slots[liveIdx], &t.slots[orphanIdx]
+	packets, bytes := t.counts(orphanIdx)
+	t.addShared(liveIdx, packets, bytes)
 	atomic.OrUint32(&live.TcpFlags, atomic.LoadUint32(&orphan.TcpFlags))
 	if atomic.LoadUint32(&orphan.EndSeen) != 0 {
 		atomic.StoreUint32(&live.EndSeen, 1)

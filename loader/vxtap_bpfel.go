@@ -333,7 +333,14 @@ type VxtapFlowMark uint32
 
 const (
 	VxtapFlowMarkFLOW_MARK_THREAT VxtapFlowMark = 1
+	VxtapFlowMarkFLOW_MARK_SHARED VxtapFlowMark = 2
 )
+
+type VxtapFlowSharedCounts struct {
+	_       structs.HostLayout
+	Packets uint64
+	Bytes   uint64
+}
 
 type VxtapFlowSlot struct {
 	_           structs.HostLayout
@@ -347,7 +354,7 @@ type VxtapFlowSlot struct {
 	OuterFamily uint8
 	Direction   uint8
 	Truncated   uint8
-	Pad0        uint8
+	Owner       uint8
 	OuterSrc    [16]uint8
 	Key         VxtapFlowKey
 	Gen         uint32
@@ -608,6 +615,7 @@ const (
 	VxtapMapFlowFreeHint             = "flow_free_hint"
 	VxtapMapFlowIndex                = "flow_index"
 	VxtapMapFlowLedger               = "flow_ledger"
+	VxtapMapFlowShared               = "flow_shared"
 	VxtapMapFlowSlots                = "flow_slots"
 	VxtapMapOffenders                = "offenders"
 	VxtapMapOverflowAll              = "overflow_all"
@@ -742,6 +750,7 @@ type VxtapMapSpecs struct {
 	FlowFreeHint   *ebpf.MapSpec `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.MapSpec `ebpf:"flow_index"`
 	FlowLedger     *ebpf.MapSpec `ebpf:"flow_ledger"`
+	FlowShared     *ebpf.MapSpec `ebpf:"flow_shared"`
 	FlowSlots      *ebpf.MapSpec `ebpf:"flow_slots"`
 	Offenders      *ebpf.MapSpec `ebpf:"offenders"`
 	OverflowAll    *ebpf.MapSpec `ebpf:"overflow_all"`
@@ -852,6 +861,7 @@ type VxtapMaps struct {
 	FlowFreeHint   *ebpf.Map `ebpf:"flow_free_hint"`
 	FlowIndex      *ebpf.Map `ebpf:"flow_index"`
 	FlowLedger     *ebpf.Map `ebpf:"flow_ledger"`
+	FlowShared     *ebpf.Map `ebpf:"flow_shared"`
 	FlowSlots      *ebpf.Map `ebpf:"flow_slots"`
 	Offenders      *ebpf.Map `ebpf:"offenders"`
 	OverflowAll    *ebpf.Map `ebpf:"overflow_all"`
@@ -895,6 +905,7 @@ func (m *VxtapMaps) Close() error {
 		m.FlowFreeHint,
 		m.FlowIndex,
 		m.FlowLedger,
+		m.FlowShared,
 		m.FlowSlots,
 		m.Offenders,
 		m.OverflowAll,

@@ -224,15 +224,57 @@ static __always_inline int sample_due(__u32 rate)
 	return 1;
 }
 
-/* slot_add: add the packet to a live slot. Several CPUs may update one flow
- * at once: counters by atomic add, flags by atomic or (only when they add a
- * flag), the flow-end event by compare-and-swap so exactly one CPU sends it. */
+/* slot_owner: this CPU as flow_slot.owner names it: id + 1, 0 past 254. */
+static __always_inline __u8 slot_owner(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id(); /* inlined by the verifier (x86-64, 6.10 on) */
+
+	return cpu < 255 ? cpu + 1 : 0;
+}
+
+/* slot_shared_add: a packet of a flow whose slot another CPU owns (or no
+ * CPU: owner 0) goes to the slot's flow_shared entry, by atomic add. The
+ * slot's FLOW_MARK_SHARED, set before the first add (an atomic or, only
+ * while unset), tells readers to add the entry in. Out of line: under RSS
+ * a flow's copies reach one CPU, so few packets take this path. */
+static __noinline int slot_shared_add(struct flow_slot *s, __u32 idx, __u32 ip_len)
+{
+	struct flow_shared_counts *sh;
+
+	if (!(s->marks & FLOW_MARK_SHARED))
+		__sync_fetch_and_or(&s->marks, FLOW_MARK_SHARED);
+	sh = bpf_map_lookup_elem(&flow_shared, &idx);
+	if (!sh)
+		return 0; /* not reached: the same size as flow_slots */
+	__sync_fetch_and_add(&sh->packets, 1);
+	__sync_fetch_and_add(&sh->bytes, ip_len);
+	return 0;
+}
+
+/* slot_add: add the packet to a live slot (p->slot names it: every caller
+ * sets it first). Several CPUs may update one flow at once. Counters: the
+ * slot's owner (the CPU that claimed it) adds with plain adds, two
+ * lock-prefixed adds fewer on the common path (about 20 ns a packet); any
+ * other CPU adds to the slot's flow_shared entry with atomics. The plain
+ * adds are exact because no other CPU writes these two fields and XDP never
+ * runs twice at once on one CPU: a driver runs it in NAPI poll (softirq),
+ * generic XDP and BPF_PROG_TEST_RUN with bottom halves off, and none of
+ * them is entered again on its CPU before the run returns (hard IRQs run
+ * no XDP), so the owner's load, add and store cannot interleave with
+ * another of its own (the per-CPU counters, count, rely on the same). Each
+ * store is one aligned 64-bit store, so a reader never sees half of one.
+ * Flags by atomic or (only when they add a flag), the flow-end event by
+ * compare-and-swap so exactly one CPU sends it. */
 static __always_inline void slot_add(struct flow_slot *s, struct pkt *p, __u64 now)
 {
 	__u32 f = p->tcp_flags;
 
-	__sync_fetch_and_add(&s->packets, 1);
-	__sync_fetch_and_add(&s->bytes, p->ip_len);
+	if (s->owner == bpf_get_smp_processor_id() + 1) { /* never for owner 0 */
+		s->packets++;
+		s->bytes += p->ip_len;
+	} else {
+		slot_shared_add(s, p->slot - 1, p->ip_len);
+	}
 	s->last_ns = now;
 	if (p->truncated && !s->truncated)
 		s->truncated = 1; /* only ever 0 -> 1: a plain store is enough */
@@ -241,6 +283,18 @@ static __always_inline void slot_add(struct flow_slot *s, struct pkt *p, __u64 n
 	if ((f & (TCPF_BYTE_FIN | TCPF_BYTE_RST)) && !s->end_seen &&
 	    __sync_val_compare_and_swap(&s->end_seen, 0, 1) == 0)
 		emit_flow_event(p, EVENT_FLOW_END, now);
+}
+
+/* shared_zero: zero slot idx's flow_shared entry (the slot is claimed,
+ * not yet published: no other CPU adds to it). */
+static __always_inline void shared_zero(__u32 idx)
+{
+	struct flow_shared_counts *sh = bpf_map_lookup_elem(&flow_shared, &idx);
+
+	if (sh) {
+		sh->packets = 0;
+		sh->bytes = 0;
+	}
 }
 
 /* pop_free: a slot from flow_free, counted in the hint after the pop. */
@@ -346,6 +400,13 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 		return overflow_add(p, now); /* table full: a coarser aggregate takes it */
 	}
 	s->state = FLOW_SLOT_CLAIMED;
+	/* The slot's last use's counts from other CPUs are not this flow's.
+	 * Go zeroes them when it frees a slot; this covers a slot freed by a
+	 * Go that did not (one older than flow_shared), so no flow inherits
+	 * counts whichever version freed its slot. */
+	if (s->marks & FLOW_MARK_SHARED)
+		shared_zero(idx);
+	s->owner = slot_owner();
 	s->packets = 1;
 	s->bytes = p->ip_len;
 	s->first_ns = now;

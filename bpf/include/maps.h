@@ -32,6 +32,18 @@ struct {
 	__type(value, struct flow_slot);
 } flow_slots SEC(".maps");
 
+/* Counts of a flow from CPUs other than its slot's owner (struct
+ * flow_shared_counts, flow_slots' index), mmapped by Go, which reads an
+ * entry only when its slot has FLOW_MARK_SHARED. Size set from Go
+ * (cfg_flow_max). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct flow_shared_counts);
+} flow_shared SEC(".maps");
+
 /* Slots Go gave back after removing their flows (pushed after an RCU grace
  * period, so no program still writes them). Size set from Go. */
 struct {

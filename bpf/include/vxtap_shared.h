@@ -170,13 +170,13 @@ enum flow_dir {
 };
 
 /* One flow in the mmapable flow_slots array. Every CPU updates the one slot
- * of a flow with atomics, so Go reads a flow with plain loads and walks the
- * table as one sequential scan of memory (a hash walk chases pointers and
- * costs a cache miss or more per flow). 128 bytes, so two flows never share
- * a cache line. */
+ * of a flow in place (counters: see owner), so Go reads a flow with plain
+ * loads and walks the table as one sequential scan of memory (a hash walk
+ * chases pointers and costs a cache miss or more per flow). 128 bytes, so
+ * two flows never share a cache line (and a million flows stay 128 MiB). */
 struct flow_slot {
-	__u64 packets;      /* atomic add */
-	__u64 bytes;        /* atomic add; sum of inner IP lengths as the inner header states them */
+	__u64 packets;      /* plain add, by the owner CPU only; the others add to the slot's flow_shared entry */
+	__u64 bytes;        /* as packets; sum of inner IP lengths as the inner header states them */
 	__u64 first_ns;     /* clock of the first packet, set when the slot is claimed */
 	__u64 last_ns;      /* clock of the latest packet (plain store: any CPU's latest will do) */
 	__u32 state;        /* enum flow_slot_state */
@@ -185,18 +185,30 @@ struct flow_slot {
 	__u8 outer_family;  /* 4 or 6 */
 	__u8 direction;     /* enum flow_dir, set when the slot is claimed */
 	__u8 truncated;     /* 1 once a copy of the flow was truncated (session PacketLength); plain store, only ever 0 -> 1 */
-	__u8 pad0;
+	__u8 owner;         /* id + 1 of the CPU that claimed the slot, the only one to add to packets and bytes; 0 = none (CPU id >= 255, or claimed by a program older than the field: every CPU adds to flow_shared) */
 	__u8 outer_src[16]; /* outer source of the first packet = the mirror source ENI, network order */
 	struct flow_key key;
 	__u32 gen;          /* bumped by Go each time it frees the slot, so a reader in another process can tell a slot reused while it copied */
 	__u32 rule;         /* RuleNumber of the filter rule that accepted the first packet, 0 = none decided; set when claimed */
-	__u32 marks;        /* enum flow_mark bits: zeroed when claimed, then only set, by atomic or */
+	__u32 marks;        /* enum flow_mark bits: zeroed when claimed, then only set, by atomic or (the program, and Go's merge of a restart) */
 	__u64 verdict;      /* the classifier's decision for the flow, kept for its later packets: 0 = none; else the filter_gen value it was decided under (low 32 bits, with the applies counted from FILTER_GEN_APPLY_SHIFT) and enum filter_verdict (high 32); one 64-bit store */
 };
 
 /* flow_slot.marks: things that happen once per flow. */
 enum flow_mark {
 	FLOW_MARK_THREAT = 1, /* the threat-hit event of this flow was sent */
+	FLOW_MARK_SHARED = 2, /* the slot's flow_shared entry may hold counts (set before the first add to it): a reader adds them to the slot's */
+};
+
+/* A flow's packets and bytes counted by CPUs other than its slot's owner
+ * (the flow_shared map, flow_slots' index; the struct has its own name, as
+ * bpf2go refuses a type named like a map), by atomic add. Under RSS a
+ * flow's copies reach one CPU, so most flows never touch theirs. Zero
+ * whenever its slot is claimed: Go zeroes it when it frees the slot, and
+ * a claim zeroes it again when the slot's old marks say it was used. */
+struct flow_shared_counts {
+	__u64 packets; /* atomic add */
+	__u64 bytes;   /* atomic add; inner IP lengths, as flow_slot.bytes */
 };
 
 /* Trusted outer sources (allowed_sources) LPM key. prefixlen counts the 32
