@@ -146,17 +146,18 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := pinShared(dir, spec); err != nil {
-		return nil, nil, err
-	}
 	o := &Objects{names: names, clock: newClockConv(false)}
-	if err := openPinnedMaps(dir, &o.VxtapMaps); err != nil {
-		o.Close()
-		return nil, nil, err
-	}
 	if o.VxtapXdp, err = ebpf.LoadPinnedProgram(filepath.Join(dir, pinProg), nil); err != nil {
 		o.Close()
 		return nil, nil, fmt.Errorf("open pinned program: %w", err)
+	}
+	if err := pinShared(dir, spec, o.VxtapXdp); err != nil {
+		o.Close()
+		return nil, nil, err
+	}
+	if err := openPinnedMaps(dir, &o.VxtapMaps); err != nil {
+		o.Close()
+		return nil, nil, err
 	}
 	l, err := link.LoadPinnedLink(filepath.Join(dir, pinLink), nil)
 	if err != nil {
@@ -179,14 +180,26 @@ func OpenPinned(iface string) (*Objects, *Attachment, error) {
 	return o, a, nil
 }
 
-// pinShared creates flow_shared, sized as flow_slots, beside pins made
-// before it existed, so a daemon of this version carries on over them
-// (the older program there never reads the map: every CPU adds to the
-// slots with atomics, and Go's merges and reads use flow_shared all the
-// same). Pins without a flow_slots are left for openPinnedMaps to refuse.
-// Two processes at once: the second finds the first's pin and uses it.
-func pinShared(dir string, spec *ebpf.CollectionSpec) error {
-	if _, err := os.Stat(filepath.Join(dir, VxtapMapFlowShared)); err == nil {
+// pinShared pins a flow_shared missing beside the other pins: the running
+// program's own when it has one (a pin removed by hand), else a new one
+// sized as flow_slots, for pins an older version made, so a daemon of this
+// version carries on over them (that program never reads the map: every
+// CPU adds to the slots with atomics, and Go's merges and reads use
+// flow_shared all the same). Pins without a flow_slots are left for
+// openPinnedMaps to refuse. Two processes at once: the second finds the
+// first's pin and uses it.
+func pinShared(dir string, spec *ebpf.CollectionSpec, prog *ebpf.Program) error {
+	path := filepath.Join(dir, VxtapMapFlowShared)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	if m, err := progMap(prog, VxtapMapFlowShared); err != nil {
+		return err
+	} else if m != nil {
+		defer m.Close()
+		if err := m.Pin(path); err != nil && !errors.Is(err, os.ErrExist) {
+			return fmt.Errorf("pin the program's flow_shared: %w", err)
+		}
 		return nil
 	}
 	slots, err := ebpf.LoadPinnedMap(filepath.Join(dir, VxtapMapFlowSlots), nil)
@@ -204,6 +217,26 @@ func pinShared(dir string, spec *ebpf.CollectionSpec) error {
 		}
 	}
 	return fmt.Errorf("create flow_shared beside older pins: %w", err)
+}
+
+// progMap is the map of prog named name, nil if it uses none.
+func progMap(prog *ebpf.Program, name string) (*ebpf.Map, error) {
+	info, err := prog.Info()
+	if err != nil {
+		return nil, fmt.Errorf("program info: %w", err)
+	}
+	ids, _ := info.MapIDs()
+	for _, id := range ids {
+		m, err := ebpf.NewMapFromID(id)
+		if err != nil {
+			continue // gone meanwhile: not the program's any more
+		}
+		if mi, err := m.Info(); err == nil && mi.Name == name {
+			return m, nil
+		}
+		m.Close()
+	}
+	return nil, nil
 }
 
 // attachedMode asks netlink how XDP is attached to iface.

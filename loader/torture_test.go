@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -278,22 +279,31 @@ func TestTortureDifferential(t *testing.T) {
 	o, rcfg, reasons, flags, shape := refHarness(t, 1<<17)
 	before := counterVector(t, o)
 	failures, byReason := 0, map[string]int{}
+	ncpu, sharedFrames := runtime.NumCPU(), 0
 	tortureFrames(uint64(time.Now().UnixNano()), n, func(i int, f []byte) {
 		if failures >= 20 {
 			return
 		}
 		want := refparse.Parse(rcfg, f)
-		var slotBefore uint64
+		var slotBefore, sharedBefore uint64
 		var bk VxtapFlowKey
 		var idx uint32
 		haveSlot := false
 		if want.Reason == "flow" {
 			bk = keyToBPF(want.Key)
 			if idx, haveSlot = o.index.Lookup(&bk); haveSlot {
-				slotBefore = o.table.slots[idx].Bytes
+				_, slotBefore = o.table.counts(idx)
+				sharedBefore = o.table.shared[idx].Bytes
 			}
 		}
-		verdict, err := o.RunPacket(f, time.Now())
+		// Frame by frame on each CPU in turn: a flow's copies (the cuts
+		// of one frame follow each other) reach its slot's owner and the
+		// other CPUs, so both ways of counting are compared.
+		var verdict uint32
+		err := pinnedTo(i%ncpu, func() (err error) {
+			verdict, err = o.RunPacket(f, time.Now())
+			return err
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -327,8 +337,10 @@ func TestTortureDifferential(t *testing.T) {
 			}
 			if !haveSlot {
 				diffs = append(diffs, fmt.Sprintf("no flow %s in the table", want.Key))
-			} else if got := o.table.slots[idx].Bytes - slotBefore; got != want.IPLen {
-				diffs = append(diffs, fmt.Sprintf("flow %s gained %d bytes, reference %d", want.Key, got, want.IPLen))
+			} else if _, b := o.table.counts(idx); b-slotBefore != want.IPLen {
+				diffs = append(diffs, fmt.Sprintf("flow %s gained %d bytes, reference %d", want.Key, b-slotBefore, want.IPLen))
+			} else if o.table.shared[idx].Bytes != sharedBefore {
+				sharedFrames++ // counted by a CPU other than the slot's owner
 			}
 		}
 		if len(diffs) > 0 {
@@ -338,7 +350,10 @@ func TestTortureDifferential(t *testing.T) {
 		byReason[want.Reason]++
 		before = after
 	})
-	t.Logf("%d frames by reference reason: %v", n, byReason)
+	t.Logf("%d frames by reference reason: %v; %d flow frames counted by a CPU other than their slot's owner", n, byReason, sharedFrames)
+	if ncpu > 1 && sharedFrames == 0 {
+		t.Error("no flow was counted by a CPU other than its slot's owner: the shared counts went unchecked")
+	}
 	if len(byReason) < 15 {
 		t.Errorf("the frames reached only %d reasons: %v", len(byReason), byReason)
 	}
