@@ -62,9 +62,12 @@ func (o *Objects) Release(keys []flow.Key) error {
 			if !detachedState(atomic.LoadUint32(&o.table.slots[idx].State)) {
 				continue
 			}
-			o.retire(idx)
 			// A slot not given back is lost to the data path, never counted
 			// again: it is FREE already.
+			if rerr := o.retire(idx); rerr != nil {
+				err = errors.Join(err, rerr)
+				continue
+			}
 			err = errors.Join(err, o.giveBack(idx))
 		}
 		delete(o.held.m, k)

@@ -3,6 +3,7 @@ package loader
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -20,19 +21,20 @@ import (
 
 // slotTable is flow_slots mapped into this process, with flow_shared
 // beside it: the counts of CPUs other than a slot's owner, entry i for
-// slot i. Only entries of slots with FLOW_MARK_SHARED are ever touched, so
-// flows that stay on one CPU cost shared no resident page.
+// slot i. An mmap of a BPF array maps every page of the range at once
+// (remap_vmalloc_range), and the pages count in the process's RSS, so
+// flow_shared is mapped a page at a time, when a slot marked
+// FLOW_MARK_SHARED is first met there: flows that stay on one CPU cost it
+// no resident page (16 MiB per million slots mapped whole).
 type slotTable struct {
-	mem, sharedMem []byte
-	slots          []VxtapFlowSlot
-	shared         []VxtapFlowSharedCounts
-}
+	mem   []byte
+	slots []VxtapFlowSlot
 
-// mmapArray maps the first n entries of an mmapable array map of size-byte values.
-func mmapArray(m *ebpf.Map, n, size int) ([]byte, error) {
-	page := unix.Getpagesize()
-	bytes := (n*size + page - 1) / page * page
-	return unix.Mmap(m.FD(), 0, bytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	sharedMap *ebpf.Map
+	perPage   int                                     // flow_shared entries in a page
+	pages     []atomic.Pointer[VxtapFlowSharedCounts] // first entry of each mapped page, nil until mapped
+	mu        sync.Mutex                              // held to map a page
+	mapped    [][]byte                                // every page mapped, for unmap
 }
 
 func (o *Objects) mapSlots() error {
@@ -40,19 +42,15 @@ func (o *Objects) mapSlots() error {
 	if m := int(o.FlowShared.MaxEntries()); m != n {
 		return fmt.Errorf("flow_shared holds %d entries, flow_slots %d: pins of another layout", m, n)
 	}
-	mem, err := mmapArray(o.FlowSlots, n, int(unsafe.Sizeof(VxtapFlowSlot{})))
+	page := unix.Getpagesize()
+	size := (n*int(unsafe.Sizeof(VxtapFlowSlot{})) + page - 1) / page * page
+	mem, err := unix.Mmap(o.FlowSlots.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap flow_slots: %w", err)
 	}
-	shared, err := mmapArray(o.FlowShared, n, int(unsafe.Sizeof(VxtapFlowSharedCounts{})))
-	if err != nil {
-		unix.Munmap(mem)
-		return fmt.Errorf("mmap flow_shared: %w", err)
-	}
-	o.table = &slotTable{mem: mem, sharedMem: shared,
-		slots:  unsafe.Slice((*VxtapFlowSlot)(unsafe.Pointer(&mem[0])), n),
-		shared: unsafe.Slice((*VxtapFlowSharedCounts)(unsafe.Pointer(&shared[0])), n)}
-	page := unix.Getpagesize()
+	per := page / int(unsafe.Sizeof(VxtapFlowSharedCounts{}))
+	o.table = &slotTable{mem: mem, slots: unsafe.Slice((*VxtapFlowSlot)(unsafe.Pointer(&mem[0])), n),
+		sharedMap: o.FlowShared, perPage: per, pages: make([]atomic.Pointer[VxtapFlowSharedCounts], (n+per-1)/per)}
 	hint, err := unix.Mmap(o.FlowFreeHint.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		o.table.unmap()
@@ -85,26 +83,61 @@ func (o *Objects) Close() error {
 	return errors.Join(err, o.VxtapObjects.Close())
 }
 
-// unmap unmaps both arrays.
+// unmap unmaps flow_slots and the pages of flow_shared mapped.
 func (t *slotTable) unmap() error {
-	return errors.Join(unix.Munmap(t.mem), unix.Munmap(t.sharedMem))
+	err := unix.Munmap(t.mem)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, m := range t.mapped {
+		err = errors.Join(err, unix.Munmap(m))
+	}
+	t.mapped = nil
+	return err
 }
 
 // sharedMark is FLOW_MARK_SHARED: the slot's flow_shared entry may hold counts.
 const sharedMark = uint32(VxtapFlowMarkFLOW_MARK_SHARED)
 
+// shared is slot idx's flow_shared entry, its page mapped on first use.
+func (t *slotTable) shared(idx uint32) (*VxtapFlowSharedCounts, error) {
+	p, i := int(idx)/t.perPage, int(idx)%t.perPage
+	base := t.pages[p].Load()
+	if base == nil {
+		t.mu.Lock()
+		if base = t.pages[p].Load(); base == nil {
+			page := unix.Getpagesize()
+			mem, err := unix.Mmap(t.sharedMap.FD(), int64(p*page), page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+			if err != nil {
+				t.mu.Unlock()
+				return nil, fmt.Errorf("mmap flow_shared page %d: %w", p, err)
+			}
+			t.mapped = append(t.mapped, mem)
+			base = (*VxtapFlowSharedCounts)(unsafe.Pointer(&mem[0]))
+			t.pages[p].Store(base)
+		}
+		t.mu.Unlock()
+	}
+	return (*VxtapFlowSharedCounts)(unsafe.Add(unsafe.Pointer(base), uintptr(i)*unsafe.Sizeof(VxtapFlowSharedCounts{}))), nil
+}
+
 // counts is slot idx's packets and bytes: the owner's in the slot plus,
 // when the slot's mark says so, the other CPUs' in flow_shared. The mark
-// is set before the first add there, so a read that misses it misses
-// nothing; read first, the slot's own counts are never ahead of the sum.
+// is read first, and set before the first add to the entry, so a read
+// that finds it unset has nothing there to miss. A page that cannot be
+// mapped is read with a lookup.
 func (t *slotTable) counts(idx uint32) (packets, bytes uint64) {
 	s := &t.slots[idx]
 	marked := atomic.LoadUint32(&s.Marks)&sharedMark != 0
 	packets, bytes = atomic.LoadUint64(&s.Packets), atomic.LoadUint64(&s.Bytes)
 	if marked {
-		sh := &t.shared[idx]
-		packets += atomic.LoadUint64(&sh.Packets)
-		bytes += atomic.LoadUint64(&sh.Bytes)
+		var v VxtapFlowSharedCounts
+		if sh, err := t.shared(idx); err == nil {
+			v.Packets, v.Bytes = atomic.LoadUint64(&sh.Packets), atomic.LoadUint64(&sh.Bytes)
+		} else {
+			t.sharedMap.Lookup(idx, &v) // on failure too, a read may be behind: the next one catches up
+		}
+		packets += v.Packets
+		bytes += v.Bytes
 	}
 	return packets, bytes
 }
@@ -113,16 +146,40 @@ func (t *slotTable) counts(idx uint32) (packets, bytes uint64) {
 // the atomics the data path uses there (its owner may be adding to the
 // slot's own counters with plain adds, so Go never writes those), the
 // mark set first.
-func (t *slotTable) addShared(idx uint32, packets, bytes uint64) {
+func (t *slotTable) addShared(idx uint32, packets, bytes uint64) error {
 	if packets == 0 && bytes == 0 {
-		return
+		return nil
+	}
+	sh, err := t.shared(idx)
+	if err != nil {
+		return err
 	}
 	s := &t.slots[idx]
 	if atomic.LoadUint32(&s.Marks)&sharedMark == 0 {
 		atomic.OrUint32(&s.Marks, sharedMark)
 	}
-	atomic.AddUint64(&t.shared[idx].Packets, packets)
-	atomic.AddUint64(&t.shared[idx].Bytes, bytes)
+	atomic.AddUint64(&sh.Packets, packets)
+	atomic.AddUint64(&sh.Bytes, bytes)
+	return nil
+}
+
+// zeroShared zeroes slot idx's flow_shared entry when its mark says it
+// was used. Only for a slot no program run adds to (FREE, after a grace
+// period): with a page that cannot be mapped, an update does it.
+func (t *slotTable) zeroShared(idx uint32) error {
+	if atomic.LoadUint32(&t.slots[idx].Marks)&sharedMark == 0 {
+		return nil
+	}
+	sh, err := t.shared(idx)
+	if err != nil {
+		if err := t.sharedMap.Update(idx, VxtapFlowSharedCounts{}, ebpf.UpdateExist); err != nil {
+			return fmt.Errorf("zero flow_shared %d: %w", idx, err)
+		}
+		return nil
+	}
+	atomic.StoreUint64(&sh.Packets, 0)
+	atomic.StoreUint64(&sh.Bytes, 0)
+	return nil
 }
 
 // FlowTableSize is how many flows the table holds.
@@ -182,15 +239,19 @@ func (o *Objects) dying(idx uint32) {
 // used), so the next flow in the slot starts from zero: after the final
 // read, and after FREE, so a kill before the zeroing leaves a slot that
 // is neither recovered (its counts intact until then) nor queued for
-// reuse. Every way Go frees a slot goes through here.
-func (o *Objects) retire(idx uint32) {
+// reuse. Every way Go frees a slot goes through here; on an error the
+// caller must not give the slot back.
+func (o *Objects) retire(idx uint32) error {
 	s := &o.table.slots[idx]
 	atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
 	atomic.AddUint32(&s.Gen, 1)
-	if atomic.LoadUint32(&s.Marks)&sharedMark != 0 {
-		atomic.StoreUint64(&o.table.shared[idx].Packets, 0)
-		atomic.StoreUint64(&o.table.shared[idx].Bytes, 0)
+	if err := o.table.zeroShared(idx); err != nil {
+		// Not to be reused with counts it would inherit: left out of
+		// flow_free (lost to the data path, as a slot whose give-back
+		// failed), and out of the next restart's reach (FREE).
+		return err
 	}
+	return nil
 }
 
 // giveBack queues a retired slot for the data path; only after an RCU
@@ -214,7 +275,10 @@ const rcuTries = 3
 func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	out, taken, err := o.takeOut(keys)
 	for _, g := range taken {
-		o.retire(g.idx)
+		if rerr := o.retire(g.idx); rerr != nil {
+			err = errors.Join(err, rerr)
+			continue
+		}
 		err = errors.Join(err, o.giveBack(g.idx))
 	}
 	return out, err

@@ -58,9 +58,19 @@ func slotOfKey(t *testing.T, o *Objects, k flow.Key) uint32 {
 	return idx
 }
 
+// sharedOf is slot idx's flow_shared entry (a test table is small: its
+// pages map).
+func sharedOf(o *Objects, idx uint32) *VxtapFlowSharedCounts {
+	sh, err := o.table.shared(idx)
+	if err != nil {
+		panic(err)
+	}
+	return sh
+}
+
 // split is a slot's own packets (the owner's) and its shared ones.
 func split(o *Objects, idx uint32) (own, shared uint64) {
-	return atomic.LoadUint64(&o.table.slots[idx].Packets), atomic.LoadUint64(&o.table.shared[idx].Packets)
+	return atomic.LoadUint64(&o.table.slots[idx].Packets), atomic.LoadUint64(&sharedOf(o, idx).Packets)
 }
 
 // TestSlotOwnerAndShared: a flow made on CPU 0 and one made on CPU 1, then
@@ -141,8 +151,8 @@ func TestMergeIntoOwnedSlot(t *testing.T) {
 	if own, shared := split(o, live); own != 2 || shared != 3 {
 		t.Errorf("after the merge: %d packets in the slot, %d shared; want the owner's 2 and the orphan's 3", own, shared)
 	}
-	if o.table.shared[orphan] != (VxtapFlowSharedCounts{}) {
-		t.Errorf("freed orphan's shared entry %+v, want zero", o.table.shared[orphan])
+	if *sharedOf(o, orphan) != (VxtapFlowSharedCounts{}) {
+		t.Errorf("freed orphan's shared entry %+v, want zero", *sharedOf(o, orphan))
 	}
 	runOn(t, o, 0, f, 4)
 	runOn(t, o, 1, f, 1)
@@ -270,8 +280,8 @@ func TestSharedZeroedOnReuse(t *testing.T) {
 			if err := free(o, ka, a); err != nil {
 				t.Fatal(err)
 			}
-			if st := o.table.slots[a].State; st != uint32(VxtapFlowSlotStateFLOW_SLOT_FREE) || o.table.shared[a] != (VxtapFlowSharedCounts{}) {
-				t.Fatalf("freed slot: state %d, shared %+v; want FREE and zero", st, o.table.shared[a])
+			if st := o.table.slots[a].State; st != uint32(VxtapFlowSlotStateFLOW_SLOT_FREE) || *sharedOf(o, a) != (VxtapFlowSharedCounts{}) {
+				t.Fatalf("freed slot: state %d, shared %+v; want FREE and zero", st, *sharedOf(o, a))
 			}
 			// The next new flow gets the freed slot: made on CPU 1, one
 			// copy from CPU 0 (shared).
@@ -305,7 +315,7 @@ func TestStaleSharedZeroedAtClaim(t *testing.T) {
 		t.Fatal(err)
 	}
 	// What the older Go left: counts and the mark, on a slot in flow_free.
-	o.table.shared[a] = VxtapFlowSharedCounts{Packets: 1000, Bytes: 48000}
+	*sharedOf(o, a) = VxtapFlowSharedCounts{Packets: 1000, Bytes: 48000}
 	atomic.OrUint32(&o.table.slots[a].Marks, sharedMark)
 	if rec, err := o.RecoverSlots(); err != nil || rec != (Recovered{}) {
 		t.Fatalf("recover: %+v, %v; want nothing to do", rec, err)
@@ -479,4 +489,29 @@ func mapID(t *testing.T, m *ebpf.Map) ebpf.MapID {
 		t.Fatal("no map id")
 	}
 	return id
+}
+
+// TestSharedPagesMappedOnUse: flow_shared is mapped a page at a time,
+// only where a marked slot is read: flows that stay on one CPU map none
+// (a whole mapping would count every page in the daemon's RSS).
+func TestSharedPagesMappedOnUse(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	needCPUs(t)
+	o := loadTable(t, 1<<14)
+	for sp := uint16(1); sp <= 100; sp++ {
+		runOn(t, o, 0, mirrored(t, 7, innerUDP4(sp, 53, 20)...), 2)
+	}
+	walk := func() (packets uint64) {
+		if err := o.Walk(func(_ flow.Key, c flow.Counters) { packets += c.Packets }); err != nil {
+			t.Fatal(err)
+		}
+		return packets
+	}
+	if p, m := walk(), len(o.table.mapped); p != 200 || m != 0 {
+		t.Fatalf("%d packets, %d flow_shared pages mapped; want 200 and none", p, m)
+	}
+	runOn(t, o, 1, mirrored(t, 7, innerUDP4(50, 53, 20)...), 1)
+	if p, m := walk(), len(o.table.mapped); p != 201 || m != 1 {
+		t.Errorf("%d packets, %d flow_shared pages mapped; want 201 and one", p, m)
+	}
 }

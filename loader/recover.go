@@ -87,7 +87,9 @@ func (o *Objects) freeRecorded(idxs []uint32) (int, error) {
 		return 0, fmt.Errorf("recover flow slots: %w", err)
 	}
 	for _, idx := range idxs {
-		o.retire(idx)
+		if err := o.retire(idx); err != nil {
+			return 0, err
+		}
 		if err := o.giveBack(idx); err != nil {
 			return 0, err
 		}
@@ -147,17 +149,27 @@ func (o *Objects) republish(idxs []uint32) (Recovered, error) {
 	if err := syncRCU(); err != nil {
 		return rec, fmt.Errorf("wait for RCU before merging flow slots: %w", err)
 	}
+	var freed []uint32
+	var err error
 	for _, d := range dups {
-		o.table.mergeSlot(d.live, d.orphan)
-		o.retire(d.orphan)
+		if merr := o.table.mergeSlot(d.live, d.orphan); merr != nil {
+			// Nothing added: it stays DYING, for the next RecoverSlots.
+			err = errors.Join(err, fmt.Errorf("merge flow slot %d: %w", d.orphan, merr))
+			continue
+		}
 		rec.Merged++
+		if rerr := o.retire(d.orphan); rerr != nil {
+			err = errors.Join(err, rerr)
+			continue
+		}
+		freed = append(freed, d.orphan)
 	}
-	for _, d := range dups {
-		if err := o.giveBack(d.orphan); err != nil {
-			return rec, err
+	for _, idx := range freed {
+		if gerr := o.giveBack(idx); gerr != nil {
+			return rec, errors.Join(err, gerr)
 		}
 	}
-	return rec, nil
+	return rec, err
 }
 
 // publishedSlots marks, in a bitset, every slot flow_index points at:
@@ -176,10 +188,12 @@ func (o *Objects) publishedSlots(n int) []uint64 {
 // the atomics the data path uses on it. Packets and bytes go to the live
 // slot's flow_shared entry (addShared): its owner CPU adds to the slot's
 // own with plain adds, which an atomic add beside them would break.
-func (t *slotTable) mergeSlot(liveIdx, orphanIdx uint32) {
+func (t *slotTable) mergeSlot(liveIdx, orphanIdx uint32) error {
 	live, orphan := &t.slots[liveIdx], &t.slots[orphanIdx]
 	packets, bytes := t.counts(orphanIdx)
-	t.addShared(liveIdx, packets, bytes)
+	if err := t.addShared(liveIdx, packets, bytes); err != nil {
+		return err
+	}
 	atomic.OrUint32(&live.TcpFlags, atomic.LoadUint32(&orphan.TcpFlags))
 	if atomic.LoadUint32(&orphan.EndSeen) != 0 {
 		atomic.StoreUint32(&live.EndSeen, 1)
@@ -188,4 +202,5 @@ func (t *slotTable) mergeSlot(liveIdx, orphanIdx uint32) {
 	if of := atomic.LoadUint64(&orphan.FirstNs); of < atomic.LoadUint64(&live.FirstNs) {
 		atomic.StoreUint64(&live.FirstNs, of)
 	}
+	return nil
 }

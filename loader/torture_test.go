@@ -293,7 +293,7 @@ func TestTortureDifferential(t *testing.T) {
 			bk = keyToBPF(want.Key)
 			if idx, haveSlot = o.index.Lookup(&bk); haveSlot {
 				_, slotBefore = o.table.counts(idx)
-				sharedBefore = o.table.shared[idx].Bytes
+				sharedBefore = sharedOf(o, idx).Bytes
 			}
 		}
 		// Frame by frame on each CPU in turn: a flow's copies (the cuts
@@ -339,7 +339,7 @@ func TestTortureDifferential(t *testing.T) {
 				diffs = append(diffs, fmt.Sprintf("no flow %s in the table", want.Key))
 			} else if _, b := o.table.counts(idx); b-slotBefore != want.IPLen {
 				diffs = append(diffs, fmt.Sprintf("flow %s gained %d bytes, reference %d", want.Key, b-slotBefore, want.IPLen))
-			} else if o.table.shared[idx].Bytes != sharedBefore {
+			} else if sharedOf(o, idx).Bytes != sharedBefore {
 				sharedFrames++ // counted by a CPU other than the slot's owner
 			}
 		}
