@@ -254,7 +254,7 @@ static __noinline int slot_shared_add(struct flow_slot *s, __u32 idx, __u32 ip_l
 /* slot_add: add the packet to a live slot (p->slot names it: every caller
  * sets it first). Several CPUs may update one flow at once. Counters: the
  * slot's owner (the CPU that claimed it) adds with plain adds, two
- * lock-prefixed adds fewer on the common path (about 20 ns a packet); any
+ * lock-prefixed adds fewer on the common path (10-16 ns a packet); any
  * other CPU adds to the slot's flow_shared entry with atomics. The plain
  * adds are exact because no other CPU writes these two fields and XDP never
  * runs twice at once on one CPU: a driver runs it in NAPI poll (softirq),
