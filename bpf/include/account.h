@@ -103,27 +103,51 @@ static __always_inline void count_flags(struct pkt *p)
 		flags_count(f, p->wire_len);
 }
 
-/* Consumer position at the last forced wakeup (racy across CPUs on
- * purpose: the worst case is one extra wakeup). */
+/* Reader (consumer) position of the last forced wakeup, plus one, so the
+ * reader's first position (0) is not taken for one already woken; 0: none
+ * yet. Racy across CPUs on purpose: the worst case is one extra wakeup. */
 __u64 rb_forced_cons = 0;
 
 /* rb_flags: submit without waking the reader (it polls with a deadline,
  * and a wakeup per record costs a large share of throughput), except once
  * per reader position when more than cfg_rb_wakeup_bytes are queued: one
  * forced wakeup per batch, not one per record past the threshold (each is
- * an irq_work, microseconds under virtualisation). */
-static __always_inline __u64 rb_flags(struct pkt *p)
+ * an irq_work, microseconds under virtualisation). *cons is the reader
+ * position a forced wakeup is for: rb_sent notes it once the record is in
+ * (a record the ring refuses wakes no one). */
+static __always_inline __u64 rb_flags(__u64 *cons)
 {
-	__u64 cons;
-
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_rb_wakeup_bytes)
 		return BPF_RB_NO_WAKEUP;
-	cons = bpf_ringbuf_query(&events, BPF_RB_CONS_POS);
-	if (cons == rb_forced_cons)
+	*cons = bpf_ringbuf_query(&events, BPF_RB_CONS_POS);
+	if (*cons + 1 == rb_forced_cons)
 		return BPF_RB_NO_WAKEUP; /* already woken at this position */
-	rb_forced_cons = cons;
-	pkt_flag(p, FLAG_RB_WAKEUP);
 	return BPF_RB_FORCE_WAKEUP;
+}
+
+/* rb_sent: a record went in with flags fl from rb_flags: its forced
+ * wakeup, if any, is noted for the reader position and counted. */
+static __always_inline void rb_sent(struct pkt *p, __u64 fl, __u64 cons)
+{
+	if (fl == BPF_RB_FORCE_WAKEUP) {
+		rb_forced_cons = cons + 1;
+		pkt_flag(p, FLAG_RB_WAKEUP);
+	}
+}
+
+/* rb_output: size bytes at data as one record, the reader woken as
+ * rb_flags says. Returns 0 when sent; a record the ring refuses is
+ * counted (FLAG_RINGBUF_FULL). */
+static __always_inline long rb_output(struct pkt *p, void *data, __u64 size)
+{
+	__u64 cons = 0, fl = rb_flags(&cons);
+
+	if (bpf_ringbuf_output(&events, data, size, fl)) {
+		pkt_flag(p, FLAG_RINGBUF_FULL);
+		return -1;
+	}
+	rb_sent(p, fl, cons);
+	return 0;
 }
 
 /* flow_event_count: count a flow event sent (FLAG_FLOW_START or
@@ -146,6 +170,7 @@ static __always_inline void flow_event_count(struct pkt *p, __u32 flag)
 static __always_inline int emit_flow_event(struct pkt *p, __u32 type, __u64 now)
 {
 	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	__u64 cons = 0, fl;
 
 	if (!ev) {
 		pkt_flag(p, FLAG_RINGBUF_FULL);
@@ -159,7 +184,9 @@ static __always_inline int emit_flow_event(struct pkt *p, __u32 type, __u64 now)
 	__builtin_memcpy(&ev->key, &p->key, sizeof(ev->key));
 	__builtin_memcpy(ev->outer_src, p->outer_src, sizeof(ev->outer_src));
 	flow_event_count(p, type == EVENT_FLOW_START ? FLAG_FLOW_START : FLAG_FLOW_END);
-	bpf_ringbuf_submit(ev, rb_flags(p));
+	fl = rb_flags(&cons);
+	bpf_ringbuf_submit(ev, fl);
+	rb_sent(p, fl, cons);
 	return 1;
 }
 
@@ -198,10 +225,8 @@ static __always_inline void emit_sample(struct xdp_md *ctx, struct pkt *p, __u64
 	s->hdr.cap_len = len;
 	s->hdr.rule = p->sample_rule;
 	s->hdr.pad = 0;
-	if (bpf_ringbuf_output(&events, &s->hdr, sizeof(s->hdr) + len, rb_flags(p))) {
-		pkt_flag(p, FLAG_RINGBUF_FULL);
+	if (rb_output(p, &s->hdr, sizeof(s->hdr) + len))
 		return;
-	}
 	pkt_flag(p, FLAG_SAMPLED);
 }
 
