@@ -330,14 +330,15 @@ static __always_inline void give_back(struct flow_slot *s, __u32 idx)
  * packet joins that slot), else claim a slot, fill it and publish it in
  * the home or next bucket. With the lock not to be had, both buckets full
  * or no slot left, the overflow aggregates (overflow.h) take the packet.
- * h is the key's flow_hash. Returns the terminal reason. */
-static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
+ * h is the key's flow_hash, look what flow_index_find saw. Returns the
+ * terminal reason. */
+static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h, const struct flow_look *look)
 {
 	/* From the packet, not the slot: once published, another CPU may set
 	 * the slot's end_seen and send the flow-end event itself. */
 	__u32 end = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
 	__u32 hb = flow_home(h), nb = flow_next(hb), tag = flow_tag(h), idx, e;
-	__u32 room_home, room_next = 0;
+	__u32 room_home, room_next = FLOW_ROOM_NEXT, word;
 	__u8 dir;
 	struct flow_bucket *home = bpf_map_lookup_elem(&flow_index, &hb);
 	struct flow_bucket *next = bpf_map_lookup_elem(&flow_index, &nb);
@@ -347,27 +348,38 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 		return overflow_add(p, now); /* not reached: both < cfg_flow_buckets */
 	/* Before the lock: it may look up the filter session, a call. */
 	dir = flow_direction(p);
-	if (!flow_index_lock(home)) {
-		pkt_flag(p, FLAG_INDEX_BUSY);
-		return overflow_add(p, now);
-	}
-	s = flow_bucket_lookup(home, tag, &p->key, &idx, &room_home);
-	if (!s)
-		s = flow_bucket_lookup(next, tag, &p->key, &idx, &room_next);
-	if (s) { /* another CPU inserted it since this one looked */
-		flow_index_unlock(home);
-		p->slot = idx + 1;
-		slot_add(s, p, now);
-		return REASON_FLOW;
+	/* The lock taken from the word the lookup read before its scan: no
+	 * key of the bucket was inserted since (each insert counts its
+	 * release in the word), so that scan stands: no rescan. The scan's
+	 * order is only sure where loads stay in order. */
+	word = cfg_weak_order ? 0 : flow_lock_take(home, look->word);
+	if (word) {
+		room_home = look->room & FLOW_ROOM_HOME;
+		room_next = look->room & FLOW_ROOM_NEXT;
+	} else {
+		word = flow_index_lock(home);
+		if (!word) {
+			pkt_flag(p, FLAG_INDEX_BUSY);
+			return overflow_add(p, now);
+		}
+		s = flow_bucket_lookup(home, tag, &p->key, &idx, &room_home);
+		if (!s && !(word & FLOW_BUCKET_ALONE)) /* else no key of home is in next */
+			s = flow_bucket_lookup(next, tag, &p->key, &idx, &room_next);
+		if (s) { /* another CPU inserted it since this one looked */
+			flow_index_unlock(home, word);
+			p->slot = idx + 1;
+			slot_add(s, p, now);
+			return REASON_FLOW;
+		}
 	}
 	if (!room_home && !room_next) {
-		flow_index_unlock(home);
+		flow_index_unlock(home, word);
 		pkt_flag(p, FLAG_INDEX_FULL);
 		return overflow_add(p, now);
 	}
 	s = claim_slot(&idx);
 	if (!s) {
-		flow_index_unlock(home);
+		flow_index_unlock(home, word);
 		return overflow_add(p, now); /* table full: a coarser aggregate takes it */
 	}
 	s->state = FLOW_SLOT_CLAIMED;
@@ -388,14 +400,18 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	/* The entry's compare-and-swap is fully ordered: a CPU that finds the
 	 * entry sees the slot filled above. */
 	e = (idx + 1) | tag << FLOW_ENTRY_SLOT_BITS;
-	if (!flow_bucket_publish(home, e) && !flow_bucket_publish(next, e)) {
-		/* The next bucket's own inserters took its last room meanwhile. */
-		flow_index_unlock(home);
-		give_back(s, idx);
-		pkt_flag(p, FLAG_INDEX_FULL);
-		return overflow_add(p, now);
+	if (!flow_bucket_publish(home, e)) {
+		/* Home full (the bucket before it spills into it too). */
+		if (!flow_bucket_publish(next, e)) {
+			/* The next bucket's own inserters took its last room meanwhile. */
+			flow_index_unlock(home, word);
+			give_back(s, idx);
+			pkt_flag(p, FLAG_INDEX_FULL);
+			return overflow_add(p, now);
+		}
+		word &= ~(__u32)FLOW_BUCKET_ALONE; /* a key of home now in next */
 	}
-	flow_index_unlock(home);
+	flow_index_unlock(home, word);
 	/* Compare-and-swap, not a store: a fully ordered atomic, so on weakly
 	 * ordered CPUs (arm64) Go never sees LIVE before the key and counters
 	 * written above; and only from CLAIMED, so a removal Go made since the
@@ -498,6 +514,7 @@ static __always_inline void slot_keep_verdict(struct flow_slot *s, const struct 
 static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *f)
 {
 	struct flow_slot *s = f->s;
+	struct flow_look look;
 	__u32 idx;
 	int reason;
 
@@ -507,7 +524,7 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 		slot_keep_verdict(s, p);
 		return REASON_FLOW;
 	}
-	s = flow_index_find(&p->key, f->h, &idx);
+	s = flow_index_find(&p->key, f->h, &idx, &look);
 	if (!s)
 		goto create;
 	if (f->ce) {
@@ -519,7 +536,7 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 	slot_keep_verdict(s, p);
 	return REASON_FLOW;
 create:
-	reason = new_flow(p, now, f->h);
+	reason = new_flow(p, now, f->h, &look);
 	if (f->ce && p->slot) {
 		f->ce->slot = p->slot;
 		f->ce->tag = f->tag;
