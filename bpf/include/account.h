@@ -462,10 +462,10 @@ static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce
 
 /* flow_probe: a packet's look into the per-CPU flow cache, made before
  * the classifier so a flow's later packets can replay the decision their
- * slot keeps (filter_replay, classify.h). One hash of the key (flow_hash)
- * serves the cache and flow_index. */
+ * slot keeps (filter_replay, classify.h). The cache is placed by its own
+ * hash (flow_cache_hash); flow_index's (flow_hash) is computed only when
+ * the cache does not name the flow. */
 struct flow_probe {
-	__u64 h;                      /* flow_hash of the key */
 	struct flow_cache_entry *ce;  /* this CPU's cache entry for the hash, NULL if none */
 	struct flow_slot *s;          /* the flow's slot when the entry names it (cached_slot), else NULL */
 	__u32 slot;                   /* s's flow_slots index + 1 */
@@ -475,11 +475,11 @@ struct flow_probe {
 /* flow_probe_cache: fill f for p's key. */
 static __always_inline void flow_probe_cache(struct pkt *p, struct flow_probe *f)
 {
+	__u64 h = flow_cache_hash(&p->key);
 	__u32 ck;
 
-	f->h = flow_hash(&p->key);
-	ck = f->h >> (64 - FLOW_CACHE_BITS);
-	f->tag = f->h >> (64 - FLOW_CACHE_BITS - 32);
+	ck = h >> (64 - FLOW_CACHE_BITS);
+	f->tag = h >> (64 - FLOW_CACHE_BITS - 32);
 	f->ce = bpf_map_lookup_elem(&flow_cache, &ck);
 	f->s = NULL;
 	if (f->ce) {
@@ -516,6 +516,7 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 	struct flow_slot *s = f->s;
 	struct flow_look look;
 	__u32 idx;
+	__u64 h;
 	int reason;
 
 	if (s) {
@@ -524,7 +525,8 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 		slot_keep_verdict(s, p);
 		return REASON_FLOW;
 	}
-	s = flow_index_find(&p->key, f->h, &idx, &look);
+	h = flow_hash(&p->key);
+	s = flow_index_find(&p->key, h, &idx, &look);
 	if (!s)
 		goto create;
 	if (f->ce) {
@@ -536,7 +538,7 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 	slot_keep_verdict(s, p);
 	return REASON_FLOW;
 create:
-	reason = new_flow(p, now, f->h, &look);
+	reason = new_flow(p, now, h, &look);
 	if (f->ce && p->slot) {
 		f->ce->slot = p->slot;
 		f->ce->tag = f->tag;
