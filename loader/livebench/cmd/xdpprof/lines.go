@@ -89,12 +89,6 @@ func (m *jitMap) add(fs []*jitFunc) {
 	sort.Slice(m.funcs, func(a, b int) bool { return m.funcs[a].start < m.funcs[b].start })
 }
 
-// has says whether a function starting at start is captured.
-func (m *jitMap) has(start uint64) bool {
-	i := sort.Search(len(m.funcs), func(i int) bool { return m.funcs[i].start >= start })
-	return i < len(m.funcs) && m.funcs[i].start == start
-}
-
 // find is the function holding address ip, nil if none.
 func (m *jitMap) find(ip uint64) *jitFunc {
 	i := sort.Search(len(m.funcs), func(i int) bool { return m.funcs[i].start > ip })
@@ -125,6 +119,7 @@ type profile struct {
 	byFunc  map[string]int // by function, what it called included
 	rows    []row          // by source line, most samples first
 	unknown int            // samples in the programs at no known line
+	missed  int            // samples in a BPF program of no captured image
 }
 
 // aggregate reads the call chains perf script printed (a block of frames
@@ -137,6 +132,12 @@ func aggregate(r io.Reader, m *jitMap) (*profile, error) {
 	var chain [][2]string // the current sample's frames: address, symbol
 	flush := func() {
 		defer func() { chain = chain[:0] }()
+		if len(chain) > 0 && strings.HasPrefix(chain[0][1], "bpf_prog_") {
+			if ip, err := strconv.ParseUint(chain[0][0], 16, 64); err == nil && m.find(ip) == nil {
+				p.missed++ // its image was not captured: the callers' frames would mislead
+				return
+			}
+		}
 		for i, fr := range chain {
 			ip, err := strconv.ParseUint(fr[0], 16, 64)
 			if err != nil {
@@ -218,6 +219,9 @@ func (p *profile) write(w io.Writer, top int) {
 			text = "[in " + r.via + "] " + text
 		}
 		fmt.Fprintf(w, "%6.1f%%  %-24s %-14s %s\n", 100*float64(r.n)/float64(p.total), r.loc, r.fn, text)
+	}
+	if p.missed > 0 {
+		fmt.Fprintf(w, "(%d samples in BPF programs whose image was not captured, left out)\n", p.missed)
 	}
 	if p.unknown > 0 {
 		fmt.Fprintf(w, "%6.1f%%  (no line)\n", 100*float64(p.unknown)/float64(p.total))

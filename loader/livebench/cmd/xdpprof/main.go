@@ -83,12 +83,23 @@ func run(prog string, top, freq int, all bool, command []string) error {
 	watched := make(chan struct{})
 	go func() { // every loaded program of that name, its line table while it is loaded
 		defer close(watched)
+		var last ebpf.ProgramID
+		done := map[ebpf.ProgramID]bool{}
 		for {
-			capture(prog, jits, &mu)
+			if all {
+				last = captureNew(prog, last, jits, &mu)
+			} else { // only the command's programs: other processes' may reuse its freed addresses
+				for _, id := range heldBy(childOf(rec.Process.Pid)) {
+					if !done[id] {
+						done[id] = true
+						captureID(prog, id, jits, &mu)
+					}
+				}
+			}
 			select {
 			case <-stop:
 				return
-			case <-time.After(100 * time.Millisecond):
+			case <-time.After(5 * time.Millisecond): // a program lives far longer than this (its load alone takes more)
 			}
 		}
 	}()
@@ -126,41 +137,82 @@ func run(prog string, top, freq int, all bool, command []string) error {
 	return nil
 }
 
+// childOf is the first child process of pid, 0 if none (yet).
+func childOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0
+	}
+	var c int
+	fmt.Sscan(string(b), &c)
+	return c
+}
+
+// heldBy is the IDs of the programs process pid holds a descriptor of
+// (its fdinfo's prog_id), read now.
+func heldBy(pid int) []ebpf.ProgramID {
+	var held []ebpf.ProgramID
+	if pid > 0 {
+		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fdinfo", pid))
+		for _, fd := range fds {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+			if err != nil {
+				continue
+			}
+			for _, l := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(l, "prog_id:"); ok {
+					var id uint32
+					if _, err := fmt.Sscan(v, &id); err == nil {
+						held = append(held, ebpf.ProgramID(id))
+					}
+				}
+			}
+		}
+	}
+	return held
+}
+
 // isSignalExit: perf record ended by the SIGINT sent to stop it.
 func isSignalExit(err error) bool {
 	var ee *exec.ExitError
 	return errors.As(err, &ee) && (ee.ExitCode() == 130 || ee.ExitCode() == -1)
 }
 
-// capture adds the line table of every loaded program named prog that
-// jits does not hold yet. By address, not by tag: two loads of one
-// program with other constants (rodata) share a tag, but the verifier
-// prunes each differently, so their images differ.
-func capture(prog string, jits *jitMap, mu *sync.Mutex) {
-	for id := ebpf.ProgramID(0); ; {
+// captureNew adds the line table of every program named prog loaded
+// since program ID last (IDs only grow), and returns the newest ID seen.
+func captureNew(prog string, last ebpf.ProgramID, jits *jitMap, mu *sync.Mutex) ebpf.ProgramID {
+	for id := last; ; {
 		next, err := ebpf.ProgramGetNextID(id)
 		if err != nil {
-			return
+			return id
 		}
 		id = next
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			continue // unloaded meanwhile
-		}
-		info, err := p.Info()
-		if err == nil && info.Name == prog {
-			mu.Lock()
-			if ks, ok := info.JitedKsymAddrs(); ok && len(ks) > 0 && !jits.has(uint64(ks[0])) {
-				if fs, err := linesOf(info); err == nil {
-					jits.add(fs)
-				} else {
-					fmt.Fprintln(os.Stderr, "xdpprof:", err)
-				}
-			}
-			mu.Unlock()
-		}
-		p.Close()
+		captureID(prog, id, jits, mu)
 	}
+}
+
+// captureID adds the line table of program id when it is named prog. By
+// address, not by tag: two loads of one program with other constants
+// (rodata) share a tag, but the verifier prunes each differently, so
+// their images differ; and a freed image's addresses go to later ones.
+func captureID(prog string, id ebpf.ProgramID, jits *jitMap, mu *sync.Mutex) {
+	p, err := ebpf.NewProgramFromID(id)
+	if err != nil {
+		return // unloaded meanwhile
+	}
+	defer p.Close()
+	info, err := p.Info()
+	if err != nil || info.Name != prog {
+		return
+	}
+	fs, err := linesOf(info)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "xdpprof:", err)
+		return
+	}
+	mu.Lock()
+	jits.add(fs)
+	mu.Unlock()
 }
 
 // linesOf reads a loaded program's JIT line table.
