@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate check-tidy build test test-unit corpus bench bench-detect bench-live torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
+.PHONY: help deps generate check-generate check-tidy build test test-unit corpus bench bench-detect bench-live profile torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -72,6 +72,15 @@ fuzz: ## run each fuzz target for FUZZTIME (default 30s); a crasher lands in tes
 
 # The lossless search after the live benchmark (empty: skip it).
 BENCH_LIVE_LOSSLESS_ARGS ?= --receivers tcpdump,softflowd --frames 1000000
+# The BenchmarkXDPTouch case `make profile` samples, and its repetitions.
+PROFILE_BENCH ?= vxlan-ipv4-tcp-existing-flow
+PROFILE_N ?= 20000000x
+
+profile: ## where vxtap's XDP program spends its time, by source line (root, perf): a BenchmarkXDPTouch case sampled; PROFILE_BENCH=vxlan-ipv4-tcp-new-flow-flood PROFILE_N=2000000x
+	$(GO) test -c -o bin/livebench.test ./loader/livebench/
+	$(GO) build -o bin/xdpprof ./loader/livebench/cmd/xdpprof
+	cd loader/livebench && ../../bin/xdpprof -- ../../bin/livebench.test -test.run '^$$' -test.bench 'BenchmarkXDPTouch/$(PROFILE_BENCH)$$' -test.benchtime $(PROFILE_N)
+
 bench-live: ## live benchmark (root): vxtap vs XDP_DROP, touch, tcpdump, softflowd on a veth, then their lossless rates; docs/bench-live.*, docs/PERFORMANCE.md; BENCH_LIVE_ARGS='--reps 5 --frames 5000000'
 	BENCH_LIVE_LOSSLESS_ARGS="$(BENCH_LIVE_LOSSLESS_ARGS)" bash scripts/bench-live.sh $(BENCH_LIVE_ARGS)
 

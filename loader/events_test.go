@@ -3,6 +3,7 @@ package loader
 import (
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/vxtap/vxtap/userspace/flow"
@@ -70,4 +71,64 @@ func TestStartThatEndsIsOneRecord(t *testing.T) {
 	if s, e := flagPackets(t, o, "flow_start"), flagPackets(t, o, "flow_end"); s != 2 || e != 2 {
 		t.Errorf("flow_start %d, flow_end %d, want 2 and 2", s, e)
 	}
+}
+
+// TestWakeupCountedOnlyWhenSent: the rb_wakeup flag counts the wakeups
+// the program forced: one per reader position once the ring holds more
+// than the threshold, the reader's first position (0) included, and none
+// for a record the full ring refused (which wakes no one, nor spends the
+// wakeup of its position). Every copy of one flow is sampled into a
+// one-page ring.
+func TestWakeupCountedOnlyWhenSent(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	f := mirrored(t, 7, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolTCP, in4a, in4b), tcpL(2000, 443))
+	const page, ringHdr, innerOff = 4096, 8, 50 // ring page, record header, inner frame in f
+	rec := (ringHdr + int(unsafe.Sizeof(VxtapSampleHdr{})) + len(f) - innerOff + 7) &^ 7
+	setup := func(t *testing.T, threshold int) (*Objects, *Events) {
+		cfg := DefaultConfig()
+		cfg.FlowTableSize = 256
+		cfg.SampleRate = 1
+		cfg.RingBytes = page
+		cfg.WakeupBytes = uint64(threshold)
+		o, err := Load(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { o.Close() })
+		ev, err := o.OpenEvents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ev.Close() })
+		return o, ev
+	}
+	send := func(t *testing.T, o *Objects, n int) {
+		for i := 0; i < n; i++ {
+			if _, err := o.RunPacket(f, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Run("first-position", func(t *testing.T) {
+		// Past the threshold after the third record, reader at 0.
+		o, _ := setup(t, 2*rec)
+		send(t, o, 10)
+		if woken := flagPackets(t, o, "rb_wakeup"); woken != 1 {
+			t.Errorf("rb_wakeup %d, want 1 (reader at its first position)", woken)
+		}
+	})
+	t.Run("refused-record", func(t *testing.T) {
+		// One byte past the room a sample needs: the first record to see
+		// the ring that full is one it refuses. The reader has moved.
+		o, ev := setup(t, page-rec+1)
+		send(t, o, 1)
+		if _, err := ev.Read(time.Unix(1, 0), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		send(t, o, 100)
+		sampled, full, woken := flagPackets(t, o, "sampled"), flagPackets(t, o, "ringbuf_full"), flagPackets(t, o, "rb_wakeup")
+		if sampled == 0 || full == 0 || woken != 0 {
+			t.Errorf("sampled %d, ringbuf_full %d, rb_wakeup %d; want some, some and 0", sampled, full, woken)
+		}
+	})
 }

@@ -191,26 +191,54 @@ func (x *flowIndex) Delete(k *VxtapFlowKey) (uint32, bool) {
 	return j, true
 }
 
-// goLockHeld is the lock word while Go holds a bucket (the data path
-// writes 1; any non-zero value is held for both). Only a daemon killed
-// while holding one leaves it behind, so RecoverSlots, which runs before
-// this daemon inserts anything, releases every bucket that holds it.
-const goLockHeld = 2
+// The lock word of a bucket (struct flow_bucket): the holder bits (0
+// free, the data path's FLOW_LOCK_BPF or Go's lockGo), bucketAlone while
+// no key of the bucket has its entry in the next one, and a count of
+// releases above (lockVersionOne each). A data-path insert that takes the
+// lock with the word its lookup read before scanning skips the rescan, so
+// every release, Go's too, counts, and a key Go puts in the next bucket
+// clears bucketAlone. Only a daemon killed while holding a lock leaves it
+// behind, so RecoverSlots, which runs before this daemon inserts
+// anything, releases every bucket Go holds.
+const (
+	lockHeld       = uint32(VxtapVxtapConstFLOW_LOCK_HELD)
+	lockGo         = uint32(VxtapVxtapConstFLOW_LOCK_GO)
+	bucketAlone    = uint32(VxtapVxtapConstFLOW_BUCKET_ALONE)
+	lockVersionOne = uint32(VxtapVxtapConstFLOW_LOCK_VERSION_ONE)
+)
 
-// lock takes bucket b's lock as the data path does (compare-and-swap),
-// yielding while another holds it.
-func lockBucket(b *VxtapFlowBucket) {
+// lockBucket takes bucket b's lock as the data path does (compare-and-swap
+// from a free word), yielding while another holds it, and returns the
+// word as taken.
+func lockBucket(b *VxtapFlowBucket) uint32 {
 	// Not bounded: the data path holds a lock for well under a
 	// microsecond (XDP runs to completion in softirq), and the locks a
 	// killed daemon left were released by RecoverSlots before any insert.
-	for !atomic.CompareAndSwapUint32(&b.Lock, 0, goLockHeld) {
+	for {
+		w := atomic.LoadUint32(&b.Lock)
+		if w&lockHeld == 0 && atomic.CompareAndSwapUint32(&b.Lock, w, w|lockGo) {
+			return w | lockGo
+		}
 		runtime.Gosched()
 	}
 }
 
-// unlockBucket releases b's lock with an exchange (fully ordered, as the
-// data path's).
-func unlockBucket(b *VxtapFlowBucket) { atomic.SwapUint32(&b.Lock, 0) }
+// unlockBucket releases b's lock taken as word (bucketAlone cleared in it
+// by a holder that put a key in the next bucket), counting the release,
+// with an exchange (fully ordered, as the data path's).
+func unlockBucket(b *VxtapFlowBucket, word uint32) {
+	atomic.SwapUint32(&b.Lock, word&^lockHeld+lockVersionOne)
+}
+
+// markAlone sets bucketAlone on every bucket of an index nothing has
+// been inserted in yet (a new pin set, before the program is attached):
+// lookups and inserts then skip the next bucket until a key goes there.
+// An index from before the flag (its words 0) keeps scanning both.
+func (x *flowIndex) markAlone() {
+	for bi := range x.buckets {
+		atomic.OrUint32(&x.buckets[bi].Lock, bucketAlone)
+	}
+}
 
 // InsertNoExist puts k -> slot idx in the index unless k is there already:
 // then ebpf.ErrKeyExist (and the slot it names in existing). Under the
@@ -221,15 +249,18 @@ func (x *flowIndex) InsertNoExist(k *VxtapFlowKey, idx uint32) (existing uint32,
 		return 0, fmt.Errorf("flow slot %d past the index's %d", idx, entrySlotMask)
 	}
 	home, next, tag := x.place(k)
-	lockBucket(home)
-	defer unlockBucket(home)
+	word := lockBucket(home)
+	defer func() { unlockBucket(home, word) }()
 	if _, _, j, ok := x.find(k, home, next, tag); ok {
 		return j, ebpf.ErrKeyExist
 	}
 	e := (idx + 1) | tag<<entrySlotBits
-	for _, b := range [2]*VxtapFlowBucket{home, next} {
+	for bi, b := range [2]*VxtapFlowBucket{home, next} {
 		for i := range b.Ent {
 			if atomic.LoadUint32(&b.Ent[i]) == 0 && atomic.CompareAndSwapUint32(&b.Ent[i], 0, e) {
+				if bi == 1 {
+					word &^= bucketAlone // a key of home now in next
+				}
 				return 0, nil
 			}
 		}
@@ -238,13 +269,17 @@ func (x *flowIndex) InsertNoExist(k *VxtapFlowKey, idx uint32) (existing uint32,
 }
 
 // releaseStaleLocks releases every bucket a killed daemon left locked
-// (goLockHeld; the one daemon of a table calls it before it locks any)
-// and says how many. A data-path lock (1) is left alone: it is released
-// within microseconds by the run that holds it.
+// (lockGo; the one daemon of a table calls it before it locks any) and
+// says how many. A data-path lock is left alone: it is released within
+// microseconds by the run that holds it. The killed holder may have put
+// a key in the next bucket without clearing bucketAlone: a released
+// bucket loses it.
 func (x *flowIndex) releaseStaleLocks() int {
 	n := 0
 	for bi := range x.buckets {
-		if atomic.CompareAndSwapUint32(&x.buckets[bi].Lock, goLockHeld, 0) {
+		b := &x.buckets[bi]
+		if w := atomic.LoadUint32(&b.Lock); w&lockHeld == lockGo &&
+			atomic.CompareAndSwapUint32(&b.Lock, w, w&^(lockHeld|bucketAlone)+lockVersionOne) {
 			n++
 		}
 	}

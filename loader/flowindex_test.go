@@ -502,25 +502,32 @@ func TestFlowIndexRemoveReinsert(t *testing.T) {
 // held a bucket lock leaves the lock taken in the pinned index; the next
 // daemon's RecoverSlots (run at every start) releases it, so new flows
 // homed there get slots again instead of going to the overflow for good.
-// A lock the data path holds (1) is never taken for stale.
+// A lock the data path holds (1) is never taken for stale. The killed
+// holder may have put a key in the next bucket, so the released bucket no
+// longer says none of its keys is there (bucketAlone).
 func TestStaleGoLockClearedOnRecover(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	o := loadTable(t, 256)
 	const b = 9
 	fresh := homedAt(o, b, 1, 1)[0]
-	atomic.StoreUint32(&o.index.buckets[b].Lock, goLockHeld) // as a SIGKILL inside InsertNoExist leaves it
-	atomic.StoreUint32(&o.index.buckets[b+1].Lock, 1)        // a data-path holder, mid-insert
+	word := atomic.LoadUint32(&o.index.buckets[b].Lock)
+	if word&bucketAlone == 0 {
+		t.Fatalf("a new table's bucket %d has lock word %#x, want bucketAlone", b, word)
+	}
+	atomic.StoreUint32(&o.index.buckets[b].Lock, word|lockGo) // as a SIGKILL inside InsertNoExist leaves it
+	dataPath := atomic.LoadUint32(&o.index.buckets[b+1].Lock) | 1
+	atomic.StoreUint32(&o.index.buckets[b+1].Lock, dataPath) // a data-path holder, mid-insert
 	rec, err := o.RecoverSlots()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := atomic.LoadUint32(&o.index.buckets[b].Lock); got != 0 || rec.StaleLocks != 1 {
-		t.Fatalf("after RecoverSlots the stale lock is %d (released %d), want 0 (1)", got, rec.StaleLocks)
+	if got := atomic.LoadUint32(&o.index.buckets[b].Lock); got&(lockHeld|bucketAlone) != 0 || rec.StaleLocks != 1 {
+		t.Fatalf("after RecoverSlots the stale lock word is %#x (released %d), want free, not alone (1)", got, rec.StaleLocks)
 	}
-	if got := atomic.LoadUint32(&o.index.buckets[b+1].Lock); got != 1 {
-		t.Fatalf("RecoverSlots released a data-path lock (%d)", got)
+	if got := atomic.LoadUint32(&o.index.buckets[b+1].Lock); got != dataPath {
+		t.Fatalf("RecoverSlots released a data-path lock (%#x)", got)
 	}
-	atomic.StoreUint32(&o.index.buckets[b+1].Lock, 0)
+	atomic.StoreUint32(&o.index.buckets[b+1].Lock, dataPath&^lockHeld)
 	sendUDP(t, o, fresh, 3)
 	if f := flagPackets(t, o, "index_busy"); f != 0 {
 		t.Fatalf("%d copies found the recovered bucket busy", f)

@@ -203,6 +203,11 @@ func Load(cfg Config) (*Objects, error) {
 		o.Close()
 		return nil, err
 	}
+	if fresh {
+		// Nothing inserted yet (nothing attached): no key of any bucket
+		// is in the next one.
+		o.index.markAlone()
+	}
 	if cfg.PinPath != "" && cfg.FilterEnabled {
 		if err := o.FilterMaps().markSessions(); err != nil {
 			o.Close()

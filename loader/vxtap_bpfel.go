@@ -501,6 +501,11 @@ const (
 	VxtapVxtapConstFLOW_ENTRY_SLOT_BITS  VxtapVxtapConst = 24
 	VxtapVxtapConstFLOW_INDEX_MAX_SLOTS  VxtapVxtapConst = 16777215
 	VxtapVxtapConstFLOW_HASH_KEY_WORDS   VxtapVxtapConst = 6
+	VxtapVxtapConstFLOW_LOCK_BPF         VxtapVxtapConst = 1
+	VxtapVxtapConstFLOW_LOCK_GO          VxtapVxtapConst = 2
+	VxtapVxtapConstFLOW_LOCK_HELD        VxtapVxtapConst = 3
+	VxtapVxtapConstFLOW_BUCKET_ALONE     VxtapVxtapConst = 4
+	VxtapVxtapConstFLOW_LOCK_VERSION_ONE VxtapVxtapConst = 8
 	VxtapVxtapConstDECAP_DEFAULT_KEY     VxtapVxtapConst = 16777216
 	VxtapVxtapConstDECAP_MAX_TARGETS     VxtapVxtapConst = 4096
 )

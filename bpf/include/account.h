@@ -103,27 +103,51 @@ static __always_inline void count_flags(struct pkt *p)
 		flags_count(f, p->wire_len);
 }
 
-/* Consumer position at the last forced wakeup (racy across CPUs on
- * purpose: the worst case is one extra wakeup). */
+/* Reader (consumer) position of the last forced wakeup, plus one, so the
+ * reader's first position (0) is not taken for one already woken; 0: none
+ * yet. Racy across CPUs on purpose: the worst case is one extra wakeup. */
 __u64 rb_forced_cons = 0;
 
 /* rb_flags: submit without waking the reader (it polls with a deadline,
  * and a wakeup per record costs a large share of throughput), except once
  * per reader position when more than cfg_rb_wakeup_bytes are queued: one
  * forced wakeup per batch, not one per record past the threshold (each is
- * an irq_work, microseconds under virtualisation). */
-static __always_inline __u64 rb_flags(struct pkt *p)
+ * an irq_work, microseconds under virtualisation). *cons is the reader
+ * position a forced wakeup is for: rb_sent notes it once the record is in
+ * (a record the ring refuses wakes no one). */
+static __always_inline __u64 rb_flags(__u64 *cons)
 {
-	__u64 cons;
-
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_rb_wakeup_bytes)
 		return BPF_RB_NO_WAKEUP;
-	cons = bpf_ringbuf_query(&events, BPF_RB_CONS_POS);
-	if (cons == rb_forced_cons)
+	*cons = bpf_ringbuf_query(&events, BPF_RB_CONS_POS);
+	if (*cons + 1 == rb_forced_cons)
 		return BPF_RB_NO_WAKEUP; /* already woken at this position */
-	rb_forced_cons = cons;
-	pkt_flag(p, FLAG_RB_WAKEUP);
 	return BPF_RB_FORCE_WAKEUP;
+}
+
+/* rb_sent: a record went in with flags fl from rb_flags: its forced
+ * wakeup, if any, is noted for the reader position and counted. */
+static __always_inline void rb_sent(struct pkt *p, __u64 fl, __u64 cons)
+{
+	if (fl == BPF_RB_FORCE_WAKEUP) {
+		rb_forced_cons = cons + 1;
+		pkt_flag(p, FLAG_RB_WAKEUP);
+	}
+}
+
+/* rb_output: size bytes at data as one record, the reader woken as
+ * rb_flags says. Returns 0 when sent; a record the ring refuses is
+ * counted (FLAG_RINGBUF_FULL). */
+static __always_inline long rb_output(struct pkt *p, void *data, __u64 size)
+{
+	__u64 cons = 0, fl = rb_flags(&cons);
+
+	if (bpf_ringbuf_output(&events, data, size, fl)) {
+		pkt_flag(p, FLAG_RINGBUF_FULL);
+		return -1;
+	}
+	rb_sent(p, fl, cons);
+	return 0;
 }
 
 /* flow_event_count: count a flow event sent (FLAG_FLOW_START or
@@ -146,6 +170,7 @@ static __always_inline void flow_event_count(struct pkt *p, __u32 flag)
 static __always_inline int emit_flow_event(struct pkt *p, __u32 type, __u64 now)
 {
 	struct flow_event *ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	__u64 cons = 0, fl;
 
 	if (!ev) {
 		pkt_flag(p, FLAG_RINGBUF_FULL);
@@ -159,7 +184,9 @@ static __always_inline int emit_flow_event(struct pkt *p, __u32 type, __u64 now)
 	__builtin_memcpy(&ev->key, &p->key, sizeof(ev->key));
 	__builtin_memcpy(ev->outer_src, p->outer_src, sizeof(ev->outer_src));
 	flow_event_count(p, type == EVENT_FLOW_START ? FLAG_FLOW_START : FLAG_FLOW_END);
-	bpf_ringbuf_submit(ev, rb_flags(p));
+	fl = rb_flags(&cons);
+	bpf_ringbuf_submit(ev, fl);
+	rb_sent(p, fl, cons);
 	return 1;
 }
 
@@ -198,10 +225,8 @@ static __always_inline void emit_sample(struct xdp_md *ctx, struct pkt *p, __u64
 	s->hdr.cap_len = len;
 	s->hdr.rule = p->sample_rule;
 	s->hdr.pad = 0;
-	if (bpf_ringbuf_output(&events, &s->hdr, sizeof(s->hdr) + len, rb_flags(p))) {
-		pkt_flag(p, FLAG_RINGBUF_FULL);
+	if (rb_output(p, &s->hdr, sizeof(s->hdr) + len))
 		return;
-	}
 	pkt_flag(p, FLAG_SAMPLED);
 }
 
@@ -359,14 +384,15 @@ static __always_inline void give_back(struct flow_slot *s, __u32 idx)
  * packet joins that slot), else claim a slot, fill it and publish it in
  * the home or next bucket. With the lock not to be had, both buckets full
  * or no slot left, the overflow aggregates (overflow.h) take the packet.
- * h is the key's flow_hash. Returns the terminal reason. */
-static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
+ * h is the key's flow_hash, look what flow_index_find saw. Returns the
+ * terminal reason. */
+static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h, const struct flow_look *look)
 {
 	/* From the packet, not the slot: once published, another CPU may set
 	 * the slot's end_seen and send the flow-end event itself. */
 	__u32 end = !!(p->tcp_flags & (TCPF_BYTE_FIN | TCPF_BYTE_RST));
 	__u32 hb = flow_home(h), nb = flow_next(hb), tag = flow_tag(h), idx, e;
-	__u32 room_home, room_next = 0;
+	__u32 room_home, room_next = FLOW_ROOM_NEXT, word;
 	__u8 dir;
 	struct flow_bucket *home = bpf_map_lookup_elem(&flow_index, &hb);
 	struct flow_bucket *next = bpf_map_lookup_elem(&flow_index, &nb);
@@ -376,27 +402,38 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 		return overflow_add(p, now); /* not reached: both < cfg_flow_buckets */
 	/* Before the lock: it may look up the filter session, a call. */
 	dir = flow_direction(p);
-	if (!flow_index_lock(home)) {
-		pkt_flag(p, FLAG_INDEX_BUSY);
-		return overflow_add(p, now);
-	}
-	s = flow_bucket_lookup(home, tag, &p->key, &idx, &room_home);
-	if (!s)
-		s = flow_bucket_lookup(next, tag, &p->key, &idx, &room_next);
-	if (s) { /* another CPU inserted it since this one looked */
-		flow_index_unlock(home);
-		p->slot = idx + 1;
-		slot_add(s, p, now);
-		return REASON_FLOW;
+	/* The lock taken from the word the lookup read before its scan: no
+	 * key of the bucket was inserted since (each insert counts its
+	 * release in the word), so that scan stands: no rescan. The scan's
+	 * order is only sure where loads stay in order. */
+	word = cfg_weak_order ? 0 : flow_lock_take(home, look->word);
+	if (word) {
+		room_home = look->room & FLOW_ROOM_HOME;
+		room_next = look->room & FLOW_ROOM_NEXT;
+	} else {
+		word = flow_index_lock(home);
+		if (!word) {
+			pkt_flag(p, FLAG_INDEX_BUSY);
+			return overflow_add(p, now);
+		}
+		s = flow_bucket_lookup(home, tag, &p->key, &idx, &room_home);
+		if (!s && !(word & FLOW_BUCKET_ALONE)) /* else no key of home is in next */
+			s = flow_bucket_lookup(next, tag, &p->key, &idx, &room_next);
+		if (s) { /* another CPU inserted it since this one looked */
+			flow_index_unlock(home, word);
+			p->slot = idx + 1;
+			slot_add(s, p, now);
+			return REASON_FLOW;
+		}
 	}
 	if (!room_home && !room_next) {
-		flow_index_unlock(home);
+		flow_index_unlock(home, word);
 		pkt_flag(p, FLAG_INDEX_FULL);
 		return overflow_add(p, now);
 	}
 	s = claim_slot(&idx);
 	if (!s) {
-		flow_index_unlock(home);
+		flow_index_unlock(home, word);
 		return overflow_add(p, now); /* table full: a coarser aggregate takes it */
 	}
 	s->state = FLOW_SLOT_CLAIMED;
@@ -424,14 +461,18 @@ static __noinline int new_flow(struct pkt *p, __u64 now, __u64 h)
 	/* The entry's compare-and-swap is fully ordered: a CPU that finds the
 	 * entry sees the slot filled above. */
 	e = (idx + 1) | tag << FLOW_ENTRY_SLOT_BITS;
-	if (!flow_bucket_publish(home, e) && !flow_bucket_publish(next, e)) {
-		/* The next bucket's own inserters took its last room meanwhile. */
-		flow_index_unlock(home);
-		give_back(s, idx);
-		pkt_flag(p, FLAG_INDEX_FULL);
-		return overflow_add(p, now);
+	if (!flow_bucket_publish(home, e)) {
+		/* Home full (the bucket before it spills into it too). */
+		if (!flow_bucket_publish(next, e)) {
+			/* The next bucket's own inserters took its last room meanwhile. */
+			flow_index_unlock(home, word);
+			give_back(s, idx);
+			pkt_flag(p, FLAG_INDEX_FULL);
+			return overflow_add(p, now);
+		}
+		word &= ~(__u32)FLOW_BUCKET_ALONE; /* a key of home now in next */
 	}
-	flow_index_unlock(home);
+	flow_index_unlock(home, word);
 	/* Compare-and-swap, not a store: a fully ordered atomic, so on weakly
 	 * ordered CPUs (arm64) Go never sees LIVE before the key and counters
 	 * written above; and only from CLAIMED, so a removal Go made since the
@@ -482,10 +523,10 @@ static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce
 
 /* flow_probe: a packet's look into the per-CPU flow cache, made before
  * the classifier so a flow's later packets can replay the decision their
- * slot keeps (filter_replay, classify.h). One hash of the key (flow_hash)
- * serves the cache and flow_index. */
+ * slot keeps (filter_replay, classify.h). The cache is placed by its own
+ * hash (flow_cache_hash); flow_index's (flow_hash) is computed only when
+ * the cache does not name the flow. */
 struct flow_probe {
-	__u64 h;                      /* flow_hash of the key */
 	struct flow_cache_entry *ce;  /* this CPU's cache entry for the hash, NULL if none */
 	struct flow_slot *s;          /* the flow's slot when the entry names it (cached_slot), else NULL */
 	__u32 slot;                   /* s's flow_slots index + 1 */
@@ -495,11 +536,11 @@ struct flow_probe {
 /* flow_probe_cache: fill f for p's key. */
 static __always_inline void flow_probe_cache(struct pkt *p, struct flow_probe *f)
 {
+	__u64 h = flow_cache_hash(&p->key);
 	__u32 ck;
 
-	f->h = flow_hash(&p->key);
-	ck = f->h >> (64 - FLOW_CACHE_BITS);
-	f->tag = f->h >> (64 - FLOW_CACHE_BITS - 32);
+	ck = h >> (64 - FLOW_CACHE_BITS);
+	f->tag = h >> (64 - FLOW_CACHE_BITS - 32);
 	f->ce = bpf_map_lookup_elem(&flow_cache, &ck);
 	f->s = NULL;
 	if (f->ce) {
@@ -534,7 +575,9 @@ static __always_inline void slot_keep_verdict(struct flow_slot *s, const struct 
 static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *f)
 {
 	struct flow_slot *s = f->s;
+	struct flow_look look;
 	__u32 idx;
+	__u64 h;
 	int reason;
 
 	if (s) {
@@ -543,7 +586,8 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 		slot_keep_verdict(s, p);
 		return REASON_FLOW;
 	}
-	s = flow_index_find(&p->key, f->h, &idx);
+	h = flow_hash(&p->key);
+	s = flow_index_find(&p->key, h, &idx, &look);
 	if (!s)
 		goto create;
 	if (f->ce) {
@@ -555,7 +599,7 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 	slot_keep_verdict(s, p);
 	return REASON_FLOW;
 create:
-	reason = new_flow(p, now, f->h);
+	reason = new_flow(p, now, h, &look);
 	if (f->ce && p->slot) {
 		f->ce->slot = p->slot;
 		f->ce->tag = f->tag;

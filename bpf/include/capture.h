@@ -230,14 +230,13 @@ __noinline int capture(struct xdp_md *ctx, struct pkt *p, __u64 now)
 	b->hdr.outer_family = p->outer_family;
 	b->hdr.pad[0] = b->hdr.pad[1] = 0;
 	__builtin_memcpy(b->hdr.outer_src, p->outer_src, sizeof(b->hdr.outer_src));
-	if (bpf_ringbuf_output(&events, &b->hdr, sizeof(b->hdr) + len, rb_flags(p)) == 0) {
+	if (rb_output(p, &b->hdr, sizeof(b->hdr) + len) == 0) { /* else counted lost, FLAG_RINGBUF_FULL */
 		/* Bounded by CAPTURE_MAX_SLOTS. */
 		for (__u32 i = 0; i < CAPTURE_MAX_SLOTS; i++)
 			if (mask & (1U << i))
 				capture_count(i, CAPCNT_SENT);
 		return 1;
 	}
-	pkt_flag(p, FLAG_RINGBUF_FULL);
 lost:
 	/* Bounded by CAPTURE_MAX_SLOTS. */
 	for (__u32 i = 0; i < CAPTURE_MAX_SLOTS; i++)

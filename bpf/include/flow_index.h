@@ -13,6 +13,14 @@
  * lock: it only makes the key absent. Lookups take no lock. So a key is
  * inserted only under its home bucket's lock, after a rescan: never twice.
  *
+ * The lock word says more than who holds it (struct flow_bucket): whether
+ * any key of the home bucket ever went to the next one (FLOW_BUCKET_ALONE
+ * while none did, so a scan of the next one can be skipped), and how many
+ * times the lock was released. An insert that takes the lock with the very
+ * word its lockless lookup read before scanning knows no key of the bucket
+ * was inserted in between (each insert holds the lock and counts its
+ * release), so that scan stands and the rescan is skipped.
+ *
  * The hash is seeded (the pinned flow_ctl[FLOW_CTL_SEED], expanded by Go
  * into cfg_flow_hash_key), so inner 5-tuples an attacker picks cannot be
  * aimed at one bucket. loader/flowindex.go is its Go twin. */
@@ -50,8 +58,8 @@ static __always_inline __u64 nh_word(__u64 w, __u64 k)
 	return (__u64)(__u32)((__u32)w + (__u32)k) * (__u64)(__u32)((__u32)(w >> 32) + (__u32)(k >> 32));
 }
 
-/* flow_hash: the one 64-bit hash of a key, for the flow cache (its top
- * bits) and the flow index (bucket and tag). NH over the key's eleven
+/* flow_hash: the 64-bit hash of a key that places it in the flow index
+ * (bucket and tag), pinned with the table (its seed in flow_ctl). NH over the key's eleven
  * 32-bit words with the secret cfg_flow_hash_key (two keys differing
  * anywhere collide in all 64 bits with probability about 2^-32 over the
  * seed), then a multiply-xorshift finisher so every output bit depends on
@@ -70,6 +78,26 @@ static __always_inline __u64 flow_hash(const struct flow_key *k)
 	h *= 0x9E3779B97F4A7C15ULL; /* odd: a bijection */
 	h ^= h >> 29;
 	return h;
+}
+
+/* flow_cache_hash: the per-CPU flow cache's hash of a key (its entry: the
+ * top FLOW_CACHE_BITS; its tag: the 32 below). Nearly every packet is of
+ * a flow the cache holds and needs no other hash, so this one is cheap:
+ * three products of the key's 64-bit words plus the secret key (mod 2^64,
+ * whose top bits depend on every bit of both factors), where flow_hash
+ * takes seven multiplies and a finisher (a sixth of an existing flow's
+ * time, sampled). Seeded too: keys cannot be aimed at one cache entry
+ * without the seed. A collision costs a flow_index lookup (the entry's
+ * slot holds another key, which cached_slot compares), never a count. */
+static __always_inline __u64 flow_cache_hash(const struct flow_key *k)
+{
+	const __u64 *q = (const __u64 *)k;
+	__u64 h;
+
+	h = (q[0] + cfg_flow_hash_key[0]) * (q[1] + cfg_flow_hash_key[1]) +
+	    (q[2] + cfg_flow_hash_key[2]) * (q[3] + cfg_flow_hash_key[3]) +
+	    (q[4] + cfg_flow_hash_key[4]) * (((const __u32 *)k)[10] + cfg_flow_hash_key[5]);
+	return h ^ h >> 32; /* the low half's bits into the tag */
 }
 
 /* flow_home: the key's home bucket: the hash's top 32 bits scaled to
@@ -163,45 +191,78 @@ static __always_inline struct flow_slot *flow_bucket_lookup(struct flow_bucket *
 	return flow_bucket_find(b, flow_bucket_match(b, tag, room), tag, key, idx);
 }
 
+#define FLOW_ROOM_HOME 1 /* flow_look.room: the home bucket had an empty entry */
+#define FLOW_ROOM_NEXT 2 /* flow_look.room: the next bucket had one, or was not scanned */
+
+/* flow_look: what a lookup that missed saw, for the insert after it. */
+struct flow_look {
+	__u32 word; /* the home bucket's lock word, read before its scan */
+	__u32 room; /* FLOW_ROOM_HOME | FLOW_ROOM_NEXT */
+};
+
 /* flow_index_find: the slot of key (hash h) in flow_index, NULL when
  * absent: the home bucket, then the next (a removal leaves holes, so a
- * home bucket with room says nothing about the next one). */
-static __always_inline struct flow_slot *flow_index_find(const struct flow_key *key, __u64 h, __u32 *idx)
+ * home bucket with room says nothing about the next one) unless no key
+ * of the home bucket ever went there (FLOW_BUCKET_ALONE). On a miss,
+ * *look says what the scan saw. The lock word is read before the
+ * entries: x86 keeps loads in order; elsewhere new_flow does not trust
+ * the scan and rescans (cfg_weak_order). */
+static __always_inline struct flow_slot *flow_index_find(const struct flow_key *key, __u64 h, __u32 *idx,
+							  struct flow_look *look)
 {
 	__u32 hb = flow_home(h), nb = flow_next(hb), tag = flow_tag(h);
 	struct flow_bucket *b = bpf_map_lookup_elem(&flow_index, &hb);
 	struct flow_slot *s;
 	__u32 room;
 
+	look->word = FLOW_LOCK_HELD; /* no lock word read: new_flow rescans */
+	look->room = FLOW_ROOM_HOME | FLOW_ROOM_NEXT;
 	if (!b)
 		return NULL; /* not reached: hb < cfg_flow_buckets, the array's size */
+	look->word = *(volatile __u32 *)&b->lock;
 	s = flow_bucket_lookup(b, tag, key, idx, &room);
 	if (s)
 		return s;
+	look->room = room ? FLOW_ROOM_HOME : 0;
+	if (look->word & FLOW_BUCKET_ALONE) {
+		look->room |= FLOW_ROOM_NEXT; /* not scanned: the publish will say */
+		return NULL;
+	}
 	b = bpf_map_lookup_elem(&flow_index, &nb);
 	if (!b)
 		return NULL;
-	return flow_bucket_lookup(b, tag, key, idx, &room);
+	s = flow_bucket_lookup(b, tag, key, idx, &room);
+	if (room)
+		look->room |= FLOW_ROOM_NEXT;
+	return s;
 }
 
 /* flow_lock_wait: what the spin on a held lock works on (bpf_loop's context). */
 struct flow_lock_wait {
 	struct flow_bucket *b; /* the bucket whose lock is wanted */
-	int taken;             /* 1 once this CPU took it */
+	__u32 word;            /* the lock word as this CPU took it, 0 until then */
 };
+
+/* flow_lock_take: bucket b's lock, when its word (read just before) is
+ * free: one compare-and-swap from it. Returns the word as taken (the
+ * holder bits set), 0 when not taken. */
+static __always_inline __u32 flow_lock_take(struct flow_bucket *b, __u32 word)
+{
+	if (word & FLOW_LOCK_HELD)
+		return 0;
+	if (__sync_val_compare_and_swap(&b->lock, word, word | FLOW_LOCK_BPF) != word)
+		return 0;
+	return word | FLOW_LOCK_BPF;
+}
 
 /* flow_lock_try: one read of the lock word, and a compare-and-swap when it
  * looks free. bpf_loop callback: 1 stops the loop. */
 static long flow_lock_try(__u64 i, void *ctx)
 {
 	struct flow_lock_wait *w = ctx;
-	struct flow_bucket *b = w->b;
 
-	if (*(volatile __u32 *)&b->lock == 0 && __sync_val_compare_and_swap(&b->lock, 0, 1) == 0) {
-		w->taken = 1;
-		return 1;
-	}
-	return 0;
+	w->word = flow_lock_take(w->b, *(volatile __u32 *)&w->b->lock);
+	return w->word != 0;
 }
 
 /* flow_index_lock: take bucket b's lock: one compare-and-swap, and when
@@ -213,22 +274,34 @@ static long flow_lock_try(__u64 i, void *ctx)
  * 0.3 µs) lost the race to a busy holder on 7% of contended keys. A lock
  * held longer than that has a preempted holder (Go's republish): waiting
  * for it would stall the NIC queue, so the caller sends the packet to the
- * overflow aggregates, counted and exact. Returns 1 when taken. */
-static __always_inline int flow_index_lock(struct flow_bucket *b)
+ * overflow aggregates, counted and exact. Returns the lock word as taken
+ * (only the holder changes it until flow_index_unlock), 0 when not taken. */
+static __always_inline __u32 flow_index_lock(struct flow_bucket *b)
 {
 	struct flow_lock_wait w = { .b = b };
 
-	if (__sync_val_compare_and_swap(&b->lock, 0, 1) == 0)
-		return 1;
+	w.word = flow_lock_take(b, *(volatile __u32 *)&b->lock);
+	if (w.word)
+		return w.word;
 	bpf_loop(FLOW_LOCK_SPINS, flow_lock_try, &w, 0);
-	return w.taken;
+	return w.word;
 }
 
-/* flow_index_unlock: an exchange, fully ordered, so every CPU (arm64
- * included) sees the entry published under the lock before the unlock. */
-static __always_inline void flow_index_unlock(struct flow_bucket *b)
+/* flow_index_unlock: release b's lock taken as word (the holder clears
+ * FLOW_BUCKET_ALONE in it when it put a key in the next bucket), counting
+ * the release, so that every CPU sees the entry published under the lock
+ * before the release. On x86 a plain store does (stores are not reordered
+ * with earlier stores or loads), without the exchange's locked cycle, a
+ * few percent of a new flow (sampled); weakly ordered CPUs (arm64) need
+ * the exchange, fully ordered. */
+static __always_inline void flow_index_unlock(struct flow_bucket *b, __u32 word)
 {
-	__sync_lock_test_and_set(&b->lock, 0);
+	__u32 v = (word & ~(__u32)FLOW_LOCK_HELD) + FLOW_LOCK_VERSION_ONE;
+
+	if (cfg_weak_order)
+		__sync_lock_test_and_set(&b->lock, v);
+	else
+		*(volatile __u32 *)&b->lock = v;
 }
 
 /* flow_bucket_publish: entry e into the first empty entry of b, by

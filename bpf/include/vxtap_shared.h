@@ -102,6 +102,11 @@ enum vxtap_const {
 	FLOW_ENTRY_SLOT_BITS = 24, /* low bits of a flow_index entry: slot index + 1; the 8 above are the tag */
 	FLOW_INDEX_MAX_SLOTS = (1 << 24) - 1, /* largest flow table: slot index + 1 fits FLOW_ENTRY_SLOT_BITS */
 	FLOW_HASH_KEY_WORDS = 6,   /* 64-bit words of the flow hash key (cfg_flow_hash_key), from the seed */
+	FLOW_LOCK_BPF = 1,         /* flow_bucket.lock holder bits: held by the data path */
+	FLOW_LOCK_GO = 2,          /* flow_bucket.lock holder bits: held by Go */
+	FLOW_LOCK_HELD = 3,        /* flow_bucket.lock: mask of the holder bits (0: free) */
+	FLOW_BUCKET_ALONE = 4,     /* flow_bucket.lock: no key of this home bucket has its entry in the next one */
+	FLOW_LOCK_VERSION_ONE = 8, /* flow_bucket.lock: one release; the bits from here count them (wrapping) */
 	DECAP_DEFAULT_KEY = 1 << 24, /* decap_ports key of the interface for VNIs without their own (no 24-bit VNI) */
 	DECAP_MAX_TARGETS = 4096,  /* decap_ports entries: the default plus one per VNI */
 };
@@ -119,7 +124,7 @@ struct free_hint {
  * or the next one. Go maps the array and removes, inserts and reads
  * entries with the same atomics. */
 struct flow_bucket {
-	__u32 lock;    /* 0 free, 1 held by an inserter (BPF or Go): taken by compare-and-swap, released by exchange */
+	__u32 lock;    /* FLOW_LOCK_HELD bits (0 free, else who holds it: taken by compare-and-swap), FLOW_BUCKET_ALONE, and a count of releases above (each release an exchange) */
 	__u32 ent[15]; /* 0 empty, else (slot index + 1) | tag << FLOW_ENTRY_SLOT_BITS; set by compare-and-swap */
 };
 
