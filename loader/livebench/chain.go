@@ -67,3 +67,18 @@ func (c *Chain) Run(recv *ebpf.Program, n int) (time.Duration, uint32, error) {
 	}
 	return d, verdict, nil
 }
+
+// Made is how many frames the chain's generator has made so far: more
+// than the runs asked for when the kernel restarted a run after a signal
+// (the library runs it again; frames of the interrupted run were made).
+func (c *Chain) Made() (uint64, error) {
+	var per []uint64
+	if err := c.objs.GenSent.Lookup(uint32(0), &per); err != nil {
+		return 0, fmt.Errorf("read gen_sent: %w", err)
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n, nil
+}
