@@ -38,7 +38,14 @@ func readCaptures(t *testing.T, ev *Events) []flow.Sample {
 func loadForCapture(t *testing.T) (*Objects, *Events) {
 	t.Helper()
 	testutil.RequirePrivileged(t)
-	o, err := Load(DefaultConfig())
+	return loadWithEvents(t, DefaultConfig())
+}
+
+// loadWithEvents loads the program with cfg and opens its ring buffer's
+// reader, both closed when the test ends.
+func loadWithEvents(t testing.TB, cfg Config) (*Objects, *Events) {
+	t.Helper()
+	o, err := Load(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -79,24 +79,8 @@ func TestExactOnSeveralCPUs(t *testing.T) {
 	keys := []flow.Key{*k4(7, 6, 2001, 443), *k4(7, 17, 2002, 53), *k4(8, 6, 2001, 443)}
 	bytes := []uint64{140, 48, 140}
 
-	err = onEachCPU(ncpu, func(int) error {
-		for i := 0; i < repeat; i++ { // interleave the flows
-			for _, f := range frames {
-				if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	got := map[flow.Key]flow.Counters{}
-	if err := o.Walk(func(k flow.Key, c flow.Counters) { got[k] = c }); err != nil {
-		t.Fatal(err)
-	}
+	sendEachCPU(t, o, ncpu, repeat, frames) // the flows interleaved
+	got := walkCounters(t, o)
 	want := uint64(ncpu * repeat)
 	for i, k := range keys {
 		if got[k].Packets != want || got[k].Bytes != want*bytes[i] {
@@ -123,4 +107,33 @@ func flowStarts(t *testing.T, ev *Events) map[flow.Key]int {
 		t.Fatal(err)
 	}
 	return starts
+}
+
+// sendEachCPU runs frames, one after another, rounds times over, on each
+// of ncpu CPUs at once.
+func sendEachCPU(t testing.TB, o *Objects, ncpu, rounds int, frames [][]byte) {
+	t.Helper()
+	err := onEachCPU(ncpu, func(int) error {
+		for range rounds {
+			for _, f := range frames {
+				if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// walkCounters is every flow of the table with its counters.
+func walkCounters(t testing.TB, o *Objects) map[flow.Key]flow.Counters {
+	t.Helper()
+	got := map[flow.Key]flow.Counters{}
+	if err := o.Walk(func(k flow.Key, c flow.Counters) { got[k] = c }); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -90,17 +90,7 @@ func TestWakeupCountedOnlyWhenSent(t *testing.T) {
 		cfg.SampleRate = 1
 		cfg.RingBytes = page
 		cfg.WakeupBytes = uint64(threshold)
-		o, err := Load(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { o.Close() })
-		ev, err := o.OpenEvents()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ev.Close() })
-		return o, ev
+		return loadWithEvents(t, cfg)
 	}
 	send := func(t *testing.T, o *Objects, n int) {
 		for i := 0; i < n; i++ {

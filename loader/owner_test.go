@@ -91,23 +91,8 @@ func TestSlotOwnerAndShared(t *testing.T) {
 			t.Fatalf("flow made on CPU %d: owner %d, marks %#x; want %d and no shared mark", cpu, s.Owner, s.Marks, cpu+1)
 		}
 	}
-	err := onEachCPU(ncpu, func(int) error {
-		for range n {
-			for _, f := range frames {
-				if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[flow.Key]flow.Counters{}
-	if err := o.Walk(func(k flow.Key, c flow.Counters) { got[k] = c }); err != nil {
-		t.Fatal(err)
-	}
+	sendEachCPU(t, o, ncpu, n, frames)
+	got := walkCounters(t, o)
 	want := uint64(1 + ncpu*n)
 	for cpu, k := range keys {
 		if c := got[k]; c.Packets != want || c.Bytes != want*48 {

@@ -26,23 +26,10 @@ func NewChain(cfg GenConfig) (*Chain, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("chain: %w", err)
 	}
-	frame, err := Template(cfg.FrameLen, cfg.port())
-	if err != nil {
+	c := &Chain{cfg: cfg}
+	var err error
+	if c.frame, err = loadGen(cfg, &c.objs); err != nil {
 		return nil, fmt.Errorf("chain: %w", err)
-	}
-	spec, err := LoadLiveGen()
-	if err != nil {
-		return nil, err
-	}
-	for name, v := range map[string]any{"cfg_flows": cfg.Flows, "cfg_new_every": cfg.NewEvery,
-		"cfg_vnis": cfg.VNIs, "cfg_vni_base": cfg.VNIBase} {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("chain: set %s: %w", name, err)
-		}
-	}
-	c := &Chain{cfg: cfg, frame: frame}
-	if err := spec.LoadAndAssign(&c.objs, nil); err != nil {
-		return nil, fmt.Errorf("load chain: %w", err)
 	}
 	return c, nil
 }
@@ -71,14 +58,4 @@ func (c *Chain) Run(recv *ebpf.Program, n int) (time.Duration, uint32, error) {
 // Made is how many frames the chain's generator has made so far: more
 // than the runs asked for when the kernel restarted a run after a signal
 // (the library runs it again; frames of the interrupted run were made).
-func (c *Chain) Made() (uint64, error) {
-	var per []uint64
-	if err := c.objs.GenSent.Lookup(uint32(0), &per); err != nil {
-		return 0, fmt.Errorf("read gen_sent: %w", err)
-	}
-	var n uint64
-	for _, v := range per {
-		n += v
-	}
-	return n, nil
-}
+func (c *Chain) Made() (uint64, error) { return sentOf(c.objs.GenSent) }

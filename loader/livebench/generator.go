@@ -63,6 +63,17 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
 	}
+	g := &Generator{cfg: cfg}
+	var err error
+	if g.frame, err = loadGen(cfg, &g.objs); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// loadGen loads the generator's programs with cfg's traffic into objs
+// and returns the template frame they copy.
+func loadGen(cfg GenConfig, objs *LiveGenObjects) ([]byte, error) {
 	frame, err := Template(cfg.FrameLen, cfg.port())
 	if err != nil {
 		return nil, fmt.Errorf("generator: %w", err)
@@ -77,11 +88,10 @@ func NewGenerator(cfg GenConfig) (*Generator, error) {
 			return nil, fmt.Errorf("generator: set %s: %w", name, err)
 		}
 	}
-	g := &Generator{cfg: cfg, frame: frame}
-	if err := spec.LoadAndAssign(&g.objs, nil); err != nil {
+	if err := spec.LoadAndAssign(objs, nil); err != nil {
 		return nil, fmt.Errorf("load generator: %w", err)
 	}
-	return g, nil
+	return frame, nil
 }
 
 // Close unloads the generator.
@@ -94,9 +104,12 @@ type xdpMD struct {
 }
 
 // Sent is how many frames the generator has handed to XDP_TX so far.
-func (g *Generator) Sent() (uint64, error) {
+func (g *Generator) Sent() (uint64, error) { return sentOf(g.objs.GenSent) }
+
+// sentOf is gen_sent summed over the CPUs: the frames made so far.
+func sentOf(m *ebpf.Map) (uint64, error) {
 	var per []uint64
-	if err := g.objs.GenSent.Lookup(uint32(0), &per); err != nil {
+	if err := m.Lookup(uint32(0), &per); err != nil {
 		return 0, fmt.Errorf("read gen_sent: %w", err)
 	}
 	var n uint64

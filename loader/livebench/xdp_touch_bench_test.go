@@ -85,20 +85,21 @@ func BenchmarkXDPTouch(b *testing.B) {
 			b.ReportMetric(*out, "ns/op")
 		}
 	}
+	// measured reports what fn measured (ns per packet) and keeps it in out.
+	measured := func(fn func(*testing.B) float64, out *float64) func(*testing.B) {
+		return func(b *testing.B) {
+			*out = fn(b)
+			b.ReportMetric(*out, "ns/op")
+		}
+	}
 	b.Run("touch", repeated(touch.LiveTouch, &touchNs))
 	b.Run("vxlan-ipv4-tcp-existing-flow", repeated(o.VxtapXdp, &existingNs))
 	b.Run("run-defaults-existing-flow", repeated(rd.VxtapXdp, &rdExistingNs))
 	b.Run("rules-4096-existing-flow", repeated(r4k.VxtapXdp, &r4kNs))
 	b.Run("rules-4096-eni-existing-flow", repeated(r4kENI.VxtapXdp, &r4kENINs))
 	b.Run("rules-4096-eni-classify-every-packet", repeated(r4kENIEvery.VxtapXdp, &r4kENIEveryNs))
-	b.Run("vxlan-ipv4-tcp-new-flow", func(b *testing.B) {
-		newNs = newFlowNs(b, cfg, loader.DefaultConfig())
-		b.ReportMetric(newNs, "ns/op")
-	})
-	b.Run("run-defaults-new-flow", func(b *testing.B) {
-		rdNewNs = newFlowNs(b, cfg, rcfg)
-		b.ReportMetric(rdNewNs, "ns/op")
-	})
+	b.Run("vxlan-ipv4-tcp-new-flow", measured(func(b *testing.B) float64 { return newFlowNs(b, cfg, loader.DefaultConfig()) }, &newNs))
+	b.Run("run-defaults-new-flow", measured(func(b *testing.B) float64 { return newFlowNs(b, cfg, rcfg) }, &rdNewNs))
 	// A new flow can only be timed one run per BPF_PROG_TEST_RUN call,
 	// and a single run costs the harness more than a repeated one (two
 	// clock reads and the loop's setup per packet): this is that cost, an
@@ -118,20 +119,11 @@ func BenchmarkXDPTouch(b *testing.B) {
 	// The same new flows as a flood brings them: one after another inside
 	// a repeated run (Chain), each frame made by the generator and handed
 	// on by tail call, warm caches and no system call per frame.
-	b.Run("vxlan-ipv4-tcp-new-flow-flood", func(b *testing.B) {
-		floodNs = newFlowFloodNs(b, cfg, loader.DefaultConfig())
-		b.ReportMetric(floodNs, "ns/op")
-	})
-	b.Run("run-defaults-new-flow-flood", func(b *testing.B) {
-		rdFloodNs = newFlowFloodNs(b, cfg, rcfg)
-		b.ReportMetric(rdFloodNs, "ns/op")
-	})
+	b.Run("vxlan-ipv4-tcp-new-flow-flood", measured(func(b *testing.B) float64 { return newFlowFloodNs(b, cfg, loader.DefaultConfig()) }, &floodNs))
+	b.Run("run-defaults-new-flow-flood", measured(func(b *testing.B) float64 { return newFlowFloodNs(b, cfg, rcfg) }, &rdFloodNs))
 	// The flood's harness: the generator and the tail call into an
 	// XDP_DROP program, part of the flood figures.
-	b.Run("flood-harness", func(b *testing.B) {
-		chainNs = chainHarnessNs(b, cfg)
-		b.ReportMetric(chainNs, "ns/op")
-	})
+	b.Run("flood-harness", measured(func(b *testing.B) float64 { return chainHarnessNs(b, cfg) }, &chainNs))
 	b.Run("ratio", func(b *testing.B) {
 		if touchNs > 0 {
 			b.ReportMetric(existingNs/touchNs, "existing/touch")
