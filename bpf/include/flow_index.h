@@ -59,12 +59,12 @@ static __always_inline __u64 nh_word(__u64 w, __u64 k)
 }
 
 /* flow_hash: the 64-bit hash of a key that places it in the flow index
- * (bucket and tag), pinned with the table (its seed in flow_ctl). NH over the key's eleven
- * 32-bit words with the secret cfg_flow_hash_key (two keys differing
- * anywhere collide in all 64 bits with probability about 2^-32 over the
- * seed), then a multiply-xorshift finisher so every output bit depends on
- * every input bit (NH alone leaves its top bits to the high words). Six
- * independent multiplies and one more. */
+ * (bucket and tag), pinned with the table (its seed in flow_ctl). NH
+ * over the key's eleven 32-bit words with the secret cfg_flow_hash_key
+ * (two keys differing anywhere collide in all 64 bits with probability
+ * about 2^-32 over the seed), then a multiply-xorshift finisher so every
+ * output bit depends on every input bit (NH alone leaves its top bits to
+ * the high words). Six independent multiplies and one more. */
 static __always_inline __u64 flow_hash(const struct flow_key *k)
 {
 	const __u64 *q = (const __u64 *)k;
