@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netns"
 	"github.com/vxtap/vxtap/userspace/flow"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
@@ -379,22 +378,7 @@ func TestOpenPinnedSharedMissing(t *testing.T) {
 	ncpu := needCPUs(t)
 	ns := testutil.Netns(t, "vxown")
 	testutil.Sh(t, "ip -n %s link add d0 type veth peer name d1 && ip -n %s link set d0 up && ip -n %s link set d1 up", ns, ns, ns)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Set(orig)
+	defer testutil.EnterNetns(t, ns)()
 	dir := PinDir("d0")
 	defer Detach("d0")
 	cfg := DefaultConfig()

@@ -6,14 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
@@ -23,22 +21,7 @@ import (
 // as `vxtap run` would, then lets go of it: the pins keep it running.
 func attachFiltered(t *testing.T, ns, iface string) {
 	t.Helper()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Set(orig)
+	defer testutil.EnterNetns(t, ns)()
 	cfg := loader.DefaultConfig()
 	cfg.FilterEnabled = true
 	cfg.PinPath = loader.PinDir(iface)

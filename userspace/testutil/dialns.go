@@ -58,29 +58,66 @@ func doInNetns(ns string, fn func() error) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		// Locked and never unlocked if the way back fails: the thread
-		// then ends with this goroutine instead of serving others in ns.
-		runtime.LockOSThread()
-		var orig, target *os.File
-		if orig, err = os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())); err != nil {
-			return
-		}
-		defer orig.Close()
-		if target, err = os.Open("/run/netns/" + ns); err != nil {
-			return
-		}
-		defer target.Close()
-		if err = unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			err = fmt.Errorf("setns %s: %w", ns, err)
+		var leave func() error
+		if leave, err = enterNetns(ns); err != nil {
 			return
 		}
 		err = fn()
-		if back := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); back == nil {
-			runtime.UnlockOSThread()
-		}
+		leave() // failing, the thread ends with this goroutine (enterNetns)
 	}()
 	<-done
 	return err
+}
+
+// EnterNetns moves the calling goroutine (its thread locked to it) into
+// namespace ns until the returned function moves it back: for a test
+// whose body must run there and may call t.Fatal, which DoInNetns's
+// goroutine may not.
+func EnterNetns(t testing.TB, ns string) (leave func()) {
+	t.Helper()
+	back, err := enterNetns(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if err := back(); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// enterNetns moves the calling goroutine's thread, locked to it, into
+// namespace ns; leave moves it back and unlocks it. A thread that cannot
+// go back stays locked, so it ends with its goroutine instead of serving
+// others in ns.
+func enterNetns(ns string) (leave func() error, err error) {
+	runtime.LockOSThread()
+	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	target, err := os.Open("/run/netns/" + ns)
+	if err == nil {
+		err = unix.Setns(int(target.Fd()), unix.CLONE_NEWNET)
+		target.Close()
+		if err != nil {
+			err = fmt.Errorf("setns %s: %w", ns, err)
+		}
+	}
+	if err != nil { // still in the original namespace
+		orig.Close()
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	return func() error {
+		defer orig.Close()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("setns back from %s: %w", ns, err)
+		}
+		runtime.UnlockOSThread()
+		return nil
+	}, nil
 }
 
 // RequireTool finds a program the test cannot do without; missing, it
