@@ -193,7 +193,7 @@ func pinShared(dir string, spec *ebpf.CollectionSpec, prog *ebpf.Program) error 
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	if m, err := progMap(prog, VxtapMapFlowShared); err != nil {
+	if m, err := progMap(prog, func(mi *ebpf.MapInfo) bool { return mi.Name == VxtapMapFlowShared }); err != nil {
 		return err
 	} else if m != nil {
 		defer m.Close()
@@ -217,26 +217,6 @@ func pinShared(dir string, spec *ebpf.CollectionSpec, prog *ebpf.Program) error 
 		}
 	}
 	return fmt.Errorf("create flow_shared beside older pins: %w", err)
-}
-
-// progMap is the map of prog named name, nil if it uses none.
-func progMap(prog *ebpf.Program, name string) (*ebpf.Map, error) {
-	info, err := prog.Info()
-	if err != nil {
-		return nil, fmt.Errorf("program info: %w", err)
-	}
-	ids, _ := info.MapIDs()
-	for _, id := range ids {
-		m, err := ebpf.NewMapFromID(id)
-		if err != nil {
-			continue // gone meanwhile: not the program's any more
-		}
-		if mi, err := m.Info(); err == nil && mi.Name == name {
-			return m, nil
-		}
-		m.Close()
-	}
-	return nil, nil
 }
 
 // attachedMode asks netlink how XDP is attached to iface.
