@@ -64,11 +64,7 @@ func (o *Objects) Release(keys []flow.Key) error {
 			}
 			// A slot not given back is lost to the data path, never counted
 			// again: it is FREE already.
-			if rerr := o.retire(idx); rerr != nil {
-				err = errors.Join(err, rerr)
-				continue
-			}
-			err = errors.Join(err, o.giveBack(idx))
+			err = errors.Join(err, o.free(idx))
 		}
 		delete(o.held.m, k)
 	}

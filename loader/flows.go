@@ -245,13 +245,20 @@ func (o *Objects) retire(idx uint32) error {
 	s := &o.table.slots[idx]
 	atomic.StoreUint32(&s.State, uint32(VxtapFlowSlotStateFLOW_SLOT_FREE))
 	atomic.AddUint32(&s.Gen, 1)
-	if err := o.table.zeroShared(idx); err != nil {
-		// Not to be reused with counts it would inherit: left out of
-		// flow_free (lost to the data path, as a slot whose give-back
-		// failed), and out of the next restart's reach (FREE).
+	// On an error the slot is not to be reused with counts it would
+	// inherit: left out of flow_free (lost to the data path, as a slot
+	// whose give-back failed), and out of the next restart's reach (FREE).
+	return o.table.zeroShared(idx)
+}
+
+// free retires a slot and gives it back to the data path: the end of every
+// removal whose final read is done. A slot that fails either is lost to
+// the data path (FREE, never counted again), and the error says so.
+func (o *Objects) free(idx uint32) error {
+	if err := o.retire(idx); err != nil {
 		return err
 	}
-	return nil
+	return o.giveBack(idx)
 }
 
 // giveBack queues a retired slot for the data path; only after an RCU
@@ -275,11 +282,7 @@ const rcuTries = 3
 func (o *Objects) Remove(keys []flow.Key) (map[flow.Key]flow.Counters, error) {
 	out, taken, err := o.takeOut(keys)
 	for _, g := range taken {
-		if rerr := o.retire(g.idx); rerr != nil {
-			err = errors.Join(err, rerr)
-			continue
-		}
-		err = errors.Join(err, o.giveBack(g.idx))
+		err = errors.Join(err, o.free(g.idx))
 	}
 	return out, err
 }

@@ -87,10 +87,7 @@ func (o *Objects) freeRecorded(idxs []uint32) (int, error) {
 		return 0, fmt.Errorf("recover flow slots: %w", err)
 	}
 	for _, idx := range idxs {
-		if err := o.retire(idx); err != nil {
-			return 0, err
-		}
-		if err := o.giveBack(idx); err != nil {
+		if err := o.free(idx); err != nil {
 			return 0, err
 		}
 	}
