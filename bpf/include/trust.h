@@ -29,9 +29,10 @@ static __always_inline int source_allowed(__u8 family, const void *addr)
 
 /* vni_gate: whether the VNI has a filter session, and its sample rate and
  * snap length, into p. Returns REASON_UNKNOWN_VNI when no session names
- * the VNI and there is no default session, else -1. With no rule set applied (no --config), every VNI is
- * accepted: the daemon warns about it; Go then leaves FILTER_GEN_SESSIONS
- * clear, and no packet pays the two session lookups that would miss. */
+ * the VNI and there is no default session, else -1. With no rule set
+ * applied (no --config), every VNI is accepted: the daemon warns about
+ * it; Go then leaves FILTER_GEN_SESSIONS clear, and no packet pays the
+ * two session lookups that would miss. */
 static __always_inline int vni_gate(struct pkt *p)
 {
 	struct filter_session *s;

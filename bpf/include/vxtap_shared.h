@@ -124,7 +124,7 @@ struct free_hint {
  * or the next one. Go maps the array and removes, inserts and reads
  * entries with the same atomics. */
 struct flow_bucket {
-	__u32 lock;    /* FLOW_LOCK_HELD bits (0 free, else who holds it: taken by compare-and-swap), FLOW_BUCKET_ALONE, and a count of releases above (each release an exchange) */
+	__u32 lock;    /* FLOW_LOCK_HELD bits (0 free, else who holds it: taken by compare-and-swap), FLOW_BUCKET_ALONE, and a count of releases above (flow_index_unlock) */
 	__u32 ent[15]; /* 0 empty, else (slot index + 1) | tag << FLOW_ENTRY_SLOT_BITS; set by compare-and-swap */
 };
 
