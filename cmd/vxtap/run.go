@@ -191,6 +191,12 @@ func runDaemon(c *cli.Context) error {
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(pre.listener) }()
 
+	// SIGINT and SIGTERM are caught before anything says the daemon is up
+	// (the API socket, the state file, "vxtap running"): a stop sent as
+	// soon as it looks up runs the final sweep, where the default action
+	// killed it, its records and pins left behind.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	st := runState{PID: os.Getpid(), Iface: iface, Started: time.Now(), Mode: att.Mode,
 		Driver: att.Driver, ProgID: progID, Listen: c.String("listen")}
 	local, err := startAPI(iface, tracker, objs, d, st, env.Sessions, caps)
@@ -205,8 +211,6 @@ func runDaemon(c *cli.Context) error {
 	log.Info().Str("iface", iface).Str("mode", att.Mode).Uint32("prog_id", progID).
 		Str("listen", c.String("listen")).Msg("vxtap running")
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
 	select {
