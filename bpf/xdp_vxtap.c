@@ -59,22 +59,24 @@ static __always_inline __u64 frame_len(struct xdp_md *ctx)
 	return bpf_xdp_get_buff_len(ctx);
 }
 
-/* copy_addr: an IPv4 or IPv6 address into a 16-byte slot (IPv4 in the first
- * 4), as 32-bit words: __builtin_memcpy from a packet pointer of unknown
- * alignment compiles to a load, a store and shifts per byte. dst is 4-byte
- * aligned (struct pkt); src may not be, which the verifier allows for packet
- * data on x86-64 and arm64 (efficient unaligned access). */
+/* copy_addr: an IPv4 or IPv6 address into a 16-byte slot of struct pkt
+ * (IPv4 in the first 4, the rest left as pkt_init zeroed it), as whole
+ * 64-bit words: the slot is copied and compared a word at a time later (a
+ * new flow's slot and record), and a load over narrower stores waits for
+ * them to reach the cache (pkt_key_set). dst is 8-byte aligned; src may not
+ * be, which the verifier allows for packet data on x86-64 and arm64
+ * (efficient unaligned access). */
 static __always_inline void copy_addr(__u8 *dst, const void *src, __u8 family)
 {
 	const __u32 *s = src;
-	__u32 *d = (__u32 *)dst;
+	__u64 *d = (__u64 *)dst;
 
-	d[0] = s[0];
-	if (family != 4) {
-		d[1] = s[1];
-		d[2] = s[2];
-		d[3] = s[3];
+	if (family == 4) {
+		d[0] = s[0];
+		return;
 	}
+	d[0] = key_word(s[0], s[1]);
+	d[1] = key_word(s[2], s[3]);
 }
 
 /* outer_l3_reason: terminal reason for a failed outer IP parse. */
@@ -252,12 +254,7 @@ static __always_inline int parse_inner_ip(struct cursor *c, void *data, struct p
 		}
 	}
 
-	p->key.family = l3.family;
-	p->key.proto = l3.proto;
-	p->key.sport = sport;
-	p->key.dport = dport;
-	copy_addr(p->key.src, l3.src, l3.family);
-	copy_addr(p->key.dst, l3.dst, l3.family);
+	pkt_key_set(p, l3.family, l3.proto, sport, dport, l3.src, l3.dst);
 	p->tcp_flags = tcp_flags;
 	return -1;
 }
@@ -354,7 +351,7 @@ static __always_inline int fast_outer(struct pkt *p, void *data, __u32 vx1)
 	p->mirror = 1;
 	p->vxlan_off = FAST_VXLAN;
 	p->outer_family = 4;
-	*(__u32 *)p->outer_src = ld32(data, FAST_OUTER_IP + 12);
+	copy_addr(p->outer_src, data + FAST_OUTER_IP + 12, 4);
 	p->key.vni = vx1 >> 8;
 	reason = vni_gate(p);
 	if (reason >= 0)
@@ -436,12 +433,7 @@ static __always_inline int parse_fast(struct xdp_md *ctx, struct pkt *p)
 	p->truncated = captured < len;
 	if (p->truncated)
 		pkt_flag(p, FLAG_TRUNCATED);
-	p->key.family = 4;
-	p->key.proto = proto;
-	p->key.sport = sport;
-	p->key.dport = dport;
-	*(__u32 *)p->key.src = ld32(data, FAST_INNER_IP + 12);
-	*(__u32 *)p->key.dst = ld32(data, FAST_INNER_IP + 16);
+	pkt_key_set(p, 4, proto, sport, dport, data + FAST_INNER_IP + 12, data + FAST_INNER_IP + 16);
 	p->tcp_flags = tcp_flags;
 	return -1;
 }
