@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/filter"
 	"github.com/vxtap/vxtap/userspace/testutil"
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkXDPTouch is BenchmarkXDP's touch case: nanoseconds per packet
@@ -75,7 +73,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 		Benchmark([]byte, int, func()) (uint32, time.Duration, error)
 	}, out *float64) func(*testing.B) {
 		return func(b *testing.B) {
-			pinOneCPU(b)
+			pinBench(b)
 			p.Benchmark(frame, 1, nil) // the first run creates the flow
 			_, d, err := p.Benchmark(frame, b.N, nil)
 			if err != nil {
@@ -141,29 +139,16 @@ func BenchmarkXDPTouch(b *testing.B) {
 	})
 }
 
-// pinOneCPU keeps the calling benchmark on one CPU (the first it may
-// use) until it ends: a flow's first packet makes its CPU the slot's owner
-// (plain adds), and a repeated run moved to another CPU would time the
-// other CPUs' path (atomic adds into flow_shared) instead.
-func pinOneCPU(b *testing.B) {
-	runtime.LockOSThread()
-	var old, one unix.CPUSet
-	if err := unix.SchedGetaffinity(0, &old); err != nil {
+// pinBench keeps the calling benchmark on one CPU until it ends
+// (pinOneCPU): a flow's first packet makes its CPU the slot's owner (plain
+// adds), and a repeated run moved to another CPU would time the other
+// CPUs' path (atomic adds into flow_shared) instead.
+func pinBench(b *testing.B) {
+	unpin, err := pinOneCPU()
+	if err != nil {
 		b.Fatal(err)
 	}
-	for c := 0; c < 1024; c++ { // bounded by CPUSet's size
-		if old.IsSet(c) {
-			one.Set(c)
-			break
-		}
-	}
-	if err := unix.SchedSetaffinity(0, &one); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		unix.SchedSetaffinity(0, &old)
-		runtime.UnlockOSThread()
-	})
+	b.Cleanup(unpin)
 }
 
 // loadRules loads vxtap's program as `vxtap run --config` does with the
