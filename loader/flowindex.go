@@ -100,6 +100,7 @@ type flowIndex struct {
 	buckets []VxtapFlowBucket
 	key     [hashKeyWords]uint64
 	slots   []VxtapFlowSlot // flow_slots, to compare keys
+	regains atomic.Uint64   // times regainAlone gave a bucket bucketAlone back
 }
 
 // errIndexFull: the key's home and next bucket have no empty entry.
@@ -143,19 +144,23 @@ func (x *flowIndex) close() error { return unix.Munmap(x.mem) }
 // place is where a key's entries may sit: its home bucket, the next, and
 // the tag its entries carry.
 func (x *flowIndex) place(k *VxtapFlowKey) (home, next *VxtapFlowBucket, tag uint32) {
-	n := uint32(len(x.buckets))
 	h := flowHash(k, &x.key)
-	hb := flowHome(h, n)
-	nb := hb + 1
-	if nb >= n {
-		nb = 0
-	}
-	return &x.buckets[hb], &x.buckets[nb], flowTag(h)
+	hb := flowHome(h, uint32(len(x.buckets)))
+	return &x.buckets[hb], &x.buckets[x.nextOf(hb)], flowTag(h)
 }
 
-// find is the entry of k among the two buckets, its value and its slot.
-func (x *flowIndex) find(k *VxtapFlowKey, home, next *VxtapFlowBucket, tag uint32) (*uint32, uint32, uint32, bool) {
-	for _, b := range [2]*VxtapFlowBucket{home, next} {
+// nextOf is flow_next: the bucket after b, the last one's being the first.
+func (x *flowIndex) nextOf(b uint32) uint32 {
+	if b+1 >= uint32(len(x.buckets)) {
+		return 0
+	}
+	return b + 1
+}
+
+// find is the entry of k among the two buckets, its value and its slot,
+// and whether it sits in next (spilled from its home bucket).
+func (x *flowIndex) find(k *VxtapFlowKey, home, next *VxtapFlowBucket, tag uint32) (*uint32, uint32, uint32, bool, bool) {
+	for bi, b := range [2]*VxtapFlowBucket{home, next} {
 		for i := range b.Ent {
 			e := atomic.LoadUint32(&b.Ent[i])
 			if e == 0 || e>>entrySlotBits != tag {
@@ -163,17 +168,17 @@ func (x *flowIndex) find(k *VxtapFlowKey, home, next *VxtapFlowBucket, tag uint3
 			}
 			j := e&entrySlotMask - 1
 			if int(j) < len(x.slots) && x.slots[j].Key == *k {
-				return &b.Ent[i], e, j, true
+				return &b.Ent[i], e, j, bi == 1, true
 			}
 		}
 	}
-	return nil, 0, 0, false
+	return nil, 0, 0, false, false
 }
 
 // Lookup is the slot of k, if the index holds it.
 func (x *flowIndex) Lookup(k *VxtapFlowKey) (uint32, bool) {
 	home, next, tag := x.place(k)
-	_, _, j, ok := x.find(k, home, next, tag)
+	_, _, j, _, ok := x.find(k, home, next, tag)
 	return j, ok
 }
 
@@ -181,14 +186,71 @@ func (x *flowIndex) Lookup(k *VxtapFlowKey) (uint32, bool) {
 // a removal only makes the key absent, and an insert rescans under the
 // lock after taking it. Only one Go process writes the index (the
 // daemon's lock), so the entry found is not swapped by anyone else but
-// the data path's inserts, which write only empty entries.
+// the data path's inserts, which write only empty entries. A key that
+// had spilled into the next bucket may have been its home bucket's last
+// there: regainAlone then gives the home bucket its bucketAlone back.
 func (x *flowIndex) Delete(k *VxtapFlowKey) (uint32, bool) {
 	home, next, tag := x.place(k)
-	p, e, j, ok := x.find(k, home, next, tag)
+	p, e, j, spilled, ok := x.find(k, home, next, tag)
 	if !ok || !atomic.CompareAndSwapUint32(p, e, 0) {
 		return 0, false
 	}
+	if spilled {
+		x.regainAlone(home, next)
+	}
 	return j, true
+}
+
+// regainAlone sets bucketAlone on home (next: the bucket after it) when no
+// key of home has its entry in next, and says whether it did. Without it
+// the flag, once cleared by a spill, would stay cleared for the table's
+// life, and under churn every bucket's lookups and inserts would come to
+// read two buckets. Under home's lock, the only lock under which a key of
+// home goes into next (the data path's and Go's inserts alike), so none
+// arrives while next is read; next's own keys come and go under next's
+// lock, and are never home's. An entry read here names a slot that stays
+// this key's while the entry is there: only this process removes entries,
+// before it frees their slots, and an insert fills a slot before its
+// entry. The release counts in the word, so a data-path insert that read
+// the word before this lock rescans.
+func (x *flowIndex) regainAlone(home, next *VxtapFlowBucket) bool {
+	if atomic.LoadUint32(&home.Lock)&bucketAlone != 0 {
+		return false
+	}
+	hb := uint32((uintptr(unsafe.Pointer(home)) - uintptr(unsafe.Pointer(&x.buckets[0]))) / unsafe.Sizeof(*home))
+	word := lockBucket(home)
+	alone := true
+	for i := range next.Ent {
+		e := atomic.LoadUint32(&next.Ent[i])
+		if e == 0 {
+			continue
+		}
+		j := e&entrySlotMask - 1
+		if int(j) >= len(x.slots) || flowHome(flowHash(&x.slots[j].Key, &x.key), uint32(len(x.buckets))) == hb {
+			alone = false
+			break
+		}
+	}
+	if alone {
+		word |= bucketAlone
+		x.regains.Add(1)
+	}
+	unlockBucket(home, word)
+	return alone
+}
+
+// regainAllAlone is regainAlone for every bucket without bucketAlone and
+// says how many got it back: an index pinned by a version before the flag
+// (its words 0), buckets whose stale lock releaseStaleLocks cleared it
+// with, and any whose spilled keys left while no daemon ran.
+func (x *flowIndex) regainAllAlone() int {
+	n := 0
+	for bi := range x.buckets {
+		if x.regainAlone(&x.buckets[bi], &x.buckets[x.nextOf(uint32(bi))]) {
+			n++
+		}
+	}
+	return n
 }
 
 // The lock word of a bucket (struct flow_bucket): the holder bits (0
@@ -251,7 +313,7 @@ func (x *flowIndex) InsertNoExist(k *VxtapFlowKey, idx uint32) (existing uint32,
 	home, next, tag := x.place(k)
 	word := lockBucket(home)
 	defer func() { unlockBucket(home, word) }()
-	if _, _, j, ok := x.find(k, home, next, tag); ok {
+	if _, _, j, _, ok := x.find(k, home, next, tag); ok {
 		return j, ebpf.ErrKeyExist
 	}
 	e := (idx + 1) | tag<<entrySlotBits

@@ -16,6 +16,7 @@ type Recovered struct {
 	Freed       int // RECORDED slots freed, their ledger entries forgotten
 	StaleLocks  int // flow index buckets a killed daemon left locked, released
 	Deferred    int // orphans whose home and next bucket are full: kept DYING (out of walks, counts kept) for the next RecoverSlots
+	Alone       int // flow index buckets given bucketAlone back: none of their keys in the next bucket (regainAllAlone)
 }
 
 // RecoverSlots repairs what a daemon killed inside Remove can leave behind:
@@ -66,6 +67,8 @@ func (o *Objects) RecoverSlots() (Recovered, error) {
 	rec.Republished += revived
 	rec.Freed = freed
 	rec.StaleLocks = stale
+	// Last: the republish above may spill keys into next buckets.
+	rec.Alone = o.index.regainAllAlone()
 	return rec, err
 }
 

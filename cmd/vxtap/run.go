@@ -134,6 +134,8 @@ func runDaemon(c *cli.Context) error {
 		log.Warn().Int("republished", rec.Republished).Int("merged", rec.Merged).Int("freed", rec.Freed).Int("stale_locks", rec.StaleLocks).
 			Int("deferred", rec.Deferred).
 			Msg("flow slots a killed daemon left out of the index recovered")
+	} else if rec.Alone > 0 {
+		log.Debug().Int("buckets", rec.Alone).Msg("flow index buckets with no key in the next bucket marked so: lookups there read one bucket")
 	}
 	// The decap feed stops (and its veths go) with the daemon.
 	feed, err := decap.open(objs)
