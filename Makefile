@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate check-tidy build test test-unit corpus bench bench-detect bench-live profile torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
+.PHONY: help deps generate check-generate check-tidy build test test-unit corpus bench bench-ab bench-detect bench-live profile torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -48,6 +48,15 @@ bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN; live captures too), 1M-f
 	$(GO) test -run '^$$' -bench 'Sweep1M|Walk1M|Recover1M|Build1M|View1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
 	$(GO) test -run '^$$' -bench 'RingDrain' -benchtime 10x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench 'DaemonMemory1M' -benchtime 1x -count 1 ./loader/
+
+# The git revision bench-ab compares this build with, and its alternations.
+AB_BASE ?= HEAD
+AB_N ?= 300x
+
+bench-ab: ## this build's XDP program against AB_BASE's (a git revision) in one process, alternated on one CPU (root): minima, medians, this/base ratio quantiles; AB_BASE=612ba1f AB_N=300x
+	@mkdir -p bin
+	git show $(AB_BASE):loader/vxtap_bpfel.o > bin/ab-base.o
+	VXTAP_AB_BASE=bin/ab-base.o $(GO) test -run '^$$' -bench 'BenchmarkXDPAgainst' -benchtime $(AB_N) ./loader/
 
 bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per source and in total
 	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
