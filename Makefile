@@ -56,7 +56,7 @@ AB_N ?= 300x
 bench-ab: ## this build's XDP program against AB_BASE's (a git revision) in one process, alternated on one CPU (root): minima, medians, this/base ratio quantiles; AB_BASE=612ba1f AB_N=300x
 	@mkdir -p bin
 	git show $(AB_BASE):loader/vxtap_bpfel.o > bin/ab-base.o
-	VXTAP_AB_BASE=bin/ab-base.o $(GO) test -run '^$$' -bench 'BenchmarkXDPAgainst' -benchtime $(AB_N) ./loader/
+	VXTAP_AB_BASE=$(CURDIR)/bin/ab-base.o $(GO) test -run '^$$' -bench 'BenchmarkXDPAgainst' -benchtime $(AB_N) ./loader/
 
 bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per source and in total
 	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/
