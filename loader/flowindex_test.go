@@ -503,8 +503,9 @@ func TestFlowIndexRemoveReinsert(t *testing.T) {
 // daemon's RecoverSlots (run at every start) releases it, so new flows
 // homed there get slots again instead of going to the overflow for good.
 // A lock the data path holds (1) is never taken for stale. The killed
-// holder may have put a key in the next bucket, so the released bucket no
-// longer says none of its keys is there (bucketAlone).
+// holder may have put a key in the next bucket, so the release clears
+// bucketAlone; RecoverSlots then finds none of the bucket's keys there and
+// gives it back (regainAllAlone).
 func TestStaleGoLockClearedOnRecover(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	o := loadTable(t, 256)
@@ -521,8 +522,8 @@ func TestStaleGoLockClearedOnRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := atomic.LoadUint32(&o.index.buckets[b].Lock); got&(lockHeld|bucketAlone) != 0 || rec.StaleLocks != 1 {
-		t.Fatalf("after RecoverSlots the stale lock word is %#x (released %d), want free, not alone (1)", got, rec.StaleLocks)
+	if got := atomic.LoadUint32(&o.index.buckets[b].Lock); got&lockHeld != 0 || got&bucketAlone == 0 || rec.StaleLocks != 1 {
+		t.Fatalf("after RecoverSlots the stale lock word is %#x (released %d), want free and alone again, 1 released", got, rec.StaleLocks)
 	}
 	if got := atomic.LoadUint32(&o.index.buckets[b+1].Lock); got != dataPath {
 		t.Fatalf("RecoverSlots released a data-path lock (%#x)", got)
