@@ -145,9 +145,12 @@ func (x *flowIndex) close() error { return unix.Munmap(x.mem) }
 // the tag its entries carry.
 func (x *flowIndex) place(k *VxtapFlowKey) (home, next *VxtapFlowBucket, tag uint32) {
 	h := flowHash(k, &x.key)
-	hb := flowHome(h, uint32(len(x.buckets)))
+	hb := x.homeOf(h)
 	return &x.buckets[hb], &x.buckets[x.nextOf(hb)], flowTag(h)
 }
+
+// homeOf is flow_home for this index: the home bucket of a key hashed h.
+func (x *flowIndex) homeOf(h uint64) uint32 { return flowHome(h, uint32(len(x.buckets))) }
 
 // nextOf is flow_next: the bucket after b, the last one's being the first.
 func (x *flowIndex) nextOf(b uint32) uint32 {
@@ -196,13 +199,13 @@ func (x *flowIndex) Delete(k *VxtapFlowKey) (uint32, bool) {
 		return 0, false
 	}
 	if spilled {
-		x.regainAlone(home, next)
+		x.regainAlone(x.homeOf(flowHash(k, &x.key)))
 	}
 	return j, true
 }
 
-// regainAlone sets bucketAlone on home (next: the bucket after it) when no
-// key of home has its entry in next, and says whether it did. Without it
+// regainAlone sets bucketAlone on bucket hb (home) when no key of it has
+// its entry in the bucket after it (next), and says whether it did. Without it
 // the flag, once cleared by a spill, would stay cleared for the table's
 // life, and under churn every bucket's lookups and inserts would come to
 // read two buckets. Under home's lock, the only lock under which a key of
@@ -213,11 +216,11 @@ func (x *flowIndex) Delete(k *VxtapFlowKey) (uint32, bool) {
 // before it frees their slots, and an insert fills a slot before its
 // entry. The release counts in the word, so a data-path insert that read
 // the word before this lock rescans.
-func (x *flowIndex) regainAlone(home, next *VxtapFlowBucket) bool {
+func (x *flowIndex) regainAlone(hb uint32) bool {
+	home, next := &x.buckets[hb], &x.buckets[x.nextOf(hb)]
 	if atomic.LoadUint32(&home.Lock)&bucketAlone != 0 {
 		return false
 	}
-	hb := uint32((uintptr(unsafe.Pointer(home)) - uintptr(unsafe.Pointer(&x.buckets[0]))) / unsafe.Sizeof(*home))
 	word := lockBucket(home)
 	alone := true
 	for i := range next.Ent {
@@ -226,7 +229,7 @@ func (x *flowIndex) regainAlone(home, next *VxtapFlowBucket) bool {
 			continue
 		}
 		j := e&entrySlotMask - 1
-		if int(j) >= len(x.slots) || flowHome(flowHash(&x.slots[j].Key, &x.key), uint32(len(x.buckets))) == hb {
+		if int(j) >= len(x.slots) || x.homeOf(flowHash(&x.slots[j].Key, &x.key)) == hb {
 			alone = false
 			break
 		}
@@ -246,7 +249,7 @@ func (x *flowIndex) regainAlone(home, next *VxtapFlowBucket) bool {
 func (x *flowIndex) regainAllAlone() int {
 	n := 0
 	for bi := range x.buckets {
-		if x.regainAlone(&x.buckets[bi], &x.buckets[x.nextOf(uint32(bi))]) {
+		if x.regainAlone(uint32(bi)) {
 			n++
 		}
 	}
