@@ -500,6 +500,7 @@ const (
 	VxtapVxtapConstFLOW_BUCKET_ENTRIES   VxtapVxtapConst = 15
 	VxtapVxtapConstFLOW_ENTRY_SLOT_BITS  VxtapVxtapConst = 24
 	VxtapVxtapConstFLOW_INDEX_MAX_SLOTS  VxtapVxtapConst = 16777215
+	VxtapVxtapConstFLOW_CACHE_BITS       VxtapVxtapConst = 13
 	VxtapVxtapConstFLOW_HASH_KEY_WORDS   VxtapVxtapConst = 6
 	VxtapVxtapConstFLOW_LOCK_BPF         VxtapVxtapConst = 1
 	VxtapVxtapConstFLOW_LOCK_GO          VxtapVxtapConst = 2

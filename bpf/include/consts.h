@@ -22,10 +22,9 @@
 #define MAX_OUTER_LEN    1024   /* VXLAN header offset bound: outer + GENEVE headers never reach it */
 #define MAX_INNER_IP_OFF (MAX_OUTER_LEN + 8 + 14 + 8) /* inner IP offset bound: VXLAN, Ethernet, two VLAN tags past MAX_OUTER_LEN */
 
-#define FLOW_CACHE_BITS  13     /* per-CPU flow cache: 8,192 entries (64 KiB per CPU) */
-#define FLOW_CACHE_SLOTS (1U << FLOW_CACHE_BITS)
+#define FLOW_CACHE_SLOTS (1U << FLOW_CACHE_BITS) /* per-CPU flow cache entries (FLOW_CACHE_BITS: vxtap_shared.h) */
 
-/* Constants Go needs as well (MAX_SNAP_LEN, FLOW_CTL_*) are enum vxtap_const
+/* Constants Go needs as well (MAX_SNAP_LEN, FLOW_CTL_*, FLOW_CACHE_BITS) are enum vxtap_const
  * in vxtap_shared.h. */
 
 #endif /* VXTAP_CONSTS_H */

@@ -80,26 +80,6 @@ static __always_inline __u64 flow_hash(const struct flow_key *k)
 	return h;
 }
 
-/* flow_cache_hash: the per-CPU flow cache's hash of a key (its entry: the
- * top FLOW_CACHE_BITS; its tag: the 32 below). Nearly every packet is of
- * a flow the cache holds and needs no other hash, so this one is cheap:
- * three products of the key's 64-bit words plus the secret key (mod 2^64,
- * whose top bits depend on every bit of both factors), where flow_hash
- * takes seven multiplies and a finisher (a sixth of an existing flow's
- * time, sampled). Seeded too: keys cannot be aimed at one cache entry
- * without the seed. A collision costs a flow_index lookup (the entry's
- * slot holds another key, which cached_slot compares), never a count. */
-static __always_inline __u64 flow_cache_hash(const struct flow_key *k)
-{
-	const __u64 *q = (const __u64 *)k;
-	__u64 h;
-
-	h = (q[0] + cfg_flow_hash_key[0]) * (q[1] + cfg_flow_hash_key[1]) +
-	    (q[2] + cfg_flow_hash_key[2]) * (q[3] + cfg_flow_hash_key[3]) +
-	    (q[4] + cfg_flow_hash_key[4]) * (((const __u32 *)k)[10] + cfg_flow_hash_key[5]);
-	return h ^ h >> 32; /* the low half's bits into the tag */
-}
-
 /* flow_home: the key's home bucket: the hash's top 32 bits scaled to
  * cfg_flow_buckets (multiply-shift: no power of two needed). */
 static __always_inline __u32 flow_home(__u64 h)

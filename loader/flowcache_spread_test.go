@@ -1,0 +1,172 @@
+package loader
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/vxtap/vxtap/userspace/flow"
+	"github.com/vxtap/vxtap/userspace/testutil"
+)
+
+// cacheSpreadKeys is how many flows each pattern of the spread test
+// opens: as many as the live benchmark's, and then some.
+const cacheSpreadKeys = 200
+
+// cacheSpreadMin is the fewest distinct flow cache entries
+// cacheSpreadKeys flows may take. Placed at random among the 8,192
+// entries, they share some in about C(200,2)/8192 = 2.4 pairs (Poisson);
+// 11 or more shared happens about once in 100,000 loads.
+const cacheSpreadMin = cacheSpreadKeys - 11
+
+// spreadPatterns are sets of flows that differ in one narrow field, as
+// real traffic does: a /24 of clients or servers (the last octet), a
+// sweep across a /16 (the third octet), a client's source ports.
+var spreadPatterns = []struct {
+	name string
+	flow func(i int) (src, dst netip.Addr, sport uint16)
+}{
+	{"source last octet", func(i int) (netip.Addr, netip.Addr, uint16) {
+		return netip.AddrFrom4([4]byte{198, 19, 1, byte(i + 1)}), in4b, 4000
+	}},
+	{"destination last octet", func(i int) (netip.Addr, netip.Addr, uint16) {
+		return in4a, netip.AddrFrom4([4]byte{198, 19, 2, byte(i + 1)}), 4000
+	}},
+	{"source third octet", func(i int) (netip.Addr, netip.Addr, uint16) {
+		return netip.AddrFrom4([4]byte{198, 19, byte(i), 1}), in4b, 4000
+	}},
+	{"source port", func(i int) (netip.Addr, netip.Addr, uint16) {
+		return in4a, in4b, uint16(33000 + i)
+	}},
+}
+
+// cacheEntriesUsed is how many of this CPU's flow cache entries name a
+// slot.
+func cacheEntriesUsed(t *testing.T, o *Objects, cpu int) int {
+	t.Helper()
+	var (
+		k   uint32
+		v   = make([]VxtapFlowCacheEntry, ebpf.MustPossibleCPU())
+		n   int
+		it  = o.VxtapMaps.FlowCache.Iterate()
+		all int
+	)
+	for it.Next(&k, &v) {
+		all++
+		if v[cpu].Slot != 0 {
+			n++
+		}
+	}
+	if err := it.Err(); err != nil || all == 0 {
+		t.Fatalf("read flow_cache: %v (%d entries)", err, all)
+	}
+	return n
+}
+
+// TestFlowCacheSpreadsFlows: flows that differ only in one narrow field
+// (an address's last octet, a port) take as many of a CPU's flow cache
+// entries as flows placed at random would, whatever the seed. Flows that
+// share an entry evict each other on every packet, so each of their
+// packets pays the flow index lookup (and, live, its cache misses). Four
+// loads of each pattern, a fresh seed each: the three-product hash the
+// cache had before failed some pattern in nearly every load.
+func TestFlowCacheSpreadsFlows(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	for load := 0; load < 4; load++ {
+		for _, pat := range spreadPatterns {
+			o := loadTable(t, 2*cacheSpreadKeys)
+			onCPU(t, 0, func() {
+				for i := 0; i < cacheSpreadKeys; i++ {
+					src, dst, sport := pat.flow(i)
+					f := mirrored(t, 7, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolUDP, src, dst), udpL(sport, 53), gopacket.Payload(make([]byte, 20)))
+					if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+			if n := cacheEntriesUsed(t, o, 0); n < cacheSpreadMin {
+				t.Errorf("load %d, flows differing in the %s: %d flows in %d flow cache entries, want at least %d", load, pat.name, cacheSpreadKeys, n, cacheSpreadMin)
+			}
+			o.Close()
+		}
+	}
+}
+
+// TestFlowCachePlacement: the data path puts a flow in the cache entry
+// Go's reference says (flowCacheEntry over flowHash, the index's hash),
+// with the tag it says, for random inner 5-tuples of both families.
+func TestFlowCachePlacement(t *testing.T) {
+	testutil.RequirePrivileged(t)
+	const n = 300
+	o := loadTable(t, 2*n)
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
+	keys := make([]VxtapFlowKey, 0, n)
+	onCPU(t, 0, func() {
+		for i := 0; i < n; i++ {
+			var src, dst netip.Addr
+			var ipL gopacket.SerializableLayer
+			et := layers.EthernetTypeIPv4
+			if i%2 == 0 {
+				src, dst = netip.AddrFrom4([4]byte{198, 18, byte(rng.UintN(256)), byte(rng.UintN(256))}), netip.AddrFrom4([4]byte{198, 19, byte(rng.UintN(256)), byte(rng.UintN(256))})
+				ipL = ip4L(layers.IPProtocolUDP, src, dst)
+			} else {
+				var a, b [16]byte
+				copy(a[:], in6a.AsSlice())
+				copy(b[:], in6b.AsSlice())
+				for j := 8; j < 16; j++ {
+					a[j], b[j] = byte(rng.UintN(256)), byte(rng.UintN(256))
+				}
+				src, dst = netip.AddrFrom16(a), netip.AddrFrom16(b)
+				ipL, et = ip6L(layers.IPProtocolUDP, src, dst), layers.EthernetTypeIPv6
+			}
+			sport, dport := uint16(rng.UintN(65536)), uint16(rng.UintN(65536))
+			vni := uint32(1 + rng.UintN(1<<24-1))
+			f := mirrored(t, vni, ethL(et), ipL, udpL(sport, dport), gopacket.Payload(make([]byte, 20)))
+			if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
+				t.Error(err)
+				return
+			}
+			keys = append(keys, keyToBPF(flow.Key{VNI: vni, Src: src, Dst: dst, Proto: 17, SPort: sport, DPort: dport}))
+		}
+	})
+	// A later flow of the same entry took it: only entries of one key count.
+	byEntry := map[uint32]int{}
+	for _, k := range keys {
+		e, _ := flowCacheEntry(flowHash(&k, &o.index.key))
+		byEntry[e]++
+	}
+	v := make([]VxtapFlowCacheEntry, ebpf.MustPossibleCPU())
+	checked := 0
+	for i, k := range keys {
+		e, tag := flowCacheEntry(flowHash(&k, &o.index.key))
+		if byEntry[e] != 1 {
+			continue
+		}
+		idx, ok := o.index.Lookup(&k)
+		if !ok {
+			t.Fatalf("flow %d not in the index", i)
+		}
+		if err := o.VxtapMaps.FlowCache.Lookup(e, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v[0].Slot != idx+1 || v[0].Tag != tag {
+			t.Errorf("flow %d: cache entry %d holds slot %d tag %#x, want slot %d tag %#x", i, e, v[0].Slot, v[0].Tag, idx+1, tag)
+		}
+		checked++
+	}
+	if checked < n*9/10 {
+		t.Errorf("only %d of %d flows had an entry of their own", checked, n)
+	}
+}
+
+// flowCacheEntry is account.h's flow_probe_cache placement: the flow
+// cache entry of hash h (its low FLOW_CACHE_BITS) and the tag kept there
+// (the 32 bits above).
+func flowCacheEntry(h uint64) (entry, tag uint32) {
+	return uint32(h) & (1<<VxtapVxtapConstFLOW_CACHE_BITS - 1), uint32(h >> VxtapVxtapConstFLOW_CACHE_BITS)
+}
