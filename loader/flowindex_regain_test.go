@@ -141,7 +141,9 @@ func TestRecoverRegainsAlone(t *testing.T) {
 // while a key of the bucket is still in the next one would make that
 // key's next copy miss its entry and open a second flow for it. So: every
 // key in one flow at most, and the packets sent per key equal what the
-// removals returned plus what the walk shows.
+// removals returned plus what the walk shows, but for the copies of a
+// new flow whose home bucket Go held too long (the overflow, index_busy;
+// about one run in eight sent one there).
 func TestRegainAloneUnderTraffic(t *testing.T) {
 	testutil.RequirePrivileged(t)
 	if runtime.NumCPU() < 2 {
@@ -227,15 +229,26 @@ func TestRegainAloneUnderTraffic(t *testing.T) {
 	if err := o.Walk(func(k flow.Key, c flow.Counters) { got[k] += c.Packets; seen[k]++ }); err != nil {
 		t.Fatal(err)
 	}
+	// A new flow whose home bucket stays locked (Go's removal or regain
+	// holding it while the scheduler runs something else) goes to the
+	// overflow aggregates, counted as index_busy: exact, only not in the
+	// flow. Every packet is in its flow or there.
+	over, busy := reasonPackets(t, o, "overflow"), flagPackets(t, o, "index_busy")
+	if over != busy {
+		t.Errorf("overflow %d, index_busy %d: only a busy bucket may send a copy to the overflow", over, busy)
+	}
+	var inFlows, total uint64
 	for _, sp := range ports {
 		k := flowKey(7, in4a, in4b, 17, sp, 53)
-		if seen[k] > 1 || got[k]+removed[k] != sent[sp] {
-			t.Errorf("flow of port %d: %d flows, %d packets walked + %d removed, want at most 1 flow and %d packets",
-				sp, seen[k], got[k], removed[k], sent[sp])
+		inFlows += got[k] + removed[k]
+		total += sent[sp]
+		if seen[k] > 1 || got[k]+removed[k] > sent[sp] || got[k]+removed[k]+over < sent[sp] {
+			t.Errorf("flow of port %d: %d flows, %d packets walked + %d removed, want at most 1 flow and %d packets (%d in the overflow)",
+				sp, seen[k], got[k], removed[k], sent[sp], over)
 		}
 	}
-	if over := reasonPackets(t, o, "overflow"); over != 0 {
-		t.Errorf("overflow %d, want 0", over)
+	if inFlows+over != total {
+		t.Errorf("%d packets in flows + %d in the overflow, want the %d sent", inFlows, over, total)
 	}
 	regained := o.index.regains.Load() // bucket b's: no other bucket spills
 	if regained == 0 {
