@@ -1,10 +1,12 @@
 package loader
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/gopacket/gopacket"
@@ -25,7 +27,8 @@ const cacheSpreadMin = cacheSpreadKeys - 11
 
 // spreadPatterns are sets of flows that differ in one narrow field, as
 // real traffic does: a /24 of clients or servers (the last octet), a
-// sweep across a /16 (the third octet), a client's source ports.
+// sweep across a /16 (the third octet), a client's source ports, IPv6
+// hosts numbered in their last byte.
 var spreadPatterns = []struct {
 	name string
 	flow func(i int) (src, dst netip.Addr, sport uint16)
@@ -41,6 +44,11 @@ var spreadPatterns = []struct {
 	}},
 	{"source port", func(i int) (netip.Addr, netip.Addr, uint16) {
 		return in4a, in4b, uint16(33000 + i)
+	}},
+	{"IPv6 source's last byte", func(i int) (netip.Addr, netip.Addr, uint16) {
+		a := in6a.As16()
+		a[15] = byte(i + 1)
+		return netip.AddrFrom16(a), in6b, 4000
 	}},
 }
 
@@ -82,7 +90,11 @@ func TestFlowCacheSpreadsFlows(t *testing.T) {
 			onCPU(t, 0, func() {
 				for i := 0; i < cacheSpreadKeys; i++ {
 					src, dst, sport := pat.flow(i)
-					f := mirrored(t, 7, ethL(layers.EthernetTypeIPv4), ip4L(layers.IPProtocolUDP, src, dst), udpL(sport, 53), gopacket.Payload(make([]byte, 20)))
+					eth, ip := ethL(layers.EthernetTypeIPv4), gopacket.SerializableLayer(ip4L(layers.IPProtocolUDP, src, dst))
+					if src.Is6() {
+						eth, ip = ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolUDP, src, dst)
+					}
+					f := mirrored(t, 7, eth, ip, udpL(sport, 53), gopacket.Payload(make([]byte, 20)))
 					if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
 						t.Error(err)
 						return
@@ -98,7 +110,7 @@ func TestFlowCacheSpreadsFlows(t *testing.T) {
 }
 
 // TestFlowCachePlacement: the data path puts a flow in the cache entry
-// Go's reference says (flowCacheEntry over flowHash, the index's hash),
+// Go's reference says (flowCacheEntry over flowCacheHash),
 // with the tag it says, for random inner 5-tuples of both families.
 func TestFlowCachePlacement(t *testing.T) {
 	testutil.RequirePrivileged(t)
@@ -137,13 +149,13 @@ func TestFlowCachePlacement(t *testing.T) {
 	// A later flow of the same entry took it: only entries of one key count.
 	byEntry := map[uint32]int{}
 	for _, k := range keys {
-		e, _ := flowCacheEntry(flowHash(&k, &o.index.key))
+		e, _ := flowCacheEntry(flowCacheHash(&k, &o.index.key))
 		byEntry[e]++
 	}
 	v := make([]VxtapFlowCacheEntry, ebpf.MustPossibleCPU())
 	checked := 0
 	for i, k := range keys {
-		e, tag := flowCacheEntry(flowHash(&k, &o.index.key))
+		e, tag := flowCacheEntry(flowCacheHash(&k, &o.index.key))
 		if byEntry[e] != 1 {
 			continue
 		}
@@ -162,6 +174,22 @@ func TestFlowCachePlacement(t *testing.T) {
 	if checked < n*9/10 {
 		t.Errorf("only %d of %d flows had an entry of their own", checked, n)
 	}
+}
+
+// flowCacheHash is flow_index.h's flow_cache_hash: three products of
+// the key's folded words (as the program loads them: the host's byte
+// order) plus the hash key, then flow_hash's finisher.
+func flowCacheHash(k *VxtapFlowKey, hk *[hashKeyWords]uint64) uint64 {
+	b := (*[44]byte)(unsafe.Pointer(k))
+	ne := binary.NativeEndian
+	fold := func(x uint64) uint64 { return x ^ x>>32 }
+	h := (fold(ne.Uint64(b[0:]))+hk[0])*(fold(ne.Uint64(b[8:]))+hk[1]) +
+		(fold(ne.Uint64(b[16:]))+hk[2])*(fold(ne.Uint64(b[24:]))+hk[3]) +
+		(fold(ne.Uint64(b[32:]))+hk[4])*(uint64(ne.Uint32(b[40:]))+hk[5])
+	h ^= h >> 32
+	h *= 0x9E3779B97F4A7C15
+	h ^= h >> 29
+	return h
 }
 
 // flowCacheEntry is account.h's flow_probe_cache placement: the flow
@@ -187,7 +215,7 @@ func TestFlowCacheSpreadReference(t *testing.T) {
 			for i := 0; i < cacheSpreadKeys; i++ {
 				src, dst, sport := pat.flow(i)
 				k := keyToBPF(flow.Key{VNI: 7, Src: src, Dst: dst, Proto: 17, SPort: sport, DPort: 53})
-				e, _ := flowCacheEntry(flowHash(&k, &hk))
+				e, _ := flowCacheEntry(flowCacheHash(&k, &hk))
 				seen[e] = true
 			}
 			if len(seen) < cacheSpreadMin {

@@ -523,30 +523,22 @@ static __always_inline struct flow_slot *cached_slot(struct flow_cache_entry *ce
 
 /* flow_probe: a packet's look into the per-CPU flow cache, made before
  * the classifier so a flow's later packets can replay the decision their
- * slot keeps (filter_replay, classify.h). Cache and index are placed by
- * one hash (flow_hash), so a packet the cache does not name looks in the
- * index without hashing again. */
+ * slot keeps (filter_replay, classify.h). The cache is placed by its own
+ * hash (flow_cache_hash); flow_index's (flow_hash) is computed only when
+ * the cache does not name the flow. */
 struct flow_probe {
 	struct flow_cache_entry *ce;  /* this CPU's cache entry for the hash, NULL if none */
 	struct flow_slot *s;          /* the flow's slot when the entry names it (cached_slot), else NULL */
-	__u64 h;                      /* the key's flow_hash */
 	__u32 slot;                   /* s's flow_slots index + 1 */
 	__u32 tag;                    /* the hash bits the entry keeps */
 };
 
-/* flow_probe_cache: fill f for p's key. The entry is the hash's low
- * FLOW_CACHE_BITS, its tag the 32 bits above them: flow_hash's finisher
- * makes each depend on every bit of the key. (A cheaper hash of its own,
- * three 64-bit products of the key's words, left keys that differ only
- * in an address's last octet or a port, the high bits of their words, in
- * as few as 16 entries: such flows evicted each other on every packet.
- * TestFlowCacheSpreadsFlows.) */
+/* flow_probe_cache: fill f for p's key. */
 static __always_inline void flow_probe_cache(struct pkt *p, struct flow_probe *f)
 {
-	__u64 h = flow_hash(&p->key);
+	__u64 h = flow_cache_hash(&p->key);
 	__u32 ck;
 
-	f->h = h;
 	ck = h & (FLOW_CACHE_SLOTS - 1);
 	f->tag = h >> FLOW_CACHE_BITS;
 	f->ce = bpf_map_lookup_elem(&flow_cache, &ck);
@@ -594,7 +586,7 @@ static __always_inline int account(struct pkt *p, __u64 now, struct flow_probe *
 		slot_keep_verdict(s, p);
 		return REASON_FLOW;
 	}
-	h = f->h;
+	h = flow_hash(&p->key);
 	s = flow_index_find(&p->key, h, &idx, &look);
 	if (!s)
 		goto create;

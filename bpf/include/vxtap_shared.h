@@ -101,7 +101,7 @@ enum vxtap_const {
 	FLOW_BUCKET_ENTRIES = 15,  /* entries in one flow_index bucket (64 bytes with its lock) */
 	FLOW_ENTRY_SLOT_BITS = 24, /* low bits of a flow_index entry: slot index + 1; the 8 above are the tag */
 	FLOW_INDEX_MAX_SLOTS = (1 << 24) - 1, /* largest flow table: slot index + 1 fits FLOW_ENTRY_SLOT_BITS */
-	FLOW_CACHE_BITS = 13,      /* per-CPU flow cache: 1 << 13 = 8,192 entries (64 KiB per CPU), placed by flow_hash's low bits */
+	FLOW_CACHE_BITS = 13,      /* per-CPU flow cache: 1 << 13 = 8,192 entries (64 KiB per CPU), placed by flow_cache_hash's low bits */
 	FLOW_HASH_KEY_WORDS = 6,   /* 64-bit words of the flow hash key (cfg_flow_hash_key), from the seed */
 	FLOW_LOCK_BPF = 1,         /* flow_bucket.lock holder bits: held by the data path */
 	FLOW_LOCK_GO = 2,          /* flow_bucket.lock holder bits: held by Go */
