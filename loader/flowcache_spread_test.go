@@ -178,7 +178,7 @@ func TestFlowCachePlacement(t *testing.T) {
 
 // flowCacheHash is flow_index.h's flow_cache_hash: three products of
 // the key's folded words (as the program loads them: the host's byte
-// order) plus the hash key, then flow_hash's finisher.
+// order) plus the hash key, then hashFinish.
 func flowCacheHash(k *VxtapFlowKey, hk *[hashKeyWords]uint64) uint64 {
 	b := (*[44]byte)(unsafe.Pointer(k))
 	ne := binary.NativeEndian
@@ -186,10 +186,7 @@ func flowCacheHash(k *VxtapFlowKey, hk *[hashKeyWords]uint64) uint64 {
 	h := (fold(ne.Uint64(b[0:]))+hk[0])*(fold(ne.Uint64(b[8:]))+hk[1]) +
 		(fold(ne.Uint64(b[16:]))+hk[2])*(fold(ne.Uint64(b[24:]))+hk[3]) +
 		(fold(ne.Uint64(b[32:]))+hk[4])*(uint64(ne.Uint32(b[40:]))+hk[5])
-	h ^= h >> 32
-	h *= 0x9E3779B97F4A7C15
-	h ^= h >> 29
-	return h
+	return hashFinish(h)
 }
 
 // flowCacheEntry is account.h's flow_probe_cache placement: the flow

@@ -82,6 +82,11 @@ func flowHash(k *VxtapFlowKey, hk *[hashKeyWords]uint64) uint64 {
 	h := nhWord(ne.Uint64(b[0:]), hk[0]) + nhWord(ne.Uint64(b[8:]), hk[1]) +
 		nhWord(ne.Uint64(b[16:]), hk[2]) + nhWord(ne.Uint64(b[24:]), hk[3]) +
 		nhWord(ne.Uint64(b[32:]), hk[4]) + nhWord(uint64(ne.Uint32(b[40:])), hk[5])
+	return hashFinish(h)
+}
+
+// hashFinish is flow_index.h's hash_finish: multiply-xorshift.
+func hashFinish(h uint64) uint64 {
 	h ^= h >> 32
 	h *= 0x9E3779B97F4A7C15
 	h ^= h >> 29

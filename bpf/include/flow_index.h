@@ -58,11 +58,22 @@ static __always_inline __u64 nh_word(__u64 w, __u64 k)
 	return (__u64)(__u32)((__u32)w + (__u32)k) * (__u64)(__u32)((__u32)(w >> 32) + (__u32)(k >> 32));
 }
 
+/* hash_finish: a multiply-xorshift finisher, so every output bit depends
+ * on every input bit (a sum of products leaves its top bits to the high
+ * input bits, and its bits in a progression's pattern). */
+static __always_inline __u64 hash_finish(__u64 h)
+{
+	h ^= h >> 32;
+	h *= 0x9E3779B97F4A7C15ULL; /* odd: a bijection */
+	h ^= h >> 29;
+	return h;
+}
+
 /* flow_hash: the 64-bit hash of a key that places it in the flow index
  * (bucket and tag), pinned with the table (its seed in flow_ctl). NH
  * over the key's eleven 32-bit words with the secret cfg_flow_hash_key
  * (two keys differing anywhere collide in all 64 bits with probability
- * about 2^-32 over the seed), then a multiply-xorshift finisher so every
+ * about 2^-32 over the seed), then hash_finish, so every
  * output bit depends on every input bit (NH alone leaves its top bits to
  * the high words). Six independent multiplies and one more. */
 static __always_inline __u64 flow_hash(const struct flow_key *k)
@@ -74,10 +85,7 @@ static __always_inline __u64 flow_hash(const struct flow_key *k)
 	h = nh_word(q[0], cfg_flow_hash_key[0]) + nh_word(q[1], cfg_flow_hash_key[1]) +
 	    nh_word(q[2], cfg_flow_hash_key[2]) + nh_word(q[3], cfg_flow_hash_key[3]) +
 	    nh_word(q[4], cfg_flow_hash_key[4]) + nh_word(((const __u32 *)k)[10], cfg_flow_hash_key[5]);
-	h ^= h >> 32;
-	h *= 0x9E3779B97F4A7C15ULL; /* odd: a bijection */
-	h ^= h >> 29;
-	return h;
+	return hash_finish(h);
 }
 
 /* fold: a key word with its high half folded into its low one (x ^ x >>
@@ -92,7 +100,7 @@ static __always_inline __u64 fold(__u64 x)
  * low FLOW_CACHE_BITS; its tag: the 32 above). Nearly every packet is of
  * a flow the cache holds and needs no other hash, so this one is cheaper
  * than flow_hash: three products of the key's folded 64-bit words plus
- * the secret key (mod 2^64), then flow_hash's finisher. Both steps are
+ * the secret key (mod 2^64), then hash_finish. Both steps are
  * needed (TestFlowCacheSpreadsFlows, TestFlowCacheSpreadReference): a
  * product's bits depend only on its factors' bits at or below them, so
  * unfolded, keys differing only in the high bytes of their words (an
@@ -111,10 +119,7 @@ static __always_inline __u64 flow_cache_hash(const struct flow_key *k)
 	h = (fold(q[0]) + cfg_flow_hash_key[0]) * (fold(q[1]) + cfg_flow_hash_key[1]) +
 	    (fold(q[2]) + cfg_flow_hash_key[2]) * (fold(q[3]) + cfg_flow_hash_key[3]) +
 	    (fold(q[4]) + cfg_flow_hash_key[4]) * (((const __u32 *)k)[10] + cfg_flow_hash_key[5]);
-	h ^= h >> 32;
-	h *= 0x9E3779B97F4A7C15ULL; /* odd: a bijection */
-	h ^= h >> 29;
-	return h;
+	return hash_finish(h);
 }
 
 /* flow_home: the key's home bucket: the hash's top 32 bits scaled to
