@@ -120,7 +120,6 @@ const (
 	LinearVarCfgVxlanPort             = "cfg_vxlan_port"
 	LinearVarCfgWeakOrder             = "cfg_weak_order"
 	LinearVarRbForcedCons             = "rb_forced_cons"
-	LinearVarRbForcedJiffies          = "rb_forced_jiffies"
 )
 
 // LoadLinear returns the embedded CollectionSpec for Linear.
@@ -263,7 +262,6 @@ type LinearVariableSpecs struct {
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.VariableSpec `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
-	RbForcedJiffies          *ebpf.VariableSpec `ebpf:"rb_forced_jiffies"`
 }
 
 // LinearObjects contains all objects after they have been loaded into the kernel.
@@ -423,7 +421,6 @@ type LinearVariables struct {
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.Variable `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
-	RbForcedJiffies          *ebpf.Variable `ebpf:"rb_forced_jiffies"`
 }
 
 // LinearPrograms contains all programs after they have been loaded into the kernel.

@@ -676,7 +676,6 @@ const (
 	VxtapVarCfgVxlanPort             = "cfg_vxlan_port"
 	VxtapVarCfgWeakOrder             = "cfg_weak_order"
 	VxtapVarRbForcedCons             = "rb_forced_cons"
-	VxtapVarRbForcedJiffies          = "rb_forced_jiffies"
 )
 
 // LoadVxtap returns the embedded CollectionSpec for Vxtap.
@@ -817,7 +816,6 @@ type VxtapVariableSpecs struct {
 	CfgVxlanPort             *ebpf.VariableSpec `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.VariableSpec `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.VariableSpec `ebpf:"rb_forced_cons"`
-	RbForcedJiffies          *ebpf.VariableSpec `ebpf:"rb_forced_jiffies"`
 }
 
 // VxtapObjects contains all objects after they have been loaded into the kernel.
@@ -974,7 +972,6 @@ type VxtapVariables struct {
 	CfgVxlanPort             *ebpf.Variable `ebpf:"cfg_vxlan_port"`
 	CfgWeakOrder             *ebpf.Variable `ebpf:"cfg_weak_order"`
 	RbForcedCons             *ebpf.Variable `ebpf:"rb_forced_cons"`
-	RbForcedJiffies          *ebpf.Variable `ebpf:"rb_forced_jiffies"`
 }
 
 // VxtapPrograms contains all programs after they have been loaded into the kernel.

@@ -108,26 +108,17 @@ static __always_inline void count_flags(struct pkt *p)
  * yet. Racy across CPUs on purpose: the worst case is one extra wakeup. */
 __u64 rb_forced_cons = 0;
 
-/* jiffies64 of the last forced wakeup: at most one a tick (rb_flags).
- * Racy across CPUs as rb_forced_cons: the worst case is one extra. */
-__u64 rb_forced_jiffies = 0;
-
 /* rb_flags: submit without waking the reader (it polls with a deadline,
- * and a wakeup per record costs a large share of throughput), except when
- * more than cfg_rb_wakeup_bytes are queued: then once per reader position
- * and at most once a tick. Each forced wakeup is an irq_work, a self-IPI
- * (microseconds under virtualisation); once per position alone sent one
- * every 20 records of a new-flow flood while the reader drained its
- * backlog (a new position each time), and slowed the flood by about a
- * third. A reader asleep past the threshold is woken within a tick.
- * *cons is the reader position a forced wakeup is for: rb_sent notes it
- * once the record is in (a record the ring refuses wakes no one). */
+ * and a wakeup per record costs a large share of throughput), except once
+ * per reader position when more than cfg_rb_wakeup_bytes are queued: one
+ * forced wakeup per batch, not one per record past the threshold (each is
+ * an irq_work, microseconds under virtualisation). *cons is the reader
+ * position a forced wakeup is for: rb_sent notes it once the record is in
+ * (a record the ring refuses wakes no one). */
 static __always_inline __u64 rb_flags(__u64 *cons)
 {
 	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < cfg_rb_wakeup_bytes)
 		return BPF_RB_NO_WAKEUP;
-	if (bpf_jiffies64() == rb_forced_jiffies)
-		return BPF_RB_NO_WAKEUP; /* one forced wakeup a tick at most */
 	*cons = bpf_ringbuf_query(&events, BPF_RB_CONS_POS);
 	if (*cons + 1 == rb_forced_cons)
 		return BPF_RB_NO_WAKEUP; /* already woken at this position */
@@ -135,13 +126,11 @@ static __always_inline __u64 rb_flags(__u64 *cons)
 }
 
 /* rb_sent: a record went in with flags fl from rb_flags: its forced
- * wakeup, if any, is noted for the reader position and the tick, and
- * counted. */
+ * wakeup, if any, is noted for the reader position and counted. */
 static __always_inline void rb_sent(struct pkt *p, __u64 fl, __u64 cons)
 {
 	if (fl == BPF_RB_FORCE_WAKEUP) {
 		rb_forced_cons = cons + 1;
-		rb_forced_jiffies = bpf_jiffies64();
 		pkt_flag(p, FLAG_RB_WAKEUP);
 	}
 }
