@@ -53,6 +53,16 @@ var spreadPatterns = []struct {
 	}},
 }
 
+// mirroredUDP is a mirror copy (VNI vni) of an inner UDP packet from
+// src to dst with 20 bytes of payload, IPv4 or IPv6 as the addresses are.
+func mirroredUDP(t testing.TB, vni uint32, src, dst netip.Addr, sport, dport uint16) []byte {
+	eth, ip := ethL(layers.EthernetTypeIPv4), gopacket.SerializableLayer(ip4L(layers.IPProtocolUDP, src, dst))
+	if src.Is6() {
+		eth, ip = ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolUDP, src, dst)
+	}
+	return mirrored(t, vni, eth, ip, udpL(sport, dport), gopacket.Payload(make([]byte, 20)))
+}
+
 // cacheEntriesUsed is how many of this CPU's flow cache entries name a
 // slot.
 func cacheEntriesUsed(t *testing.T, o *Objects, cpu int) int {
@@ -91,11 +101,7 @@ func TestFlowCacheSpreadsFlows(t *testing.T) {
 			onCPU(t, 0, func() {
 				for i := 0; i < cacheSpreadKeys; i++ {
 					src, dst, sport := pat.flow(i)
-					eth, ip := ethL(layers.EthernetTypeIPv4), gopacket.SerializableLayer(ip4L(layers.IPProtocolUDP, src, dst))
-					if src.Is6() {
-						eth, ip = ethL(layers.EthernetTypeIPv6), ip6L(layers.IPProtocolUDP, src, dst)
-					}
-					f := mirrored(t, 7, eth, ip, udpL(sport, 53), gopacket.Payload(make([]byte, 20)))
+					f := mirroredUDP(t, 7, src, dst, sport, 53)
 					if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
 						t.Error(err)
 						return
@@ -122,24 +128,18 @@ func TestFlowCachePlacement(t *testing.T) {
 	onCPU(t, 0, func() {
 		for i := 0; i < n; i++ {
 			var src, dst netip.Addr
-			var ipL gopacket.SerializableLayer
-			et := layers.EthernetTypeIPv4
 			if i%2 == 0 {
 				src, dst = netip.AddrFrom4([4]byte{198, 18, byte(rng.UintN(256)), byte(rng.UintN(256))}), netip.AddrFrom4([4]byte{198, 19, byte(rng.UintN(256)), byte(rng.UintN(256))})
-				ipL = ip4L(layers.IPProtocolUDP, src, dst)
 			} else {
-				var a, b [16]byte
-				copy(a[:], in6a.AsSlice())
-				copy(b[:], in6b.AsSlice())
+				a, b := in6a.As16(), in6b.As16()
 				for j := 8; j < 16; j++ {
 					a[j], b[j] = byte(rng.UintN(256)), byte(rng.UintN(256))
 				}
 				src, dst = netip.AddrFrom16(a), netip.AddrFrom16(b)
-				ipL, et = ip6L(layers.IPProtocolUDP, src, dst), layers.EthernetTypeIPv6
 			}
 			sport, dport := uint16(rng.UintN(65536)), uint16(rng.UintN(65536))
 			vni := uint32(1 + rng.UintN(1<<24-1))
-			f := mirrored(t, vni, ethL(et), ipL, udpL(sport, dport), gopacket.Payload(make([]byte, 20)))
+			f := mirroredUDP(t, vni, src, dst, sport, dport)
 			if _, err := o.VxtapXdp.Run(&ebpf.RunOptions{Data: f}); err != nil {
 				t.Error(err)
 				return
@@ -148,15 +148,16 @@ func TestFlowCachePlacement(t *testing.T) {
 		}
 	})
 	// A later flow of the same entry took it: only entries of one key count.
+	entries, tags := make([]uint32, len(keys)), make([]uint32, len(keys))
 	byEntry := map[uint32]int{}
-	for _, k := range keys {
-		e, _ := flowCacheEntry(flowCacheHash(&k, &o.index.key))
-		byEntry[e]++
+	for i, k := range keys {
+		entries[i], tags[i] = flowCacheEntry(flowCacheHash(&k, &o.index.key))
+		byEntry[entries[i]]++
 	}
 	v := make([]VxtapFlowCacheEntry, ebpf.MustPossibleCPU())
 	checked := 0
 	for i, k := range keys {
-		e, tag := flowCacheEntry(flowCacheHash(&k, &o.index.key))
+		e, tag := entries[i], tags[i]
 		if byEntry[e] != 1 {
 			continue
 		}

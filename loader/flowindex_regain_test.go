@@ -242,7 +242,7 @@ func TestRegainAloneUnderTraffic(t *testing.T) {
 		k := flowKey(7, in4a, in4b, 17, sp, 53)
 		inFlows += got[k] + removed[k]
 		total += sent[sp]
-		if seen[k] > 1 || got[k]+removed[k] > sent[sp] || got[k]+removed[k]+over < sent[sp] {
+		if seen[k] > 1 || got[k]+removed[k] > sent[sp] { // and the sum below: at most over short
 			t.Errorf("flow of port %d: %d flows, %d packets walked + %d removed, want at most 1 flow and %d packets (%d in the overflow)",
 				sp, seen[k], got[k], removed[k], sent[sp], over)
 		}
