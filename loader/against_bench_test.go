@@ -3,7 +3,6 @@ package loader
 import (
 	"fmt"
 	"os"
-	"sort"
 	"testing"
 
 	"github.com/vxtap/vxtap/userspace/testutil"
@@ -66,13 +65,13 @@ func againstCases(b *testing.B, frame, other []byte) {
 				}
 				ratio = append(ratio, ns[1][i]/ns[0][i])
 			}
-			b.ReportMetric(quantile(ns[0], 0), "base-min-ns")
-			b.ReportMetric(quantile(ns[0], 0.5), "base-median-ns")
-			b.ReportMetric(quantile(ns[1], 0), "this-min-ns")
-			b.ReportMetric(quantile(ns[1], 0.5), "this-median-ns")
-			b.ReportMetric(quantile(ratio, 0.25), "ratio-p25")
-			b.ReportMetric(quantile(ratio, 0.5), "ratio-median")
-			b.ReportMetric(quantile(ratio, 0.75), "ratio-p75")
+			b.ReportMetric(testutil.Quantile(ns[0], 0), "base-min-ns")
+			b.ReportMetric(testutil.Quantile(ns[0], 0.5), "base-median-ns")
+			b.ReportMetric(testutil.Quantile(ns[1], 0), "this-min-ns")
+			b.ReportMetric(testutil.Quantile(ns[1], 0.5), "this-median-ns")
+			b.ReportMetric(testutil.Quantile(ratio, 0.25), "ratio-p25")
+			b.ReportMetric(testutil.Quantile(ratio, 0.5), "ratio-median")
+			b.ReportMetric(testutil.Quantile(ratio, 0.75), "ratio-p75")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -94,11 +93,4 @@ func loadBoth(b *testing.B, cfg Config, other []byte) (this, base *Objects) {
 	}
 	b.Cleanup(func() { base.Close() })
 	return this, base
-}
-
-// quantile is the q-quantile of v (nearest rank, v not empty).
-func quantile(v []float64, q float64) float64 {
-	s := append([]float64(nil), v...)
-	sort.Float64s(s)
-	return s[int(q*float64(len(s)-1))]
 }

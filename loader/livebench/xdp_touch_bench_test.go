@@ -26,7 +26,10 @@ import (
 // packet ingress, classified against the 4,096 rules, the last deciding).
 // A flow's later packets replay the decision its slot kept; the
 // `classify-every-packet` case loads the program with that off
-// (NoVerdictCache), so the classifier's own cost shows beside it.
+// (NoVerdictCache), so the classifier's own cost shows beside it. The
+// flow-floor and flow-map cases are the per-flow reference receivers on
+// the same frame (its flow existing): per-flow counting at its least, and
+// as the kernel's per-CPU hash map does it.
 func BenchmarkXDPTouch(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	cfg := DefaultGenConfig()
@@ -60,6 +63,17 @@ func BenchmarkXDPTouch(b *testing.B) {
 	r4kENIEvery := loadRules(b, cfg, ENISession, true)
 	defer r4kENIEvery.Close()
 
+	floor, err := LoadBaseline("flow-floor")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer floor.Close()
+	fmap, err := LoadBaseline("flow-map")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fmap.Close()
+
 	var drop LiveDropObjects
 	if err := LoadLiveDropObjects(&drop, nil); err != nil {
 		b.Fatal(err)
@@ -67,7 +81,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 	defer drop.Close()
 
 	var touchNs, existingNs, newNs, rdExistingNs, rdNewNs, singleNs, r4kNs, r4kENINs, r4kENIEveryNs float64
-	var floodNs, rdFloodNs, chainNs float64
+	var floodNs, rdFloodNs, chainNs, floorNs, fmapNs float64
 	// repeated runs frame n times inside one BPF_PROG_TEST_RUN.
 	repeated := func(p interface {
 		Benchmark([]byte, int, func()) (uint32, time.Duration, error)
@@ -91,6 +105,8 @@ func BenchmarkXDPTouch(b *testing.B) {
 		}
 	}
 	b.Run("touch", repeated(touch.LiveTouch, &touchNs))
+	b.Run("flow-floor", repeated(floor.Prog, &floorNs))
+	b.Run("flow-map", repeated(fmap.Prog, &fmapNs))
 	b.Run("vxlan-ipv4-tcp-existing-flow", repeated(o.VxtapXdp, &existingNs))
 	b.Run("run-defaults-existing-flow", repeated(rd.VxtapXdp, &rdExistingNs))
 	b.Run("rules-4096-existing-flow", repeated(r4k.VxtapXdp, &r4kNs))
@@ -125,6 +141,8 @@ func BenchmarkXDPTouch(b *testing.B) {
 	b.Run("ratio", func(b *testing.B) {
 		if touchNs > 0 {
 			b.ReportMetric(existingNs/touchNs, "existing/touch")
+			b.ReportMetric(floorNs/touchNs, "flow-floor/touch")
+			b.ReportMetric(fmapNs/touchNs, "flow-map/touch")
 			b.ReportMetric(rdExistingNs/touchNs, "run-defaults-existing/touch")
 			b.ReportMetric(r4kNs/touchNs, "rules-4096-existing/touch")
 			b.ReportMetric(r4kENINs/touchNs, "rules-4096-eni-existing/touch")

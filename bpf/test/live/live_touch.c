@@ -5,20 +5,9 @@
  * ports, folds the inner addresses and ports into one per-CPU counter
  * (so no load is optimised away), and drops the frame. Nothing more: no
  * flow table, no clock, no filter. */
-#include <linux/bpf.h>
-#include <linux/if_ether.h>
-#include <linux/in.h>
-#include <linux/ip.h>
-#include <linux/ipv6.h>
-#include <linux/udp.h>
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_endian.h>
+#include "live_parse.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-#define VXLAN_PORT 4789 /* outer UDP destination port of VXLAN */
-#define VXLAN_LEN     8 /* VXLAN header bytes */
-#define VXLAN_FLAG_I  0x08 /* VNI-valid flag */
 
 /* What the touch program saw: one per-CPU struct, one update per frame. */
 struct touch_count {
@@ -34,24 +23,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct touch_count);
 } touch_counts SEC(".maps");
-
-/* Position in the linear packet data. */
-struct cursor {
-	void *pos; /* next unread byte */
-	void *end; /* ctx->data_end */
-};
-
-/* parse_eth: an Ethernet header; *proto is its EtherType (network order). */
-static __always_inline int parse_eth(struct cursor *c, __be16 *proto)
-{
-	struct ethhdr *eth = c->pos;
-
-	if ((void *)(eth + 1) > c->end)
-		return -1;
-	*proto = eth->h_proto;
-	c->pos = eth + 1;
-	return 0;
-}
 
 /* parse_ip: an IPv4 (options skipped) or IPv6 header (no extension
  * headers: the floor reads the common case); *l4 is the next protocol and
@@ -85,46 +56,17 @@ static __always_inline int parse_ip(struct cursor *c, __be16 proto, __u8 *l4, __
 	return -1;
 }
 
-/* parse_ports: the source and destination ports of TCP or UDP (both begin
- * with them); *dport is in network order. */
-static __always_inline int parse_ports(struct cursor *c, __u8 l4, __be16 *sport, __be16 *dport)
-{
-	__be16 *ports = c->pos;
-
-	if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP)
-		return -1;
-	if ((void *)(ports + 2) > c->end)
-		return -1;
-	*sport = ports[0];
-	*dport = ports[1];
-	return 0;
-}
-
-/* parse_vxlan: the outer UDP header to port 4789 and the VXLAN header. */
-static __always_inline int parse_vxlan(struct cursor *c)
-{
-	struct udphdr *udp = c->pos;
-	__u8 *vx;
-
-	if ((void *)(udp + 1) > c->end || udp->dest != bpf_htons(VXLAN_PORT))
-		return -1;
-	vx = (void *)(udp + 1);
-	if ((void *)(vx + VXLAN_LEN) > c->end || !(vx[0] & VXLAN_FLAG_I))
-		return -1;
-	c->pos = vx + VXLAN_LEN;
-	return 0;
-}
-
 /* touch: 0 with *mix set when the frame is a VXLAN copy parsed to the
  * inner ports, -1 otherwise. */
 static __always_inline int touch(struct cursor *c, __u64 *mix)
 {
 	__be16 proto, sport, dport;
+	__be32 vni;
 	__u8 l4;
 
 	if (parse_eth(c, &proto) || parse_ip(c, proto, &l4, mix) || l4 != IPPROTO_UDP)
 		return -1;
-	if (parse_vxlan(c) || parse_eth(c, &proto) || parse_ip(c, proto, &l4, mix))
+	if (parse_vxlan(c, &vni) || parse_eth(c, &proto) || parse_ip(c, proto, &l4, mix))
 		return -1;
 	if (parse_ports(c, l4, &sport, &dport))
 		return -1;

@@ -51,6 +51,10 @@ var receiverSpecs = []receiverSpec{
 		make: func(*settings) receiver { return &baseline{name: "drop"} }},
 	{name: "touch", about: "parses outer and inner headers to the ports, one per-CPU counter, drops (the floor)",
 		make: func(*settings) receiver { return &baseline{name: "touch"} }},
+	{name: "flow-floor", about: "touch, then the least exact per-flow counting pays: a hash, one 64-byte line of a per-CPU direct-mapped table, a key compare, two adds (a reference, not an analyzer)",
+		make: func(*settings) receiver { return &baseline{name: "flow-floor"} }},
+	{name: "flow-map", about: "touch, then each flow counted in the kernel's per-CPU hash map, as the usual eBPF flow meter does (a reference, not an analyzer)",
+		make: func(*settings) receiver { return &baseline{name: "flow-map"} }},
 	{name: "vxtap", about: "vxtap run, defaults",
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "defaults"} }},
 	{name: "vxtap-4096", about: "vxtap run --config with 4,096 rules per direction, the last one deciding (sessions name the source ENI)",
@@ -94,7 +98,7 @@ func pickReceivers(list string) ([]receiverSpec, error) {
 	return out, nil
 }
 
-// baseline is the drop or touch program, attached by this process.
+// baseline is one of livebench.Baselines, attached by this process.
 type baseline struct {
 	name string
 	r    *livebench.Receiver
