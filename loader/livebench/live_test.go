@@ -77,7 +77,7 @@ func TestLiveBaselinesCountExactly(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			var r *Receiver
 			if err := InNetns(NSPath(l.RxNS), -1, func() (err error) {
-				r, err = AttachBaseline(name, l.RxIndex)
+				r, err = AttachBaseline(name, l.RxIndex, 0)
 				return err
 			}); err != nil {
 				t.Fatal(err)

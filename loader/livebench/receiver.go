@@ -3,6 +3,7 @@ package livebench
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -27,7 +28,11 @@ var Baselines = []string{"drop", "touch", "flow-floor", "flow-map"}
 
 // LoadBaseline loads the named baseline, not attached (BPF_PROG_TEST_RUN
 // runs its Prog).
-func LoadBaseline(name string) (*Receiver, error) {
+func LoadBaseline(name string) (*Receiver, error) { return loadBaseline(name, 0) }
+
+// loadBaseline is LoadBaseline with room for flows flows in flow-map's
+// map (0: the object's own size).
+func loadBaseline(name string, flows uint64) (*Receiver, error) {
 	r := &Receiver{Name: name}
 	switch name {
 	case "drop":
@@ -61,21 +66,39 @@ func LoadBaseline(name string) (*Receiver, error) {
 		}
 		r.Prog = r.floor.LiveFlowFloor
 	case "flow-map":
-		r.fmap = new(LiveFlowMapObjects)
-		if err := LoadLiveFlowMapObjects(r.fmap, nil); err != nil {
-			return nil, fmt.Errorf("load flow-map: %w", err)
+		if flows > math.MaxUint32 {
+			return nil, fmt.Errorf("flow-map: room for %d flows: at most %d", flows, uint32(math.MaxUint32))
 		}
-		r.Prog = r.fmap.LiveFlowMap
+		return loadFlowMap(uint32(flows))
 	default:
 		return nil, fmt.Errorf("no baseline receiver %q (have %v)", name, Baselines)
 	}
 	return r, nil
 }
 
+// loadFlowMap loads flow-map with room for flows flows (0: the object's
+// own size).
+func loadFlowMap(flows uint32) (*Receiver, error) {
+	spec, err := LoadLiveFlowMap()
+	if err != nil {
+		return nil, fmt.Errorf("load flow-map: %w", err)
+	}
+	if flows > 0 {
+		spec.Maps[LiveFlowMapMapFlowMap].MaxEntries = flows
+	}
+	r := &Receiver{Name: "flow-map", fmap: new(LiveFlowMapObjects)}
+	if err := spec.LoadAndAssign(r.fmap, nil); err != nil {
+		return nil, fmt.Errorf("load flow-map: %w", err)
+	}
+	r.Prog = r.fmap.LiveFlowMap
+	return r, nil
+}
+
 // AttachBaseline loads the named baseline and attaches it to ifindex in
-// the calling thread's network namespace (see InNetns).
-func AttachBaseline(name string, ifindex int) (*Receiver, error) {
-	r, err := LoadBaseline(name)
+// the calling thread's network namespace (see InNetns); flows is the room
+// flow-map's map gets (0: the object's own size, 65,536 flows).
+func AttachBaseline(name string, ifindex int, flows uint64) (*Receiver, error) {
+	r, err := loadBaseline(name, flows)
 	if err != nil {
 		return nil, err
 	}

@@ -81,7 +81,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 	defer drop.Close()
 
 	var touchNs, existingNs, newNs, rdExistingNs, rdNewNs, singleNs, r4kNs, r4kENINs, r4kENIEveryNs float64
-	var floodNs, rdFloodNs, chainNs, floorNs, fmapNs float64
+	var floodNs, rdFloodNs, chainNs, floorNs, fmapNs, fmapFloodNs float64
 	// repeated runs frame n times inside one BPF_PROG_TEST_RUN.
 	repeated := func(p interface {
 		Benchmark([]byte, int, func()) (uint32, time.Duration, error)
@@ -138,6 +138,9 @@ func BenchmarkXDPTouch(b *testing.B) {
 	// The flood's harness: the generator and the tail call into an
 	// XDP_DROP program, part of the flood figures.
 	b.Run("flood-harness", measured(func(b *testing.B) float64 { return chainHarnessNs(b, cfg) }, &chainNs))
+	// The same flood into flow-map: the kernel's own hash map insert per
+	// new flow (no record sent), for scale.
+	b.Run("flow-map-new-flow-flood", measured(func(b *testing.B) float64 { return flowMapFloodNs(b, cfg) }, &fmapFloodNs))
 	b.Run("ratio", func(b *testing.B) {
 		if touchNs > 0 {
 			b.ReportMetric(existingNs/touchNs, "existing/touch")
@@ -152,6 +155,7 @@ func BenchmarkXDPTouch(b *testing.B) {
 			b.ReportMetric(rdNewNs-singleNs, "run-defaults-new-minus-harness-ns")
 			b.ReportMetric(floodNs-chainNs, "flood-new-minus-harness-ns")
 			b.ReportMetric(rdFloodNs-chainNs, "run-defaults-flood-new-minus-harness-ns")
+			b.ReportMetric(fmapFloodNs-chainNs, "flow-map-flood-new-minus-harness-ns")
 		}
 		b.ReportMetric(0, "ns/op")
 	})
@@ -288,6 +292,42 @@ func newFlowFloodNs(b *testing.B, cfg GenConfig, lcfg loader.Config) float64 {
 			err = floodExact(o, after-before)
 		}
 		o.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		total += d * time.Duration(n)
+		done += n
+	}
+	return float64(total.Nanoseconds()) / float64(b.N)
+}
+
+// flowMapFloodNs is flow-map's in-kernel time per packet in the flood of
+// newFlowFloodNs: each frame a flow the map inserts, floodTable of them per
+// map (sized for twice that), every one counted in its own flow.
+func flowMapFloodNs(b *testing.B, cfg GenConfig) float64 {
+	cfg.NewEvery = 1
+	ch, err := NewChain(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ch.Close()
+	var total time.Duration
+	for done := 0; done < b.N; {
+		n := min(floodTable, b.N-done)
+		r, err := loadFlowMap(2 * floodTable)
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, _, err := ch.Run(r.Prog, n)
+		if err == nil {
+			var flows map[LiveFlowMapLiveFlowKey]FlowCount
+			var apart, other uint64
+			flows, apart, other, err = r.Flows()
+			if err == nil && (len(flows) < n || apart != 0 || other != 0) {
+				err = fmt.Errorf("flow-map flood: %d frames made %d flows, %d apart, %d other", n, len(flows), apart, other)
+			}
+		}
+		r.Close()
 		if err != nil {
 			b.Fatal(err)
 		}

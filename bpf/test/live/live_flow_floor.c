@@ -4,7 +4,8 @@
  * 64-byte line of this CPU's region of a direct-mapped table, a compare
  * of the 44-byte key the line holds, two plain adds. No collision
  * handling: a copy whose line another flow holds is counted apart (in the
- * total, not in a flow), so it is a floor of cost, not an analyzer. */
+ * total, not in a flow), so it is a floor of cost, not an analyzer.
+ * Multi-buffer aware (xdp.frags) as vxtap's program is. */
 #include "live_flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -76,7 +77,7 @@ static __always_inline int key_eq(const struct live_flow_key *a, const struct li
 		 (a->dst[3] ^ b->dst[3]));
 }
 
-SEC("xdp")
+SEC("xdp.frags")
 int live_flow_floor(struct xdp_md *ctx)
 {
 	struct live_flow_stats *st;

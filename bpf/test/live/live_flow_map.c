@@ -3,7 +3,9 @@
  * flow counted exactly in the kernel's own per-CPU hash map, as the usual
  * eBPF flow meter does (a lookup, and an insert on a flow's first copy).
  * Not vxtap: no flow records, no clock, no filter, no eviction; it shows
- * what the textbook design pays per packet beside vxtap's flow table. */
+ * what the textbook design pays per packet beside vxtap's flow table.
+ * Multi-buffer aware (xdp.frags) as vxtap's program is, so the flood
+ * benchmark's chain can tail-call it. */
 #include "live_flow.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -24,7 +26,7 @@ struct {
 	__type(value, struct live_flow_stats);
 } flow_map_stats SEC(".maps");
 
-SEC("xdp")
+SEC("xdp.frags")
 int live_flow_map(struct xdp_md *ctx)
 {
 	struct live_flow_counts *v, first;

@@ -67,6 +67,8 @@ var receiverSpecs = []receiverSpec{
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "capture"} }},
 	{name: "vxtap-newflows", about: "vxtap run, every frame a new flow (a SYN flood on a mirrored instance)", flood: true,
 		make: func(s *settings) receiver { return &vxtapRx{s: s, variant: "flood"} }},
+	{name: "flow-map-newflows", about: "flow-map offered the same flood, its map sized for every flow (a reference: the kernel's hash map insert per new flow, no record sent)", flood: true,
+		make: func(s *settings) receiver { return &baseline{name: "flow-map", flows: s.floodFrames} }},
 	{name: "tcpdump", about: "tcpdump -w /dev/null, no XDP: frames reach the stack",
 		make: func(s *settings) receiver { return &tcpdumpRx{s: s} }},
 	{name: "softflowd", about: "softflowd exporting NetFlow v9 to nfcapd, no XDP",
@@ -100,13 +102,14 @@ func pickReceivers(list string) ([]receiverSpec, error) {
 
 // baseline is one of livebench.Baselines, attached by this process.
 type baseline struct {
-	name string
-	r    *livebench.Receiver
+	name  string
+	flows uint64 // flow-map: room for this many flows (0: the object's own size)
+	r     *livebench.Receiver
 }
 
 func (b *baseline) start(l *livebench.Lab) error {
 	return livebench.InNetns(livebench.NSPath(l.RxNS), -1, func() (err error) {
-		b.r, err = livebench.AttachBaseline(b.name, l.RxIndex)
+		b.r, err = livebench.AttachBaseline(b.name, l.RxIndex, b.flows)
 		return err
 	})
 }
