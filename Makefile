@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 # Privileged tests fail instead of skipping under `make test` (run as root).
 export VXTAP_REQUIRE_PRIVILEGED ?= 1
 
-.PHONY: help deps generate check-generate check-tidy build test test-unit corpus bench bench-ab bench-detect bench-live profile torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
+.PHONY: help deps generate check-generate check-tidy build test test-unit corpus bench bench-ab bench-ref bench-detect bench-live profile torture fuzz soak demo demo-fleet lab-up lab-down fleet-up fleet-down vet clean
 
 help: ## list every target
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -45,6 +45,7 @@ corpus: build ## analyze the 12 real captures and diff against their tshark trut
 
 bench: ## benchmarks: ns per packet (BPF_PROG_TEST_RUN; live captures too), 1M-flow sweep (250 ms), ring drain (2 M records/s), RSS at 1M flows (384 MiB)
 	$(GO) test -run '^$$' -bench 'BenchmarkXDP|BenchmarkClassify|BenchmarkCapture' -benchtime 2000000x -count 3 ./loader/ ./loader/livebench/
+	$(GO) test -run '^$$' -bench 'BenchmarkAlternated' -benchtime 2000x ./loader/livebench/
 	$(GO) test -run '^$$' -bench 'Sweep1M|Walk1M|Recover1M|Build1M|View1M' -benchtime 10x -count 1 ./loader/ ./userspace/...
 	$(GO) test -run '^$$' -bench 'RingDrain' -benchtime 10x -count 3 ./loader/
 	$(GO) test -run '^$$' -bench 'DaemonMemory1M' -benchtime 1x -count 1 ./loader/
@@ -57,6 +58,9 @@ bench-ab: ## this build's XDP program against AB_BASE's (a git revision) in one 
 	@mkdir -p bin
 	git show $(AB_BASE):loader/vxtap_bpfel.o > bin/ab-base.o
 	VXTAP_AB_BASE=$(CURDIR)/bin/ab-base.o $(GO) test -run '^$$' -bench 'BenchmarkXDPAgainst' -benchtime $(AB_N) ./loader/
+
+bench-ref: ## in-kernel ns per packet of touch, the per-flow references (flow-floor, flow-map) and vxtap on an existing flow, alternated in one process (root): minima, medians, ratios to touch
+	$(GO) test -run '^$$' -bench 'BenchmarkAlternated' -benchtime 2000x ./loader/livebench/
 
 bench-detect: ## detector memory with 1,000,000 distinct sources: bytes per source and in total
 	$(GO) test -run '^$$' -bench 'BenchmarkDetectMemory' -benchtime 1x -count 1 ./userspace/detect/

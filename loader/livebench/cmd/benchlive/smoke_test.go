@@ -34,7 +34,7 @@ func TestBenchLiveSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { lab.Close() })
-	specs, err := pickReceivers("drop,touch,vxtap,vxtap-4096,vxtap-decap,vxtap-capture,vxtap-newflows")
+	specs, err := pickReceivers("drop,touch,flow-floor,flow-map,vxtap,vxtap-4096,vxtap-decap,vxtap-capture,vxtap-newflows,flow-map-newflows")
 	if err != nil {
 		t.Fatal(err)
 	}

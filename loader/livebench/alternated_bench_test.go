@@ -8,7 +8,7 @@ import (
 	"github.com/vxtap/vxtap/userspace/testutil"
 )
 
-// BenchmarkXDPAlternated is BenchmarkXDPTouch's existing-flow comparison
+// BenchmarkAlternated is BenchmarkXDPTouch's existing-flow comparison
 // made the way that holds up on a noisy host: every program loaded at
 // once, then short BPF_PROG_TEST_RUN batches of the benchmark frame (its
 // flow existing) alternated on one CPU, so all of them meet the same host
@@ -19,7 +19,7 @@ import (
 // does without --config (run-defaults). Reported per program: minimum and
 // median ns per packet, and the median of its per-alternation ratio to
 // touch (issue 15's existing-flow target: vxtap <= 1.5 x touch).
-func BenchmarkXDPAlternated(b *testing.B) {
+func BenchmarkAlternated(b *testing.B) {
 	testutil.RequirePrivileged(b)
 	frame, err := Frame(DefaultGenConfig(), 0)
 	if err != nil {
