@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/vxtap/vxtap/loader"
 	"github.com/vxtap/vxtap/userspace/filter"
 	"github.com/vxtap/vxtap/userspace/testutil"
@@ -257,77 +258,75 @@ func newFlowNs(b *testing.B, cfg GenConfig, lcfg loader.Config) float64 {
 const floodTable = 100000
 
 // newFlowFloodNs is vxtap's in-kernel time per packet in a new-flow
-// flood: every frame opens a flow never seen before (the generator's
-// NewEvery = 1), floodTable of them per repeated run through a Chain, on
-// a fresh table with a ring that holds every flow-start record. It fails
-// unless every frame the generator made (more than asked when the kernel
-// restarted a run after a signal) made a flow and sent its record, so a
-// full table or ring never passes for a fast new flow.
+// flood (floodNs), each run on a fresh table with a ring that holds every
+// flow-start record. It fails unless every frame the generator made made
+// a flow and sent its record, so a full table or ring never passes for a
+// fast new flow.
 func newFlowFloodNs(b *testing.B, cfg GenConfig, lcfg loader.Config) float64 {
+	lcfg.FlowTableSize = 2 * floodTable
+	lcfg.RingBytes = 32 << 20 // > floodTable flow-start records
+	return floodNs(b, cfg, func() (*ebpf.Program, func(made uint64) error, func(), error) {
+		o, err := loader.Load(lcfg)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return o.VxtapXdp, func(made uint64) error { return floodExact(o, made) }, func() { o.Close() }, nil
+	})
+}
+
+// flowMapFloodNs is flow-map's in-kernel time per packet in the same
+// flood, each run on a fresh map sized for twice its flows. It fails
+// unless every frame made made a flow of its own.
+func flowMapFloodNs(b *testing.B, cfg GenConfig) float64 {
+	return floodNs(b, cfg, func() (*ebpf.Program, func(made uint64) error, func(), error) {
+		r, err := loadFlowMap(2 * floodTable)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		check := func(made uint64) error {
+			flows, apart, other, err := r.Flows()
+			if err == nil && (uint64(len(flows)) != made || apart != 0 || other != 0) {
+				err = fmt.Errorf("flow-map flood: %d frames made %d flows, %d apart, %d other", made, len(flows), apart, other)
+			}
+			return err
+		}
+		return r.Prog, check, func() { r.Close() }, nil
+	})
+}
+
+// floodNs is a receiver's in-kernel time per packet in a new-flow flood:
+// every frame a flow never seen before (the generator's NewEvery = 1),
+// floodTable of them per repeated run through a Chain into a receiver
+// open makes afresh (outside the timing). open returns its program, a
+// check of what it counted from the frames the generator made (more than
+// asked when the kernel restarted a run after a signal), and its close.
+func floodNs(b *testing.B, cfg GenConfig, open func() (*ebpf.Program, func(made uint64) error, func(), error)) float64 {
 	cfg.NewEvery = 1
 	ch, err := NewChain(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ch.Close()
-	lcfg.FlowTableSize = 2 * floodTable
-	lcfg.RingBytes = 32 << 20 // > floodTable flow-start records
 	var total time.Duration
 	for done := 0; done < b.N; {
 		n := min(floodTable, b.N-done)
-		o, err := loader.Load(lcfg)
+		prog, check, closeRecv, err := open()
 		if err != nil {
 			b.Fatal(err)
 		}
 		before, err := ch.Made()
-		if err != nil {
-			b.Fatal(err)
+		var d time.Duration
+		if err == nil {
+			d, _, err = ch.Run(prog, n)
 		}
-		d, _, err := ch.Run(o.VxtapXdp, n)
 		var after uint64
 		if err == nil {
 			after, err = ch.Made()
 		}
 		if err == nil {
-			err = floodExact(o, after-before)
+			err = check(after - before)
 		}
-		o.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		total += d * time.Duration(n)
-		done += n
-	}
-	return float64(total.Nanoseconds()) / float64(b.N)
-}
-
-// flowMapFloodNs is flow-map's in-kernel time per packet in the flood of
-// newFlowFloodNs: each frame a flow the map inserts, floodTable of them per
-// map (sized for twice that), every one counted in its own flow.
-func flowMapFloodNs(b *testing.B, cfg GenConfig) float64 {
-	cfg.NewEvery = 1
-	ch, err := NewChain(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ch.Close()
-	var total time.Duration
-	for done := 0; done < b.N; {
-		n := min(floodTable, b.N-done)
-		r, err := loadFlowMap(2 * floodTable)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d, _, err := ch.Run(r.Prog, n)
-		if err == nil {
-			var flows map[LiveFlowMapLiveFlowKey]FlowCount
-			var apart, other uint64
-			flows, apart, other, err = r.Flows()
-			if err == nil && (len(flows) < n || apart != 0 || other != 0) {
-				err = fmt.Errorf("flow-map flood: %d frames made %d flows, %d apart, %d other", n, len(flows), apart, other)
-			}
-		}
-		r.Close()
+		closeRecv()
 		if err != nil {
 			b.Fatal(err)
 		}
