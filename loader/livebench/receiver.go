@@ -56,8 +56,8 @@ func loadBaseline(name string, flows uint64) (*Receiver, error) {
 		if err != nil {
 			return nil, err
 		}
-		// A region of lines per possible CPU (the program keeps the
-		// CPUs past FLOOR_MAX_CPUS apart).
+		// A region of lines per possible CPU (the program counts the
+		// copies of CPUs past FLOOR_MAX_CPUS apart).
 		cpus = min(cpus, int(LiveFlowFloorFloorConstFLOOR_MAX_CPUS))
 		spec.Maps[LiveFlowFloorMapFloorLines].MaxEntries = uint32(cpus) * uint32(LiveFlowFloorFloorConstFLOOR_LINES)
 		r.floor = new(LiveFlowFloorObjects)

@@ -97,9 +97,13 @@ int live_flow_floor(struct xdp_md *ctx)
 		return XDP_DROP;
 	}
 	cpu = bpf_get_smp_processor_id(); /* inlined by the verifier (x86-64, 6.10 on) */
-	idx = (cpu % FLOOR_MAX_CPUS) * FLOOR_LINES + floor_hash(&k);
+	if (cpu >= FLOOR_MAX_CPUS) { /* no region: sharing another CPU's would race its plain adds */
+		st->apart++;
+		return XDP_DROP;
+	}
+	idx = cpu * FLOOR_LINES + floor_hash(&k);
 	l = bpf_map_lookup_elem(&floor_lines, &idx);
-	if (!l) { /* a CPU past the regions Go sized */
+	if (!l) { /* not reached: Go sizes a region for every possible CPU below FLOOR_MAX_CPUS */
 		st->apart++;
 		return XDP_DROP;
 	}
